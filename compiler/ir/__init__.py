@@ -1,0 +1,16 @@
+"""The hwgen IR: a graph of typed integer operations over T discrete time steps.
+
+See docs/semantics.md for what each op computes, exactly.
+"""
+
+from .graph import MAX_TIMESTEPS, Model
+from .neuron import FIRE_MODES, LEAK_KINDS, ORDERS, RESET_MODES, Leak, saturate, signed_range
+from .ops import LIF, OP_TYPES, Dense, Input, Op, Readout, op_type
+from .values import Current, Prediction, Spikes
+
+__all__ = [
+    "Model", "MAX_TIMESTEPS",
+    "Op", "Input", "Dense", "LIF", "Readout", "OP_TYPES", "op_type",
+    "Leak", "FIRE_MODES", "RESET_MODES", "ORDERS", "LEAK_KINDS", "saturate", "signed_range",
+    "Spikes", "Current", "Prediction",
+]

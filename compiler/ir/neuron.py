@@ -1,0 +1,133 @@
+"""Integer neuron semantics: leak forms and the fire / reset / order attributes.
+
+Every form here is defined exactly in docs/semantics.md; the integer reference
+(:mod:`sim.reference`) and the generated LIF stage implement these definitions and nothing
+else. Frontends translate their framework's conventions into them.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ModelError
+
+FIRE_MODES = ("ge", "gt")
+"""``ge``: spike when h >= theta; ``gt``: spike when h > theta."""
+
+RESET_MODES = ("subtract", "zero", "none")
+"""``subtract``: v = h - s*theta; ``zero``: v = 0 after a spike; ``none``: v = h."""
+
+ORDERS = ("same_step", "delayed")
+"""``same_step``: the spike of step t resets the membrane within step t (NIR, SpikingJelly);
+``delayed``: it resets the membrane at step t+1 (snnTorch's default Leaky)."""
+
+LEAK_KINDS = ("none", "shift", "multiply")
+
+MAX_FRAC_BITS = 16
+
+
+@dataclass(frozen=True)
+class Leak:
+    """The per-step membrane decay, in integer arithmetic with floor rounding.
+
+    ``none``
+        v (beta = 1: an integrate-and-fire neuron).
+    ``shift``
+        v - (v >> shift), beta = 1 - 2**-shift; ``shift`` >= 1.
+    ``multiply``
+        (multiplier * v) >> frac_bits, beta = multiplier / 2**frac_bits;
+        0 <= multiplier <= 2**frac_bits.
+
+    ``>>`` is an arithmetic shift (floor division by a power of two), so neither form can
+    leave the membrane's range.
+    """
+
+    kind: str = "none"
+    shift: int = 0
+    multiplier: int = 0
+    frac_bits: int = 0
+
+    @classmethod
+    def none(cls):
+        return cls("none")
+
+    @classmethod
+    def by_shift(cls, shift):
+        return cls("shift", shift=int(shift))
+
+    @classmethod
+    def by_multiply(cls, multiplier, frac_bits):
+        return cls("multiply", multiplier=int(multiplier), frac_bits=int(frac_bits))
+
+    @property
+    def beta(self):
+        """The decay factor this leak implements, as a float."""
+        if self.kind == "shift":
+            return 1.0 - 2.0 ** -self.shift
+        if self.kind == "multiply":
+            return self.multiplier / 2.0 ** self.frac_bits
+        return 1.0
+
+    def check(self, where, v_bits):
+        """Raise :class:`ModelError` naming ``where`` if this leak is malformed."""
+        if self.kind not in LEAK_KINDS:
+            raise ModelError(f"{where}: leak kind {self.kind!r} is not one of {', '.join(LEAK_KINDS)}")
+        if self.kind == "shift" and not 1 <= self.shift <= v_bits:
+            raise ModelError(f"{where}: leak shift {self.shift} must be between 1 and "
+                             f"the membrane width {v_bits}")
+        if self.kind == "multiply":
+            if not 1 <= self.frac_bits <= MAX_FRAC_BITS:
+                raise ModelError(f"{where}: leak frac_bits {self.frac_bits} must be between 1 "
+                                 f"and {MAX_FRAC_BITS}")
+            if not 0 <= self.multiplier <= 1 << self.frac_bits:
+                raise ModelError(f"{where}: leak multiplier {self.multiplier} must be between 0 "
+                                 f"and 2**frac_bits = {1 << self.frac_bits}")
+
+    def apply(self, v):
+        """Leak an int64 array of membrane values."""
+        if self.kind == "shift":
+            return v - (v >> self.shift)
+        if self.kind == "multiply":
+            return (self.multiplier * v) >> self.frac_bits
+        return v
+
+    def to_json(self):
+        if self.kind == "shift":
+            return {"kind": "shift", "shift": self.shift}
+        if self.kind == "multiply":
+            return {"kind": "multiply", "multiplier": self.multiplier, "frac_bits": self.frac_bits}
+        return {"kind": "none"}
+
+    @classmethod
+    def from_json(cls, data, where):
+        if not isinstance(data, dict) or "kind" not in data:
+            raise ModelError(f"{where}: leak must be an object with a 'kind'")
+        fields = {"none": set(), "shift": {"shift"}, "multiply": {"multiplier", "frac_bits"}}
+        kind = data["kind"]
+        if kind not in fields:
+            raise ModelError(f"{where}: leak kind {kind!r} is not one of {', '.join(LEAK_KINDS)}")
+        given = set(data) - {"kind"}
+        if given != fields[kind]:
+            raise ModelError(f"{where}: leak of kind {kind!r} takes exactly "
+                             f"{sorted(fields[kind]) or 'no parameters'}, got {sorted(given)}")
+        if not all(isinstance(data[k], int) and not isinstance(data[k], bool) for k in given):
+            raise ModelError(f"{where}: leak parameters must be integers")
+        return cls(kind, **{k: data[k] for k in given})
+
+    def describe(self):
+        if self.kind == "shift":
+            return f"v - (v >> {self.shift})  (beta {self.beta:g})"
+        if self.kind == "multiply":
+            return f"({self.multiplier} * v) >> {self.frac_bits}  (beta {self.beta:g})"
+        return "none (IF)"
+
+
+def signed_range(bits):
+    """The inclusive range of a two's complement integer of ``bits`` bits."""
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+
+def saturate(x, bits):
+    """Clamp an integer array to the signed range of ``bits`` bits."""
+    lo, hi = signed_range(bits)
+    return np.clip(x, lo, hi)

@@ -1,0 +1,337 @@
+"""The IR's operations.
+
+An op knows its attributes (JSON-serialisable), its integer tensors, how to check itself
+and how to type its output from its inputs' types. It does not know how it is computed
+(that is :mod:`sim.reference`) or mapped onto hardware (that is :mod:`compiler.scheduler`).
+
+To add an op: subclass :class:`Op`, give it a unique ``type_name``, implement
+``attributes``/``tensors``/``from_parts``/``infer``, and register it with :func:`op_type`.
+The native format and the graph pick it up from the registry.
+"""
+
+import numpy as np
+
+from ..errors import ModelError
+from .neuron import FIRE_MODES, ORDERS, RESET_MODES, Leak, signed_range
+from .values import Current, Prediction, Spikes
+
+OP_TYPES = {}
+
+
+def op_type(cls):
+    """Register an :class:`Op` subclass under its ``type_name``."""
+    if cls.type_name in OP_TYPES:
+        raise ValueError(f"op type {cls.type_name!r} registered twice")
+    OP_TYPES[cls.type_name] = cls
+    return cls
+
+
+def _require_int(where, name, value, lo=None, hi=None):
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+        raise ModelError(f"{where}: {name} must be an integer, got {value!r}")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        bounds = f"at least {lo}" if hi is None else f"between {lo} and {hi}"
+        raise ModelError(f"{where}: {name} = {value} must be {bounds}")
+    return int(value)
+
+
+def _require_choice(where, name, value, choices):
+    if value not in choices:
+        raise ModelError(f"{where}: {name} {value!r} is not one of {', '.join(choices)}")
+    return value
+
+
+def _integer_tensor(where, name, array, shape):
+    array = np.asarray(array)
+    if array.dtype.kind not in "iu":
+        if array.dtype.kind == "f" and array.size and np.all(np.isfinite(array)) \
+                and np.array_equal(array, np.round(array)):
+            array = array.astype(np.int64)
+        elif array.size == 0:
+            array = array.astype(np.int64)
+        else:
+            raise ModelError(f"{where}: {name} must hold integers (dtype {array.dtype}); "
+                             f"quantize the model first")
+    if shape is not None and tuple(array.shape) != tuple(shape):
+        raise ModelError(f"{where}: {name} has shape {tuple(array.shape)}, expected {tuple(shape)}")
+    return array.astype(np.int64)
+
+
+def _check_fits(where, name, array, bits):
+    lo, hi = signed_range(bits)
+    if array.size and (array.min() < lo or array.max() > hi):
+        bad = array.min() if array.min() < lo else array.max()
+        raise ModelError(f"{where}: {name} value {int(bad)} does not fit in {bits} signed bits "
+                         f"[{lo}, {hi}]")
+
+
+class Op:
+    """Base class of IR operations. ``name`` is unique within a model."""
+
+    type_name = None
+    arity = 1
+    required_tensors = ()
+    optional_tensors = ()
+
+    def __init__(self, name):
+        if not isinstance(name, str) or not name:
+            raise ModelError(f"op name must be a non-empty string, got {name!r}")
+        self.name = name
+
+    @property
+    def where(self):
+        return f"{self.type_name} {self.name!r}"
+
+    def attributes(self):
+        """JSON-serialisable attributes (no tensors)."""
+        return {}
+
+    def tensors(self):
+        """Integer tensors by name."""
+        return {}
+
+    @classmethod
+    def from_parts(cls, name, attributes, tensors):
+        raise NotImplementedError
+
+    def infer(self, inputs, timesteps):
+        """Check this op against its input value types and return its output type."""
+        raise NotImplementedError
+
+    def _expect_inputs(self, inputs, kind):
+        if len(inputs) != self.arity:
+            raise ModelError(f"{self.where}: takes {self.arity} input(s), got {len(inputs)}")
+        for value in inputs:
+            if not isinstance(value, kind):
+                raise ModelError(f"{self.where}: expects {kind.__name__.lower()} input, "
+                                 f"got {value}")
+
+    def __eq__(self, other):
+        if type(other) is not type(self) or other.name != self.name:
+            return False
+        if other.attributes() != self.attributes():
+            return False
+        mine, theirs = self.tensors(), other.tensors()
+        return mine.keys() == theirs.keys() and all(
+            mine[k].dtype == theirs[k].dtype and np.array_equal(mine[k], theirs[k]) for k in mine)
+
+    def __hash__(self):
+        return hash((self.type_name, self.name))
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+@op_type
+class Input(Op):
+    """The network input.
+
+    ``encoding`` is ``"spikes"`` (the user supplies T-step binary spike trains) or ``"if"``
+    (the user supplies unsigned integers 0..``threshold`` and the integrate-and-fire encoder
+    of docs/semantics.md turns each into a spike train).
+    """
+
+    type_name = "input"
+    arity = 0
+    ENCODINGS = ("spikes", "if")
+
+    def __init__(self, name, shape, encoding="spikes", threshold=None):
+        super().__init__(name)
+        if isinstance(shape, int):
+            shape = (shape,)
+        self.shape = tuple(_require_int(self.where, "shape", d, 1) for d in shape)
+        if not self.shape:
+            raise ModelError(f"{self.where}: shape must have at least one dimension")
+        self.encoding = _require_choice(self.where, "encoding", encoding, self.ENCODINGS)
+        if encoding == "if":
+            self.threshold = _require_int(self.where, "encoder threshold", threshold, 1, 1 << 16)
+        elif threshold is not None:
+            raise ModelError(f"{self.where}: a threshold only applies to the 'if' encoding")
+        else:
+            self.threshold = None
+
+    @property
+    def value_bits(self):
+        """Bits of one unsigned input value (integer encodings only)."""
+        return self.threshold.bit_length() if self.encoding == "if" else 1
+
+    def attributes(self):
+        attributes = {"shape": list(self.shape), "encoding": self.encoding}
+        if self.encoding == "if":
+            attributes["threshold"] = self.threshold
+        return attributes
+
+    @classmethod
+    def from_parts(cls, name, attributes, tensors):
+        return cls(name, attributes.get("shape"), attributes.get("encoding"),
+                   attributes.get("threshold"))
+
+    def infer(self, inputs, timesteps):
+        self._expect_inputs(inputs, object)
+        return Spikes(self.shape)
+
+
+@op_type
+class Dense(Op):
+    """A fully-connected synapse: current[t, n] = sum_k weight[n, k] * spikes[t, k] + bias[n].
+
+    ``weight`` has shape (outputs, inputs) as in PyTorch and NIR. ``weight_bits`` is the
+    signed width of the weights; ``acc_bits`` the signed width of the accumulator, which
+    must hold sum_k |weight[n, k]| + |bias[n]| for every n, so the sum can never overflow.
+    """
+
+    type_name = "dense"
+    required_tensors = ("weight",)
+    optional_tensors = ("bias",)
+
+    def __init__(self, name, weight, bias=None, *, weight_bits, acc_bits):
+        super().__init__(name)
+        self.weight_bits = _require_int(self.where, "weight_bits", weight_bits, 2, 16)
+        self.acc_bits = _require_int(self.where, "acc_bits", acc_bits, 2, 48)
+        weight = np.asarray(weight)
+        if weight.ndim != 2:
+            raise ModelError(f"{self.where}: weight must be a 2-D (outputs, inputs) matrix, "
+                             f"got shape {weight.shape}")
+        self.weight = _integer_tensor(self.where, "weight", weight, None)
+        _check_fits(self.where, "weight", self.weight, self.weight_bits)
+        if bias is not None:
+            self.bias = _integer_tensor(self.where, "bias", bias, (self.weight.shape[0],))
+        else:
+            self.bias = None
+        bound = self.accumulator_bound()
+        lo, hi = signed_range(self.acc_bits)
+        if bound > hi:
+            need = int(bound).bit_length() + 1
+            raise ModelError(f"{self.where}: sums can reach {bound} in magnitude, which overflows "
+                             f"acc_bits={self.acc_bits}; it needs {need} bits")
+
+    @property
+    def outputs(self):
+        return self.weight.shape[0]
+
+    @property
+    def inputs(self):
+        return self.weight.shape[1]
+
+    def accumulator_bound(self):
+        """max over outputs of sum |w| + |bias|: the largest magnitude a sum can reach."""
+        column = np.abs(self.weight).sum(axis=1)
+        if self.bias is not None:
+            column = column + np.abs(self.bias)
+        return int(column.max()) if column.size else 0
+
+    def attributes(self):
+        return {"weight_bits": self.weight_bits, "acc_bits": self.acc_bits}
+
+    def tensors(self):
+        tensors = {"weight": self.weight}
+        if self.bias is not None:
+            tensors["bias"] = self.bias
+        return tensors
+
+    @classmethod
+    def from_parts(cls, name, attributes, tensors):
+        return cls(name, tensors["weight"], tensors.get("bias"),
+                   weight_bits=attributes.get("weight_bits"), acc_bits=attributes.get("acc_bits"))
+
+    def infer(self, inputs, timesteps):
+        self._expect_inputs(inputs, Spikes)
+        (source,) = inputs
+        if len(source.shape) != 1:
+            raise ModelError(f"{self.where}: input must be 1-D, got {source}; "
+                             f"flatten it first")
+        if source.shape[0] != self.inputs:
+            raise ModelError(f"{self.where}: weight expects {self.inputs} inputs, "
+                             f"but its input has {source.shape[0]}")
+        return Current((self.outputs,), self.acc_bits)
+
+
+@op_type
+class LIF(Op):
+    """Leaky integrate-and-fire neurons with integer state (docs/semantics.md, section 3).
+
+    ``threshold`` is per neuron, in [0, 2**(v_bits-1) - 1]; ``leak`` a :class:`Leak`;
+    ``fire``, ``reset`` and ``order`` are one of :data:`FIRE_MODES`, :data:`RESET_MODES`,
+    :data:`ORDERS`; the membrane is a ``v_bits`` signed integer that saturates.
+    """
+
+    type_name = "lif"
+    required_tensors = ("threshold",)
+
+    def __init__(self, name, threshold, *, leak=Leak(), fire="ge", reset="subtract",
+                 order="same_step", v_bits):
+        super().__init__(name)
+        self.v_bits = _require_int(self.where, "v_bits", v_bits, 2, 32)
+        if not isinstance(leak, Leak):
+            raise ModelError(f"{self.where}: leak must be a Leak, got {leak!r}")
+        leak.check(self.where, self.v_bits)
+        self.leak = leak
+        self.fire = _require_choice(self.where, "fire", fire, FIRE_MODES)
+        self.reset = _require_choice(self.where, "reset", reset, RESET_MODES)
+        self.order = _require_choice(self.where, "order", order, ORDERS)
+        threshold = np.asarray(threshold)
+        if threshold.ndim != 1:
+            raise ModelError(f"{self.where}: threshold must be a 1-D per-neuron array, "
+                             f"got shape {threshold.shape}")
+        self.threshold = _integer_tensor(self.where, "threshold", threshold, None)
+        lo, hi = signed_range(self.v_bits)
+        if self.threshold.size and (self.threshold.min() < 0 or self.threshold.max() > hi):
+            bad = int(self.threshold.min() if self.threshold.min() < 0 else self.threshold.max())
+            raise ModelError(f"{self.where}: threshold {bad} must be between 0 and {hi} "
+                             f"(v_bits={self.v_bits})")
+
+    @property
+    def size(self):
+        return self.threshold.shape[0]
+
+    def attributes(self):
+        return {"leak": self.leak.to_json(), "fire": self.fire, "reset": self.reset,
+                "order": self.order, "v_bits": self.v_bits}
+
+    def tensors(self):
+        return {"threshold": self.threshold}
+
+    @classmethod
+    def from_parts(cls, name, attributes, tensors):
+        where = f"{cls.type_name} {name!r}"
+        return cls(name, tensors["threshold"],
+                   leak=Leak.from_json(attributes.get("leak"), where),
+                   fire=attributes.get("fire"), reset=attributes.get("reset"),
+                   order=attributes.get("order"), v_bits=attributes.get("v_bits"))
+
+    def infer(self, inputs, timesteps):
+        self._expect_inputs(inputs, Current)
+        (source,) = inputs
+        if source.shape != (self.size,):
+            raise ModelError(f"{self.where}: has {self.size} neurons but its input is {source}")
+        return Spikes((self.size,))
+
+
+@op_type
+class Readout(Op):
+    """Turns the output spikes into a class per sample.
+
+    ``spike_count``: the class whose neuron spiked most often over the T steps; ties go to
+    the lowest index.
+    """
+
+    type_name = "readout"
+    MODES = ("spike_count",)
+
+    def __init__(self, name, mode="spike_count"):
+        super().__init__(name)
+        self.mode = _require_choice(self.where, "mode", mode, self.MODES)
+
+    def attributes(self):
+        return {"mode": self.mode}
+
+    @classmethod
+    def from_parts(cls, name, attributes, tensors):
+        return cls(name, attributes.get("mode"))
+
+    def infer(self, inputs, timesteps):
+        self._expect_inputs(inputs, Spikes)
+        (source,) = inputs
+        if len(source.shape) != 1:
+            raise ModelError(f"{self.where}: input must be 1-D, got {source}")
+        return Prediction(source.shape[0])

@@ -1,0 +1,53 @@
+"""The kinds of value that flow along the IR's edges.
+
+Type inference (:meth:`compiler.ir.graph.Model.infer`) assigns one of these to every op's
+output; each op checks the kinds of its inputs. New ops (convolution, pooling, residual
+adds, attention) extend the graph by consuming and producing these same kinds.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Spikes:
+    """A binary spike tensor over all T steps: bit t of neuron k is its spike at step t."""
+
+    shape: tuple
+
+    @property
+    def size(self):
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+    def __str__(self):
+        return f"spikes{list(self.shape)}"
+
+
+@dataclass(frozen=True)
+class Current:
+    """A signed integer tensor per time step (synaptic input), ``bits`` wide at most."""
+
+    shape: tuple
+    bits: int
+
+    @property
+    def size(self):
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+    def __str__(self):
+        return f"current{list(self.shape)}:i{self.bits}"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A readout: one class index per sample, out of ``classes``."""
+
+    classes: int
+
+    def __str__(self):
+        return f"prediction[{self.classes}]"

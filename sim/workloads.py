@@ -1,0 +1,96 @@
+"""Synthetic fully-connected SNN workloads for tests and benchmarks.
+
+A workload is a random integer model plus random inputs with chosen weight and spike
+densities and neuron modes, reproducible from a seed. The accelerator tests sweep these
+over hardware configurations; the benchmarks measure cycles on them.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from compiler.ir import LIF, Dense, Input, Leak, Model, Readout
+
+
+@dataclass(frozen=True)
+class NeuronMode:
+    """One choice of the neuron attributes of docs/semantics.md section 4."""
+
+    leak: Leak = Leak()
+    fire: str = "ge"
+    reset: str = "subtract"
+    order: str = "same_step"
+
+    def label(self):
+        leak = {"none": "if", "shift": f"shift{self.leak.shift}",
+                "multiply": f"mul{self.leak.multiplier}/{self.leak.frac_bits}"}[self.leak.kind]
+        return f"{leak}-{self.fire}-{self.reset}-{self.order}"
+
+
+ALL_MODES = [NeuronMode(leak, fire, reset, order)
+             for leak in (Leak.none(), Leak.by_shift(2), Leak.by_multiply(7, 3))
+             for fire in ("ge", "gt")
+             for reset in ("subtract", "zero", "none")
+             for order in ("same_step", "delayed")]
+"""Every combination of leak form, comparison, reset and order (36 modes)."""
+
+
+@dataclass
+class Workload:
+    model: Model
+    spikes: np.ndarray            # (samples, T, inputs) uint8
+    description: dict = field(default_factory=dict)
+
+
+def random_model(seed, sizes, timesteps, *, weight_density=0.5, weight_bits=4, v_bits=10,
+                 modes=(NeuronMode(),), bias=True, threshold_scale=1.0, name=None):
+    """A chain input -> (dense -> lif) * len(sizes)-1 -> readout with random integers.
+
+    ``sizes`` are layer widths, input first. ``modes`` gives each layer's neuron mode
+    (cycled). Thresholds are drawn around the typical input current, scaled by
+    ``threshold_scale``, so that layers neither stay silent nor saturate.
+    """
+    rng = np.random.default_rng(seed)
+    model = Model(name or f"random_{seed}", timesteps,
+                  metadata={"generator": "sim.workloads.random_model", "seed": seed})
+    model.add(Input("input", (sizes[0],), encoding="spikes"))
+    previous = "input"
+    wmax = (1 << (weight_bits - 1)) - 1
+    vmax = (1 << (v_bits - 1)) - 1
+    for index, (fan_in, fan_out) in enumerate(zip(sizes, sizes[1:]), start=1):
+        mode = modes[(index - 1) % len(modes)]
+        weight = rng.integers(-wmax, wmax + 1, size=(fan_out, fan_in))
+        weight *= rng.random((fan_out, fan_in)) < weight_density
+        bias_values = rng.integers(-2, 3, size=fan_out) if bias else None
+        bound = int((np.abs(weight).sum(axis=1) + (np.abs(bias_values) if bias else 0)).max())
+        model.add(Dense(f"fc{index}", weight, bias_values, weight_bits=weight_bits,
+                        acc_bits=max(bound.bit_length() + 1, 2)), previous)
+        typical = max(1.0, np.sqrt(fan_in * weight_density) * wmax / 2)
+        theta = np.clip(rng.normal(typical * threshold_scale, typical / 4, size=fan_out),
+                        1, vmax).astype(np.int64)
+        model.add(LIF(f"lif{index}", theta, leak=mode.leak, fire=mode.fire, reset=mode.reset,
+                      order=mode.order, v_bits=v_bits), f"fc{index}")
+        previous = f"lif{index}"
+    model.add(Readout("readout"), previous)
+    return model.validate()
+
+
+def random_spikes(seed, samples, timesteps, inputs, *, spike_density=0.3, silent_fraction=0.0):
+    """Random spike trains (samples, T, inputs): each input is silent for the whole sample
+    with probability ``silent_fraction``, else spikes at each step with ``spike_density``."""
+    rng = np.random.default_rng(seed)
+    spikes = rng.random((samples, timesteps, inputs)) < spike_density
+    silent = rng.random((samples, 1, inputs)) < silent_fraction
+    return (spikes & ~silent).astype(np.uint8)
+
+
+def random_workload(seed, sizes, timesteps, *, samples=4, spike_density=0.3,
+                    silent_fraction=0.0, **model_options):
+    model = random_model(seed, sizes, timesteps, **model_options)
+    spikes = random_spikes(seed + 1, samples, timesteps, sizes[0],
+                           spike_density=spike_density, silent_fraction=silent_fraction)
+    return Workload(model, spikes, {"seed": seed, "sizes": list(sizes), "T": timesteps,
+                                    "spike_density": spike_density,
+                                    "silent_fraction": silent_fraction, **{
+                                        k: v for k, v in model_options.items()
+                                        if k != "modes"}})
