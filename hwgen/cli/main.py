@@ -9,7 +9,7 @@ import click
 
 from compiler.errors import HwgenError
 
-from . import doctor, inspect, quickstart, reference
+from . import compile, doctor, inspect, quickstart, reference, simulate
 
 
 class _Group(click.Group):
@@ -33,7 +33,8 @@ def cli():
     """
 
 
-for command in (doctor.command, inspect.command, reference.command, quickstart.command):
+for command in (compile.command, simulate.command, quickstart.command, reference.command,
+                inspect.command, doctor.command):
     cli.add_command(command)
 
 
