@@ -61,6 +61,14 @@ METADATA_KEYS = ("hwgen.fire", "hwgen.reset", "hwgen.order", "hwgen.membrane_rou
 """Node / graph metadata the frontend honours (written by :mod:`.snntorch_export`)."""
 
 
+SNAP_TOLERANCE = 1e-6
+
+
+def _dyadic(x):
+    """The nearest a / 2**16: every beta hwgen represents exactly is one."""
+    return round(x * 65536) / 65536
+
+
 @dataclass
 class _Value:
     """What a NIR node outputs: carried by float layer ``layer``, of ``shape``, multiplied by
@@ -70,6 +78,38 @@ class _Value:
     shape: tuple
     gain: np.ndarray = None
     node: str = None
+
+
+def read(source):
+    """(document, label, default model name) for a ``.nir`` path or a ``nir.NIRGraph``."""
+    if isinstance(source, (str, Path)):
+        return nir_file.read_file(source), str(source), Path(source).stem
+    return nir_file.from_graph(source, "NIR graph"), "NIR graph", "nir_model"
+
+
+def to_float(source, *, dt=None, source_framework="generic", timesteps=None, fire=None,
+             reset=None, order=None, calibration=None, name=None):
+    """The float network ``source`` stands for, and the frontend's report (what it assumed).
+
+    Options as for :func:`load`. Errors name ``source``.
+    """
+    document, label, default_name = read(source)
+    try:
+        importer = _Importer(document, framework=framework(source_framework), dt=dt,
+                             timesteps=timesteps, fire=fire, reset=reset, order=order,
+                             calibration=calibration)
+        graph_name = document.metadata.get("name")
+        network = importer.translate(name or (graph_name if isinstance(graph_name, str)
+                                              and graph_name else default_name))
+    except HwgenError as error:
+        raise type(error)(f"{label}: {error}") from None
+    network.metadata = {"source": {"format": "NIR",
+                                   "file": Path(label).name if isinstance(source, (str, Path))
+                                   else None,
+                                   "nir_version": document.version,
+                                   "graph_metadata": _json_safe(document.metadata)},
+                        "frontend": importer.report()}
+    return network
 
 
 def load(source, *, dt=None, source_framework="generic", timesteps=None, fire=None,
@@ -84,32 +124,17 @@ def load(source, *, dt=None, source_framework="generic", timesteps=None, fire=No
     :class:`~compiler.passes.quantize.QuantizeOptions`. ``calibration``: inputs to choose
     scales on and measure float-vs-integer agreement with.
     """
-    if isinstance(source, (str, Path)):
-        label = str(source)
-        document = nir_file.read_file(source)
-        default_name = Path(source).stem
-    else:
-        label = "NIR graph"
-        document = nir_file.from_graph(source, label)
-        default_name = "nir_model"
+    label = str(source) if isinstance(source, (str, Path)) else "NIR graph"
     try:
         options = QuantizeOptions(weight_bits, v_bits, leak_form, leak_frac_bits).check()
-        importer = _Importer(document, framework=framework(source_framework), dt=dt,
-                             timesteps=timesteps, fire=fire, reset=reset, order=order,
-                             calibration=calibration)
-        graph_name = document.metadata.get("name")
-        network = importer.translate(name or (graph_name if isinstance(graph_name, str)
-                                              and graph_name else default_name))
-        model = quantize(network, options, calibration)
     except HwgenError as error:
         raise type(error)(f"{label}: {error}") from None
-    model.metadata = {"source": {"format": "NIR", "file": Path(label).name if
-                                 isinstance(source, (str, Path)) else None,
-                                 "nir_version": document.version,
-                                 "graph_metadata": _json_safe(document.metadata)},
-                      "frontend": importer.report(),
-                      "quantization": model.metadata["quantization"]}
-    return model
+    network = to_float(source, dt=dt, source_framework=source_framework, timesteps=timesteps,
+                       fire=fire, reset=reset, order=order, calibration=calibration, name=name)
+    try:
+        return quantize(network, options, calibration)
+    except HwgenError as error:
+        raise type(error)(f"{label}: {error}") from None
 
 
 def _json_safe(value):
@@ -119,6 +144,8 @@ def _json_safe(value):
         return [_json_safe(v) for v in value]
     if isinstance(value, np.ndarray):
         return _json_safe(value.tolist())
+    if isinstance(value, np.generic):
+        return _json_safe(value.item())
     if isinstance(value, (bool, int, float, str)) or value is None:
         return value
     return str(value)
@@ -596,12 +623,15 @@ class _Importer:
             threshold = param("threshold")
             beta, gain = np.zeros_like(threshold), np.ones_like(threshold)
         if broadcast:
+            fields = ("tau", "r", "v_leak", "v_threshold", "v_reset", "threshold")
+            broadcast = sorted(broadcast, key=fields.index)
             self.note(f"{node.where}: scalar {', '.join(broadcast)} broadcast to its "
                       f"{int(np.prod(shape))} neurons")
 
         if value.gain is not None:
             gain = gain * value.gain.reshape(-1)
-        beta = np.where(np.abs(beta) < 1e-15, 0.0, beta)
+        beta, gain = self.snap(node, "beta", beta, _dyadic), self.snap(node, "input gain", gain,
+                                                                        lambda x: 1.0)
         spiking = kind in ("LIF", "IF", "Threshold")
         entry = {"nir_type": kind, "neurons": int(np.prod(shape)),
                  "beta": _range(beta), "input_gain": _range(gain)}
@@ -627,6 +657,9 @@ class _Importer:
         rounding, rounding_source = self.semantic(
             node, "membrane_rounding", "exact", "the source computes beta*v in float", ROUNDINGS)
         entry.update(rounding=rounding, rounding_source=rounding_source)
+        if rounding == "exact" and np.any((beta > 0) & (beta < 1)):
+            self.note(f"{node.where}: the source computes beta*v exactly; hwgen floors it every "
+                      f"step (docs/semantics.md), so spikes can differ by rounding")
 
         producer = self.network[value.layer]
         if spiking and np.all(gain > 0):
@@ -663,6 +696,19 @@ class _Importer:
         return _Value(node.name, shape, None, node.name)
 
     _lif = _if = _li = _i = _threshold = _neuron
+
+    def snap(self, node, what, values, nearest):
+        """Values within float32 precision (SNAP_TOLERANCE) of ``nearest(value)`` become it:
+        exporters store tau in float32, so 1 - dt/tau and r*dt/tau only approximate the
+        beta and gain the model was trained with."""
+        target = np.array([nearest(v) for v in values.reshape(-1)]).reshape(values.shape)
+        close = np.abs(values - target) <= SNAP_TOLERANCE
+        changed = close & (values != target)
+        if np.any(changed):
+            first = int(np.argmax(changed))
+            self.note(f"{node.where}: {what} {values.reshape(-1)[first]!r} read as "
+                      f"{target.reshape(-1)[first]:g} (within float32 precision)")
+        return np.where(close, target, values)
 
     def fold_rows(self, node, producer, gain, shape):
         """Multiply each neuron's input by ``gain`` in its producer's weights and bias."""

@@ -80,8 +80,17 @@ def signed_bits(magnitude):
     return max(2, int(magnitude).bit_length() + 1)
 
 
+INTEGER_TOLERANCE = 1e-6
+"""Values this close to an integer (relative to their size) count as integers: a threshold
+divided by a float32 input gain is 2.0000000596 rather than 2."""
+
+
 def _integer_valued(array):
-    return array is None or (np.all(np.isfinite(array)) and np.array_equal(array, np.round(array)))
+    if array is None:
+        return True
+    array = np.asarray(array, dtype=np.float64)
+    return bool(np.all(np.isfinite(array)) and np.all(
+        np.abs(array - np.round(array)) <= INTEGER_TOLERANCE * np.maximum(1.0, np.abs(array))))
 
 
 # --- leak -------------------------------------------------------------------------------
