@@ -590,8 +590,9 @@ class _Importer:
             return None if array is None else self.per_neuron(node, key, array, shape, broadcast)
 
         kind = node.type
-        v_reset = v_leak = drive = None
+        v_reset = v_leak = drive = v_threshold = None
         if kind in ("LIF", "IF"):
+            v_threshold = param("v_threshold")
             v_reset = param("v_reset", None)
             if v_reset is None:
                 v_reset = np.zeros(int(np.prod(shape)))
@@ -641,7 +642,7 @@ class _Importer:
                 reset, reset_source = "none", "NIR Threshold is stateless"
                 order, order_source = "same_step", "NIR Threshold is stateless"
             else:
-                threshold_v = param("v_threshold") - v_reset
+                threshold_v = v_threshold - v_reset
                 reset, reset_source = self.semantic(node, "reset", self.fw.reset,
                                                     self.fw.reset_reason, RESET_MODES)
                 order, order_source = self.semantic(node, "order", self.fw.order,
@@ -706,8 +707,8 @@ class _Importer:
         changed = close & (values != target)
         if np.any(changed):
             first = int(np.argmax(changed))
-            self.note(f"{node.where}: {what} {values.reshape(-1)[first]!r} read as "
-                      f"{target.reshape(-1)[first]:g} (within float32 precision)")
+            self.note(f"{node.where}: {what} {float(values.reshape(-1)[first]):.9g} read as "
+                      f"{float(target.reshape(-1)[first]):g} (within float32 precision)")
         return np.where(close, target, values)
 
     def fold_rows(self, node, producer, gain, shape):
