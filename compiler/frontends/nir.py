@@ -414,9 +414,46 @@ class _Importer:
                                  f"expected ({outputs},)")
         if value.gain is not None:
             weight = weight * value.gain.reshape(1, -1)
-        self.network.add(FloatDense(name=node.name, inputs=[value.layer], shape=(outputs,),
+        source = value.layer
+        pooled = self.pooled_spikes(node, value)
+        if pooled is not None:
+            flatten, pool = pooled
+            weight = _unpool(weight, self.network[pool.inputs[0]].shape, pool)
+            if flatten is not None:
+                flatten.inputs = list(pool.inputs)
+                flatten.shape = (weight.shape[1],)
+                flatten.start_dim = 0
+                flatten.end_dim = len(self.network[pool.inputs[0]].shape) - 1
+            else:
+                source = pool.inputs[0]
+            self.network.remove(pool.name)
+            self.note(f"{node.where}: the sum pooling {pool.name!r} before it is folded into "
+                      f"its weights (each input position gets the sum of the weights of the "
+                      f"windows covering it), so it reads spikes directly")
+        self.network.add(FloatDense(name=node.name, inputs=[source], shape=(outputs,),
                                     weight=weight, bias=bias))
         return _Value(node.name, (outputs,), None, node.name)
+
+    def pooled_spikes(self, node, value):
+        """(flatten or None, pool) if ``value`` is pooled spikes that only this node reads.
+
+        A fully-connected layer after a sum/average pool of spikes reads counts, not spikes;
+        folding the pool into its weights (an exact linear composition) keeps it a plain
+        dense layer on spikes."""
+        layer = self.network[value.layer]
+        flatten = None
+        if isinstance(layer, FloatFlatten):
+            flatten, layer = layer, self.network[layer.inputs[0]]
+        if not isinstance(layer, FloatSumPool):
+            return None
+        source = self.network[layer.inputs[0]]
+        while isinstance(source, FloatFlatten):
+            source = self.network[source.inputs[0]]
+        if not isinstance(source, (FloatNeuron, FloatInput)):
+            return None
+        private = (self.network.consumers_of(layer.name) == ([flatten.name] if flatten else [])
+                   and len(list(self.graph.successors(value.node))) == 1)
+        return (flatten, layer) if private else None
 
     _linear = _affine
 
@@ -738,6 +775,19 @@ class _Importer:
             return
         raise UnsupportedError(f"{node.where}: v_leak differs from v_reset, which needs a "
                                f"constant input, but {producer.name!r} has no bias to carry it")
+
+
+def _unpool(weight, shape, pool):
+    """Dense weights on the sum pool's output -> weights on its input (channels, h, w)."""
+    channels, height, width = shape
+    (kh, kw), (sh, sw), (ph, pw) = pool.kernel, pool.stride, pool.padding
+    _, out_h, out_w = pool.shape
+    w = weight.reshape(weight.shape[0], channels, out_h, out_w)
+    result = np.zeros((weight.shape[0], channels, height + 2 * ph, width + 2 * pw))
+    for dy in range(kh):
+        for dx in range(kw):
+            result[:, :, dy:dy + sh * (out_h - 1) + 1:sh, dx:dx + sw * (out_w - 1) + 1:sw] += w
+    return result[:, :, ph:ph + height, pw:pw + width].reshape(weight.shape[0], -1)
 
 
 def _range(array):

@@ -134,6 +134,12 @@ class FloatNetwork:
         self.layers[layer.name] = layer
         return layer
 
+    def remove(self, name):
+        """Drop layer ``name``, which nothing may consume any more."""
+        if self.consumers_of(name):
+            raise ModelError(f"layer {name!r} still feeds {self.consumers_of(name)}")
+        del self.layers[name]
+
     def __getitem__(self, name):
         return self.layers[name]
 

@@ -163,6 +163,10 @@ def _plan(network):
                                    f"one input")
         if isinstance(layer, FloatInput):
             domain[layer.name] = "spikes"
+        elif isinstance(layer, FloatDense) and source == "counts":
+            raise UnsupportedError(f"{where}: a fully-connected layer on pooled spike counts is "
+                                   f"supported only right after one pooling of spikes (which "
+                                   f"the frontend folds into its weights)")
         elif isinstance(layer, (FloatDense, FloatConv)):
             if source not in ("spikes", "counts"):
                 raise UnsupportedError(f"{where}: its input {layer.inputs[0]!r} is a {source}, "
@@ -463,7 +467,8 @@ def _calibrate(builder, group, full, weight_bits, float_trace):
         builder.types, builder.bounds = saved
         for op, name in ops:
             probe.add(op, name)
-        trace = reference.run(probe, float_trace.spikes[source.name])
+        given = float_trace.spikes[source.name]
+        trace = reference.run(probe, given.reshape(given.shape[:2] + tuple(source.shape)))
         if expected is not None:
             score = _agreement(trace.spikes[group.neuron.name], expected)
         else:   # an integrator: compare the final membranes' argmax (the readout)
@@ -481,7 +486,7 @@ def _calibrate(builder, group, full, weight_bits, float_trace):
 
 def _end_to_end(model, network, calibration, spikes, float_trace, layers_report):
     from sim import reference
-    trace = reference.run(model, spikes)
+    trace = reference.run(model, spikes.reshape(spikes.shape[:2] + tuple(network.input.shape)))
     result = {"samples": int(spikes.shape[0]), "layers": {}}
     for entry in layers_report:
         name = entry["layer"]
