@@ -13,9 +13,9 @@ scale is independent of the others'.
 - A layer whose weights, bias and thresholds are already integers keeps them exactly
   (s = 1), so an integer-valued model from a framework is reproduced bit for bit.
 - Otherwise s = (2**(weight_bits-1) - 1) / max|w| (no clipping), or, when calibration
-  inputs are given, the candidate s * c (c in :data:`CLIP_CANDIDATES`, c < 1 clips the
-  largest weights) whose layer output agrees best with the float model's, the layer being
-  fed the float model's own input spikes.
+  inputs are given, the candidate s / c (c in :data:`CLIP_CANDIDATES`; c < 1 clips the
+  weights above c * max|w|) whose layer output agrees best with the float model's, the
+  layer being fed the float model's own input spikes.
 - beta becomes the nearest supported leak (docs/semantics.md section 4): exact when beta is
   a/2**F, else the nearest a/2**F with F = ``leak_frac_bits`` (or the nearest 1 - 2**-k
   with ``leak_form="shift"``); the error is reported. The multiply form is the default
@@ -40,7 +40,8 @@ from ..ir.floating import (FloatConv, FloatDense, FloatFlatten, FloatInput, Floa
 from ..ir.neuron import MAX_FRAC_BITS
 
 CLIP_CANDIDATES = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5)
-"""Fractions of the no-clipping scale that calibration tries, largest (least clipping) first."""
+"""Calibration maps c * max|w| to the largest weight code for each c here (c < 1 clips the
+weights above it, for finer steps on the rest); least clipping first."""
 
 DEFAULT_WEIGHT_BITS = 8
 """Weight width for float weights when none is given."""
@@ -459,7 +460,7 @@ def _calibrate(builder, group, full, weight_bits, float_trace):
     expected = float_trace.spikes.get(group.neuron.name)
     tried, best = [], None
     for fraction in CLIP_CANDIDATES:
-        scale = full * fraction
+        scale = full / fraction
         saved = dict(builder.types), dict(builder.bounds)
         probe = Model("calibration", builder.T)
         probe.add(Input(source.name, source.shape, "spikes"))
@@ -479,7 +480,7 @@ def _calibrate(builder, group, full, weight_bits, float_trace):
         if best is None or score > best[1]:
             best = (scale, score, fraction)
     scale, score, fraction = best
-    how = (f"calibrated: clip {fraction:g} of the no-clipping scale agreed best "
+    how = (f"calibrated: clipping weights at {fraction:g} x max|w| agreed best "
            f"({score:.4f} of output spikes on the float model's inputs)")
     return scale, how, tried
 

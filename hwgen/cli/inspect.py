@@ -52,9 +52,9 @@ def _number(value):
 
 
 def show_frontend(notes):
-    console.print(f"[bold]frontend[/bold]: {notes['source_framework']} conventions; "
-                  f"dt = {notes['dt']:g} s ({notes['dt_source']}); T = {notes['timesteps']} "
-                  f"({notes['timesteps_source']})")
+    console.print(f"[bold]frontend[/bold]: {notes['source_framework']} conventions")
+    console.print(f"  dt = {notes['dt']:g} s ({notes['dt_source']})", soft_wrap=True)
+    console.print(f"  T = {notes['timesteps']} ({notes['timesteps_source']})", soft_wrap=True)
     if notes["neurons"]:
         console.print(table(None, ["NIR node", "type", "beta", "input gain", "threshold", "fire",
                                    "reset", "order", "rounding"], [
@@ -65,13 +65,13 @@ def show_frontend(notes):
         sources = sorted({(key, entry[f"{key}_source"]) for entry in notes["neurons"].values()
                           for key in ("fire", "reset", "order") if f"{key}_source" in entry})
         for key, source in sources:
-            console.print(f"  {key}: {source}")
+            console.print(f"  {key}: {source}", soft_wrap=True)
     for assumption in notes["assumptions"]:
-        console.print(f"  - {assumption}")
+        console.print(f"  - {assumption}", soft_wrap=True)
 
 
 def show_quantization(summary):
-    console.print(f"[bold]quantization[/bold]: {summary['method']}")
+    console.print(f"[bold]quantization[/bold]: {summary['method']}", soft_wrap=True)
     rows = []
     for layer in summary["layers"]:
         leak = layer.get("leak", {})
