@@ -59,6 +59,35 @@ def test_options_change_the_imported_model(tmp_path):
     assert described["metadata"]["frontend"]["neurons"]["lif1"]["fire_source"] == "--fire option"
 
 
+def test_a_convolutional_nir_model_runs_in_the_reference(tmp_path):
+    """Conv2d -> LIF -> SumPool2d -> Flatten -> Affine -> LIF: the pooling folds into the
+    dense layer, the convolution stays (the reference runs it; the accelerator cannot yet)."""
+    rng = np.random.default_rng(0)
+    n = 4 * 3 * 3
+    path = write(tmp_path / "cnn.nir", {
+        "in": nir.Input(np.array([1, 6, 6])),
+        "conv": nir.Conv2d(input_shape=(6, 6), weight=rng.integers(-2, 3, (4, 1, 3, 3)) * 1.0,
+                           stride=1, padding=1, dilation=1, groups=1, bias=np.zeros(4)),
+        "lif": nir.LIF(tau=np.full((4, 6, 6), 2e-4), r=np.full((4, 6, 6), 2.0),
+                       v_leak=np.zeros((4, 6, 6)), v_threshold=np.ones((4, 6, 6)),
+                       v_reset=np.zeros((4, 6, 6))),
+        "pool": nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]),
+                              padding=np.array([0, 0])),
+        "flat": nir.Flatten(input_type=np.array([4, 3, 3]), start_dim=0),
+        "fc": nir.Affine(rng.integers(-2, 3, (3, n)) * 1.0, np.zeros(3)),
+        "lif2": lif(3), "out": nir.Output(np.array([3]))})
+    np.savez(tmp_path / "x.npz", inputs=(rng.random((5, 4, 1, 6, 6)) < 0.4).astype(np.uint8))
+    result = invoke("reference", path, "--inputs", tmp_path / "x.npz", "--json",
+                    "--timesteps", "4")
+    assert result.exit_code == 0, result.output
+    layers = {layer["name"]: layer for layer in json.loads(result.output)["layers"]}
+    assert layers["lif"]["neurons"] == 144 and layers["fc"]["neurons"] == 3
+    described = json.loads(invoke("inspect", path, "--json", "--timesteps", "4").output)
+    assert [op["type"] for op in described["ops"]] == [
+        "input", "conv2d", "lif", "flatten", "dense", "lif", "readout"]
+    assert described["ops"][4]["output"].startswith("current[3]:")
+
+
 def test_nir_options_are_refused_for_other_models(tmp_path):
     result = invoke("inspect", "@digits", "--dt", "1e-3")
     assert result.exit_code == 2 and "--dt only apply to NIR models" in result.output
