@@ -33,7 +33,7 @@ from ..ir.floating import (ROUNDINGS, FloatConv, FloatDense, FloatFlatten, Float
                            FloatSumPool)
 from ..passes.quantize import QuantizeOptions, quantize
 from . import nir_file
-from .conventions import FRAMEWORKS, framework
+from .conventions import framework
 
 SUFFIX = ".nir"
 
@@ -757,7 +757,8 @@ class _Importer:
             return
         if isinstance(producer, FloatConv):
             per_channel = self.channel_gain(node, gain.reshape(shape), shape)
-            producer.weight = producer.weight * per_channel.reshape(-1, *([1] * producer.dims + [1]))
+            shape = (-1,) + (1,) * (producer.dims + 1)
+            producer.weight = producer.weight * per_channel.reshape(shape)
             producer.bias = producer.bias * per_channel
             return
         raise UnsupportedError(f"{node.where}: its input gain (r*dt/tau or a Scale) is not "

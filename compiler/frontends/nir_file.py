@@ -152,8 +152,9 @@ def _flatten_graph(data, prefix, nodes, edges, source):
     for a, b in _edges(data.get("edges"), f"{source}: graph {prefix.rstrip('.') or '(top)'}"):
         for end in (a, b):
             if end not in local:
+                graph = f"graph {prefix.rstrip('.')!r}" if prefix else "the graph"
                 raise FormatError(f"{source}: edge ({a!r}, {b!r}) names {end!r}, which is not a "
-                                  f"node of {'graph ' + repr(prefix.rstrip('.')) if prefix else 'the graph'}")
+                                  f"node of {graph}")
         edges.append((local[a][1], local[b][0]))
     return local
 

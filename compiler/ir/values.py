@@ -45,7 +45,7 @@ class Current:
 
 @dataclass(frozen=True)
 class Membrane:
-    """Signed membrane potentials per time step (a non-spiking integrator's state), ``bits`` wide."""
+    """Signed membrane potentials per time step (a leaky integrator's state), ``bits`` wide."""
 
     shape: tuple
     bits: int

@@ -247,16 +247,19 @@ class _Builder:
         if weighted is None:
             return None, integers
         if integers:
-            hi = int(weighted.weight.max()) if weighted.weight.size else 0
-            lo = int(weighted.weight.min()) if weighted.weight.size else 0
+            hi = int(round(weighted.weight.max())) if weighted.weight.size else 0
+            lo = int(round(weighted.weight.min())) if weighted.weight.size else 0
             needed = max(signed_bits(max(hi, 0)), signed_bits(-lo - 1) if lo < 0 else 2)
             bits = self.options.weight_bits or needed
             if needed <= bits:
                 return bits, True
         return self.options.weight_bits or DEFAULT_WEIGHT_BITS, False
 
-    def build(self, group, scale, weight_bits):
-        """The group's ops at ``scale``; returns (ops with their input names, report)."""
+    def build(self, group, scale, weight_bits, exact=False):
+        """The group's ops at ``scale``; returns (ops with their input names, report).
+
+        ``exact``: the weights are integers that fit, and keep the whole two's complement
+        range; otherwise they are clipped symmetrically to +-(2**(weight_bits-1) - 1)."""
         ops, report = [], {}
         for layer in group.members:
             source = layer.inputs[0]
@@ -264,7 +267,7 @@ class _Builder:
             if isinstance(layer, (FloatDense, FloatConv)):
                 q_max = (1 << (weight_bits - 1)) - 1
                 raw = _scaled(layer.weight, scale)
-                lo = -q_max - 1 if scale == 1.0 else -q_max
+                lo = -q_max - 1 if exact else -q_max
                 clipped = int(np.count_nonzero((raw > q_max) | (raw < lo)))
                 weight = np.clip(raw, lo, q_max).astype(np.int64)
                 bias = _scaled(layer.bias, scale)
@@ -392,7 +395,7 @@ def quantize(network, options=None, calibration=None):
 
     float_trace = spikes = None
     if calibration is not None:
-        from sim import float_reference, reference
+        from sim import float_reference
         input_layer = network.input
         spikes = _encode(Input(input_layer.name, input_layer.shape, input_layer.encoding,
                                input_layer.threshold), network.timesteps, calibration)
@@ -417,11 +420,12 @@ def quantize(network, options=None, calibration=None):
             elif not exact:
                 largest = float(np.abs(weighted.weight).max()) if weighted.weight.size else 0.0
                 full = ((1 << (weight_bits - 1)) - 1) / largest if largest else 1.0
-                scale, how = full, f"max |w| = {largest:g} maps to the largest {weight_bits}-bit code"
+                scale = full
+                how = f"max |w| = {largest:g} maps to the largest {weight_bits}-bit code"
                 if float_trace is not None:
                     scale, how, tried = _calibrate(builder, group, full, weight_bits,
                                                    float_trace)
-            ops, report = builder.build(group, scale, weight_bits)
+            ops, report = builder.build(group, scale, weight_bits, exact)
             for op, source in ops:
                 model.add(op, source)
             report = {"layer": layer.name, "kind": "lif" if isinstance(layer, FloatNeuron)

@@ -17,7 +17,7 @@ import pytest
 from compiler.errors import ConfigError, FormatError, ModelError, UnsupportedError
 from compiler.frontends import native
 from compiler.frontends import nir as frontend
-from compiler.ir import LIF, Leak
+from compiler.ir import Leak
 from sim import float_reference, reference
 
 
@@ -386,7 +386,8 @@ def test_missing_files_and_parameters(tmp_path):
       "lif": lif(3)}, [("in", "l1"), ("in", "l2"), ("l1", "lif"), ("l2", "lif")],
      UnsupportedError, "node 'lif' (LIF): has 2 incoming edges ('l1', 'l2'); hwgen does not "
                        "sum branches yet"),
-    ({"in": nir.Input(np.array([3])), "lin": nir.Linear(np.eye(3)), "out": nir.Output(np.array([3]))},
+    ({"in": nir.Input(np.array([3])), "lin": nir.Linear(np.eye(3)),
+      "out": nir.Output(np.array([3]))},
      [("in", "lin"), ("lin", "out")], UnsupportedError,
      "node 'out' (Output): is fed by node 'lin' (Linear), which is not a neuron"),
     ({"in": nir.Input(np.array([3])), "lif": lif(3)}, [("in", "lif")], UnsupportedError,
