@@ -311,11 +311,19 @@ class _Builder:
             ops.append((op, source))
         return ops, report
 
-    def v_bits_for(self, layer, bound, threshold_max, delayed_subtract, report):
-        # |L(v)| <= |v| for both leak forms (floor rounding), so |h| grows by at most the
-        # largest input current per step (plus theta, for the delayed subtract reset).
-        reach = self.T * (bound + (threshold_max if delayed_subtract else 0))
+    def v_bits_for(self, layer, leak, bound, threshold_max, delayed_subtract, report):
+        # Both leak forms round down, so |L(v)| <= min(|v|, beta*|v| + 1) (and |v| for no
+        # leak); a step adds at most the largest input current (plus theta for the delayed
+        # subtract reset); a same-step reset only moves h towards 0. Iterating that bound
+        # over the T steps gives the largest |h| any input can produce.
+        step = bound + (threshold_max if delayed_subtract else 0)
+        reach = 0
+        for _ in range(self.T):
+            leaked = reach if leak.kind == "none" else min(reach, leak.beta * reach + 1)
+            reach = int(np.floor(leaked)) + step
         needed = max(signed_bits(reach), signed_bits(threshold_max))
+        if leak.kind == "shift":
+            needed = max(needed, leak.shift)
         if self.options.v_bits is None:
             report.update(v_bits=needed, v_bits_source=f"auto: |h| <= {reach}, never saturates")
             return needed
@@ -328,8 +336,9 @@ class _Builder:
         report.update(v_bits=bits, v_bits_source=f"given: |h| <= {reach}, {saturates}")
         return bits
 
-    def leak(self, layer, v_bits, report):
+    def leak(self, layer, report):
         beta, low, high = _layer_beta(layer)
+        v_bits = self.options.v_bits or MAX_FRAC_BITS     # the longest shift worth trying
         leak, exact = quantize_leak(beta, form=self.options.leak_form,
                                     frac_bits=self.options.leak_frac_bits, v_bits=v_bits)
         error = max(abs(low - leak.beta), abs(high - leak.beta))
@@ -356,16 +365,16 @@ class _Builder:
             if rounded.size else 0.0})
         if rounded.size and np.any((rounded == 0) & (theta > 0)):
             report["threshold"]["note"] = "some positive thresholds round to 0"
-        v_bits = self.v_bits_for(layer, bound, threshold_max,
+        leak = self.leak(layer, report)
+        v_bits = self.v_bits_for(layer, leak, bound, threshold_max,
                                  layer.order == "delayed" and layer.reset == "subtract", report)
-        leak = self.leak(layer, v_bits, report)
         op = LIF(layer.name, rounded.astype(np.int64), leak=leak, fire=layer.fire,
                  reset=layer.reset, order=layer.order, v_bits=v_bits)
         return op, 1
 
     def integrator_op(self, layer, bound, report):
-        v_bits = self.v_bits_for(layer, bound, 0, False, report)
-        leak = self.leak(layer, v_bits, report)
+        leak = self.leak(layer, report)
+        v_bits = self.v_bits_for(layer, leak, bound, 0, False, report)
         return LI(layer.name, leak=leak, v_bits=v_bits), 1 << (v_bits - 1)
 
 
