@@ -38,8 +38,8 @@ class HardwareConfig:
     lif_steps: object = AUTO
     """Time steps each LIF unit evaluates per cycle (divides T); a neuron takes T/lif_steps
     cycles in the LIF stage, overlapped with the next neuron's accumulation. 'auto': the
-    smallest divisor of T that makes it at most 4 cycles (fewest chained step circuits
-    that keep short neurons from waiting on the LIF stage)."""
+    smallest divisor of T that makes it at most 4 cycles, chaining at most 4 step circuits
+    (see :meth:`auto_lif_steps`)."""
     spike_depth: object = AUTO
     """Words per activation buffer region: at least the widest layer, padded to chunks."""
     program_depth: object = AUTO
@@ -100,9 +100,11 @@ class HardwareConfig:
 
     @staticmethod
     def auto_lif_steps(timesteps):
-        """The 'auto' lif_steps for T: smallest divisor d of T with T / d <= 4."""
-        return next(d for d in range(1, timesteps + 1) if timesteps % d == 0
-                    and timesteps // d <= 4)
+        """The 'auto' lif_steps for T: the smallest divisor d of T with T / d <= 4 if it is
+        at most 4 (more chained step circuits would lengthen the critical path), else the
+        largest divisor of T that is at most 4."""
+        divisors = [d for d in range(1, min(4, timesteps) + 1) if timesteps % d == 0]
+        return next((d for d in divisors if timesteps // d <= 4), divisors[-1])
 
     @property
     def resolved(self):

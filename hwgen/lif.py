@@ -28,28 +28,35 @@ def _saturate(x, bits):
     return Mux(x > hi, hi, Mux(x < lo, lo, x))
 
 
-def lif_step(mode, v, fired, current, theta):
-    """One step of one neuron in ``mode``, as combinational Values.
+def lif_step(m, mode, v, fired, current, theta, name):
+    """One step of one neuron in ``mode``, built in ``m`` from named signals.
 
     ``fired`` is the previous step's spike (used by the delayed order). Returns
-    (membrane after the step, spike).
+    (membrane after the step, spike) as signals: naming them keeps each step a fixed-size
+    circuit when steps are chained (an expression used twice would be emitted twice).
     """
     leak = Leak.from_json(mode.leak, "LIF mode")
-    leaked = _leak(v, leak)
+    leaked = Signal(signed(len(v) + 1), name=f"{name}_leaked")
+    h = Signal(signed(mode.v_bits), name=f"{name}_h")
+    spike = Signal(name=f"{name}_spike")
+    v_next = Signal(signed(mode.v_bits), name=f"{name}_v")
+    m.d.comb += leaked.eq(_leak(v, leak))
     if mode.order == "same_step":
-        h = _saturate(leaked + current, mode.v_bits)
+        m.d.comb += h.eq(_saturate(leaked + current, mode.v_bits))
     elif mode.reset == "subtract":
-        h = _saturate(leaked + current - Mux(fired, theta, 0), mode.v_bits)
+        m.d.comb += h.eq(_saturate(leaked + current - Mux(fired, theta, 0), mode.v_bits))
     elif mode.reset == "zero":
-        h = _saturate(Mux(fired, 0, leaked) + current, mode.v_bits)
+        m.d.comb += h.eq(_saturate(Mux(fired, 0, leaked) + current, mode.v_bits))
     else:
-        h = _saturate(leaked + current, mode.v_bits)
-    spike = (h >= theta) if mode.fire == "ge" else (h > theta)
+        m.d.comb += h.eq(_saturate(leaked + current, mode.v_bits))
+    m.d.comb += spike.eq((h >= theta) if mode.fire == "ge" else (h > theta))
     if mode.order == "delayed" or mode.reset == "none":
-        return h, spike
-    if mode.reset == "subtract":
-        return h - Mux(spike, theta, 0), spike
-    return Mux(spike, 0, h), spike
+        m.d.comb += v_next.eq(h)
+    elif mode.reset == "subtract":
+        m.d.comb += v_next.eq(h - Mux(spike, theta, 0))
+    else:
+        m.d.comb += v_next.eq(Mux(spike, 0, h))
+    return v_next, spike
 
 
 class LIFUnit(wiring.Component):
@@ -113,7 +120,8 @@ class LIFUnit(wiring.Component):
         for index, mode in enumerate(self.modes):
             step_v, step_fired, spikes = v, fired, []
             for j in range(u):
-                step_v, step_fired = lif_step(mode, step_v, step_fired, sums[j], theta)
+                step_v, step_fired = lif_step(m, mode, step_v, step_fired, sums[j], theta,
+                                              f"mode{index}_step{j}")
                 spikes.append(step_fired)
             results.append((step_v, step_fired, spikes))
         next_v = Signal(signed(g.v_bits))

@@ -58,13 +58,21 @@ def legalise(model):
         op = model[consumers[0]]
         if isinstance(op, Dense) and not isinstance(current, Dense):
             following = model.consumers_of(op.name)
-            if len(following) != 1 or not isinstance(model[following[0]], LIF):
+            if len(following) != 1:
                 raise UnsupportedError(f"{op.where}: the accelerator needs each dense layer "
-                                       f"to feed exactly one lif op")
+                                       f"to feed exactly one lif op, it feeds "
+                                       f"{len(following)}")
             lif = model[following[0]]
+            if not isinstance(lif, LIF):
+                raise UnsupportedError(f"{lif.where}: op type {lif.type_name!r} after a dense "
+                                       f"layer is not supported by the accelerator yet (it "
+                                       f"runs dense -> lif chains)")
             layers.append(SpikingDense(op, lif))
             current = lif
         elif isinstance(op, Readout) and layers:
+            if op.mode != "spike_count":
+                raise UnsupportedError(f"{op.where}: readout mode {op.mode!r} is not supported "
+                                       f"by the accelerator yet (it reads spike counts)")
             readout = op
             current = op
         else:

@@ -1,5 +1,7 @@
 """``hwgen compile``: model -> schedule -> Verilog and memory images in a build directory."""
 
+import dataclasses
+
 import click
 
 from compiler import hardware_config
@@ -9,7 +11,8 @@ from sim.stimulus import load_inputs
 
 from .. import build_directory
 from .console import console, note, table
-from .models import load_model, model_argument
+from .frontend_options import frontend_options
+from .models import MODEL_HELP, load_model, model_argument
 
 
 def config_options(function):
@@ -45,27 +48,31 @@ def print_summary(program, build):
                   f"Verilog: {build.verilog}")
 
 
-@click.command("compile")
+@click.command("compile", help=f"""Compile MODEL into Verilog and memory images for the
+accelerator.
+
+Parameters left at 'auto' are sized to the model; explicit ones are checked, and a model
+that does not fit is refused with the parameter to change. With --calibration, TPPEs are
+balanced on the activity measured on those inputs (and a NIR model is also quantized on
+them).
+
+{MODEL_HELP}""")
 @model_argument
 @click.option("-o", "--out", required=True, type=click.Path(file_okay=False),
               help="Build directory to write (replaced as a whole, atomically).")
 @config_options
-@click.option("--calibration", "calibration_path", type=click.Path(dir_okay=False),
-              help="Sample inputs (.npz) to balance TPPEs on measured activity instead of "
-                   "nonzero weights.")
-def command(model, out, config_path, overrides, calibration_path):
-    """Compile MODEL into Verilog and memory images for the accelerator.
-
-    MODEL is a .hwgen file, or @digits for the bundled digits model. Parameters left at
-    'auto' are sized to the model; explicit ones are checked and a model that does not fit
-    is refused with the parameter to change.
-    """
-    m = load_model(model)
+@frontend_options
+def command(model, out, config_path, overrides, frontend):
+    # --calibration also balances TPPEs, so unlike the other NIR options it is fine for any
+    # model; only a NIR model is quantized with it.
+    is_nir = model.endswith(".nir")
+    m = load_model(model, frontend if is_nir else dataclasses.replace(frontend,
+                                                                      calibration=None))
     config = hardware_config.load(config_path, overrides)
     calibration = None
-    if calibration_path:
-        note(f"running the reference on {calibration_path} for activity estimates")
-        calibration = reference.run(m, load_inputs(calibration_path).inputs).spikes
+    if frontend.calibration:
+        note(f"running the reference on {frontend.calibration} for activity estimates")
+        calibration = reference.run(m, load_inputs(frontend.calibration).inputs).spikes
     note(f"scheduling {m.name} and generating Verilog")
     program, build = compile_to(m, config, out, calibration)
     print_summary(program, build)

@@ -126,6 +126,24 @@ def test_configuration_files(tmp_path):
         hardware_config.load(tmp_path / "missing.toml")
 
 
+def test_ops_the_accelerator_cannot_run_are_refused_by_name():
+    from compiler.ir import LI, Conv1d
+    model = Model("m", 2)
+    model.add(Input("x", (2, 4)))
+    model.add(Conv1d("conv", np.ones((3, 2, 2), dtype=int), weight_bits=2, acc_bits=4), "x")
+    with pytest.raises(UnsupportedError, match="the accelerator takes 1-D inputs"):
+        compile_program(model, config())
+    model = _chain((Dense("fc", np.ones((2, 4)), weight_bits=2, acc_bits=4), "x"),
+                   (LI("li", v_bits=6), "fc"), (Readout("r", "final_membrane"), "li"))
+    with pytest.raises(UnsupportedError, match="li 'li': op type 'li' after a dense layer is "
+                                               "not supported by the accelerator yet"):
+        compile_program(model, config())
+    model = _chain((Dense("fc", np.ones((2, 4)), weight_bits=2, acc_bits=4), "x"),
+                   (LIF("lif", np.array([1, 1]), v_bits=4), "fc"))
+    model.add(Readout("r", "spike_count"), "lif")
+    assert compile_program(model, config()).output_size == 2
+
+
 def _chain(*ops_and_inputs):
     model = Model("m", 2)
     model.add(Input("x", (4,)))
@@ -149,5 +167,5 @@ def test_unsupported_structures_are_refused_at_compile_time():
     model = _chain((dense, "x"), (LIF("a", np.array([1, 1]), v_bits=4), "fc"),
                    (LIF("b", np.array([1, 1]), v_bits=4), "fc"))
     with pytest.raises(UnsupportedError, match="dense 'fc': the accelerator needs each dense "
-                                               "layer to feed exactly one lif op"):
+                                               "layer to feed exactly one lif op, it feeds 2"):
         compile_program(model, config())

@@ -27,59 +27,10 @@ from compiler.frontends import native, snntorch_export
 from compiler.frontends import nir as frontend
 from hwgen import bundled
 from sim import float_reference, reference
+from sim.snntorch_oracle import integer_net, linear, run_snntorch
 
 ROOT = Path(__file__).resolve().parents[2]
 T = 10
-
-
-def linear(fan_in, fan_out, generator, low=-4, high=4, bias=True):
-    layer = torch.nn.Linear(fan_in, fan_out, bias=bias)
-    with torch.no_grad():
-        layer.weight.copy_(torch.randint(low, high + 1, (fan_out, fan_in), generator=generator))
-        if bias:
-            layer.bias.copy_(torch.randint(-1, 2, (fan_out,), generator=generator))
-    return layer
-
-
-def integer_net(seed, sizes, *, beta, threshold, reset_mechanism="subtract", reset_delay=True,
-                floor=True, low=-4, high=4):
-    """Linear + Leaky layers with integer weights; ``threshold`` a number or, per layer, a
-    function of the layer's Linear giving its (scalar) threshold."""
-    generator = torch.Generator().manual_seed(seed)
-    layers = []
-    for fan_in, fan_out in zip(sizes, sizes[1:]):
-        fc = linear(fan_in, fan_out, generator, low, high)
-        theta = threshold(fc) if callable(threshold) else threshold
-        layers += [fc, snn.Leaky(beta=beta, threshold=theta, reset_mechanism=reset_mechanism,
-                                 reset_delay=reset_delay, init_hidden=True,
-                                 state_quant=torch.floor if floor else False)]
-    return torch.nn.Sequential(*layers)
-
-
-def run_snntorch(net, spikes, membranes=None):
-    """snnTorch's simulation over the T steps of ``spikes`` (samples, T, inputs):
-    {Leaky module name: uint8 (samples, T, neurons)}. If ``membranes`` is a dict, it receives
-    each Leaky's stored membrane after every step, float (samples, T, neurons)."""
-    utils.reset(net)
-    records, stored, hooks = {}, {}, []
-    for name, module in net.named_children():
-        if isinstance(module, snn.Leaky):
-            records[name], stored[name] = [], []
-
-            def hook(m, i, out, name=name):
-                records[name].append(out)
-                stored[name].append(m.mem.detach().clone())
-            hooks.append(module.register_forward_hook(hook))
-    try:
-        with torch.no_grad():
-            for t in range(spikes.shape[1]):
-                net(torch.tensor(spikes[:, t], dtype=torch.float32))
-    finally:
-        for hook in hooks:
-            hook.remove()
-    if membranes is not None:
-        membranes.update({name: torch.stack(m, 1).numpy() for name, m in stored.items()})
-    return {name: torch.stack(out, 1).numpy().astype(np.uint8) for name, out in records.items()}
 
 
 def random_spikes(seed, samples=24, steps=T, inputs=12, density=0.5):

@@ -120,3 +120,15 @@ def test_parameters_are_validated(args, message, refuses):
     options = {"modes": [hw_mode(ALL_MODES[0], 8)], "steps_per_cycle": 1, **args}
     refuses(lambda: LIFUnit(geometry(4), options["modes"], options["steps_per_cycle"]),
             (ValueError, ModelError), message)
+
+
+def test_chained_steps_grow_the_design_linearly():
+    """Each chained step is a fixed-size circuit (once, an expression reused by the next
+    step was emitted again for every use, and T = 10 gave 80 MB of Verilog)."""
+    from amaranth.back import rtlil
+    g = geometry(8)
+    mode = hw_mode(ALL_MODES[20], 8)
+    sizes = [len(rtlil.convert(LIFUnit(g, [mode], steps))) for steps in (1, 2, 4, 8)]
+    growth = [b - a for a, b in zip(sizes, sizes[1:])]
+    per_step = growth[0]
+    assert growth[1] <= 2.5 * per_step and growth[2] <= 5 * per_step

@@ -1,0 +1,76 @@
+"""snnTorch's own simulation, as an oracle no one here wrote.
+
+Builds small snnTorch networks with integer weights and thresholds (Linear + Leaky) and
+records what snnTorch computes for them, step by step. With ``state_quant=torch.floor``
+snnTorch computes floor(beta * mem), exactly hwgen's ``multiply`` leak, so hwgen's integer
+reference and the generated RTL must spike exactly like it (docs/frontends.md lists the one
+documented difference). torch and snntorch are imported lazily: they are test and training
+dependencies, not runtime ones.
+"""
+
+import numpy as np
+
+
+def linear(fan_in, fan_out, generator, low=-4, high=4, bias=True):
+    """A torch Linear with integer weights in [low, high] and biases in [-1, 1]."""
+    import torch
+    layer = torch.nn.Linear(fan_in, fan_out, bias=bias)
+    with torch.no_grad():
+        layer.weight.copy_(torch.randint(low, high + 1, (fan_out, fan_in), generator=generator))
+        if bias:
+            layer.bias.copy_(torch.randint(-1, 2, (fan_out,), generator=generator))
+    return layer
+
+
+def integer_net(seed, sizes, *, beta, threshold, reset_mechanism="subtract", reset_delay=True,
+                floor=True, low=-4, high=4):
+    """Linear + Leaky layers with integer weights. ``beta``, ``threshold``,
+    ``reset_mechanism`` and ``reset_delay`` are one value for every layer or a list with one
+    per layer; a threshold may be a function of the layer's Linear."""
+    import snntorch as snn
+    import torch
+    count = len(sizes) - 1
+
+    def per_layer(value):
+        return list(value) if isinstance(value, (list, tuple)) else [value] * count
+
+    generator = torch.Generator().manual_seed(seed)
+    layers = []
+    for fan_in, fan_out, b, theta, reset, delay in zip(
+            sizes, sizes[1:], per_layer(beta), per_layer(threshold),
+            per_layer(reset_mechanism), per_layer(reset_delay)):
+        fc = linear(fan_in, fan_out, generator, low, high)
+        theta = theta(fc) if callable(theta) else theta
+        layers += [fc, snn.Leaky(beta=b, threshold=theta, reset_mechanism=reset,
+                                 reset_delay=delay, init_hidden=True,
+                                 state_quant=torch.floor if floor else False)]
+    return torch.nn.Sequential(*layers)
+
+
+def run_snntorch(net, spikes, membranes=None):
+    """snnTorch's simulation over the T steps of ``spikes`` (samples, T, inputs):
+    {Leaky module name: uint8 (samples, T, neurons)}. If ``membranes`` is a dict, it receives
+    each Leaky's stored membrane after every step, float (samples, T, neurons)."""
+    import snntorch as snn
+    import torch
+    from snntorch import utils
+    utils.reset(net)
+    records, stored, hooks = {}, {}, []
+    for name, module in net.named_children():
+        if isinstance(module, snn.Leaky):
+            records[name], stored[name] = [], []
+
+            def hook(m, i, out, name=name):
+                records[name].append(out)
+                stored[name].append(m.mem.detach().clone())
+            hooks.append(module.register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            for t in range(spikes.shape[1]):
+                net(torch.tensor(spikes[:, t], dtype=torch.float32))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    if membranes is not None:
+        membranes.update({name: torch.stack(m, 1).numpy() for name, m in stored.items()})
+    return {name: torch.stack(out, 1).numpy().astype(np.uint8) for name, out in records.items()}
