@@ -7,9 +7,10 @@
 For every workload it compiles the model, co-simulates it on Verilator (bit-exactness is
 checked on the way: a mismatch aborts the benchmark) and prints per layer: the mean
 measured cycles, the mean ideal bound (matched pairs of the busiest TPPE), their ratio,
-and the cycles left after subtracting the documented fixed per-layer overhead
-(docs/architecture.md, "Performance"). The goal it checks: on layers with at least 1,000
-matched pairs, measured <= 1.1 x ideal + overhead.
+the cycles left after subtracting the documented fixed per-layer overhead
+(docs/architecture.md, "Performance"), and the write-bus bound (the layer's output writes,
+one per cycle: active output neurons plus chunk masks). The goal it checks: on layers with
+at least 1,000 matched pairs, measured <= 1.1 x ideal + overhead.
 """
 
 import argparse
@@ -46,6 +47,21 @@ def workloads(quick):
         yield name, w.model, w.spikes, None
 
 
+def write_bound(plan, spikes, chunk):
+    """Per sample, the transfers a layer puts on the write bus (one per cycle): every output
+    of the last layer; otherwise one per neuron that spiked or ends a chunk of its TPPE's
+    output (the chunk's mask rides along with that neuron's word)."""
+    if plan["last"]:
+        return np.full(len(spikes), plan["outputs"])
+    active = spikes.any(axis=1)                                   # (samples, neurons)
+    writes = np.zeros(len(spikes), dtype=np.int64)
+    for neurons in plan["tppe_neurons"]:
+        for j, n in enumerate(neurons):
+            ends_chunk = j == len(neurons) - 1 or (j + 1) % chunk == 0
+            writes += active[:, n] | ends_chunk
+    return writes
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", dest="overrides", action="append", default=[],
@@ -53,11 +69,11 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="two workloads only")
     parser.add_argument("--json", type=Path, help="also write the table as JSON")
     args = parser.parse_args(argv)
-    config = hardware_config.load(None, ["tppes=16", *args.overrides])
+    config = hardware_config.load(None, args.overrides)
 
     rows, failures = [], 0
     header = (f"{'workload':24} {'layer':6} {'pairs':>7} {'ideal':>7} {'cycles':>7} "
-              f"{'ratio':>6} {'overhead':>8} {'(c-o)/ideal':>11}  goal")
+              f"{'ratio':>6} {'overhead':>8} {'(c-o)/ideal':>11} {'writes':>6}  goal")
     print(f"config: {config.to_json()}")
     print(header)
     print("-" * len(header))
@@ -80,6 +96,8 @@ def main(argv=None):
             cycles = float(result.layer_cycles[:, index].mean())
             overhead = layer_overhead(program.config, program.timesteps)
             net = (cycles - overhead) / ideal if ideal else float("nan")
+            writes = float(write_bound(plan, result.trace.spikes[plan["name"]],
+                                       program.config.chunk).mean())
             goal = ""
             if pairs >= 1000:
                 ok = cycles <= 1.1 * ideal + overhead
@@ -87,9 +105,10 @@ def main(argv=None):
                 goal = "met" if ok else "MISSED"
             rows.append({"workload": name, "layer": plan["name"], "matched_pairs": pairs,
                          "ideal": ideal, "cycles": cycles, "ratio": cycles / ideal,
-                         "overhead": overhead, "net_ratio": net, "goal": goal or None})
+                         "overhead": overhead, "net_ratio": net, "write_bound": writes,
+                         "goal": goal or None})
             print(f"{name:24} {plan['name']:6} {pairs:7.0f} {ideal:7.1f} {cycles:7.1f} "
-                  f"{cycles / ideal:6.2f} {overhead:8d} {net:11.2f}  {goal}")
+                  f"{cycles / ideal:6.2f} {overhead:8d} {net:11.2f} {writes:6.0f}  {goal}")
         print(f"{'':24} ({len(inputs)} samples, {time.monotonic() - started:.0f} s, "
               f"bit-exact)")
     if args.json:
