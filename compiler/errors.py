@@ -36,3 +36,11 @@ class ToolchainError(HwgenError):
 
 class InputError(HwgenError):
     """Input data (samples) do not match what the model expects."""
+
+
+class LinkError(HwgenError):
+    """The link to a board (serial port, protocol) failed or the board misbehaved."""
+
+
+class MismatchError(HwgenError):
+    """Hardware results differ from the integer reference."""

@@ -58,6 +58,7 @@ class ProtocolEngine(wiring.Component):
                                        ("design_id", design_id, 0, 2**32 - 1),
                                        ("timeout", timeout, 16, 2**32 - 1)]:
             if not isinstance(value, int) or not low <= value <= high:
+                self._MustUse__silence = True     # refused, so never elaborated
                 raise ConfigError(f"protocol engine: {name} must be an integer in "
                                   f"[{low}, {high}], got {value!r}")
         self.timesteps = timesteps

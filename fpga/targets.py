@@ -77,7 +77,7 @@ class Programmer:
     """A command that programs a board: ``tool *args BITSTREAM``."""
 
     tool: str
-    volatile_args: tuple        # load into configuration SRAM (lost at power-off)
+    volatile_args: tuple        # load into configuration SRAM (lost at power-off); None: cannot
     flash_args: tuple           # write the SPI flash (kept across power cycles)
 
 
@@ -143,9 +143,10 @@ TARGETS = {
         "icebreaker", "1BitSquared iCEBreaker (iCE40UP5K, 12 MHz oscillator, FTDI UART)",
         DEVICES["ice40-up5k"], default_mhz=24.0,
         board="amaranth_boards.icebreaker:ICEBreakerPlatform", oscillator_hz=12e6,
+        # iceprog -S loads the FPGA directly, which needs the iCEBreaker's CRAM jumpers;
+        # openFPGALoader reaches iCE40 boards through their SPI flash only.
         programmers=(Programmer("iceprog", ("-S",), ()),
-                     Programmer("openFPGALoader", ("-b", "ice40_generic"),
-                                ("-b", "ice40_generic", "-f"))),
+                     Programmer("openFPGALoader", None, ("-b", "ice40_generic"))),
         leds=(("led", 1), ("led", 2), ("led", 3), ("led", 0)), reset_button=("button", 0),
         extra_resources="break_off_pmod"),
     "ulx3s-85f": Target(

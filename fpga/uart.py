@@ -69,7 +69,11 @@ class UARTReceiver(wiring.Component):
     overrun: Out(1)
 
     def __init__(self, divisor):
-        self.divisor = _check_divisor(divisor)
+        try:
+            self.divisor = _check_divisor(divisor)
+        except ConfigError:
+            self._MustUse__silence = True     # refused, so never elaborated: no warning
+            raise
         super().__init__()
 
     def elaborate(self, platform):
@@ -140,7 +144,11 @@ class UARTTransmitter(wiring.Component):
     tx: Out(1, init=1)
 
     def __init__(self, divisor):
-        self.divisor = _check_divisor(divisor)
+        try:
+            self.divisor = _check_divisor(divisor)
+        except ConfigError:
+            self._MustUse__silence = True     # refused, so never elaborated: no warning
+            raise
         super().__init__()
 
     def elaborate(self, platform):

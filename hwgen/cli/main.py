@@ -9,7 +9,7 @@ import click
 
 from compiler.errors import HwgenError
 
-from . import doctor, inspect, quickstart, reference
+from . import doctor, flash, inspect, quickstart, reference, run, synth
 
 
 class _Group(click.Group):
@@ -29,11 +29,15 @@ def cli():
     Typical session:
       hwgen compile model.hwgen -o build/
       hwgen simulate build/ --inputs x.npz
+      hwgen synth build/ --target icebreaker
+      hwgen flash build/ --board icebreaker
+      hwgen run build/ --port /dev/ttyUSB1 --inputs x.npz
       hwgen quickstart          # the whole flow on the bundled digits model
     """
 
 
-for command in (doctor.command, inspect.command, reference.command, quickstart.command):
+for command in (doctor.command, inspect.command, reference.command, synth.command,
+                flash.command, run.command, quickstart.command):
     cli.add_command(command)
 
 
