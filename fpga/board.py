@@ -65,11 +65,16 @@ class BoardLogic(wiring.Component):
         self.timeout = timeout
         self.heartbeat_bit = heartbeat_bit
         # Validate now, with the user's numbers, not at elaboration.
-        self._engine = ProtocolEngine(timesteps=spec.timesteps, inputs=spec.inputs,
-                                      outputs=spec.outputs, v_bits=spec.v_bits,
-                                      design_id=spec.design_id, timeout=timeout)
         self._receiver = UARTReceiver(divisor)
         self._transmitter = UARTTransmitter(divisor)
+        try:
+            self._engine = ProtocolEngine(timesteps=spec.timesteps, inputs=spec.inputs,
+                                          outputs=spec.outputs, v_bits=spec.v_bits,
+                                          design_id=spec.design_id, timeout=timeout)
+        except ConfigError:
+            for part in (self._receiver, self._transmitter):
+                part._MustUse__silence = True
+            raise
         super().__init__()
 
     def elaborate(self, platform):
@@ -119,20 +124,24 @@ class BoardTop(Elaboratable):
     """
 
     def __init__(self, spec, target, *, frequency_hz, baud, timeout_s=DEFAULT_TIMEOUT_S):
-        if not target.is_board:
-            raise ConfigError(f"{target.name} is not a board")
-        self.spec = spec
-        self.target = target
-        if target.device.family == "ice40":
-            self.pll = pll.ice40_pll(target.oscillator_hz, frequency_hz)
-        else:
-            self.pll = pll.ecp5_pll(target.oscillator_hz, frequency_hz)
-        self.frequency_hz = self.pll.f_out
-        self.baud = baud
-        self.divisor = baud_divisor(self.frequency_hz, baud)
-        self.logic = BoardLogic(spec, divisor=self.divisor,
-                                timeout=int(timeout_s * self.frequency_hz),
-                                heartbeat_bit=max(1, int(math.log2(self.frequency_hz)) - 1))
+        try:
+            if not target.is_board:
+                raise ConfigError(f"{target.name} is not a board")
+            self.spec = spec
+            self.target = target
+            if target.device.family == "ice40":
+                self.pll = pll.ice40_pll(target.oscillator_hz, frequency_hz)
+            else:
+                self.pll = pll.ecp5_pll(target.oscillator_hz, frequency_hz)
+            self.frequency_hz = self.pll.f_out
+            self.baud = baud
+            self.divisor = baud_divisor(self.frequency_hz, baud)
+            self.logic = BoardLogic(spec, divisor=self.divisor,
+                                    timeout=int(timeout_s * self.frequency_hz),
+                                    heartbeat_bit=max(1, int(math.log2(self.frequency_hz)) - 1))
+        except ConfigError:
+            self._MustUse__silence = True      # refused: never elaborated, no warning
+            raise
 
     def elaborate(self, platform):
         m = Module()
@@ -160,15 +169,24 @@ class BoardTop(Elaboratable):
             m.d.por += timer.eq(timer + 1)
         button = Const(0)
         if self.target.reset_button:
-            button = platform.request(*self.target.reset_button).i
+            button = _pin(m, platform, "i", *self.target.reset_button).i
         m.submodules.reset_sync = ResetSynchronizer(~ready | button, domain="sync")
 
         m.submodules.logic = logic = self.logic
-        uart = platform.request("uart", 0)
-        m.d.comb += [logic.rx.eq(uart.rx.i), uart.tx.o.eq(logic.tx)]
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.uart_rx_buf = rx = io.Buffer("i", uart.rx)
+        m.submodules.uart_tx_buf = tx = io.Buffer("o", uart.tx)
+        m.d.comb += [logic.rx.eq(rx.i), tx.o.eq(logic.tx)]
         for index, (name, number) in enumerate(self.target.leds):
-            m.d.comb += platform.request(name, number).o.eq(logic.leds[index])
+            m.d.comb += _pin(m, platform, "o", name, number).o.eq(logic.leds[index])
         return m
+
+
+def _pin(m, platform, direction, name, number):
+    """An I/O buffer on the resource (name, number), added to ``m``."""
+    buffer = io.Buffer(direction, platform.request(name, number, dir="-"))
+    m.submodules[f"{name}_{number}_buf"] = buffer
+    return buffer
 
 
 class CoreHarness(Elaboratable):
@@ -190,8 +208,8 @@ class CoreHarness(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         spec = self.spec
-        serial_in = platform.request("harness_in", 0).i
-        serial_out = platform.request("harness_out", 0).o
+        serial_in = _pin(m, platform, "i", "harness_in", 0).i
+        serial_out = _pin(m, platform, "o", "harness_out", 0).o
         shift = Signal(self.input_bits)
         m.d.sync += shift.eq(Cat(serial_in, shift[:-1]))
         T = spec.timesteps

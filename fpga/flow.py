@@ -132,9 +132,10 @@ def synthesize(build_dir, target_name, *, frequency_mhz=None, baud=DEFAULT_BAUD,
         try:
             _run_flow(work, target, tools, seed, result, allow_timing_failure, progress)
         except (FitError, TimingError, ToolchainError) as error:
-            failure = error
+            # Name the logs where they will be, not in the staging folder.
+            failure = type(error)(str(error).replace(str(work), str(out)))
             result.setdefault("status", "error")
-            result["error"] = str(error)
+            result["error"] = str(failure)
         _write_reports(work, result)
     if failure is not None:
         raise failure
@@ -255,8 +256,10 @@ def _top_cells(cells, count=5):
 
 
 def _does_not_fit(target, over, cells):
-    parts = [f"{used} {cell} needed, {available} available ({100 * used / available:.0f}%)"
-             for cell, used, available in over]
+    labels = {cell: f"{label} ({cell}: {meaning})"
+              for label, cell, meaning in target.device.resources}
+    parts = [f"{used} {labels.get(cell, cell)} needed, {available} available "
+             f"({100 * used / available:.0f}%)" for cell, used, available in over]
     return (f"the design does not fit {target.device.part} ({target.name}): "
             f"{'; '.join(parts)}. Largest cell types after synthesis: {_top_cells(cells)}. "
             f"Choose a smaller hardware configuration or a larger device")
@@ -266,7 +269,7 @@ def _timing_failure(target, failing, timing):
     parts = []
     for clock in failing:
         parts.append(f"clock '{clock.name}' reaches {clock.achieved_mhz:.2f} MHz, "
-                     f"{clock.constraint_mhz:.2f} MHz requested")
+                     f"constraint {clock.constraint_mhz:.2f} MHz")
     path = _failing_path(failing[0].name, timing["critical_paths"])
     where = ""
     if path:

@@ -51,6 +51,8 @@ def ice40_pll(f_in, f_out):
                 continue
             for divq in range(1, 7):
                 candidate = f_vco / 2 ** divq
+                if not 16e6 <= candidate <= 275e6:          # PLLOUT range of the datasheet
+                    continue
                 if best is None or abs(candidate - f_out) < abs(best[0] - f_out):
                     best = (candidate, divr, divf, divq, f_pfd)
     return _check(f_in, f_out, best, lambda c, divr, divf, divq, f_pfd: Ice40PLL(
