@@ -28,6 +28,7 @@ def command(build_dir, board, programmer, volatile, dry_run):
         if not plan.found:
             note(f"{plan.programmer} is not installed here (install: {plan.hint})")
         return
-    note(f"running: {plan.shell()}")
+    if plan.found:
+        note(f"running: {plan.shell()}")
     flashing.flash(plan)
     console.print(f"programmed {board} with {plan.command[-1]}")

@@ -8,6 +8,7 @@ from compiler.errors import MismatchError
 from compiler.frontends import native
 from fpga import driver
 from fpga.core import CoreSpec
+from sim import reference
 from sim.stimulus import load_inputs
 
 from .console import console, note, print_json, progress, table
@@ -40,6 +41,7 @@ def command(build_dir, port, simulate, inputs_path, samples, baud, timeout, as_j
     model = native.load(spec.model_path)
     driver.check_model(spec, model)
     stimulus = load_inputs(inputs_path).head(samples)
+    reference.encode(model, stimulus.inputs)         # bad inputs fail before the port opens
 
     def execute(port_name):
         transport = driver.SerialTransport(port_name, baud, timeout=timeout)
