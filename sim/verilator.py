@@ -19,6 +19,7 @@ import shutil
 import sys
 import tempfile
 import xml.etree.ElementTree as ElementTree
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,8 +27,17 @@ from compiler.errors import ToolchainError
 from hwgen import toolchain
 
 # Bump when the build flags or the way builds are laid out change.
-BUILD_REVISION = 1
-BUILD_ARGS = ("-Wno-fatal",)
+BUILD_REVISION = 2
+# cocotb's runner passes --public-flat-rw, which exposes every internal signal to VPI:
+# that triples the generated C++ and slows the simulation. Testbenches here touch only
+# the top-level ports, so only depth 1 is public. (Waveforms still show every signal.)
+BUILD_ARGS = ("-Wno-fatal", "--no-public-flat-rw", "--public-depth", "1")
+# Compile the Verilated model without optimisation: on these designs it halves the build
+# (the dominant cost when every test builds its own design) and the simulation speed is
+# bounded by the Python testbench anyway.
+MAKE_OVERRIDES = "OPT_FAST=-O0 OPT_SLOW=-O0"
+# What a finished build keeps: the simulator executable and our marker.
+KEEP = ("hwgen-build.json",)
 
 
 def cache_root():
@@ -39,7 +49,7 @@ def cache_root():
 
 
 @contextlib.contextmanager
-def _runner_environment(module_dirs=()):
+def _runner_environment(module_dirs=(), make_overrides=""):
     """Point cocotb's runner at our tools; keep pytest's state out of it.
 
     The runner copies os.environ and sys.path into the simulator's environment and, when
@@ -50,6 +60,8 @@ def _runner_environment(module_dirs=()):
         os.environ.clear()
         os.environ.update(toolchain.simulation_env(saved_env))
         os.environ.pop("PYTEST_CURRENT_TEST", None)
+        if make_overrides:
+            os.environ["MAKEFLAGS"] = f"{os.environ.get('MAKEFLAGS', '')} {make_overrides}".strip()
         sys.path[:0] = [str(d) for d in module_dirs]
         yield
     finally:
@@ -99,7 +111,8 @@ class VerilatorBuild:
         verilator = toolchain.find_verilator()
         digest = hashlib.sha256()
         identity = {"revision": BUILD_REVISION, "toplevel": self.toplevel, "waves": self.waves,
-                    "args": BUILD_ARGS, "verilator": [verilator.path, verilator.version],
+                    "args": BUILD_ARGS, "make": MAKE_OVERRIDES,
+                    "verilator": [verilator.path, verilator.version],
                     "cocotb_libs": str(cocotb_tools.config.libs_dir),
                     "python": sys.executable}
         digest.update(json.dumps(identity, sort_keys=True).encode())
@@ -127,7 +140,7 @@ class VerilatorBuild:
             staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=self.cache_dir))
             build_log = staging / "build.log"
             try:
-                with _runner_environment():
+                with _runner_environment(make_overrides=MAKE_OVERRIDES):
                     runner = get_runner("verilator")
                     try:
                         runner.build(sources=self.sources, hdl_toplevel=self.toplevel,
@@ -137,6 +150,7 @@ class VerilatorBuild:
                         raise ToolchainError(
                             f"Verilator build of {self.toplevel} failed ({error}); "
                             f"last lines of {build_log.name}:\n{_tail(build_log)}") from None
+                _prune(staging, keep={self.toplevel, *KEEP})
                 (staging / "hwgen-build.json").write_text(json.dumps(
                     {"toplevel": self.toplevel, "sources": [str(s) for s in self.sources]}))
                 shutil.rmtree(target, ignore_errors=True)
@@ -154,25 +168,57 @@ class VerilatorBuild:
         Returns a :class:`TestResult`; raises :class:`ToolchainError` if the simulator
         produced no results at all.
         """
+        (result,) = self.run_many(test_module, [(test_dir, extra_env or {})],
+                                  module_dir=module_dir, testcase=testcase, log=log)
+        return result
+
+    def run_many(self, test_module, runs, *, module_dir=None, testcase=None, parallel=None,
+                 log=None):
+        """Run several independent simulations of this build at once.
+
+        ``runs`` is a list of (test_dir, extra_env); up to ``parallel`` (default: the CPU
+        count) simulator processes run concurrently. Returns one :class:`TestResult` per
+        run, in order.
+        """
         from cocotb_tools.runner import get_runner
         build_dir = self.build(log=log)
-        test_dir = Path(test_dir).resolve()
-        test_dir.mkdir(parents=True, exist_ok=True)
-        results_xml = test_dir / "results.xml"
-        sim_log = test_dir / "simulation.log"
-        with _runner_environment([module_dir] if module_dir else []):
+        parallel = max(1, min(parallel or os.cpu_count() or 1, len(runs)))
+
+        def one(run):
+            test_dir, extra_env = Path(run[0]).resolve(), dict(run[1])
+            test_dir.mkdir(parents=True, exist_ok=True)
+            results_xml = test_dir / "results.xml"
+            sim_log = test_dir / "simulation.log"
             runner = get_runner("verilator")
             try:
                 runner.test(test_module=test_module, hdl_toplevel=self.toplevel,
                             hdl_toplevel_lang="verilog", build_dir=build_dir,
                             test_dir=test_dir, results_xml=str(results_xml),
-                            extra_env=dict(extra_env or {}), testcase=testcase,
-                            waves=self.waves, log_file=sim_log)
+                            extra_env=extra_env, testcase=testcase, waves=self.waves,
+                            log_file=sim_log)
             except (RuntimeError, SystemExit) as error:
                 if not results_xml.exists():
                     raise ToolchainError(f"simulation of {self.toplevel} crashed ({error}); "
                                          f"last lines of {sim_log}:\n{_tail(sim_log)}") from None
-        return _parse_results(results_xml, sim_log)
+            return _parse_results(results_xml, sim_log)
+
+        # The environment is set once for all runs: cocotb's runner reads os.environ, which
+        # threads must not change under each other.
+        with _runner_environment([module_dir] if module_dir else []):
+            if parallel == 1:
+                return [one(run) for run in runs]
+            with ThreadPoolExecutor(max_workers=parallel) as pool:
+                return list(pool.map(one, runs))
+
+
+def _prune(folder, keep):
+    """Delete a finished build's intermediate files (~150 MB for a small core)."""
+    for path in folder.iterdir():
+        if path.name not in keep and path.name != "build.log":
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink()
 
 
 def _parse_results(results_xml, sim_log):

@@ -1,0 +1,136 @@
+"""The hardware configuration: every parameter of a generated accelerator.
+
+A configuration is read from a TOML or JSON file and ``--set key=value`` overrides, then
+*resolved* against a model: parameters left at ``"auto"`` take the smallest value the
+model needs, and explicit values are checked so that a model that does not fit is refused
+with a message naming the parameter (see :func:`resolve`). docs/architecture.md explains
+what each parameter means for the hardware.
+"""
+
+import json
+import tomllib
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+from .errors import ConfigError
+
+AUTO = "auto"
+
+JOIN_VARIANTS = ("dual_prefix",)
+
+
+@dataclass(frozen=True)
+class HardwareConfig:
+    """Parameters of one accelerator; ``"auto"`` means "sized to the model"."""
+
+    timesteps: object = AUTO
+    """T: time steps processed in parallel (1..16); must equal the model's."""
+    tppes: int = 4
+    """Number of temporal-parallel processing elements (1..32)."""
+    chunk: int = 16
+    """W: fiber chunk width, neurons per bitmask (4, 8, 16, 32 or 64)."""
+    weight_bits: object = AUTO
+    """Signed weight width (2..16)."""
+    acc_bits: object = AUTO
+    """Signed accumulator width (2..32)."""
+    v_bits: object = AUTO
+    """Signed membrane width (2..32)."""
+    lif_steps: int = 1
+    """Time steps each LIF unit evaluates per cycle (divides T); a neuron takes T/lif_steps
+    cycles in the LIF stage, overlapped with the next neuron's accumulation."""
+    spike_depth: object = AUTO
+    """Words per activation buffer region: at least the widest layer, padded to chunks."""
+    program_depth: object = AUTO
+    """Fiber-program entries per TPPE (neuron headers, weight chunks, layer ends)."""
+    weight_depth: object = AUTO
+    """Nonzero weights stored per TPPE."""
+    fifo_depth: int = 4
+    """Depth of the join-token and output FIFOs in each TPPE."""
+    join: str = "dual_prefix"
+    """Inner-join variant: dual_prefix (prefix popcounts on both fibers)."""
+
+    @classmethod
+    def names(cls):
+        return [f.name for f in fields(cls)]
+
+    def to_json(self):
+        return asdict(self)
+
+    def with_values(self, values, source):
+        """A copy with ``values`` ({name: value}) applied; ``source`` names them in errors."""
+        known = set(self.names())
+        for name in values:
+            if name not in known:
+                raise ConfigError(f"{source}: unknown parameter {name!r}; known: "
+                                  f"{', '.join(sorted(known))}")
+        return replace(self, **values)
+
+    def check(self):
+        """Check every explicit value's range; return self."""
+        def integer(name, lo, hi, *, auto=False):
+            value = getattr(self, name)
+            if auto and value == AUTO:
+                return
+            if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+                raise ConfigError(f"config: {name} = {value!r} must be an integer between "
+                                  f"{lo} and {hi}" + (" or 'auto'" if auto else ""))
+        integer("timesteps", 1, 16, auto=True)
+        integer("tppes", 1, 32)
+        integer("chunk", 4, 64)
+        if self.chunk & (self.chunk - 1):
+            raise ConfigError(f"config: chunk = {self.chunk} must be a power of two "
+                              f"(4, 8, 16, 32 or 64)")
+        integer("weight_bits", 2, 16, auto=True)
+        integer("acc_bits", 2, 32, auto=True)
+        integer("v_bits", 2, 32, auto=True)
+        integer("lif_steps", 1, 16)
+        integer("spike_depth", 1, 1 << 16, auto=True)
+        integer("program_depth", 1, 1 << 20, auto=True)
+        integer("weight_depth", 1, 1 << 22, auto=True)
+        integer("fifo_depth", 2, 64)
+        if self.join not in JOIN_VARIANTS:
+            raise ConfigError(f"config: join = {self.join!r} is not one of "
+                              f"{', '.join(JOIN_VARIANTS)}")
+        if self.timesteps != AUTO and self.timesteps % self.lif_steps:
+            raise ConfigError(f"config: lif_steps = {self.lif_steps} must divide "
+                              f"timesteps = {self.timesteps}")
+        return self
+
+    @property
+    def resolved(self):
+        return AUTO not in (getattr(self, name) for name in self.names())
+
+
+def _parse_value(text):
+    """A --set value: an integer, 'auto', or a bare string."""
+    text = text.strip()
+    try:
+        return int(text, 0)
+    except ValueError:
+        return text
+
+
+def load(path=None, overrides=()):
+    """Read a configuration file (TOML or JSON; optional) and apply ``key=value`` overrides."""
+    config = HardwareConfig()
+    if path is not None:
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as error:
+            raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
+        try:
+            values = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+        except (ValueError, tomllib.TOMLDecodeError) as error:
+            raise ConfigError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'TOML'}"
+                              f" ({error})") from None
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: must hold a table of parameters")
+        values = values.get("hardware", values)
+        config = config.with_values(values, str(path))
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected key=value")
+        key, value = item.split("=", 1)
+        config = config.with_values({key.strip(): _parse_value(value)}, f"--set {item}")
+    return config.check()

@@ -1,0 +1,193 @@
+"""Fiber fetch: walks a TPPE's fiber program and turns it into chunk matches.
+
+The fiber program (written by :mod:`compiler.scheduler.program`) is a sequence of
+entries, one read per cycle: NEURON headers (threshold, bias, output slot), CHUNK entries
+(one nonzero chunk of the neuron's weight fiber: chunk index and weight mask) and
+LAYER_END. For each CHUNK entry this unit reads the spike mask of the same chunk from the
+layer's input fiber, ANDs the two masks and emits a chunk match for the inner join,
+together with the chunk's weight base (a running sum of weight-mask popcounts, because the
+weights of a TPPE are stored back to back in walk order).
+
+Chunk matches whose AND is empty are dropped, so chunks without a matched pair cost the
+inner join nothing. The neuron's end is carried by its last emitted match: the unit holds
+one match back until it knows whether another follows in the same neuron. A neuron with no
+matched pair at all emits one empty match.
+"""
+
+from amaranth.hdl import Cat, Module, Signal
+from amaranth.utils import ceil_log2
+from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib.memory import ReadPort
+from amaranth.lib.wiring import In, Out
+
+from compiler.scheduler.program import TAG_CHUNK, TAG_LAYER_END, TAG_NEURON
+
+from .popcount import popcount
+
+
+def struct_of(bit_layout):
+    """An Amaranth layout from a compiler :class:`~compiler.scheduler.layout.BitLayout`."""
+    from amaranth.hdl import signed, unsigned
+    return data.StructLayout({f.name: (signed if f.signed else unsigned)(f.width)
+                              for f in bit_layout.fields})
+
+
+class FiberFetch(wiring.Component):
+    """Front end of a TPPE's inner join.
+
+    Ports:
+    ``program``: read port of the fiber-program memory; ``masks``: read port of the
+    spike-mask memory; ``region``: which half of the spike buffer holds this layer's input;
+    ``rewind``: restart the program from entry 0 (start of an inference); ``go``: run
+    until the next LAYER_END; ``halted``: stopped at a LAYER_END with nothing in flight;
+    ``matches``: chunk matches to the inner join; ``headers``: neuron headers, in neuron
+    order, to the LIF stage.
+
+    Throughput: one program entry per cycle. Latency: 3 cycles from a CHUNK entry's read
+    to its match leaving the hold-back register (read entry, read spike mask, hold back).
+    Backpressure from either output stalls the whole unit, memories included.
+    Resources: one W-bit popcount and a weight-address adder, the hold-back register and
+    two FIFOs of ``fifo_depth`` entries.
+    """
+
+    def __init__(self, geometry, layouts, program_depth, fifo_depth=4):
+        if fifo_depth < 2:
+            raise ValueError(f"FiberFetch: fifo_depth {fifo_depth} must be at least 2")
+        if layouts["chunk_entry"]["mask"].width != geometry.chunk:
+            raise ValueError(f"FiberFetch: program masks are "
+                             f"{layouts['chunk_entry']['mask'].width} bits but the chunk "
+                             f"width is {geometry.chunk}")
+        self.geometry = geometry
+        self.layouts = layouts
+        self.fifo_depth = fifo_depth
+        self.program_addr_bits = ceil_log2(program_depth)
+        super().__init__({
+            "program": In(ReadPort.Signature(addr_width=self.program_addr_bits,
+                                             shape=layouts["entry"].width)),
+            "masks": In(ReadPort.Signature(addr_width=geometry.mask_addr_bits,
+                                           shape=geometry.chunk)),
+            "region": In(1),
+            "rewind": In(1),
+            "go": In(1),
+            "halted": Out(1),
+            "matches": Out(stream.Signature(geometry.chunk_match)),
+            "headers": Out(stream.Signature(geometry.neuron_header)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        g = self.geometry
+        entry_layout = struct_of(self.layouts["entry"])
+        chunk_layout = struct_of(self.layouts["chunk_entry"])
+        neuron_layout = struct_of(self.layouts["neuron_entry"])
+
+        m.submodules.match_fifo = match_fifo = fifo.SyncFIFO(
+            width=g.chunk_match.size, depth=self.fifo_depth)
+        m.submodules.header_fifo = header_fifo = fifo.SyncFIFO(
+            width=g.neuron_header.size, depth=self.fifo_depth)
+        m.d.comb += [
+            self.matches.valid.eq(match_fifo.r_rdy),
+            self.matches.payload.eq(match_fifo.r_data),
+            match_fifo.r_en.eq(self.matches.ready),
+            self.headers.valid.eq(header_fifo.r_rdy),
+            self.headers.payload.eq(header_fifo.r_data),
+            header_fifo.r_en.eq(self.headers.ready),
+        ]
+
+        pc = Signal(self.program_addr_bits + 1)
+        running = Signal()
+        wptr = Signal(g.weight_addr_bits)
+
+        # Stage 1: the program entry read last cycle.
+        s1_valid = Signal()
+        entry = Signal(entry_layout)
+        m.d.comb += entry.eq(self.program.data)
+        s1_chunk = Signal(chunk_layout)
+        s1_neuron = Signal(neuron_layout)
+        m.d.comb += [s1_chunk.eq(entry.payload), s1_neuron.eq(entry.payload)]
+        s1_is = {tag: s1_valid & (entry.tag == tag)
+                 for tag in (TAG_CHUNK, TAG_NEURON, TAG_LAYER_END)}
+
+        # Stage 2: a CHUNK entry waiting for its spike mask, or a neuron with no chunks.
+        s2_chunk = Signal()
+        s2_empty_neuron = Signal()
+        s2_wmask = Signal(g.chunk)
+        s2_index = Signal(g.chunk_bits)
+        s2_wbase = Signal(g.weight_addr_bits)
+        s2_last = Signal()
+
+        # Hold-back register: the last match, until we know whether it ends its neuron.
+        held_valid = Signal()
+        held = Signal(g.chunk_match)
+
+        matched = self.masks.data & s2_wmask
+        new_match = Signal(g.chunk_match)
+        arrives = Signal()          # a match joins the hold-back register this cycle
+        ends_held = Signal()        # the held match turns out to end its neuron
+        m.d.comb += new_match.eq(Cat(self.masks.data, s2_wmask, matched, s2_index, s2_wbase,
+                                     s2_last))
+        with m.If(s2_chunk):
+            with m.If(matched != 0):
+                m.d.comb += arrives.eq(1)
+            with m.Elif(s2_last):
+                # A held match of this neuron now ends it; if the held match belongs to the
+                # previous neuron (or none is held), this neuron matched nothing at all.
+                with m.If(held_valid & ~held.end):
+                    m.d.comb += ends_held.eq(1)
+                with m.Else():
+                    m.d.comb += arrives.eq(1)
+        with m.If(s2_empty_neuron):
+            m.d.comb += [arrives.eq(1), new_match.matched.eq(0), new_match.end.eq(1)]
+        with m.If(s2_chunk & (matched == 0)):
+            m.d.comb += new_match.end.eq(1)
+
+        push_held = held_valid & (arrives | (held.end & ~ends_held))
+        stall = (held_valid & arrives & ~match_fifo.w_rdy) | \
+                (s1_is[TAG_NEURON] & ~header_fifo.w_rdy)
+        m.d.comb += [
+            match_fifo.w_data.eq(held),
+            match_fifo.w_en.eq(push_held & match_fifo.w_rdy & ~stall),
+        ]
+        # A push that cannot happen without a new arrival (a flush) simply waits.
+        with m.If(~stall):
+            with m.If(arrives):
+                m.d.sync += [held.eq(new_match), held_valid.eq(1)]
+            with m.Elif(ends_held):
+                m.d.sync += held.end.eq(1)
+            with m.Elif(push_held & match_fifo.w_rdy):
+                m.d.sync += held_valid.eq(0)
+
+        # Stage 1 -> stage 2.
+        issue = running & ~stall & ~s1_is[TAG_LAYER_END]
+        m.d.comb += [
+            self.program.addr.eq(pc),
+            self.program.en.eq(issue),
+            self.masks.addr.eq(Cat(s1_chunk.chunk, self.region)),
+            self.masks.en.eq(~stall),
+            header_fifo.w_data.eq(Cat(s1_neuron.theta, s1_neuron.bias, s1_neuron.slot,
+                                      s1_neuron.chunk_last)),
+            header_fifo.w_en.eq(s1_is[TAG_NEURON] & ~stall),
+        ]
+        with m.If(~stall):
+            m.d.sync += [
+                s1_valid.eq(issue),
+                s2_chunk.eq(s1_is[TAG_CHUNK]),
+                s2_empty_neuron.eq(s1_is[TAG_NEURON] & s1_neuron.empty),
+                s2_wmask.eq(s1_chunk.mask), s2_index.eq(s1_chunk.chunk),
+                s2_wbase.eq(wptr), s2_last.eq(s1_chunk.last),
+            ]
+            with m.If(issue):
+                m.d.sync += pc.eq(pc + 1)
+            with m.If(s1_is[TAG_CHUNK]):
+                m.d.sync += wptr.eq(wptr + popcount(s1_chunk.mask))
+            with m.If(s1_is[TAG_LAYER_END]):
+                m.d.sync += running.eq(0)
+
+        with m.If(self.rewind):
+            m.d.sync += [pc.eq(0), wptr.eq(0)]
+        with m.If(self.go):
+            m.d.sync += running.eq(1)
+
+        m.d.comb += self.halted.eq(~running & ~s1_valid & ~s2_chunk & ~s2_empty_neuron
+                                   & ~held_valid)
+        return m

@@ -1,0 +1,132 @@
+"""Every width in the generated hardware, derived in one place, and the stream payloads.
+
+A :class:`Geometry` is computed from a compiled program (:meth:`Geometry.of`) or given
+directly (unit tests build small ones). Components take a geometry and derive their port
+shapes from it, so a width is never computed twice.
+"""
+
+from dataclasses import dataclass
+
+from amaranth.hdl import signed, unsigned
+from amaranth.lib import data
+
+from compiler.scheduler.program import bits_for
+
+
+@dataclass(frozen=True)
+class Geometry:
+    timesteps: int          # T: bits of a packed spike word, accumulators per TPPE
+    chunk: int              # W: bits of a fiber mask
+    chunk_bits: int         # index of a chunk within a region of the spike buffer
+    slot_bits: int          # output slot (next layer's input position, or output index)
+    weight_addr_bits: int
+    weight_bits: int
+    acc_bits: int
+    v_bits: int
+    layer_bits: int = 1
+
+    def __post_init__(self):
+        checks = [
+            (1 <= self.timesteps <= 16, f"timesteps {self.timesteps} must be 1..16"),
+            (self.chunk in (4, 8, 16, 32, 64), f"chunk {self.chunk} must be 4, 8, 16, 32 "
+                                               f"or 64"),
+            (self.chunk_bits >= 1, "chunk_bits must be >= 1"),
+            (self.slot_bits >= 1, "slot_bits must be >= 1"),
+            (self.weight_addr_bits >= 1, "weight_addr_bits must be >= 1"),
+            (2 <= self.weight_bits <= 16, f"weight_bits {self.weight_bits} must be 2..16"),
+            (2 <= self.acc_bits <= 32, f"acc_bits {self.acc_bits} must be 2..32"),
+            (2 <= self.v_bits <= 32, f"v_bits {self.v_bits} must be 2..32"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"Geometry: {message}")
+
+    @classmethod
+    def of(cls, program):
+        c = program.config
+        return cls(timesteps=program.timesteps, chunk=c.chunk,
+                   chunk_bits=program.layouts["chunk_entry"]["chunk"].width,
+                   slot_bits=program.layouts["neuron_entry"]["slot"].width,
+                   weight_addr_bits=bits_for(c.weight_depth), weight_bits=c.weight_bits,
+                   acc_bits=c.acc_bits, v_bits=c.v_bits,
+                   layer_bits=bits_for(len(program.layers)))
+
+    # --- derived widths ---------------------------------------------------------------
+
+    @property
+    def offset_bits(self):
+        """Bits of an offset within a chunk (0..W-1)."""
+        return bits_for(self.chunk)
+
+    @property
+    def spike_addr_bits(self):
+        """A spike-word address: region (ping-pong), chunk, offset."""
+        return 1 + self.chunk_bits + self.offset_bits
+
+    @property
+    def mask_addr_bits(self):
+        return 1 + self.chunk_bits
+
+    @property
+    def theta_bits(self):
+        return max(1, self.v_bits - 1)
+
+    # --- stream payloads --------------------------------------------------------------
+
+    @property
+    def chunk_match(self):
+        """A weight chunk joined with its spike chunk: the inner join's unit of work.
+        ``end`` marks the neuron's last token; a token with no matched bit and ``end``
+        set stands for a neuron with no matched pair at all."""
+        return data.StructLayout({
+            "smask": unsigned(self.chunk), "wmask": unsigned(self.chunk),
+            "matched": unsigned(self.chunk), "chunk": unsigned(self.chunk_bits),
+            "wbase": unsigned(self.weight_addr_bits), "end": unsigned(1)})
+
+    @property
+    def matched_pair(self):
+        """One (spike word, weight) pair to accumulate; ``empty`` pairs carry only ``end``."""
+        return data.StructLayout({
+            "chunk": unsigned(self.chunk_bits), "offset": unsigned(self.offset_bits),
+            "waddr": unsigned(self.weight_addr_bits), "end": unsigned(1),
+            "empty": unsigned(1)})
+
+    @property
+    def neuron_header(self):
+        return data.StructLayout({
+            "theta": unsigned(self.theta_bits), "bias": signed(self.acc_bits),
+            "slot": unsigned(self.slot_bits), "chunk_last": unsigned(1)})
+
+    @property
+    def lif_input(self):
+        return data.StructLayout({
+            "sums": data.ArrayLayout(signed(self.acc_bits), self.timesteps),
+            "header": self.neuron_header})
+
+    @property
+    def lif_output(self):
+        return data.StructLayout({
+            "word": unsigned(self.timesteps), "v": signed(self.v_bits),
+            "slot": unsigned(self.slot_bits), "chunk_last": unsigned(1)})
+
+    @property
+    def write_request(self):
+        """Writes into every TPPE's spike buffers (a packed word and/or a chunk mask) or
+        into the result buffer. ``slot`` says which neuron a word belongs to (trace)."""
+        return data.StructLayout({
+            "word_en": unsigned(1), "word_addr": unsigned(self.spike_addr_bits),
+            "word": unsigned(self.timesteps),
+            "mask_en": unsigned(1), "mask_addr": unsigned(self.mask_addr_bits),
+            "mask": unsigned(self.chunk),
+            "result_en": unsigned(1), "v": signed(self.v_bits),
+            "slot": unsigned(self.slot_bits)})
+
+    @property
+    def result(self):
+        return data.StructLayout({"word": unsigned(self.timesteps), "v": signed(self.v_bits)})
+
+    @property
+    def trace(self):
+        return data.StructLayout({"layer": unsigned(self.layer_bits),
+                                  "slot": unsigned(self.slot_bits),
+                                  "word": unsigned(self.timesteps)})

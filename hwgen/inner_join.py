@@ -1,0 +1,100 @@
+"""The inner join: chunk matches in, one matched (spike word, weight) pair per cycle out.
+
+A chunk match (from :class:`~hwgen.fiber_fetch.FiberFetch`) carries a spike mask, a weight
+mask and their AND. For each set bit of the AND, lowest first, the join emits the pair's
+two offsets: the prefix popcount of the spike mask below the bit (where the spike word
+sits in its chunk) and of the weight mask below the bit (added to the chunk's weight base:
+where the weight sits). A match with no set bit stands for a neuron without any matched
+pair and passes through as one ``empty`` pair that only marks the neuron's end.
+"""
+
+from amaranth.hdl import Module, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .popcount import popcount
+
+
+class InnerJoin(wiring.Component):
+    """Dual prefix-sum inner join.
+
+    Ports: ``i`` takes chunk matches (``geometry.chunk_match``), ``o`` gives matched pairs
+    (``geometry.matched_pair``); ``idle`` is high when nothing is in flight.
+
+    Throughput: one pair per cycle, with no bubble between chunk matches (the next match
+    is taken in the cycle the current one's last bit goes out).
+    Latency: 2 cycles (select the lowest set bit; then the two prefix popcounts and the
+    weight address), so neither a W-bit carry chain nor a popcount tree is in series with
+    the other.
+    Resources: two W-bit popcount trees, one weight-address adder, ~3W + addresses flops.
+    """
+
+    def __init__(self, geometry):
+        self.geometry = geometry
+        super().__init__({
+            "i": In(stream.Signature(geometry.chunk_match)),
+            "o": Out(stream.Signature(geometry.matched_pair)),
+            "idle": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        g = self.geometry
+
+        # Stage 1: the current match and the bits still to emit.
+        current = Signal(g.chunk_match)
+        remaining = Signal(g.chunk)
+        loaded = Signal()
+        # Stage 2: one selected bit, as "masks below it".
+        sel_valid = Signal()
+        sel_smask_below = Signal(g.chunk)
+        sel_wmask_below = Signal(g.chunk)
+        sel_chunk = Signal(g.chunk_bits)
+        sel_wbase = Signal(g.weight_addr_bits)
+        sel_end = Signal()
+        sel_empty = Signal()
+
+        advance = ~self.o.valid | self.o.ready            # stage 2 -> output moves
+        take = ~sel_valid | advance                         # stage 1 -> stage 2 moves
+
+        lowest = Signal(g.chunk)
+        m.d.comb += lowest.eq(remaining & -remaining)
+        rest = remaining & ~lowest
+        # This cycle emits the current match's last bit (or its only, empty, pair).
+        finishing = loaded & take & (rest == 0)
+        m.d.comb += self.i.ready.eq(~loaded | finishing)
+
+        with m.If(loaded & take):
+            below = lowest - 1
+            m.d.sync += [
+                sel_valid.eq(1),
+                sel_smask_below.eq(current.smask & below),
+                sel_wmask_below.eq(current.wmask & below),
+                sel_chunk.eq(current.chunk), sel_wbase.eq(current.wbase),
+                sel_end.eq(current.end & (rest == 0)),
+                sel_empty.eq(remaining == 0),
+                remaining.eq(rest),
+            ]
+            with m.If(rest == 0):
+                m.d.sync += loaded.eq(0)
+        with m.Elif(take):
+            m.d.sync += sel_valid.eq(0)
+
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += [current.eq(self.i.payload), remaining.eq(self.i.payload.matched),
+                         loaded.eq(1)]
+
+        with m.If(sel_valid & advance):
+            m.d.sync += [
+                self.o.valid.eq(1),
+                self.o.payload.chunk.eq(sel_chunk),
+                self.o.payload.offset.eq(popcount(sel_smask_below)),
+                self.o.payload.waddr.eq(sel_wbase + popcount(sel_wmask_below)),
+                self.o.payload.end.eq(sel_end),
+                self.o.payload.empty.eq(sel_empty),
+            ]
+        with m.Elif(advance):
+            m.d.sync += self.o.valid.eq(0)
+
+        m.d.comb += self.idle.eq(~loaded & ~sel_valid & ~self.o.valid)
+        return m

@@ -1,0 +1,72 @@
+"""Output compression: neuron results in, writes of the next layer's spike fiber out.
+
+A TPPE's neurons occupy consecutive slots of the next layer's input, starting at a chunk
+boundary (see :mod:`compiler.scheduler.program`), so the TPPE can build whole chunks of the
+next spike fiber by itself: a nonzero word is written at ``chunk*W + rank`` (rank = words
+already written in the chunk) and sets its mask bit; a silent neuron writes nothing; the
+chunk's mask is written with its last neuron. In the last layer every result (word and
+final membrane) goes to the result buffer by output index instead.
+"""
+
+from amaranth.hdl import Cat, Module, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+
+class OutputCompressor(wiring.Component):
+    """Packs a stream of neuron results into spike-fiber writes.
+
+    Ports: ``i`` neuron results (``geometry.lif_output``), in slot order within each
+    chunk; ``region`` the half of the spike buffer to write; ``last_layer`` route results to
+    the result buffer; ``o`` write requests; ``idle`` nothing held.
+
+    Throughput: one neuron per cycle. Latency: 1 cycle (registered output).
+    Resources: a W-bit mask accumulator, a rank counter and the output register.
+    """
+
+    def __init__(self, geometry):
+        self.geometry = geometry
+        super().__init__({
+            "i": In(stream.Signature(geometry.lif_output)),
+            "region": In(1),
+            "last_layer": In(1),
+            "o": Out(stream.Signature(geometry.write_request)),
+            "idle": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        g = self.geometry
+        mask = Signal(g.chunk)
+        rank = Signal(g.offset_bits)
+
+        result = self.i.payload
+        bit = result.slot[:g.offset_bits]
+        chunk = result.slot[g.offset_bits:g.offset_bits + g.chunk_bits]
+        nonzero = result.word != 0
+        new_mask = mask | (nonzero << bit)
+
+        free = ~self.o.valid | self.o.ready
+        m.d.comb += [self.i.ready.eq(free), self.idle.eq(~self.o.valid)]
+        with m.If(self.i.valid & free):
+            out = self.o.payload
+            m.d.sync += [out.eq(0), out.slot.eq(result.slot), out.word.eq(result.word),
+                         out.v.eq(result.v)]
+            with m.If(self.last_layer):
+                m.d.sync += [out.result_en.eq(1), self.o.valid.eq(1)]
+            with m.Else():
+                m.d.sync += [
+                    out.word_en.eq(nonzero),
+                    out.word_addr.eq(Cat(rank, chunk, self.region)),
+                    out.mask_en.eq(result.chunk_last),
+                    out.mask_addr.eq(Cat(chunk, self.region)),
+                    out.mask.eq(new_mask),
+                    self.o.valid.eq(nonzero | result.chunk_last),
+                ]
+                with m.If(result.chunk_last):
+                    m.d.sync += [mask.eq(0), rank.eq(0)]
+                with m.Else():
+                    m.d.sync += [mask.eq(new_mask), rank.eq(rank + nonzero)]
+        with m.Elif(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        return m

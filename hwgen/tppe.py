@@ -1,0 +1,156 @@
+"""The temporal-parallel processing element (TPPE).
+
+A TPPE computes its share of a layer's output neurons, one neuron after another, with all
+T time steps in parallel:
+
+    fiber program --FiberFetch--> chunk matches --InnerJoin--> matched pairs
+        --> read the spike word and the weight (one of each per cycle)
+        --> T accumulators: acc[t] += weight if word bit t      (all t at once)
+        --> at the neuron's end: LIFUnit over t --> OutputCompressor --> write requests
+
+It owns its fiber program and weights (ROM, initialised from the compiled model) and its
+copy of the two-region spike buffer (a packed-word memory and a mask memory), which the
+write bus fills: one region holds this layer's input while the other receives its output.
+"""
+
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .fiber_fetch import FiberFetch
+from .inner_join import InnerJoin
+from .lif import LIFUnit
+from .output_compressor import OutputCompressor
+from .write_bus import bus_signature
+from amaranth.lib import stream
+
+
+class TPPE(wiring.Component):
+    """One TPPE of a compiled program.
+
+    Ports: ``region`` this layer's input region (the output goes to the other one);
+    ``mode`` / ``last_layer`` from the layer descriptor; ``rewind`` / ``go`` from the
+    sequencer; ``bus`` the write bus into this TPPE's spike buffers; ``writes`` this TPPE's
+    write requests; ``halted`` reached the layer's end in its program; ``idle`` halted and
+    nothing left in flight.
+
+    Throughput: one matched pair per cycle, overlapped with the LIF evaluation of the
+    previous neuron (T / lif_steps cycles) and with fetching the next chunks.
+    Resources: T accumulators of acc_bits + 1, the inner join, the LIF unit, and memories:
+    program (program_depth x entry width), weights (weight_depth x weight_bits), spike
+    words (2 x spike_depth x T), spike masks (2 x spike_depth / W x W).
+    """
+
+    def __init__(self, geometry, layouts, modes, program, weights, *, program_depth,
+                 weight_depth, lif_steps=1, fifo_depth=4):
+        if len(program) > program_depth:
+            raise ValueError(f"TPPE: {len(program)} program entries exceed program_depth "
+                             f"{program_depth}")
+        if len(weights) > weight_depth:
+            raise ValueError(f"TPPE: {len(weights)} weights exceed weight_depth {weight_depth}")
+        self.geometry = geometry
+        self.layouts = layouts
+        self.modes = list(modes)
+        self.program_words = list(program)
+        self.weight_values = list(weights)
+        self.program_depth = program_depth
+        self.weight_depth = weight_depth
+        self.lif_steps = lif_steps
+        self.fifo_depth = fifo_depth
+        super().__init__({
+            "region": In(1),
+            "mode": In(range(max(2, len(self.modes)))),
+            "last_layer": In(1),
+            "rewind": In(1),
+            "go": In(1),
+            "bus": In(bus_signature(geometry)),
+            "writes": Out(stream.Signature(geometry.write_request)),
+            "halted": Out(1),
+            "idle": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        g = self.geometry
+        T = g.timesteps
+
+        m.submodules.program = program = Memory(
+            shape=self.layouts["entry"].width, depth=self.program_depth,
+            init=self.program_words)
+        m.submodules.weights = weights = Memory(
+            shape=signed(g.weight_bits), depth=self.weight_depth, init=self.weight_values)
+        m.submodules.spike_words = spike_words = Memory(
+            shape=T, depth=1 << g.spike_addr_bits, init=[])
+        m.submodules.spike_masks = spike_masks = Memory(
+            shape=g.chunk, depth=1 << g.mask_addr_bits, init=[])
+
+        # The write bus fills both halves of the spike buffer.
+        word_write = spike_words.write_port()
+        mask_write = spike_masks.write_port()
+        bus = self.bus.payload
+        m.d.comb += [
+            word_write.en.eq(self.bus.valid & bus.word_en), word_write.addr.eq(bus.word_addr),
+            word_write.data.eq(bus.word),
+            mask_write.en.eq(self.bus.valid & bus.mask_en), mask_write.addr.eq(bus.mask_addr),
+            mask_write.data.eq(bus.mask),
+        ]
+
+        m.submodules.fetch = fetch = FiberFetch(g, self.layouts, self.program_depth,
+                                                self.fifo_depth)
+        wiring.connect(m, fetch.program, program.read_port())
+        wiring.connect(m, fetch.masks, spike_masks.read_port())
+        m.d.comb += [fetch.region.eq(self.region), fetch.rewind.eq(self.rewind),
+                     fetch.go.eq(self.go)]
+
+        m.submodules.join = join = InnerJoin(g)
+        wiring.connect(m, fetch.matches, join.i)
+
+        # Memory stage: the pair's spike word and weight arrive one cycle after acceptance.
+        word_read = spike_words.read_port()
+        weight_read = weights.read_port()
+        loaded = Signal()
+        loaded_end = Signal()
+        loaded_empty = Signal()
+
+        m.submodules.lif = lif = LIFUnit(g, self.modes, self.lif_steps)
+        m.d.comb += lif.mode.eq(self.mode)
+
+        acc = [Signal(signed(g.acc_bits + 1), name=f"acc_{t}") for t in range(T)]
+        sums = [acc[t] + Mux(word_read.data[t] & ~loaded_empty, weight_read.data, 0)
+                for t in range(T)]
+        to_lif = loaded & loaded_end & fetch.headers.valid
+        m.d.comb += [
+            lif.i.valid.eq(to_lif),
+            lif.i.payload.header.eq(fetch.headers.payload),
+            fetch.headers.ready.eq(to_lif & lif.i.ready),
+        ]
+        m.d.comb += [lif.i.payload.sums[t].eq(sums[t]) for t in range(T)]
+        consume = loaded & (~loaded_end | (to_lif & lif.i.ready))
+        accept = join.o.valid & (~loaded | consume)
+        pair = join.o.payload
+        m.d.comb += [
+            join.o.ready.eq(~loaded | consume),
+            word_read.addr.eq(Cat(pair.offset, pair.chunk, self.region)),
+            word_read.en.eq(accept),
+            weight_read.addr.eq(pair.waddr),
+            weight_read.en.eq(accept),
+        ]
+        with m.If(consume):
+            m.d.sync += [acc[t].eq(Mux(loaded_end, 0, sums[t])) for t in range(T)]
+        with m.If(accept):
+            m.d.sync += [loaded.eq(1), loaded_end.eq(pair.end), loaded_empty.eq(pair.empty)]
+        with m.Elif(consume):
+            m.d.sync += loaded.eq(0)
+
+        m.submodules.compress = compress = OutputCompressor(g)
+        wiring.connect(m, lif.o, compress.i)
+        m.d.comb += [compress.region.eq(~self.region), compress.last_layer.eq(self.last_layer)]
+        wiring.connect(m, compress.o, wiring.flipped(self.writes))
+
+        m.d.comb += [
+            self.halted.eq(fetch.halted),
+            self.idle.eq(fetch.halted & ~fetch.matches.valid & ~fetch.headers.valid
+                         & join.idle & ~loaded & lif.idle & compress.idle),
+        ]
+        return m

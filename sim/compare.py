@@ -1,0 +1,165 @@
+"""Judging a recorded RTL run against the integer reference, layer by layer.
+
+The testbench (:mod:`sim.testbench`) records every word each layer writes, by output slot;
+the program summary maps slots back to neurons. Every layer's spikes, and the result
+words and final membranes of the output layer, must equal the reference's exactly. The
+first difference is reported as (sample, layer, neuron, step).
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+def words_to_spikes(words, timesteps):
+    """(..., neurons) packed words -> (..., T, neurons) uint8 spikes."""
+    words = np.asarray(words, dtype=np.int64)
+    bits = (words[..., np.newaxis, :] >> np.arange(timesteps)[:, np.newaxis]) & 1
+    return bits.astype(np.uint8)
+
+
+def spikes_to_words(spikes):
+    """(..., T, neurons) spikes -> (..., neurons) packed words (bit t = step t)."""
+    T = spikes.shape[-2]
+    weights = (1 << np.arange(T, dtype=np.int64))[:, np.newaxis]
+    return (spikes.astype(np.int64) * weights).sum(axis=-2)
+
+
+@dataclass
+class Mismatch:
+    sample: int
+    layer: str
+    neuron: int
+    step: int = None
+    expected: int = None
+    got: int = None
+    what: str = "spike"
+
+    def describe(self):
+        where = f"sample {self.sample}, layer {self.layer!r}, neuron {self.neuron}"
+        if self.what == "spike":
+            return (f"{where}, step {self.step}: expected spike {self.expected}, "
+                    f"RTL gave {self.got}")
+        return f"{where}: {self.what} (expected {self.expected}, RTL gave {self.got})"
+
+    def to_json(self):
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass
+class Verdict:
+    """Per sample, the first mismatch (or None); the RTL's spikes per layer."""
+
+    first_mismatch: list
+    rtl_spikes: dict = field(default_factory=dict)      # layer -> (samples, T, neurons)
+    rtl_membranes: np.ndarray = None                     # output layer, (samples, neurons)
+    mismatching_neurons: dict = field(default_factory=dict)   # layer -> count over samples
+
+    @property
+    def mismatching_samples(self):
+        return [s for s, m in enumerate(self.first_mismatch) if m is not None]
+
+    @property
+    def bit_exact(self):
+        return not self.mismatching_samples
+
+
+def _first_spike_difference(sample, layer, expected, got):
+    """First (neuron, step) where two (T, neurons) spike arrays differ, neuron-major."""
+    differ = np.argwhere((expected != got).T)
+    if not len(differ):
+        return None
+    neuron, step = (int(x) for x in differ[0])
+    return Mismatch(sample, layer, neuron, step, int(expected[step, neuron]),
+                    int(got[step, neuron]))
+
+
+def compare(program, trace, observed):
+    """``program``: the program summary (program.json); ``trace``: the reference run;
+    ``observed``: the testbench recording (events, results) for the same samples."""
+    T = program["timesteps"]
+    layers = program["layers"]
+    samples = len(observed["cycles"])
+    v_bits = program["config"]["v_bits"]
+    events = observed["events"]
+    verdict = Verdict([None] * samples)
+
+    for index, plan in enumerate(layers):
+        name, neurons = plan["name"], plan["outputs"]
+        neuron_of_slot = np.array(plan["output_slots"], dtype=np.int64)
+        rtl = np.zeros((samples, T, neurons), dtype=np.uint8)
+        mismatching = 0
+        layer_events = events[events[:, 1] == index] if len(events) else events
+        for sample in range(samples):
+            own = layer_events[layer_events[:, 0] == sample] if len(layer_events) else \
+                layer_events
+            words = np.zeros(neurons, dtype=np.int64)
+            seen = set()
+            problem = None
+            for _, _, slot, word, _ in own:
+                slot = int(slot)
+                neuron = int(neuron_of_slot[slot]) if slot < len(neuron_of_slot) else -1
+                if neuron < 0:
+                    problem = problem or Mismatch(sample, name, slot, what="write to a "
+                                                  "padding or out-of-range slot",
+                                                  expected="none", got=f"slot {slot}")
+                    continue
+                if neuron in seen and not plan["last"]:
+                    problem = problem or Mismatch(sample, name, neuron, what="written twice")
+                seen.add(neuron)
+                words[neuron] = int(word)
+            rtl[sample] = words_to_spikes(words, T)
+            expected = trace.spikes[name][sample]
+            difference = _first_spike_difference(sample, name, expected, rtl[sample])
+            mismatching += int(np.any(expected != rtl[sample], axis=0).sum())
+            problem = problem or difference
+            if problem and verdict.first_mismatch[sample] is None:
+                verdict.first_mismatch[sample] = problem
+        verdict.rtl_spikes[name] = rtl
+        verdict.mismatching_neurons[name] = mismatching
+
+    # The result stream must agree with the trace and carry the final membranes.
+    last = layers[-1]["name"]
+    results = np.asarray(observed["results"], dtype=np.int64)
+    result_words = results & ((1 << T) - 1)
+    membranes = (results >> T) & ((1 << v_bits) - 1)
+    membranes = np.where(membranes >> (v_bits - 1), membranes - (1 << v_bits), membranes)
+    verdict.rtl_membranes = membranes
+    expected_words = spikes_to_words(trace.spikes[last])
+    for sample in range(samples):
+        if verdict.first_mismatch[sample] is not None:
+            continue
+        for neuron in range(results.shape[1]):
+            if result_words[sample, neuron] != expected_words[sample, neuron]:
+                verdict.first_mismatch[sample] = Mismatch(
+                    sample, last, neuron, what="result word differs from the reference",
+                    expected=int(expected_words[sample, neuron]),
+                    got=int(result_words[sample, neuron]))
+                break
+            if membranes[sample, neuron] != trace.membranes[last][sample, neuron]:
+                verdict.first_mismatch[sample] = Mismatch(
+                    sample, last, neuron, what="final membrane differs from the reference",
+                    expected=int(trace.membranes[last][sample, neuron]),
+                    got=int(membranes[sample, neuron]))
+                break
+    return verdict
+
+
+def ideal_bounds(program, model, trace):
+    """(samples, layers): the ideal bound of each layer, in cycles.
+
+    A TPPE processes at most one matched (active input, nonzero weight) pair per cycle, so
+    a layer cannot take fewer cycles than the largest number of matched pairs any one TPPE
+    must process (DESIGN.md section 4).
+    """
+    bounds = []
+    for plan in program["layers"]:
+        dense = model[plan["dense"]]
+        source = model.inputs_of(plan["dense"])[0]
+        active = trace.spikes[source].any(axis=1).astype(np.int64)       # (samples, K)
+        pairs = active @ (dense.weight != 0).T.astype(np.int64)           # (samples, N)
+        per_tppe = [pairs[:, neurons].sum(axis=1) if neurons else np.zeros(len(pairs),
+                                                                           dtype=np.int64)
+                    for neurons in plan["tppe_neurons"]]
+        bounds.append(np.max(np.stack(per_tppe, axis=1), axis=1))
+    return np.stack(bounds, axis=1)

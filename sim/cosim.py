@@ -1,0 +1,180 @@
+"""Co-simulation: the generated Verilog on Verilator against the integer reference.
+
+:func:`cosimulate` runs the reference, builds the build directory's Verilog with
+Verilator (cached by design hash), runs the cocotb testbench on the samples in parallel
+shards, and compares every layer's spikes and the output layer's results and membranes
+with the reference (:mod:`sim.compare`). It also measures cycles per inference and per
+layer, next to each layer's ideal bound.
+"""
+
+import os
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from compiler.errors import ToolchainError
+
+from . import reference
+from .compare import compare, ideal_bounds, spikes_to_words
+from .verilator import VerilatorBuild
+
+TESTBENCH = "sim.testbench"
+
+
+@dataclass
+class CosimResult:
+    program: dict
+    trace: object                   # the reference Trace
+    verdict: object                 # sim.compare.Verdict
+    cycles: np.ndarray              # (samples,) start to done, as the core counted them
+    load_cycles: np.ndarray         # (samples,) cycles to stream the inputs in
+    layer_cycles: np.ndarray        # (samples, layers)
+    ideal: np.ndarray               # (samples, layers) ideal bound
+    labels: np.ndarray = None
+    waves: list = None
+
+    @property
+    def samples(self):
+        return len(self.cycles)
+
+    @property
+    def rtl_predictions(self):
+        last = self.program["layers"][-1]["name"]
+        return np.argmax(self.verdict.rtl_spikes[last].sum(axis=1), axis=1)
+
+    def to_json(self):
+        layers = []
+        for index, plan in enumerate(self.program["layers"]):
+            measured = self.layer_cycles[:, index]
+            ideal = self.ideal[:, index]
+            layers.append({
+                "name": plan["name"], "neurons": plan["outputs"],
+                "mismatching_neurons": self.verdict.mismatching_neurons[plan["name"]],
+                "cycles_mean": round(float(measured.mean()), 2),
+                "ideal_bound_mean": round(float(ideal.mean()), 2),
+                "cycles_per_sample": measured.tolist(),
+                "ideal_bound_per_sample": ideal.tolist(),
+            })
+        first = next((m for m in self.verdict.first_mismatch if m is not None), None)
+        result = {
+            "samples": self.samples,
+            "bit_exact": self.verdict.bit_exact,
+            "mismatching_samples": len(self.verdict.mismatching_samples),
+            "mismatching_sample_indices": self.verdict.mismatching_samples,
+            "first_mismatch": first.to_json() if first else None,
+            "cycles_per_sample": self.cycles.tolist(),
+            "cycles_mean": round(float(self.cycles.mean()), 2),
+            "load_cycles_per_sample": self.load_cycles.tolist(),
+            "layers": layers,
+        }
+        if self.trace.predictions is not None:
+            result["reference_predictions"] = self.trace.predictions.tolist()
+            result["rtl_predictions"] = self.rtl_predictions.tolist()
+            if self.labels is not None:
+                result["reference_accuracy"] = reference.accuracy(self.trace.predictions,
+                                                                  self.labels)
+                result["rtl_accuracy"] = reference.accuracy(self.rtl_predictions, self.labels)
+        if self.waves:
+            result["waves"] = [str(w) for w in self.waves]
+        return result
+
+    def rtl_output_spikes(self):
+        """(samples, T, outputs): the output layer's spikes as the RTL produced them."""
+        return self.verdict.rtl_spikes[self.program["layers"][-1]["name"]]
+
+
+def _shards(samples, parallel):
+    count = max(1, min(parallel, samples))
+    bounds = np.linspace(0, samples, count + 1).astype(int)
+    return [(int(a), int(b)) for a, b in zip(bounds, bounds[1:]) if b > a]
+
+
+def cosimulate(build, inputs, *, labels=None, waves=False, parallel=None, work_dir=None,
+               progress=None, log=None):
+    """Co-simulate ``inputs`` (as for :func:`sim.reference.encode`) on ``build``
+    (a :class:`~hwgen.build_directory.BuildDirectory`).
+
+    ``progress(done_samples)`` is called as samples finish; ``log(text)`` gets step notes.
+    ``waves``: record a VCD per shard (one shard: keep the sample count small).
+    """
+    model = build.model()
+    program = build.program()
+    trace = reference.run(model, inputs)
+    words = spikes_to_words(trace.spikes[model.input.name])
+    samples = len(words)
+    parallel = 1 if waves else (parallel or os.cpu_count() or 1)
+    shards = _shards(samples, parallel)
+
+    verilator = VerilatorBuild([build.verilog], build.top_module, waves=waves)
+    verilator.build(log=log)
+
+    work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="hwgen-cosim-"))
+    runs = []
+    for index, (a, b) in enumerate(shards):
+        folder = work / f"shard{index}"
+        folder.mkdir(parents=True, exist_ok=True)
+        np.savez(folder / "job.npz", words=words[a:b], outputs=program["outputs"],
+                 layer_bits=max(1, (len(program["layers"]) - 1).bit_length()),
+                 slot_bits=_field_width(program, "neuron_entry", "slot"),
+                 layers=len(program["layers"]))
+        runs.append((folder, {"HWGEN_JOB": str(folder / "job.npz"),
+                              "HWGEN_OBSERVED": str(folder / "observed.npz"),
+                              "HWGEN_PROGRESS": str(folder / "progress")}))
+
+    stop = threading.Event()
+    watcher = None
+    if progress:
+        def watch():
+            while not stop.wait(0.25):
+                progress(sum(_read_progress(folder) for folder, _ in runs))
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+    try:
+        results = verilator.run_many(TESTBENCH, runs, parallel=parallel, log=log)
+    finally:
+        stop.set()
+        if watcher:
+            watcher.join()
+    for (folder, _), result in zip(runs, results):
+        if not result.ok:
+            raise ToolchainError(f"the testbench failed in {folder} (see {result.log}): "
+                                 f"{', '.join(result.failed) or 'no test ran'}")
+    if progress:
+        progress(samples)
+
+    observed = _merge([np.load(folder / "observed.npz") for folder, _ in runs], shards)
+    verdict = compare(program, trace, observed)
+    bounds = observed["layer_bounds"]
+    layer_cycles = bounds[:, 1:] - bounds[:, :-1]
+    return CosimResult(program, trace, verdict, observed["cycles"], observed["load_cycles"],
+                       layer_cycles, ideal_bounds(program, model, trace), labels,
+                       waves=[folder / "dump.vcd" for folder, _ in runs] if waves else None)
+
+
+def _field_width(program, layout, name):
+    return next(width for field, width, _ in program["layouts"][layout] if field == name)
+
+
+def _read_progress(folder):
+    try:
+        return int((folder / "progress").read_text() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def _merge(parts, shards):
+    events = []
+    for part, (start, _) in zip(parts, shards):
+        shifted = part["events"].copy()
+        shifted[:, 0] += start
+        events.append(shifted)
+    return {
+        "events": np.concatenate(events) if events else np.zeros((0, 5), dtype=np.int64),
+        "cycles": np.concatenate([p["cycles"] for p in parts]),
+        "load_cycles": np.concatenate([p["load_cycles"] for p in parts]),
+        "layer_bounds": np.concatenate([p["layer_bounds"] for p in parts]),
+        "results": np.concatenate([p["results"] for p in parts]),
+    }

@@ -1,0 +1,122 @@
+"""LIFUnit in the Amaranth simulator against the integer reference, every neuron mode."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from compiler.ir import LIF
+from compiler.scheduler.program import NeuronMode
+from hwgen.geometry import Geometry
+from hwgen.lif import LIFUnit
+from sim import amaranth_streams, reference
+from sim.workloads import ALL_MODES
+
+
+def geometry(T, acc_bits=10, v_bits=8):
+    return Geometry(timesteps=T, chunk=8, chunk_bits=2, slot_bits=5, weight_addr_bits=4,
+                    weight_bits=4, acc_bits=acc_bits, v_bits=v_bits)
+
+
+def hw_mode(mode, v_bits):
+    return NeuronMode(mode.leak.to_json(), mode.fire, mode.reset, mode.order, v_bits)
+
+
+def expected(mode, v_bits, sums, bias, theta):
+    op = LIF("n", np.array([theta]), leak=mode.leak, fire=mode.fire, reset=mode.reset,
+             order=mode.order, v_bits=v_bits)
+    current = (np.array(sums) + bias).reshape(1, -1, 1)
+    spikes, v = reference.lif(op, current)
+    return sum(int(s) << t for t, s in enumerate(spikes[0, :, 0])), int(v[0, 0])
+
+
+def simulate(g, modes, steps, neurons, mode_index=0, ready_every=1):
+    dut = LIFUnit(g, modes, steps)
+    outputs = []
+
+    async def feed(ctx):
+        ctx.set(dut.mode, mode_index)
+        for sums, bias, theta, slot in neurons:
+            await amaranth_streams.put(ctx, dut.i, {
+                "sums": sums, "header": {"theta": theta, "bias": bias, "slot": slot,
+                                         "chunk_last": slot & 1}})
+
+    async def drain(ctx):
+        for _ in neurons:
+            for _ in range(ready_every - 1):
+                await ctx.tick()
+            payload = await amaranth_streams.get(ctx, dut.o)
+            outputs.append((payload.word, payload.v, payload.slot, payload.chunk_last))
+        await ctx.tick()
+        assert ctx.get(dut.idle)
+
+    amaranth_streams.run(dut, feed, drain)
+    return outputs
+
+
+@settings(max_examples=40, deadline=None)
+@given(mode=st.sampled_from(ALL_MODES), T=st.sampled_from([1, 2, 4, 8]),
+       steps=st.sampled_from([1, 2, 4]), v_bits=st.sampled_from([5, 8]),
+       seed=st.integers(0, 10_000), ready_every=st.sampled_from([1, 3]))
+def test_matches_reference(mode, T, steps, v_bits, seed, ready_every):
+    if T % steps:
+        steps = 1
+    rng = np.random.default_rng(seed)
+    g = geometry(T, v_bits=8)
+    vmax = (1 << (v_bits - 1)) - 1
+    neurons = [(list(map(int, rng.integers(-300, 300, size=T))), int(rng.integers(-5, 6)),
+                int(rng.integers(0, vmax + 1)), slot) for slot in range(5)]
+    outputs = simulate(g, [hw_mode(mode, v_bits)], steps, neurons, ready_every=ready_every)
+    for (sums, bias, theta, slot), (word, v, out_slot, chunk_last) in zip(neurons, outputs):
+        assert (word, v) == expected(mode, v_bits, sums, bias, theta)
+        assert (out_slot, chunk_last) == (slot, slot & 1)
+
+
+def test_mode_select_picks_the_layer_mode():
+    g = geometry(4)
+    modes = [hw_mode(ALL_MODES[0], 8), hw_mode(ALL_MODES[-1], 6)]
+    neurons = [([40, -3, 17, 9], 1, 10, 0), ([3, 3, 3, 3], 0, 5, 1)]
+    for index, (mode, v_bits) in enumerate([(ALL_MODES[0], 8), (ALL_MODES[-1], 6)]):
+        outputs = simulate(g, modes, 1, neurons, mode_index=index)
+        for (sums, bias, theta, _), (word, v, _, _) in zip(neurons, outputs):
+            assert (word, v) == expected(mode, v_bits, sums, bias, theta)
+
+
+def test_throughput_is_one_neuron_per_t_over_steps_cycles():
+    g = geometry(8)
+    dut = LIFUnit(g, [hw_mode(ALL_MODES[0], 8)], 2)
+    times = []
+
+    async def feed(ctx):
+        for slot in range(6):
+            await amaranth_streams.put(ctx, dut.i, {"sums": [1] * 8, "header": {
+                "theta": 3, "bias": 0, "slot": slot, "chunk_last": 0}})
+
+    async def drain(ctx):
+        ctx.set(dut.o.ready, 1)
+        cycle = 0
+        while len(times) < 6:
+            await ctx.tick()
+            cycle += 1
+            if ctx.get(dut.o.valid):
+                times.append(cycle)
+
+    amaranth_streams.run(dut, feed, drain)
+    assert np.diff(times).tolist() == [4] * 5
+
+
+@pytest.mark.parametrize("args, message", [
+    (dict(modes=[]), "LIFUnit needs at least one neuron mode"),
+    (dict(steps_per_cycle=3), "steps_per_cycle 3 must divide T = 4"),
+    (dict(modes=[NeuronMode({"kind": "shift", "shift": 0}, "ge", "zero", "same_step", 8)]),
+     "LIFUnit mode 0: leak shift 0 must be between 1"),
+    (dict(modes=[NeuronMode({"kind": "none"}, "ge", "zero", "same_step", 9)]),
+     "LIFUnit mode 0: v_bits 9 exceeds the unit's 8"),
+    (dict(modes=[NeuronMode({"kind": "none"}, "geq", "zero", "same_step", 8)]),
+     "LIFUnit mode 0: unknown fire/reset/order"),
+])
+def test_parameters_are_validated(args, message):
+    from compiler.errors import ModelError
+    options = {"modes": [hw_mode(ALL_MODES[0], 8)], "steps_per_cycle": 1, **args}
+    with pytest.raises((ValueError, ModelError), match=message):
+        LIFUnit(geometry(4), options["modes"], options["steps_per_cycle"])
