@@ -141,7 +141,7 @@ def _bare_platform(device, frequency_hz):
 TARGETS = {
     "icebreaker": Target(
         "icebreaker", "1BitSquared iCEBreaker (iCE40UP5K, 12 MHz oscillator, FTDI UART)",
-        DEVICES["ice40-up5k"], default_mhz=24.0,
+        DEVICES["ice40-up5k"], default_mhz=20.0,
         board="amaranth_boards.icebreaker:ICEBreakerPlatform", oscillator_hz=12e6,
         # iceprog -S loads the FPGA directly, which needs the iCEBreaker's CRAM jumpers;
         # openFPGALoader reaches iCE40 boards through their SPI flash only.
@@ -156,7 +156,7 @@ TARGETS = {
         programmers=(Programmer("openFPGALoader", ("-b", "ulx3s"), ("-b", "ulx3s", "-f")),),
         leds=(("led", 0), ("led", 1), ("led", 2), ("led", 3)), reset_button=("button", 0)),
     "ice40-up5k": Target("ice40-up5k", "bare iCE40UP5K-SG48, core only (out of context)",
-                         DEVICES["ice40-up5k"], default_mhz=24.0),
+                         DEVICES["ice40-up5k"], default_mhz=20.0),
     "ecp5-25k": Target("ecp5-25k", "bare LFE5U-25F-6BG381C, core only (out of context)",
                        DEVICES["ecp5-25k"], default_mhz=50.0),
     "ecp5-85k": Target("ecp5-85k", "bare LFE5U-85F-6BG381C, core only (out of context)",

@@ -174,10 +174,12 @@ def test_a_failing_nextpnr_that_is_not_a_fit_problem(standin_build, monkeypatch,
 @pytest.mark.parametrize("options, error", [
     ({"frequency_mhz": 0}, "--frequency must be in (0, 500] MHz, got 0"),
     ({"frequency_mhz": 900}, "--frequency must be in (0, 500] MHz, got 900"),
-    ({"baud": 10_000_000}, "baud rate 10000000 is too high for a 24 MHz clock: the UART needs "
-                           "at least 4 clock cycles per bit (at most 6000000 baud)"),
-    ({"baud": 5_000_000}, "baud rate 5000000 cannot be made from a 24 MHz clock: the nearest "
-                          "is 4800000 baud (4.0% off, more than 2%)"),
+    ({"frequency_mhz": 24, "baud": 10_000_000},
+     "baud rate 10000000 is too high for a 24 MHz clock: the UART needs at least 4 clock "
+     "cycles per bit (at most 6000000 baud)"),
+    ({"frequency_mhz": 24, "baud": 5_000_000},
+     "baud rate 5000000 cannot be made from a 24 MHz clock: the nearest is 4800000 baud "
+     "(4.0% off, more than 2%)"),
     ({"frequency_mhz": 2}, "the iCE40 PLL cannot make 2 MHz from 12 MHz within 1%"),
 ])
 def test_bad_options(standin_build, options, error):
