@@ -107,7 +107,7 @@ def synthesize(build_dir, target_name, *, frequency_mhz=None, baud=DEFAULT_BAUD,
                      f"{top.flip_flops} flip-flops and an XOR tree; no UART, no PLL")
     platform = target.platform(clock_hz)
     platform.add_file(spec.verilog.name, spec.verilog_text())
-    plan = platform.build(top, name=TOP, do_build=False,
+    plan = platform.build(top, name=TOP, do_build=False, synth_opts=list(device.synth_opts),
                           script_after_synth=f"tee -q -o {STAT_FILE} stat -json")
     progress(Step("elaborate", True, time.monotonic() - started))
 
@@ -260,9 +260,14 @@ def _does_not_fit(target, over, cells):
               for label, cell, meaning in target.device.resources}
     parts = [f"{used} {labels.get(cell, cell)} needed, {available} available "
              f"({100 * used / available:.0f}%)" for cell, used, available in over]
+    advice = "Choose a smaller hardware configuration or a larger device"
+    if target.fitting_config:
+        settings = " ".join(f"--set {setting}" for setting in target.fitting_config)
+        advice = (f"Choose a smaller hardware configuration (the bundled digits model fits "
+                  f"{target.name} with `hwgen compile ... {settings}`) or a larger device")
     return (f"the design does not fit {target.device.part} ({target.name}): "
             f"{'; '.join(parts)}. Largest cell types after synthesis: {_top_cells(cells)}. "
-            f"Choose a smaller hardware configuration or a larger device")
+            f"{advice}")
 
 
 def _timing_failure(target, failing, timing):

@@ -28,6 +28,8 @@ class Device:
     # pins for the out-of-context harness: (clock, serial in, serial out)
     harness_pins: tuple
     io_attrs: dict = field(default_factory=dict)
+    # extra options for Yosys's synth_<family> command
+    synth_opts: tuple = ()
 
     @property
     def nextpnr(self):
@@ -62,7 +64,10 @@ _ECP5_RESOURCES = (
 DEVICES = {
     "ice40-up5k": Device("ice40-up5k", "ice40", "iCE40UP5K", "SG48", "",
                          ("--up5k", "--package", "sg48"), _ICE40_RESOURCES,
-                         ("35", "6", "9"), {"IO_STANDARD": "SB_LVCMOS"}),
+                         ("35", "6", "9"), {"IO_STANDARD": "SB_LVCMOS"},
+                         # UltraPlus timing models for ABC, and its SB_MAC16 DSPs for
+                         # multipliers (Yosys's defaults are the HX timings and no DSPs).
+                         synth_opts=("-device", "u", "-dsp")),
     "ecp5-25k": Device("ecp5-25k", "ecp5", "LFE5U-25F", "BG381", "6",
                        ("--25k", "--package", "CABGA381", "--speed", "6"), _ECP5_RESOURCES,
                        ("G2", "M1", "L4"), {"IO_TYPE": "LVCMOS33"}),
@@ -96,6 +101,8 @@ class Target:
     leds: tuple = ()
     reset_button: tuple = None      # (name, number) of a button that resets the board
     extra_resources: str = None     # attribute of the platform class to add (break-off PMOD)
+    # hardware-config settings (hwgen compile --set) that make the bundled digits model fit
+    fitting_config: tuple = ()
 
     @property
     def is_board(self):
@@ -148,7 +155,7 @@ TARGETS = {
         programmers=(Programmer("iceprog", ("-S",), ()),
                      Programmer("openFPGALoader", None, ("-b", "ice40_generic"))),
         leds=(("led", 1), ("led", 2), ("led", 3), ("led", 0)), reset_button=("button", 0),
-        extra_resources="break_off_pmod"),
+        extra_resources="break_off_pmod", fitting_config=("tppes=2",)),
     "ulx3s-85f": Target(
         "ulx3s-85f", "Radiona ULX3S 85F (LFE5U-85F, 25 MHz oscillator, FTDI UART)",
         DEVICES["ecp5-85k"], default_mhz=50.0,
@@ -156,7 +163,7 @@ TARGETS = {
         programmers=(Programmer("openFPGALoader", ("-b", "ulx3s"), ("-b", "ulx3s", "-f")),),
         leds=(("led", 0), ("led", 1), ("led", 2), ("led", 3)), reset_button=("button", 0)),
     "ice40-up5k": Target("ice40-up5k", "bare iCE40UP5K-SG48, core only (out of context)",
-                         DEVICES["ice40-up5k"], default_mhz=20.0),
+                         DEVICES["ice40-up5k"], default_mhz=20.0, fitting_config=("tppes=2",)),
     "ecp5-25k": Target("ecp5-25k", "bare LFE5U-25F-6BG381C, core only (out of context)",
                        DEVICES["ecp5-25k"], default_mhz=50.0),
     "ecp5-85k": Target("ecp5-85k", "bare LFE5U-85F-6BG381C, core only (out of context)",

@@ -115,7 +115,8 @@ def test_a_design_that_does_not_fit(tmp_path):
         "Error: the design does not fit iCE40UP5K (ice40-up5k): 32 BRAM (ICESTORM_RAM: 4 kbit "
         "block RAMs) needed, 30 available (107%). Largest cell types after synthesis: "
         + result.output.split("Largest cell types after synthesis: ")[1].split(".")[0]
-        + ". Choose a smaller hardware configuration or a larger device")
+        + ". Choose a smaller hardware configuration (the bundled digits model fits ice40-up5k "
+          "with `hwgen compile ... --set tppes=2`) or a larger device")
     assert "SB_RAM40_4K 32" in result.output
     report = json.loads((build / "fpga" / "ice40-up5k" / "report.json").read_text())
     assert report["status"] == "does_not_fit"
