@@ -12,6 +12,7 @@ The simulated UART runs at ``divisor`` clock cycles per bit (8 by default: far f
 real link relative to the clock, so a simulated inference takes seconds, not minutes).
 """
 
+import shutil
 import tempfile
 import threading
 import time
@@ -49,10 +50,12 @@ class SimulatedBoard:
         self.port = None
         self._thread = None
         self._outcome = {}
+        self._owned = False
 
     def __enter__(self):
         if self.work_dir is None:
             self.work_dir = Path(tempfile.mkdtemp(prefix="hwgen-simboard-"))
+            self._owned = True
         self.work_dir.mkdir(parents=True, exist_ok=True)
         source = self.work_dir / f"{TOP}.v"
         with atomic_file(source, "w") as f:
@@ -102,4 +105,6 @@ class SimulatedBoard:
         if self._thread is not None:
             self._stop.touch()
             self._thread.join(timeout=60)
+        if self._owned and not (self._thread and self._thread.is_alive()):
+            shutil.rmtree(self.work_dir, ignore_errors=True)
         return False
