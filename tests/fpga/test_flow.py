@@ -67,7 +67,8 @@ def test_board_synthesis_writes_a_bitstream_and_a_report(shared_standin_build, t
     assert pll["used"] == 1
     assert report["uart"]["baud"] == 115200 and report["uart"]["divisor"] > 4
     (clock,) = report["timing"]["clocks"]
-    assert clock["achieved_mhz"] >= clock["constraint_mhz"] == report["clock"]["mhz"]
+    assert clock["achieved_mhz"] >= clock["constraint_mhz"]
+    assert clock["constraint_mhz"] == pytest.approx(report["clock"]["mhz"], abs=0.01)
     for log in ("yosys.log", "nextpnr.log", "pack.log"):
         assert (out / log).is_file()
     assert "Fmax (MHz)" in (out / "report.md").read_text()
