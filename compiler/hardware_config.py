@@ -35,9 +35,11 @@ class HardwareConfig:
     """Signed accumulator width (2..32)."""
     v_bits: object = AUTO
     """Signed membrane width (2..32)."""
-    lif_steps: int = 1
+    lif_steps: object = AUTO
     """Time steps each LIF unit evaluates per cycle (divides T); a neuron takes T/lif_steps
-    cycles in the LIF stage, overlapped with the next neuron's accumulation."""
+    cycles in the LIF stage, overlapped with the next neuron's accumulation. 'auto': the
+    smallest divisor of T that makes it at most 4 cycles (fewest chained step circuits
+    that keep short neurons from waiting on the LIF stage)."""
     spike_depth: object = AUTO
     """Words per activation buffer region: at least the widest layer, padded to chunks."""
     program_depth: object = AUTO
@@ -83,7 +85,7 @@ class HardwareConfig:
         integer("weight_bits", 2, 16, auto=True)
         integer("acc_bits", 2, 32, auto=True)
         integer("v_bits", 2, 32, auto=True)
-        integer("lif_steps", 1, 16)
+        integer("lif_steps", 1, 16, auto=True)
         integer("spike_depth", 1, 1 << 16, auto=True)
         integer("program_depth", 1, 1 << 20, auto=True)
         integer("weight_depth", 1, 1 << 22, auto=True)
@@ -91,10 +93,16 @@ class HardwareConfig:
         if self.join not in JOIN_VARIANTS:
             raise ConfigError(f"config: join = {self.join!r} is not one of "
                               f"{', '.join(JOIN_VARIANTS)}")
-        if self.timesteps != AUTO and self.timesteps % self.lif_steps:
+        if AUTO not in (self.timesteps, self.lif_steps) and self.timesteps % self.lif_steps:
             raise ConfigError(f"config: lif_steps = {self.lif_steps} must divide "
                               f"timesteps = {self.timesteps}")
         return self
+
+    @staticmethod
+    def auto_lif_steps(timesteps):
+        """The 'auto' lif_steps for T: smallest divisor d of T with T / d <= 4."""
+        return next(d for d in range(1, timesteps + 1) if timesteps % d == 0
+                    and timesteps // d <= 4)
 
     @property
     def resolved(self):

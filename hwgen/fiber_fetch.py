@@ -45,7 +45,8 @@ class FiberFetch(wiring.Component):
 
     Throughput: one program entry per cycle. Latency: 3 cycles from a CHUNK entry's read
     to its match leaving the hold-back register (read entry, read spike mask, hold back).
-    Backpressure from either output stalls the whole unit, memories included.
+    Backpressure on ``matches`` stalls the whole unit, memories included; a full header
+    FIFO stalls only the program read, while the entries already read keep draining.
     Resources: one W-bit popcount and a weight-address adder, the hold-back register and
     two FIFOs of ``fifo_depth`` entries.
     """
@@ -124,8 +125,7 @@ class FiberFetch(wiring.Component):
         new_match = Signal(g.chunk_match)
         arrives = Signal()          # a match joins the hold-back register this cycle
         ends_held = Signal()        # the held match turns out to end its neuron
-        m.d.comb += new_match.eq(Cat(self.masks.data, s2_wmask, matched, s2_index, s2_wbase,
-                                     s2_last))
+        m.d.comb += new_match.eq(Cat(self.masks.data, s2_wmask, s2_index, s2_wbase, s2_last))
         with m.If(s2_chunk):
             with m.If(matched != 0):
                 m.d.comb += arrives.eq(1)
@@ -137,19 +137,23 @@ class FiberFetch(wiring.Component):
                 with m.Else():
                     m.d.comb += arrives.eq(1)
         with m.If(s2_empty_neuron):
-            m.d.comb += [arrives.eq(1), new_match.matched.eq(0), new_match.end.eq(1)]
+            m.d.comb += [arrives.eq(1), new_match.wmask.eq(0), new_match.end.eq(1)]
         with m.If(s2_chunk & (matched == 0)):
             m.d.comb += new_match.end.eq(1)
 
         push_held = held_valid & (arrives | (held.end & ~ends_held))
-        stall = (held_valid & arrives & ~match_fifo.w_rdy) | \
-                (s1_is[TAG_NEURON] & ~header_fifo.w_rdy)
+        # Two stall conditions, deliberately separate: a full match FIFO stops stage 2 (and
+        # so everything before it); a full header FIFO stops only stage 1. Stage 2 and the
+        # hold-back register must keep draining then, or the neuron whose header waits in
+        # the full FIFO could never end and free it.
+        stall_back = held_valid & arrives & ~match_fifo.w_rdy
+        stall = stall_back | (s1_is[TAG_NEURON] & ~header_fifo.w_rdy)
         m.d.comb += [
             match_fifo.w_data.eq(held),
-            match_fifo.w_en.eq(push_held & match_fifo.w_rdy & ~stall),
+            match_fifo.w_en.eq(push_held & match_fifo.w_rdy & ~stall_back),
         ]
         # A push that cannot happen without a new arrival (a flush) simply waits.
-        with m.If(~stall):
+        with m.If(~stall_back):
             with m.If(arrives):
                 m.d.sync += [held.eq(new_match), held_valid.eq(1)]
             with m.Elif(ends_held):
@@ -182,6 +186,9 @@ class FiberFetch(wiring.Component):
                 m.d.sync += wptr.eq(wptr + popcount(s1_chunk.mask))
             with m.If(s1_is[TAG_LAYER_END]):
                 m.d.sync += running.eq(0)
+        with m.Elif(~stall_back):
+            # Stage 1 waits for the header FIFO; stage 2 retired its entry: a bubble.
+            m.d.sync += [s2_chunk.eq(0), s2_empty_neuron.eq(0)]
 
         with m.If(self.rewind):
             m.d.sync += [pc.eq(0), wptr.eq(0)]

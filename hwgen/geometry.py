@@ -76,12 +76,13 @@ class Geometry:
     @property
     def chunk_match(self):
         """A weight chunk joined with its spike chunk: the inner join's unit of work.
-        ``end`` marks the neuron's last token; a token with no matched bit and ``end``
-        set stands for a neuron with no matched pair at all."""
+        The matched bits are ``smask & wmask``. ``end`` marks the neuron's last match; a
+        match with no matched bit and ``end`` set stands for a neuron with no matched
+        pair at all."""
         return data.StructLayout({
             "smask": unsigned(self.chunk), "wmask": unsigned(self.chunk),
-            "matched": unsigned(self.chunk), "chunk": unsigned(self.chunk_bits),
-            "wbase": unsigned(self.weight_addr_bits), "end": unsigned(1)})
+            "chunk": unsigned(self.chunk_bits), "wbase": unsigned(self.weight_addr_bits),
+            "end": unsigned(1)})
 
     @property
     def matched_pair(self):

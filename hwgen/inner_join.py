@@ -1,14 +1,14 @@
 """The inner join: chunk matches in, one matched (spike word, weight) pair per cycle out.
 
-A chunk match (from :class:`~hwgen.fiber_fetch.FiberFetch`) carries a spike mask, a weight
-mask and their AND. For each set bit of the AND, lowest first, the join emits the pair's
+A chunk match (from :class:`~hwgen.fiber_fetch.FiberFetch`) carries a spike mask and a
+weight mask. For each set bit of their AND, lowest first, the join emits the pair's
 two offsets: the prefix popcount of the spike mask below the bit (where the spike word
 sits in its chunk) and of the weight mask below the bit (added to the chunk's weight base:
 where the weight sits). A match with no set bit stands for a neuron without any matched
 pair and passes through as one ``empty`` pair that only marks the neuron's end.
 """
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -26,7 +26,8 @@ class InnerJoin(wiring.Component):
     Latency: 2 cycles (select the lowest set bit; then the two prefix popcounts and the
     weight address), so neither a W-bit carry chain nor a popcount tree is in series with
     the other.
-    Resources: two W-bit popcount trees, one weight-address adder, ~3W + addresses flops.
+    Resources: two W-bit popcount trees, one weight-address adder, ~4W + address flops.
+    The current match is read in place from the input (a FIFO head), not copied.
     """
 
     def __init__(self, geometry):
@@ -41,10 +42,13 @@ class InnerJoin(wiring.Component):
         m = Module()
         g = self.geometry
 
-        # Stage 1: the current match and the bits still to emit.
-        current = Signal(g.chunk_match)
+        # Stage 1 works on the input's head (no copy): ``remaining`` holds the head's
+        # matched bits still to emit once its first bit has gone out.
+        head = self.i.payload
+        started = Signal()
         remaining = Signal(g.chunk)
-        loaded = Signal()
+        bits = Signal(g.chunk)
+        m.d.comb += bits.eq(Mux(started, remaining, head.smask & head.wmask))
         # Stage 2: one selected bit, as "masks below it".
         sel_valid = Signal()
         sel_smask_below = Signal(g.chunk)
@@ -58,31 +62,25 @@ class InnerJoin(wiring.Component):
         take = ~sel_valid | advance                         # stage 1 -> stage 2 moves
 
         lowest = Signal(g.chunk)
-        m.d.comb += lowest.eq(remaining & -remaining)
-        rest = remaining & ~lowest
-        # This cycle emits the current match's last bit (or its only, empty, pair).
-        finishing = loaded & take & (rest == 0)
-        m.d.comb += self.i.ready.eq(~loaded | finishing)
+        m.d.comb += lowest.eq(bits & -bits)
+        rest = bits & ~lowest
+        # The head is used up in the cycle its last bit (or its only, empty, pair) goes out.
+        m.d.comb += self.i.ready.eq(take & (rest == 0))
 
-        with m.If(loaded & take):
+        with m.If(self.i.valid & take):
             below = lowest - 1
             m.d.sync += [
                 sel_valid.eq(1),
-                sel_smask_below.eq(current.smask & below),
-                sel_wmask_below.eq(current.wmask & below),
-                sel_chunk.eq(current.chunk), sel_wbase.eq(current.wbase),
-                sel_end.eq(current.end & (rest == 0)),
-                sel_empty.eq(remaining == 0),
+                sel_smask_below.eq(head.smask & below),
+                sel_wmask_below.eq(head.wmask & below),
+                sel_chunk.eq(head.chunk), sel_wbase.eq(head.wbase),
+                sel_end.eq(head.end & (rest == 0)),
+                sel_empty.eq(bits == 0),
                 remaining.eq(rest),
+                started.eq(rest != 0),
             ]
-            with m.If(rest == 0):
-                m.d.sync += loaded.eq(0)
         with m.Elif(take):
             m.d.sync += sel_valid.eq(0)
-
-        with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [current.eq(self.i.payload), remaining.eq(self.i.payload.matched),
-                         loaded.eq(1)]
 
         with m.If(sel_valid & advance):
             m.d.sync += [
@@ -96,5 +94,5 @@ class InnerJoin(wiring.Component):
         with m.Elif(advance):
             m.d.sync += self.o.valid.eq(0)
 
-        m.d.comb += self.idle.eq(~loaded & ~sel_valid & ~self.o.valid)
+        m.d.comb += self.idle.eq(~self.i.valid & ~sel_valid & ~self.o.valid)
         return m

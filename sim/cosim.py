@@ -98,8 +98,20 @@ def cosimulate(build, inputs, *, labels=None, waves=False, parallel=None, work_d
     (a :class:`~hwgen.build_directory.BuildDirectory`).
 
     ``progress(done_samples)`` is called as samples finish; ``log(text)`` gets step notes.
-    ``waves``: record a VCD per shard (one shard: keep the sample count small).
+    ``waves``: record a VCD (one shard, so keep the sample count small); the VCD files stay
+    in ``work_dir``, which must then be given. Without ``work_dir`` the simulator's files
+    live in a temporary folder that is removed afterwards.
     """
+    if waves and work_dir is None:
+        raise ValueError("cosimulate: waves need a work_dir to keep the VCD in")
+    if work_dir is None:
+        with tempfile.TemporaryDirectory(prefix="hwgen-cosim-") as folder:
+            return _cosimulate(build, inputs, labels, waves, parallel, Path(folder),
+                               progress, log)
+    return _cosimulate(build, inputs, labels, waves, parallel, Path(work_dir), progress, log)
+
+
+def _cosimulate(build, inputs, labels, waves, parallel, work, progress, log):
     model = build.model()
     program = build.program()
     trace = reference.run(model, inputs)
@@ -111,7 +123,6 @@ def cosimulate(build, inputs, *, labels=None, waves=False, parallel=None, work_d
     verilator = VerilatorBuild([build.verilog], build.top_module, waves=waves)
     verilator.build(log=log)
 
-    work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="hwgen-cosim-"))
     runs = []
     for index, (a, b) in enumerate(shards):
         folder = work / f"shard{index}"
@@ -119,7 +130,7 @@ def cosimulate(build, inputs, *, labels=None, waves=False, parallel=None, work_d
         np.savez(folder / "job.npz", words=words[a:b], outputs=program["outputs"],
                  layer_bits=max(1, (len(program["layers"]) - 1).bit_length()),
                  slot_bits=_field_width(program, "neuron_entry", "slot"),
-                 layers=len(program["layers"]))
+                 layers=len(program["layers"]), timeout=_timeout_cycles(program))
         runs.append((folder, {"HWGEN_JOB": str(folder / "job.npz"),
                               "HWGEN_OBSERVED": str(folder / "observed.npz"),
                               "HWGEN_PROGRESS": str(folder / "progress")}))
@@ -152,6 +163,16 @@ def cosimulate(build, inputs, *, labels=None, waves=False, parallel=None, work_d
     return CosimResult(program, trace, verdict, observed["cycles"], observed["load_cycles"],
                        layer_cycles, ideal_bounds(program, model, trace), labels,
                        waves=[folder / "dump.vcd" for folder, _ in runs] if waves else None)
+
+
+def _timeout_cycles(program):
+    """Cycles after which an inference is declared hung: four times a bound on the work
+    of the busiest TPPE (every entry, every weight, a whole LIF per neuron) plus slack."""
+    T = program["timesteps"]
+    neurons = max(sum(len(plan["tppe_neurons"][p]) for plan in program["layers"])
+                  for p in range(len(program["entries_per_tppe"])))
+    work = max(program["entries_per_tppe"]) + max(program["weights_per_tppe"]) + T * neurons
+    return 1000 + 4 * work + 100 * len(program["layers"])
 
 
 def _field_width(program, layout, name):

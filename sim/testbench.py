@@ -18,8 +18,6 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
-# An inference that does not finish within this many cycles is a hang, not a slow run.
-TIMEOUT_CYCLES = 2_000_000
 
 
 async def _send_word(dut, word):
@@ -33,7 +31,7 @@ async def _send_word(dut, word):
     dut.inputs__valid.value = 0
 
 
-async def _run_one(dut, words, outputs, record):
+async def _run_one(dut, words, outputs, record, timeout):
     cycles_loading = 0
     for word in words:
         await _send_word(dut, word)
@@ -59,8 +57,8 @@ async def _run_one(dut, words, outputs, record):
             layer_starts.append(cycle)          # the last layer's end
             break
         cycle += 1
-        if cycle > TIMEOUT_CYCLES:
-            raise TimeoutError(f"no done after {TIMEOUT_CYCLES} cycles (hang)")
+        if cycle > timeout:
+            raise TimeoutError(f"no done after {timeout} cycles: the core hangs")
         await RisingEdge(dut.clk)
     cycles = int(dut.cycles.value.to_unsigned())
 
@@ -79,7 +77,7 @@ async def _run_one(dut, words, outputs, record):
 @cocotb.test()
 async def run_inferences(dut):
     job = np.load(os.environ["HWGEN_JOB"])
-    words, outputs = job["words"], int(job["outputs"])
+    words, outputs, timeout = job["words"], int(job["outputs"]), int(job["timeout"])
     layer_bits, slot_bits, layers = int(job["layer_bits"]), int(job["slot_bits"]), \
         int(job["layers"])
     record = {"layer_bits": layer_bits, "layer_mask": (1 << layer_bits) - 1,
@@ -100,7 +98,8 @@ async def run_inferences(dut):
     events, cycles, loading, starts, results = [], [], [], [], []
     for sample, sample_words in enumerate(words):
         record["events"] = []
-        total, load, layer_starts, result = await _run_one(dut, sample_words, outputs, record)
+        total, load, layer_starts, result = await _run_one(dut, sample_words, outputs, record,
+                                                                 timeout)
         events += [(sample, *event) for event in record["events"]]
         cycles.append(total)
         loading.append(load)

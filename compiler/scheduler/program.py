@@ -171,6 +171,8 @@ def _resolve_widths(config, model, chain):
     if T > 16:
         raise FitError(f"model {model.name!r} runs {T} time steps; the accelerator supports "
                        f"1 to 16")
+    if config.lif_steps == AUTO:
+        values["lif_steps"] = config.auto_lif_steps(T)
     config = replace(config, **values)
     if T % config.lif_steps:
         raise FitError(f"config lif_steps = {config.lif_steps} must divide the model's "

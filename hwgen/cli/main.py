@@ -9,7 +9,7 @@ import click
 
 from compiler.errors import HwgenError
 
-from . import doctor, flash, inspect, quickstart, reference, run, synth
+from . import compile, doctor, flash, inspect, quickstart, reference, run, simulate, synth
 
 
 class _Group(click.Group):
@@ -36,8 +36,8 @@ def cli():
     """
 
 
-for command in (doctor.command, inspect.command, reference.command, synth.command,
-                flash.command, run.command, quickstart.command):
+for command in (compile.command, simulate.command, synth.command, flash.command, run.command,
+                quickstart.command, reference.command, inspect.command, doctor.command):
     cli.add_command(command)
 
 

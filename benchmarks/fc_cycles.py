@@ -1,0 +1,104 @@
+"""Measured cycles against the ideal bound, per layer, on fully-connected workloads.
+
+    python benchmarks/fc_cycles.py                 # the standard set
+    python benchmarks/fc_cycles.py --quick         # two workloads, for a smoke run
+    python benchmarks/fc_cycles.py --set lif_steps=2 --json out.json
+
+For every workload it compiles the model, co-simulates it on Verilator (bit-exactness is
+checked on the way: a mismatch aborts the benchmark) and prints per layer: the mean
+measured cycles, the mean ideal bound (matched pairs of the busiest TPPE), their ratio,
+and the cycles left after subtracting the documented fixed per-layer overhead
+(docs/architecture.md, "Performance"). The goal it checks: on layers with at least 1,000
+matched pairs, measured <= 1.1 x ideal + overhead.
+"""
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from compiler import hardware_config
+from compiler.scheduler.program import compile_program
+from hwgen import build_directory, bundled
+from hwgen.performance import layer_overhead
+from sim.cosim import cosimulate
+from sim.workloads import NeuronMode, random_workload
+
+
+def workloads(quick):
+    """(name, model, inputs, labels) of the benchmark set."""
+    inputs, labels = bundled.digits_test_set()
+    yield "digits 64-128-10", bundled.digits_model(), inputs[:60], labels[:60]
+    specs = [
+        ("dense 256-256-64", [256, 256, 64], 0.5, 0.3, 0.3),
+        ("sparse-w 512-256-10", [512, 256, 10], 0.1, 0.3, 0.2),
+        ("sparse-s 512-512-10", [512, 512, 10], 0.3, 0.1, 0.6),
+        ("wide 1024-128-10", [1024, 128, 10], 0.25, 0.2, 0.4),
+    ]
+    for name, sizes, weight_density, spike_density, silent in specs[:1] if quick else specs:
+        w = random_workload(7, sizes, 8, samples=12, spike_density=spike_density,
+                            silent_fraction=silent, weight_density=weight_density,
+                            modes=(NeuronMode(),))
+        yield name, w.model, w.spikes, None
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="hardware parameter (repeatable)")
+    parser.add_argument("--quick", action="store_true", help="two workloads only")
+    parser.add_argument("--json", type=Path, help="also write the table as JSON")
+    args = parser.parse_args(argv)
+    config = hardware_config.load(None, ["tppes=16", *args.overrides])
+
+    rows, failures = [], 0
+    header = (f"{'workload':24} {'layer':6} {'pairs':>7} {'ideal':>7} {'cycles':>7} "
+              f"{'ratio':>6} {'overhead':>8} {'(c-o)/ideal':>11}  goal")
+    print(f"config: {config.to_json()}")
+    print(header)
+    print("-" * len(header))
+    for name, model, inputs, labels in workloads(args.quick):
+        started = time.monotonic()
+        program = compile_program(model, config)
+        with tempfile.TemporaryDirectory() as folder:
+            build = build_directory.write(program, model, Path(folder) / "build")
+            result = cosimulate(build, inputs, labels=labels)
+        if not result.verdict.bit_exact:
+            first = result.verdict.first_mismatch[result.verdict.mismatching_samples[0]]
+            print(f"{name}: NOT BIT-EXACT: {first.describe()}", file=sys.stderr)
+            return 2
+        for index, plan in enumerate(result.program["layers"]):
+            dense = model[plan["dense"]]
+            source = model.inputs_of(plan["dense"])[0]
+            active = result.trace.spikes[source].any(axis=1).astype(np.int64)
+            pairs = float((active @ (dense.weight != 0).T.astype(np.int64)).sum(axis=1).mean())
+            ideal = float(result.ideal[:, index].mean())
+            cycles = float(result.layer_cycles[:, index].mean())
+            overhead = layer_overhead(program.config, program.timesteps)
+            net = (cycles - overhead) / ideal if ideal else float("nan")
+            goal = ""
+            if pairs >= 1000:
+                ok = cycles <= 1.1 * ideal + overhead
+                failures += not ok
+                goal = "met" if ok else "MISSED"
+            rows.append({"workload": name, "layer": plan["name"], "matched_pairs": pairs,
+                         "ideal": ideal, "cycles": cycles, "ratio": cycles / ideal,
+                         "overhead": overhead, "net_ratio": net, "goal": goal or None})
+            print(f"{name:24} {plan['name']:6} {pairs:7.0f} {ideal:7.1f} {cycles:7.1f} "
+                  f"{cycles / ideal:6.2f} {overhead:8d} {net:11.2f}  {goal}")
+        print(f"{'':24} ({len(inputs)} samples, {time.monotonic() - started:.0f} s, "
+              f"bit-exact)")
+    if args.json:
+        args.json.write_text(json.dumps({"config": config.to_json(), "layers": rows},
+                                        indent=1) + "\n")
+    print(f"goal (>= 1000 matched pairs: cycles <= 1.1 x ideal + overhead): "
+          f"{'met on every layer' if not failures else f'missed on {failures} layer(s)'}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,23 @@
+"""The accelerator's cycle model: what a layer costs beyond its ideal bound.
+
+Measured on the generated hardware (tests/hwgen/test_performance.py checks it, and
+benchmarks/fc_cycles.py reports it on larger workloads):
+
+- A layer takes at least its **ideal bound**: the matched pairs of its busiest TPPE,
+  one per cycle.
+- Plus a **fixed overhead** of ``15 + T / lif_steps`` cycles per layer: the barrier and
+  descriptor fetch (3), the fetch / join / memory pipeline filling (8), the last neuron's
+  LIF evaluation (T / lif_steps), output compression and the write bus draining (4).
+- Plus, per neuron, ``max(0, T / lif_steps - pairs)`` when a neuron has fewer matched
+  pairs than its LIF evaluation takes (the LIF stage, overlapped with the next neuron's
+  accumulation, becomes the bottleneck), and likewise when a neuron's fiber-program
+  entries (1 + its nonzero weight chunks) outnumber its pairs. The scheduler balances
+  TPPEs on exactly this per-neuron cost (:func:`compiler.scheduler.assign.neuron_costs`).
+"""
+
+FILL_AND_DRAIN = 15
+
+
+def layer_overhead(config, timesteps):
+    """The fixed per-layer overhead in cycles."""
+    return FILL_AND_DRAIN + timesteps // config.lif_steps
