@@ -22,10 +22,14 @@ from fpga.core import CoreSpec
 from fpga.simboard import SimulatedBoard
 from hwgen import build_directory, bundled
 
-CONFIGS = {"default": {}, "tppes=2": {"tppes": 2}, "tppes=1": {"tppes": 1}}
-RUNS = [("default", "ulx3s-85f"), ("default", "ecp5-85k"), ("default", "icebreaker"),
-        ("default", "ice40-up5k"), ("tppes=2", "icebreaker"), ("tppes=2", "ice40-up5k"),
-        ("tppes=1", "icebreaker")]
+CONFIGS = {"default": {}, "lif_steps=1": {"lif_steps": 1}, "tppes=2": {"tppes": 2},
+           "tppes=2,lif_steps=1": {"tppes": 2, "lif_steps": 1}}
+# (config, target, requested MHz or None for the target's default)
+RUNS = [("default", "ulx3s-85f", None), ("default", "ecp5-85k", None),
+        ("lif_steps=1", "ulx3s-85f", None), ("lif_steps=1", "ecp5-85k", None),
+        ("default", "icebreaker", None), ("tppes=2", "icebreaker", None),
+        ("tppes=2", "ice40-up5k", None), ("tppes=2,lif_steps=1", "icebreaker", None),
+        ("tppes=2,lif_steps=1", "ice40-up5k", None)]
 
 
 def cycles_on_simulated_board(build, samples):
@@ -45,9 +49,9 @@ def cycles_on_simulated_board(build, samples):
             "max": int(max(report.cycles)), "samples": samples, "bit_exact": True}
 
 
-def synthesize(build, target):
+def synthesize(build, target, frequency_mhz=None):
     try:
-        report = flow.synthesize(build, target)
+        report = flow.synthesize(build, target, frequency_mhz=frequency_mhz)
     except (FitError, flow.TimingError):
         report = json.loads((flow.output_directory(build, target) / "report.json").read_text())
     rows = {row["resource"]: row for row in report.get("resources", [])}
@@ -68,14 +72,14 @@ def main():
     results = {"configs": {}, "runs": []}
     for name, values in CONFIGS.items():
         program = compile_program(model, HardwareConfig(**values))
-        build = out / name.replace("=", "")
+        build = out / name.replace("=", "").replace(",", "-")
         build_directory.write(program, model, build)
         results["configs"][name] = {"config": program.config.to_json(),
                                     "cycles": cycles_on_simulated_board(build, args.samples)}
         print(f"{name}: {results['configs'][name]['cycles']}", flush=True)
-    for name, target in RUNS:
-        build = out / name.replace("=", "")
-        run = {"config": name, "target": target, **synthesize(build, target)}
+    for name, target, frequency in RUNS:
+        build = out / name.replace("=", "").replace(",", "-")
+        run = {"config": name, "target": target, **synthesize(build, target, frequency)}
         cycles = results["configs"][name]["cycles"]["mean"]
         if run["fmax_mhz"]:
             run["latency_us"] = round(cycles / run["fmax_mhz"], 2)

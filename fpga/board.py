@@ -118,7 +118,8 @@ class BoardTop(Elaboratable):
     """The top of a board's bitstream: clock (oscillator -> PLL), reset, UART, LEDs, core.
 
     The ``sync`` domain runs at the PLL's output, as close to ``frequency_hz`` as the PLL
-    allows (within 1 %; :attr:`frequency_hz` is the exact value). Its reset is held while
+    allows (within 1 %; :attr:`frequency_hz` is the exact value), or straight from the
+    oscillator when ``frequency_hz`` is the oscillator's frequency. Its reset is held while
     the PLL is unlocked, for 15 us after lock (iCE40 block RAMs need 3 us after
     configuration), and while the board's reset button is pressed.
     """
@@ -129,11 +130,15 @@ class BoardTop(Elaboratable):
                 raise ConfigError(f"{target.name} is not a board")
             self.spec = spec
             self.target = target
-            if target.device.family == "ice40":
-                self.pll = pll.ice40_pll(target.oscillator_hz, frequency_hz)
+            if abs(frequency_hz - target.oscillator_hz) <= 1e-3 * target.oscillator_hz:
+                self.pll = None                   # the oscillator itself: no PLL needed
+                self.frequency_hz = target.oscillator_hz
             else:
-                self.pll = pll.ecp5_pll(target.oscillator_hz, frequency_hz)
-            self.frequency_hz = self.pll.f_out
+                if target.device.family == "ice40":
+                    self.pll = pll.ice40_pll(target.oscillator_hz, frequency_hz)
+                else:
+                    self.pll = pll.ecp5_pll(target.oscillator_hz, frequency_hz)
+                self.frequency_hz = self.pll.f_out
             self.baud = baud
             self.divisor = baud_divisor(self.frequency_hz, baud)
             self.logic = BoardLogic(spec, divisor=self.divisor,
@@ -148,12 +153,16 @@ class BoardTop(Elaboratable):
         clk = Signal(name="clk_pll")
         lock = Signal(name="pll_lock")
         oscillator = platform.request(platform.default_clk, dir="-")
-        if self.target.device.family == "ice40":
+        if self.pll is None:
+            m.submodules.osc_buf = osc = io.Buffer("i", oscillator)
+            m.d.comb += [clk.eq(osc.i), lock.eq(1)]
+        elif self.target.device.family == "ice40":
             m.submodules.pll = self.pll.instance(oscillator.io, clk, lock)
         else:
             m.submodules.osc_buf = osc = io.Buffer("i", oscillator)
             m.submodules.pll = self.pll.instance(osc.i, clk, lock)
-        platform.add_clock_constraint(clk, self.frequency_hz)
+        if self.pll is not None:        # (the oscillator's pin carries its own constraint)
+            platform.add_clock_constraint(clk, self.frequency_hz)
 
         m.domains.sync = ClockDomain("sync")
         m.domains.por = ClockDomain("por", reset_less=True, local=True)

@@ -65,9 +65,17 @@ def bitstream_path(build_dir, target):
     return output_directory(build_dir, target.name) / f"bitstream{target.device.bitstream_suffix}"
 
 
-def synthesize(build_dir, target_name, *, frequency_mhz=None, baud=DEFAULT_BAUD,
+AUTO = "auto"
+AUTO_ATTEMPTS = 3
+
+
+def synthesize(build_dir, target_name, *, frequency_mhz=AUTO, baud=DEFAULT_BAUD,
                allow_timing_failure=False, seed=1, progress=None):
     """Synthesise, place and route ``build_dir`` for ``target_name``; return the report.
+
+    ``frequency_mhz`` is the requested clock in MHz, or ``"auto"`` (also None): try the
+    target's default and, if the design misses it, retry below the Fmax nextpnr reached
+    (at most three runs), so the result is the fastest clock found that the design meets.
 
     Raises :class:`FitError` if the design does not fit the device, :class:`TimingError` if
     it misses the requested frequency (unless ``allow_timing_failure``),
@@ -75,13 +83,41 @@ def synthesize(build_dir, target_name, *, frequency_mhz=None, baud=DEFAULT_BAUD,
     holds the logs and a report saying why.
     """
     progress = progress or (lambda step: None)
-    spec = CoreSpec.load(build_dir)
     target = get_target(target_name)
+    if frequency_mhz not in (None, AUTO):
+        return _synthesize_once(build_dir, target, frequency_mhz, baud, allow_timing_failure,
+                                seed, progress)
+    frequency, attempts = target.default_mhz, []
+    while True:
+        notes = [f"--frequency auto: {a['requested_mhz']:g} MHz was not met (Fmax "
+                 f"{a['fmax_mhz']:.2f} MHz)" for a in attempts]
+        try:
+            report = _synthesize_once(build_dir, target, frequency, baud,
+                                      allow_timing_failure, seed, progress, notes=notes,
+                                      auto=True)
+            return report
+        except TimingError:
+            saved = json.loads((output_directory(build_dir, target.name) / "report.json")
+                               .read_text())
+            achieved = saved["timing"]["fmax_mhz"]
+            attempts.append({"requested_mhz": frequency, "fmax_mhz": achieved})
+            lower = suggest_frequency(target, achieved)
+            if len(attempts) >= AUTO_ATTEMPTS or lower is None or lower >= frequency:
+                raise
+            progress(Step(f"timing not met at {frequency:g} MHz (Fmax {achieved:.2f} MHz); "
+                          f"retrying at {lower:g} MHz", True))
+            frequency = lower
+
+
+def _synthesize_once(build_dir, target, frequency_mhz, baud, allow_timing_failure, seed,
+                     progress, notes=(), auto=False):
+    spec = CoreSpec.load(build_dir)
     device = target.device
-    if frequency_mhz is None:
-        frequency_mhz = target.default_mhz
-    if not 0 < frequency_mhz <= MAX_MHZ:
-        raise ConfigError(f"--frequency must be in (0, {MAX_MHZ:g}] MHz, got {frequency_mhz:g}")
+    if not isinstance(frequency_mhz, (int, float)) or not 0 < frequency_mhz <= MAX_MHZ:
+        raise ConfigError(f"--frequency must be 'auto' or in (0, {MAX_MHZ:g}] MHz, got "
+                          f"{frequency_mhz:g}" if isinstance(frequency_mhz, (int, float))
+                          else f"--frequency must be 'auto' or a number of MHz, got "
+                               f"{frequency_mhz!r}")
     tools = {"yosys": toolchain.fpga_tool("yosys"),
              "nextpnr": toolchain.fpga_tool(device.nextpnr)}
     if target.is_board:
@@ -89,12 +125,13 @@ def synthesize(build_dir, target_name, *, frequency_mhz=None, baud=DEFAULT_BAUD,
 
     progress(Step("elaborate"))
     started = time.monotonic()
-    notes = []
+    notes = list(notes)
     if target.is_board:
         top = BoardTop(spec, target, frequency_hz=frequency_mhz * 1e6, baud=baud)
         clock_hz = top.frequency_hz
+        via = " via PLL" if top.pll else " (no PLL)"
         clock = {"requested_mhz": frequency_mhz, "mhz": round(clock_hz / 1e6, 4),
-                 "source": f"{target.oscillator_hz / 1e6:g} MHz oscillator via PLL"}
+                 "source": f"{target.oscillator_hz / 1e6:g} MHz oscillator{via}"}
         link = {"baud": baud, "divisor": top.divisor,
                 "actual_baud": round(clock_hz / top.divisor)}
     else:
@@ -105,6 +142,7 @@ def synthesize(build_dir, target_name, *, frequency_mhz=None, baud=DEFAULT_BAUD,
         link = None
         notes.append(f"out-of-context: the core with a registered I/O harness of "
                      f"{top.flip_flops} flip-flops and an XOR tree; no UART, no PLL")
+    clock["auto"] = auto
     platform = target.platform(clock_hz)
     platform.add_file(spec.verilog.name, spec.verilog_text())
     plan = platform.build(top, name=TOP, do_build=False, synth_opts=list(device.synth_opts),
@@ -283,8 +321,33 @@ def _timing_failure(target, failing, timing):
                  f"from {path['start']} to {path['end']}")
         if path["sources"]:
             where += f" (sources: {', '.join(path['sources'][:4])})"
+    suggestion = suggest_frequency(target, min(clock.achieved_mhz for clock in failing))
+    lower = f"Rerun with --frequency {suggestion:g}" if suggestion else "Lower --frequency"
     return (f"timing failure on {target.device.part} ({target.name}): {'; '.join(parts)}"
-            f"{where}. Lower --frequency, or pass --allow-timing-failure to keep the result")
+            f"{where}. {lower}, or pass --allow-timing-failure to keep the result")
+
+
+def suggest_frequency(target, achieved_mhz, margin=0.97):
+    """A frequency (MHz, in 0.25 MHz steps) below ``achieved_mhz`` with a small margin that
+    the target can make (a board's PLL within 1 %, not above the achieved Fmax, or the
+    board's oscillator without the PLL); None if there is none."""
+    from .pll import ecp5_pll, ice40_pll
+    candidate = int(achieved_mhz * margin * 4) / 4
+    if not target.is_board:
+        return candidate if candidate >= 1 else None
+    make = ice40_pll if target.device.family == "ice40" else ecp5_pll
+    while candidate >= 1:
+        if candidate * 1e6 == target.oscillator_hz:
+            return candidate                              # the oscillator itself, no PLL
+        try:
+            if make(target.oscillator_hz, candidate * 1e6).f_out <= achieved_mhz * 1e6:
+                return candidate
+        except ConfigError:
+            pass
+        candidate -= 0.25
+    # Below the PLL's range: the oscillator without a PLL, if the design is fast enough.
+    oscillator = target.oscillator_hz / 1e6
+    return oscillator if oscillator <= achieved_mhz * margin else None
 
 
 def _failing_path(clock, paths):

@@ -17,6 +17,15 @@ def _progress():
                     console=errors, transient=False, disable=not errors.is_terminal)
 
 
+def _frequency(value):
+    if value == flow.AUTO:
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is neither a number of MHz nor 'auto'") from None
+
+
 def print_report(report, out_dir):
     """Resource and timing tables of a synthesis report."""
     rows = [(r["resource"], r["used"], r["available"], f"{r['percent']:.1f}%", r["meaning"])
@@ -56,9 +65,12 @@ Targets:
               type=click.Choice(list(TARGETS), case_sensitive=False),
               help="A board (writes a bitstream) or a bare device (out-of-context report "
                    "of the core alone).")
-@click.option("--frequency", "frequency_mhz", type=float, metavar="MHZ",
-              help="Requested clock frequency in MHz (default: "
-                   + ", ".join(f"{n} {t.default_mhz:g}" for n, t in TARGETS.items()) + ").")
+@click.option("--frequency", "frequency_mhz", default=flow.AUTO, show_default=True,
+              metavar="MHZ|auto", callback=lambda ctx, param, value: _frequency(value),
+              help="Requested clock frequency in MHz, or 'auto': the target's default ("
+                   + ", ".join(f"{n} {t.default_mhz:g}" for n, t in TARGETS.items())
+                   + "), lowered below the Fmax reached if the design misses it (at most "
+                   "three place-and-route runs).")
 @click.option("--baud", type=int, default=flow.DEFAULT_BAUD, show_default=True,
               help="UART baud rate of a board's link.")
 @click.option("--allow-timing-failure", is_flag=True,
@@ -73,9 +85,11 @@ def command(build_dir, target, frequency_mhz, baud, allow_timing_failure, seed, 
         def progress(step):
             if not step.done:
                 tasks[step.name] = bar.add_task(step.name, total=1)
-            else:
-                bar.update(tasks[step.name], completed=1,
+            elif step.name in tasks:
+                bar.update(tasks.pop(step.name), completed=1,
                            description=f"{step.name}: {step.seconds:.1f} s")
+            else:                                         # a note (--frequency auto)
+                bar.console.print(step.name)
         try:
             report = flow.synthesize(build_dir, target, frequency_mhz=frequency_mhz,
                                      baud=baud, allow_timing_failure=allow_timing_failure,
@@ -93,7 +107,8 @@ def command(build_dir, target, frequency_mhz, baud, allow_timing_failure, seed, 
     timing = report["timing"]
     verdict = ("[green]timing met[/green]" if timing["met"]
                else "[yellow]timing NOT met (accepted)[/yellow]")
-    console.print(f"[bold]fits[/bold], {verdict}: Fmax {timing['fmax_mhz']:.2f} MHz at "
-                  f"{report['clock']['mhz']:g} MHz requested")
+    console.print(f"[bold]fits[/bold], {verdict}: Fmax {timing['fmax_mhz']:.2f} MHz, clock "
+                  f"{report['clock']['mhz']:g} MHz"
+                  + (" (--frequency auto)" if report["clock"].get("auto") else ""))
     if report["bitstream"]:
         console.print(f"bitstream: {out_dir / report['bitstream']}")

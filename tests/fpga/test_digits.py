@@ -6,20 +6,24 @@ import json
 import numpy as np
 import pytest
 
-from compiler.hardware_config import HardwareConfig
-from compiler.scheduler.program import compile_program
+from click.testing import CliRunner
+
 from fpga import driver, flow
 from fpga.core import CoreSpec
 from fpga.simboard import SimulatedBoard
-from hwgen import build_directory, bundled
+from hwgen import bundled
+from hwgen.cli.main import cli
 from sim import reference
 
 pytestmark = pytest.mark.slow
 
 
-def compile_digits(path, **config):
-    model = bundled.digits_model()
-    build_directory.write(compile_program(model, HardwareConfig(**config)), model, path)
+def compile_digits(path, *settings):
+    """`hwgen compile @digits -o path [--set ...]`, as a user runs it."""
+    options = [item for setting in settings for item in ("--set", setting)]
+    result = CliRunner().invoke(cli, ["compile", "@digits", "-o", str(path), *options],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
     return path
 
 
@@ -60,7 +64,7 @@ def test_the_default_configuration_fits_the_ulx3s(digits_build):
 
 @pytest.mark.fpga
 def test_two_tppes_fit_the_icebreaker(tmp_path):
-    build = compile_digits(tmp_path / "build", tppes=2)
+    build = compile_digits(tmp_path / "build", "tppes=2")
     report = flow.synthesize(build, "icebreaker")
     assert report["status"] == "pass" and report["bitstream"] == "bitstream.bin"
     rows = {row["resource"]: row for row in report["resources"]}

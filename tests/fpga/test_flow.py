@@ -84,10 +84,41 @@ def test_timing_failure_is_reported_with_the_path_and_exit_1(standin_build):
     assert error.startswith("Error: timing failure on LFE5U-25F (ecp5-25k): clock "
                             "'cd_sync.clk' reaches ")
     assert "constraint 450.05 MHz; critical path " in error    # nextpnr rounds to 1 ps
-    assert error.endswith("Lower --frequency, or pass --allow-timing-failure to keep the result")
+    assert error.endswith(", or pass --allow-timing-failure to keep the result")
+    achieved = float(error.split("reaches ")[1].split(" MHz")[0])
+    suggested = float(error.split("Rerun with --frequency ")[1].split(",")[0])
+    assert achieved * 0.95 <= suggested <= achieved * 0.97
     report = json.loads((standin_build / "fpga" / "ecp5-25k" / "report.json").read_text())
     assert report["status"] == "timing_failure" and not report["timing"]["met"]
     assert report["notes"][0].startswith("out-of-context")
+
+
+def test_suggested_frequencies_are_below_the_achieved_fmax():
+    from fpga.targets import get_target
+    assert flow.suggest_frequency(get_target("ecp5-85k"), 57.88) == 56.0
+    icebreaker = get_target("icebreaker")
+    suggestion = flow.suggest_frequency(icebreaker, 25.16)
+    assert suggestion <= 25.16 * 0.97
+    from fpga.pll import ice40_pll
+    assert ice40_pll(12e6, suggestion * 1e6).f_out <= 25.16e6
+    assert flow.suggest_frequency(icebreaker, 13.34) == 12.0   # the oscillator, no PLL
+    assert flow.suggest_frequency(icebreaker, 5.0) is None      # slower than the oscillator
+    assert flow.suggest_frequency(get_target("ecp5-25k"), 0.5) is None
+
+
+@pytest.mark.fpga
+@pytest.mark.slow
+def test_auto_frequency_retries_below_the_fmax_reached(standin_build, monkeypatch):
+    from dataclasses import replace
+
+    from fpga.targets import TARGETS
+    monkeypatch.setitem(TARGETS, "ecp5-25k", replace(TARGETS["ecp5-25k"], default_mhz=450.0))
+    steps = []
+    report = flow.synthesize(standin_build, "ecp5-25k", progress=steps.append)
+    assert report["status"] == "pass" and report["clock"]["auto"] is True
+    assert report["notes"][0].startswith("--frequency auto: 450 MHz was not met (Fmax ")
+    assert report["clock"]["mhz"] < 450 and report["timing"]["met"]
+    assert any(step.name.startswith("timing not met at 450 MHz") for step in steps)
 
 
 @pytest.mark.fpga
@@ -174,8 +205,9 @@ def test_a_failing_nextpnr_that_is_not_a_fit_problem(standin_build, monkeypatch,
 
 
 @pytest.mark.parametrize("options, error", [
-    ({"frequency_mhz": 0}, "--frequency must be in (0, 500] MHz, got 0"),
-    ({"frequency_mhz": 900}, "--frequency must be in (0, 500] MHz, got 900"),
+    ({"frequency_mhz": 0}, "--frequency must be 'auto' or in (0, 500] MHz, got 0"),
+    ({"frequency_mhz": 900}, "--frequency must be 'auto' or in (0, 500] MHz, got 900"),
+    ({"frequency_mhz": "fast"}, "--frequency must be 'auto' or a number of MHz, got 'fast'"),
     ({"frequency_mhz": 24, "baud": 10_000_000},
      "baud rate 10000000 is too high for a 24 MHz clock: the UART needs at least 4 clock "
      "cycles per bit (at most 6000000 baud)"),

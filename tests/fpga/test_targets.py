@@ -59,6 +59,27 @@ def test_unreachable_pll_frequencies():
         pll.ecp5_pll(25e6, 1e6)
 
 
+def _unelaborated(top):
+    """Silence Amaranth's warning about tops that are only inspected, never elaborated."""
+    logic = top.logic
+    for part in (top, logic, logic._engine, logic._receiver, logic._transmitter):
+        part._MustUse__silence = True
+    return top
+
+
+def test_a_board_clocked_at_its_oscillator_needs_no_pll(standin_build):
+    from fpga.board import BoardTop
+    spec = CoreSpec.load(standin_build)
+    top = _unelaborated(BoardTop(spec, get_target("icebreaker"), frequency_hz=12e6,
+                                 baud=115200))
+    assert top.pll is None and top.frequency_hz == 12e6 and top.divisor == 104
+    top = _unelaborated(BoardTop(spec, get_target("ulx3s-85f"), frequency_hz=50e6,
+                                 baud=115200))
+    assert top.pll.f_out == 50e6 and top.divisor == 434
+    with pytest.raises(ConfigError, match="ice40-up5k is not a board"):
+        BoardTop(spec, get_target("ice40-up5k"), frequency_hz=12e6, baud=115200)
+
+
 def test_core_spec_reads_a_build_directory(standin_build):
     spec = CoreSpec.load(standin_build)
     assert (spec.timesteps, spec.inputs, spec.outputs, spec.v_bits) == (8, 6, 6, 6)
