@@ -218,6 +218,10 @@ def _run_flow(work, target, tools, seed, result, allow_timing_failure, progress)
         "fmax_mhz": round(min((c.achieved_mhz for c in placed.clocks), default=0.0), 2),
         "critical_paths": [parse.critical_path_summary(p) for p in placed.critical_paths],
     }
+    slowest = min(placed.clocks, key=lambda clock: clock.achieved_mhz, default=None)
+    result["timing"]["critical_path"] = (
+        parse.path_of_clock(result["timing"]["critical_paths"], slowest.name)
+        if slowest else None)
     if failing and not allow_timing_failure:
         result["status"] = "timing_failure"
         raise TimingError(_timing_failure(target, failing, result["timing"]))
@@ -313,7 +317,7 @@ def _timing_failure(target, failing, timing):
     for clock in failing:
         parts.append(f"clock '{clock.name}' reaches {clock.achieved_mhz:.2f} MHz, "
                      f"constraint {clock.constraint_mhz:.2f} MHz")
-    path = _failing_path(failing[0].name, timing["critical_paths"])
+    path = parse.path_of_clock(timing["critical_paths"], failing[0].name)
     where = ""
     if path:
         where = (f"; critical path {path['delay_ns']:.1f} ns ({path['logic_ns']:.1f} ns logic "
@@ -348,13 +352,6 @@ def suggest_frequency(target, achieved_mhz, margin=0.97):
     # Below the PLL's range: the oscillator without a PLL, if the design is fast enough.
     oscillator = target.oscillator_hz / 1e6
     return oscillator if oscillator <= achieved_mhz * margin else None
-
-
-def _failing_path(clock, paths):
-    for path in paths:
-        if clock in path["from_clock"] or clock in path["to_clock"]:
-            return path
-    return paths[0] if paths else None
 
 
 def _write_reports(work, result):

@@ -58,17 +58,37 @@ def parse_nextpnr_report(path):
     try:
         clocks = [ClockTiming(_clock_name(name), float(entry["achieved"]),
                               float(entry["constraint"]))
-                  for name, entry in sorted(data["fmax"].items())]
+                  for name, entry in sorted(data["fmax"].items())
+                  if not _constant_net(name)]
         utilization = {cell: (int(entry["used"]), int(entry["available"]))
                        for cell, entry in data["utilization"].items()}
     except (KeyError, TypeError, ValueError) as error:
         raise FormatError(f"{path}: unexpected nextpnr report layout ({error!r})") from None
-    return NextpnrReport(clocks, utilization, list(data.get("critical_paths", [])))
+    paths = [path for path in data.get("critical_paths", [])
+             if not _constant_net(path.get("from", "")) and not _constant_net(path.get("to", ""))]
+    return NextpnrReport(clocks, utilization, paths)
 
 
 def _clock_name(net):
     # nextpnr-ecp5 names a promoted clock '$glbnet$<net>'.
     return net.removeprefix("$glbnet$")
+
+
+def _constant_net(name):
+    # The clock input of a DSP used without registers is tied to ground; nextpnr then
+    # times '$PACKER_GND_NET' as a clock of its own (with a default 12 MHz constraint).
+    return "$PACKER_GND_NET" in name or "$PACKER_VCC_NET" in name
+
+
+def path_of_clock(paths, clock):
+    """The reported critical path from ``clock`` to ``clock`` (summaries or raw entries),
+    else the first one; None if there are none."""
+    for path in paths:
+        ends = (path.get("from_clock", path.get("from", "")),
+                path.get("to_clock", path.get("to", "")))
+        if all(end.split(" ", 1)[-1] in (clock, f"$glbnet${clock}") for end in ends):
+            return path
+    return paths[0] if paths else None
 
 
 def parse_utilisation_log(text):

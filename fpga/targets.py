@@ -93,6 +93,7 @@ class Target:
     name: str
     description: str
     device: Device
+    # the first clock `--frequency auto` tries: the project's Fmax goal for the family
     default_mhz: float
     board: str = None               # amaranth-boards platform class, "module:Class"
     oscillator_hz: float = None
@@ -148,7 +149,7 @@ def _bare_platform(device, frequency_hz):
 TARGETS = {
     "icebreaker": Target(
         "icebreaker", "1BitSquared iCEBreaker (iCE40UP5K, 12 MHz oscillator, FTDI UART)",
-        DEVICES["ice40-up5k"], default_mhz=20.0,
+        DEVICES["ice40-up5k"], default_mhz=40.0,
         board="amaranth_boards.icebreaker:ICEBreakerPlatform", oscillator_hz=12e6,
         # iceprog -S loads the FPGA directly, which needs the iCEBreaker's CRAM jumpers;
         # openFPGALoader reaches iCE40 boards through their SPI flash only.
@@ -158,16 +159,16 @@ TARGETS = {
         extra_resources="break_off_pmod", fitting_config=("tppes=2",)),
     "ulx3s-85f": Target(
         "ulx3s-85f", "Radiona ULX3S 85F (LFE5U-85F, 25 MHz oscillator, FTDI UART)",
-        DEVICES["ecp5-85k"], default_mhz=50.0,
+        DEVICES["ecp5-85k"], default_mhz=100.0,
         board="amaranth_boards.ulx3s:ULX3S_85F_Platform", oscillator_hz=25e6,
         programmers=(Programmer("openFPGALoader", ("-b", "ulx3s"), ("-b", "ulx3s", "-f")),),
         leds=(("led", 0), ("led", 1), ("led", 2), ("led", 3)), reset_button=("button", 0)),
     "ice40-up5k": Target("ice40-up5k", "bare iCE40UP5K-SG48, core only (out of context)",
-                         DEVICES["ice40-up5k"], default_mhz=20.0, fitting_config=("tppes=2",)),
+                         DEVICES["ice40-up5k"], default_mhz=40.0, fitting_config=("tppes=2",)),
     "ecp5-25k": Target("ecp5-25k", "bare LFE5U-25F-6BG381C, core only (out of context)",
-                       DEVICES["ecp5-25k"], default_mhz=50.0),
+                       DEVICES["ecp5-25k"], default_mhz=100.0),
     "ecp5-85k": Target("ecp5-85k", "bare LFE5U-85F-6BG381C, core only (out of context)",
-                       DEVICES["ecp5-85k"], default_mhz=50.0),
+                       DEVICES["ecp5-85k"], default_mhz=100.0),
 }
 
 BOARDS = {name: target for name, target in TARGETS.items() if target.is_board}

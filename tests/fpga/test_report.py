@@ -94,3 +94,20 @@ def test_tail(tmp_path):
     log.write_text("".join(f"line {i}\n" for i in range(100)))
     assert report.tail(log, 3) == "line 97\nline 98\nline 99"
     assert report.tail(tmp_path / "none.log") == ""
+
+
+def test_a_dsp_clock_tied_to_ground_is_not_a_clock():
+    """iCE40 SB_MAC16s used without registers have their clock on the ground net, which
+    nextpnr times as a clock of its own; the real clock is the slow one."""
+    path = DATA / "ice40_dsp_gnd_clock_report.json"
+    raw = json.loads(path.read_text())
+    assert "$PACKER_GND_NET_$glb_clk" in raw["fmax"]
+    parsed = report.parse_nextpnr_report(path)
+    assert [clock.name for clock in parsed.clocks] == ["clk"]
+    assert parsed.clocks[0].achieved_mhz == pytest.approx(13.338, abs=1e-3)
+    summaries = [report.critical_path_summary(p) for p in parsed.critical_paths]
+    assert all("PACKER" not in s["from_clock"] + s["to_clock"] for s in summaries)
+    worst = report.path_of_clock(summaries, "clk")
+    assert worst["from_clock"] == worst["to_clock"] == "posedge clk"
+    assert worst["delay_ns"] == pytest.approx(1000 / 13.338, abs=0.2)
+    assert report.path_of_clock([], "clk") is None
