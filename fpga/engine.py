@@ -20,7 +20,7 @@ from amaranth.lib.wiring import In, Out
 from compiler.errors import ConfigError
 
 from . import protocol
-from .protocol import Command, Flag, Reply
+from .protocol import Command, Reply
 
 
 class CoreSignature(wiring.Signature):
