@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from compiler.errors import InputError, UnsupportedError
-from compiler.ir import LIF, Dense, Input, Readout, saturate
+from compiler.ir import (LI, LIF, Conv1d, Conv2d, Dense, Flatten, Input, Readout, SumPool2d,
+                         saturate)
 
 
 @dataclass
@@ -21,15 +22,21 @@ class Trace:
     """Everything one reference run computed, per op name.
 
     ``spikes[name]``: uint8 (samples, T, neurons) for the input and every LIF op.
-    ``currents[name]``: int64 (samples, T, neurons) for every Dense op.
-    ``membranes[name]``: int64 (samples, neurons), the membrane after the last step.
+    ``currents[name]``: int64 (samples, T, neurons) for every Dense, convolution and pooling op.
+    ``membranes[name]``: int64 (samples, neurons), the membrane after the last step, for every
+    LIF and LI op.
+    ``potentials[name]``: int64 (samples, T, neurons), the membrane at every step, for LI ops.
     ``counts`` / ``predictions``: spike counts (samples, classes) and the predicted class per
-    sample, if the model has a readout.
+    sample, if the model has a readout (``counts`` only for a spike-count readout).
+
+    Multi-dimensional values (a convolution's channels x positions) are flattened in C order,
+    so every array here is (samples, T, neurons) whatever the op.
     """
 
     spikes: dict = field(default_factory=dict)
     currents: dict = field(default_factory=dict)
     membranes: dict = field(default_factory=dict)
+    potentials: dict = field(default_factory=dict)
     counts: np.ndarray = None
     predictions: np.ndarray = None
 
@@ -59,38 +66,91 @@ def if_encode(values, threshold, timesteps):
 def encode(model, inputs):
     """Validate ``inputs`` for ``model`` and return spikes (samples, T, inputs) as uint8.
 
-    ``inputs`` is either integers (samples, inputs) for a model with an integer encoding, or
-    spike trains (samples, T, inputs) of 0/1 for any model.
+    ``inputs`` is either integers (samples, *shape) for a model with an integer encoding, or
+    spike trains (samples, T, *shape) of 0/1 for any model, where ``shape`` is the input op's
+    shape. Multi-dimensional inputs are flattened in C order.
     """
     source = model.input
-    if len(source.shape) != 1:
-        raise UnsupportedError(f"{source.where}: only 1-D inputs are supported, got "
-                               f"{source.shape}")
-    (size,) = source.shape
+    shape = tuple(source.shape)
+    size = int(np.prod(shape))
     T = model.timesteps
+    shown = ", ".join(map(str, shape))
     inputs = np.asarray(inputs)
     if inputs.dtype.kind not in "iub":
         raise InputError(f"inputs must be integers, got dtype {inputs.dtype}")
-    if inputs.ndim == 3:
-        if inputs.shape[1:] != (T, size):
+    if inputs.ndim == len(shape) + 2:
+        if inputs.shape[1:] != (T, *shape):
             raise InputError(f"spike trains have shape {inputs.shape}; model {model.name!r} "
-                             f"expects (samples, {T}, {size})")
+                             f"expects (samples, {T}, {shown})")
         if inputs.size and (inputs.min() < 0 or inputs.max() > 1):
             raise InputError("spike trains must hold only 0 and 1")
-        return inputs.astype(np.uint8)
-    if inputs.ndim == 2:
+        return inputs.reshape(inputs.shape[0], T, size).astype(np.uint8)
+    if inputs.ndim == len(shape) + 1:
         if source.encoding != "if":
-            raise InputError(f"model {model.name!r} takes spike trains (samples, {T}, {size}); "
+            raise InputError(f"model {model.name!r} takes spike trains (samples, {T}, {shown}); "
                              f"got integers of shape {inputs.shape}")
-        if inputs.shape[1] != size:
+        if inputs.shape[1:] != shape:
             raise InputError(f"inputs have shape {inputs.shape}; model {model.name!r} expects "
-                             f"(samples, {size})")
+                             f"(samples, {shown})")
         if inputs.size and (inputs.min() < 0 or inputs.max() > source.threshold):
             raise InputError(f"input values must be between 0 and the encoder threshold "
                              f"{source.threshold}, got {inputs.min()}..{inputs.max()}")
-        return if_encode(inputs, source.threshold, T)
-    raise InputError(f"inputs must be 2-D (samples, inputs) or 3-D (samples, T, inputs), "
-                     f"got shape {inputs.shape}")
+        return if_encode(inputs.reshape(inputs.shape[0], size), source.threshold, T)
+    raise InputError(f"inputs must be {len(shape) + 1}-D (samples, {shown}) or "
+                     f"{len(shape) + 2}-D (samples, T, {shown}), got shape {inputs.shape}")
+
+
+def windows(x, kernel, stride, padding, dilation):
+    """Every kernel window of a zero-padded batch: (N, C, *spatial) -> (N, C, *out, *kernel).
+
+    A strided view where possible; ``out`` follows PyTorch's formula
+    floor((n + 2p - d(k-1) - 1) / s) + 1 per spatial dimension.
+    """
+    dims = len(kernel)
+    x = np.pad(x, [(0, 0), (0, 0)] + [(p, p) for p in padding])
+    span = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+    view = np.lib.stride_tricks.sliding_window_view(x, span, axis=tuple(range(2, 2 + dims)))
+    index = ((slice(None), slice(None)) + tuple(slice(None, None, s) for s in stride)
+             + tuple(slice(None, None, d) for d in dilation))
+    return view[index]
+
+
+def convolve(x, weight, bias, *, stride, padding, dilation, groups):
+    """Grouped N-d convolution of (N, C, *spatial) by (O, C/groups, *kernel), in float64.
+
+    Exact for integers: every partial sum is an integer below 2**47 in magnitude (the IR's
+    accumulator bound), well inside float64's 2**53. Returns float64 (N, O, *out).
+    """
+    dims = weight.ndim - 2
+    kernel = weight.shape[2:]
+    patches = windows(x.astype(np.float64), kernel, stride, padding, dilation)
+    n, out = patches.shape[0], patches.shape[2:2 + dims]
+    per_group_in, per_group_out = weight.shape[1], weight.shape[0] // groups
+    results = []
+    for g in range(groups):
+        block = patches[:, g * per_group_in:(g + 1) * per_group_in]
+        # (N, c, *out, *k) -> (N * out, c * k)
+        block = np.moveaxis(block, 1, 1 + dims).reshape(n * int(np.prod(out)), -1)
+        w = weight[g * per_group_out:(g + 1) * per_group_out].reshape(per_group_out, -1)
+        results.append(block @ w.T.astype(np.float64))
+    result = np.concatenate(results, axis=1).reshape(n, *out, weight.shape[0])
+    result = np.moveaxis(result, -1, 1)
+    if bias is not None:
+        result = result + np.asarray(bias, dtype=np.float64).reshape(-1, *([1] * dims))
+    return result
+
+
+def sum_pool(x, kernel, stride, padding):
+    """Window sums of (N, C, H, W) with zero padding: (N, C, H', W'), in x's dtype."""
+    patches = windows(x, kernel, stride, padding, (1,) * len(kernel))
+    return patches.sum(axis=tuple(range(-len(kernel), 0)))
+
+
+def _per_step(values, shape, function):
+    """Apply ``function`` to (samples*T, *shape) and return (samples, T, outputs) again."""
+    samples, steps = values.shape[:2]
+    result = function(values.reshape(samples * steps, *shape))
+    return result.reshape(samples, steps, -1)
 
 
 def dense(op, spikes):
@@ -141,23 +201,66 @@ def lif(op, current):
     return spikes, v
 
 
+def conv(op, values, shape):
+    """A Conv1d / Conv2d op on (samples, T, inputs) values whose per-step shape is ``shape``."""
+    def step(x):
+        result = convolve(x, op.weight, op.bias, stride=op.stride, padding=op.padding,
+                          dilation=op.dilation, groups=op.groups)
+        return np.rint(result).astype(np.int64)
+    return _per_step(values, shape, step)
+
+
+def pool(op, values, shape):
+    """A SumPool2d op on (samples, T, inputs) values whose per-step shape is ``shape``."""
+    return _per_step(values.astype(np.int64), shape,
+                     lambda x: sum_pool(x, op.kernel, op.stride, op.padding))
+
+
+def li(op, current):
+    """A leaky integrator: v = sat(L(v) + I[t]). Returns (membrane per step, final membrane)."""
+    samples, steps, neurons = current.shape
+    v = np.zeros((samples, neurons), dtype=np.int64)
+    potentials = np.zeros(current.shape, dtype=np.int64)
+    for t in range(steps):
+        v = saturate(op.leak.apply(v) + current[:, t], op.v_bits)
+        potentials[:, t] = v
+    return potentials, v
+
+
 def run(model, inputs):
     """Run ``model`` on ``inputs`` (see :func:`encode`) and return a :class:`Trace`."""
     model.validate()
+    types = model.infer()
     trace = Trace()
+    values = {}           # every op's output, (samples, T, elements), for its consumers
     for op in model.ops:
         sources = model.inputs_of(op.name)
+        source = values.get(sources[0]) if sources else None
+        shape = types[sources[0]].shape if sources else None
         if isinstance(op, Input):
-            trace.spikes[op.name] = encode(model, inputs)
+            values[op.name] = trace.spikes[op.name] = encode(model, inputs)
         elif isinstance(op, Dense):
-            trace.currents[op.name] = dense(op, trace.spikes[sources[0]])
+            values[op.name] = trace.currents[op.name] = dense(op, source)
+        elif isinstance(op, (Conv1d, Conv2d)):
+            values[op.name] = trace.currents[op.name] = conv(op, source, shape)
+        elif isinstance(op, SumPool2d):
+            values[op.name] = trace.currents[op.name] = pool(op, source, shape)
+        elif isinstance(op, Flatten):
+            values[op.name] = source              # C-order numbering is unchanged
         elif isinstance(op, LIF):
-            spikes, membrane = lif(op, trace.currents[sources[0]])
-            trace.spikes[op.name] = spikes
+            spikes, membrane = lif(op, source)
+            values[op.name] = trace.spikes[op.name] = spikes
+            trace.membranes[op.name] = membrane
+        elif isinstance(op, LI):
+            potentials, membrane = li(op, source)
+            values[op.name] = trace.potentials[op.name] = potentials
             trace.membranes[op.name] = membrane
         elif isinstance(op, Readout):
-            trace.counts = trace.spikes[sources[0]].sum(axis=1, dtype=np.int64)
-            trace.predictions = np.argmax(trace.counts, axis=1)
+            if op.mode == "spike_count":
+                trace.counts = source.sum(axis=1, dtype=np.int64)
+                trace.predictions = np.argmax(trace.counts, axis=1)
+            else:
+                trace.predictions = np.argmax(trace.membranes[sources[0]], axis=1)
         else:
             raise UnsupportedError(f"{op.where}: the integer reference cannot run "
                                    f"op type {op.type_name!r} yet")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from compiler.ir import LIF, Dense, Input
+from compiler.ir import LIF, Dense, Flatten, Input
 
 
 @dataclass
@@ -60,7 +60,10 @@ def layer_statistics(model, trace):
                 spike_density=spikes.mean(axis=(0, 2)),
                 silent_fraction=float((~active_neurons(spikes)).mean())))
         elif isinstance(op, Dense):
-            source = trace.spikes[model.inputs_of(op.name)[0]]
+            producer = model.inputs_of(op.name)[0]
+            while isinstance(model[producer], Flatten):          # same spikes, reshaped
+                producer = model.inputs_of(producer)[0]
+            source = trace.spikes[producer]
             nonzero = op.weight != 0
             active = active_neurons(source).astype(np.int64)
             result.append(LayerStatistics(

@@ -42,37 +42,57 @@ class Workload:
     description: dict = field(default_factory=dict)
 
 
-def random_model(seed, sizes, timesteps, *, weight_density=0.5, weight_bits=4, v_bits=10,
-                 modes=(NeuronMode(),), bias=True, threshold_scale=1.0, name=None):
-    """A chain input -> (dense -> lif) * len(sizes)-1 -> readout with random integers.
+@dataclass(frozen=True)
+class LayerSpec:
+    """One dense -> LIF layer of a random chain."""
 
-    ``sizes`` are layer widths, input first. ``modes`` gives each layer's neuron mode
-    (cycled). Thresholds are drawn around the typical input current, scaled by
-    ``threshold_scale``, so that layers neither stay silent nor saturate.
+    size: int
+    mode: NeuronMode = NeuronMode()
+    weight_density: float = 0.5
+    v_bits: int = 10
+    threshold_scale: float = 1.0
+    bias: bool = True
+
+
+def random_chain(seed, inputs, layers, timesteps, *, weight_bits=4, name=None):
+    """A chain input -> (dense -> lif) per :class:`LayerSpec` -> readout, random integers.
+
+    Thresholds are drawn around the typical input current, scaled by the layer's
+    ``threshold_scale``, so that layers neither stay silent nor saturate (unless asked).
     """
     rng = np.random.default_rng(seed)
     model = Model(name or f"random_{seed}", timesteps,
-                  metadata={"generator": "sim.workloads.random_model", "seed": seed})
-    model.add(Input("input", (sizes[0],), encoding="spikes"))
-    previous = "input"
+                  metadata={"generator": "sim.workloads.random_chain", "seed": seed})
+    model.add(Input("input", (inputs,), encoding="spikes"))
+    previous, fan_in = "input", inputs
     wmax = (1 << (weight_bits - 1)) - 1
-    vmax = (1 << (v_bits - 1)) - 1
-    for index, (fan_in, fan_out) in enumerate(zip(sizes, sizes[1:]), start=1):
-        mode = modes[(index - 1) % len(modes)]
-        weight = rng.integers(-wmax, wmax + 1, size=(fan_out, fan_in))
-        weight *= rng.random((fan_out, fan_in)) < weight_density
-        bias_values = rng.integers(-2, 3, size=fan_out) if bias else None
-        bound = int((np.abs(weight).sum(axis=1) + (np.abs(bias_values) if bias else 0)).max())
-        model.add(Dense(f"fc{index}", weight, bias_values, weight_bits=weight_bits,
+    for index, spec in enumerate(layers, start=1):
+        weight = rng.integers(-wmax, wmax + 1, size=(spec.size, fan_in))
+        weight *= rng.random((spec.size, fan_in)) < spec.weight_density
+        bias = rng.integers(-2, 3, size=spec.size) if spec.bias else None
+        bound = int((np.abs(weight).sum(axis=1)
+                     + (np.abs(bias) if spec.bias else 0)).max())
+        model.add(Dense(f"fc{index}", weight, bias, weight_bits=weight_bits,
                         acc_bits=max(bound.bit_length() + 1, 2)), previous)
-        typical = max(1.0, np.sqrt(fan_in * weight_density) * wmax / 2)
-        theta = np.clip(rng.normal(typical * threshold_scale, typical / 4, size=fan_out),
-                        1, vmax).astype(np.int64)
+        vmax = (1 << (spec.v_bits - 1)) - 1
+        typical = max(1.0, np.sqrt(fan_in * spec.weight_density) * wmax / 2)
+        theta = np.clip(rng.normal(typical * spec.threshold_scale, typical / 4,
+                                   size=spec.size), 1, vmax).astype(np.int64)
+        mode = spec.mode
         model.add(LIF(f"lif{index}", theta, leak=mode.leak, fire=mode.fire, reset=mode.reset,
-                      order=mode.order, v_bits=v_bits), f"fc{index}")
-        previous = f"lif{index}"
+                      order=mode.order, v_bits=spec.v_bits), f"fc{index}")
+        previous, fan_in = f"lif{index}", spec.size
     model.add(Readout("readout"), previous)
     return model.validate()
+
+
+def random_model(seed, sizes, timesteps, *, weight_density=0.5, weight_bits=4, v_bits=10,
+                 modes=(NeuronMode(),), bias=True, threshold_scale=1.0, name=None):
+    """A chain of layers of ``sizes`` (input first), all alike but for the neuron ``modes``
+    (cycled over the layers)."""
+    layers = [LayerSpec(size, modes[i % len(modes)], weight_density, v_bits, threshold_scale,
+                        bias) for i, size in enumerate(sizes[1:])]
+    return random_chain(seed, sizes[0], layers, timesteps, weight_bits=weight_bits, name=name)
 
 
 def random_spikes(seed, samples, timesteps, inputs, *, spike_density=0.3, silent_fraction=0.0):

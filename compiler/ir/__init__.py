@@ -5,12 +5,14 @@ See docs/semantics.md for what each op computes, exactly.
 
 from .graph import MAX_TIMESTEPS, Model
 from .neuron import FIRE_MODES, LEAK_KINDS, ORDERS, RESET_MODES, Leak, saturate, signed_range
-from .ops import LIF, OP_TYPES, Dense, Input, Op, Readout, op_type
-from .values import Current, Prediction, Spikes
+from .ops import (LI, LIF, OP_TYPES, Conv1d, Conv2d, Dense, Flatten, Input, Op, Readout, SumPool2d,
+                  op_type)
+from .values import Current, Membrane, Prediction, Spikes
 
 __all__ = [
     "Model", "MAX_TIMESTEPS",
-    "Op", "Input", "Dense", "LIF", "Readout", "OP_TYPES", "op_type",
+    "Op", "Input", "Dense", "LIF", "Readout", "Conv1d", "Conv2d", "SumPool2d", "Flatten", "LI",
+    "OP_TYPES", "op_type",
     "Leak", "FIRE_MODES", "RESET_MODES", "ORDERS", "LEAK_KINDS", "saturate", "signed_range",
-    "Spikes", "Current", "Prediction",
+    "Spikes", "Current", "Membrane", "Prediction",
 ]

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import ModelError
 from .neuron import FIRE_MODES, ORDERS, RESET_MODES, Leak, signed_range
-from .values import Current, Prediction, Spikes
+from .values import Current, Membrane, Prediction, Spikes
 
 OP_TYPES = {}
 
@@ -302,21 +302,25 @@ class LIF(Op):
     def infer(self, inputs, timesteps):
         self._expect_inputs(inputs, Current)
         (source,) = inputs
-        if source.shape != (self.size,):
+        if source.size != self.size:
             raise ModelError(f"{self.where}: has {self.size} neurons but its input is {source}")
-        return Spikes((self.size,))
+        # Neurons of a multi-dimensional current (a convolution's channels x positions) are
+        # numbered in C order, as the threshold tensor lists them.
+        return Spikes(source.shape)
 
 
 @op_type
 class Readout(Op):
-    """Turns the output spikes into a class per sample.
+    """Turns the output layer into a class per sample.
 
-    ``spike_count``: the class whose neuron spiked most often over the T steps; ties go to
-    the lowest index.
+    ``spike_count``: the class whose neuron spiked most often over the T steps (input:
+    spikes). ``final_membrane``: the class whose membrane is largest after the last step
+    (input: a leaky integrator's membrane). Ties go to the lowest index.
     """
 
     type_name = "readout"
-    MODES = ("spike_count",)
+    MODES = ("spike_count", "final_membrane")
+    _INPUT = {"spike_count": Spikes, "final_membrane": Membrane}
 
     def __init__(self, name, mode="spike_count"):
         super().__init__(name)
@@ -330,8 +334,271 @@ class Readout(Op):
         return cls(name, attributes.get("mode"))
 
     def infer(self, inputs, timesteps):
-        self._expect_inputs(inputs, Spikes)
+        self._expect_inputs(inputs, self._INPUT[self.mode])
         (source,) = inputs
         if len(source.shape) != 1:
             raise ModelError(f"{self.where}: input must be 1-D, got {source}")
         return Prediction(source.shape[0])
+
+
+def _int_tuple(where, name, value, dims, lo):
+    """An int or a sequence of ``dims`` ints, each at least ``lo``, as a tuple."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = (value,) * dims
+    if not isinstance(value, (list, tuple)) or len(value) != dims:
+        raise ModelError(f"{where}: {name} must be an integer or a list of {dims}, got {value!r}")
+    return tuple(_require_int(where, name, v, lo) for v in value)
+
+
+def _accepts_spikes_or_current(op, inputs):
+    if len(inputs) != 1:
+        raise ModelError(f"{op.where}: takes 1 input(s), got {len(inputs)}")
+    (source,) = inputs
+    if not isinstance(source, (Spikes, Current)):
+        raise ModelError(f"{op.where}: expects spikes or current input, got {source}")
+    return source
+
+
+def _magnitude(source):
+    """The largest magnitude one element of ``source`` can have: 1 for a spike."""
+    return 1 if isinstance(source, Spikes) else 1 << (source.bits - 1)
+
+
+class _Conv(Op):
+    """Shared by :class:`Conv1d` and :class:`Conv2d`: an integer convolution, PyTorch/NIR style.
+
+    ``weight`` is (out_channels, in_channels / groups, *kernel); ``bias`` (out_channels,)
+    is added at every position and step. Zero padding of ``padding`` elements on both sides
+    of each spatial dimension; ``stride`` and ``dilation`` as in PyTorch. Like Dense, the
+    accumulator must hold every sum: max over output channels of
+    sum |weight[c]| * (largest input magnitude) + |bias[c]|, checked against the input it
+    gets (a spike is 1; a current of b bits up to 2**(b-1)).
+    """
+
+    dims = None
+    required_tensors = ("weight",)
+    optional_tensors = ("bias",)
+
+    def __init__(self, name, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1,
+                 weight_bits, acc_bits):
+        super().__init__(name)
+        self.weight_bits = _require_int(self.where, "weight_bits", weight_bits, 2, 16)
+        self.acc_bits = _require_int(self.where, "acc_bits", acc_bits, 2, 48)
+        weight = np.asarray(weight)
+        if weight.ndim != self.dims + 2:
+            raise ModelError(f"{self.where}: weight must be {self.dims + 2}-D (out_channels, "
+                             f"in_channels/groups, kernel...), got shape {weight.shape}")
+        self.weight = _integer_tensor(self.where, "weight", weight, None)
+        _check_fits(self.where, "weight", self.weight, self.weight_bits)
+        self.groups = _require_int(self.where, "groups", groups, 1)
+        if self.out_channels % self.groups:
+            raise ModelError(f"{self.where}: {self.out_channels} output channels are not "
+                             f"divisible by groups={self.groups}")
+        self.stride = _int_tuple(self.where, "stride", stride, self.dims, 1)
+        self.padding = _int_tuple(self.where, "padding", padding, self.dims, 0)
+        self.dilation = _int_tuple(self.where, "dilation", dilation, self.dims, 1)
+        if bias is not None:
+            self.bias = _integer_tensor(self.where, "bias", bias, (self.out_channels,))
+        else:
+            self.bias = None
+
+    @property
+    def out_channels(self):
+        return self.weight.shape[0]
+
+    @property
+    def in_channels(self):
+        return self.weight.shape[1] * self.groups
+
+    @property
+    def kernel(self):
+        return tuple(self.weight.shape[2:])
+
+    def output_spatial(self, spatial):
+        return tuple((n + 2 * p - d * (k - 1) - 1) // s + 1 for n, p, d, k, s in zip(
+            spatial, self.padding, self.dilation, self.kernel, self.stride))
+
+    def accumulator_bound(self, input_magnitude=1):
+        """max over output channels of sum |w| * input_magnitude + |bias|."""
+        per_channel = np.abs(self.weight).reshape(self.out_channels, -1).sum(axis=1)
+        per_channel = per_channel * input_magnitude
+        if self.bias is not None:
+            per_channel = per_channel + np.abs(self.bias)
+        return int(per_channel.max()) if per_channel.size else 0
+
+    def attributes(self):
+        return {"weight_bits": self.weight_bits, "acc_bits": self.acc_bits,
+                "stride": list(self.stride), "padding": list(self.padding),
+                "dilation": list(self.dilation), "groups": self.groups}
+
+    def tensors(self):
+        tensors = {"weight": self.weight}
+        if self.bias is not None:
+            tensors["bias"] = self.bias
+        return tensors
+
+    @classmethod
+    def from_parts(cls, name, attributes, tensors):
+        return cls(name, tensors["weight"], tensors.get("bias"),
+                   stride=attributes.get("stride"), padding=attributes.get("padding"),
+                   dilation=attributes.get("dilation"), groups=attributes.get("groups"),
+                   weight_bits=attributes.get("weight_bits"), acc_bits=attributes.get("acc_bits"))
+
+    def infer(self, inputs, timesteps):
+        source = _accepts_spikes_or_current(self, inputs)
+        if len(source.shape) != self.dims + 1:
+            raise ModelError(f"{self.where}: input must be (channels, {self.dims} spatial "
+                             f"dimension(s)), got {source}")
+        if source.shape[0] != self.in_channels:
+            raise ModelError(f"{self.where}: weight expects {self.in_channels} input channels, "
+                             f"but its input has {source.shape[0]}")
+        spatial = self.output_spatial(source.shape[1:])
+        if min(spatial) < 1:
+            raise ModelError(f"{self.where}: kernel {list(self.kernel)} does not fit the "
+                             f"input {source}")
+        bound = self.accumulator_bound(_magnitude(source))
+        if bound > signed_range(self.acc_bits)[1]:
+            raise ModelError(f"{self.where}: sums can reach {bound} in magnitude, which overflows "
+                             f"acc_bits={self.acc_bits}; it needs {bound.bit_length() + 1} bits")
+        return Current((self.out_channels, *spatial), self.acc_bits)
+
+
+@op_type
+class Conv1d(_Conv):
+    """A 1-D convolution over (channels, length) inputs. See :class:`_Conv`."""
+
+    type_name = "conv1d"
+    dims = 1
+
+
+@op_type
+class Conv2d(_Conv):
+    """A 2-D convolution over (channels, height, width) inputs. See :class:`_Conv`."""
+
+    type_name = "conv2d"
+    dims = 2
+
+
+@op_type
+class SumPool2d(Op):
+    """Sum of each ``kernel`` window (zero padding), per channel: exact, no division.
+
+    Input: spikes or a current (channels, height, width); output: a current whose width
+    is derived from the input's so the sum can never overflow. An average pool is a sum
+    pool whose 1 / (kh * kw) the frontend folds into the next layer's scale.
+    """
+
+    type_name = "sum_pool2d"
+
+    def __init__(self, name, kernel, stride=None, padding=0):
+        super().__init__(name)
+        self.kernel = _int_tuple(self.where, "kernel", kernel, 2, 1)
+        self.stride = _int_tuple(self.where, "stride", self.kernel if stride is None else stride,
+                                 2, 1)
+        self.padding = _int_tuple(self.where, "padding", padding, 2, 0)
+
+    def output_spatial(self, spatial):
+        return tuple((n + 2 * p - k) // s + 1 for n, p, k, s in zip(
+            spatial, self.padding, self.kernel, self.stride))
+
+    def output_bits(self, source):
+        window = self.kernel[0] * self.kernel[1]
+        if isinstance(source, Spikes):
+            return window.bit_length() + 1
+        return source.bits + window.bit_length()
+
+    def attributes(self):
+        return {"kernel": list(self.kernel), "stride": list(self.stride),
+                "padding": list(self.padding)}
+
+    @classmethod
+    def from_parts(cls, name, attributes, tensors):
+        return cls(name, attributes.get("kernel"), attributes.get("stride"),
+                   attributes.get("padding"))
+
+    def infer(self, inputs, timesteps):
+        source = _accepts_spikes_or_current(self, inputs)
+        if len(source.shape) != 3:
+            raise ModelError(f"{self.where}: input must be (channels, height, width), "
+                             f"got {source}")
+        spatial = self.output_spatial(source.shape[1:])
+        if min(spatial) < 1:
+            raise ModelError(f"{self.where}: kernel {list(self.kernel)} does not fit the "
+                             f"input {source}")
+        bits = self.output_bits(source)
+        if bits > 48:
+            raise ModelError(f"{self.where}: sums need {bits} bits, more than 48")
+        return Current((source.shape[0], *spatial), bits)
+
+
+@op_type
+class Flatten(Op):
+    """Merges dimensions ``start_dim`` .. ``end_dim`` (inclusive; negative counts from the
+    end) of its input into one. Data are unchanged: every value is numbered in C order
+    before and after."""
+
+    type_name = "flatten"
+
+    def __init__(self, name, start_dim=0, end_dim=-1):
+        super().__init__(name)
+        self.start_dim = _require_int(self.where, "start_dim", start_dim)
+        self.end_dim = _require_int(self.where, "end_dim", end_dim)
+
+    def output_shape(self, shape):
+        rank = len(shape)
+        start = self.start_dim + rank if self.start_dim < 0 else self.start_dim
+        end = self.end_dim + rank if self.end_dim < 0 else self.end_dim
+        if not 0 <= start <= end < rank:
+            raise ModelError(f"{self.where}: dimensions {self.start_dim}..{self.end_dim} do "
+                             f"not fit an input of shape {tuple(shape)}")
+        merged = 1
+        for d in shape[start:end + 1]:
+            merged *= d
+        return (*shape[:start], merged, *shape[end + 1:])
+
+    def attributes(self):
+        return {"start_dim": self.start_dim, "end_dim": self.end_dim}
+
+    @classmethod
+    def from_parts(cls, name, attributes, tensors):
+        return cls(name, attributes.get("start_dim"), attributes.get("end_dim"))
+
+    def infer(self, inputs, timesteps):
+        source = _accepts_spikes_or_current(self, inputs)
+        shape = self.output_shape(source.shape)
+        if isinstance(source, Spikes):
+            return Spikes(shape)
+        return Current(shape, source.bits)
+
+
+@op_type
+class LI(Op):
+    """A non-spiking leaky integrator, used as a readout: v = sat(L(v) + I[t]) every step.
+
+    Its output is the membrane (docs/semantics.md, section 4); ``leak`` and ``v_bits`` are
+    as for :class:`LIF`. It has no threshold and never resets.
+    """
+
+    type_name = "li"
+
+    def __init__(self, name, *, leak=Leak(), v_bits):
+        super().__init__(name)
+        self.v_bits = _require_int(self.where, "v_bits", v_bits, 2, 32)
+        if not isinstance(leak, Leak):
+            raise ModelError(f"{self.where}: leak must be a Leak, got {leak!r}")
+        leak.check(self.where, self.v_bits)
+        self.leak = leak
+
+    def attributes(self):
+        return {"leak": self.leak.to_json(), "v_bits": self.v_bits}
+
+    @classmethod
+    def from_parts(cls, name, attributes, tensors):
+        where = f"{cls.type_name} {name!r}"
+        return cls(name, leak=Leak.from_json(attributes.get("leak"), where),
+                   v_bits=attributes.get("v_bits"))
+
+    def infer(self, inputs, timesteps):
+        self._expect_inputs(inputs, Current)
+        (source,) = inputs
+        return Membrane(source.shape, self.v_bits)

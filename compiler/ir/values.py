@@ -44,6 +44,24 @@ class Current:
 
 
 @dataclass(frozen=True)
+class Membrane:
+    """Signed membrane potentials per time step (a leaky integrator's state), ``bits`` wide."""
+
+    shape: tuple
+    bits: int
+
+    @property
+    def size(self):
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+    def __str__(self):
+        return f"membrane{list(self.shape)}:i{self.bits}"
+
+
+@dataclass(frozen=True)
 class Prediction:
     """A readout: one class index per sample, out of ``classes``."""
 

@@ -147,17 +147,24 @@ class Program:
                             for name, layout in self.layouts.items()}}
 
 
+def _need(pair):
+    """Sort key for (needed value, reason): the first layer or TPPE needing the most wins."""
+    return pair[0]
+
+
 def _resolve_widths(config, model, chain):
     """Fill 'auto' widths from the model and check explicit ones fit it."""
     T = model.timesteps
     needs = {
         "timesteps": (T, f"model {model.name!r} runs {T} time steps"),
-        "weight_bits": max((l.dense.weight_bits, f"dense {l.dense.name!r} has "
-                            f"{l.dense.weight_bits}-bit weights") for l in chain.layers),
-        "acc_bits": max((l.dense.acc_bits, f"dense {l.dense.name!r} needs a "
-                         f"{l.dense.acc_bits}-bit accumulator") for l in chain.layers),
-        "v_bits": max((l.lif.v_bits, f"lif {l.lif.name!r} has a {l.lif.v_bits}-bit membrane")
-                      for l in chain.layers),
+        "weight_bits": max(((l.dense.weight_bits, f"dense {l.dense.name!r} has "
+                             f"{l.dense.weight_bits}-bit weights") for l in chain.layers),
+                           key=_need),
+        "acc_bits": max(((l.dense.acc_bits, f"dense {l.dense.name!r} needs a "
+                          f"{l.dense.acc_bits}-bit accumulator") for l in chain.layers),
+                        key=_need),
+        "v_bits": max(((l.lif.v_bits, f"lif {l.lif.name!r} has a {l.lif.v_bits}-bit membrane")
+                       for l in chain.layers), key=_need),
     }
     values = {}
     for name, (need, why) in needs.items():
@@ -274,10 +281,10 @@ def _resolve_depths(config, model, plans, per_tppe, weights):
         "spike_depth": (next_power_of_two(max(widest, W)),
                         f"the widest layer input needs {widest} activation words "
                         f"(padded to {W}-neuron chunks)"),
-        "program_depth": max((len(entries), f"TPPE {p} needs {len(entries)} fiber-program "
-                              f"entries") for p, entries in enumerate(per_tppe)),
-        "weight_depth": max((max(1, len(values)), f"TPPE {p} holds {len(values)} nonzero "
-                             f"weights") for p, values in enumerate(weights)),
+        "program_depth": max(((len(entries), f"TPPE {p} needs {len(entries)} fiber-program "
+                               f"entries") for p, entries in enumerate(per_tppe)), key=_need),
+        "weight_depth": max(((max(1, len(values)), f"TPPE {p} holds {len(values)} nonzero "
+                              f"weights") for p, values in enumerate(weights)), key=_need),
     }
     values = {}
     for name, (need, why) in needs.items():

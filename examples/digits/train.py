@@ -2,6 +2,7 @@
 
     pip install -e ".[train]"
     python examples/digits/train.py            # writes hwgen/bundled/digits_mlp.hwgen
+                                               # and examples/digits/digits.nir
 
 The network is a spiking MLP, 64 inputs -> 128 LIF -> 10 LIF, over T = 8 steps, on
 scikit-learn's digits (8x8 images, values 0..16; nothing is downloaded). Pixels become
@@ -19,7 +20,8 @@ Training has three phases, all in plain PyTorch with a surrogate gradient:
 
 The integer model is then checked with hwgen's own reference on the held-out split, and
 saved with that split (hwgen/bundled/digits_test.npz) so ``hwgen quickstart`` needs no
-training framework and no scikit-learn.
+training framework and no scikit-learn. Finally it is exported as NIR through snnTorch
+(export_nir.py, which can also do that alone from the bundled model, without training).
 """
 
 import argparse
@@ -31,6 +33,7 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
+import export_nir
 from compiler.frontends import native
 from compiler.ir import LIF, Dense, Input, Leak, Model, Readout
 from sim import reference
@@ -177,6 +180,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=BUNDLE, help="folder for the model files")
     parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--nir", type=Path, default=Path(__file__).resolve().parent / "digits.nir",
+                        help="where to write the model as NIR (through snnTorch)")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     torch.set_num_threads(1)
@@ -221,6 +226,8 @@ def main(argv=None):
                "weight_sparsity": list(SPARSITY)}
     (args.out / "digits_mlp.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps(summary, indent=1))
+    export_nir.export(model, args.nir, x_test)
+    print(f"wrote {args.nir}")
 
 
 if __name__ == "__main__":

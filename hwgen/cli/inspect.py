@@ -3,10 +3,11 @@
 import click
 import numpy as np
 
-from compiler.ir import LIF, Dense, Input, Readout
+from compiler.ir import LI, LIF, Conv1d, Conv2d, Dense, Flatten, Input, Readout, SumPool2d
 
 from .console import console, print_json, table
-from .models import load_model, model_argument
+from .frontend_options import frontend_options
+from .models import MODEL_HELP, load_model, model_argument
 
 
 def describe(op):
@@ -24,20 +25,88 @@ def describe(op):
         theta = str(lo) if lo == hi else f"{lo}..{hi}"
         return (f"leak {op.leak.describe()}, fire h {'>=' if op.fire == 'ge' else '>'} "
                 f"theta={theta}, reset {op.reset}, {op.order.replace('_', ' ')}, v i{op.v_bits}")
+    if isinstance(op, (Conv1d, Conv2d)):
+        density = np.count_nonzero(op.weight) / op.weight.size
+        return (f"{op.out_channels} x {op.in_channels // op.groups} x "
+                f"{'x'.join(map(str, op.kernel))} weights i{op.weight_bits}, {density:.1%} "
+                f"nonzero, stride {list(op.stride)}, padding {list(op.padding)}, dilation "
+                f"{list(op.dilation)}, groups {op.groups}, accumulator i{op.acc_bits}")
+    if isinstance(op, SumPool2d):
+        return f"sum of {op.kernel[0]}x{op.kernel[1]} windows, stride {list(op.stride)}, " \
+               f"padding {list(op.padding)}"
+    if isinstance(op, Flatten):
+        return f"merge dimensions {op.start_dim}..{op.end_dim}"
+    if isinstance(op, LI):
+        return f"leak {op.leak.describe()}, no spikes, v i{op.v_bits}"
     if isinstance(op, Readout):
         return op.mode.replace("_", " ")
     return ""
 
 
-@click.command("inspect")
+def _number(value):
+    if isinstance(value, list):
+        return _number(value[0]) if len(set(value)) == 1 else "..".join(map(_number, value))
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def show_frontend(notes):
+    console.print(f"[bold]frontend[/bold]: {notes['source_framework']} conventions")
+    console.print(f"  dt = {notes['dt']:g} s ({notes['dt_source']})", soft_wrap=True)
+    console.print(f"  T = {notes['timesteps']} ({notes['timesteps_source']})", soft_wrap=True)
+    if notes["neurons"]:
+        console.print(table(None, ["NIR node", "type", "beta", "input gain", "threshold", "fire",
+                                   "reset", "order", "rounding"], [
+            (name, entry["nir_type"], _number(entry["beta"]), _number(entry["input_gain"]),
+             _number(entry.get("threshold", "")), entry.get("fire", ""),
+             entry.get("reset", ""), entry.get("order", "").replace("_", " "),
+             entry["rounding"]) for name, entry in notes["neurons"].items()]))
+        sources = sorted({(key, entry[f"{key}_source"]) for entry in notes["neurons"].values()
+                          for key in ("fire", "reset", "order") if f"{key}_source" in entry})
+        for key, source in sources:
+            console.print(f"  {key}: {source}", soft_wrap=True)
+    for assumption in notes["assumptions"]:
+        console.print(f"  - {assumption}", soft_wrap=True)
+
+
+def show_quantization(summary):
+    console.print(f"[bold]quantization[/bold]: {summary['method']}", soft_wrap=True)
+    rows = []
+    for layer in summary["layers"]:
+        leak = layer.get("leak", {})
+        agreement = layer.get("agreement", {}).get("spike_agreement")
+        rows.append((layer["layer"], layer.get("synapse", ""), f"{layer['scale']:.6g}",
+                     "yes" if layer["exact_integers"] else "no",
+                     layer.get("weight_bits", ""),
+                     f"{layer.get('clipped_weights', 0)} / {layer.get('weights', 0)}",
+                     _number(layer.get("threshold", {}).get("integer", "")),
+                     f"{leak.get('beta', 1):.6g} -> {leak.get('beta_quantized', 1):.6g} "
+                     f"(error {leak.get('error', 0):.2g})", layer["v_bits"],
+                     "" if agreement is None else f"{agreement:.2%}"))
+    console.print(table(None, ["layer", "synapse", "scale", "exact", "w bits", "clipped",
+                               "threshold", "beta", "v bits", "spike agreement"], rows))
+    calibration = summary.get("calibration")
+    if calibration:
+        text = f"  calibration: {calibration['samples']} samples"
+        if "prediction_agreement" in calibration:
+            text += f", float and integer predictions agree on " \
+                    f"{calibration['prediction_agreement']:.2%}"
+        console.print(text)
+    else:
+        console.print("  no calibration inputs (--calibration): float-vs-integer agreement "
+                      "not measured")
+
+
+@click.command("inspect", help=f"""Describe MODEL: ops, shapes, bit widths and neuron semantics,
+and for a NIR model what the import assumed and how it was quantized.
+
+{MODEL_HELP}""")
 @model_argument
 @click.option("--json", "as_json", is_flag=True, help="Print the model description as JSON.")
-def command(model, as_json):
-    """Describe MODEL: ops, shapes, bit widths and neuron semantics.
-
-    MODEL is a .hwgen file, or @digits for the bundled digits model.
-    """
-    m = load_model(model)
+@frontend_options
+def command(model, as_json, frontend):
+    m = load_model(model, frontend)
     types = m.infer()
     if as_json:
         print_json({"name": m.name, "timesteps": m.timesteps, "metadata": m.metadata,
@@ -50,5 +119,10 @@ def command(model, as_json):
         (op.name, op.type_name, str(types[op.name]), describe(op))
         for op in m.ops]))
     for key, value in sorted(m.metadata.items()):
-        console.print(f"[dim]{key}:[/dim] {value}")
+        if key == "frontend" and isinstance(value, dict) and "neurons" in value:
+            show_frontend(value)
+        elif key == "quantization" and isinstance(value, dict) and "layers" in value:
+            show_quantization(value)
+        else:
+            console.print(f"[dim]{key}:[/dim] {value}")
 

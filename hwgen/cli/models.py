@@ -10,17 +10,28 @@ from sim.stimulus import Stimulus, load_inputs
 BUNDLED = {"@digits": (bundled.digits_model, bundled.digits_test_set)}
 
 
+MODEL_HELP = ("MODEL is a .hwgen file, a .nir file (NIR, quantized on import; see the NIR "
+              "options), or @digits for the bundled digits model.")
+
+
 def model_argument(function):
     return click.argument("model", metavar="MODEL")(function)
 
 
-def load_model(name):
+def load_model(name, frontend=None):
+    """The model named on the command line; ``frontend`` (:class:`FrontendOptions`) applies
+    to NIR files only."""
+    flags = frontend.flags() if frontend is not None else []
     if name in BUNDLED:
+        if flags:
+            raise click.UsageError(f"{', '.join(flags)} only apply to NIR models, not {name}")
         return BUNDLED[name][0]()
     if name.startswith("@"):
         raise click.BadParameter(f"unknown bundled model {name!r}; "
                                  f"bundled: {', '.join(BUNDLED)}", param_hint="MODEL")
-    return frontends.load(name)
+    if flags and not name.endswith(frontends.nir_frontend.SUFFIX):
+        raise click.UsageError(f"{', '.join(flags)} only apply to NIR (.nir) models")
+    return frontends.load(name, **(frontend.given() if frontend is not None else {}))
 
 
 def load_stimulus(model_name, inputs_path, samples):

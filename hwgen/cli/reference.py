@@ -6,10 +6,15 @@ import numpy as np
 from sim import reference, statistics
 
 from .console import console, print_json, table
-from .models import load_model, load_stimulus, model_argument
+from .frontend_options import frontend_options
+from .models import MODEL_HELP, load_model, load_stimulus, model_argument
 
 
-@click.command("reference")
+@click.command("reference", help=f"""Run MODEL on inputs with the integer reference (the
+definition of correct). Prints per-layer activity (spike density, silent neurons, weight
+density, matched pairs) and, if the inputs carry labels, the accuracy.
+
+{MODEL_HELP}""")
 @model_argument
 @click.option("--inputs", "inputs_path", type=click.Path(dir_okay=False),
               help="Inputs .npz ('inputs', optional 'labels'); defaults to the bundled "
@@ -18,14 +23,9 @@ from .models import load_model, load_stimulus, model_argument
 @click.option("--outputs", "outputs_path", type=click.Path(dir_okay=False),
               help="Write every layer's spikes to this .npz.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-def command(model, inputs_path, samples, outputs_path, as_json):
-    """Run MODEL on inputs with the integer reference (the definition of correct).
-
-    MODEL is a .hwgen file, or @digits for the bundled digits model. Prints per-layer
-    activity (spike density, silent neurons, weight density, matched pairs) and, if the
-    inputs carry labels, the accuracy.
-    """
-    m = load_model(model)
+@frontend_options
+def command(model, inputs_path, samples, outputs_path, as_json, frontend):
+    m = load_model(model, frontend)
     stimulus = load_stimulus(model, inputs_path, samples)
     trace = reference.run(m, stimulus.inputs)
     layers = statistics.layer_statistics(m, trace)

@@ -115,8 +115,8 @@ def test_throughput_is_one_neuron_per_t_over_steps_cycles():
     (dict(modes=[NeuronMode({"kind": "none"}, "geq", "zero", "same_step", 8)]),
      "LIFUnit mode 0: unknown fire/reset/order"),
 ])
-def test_parameters_are_validated(args, message):
+def test_parameters_are_validated(args, message, refuses):
     from compiler.errors import ModelError
     options = {"modes": [hw_mode(ALL_MODES[0], 8)], "steps_per_cycle": 1, **args}
-    with pytest.raises((ValueError, ModelError), match=message):
-        LIFUnit(geometry(4), options["modes"], options["steps_per_cycle"])
+    refuses(lambda: LIFUnit(geometry(4), options["modes"], options["steps_per_cycle"]),
+            (ValueError, ModelError), message)

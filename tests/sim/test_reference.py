@@ -175,7 +175,7 @@ def test_readout_counts_and_breaks_ties_low():
     (np.zeros((2, 2, 3), dtype=int), r"spike trains have shape \(2, 2, 3\); model 'm' "
                                      r"expects \(samples, 4, 3\)"),
     (np.full((1, 4, 3), 2), "spike trains must hold only 0 and 1"),
-    (np.zeros(3, dtype=int), r"inputs must be 2-D \(samples, inputs\) or 3-D"),
+    (np.zeros(3, dtype=int), r"inputs must be 2-D \(samples, 3\) or 3-D \(samples, T, 3\)"),
 ])
 def test_bad_inputs_are_refused(inputs, message):
     model = Model("m", 4)

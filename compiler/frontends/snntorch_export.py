@@ -1,0 +1,188 @@
+"""Export a trained snnTorch ``nn.Sequential`` to a NIR graph (and ``.nir`` file) hwgen reads.
+
+snnTorch 1.0's own ``export_to_nir`` cannot produce such a file:
+
+- its LIF nodes carry scalar parameters and empty shapes, so NIR's type inference (which
+  ``export_to_nir`` itself runs) fails, and ``nir.write`` cannot store the scalars;
+- traced with a batch dimension, the Input node's shape conflicts with the first layer;
+- it does not record ``reset_mechanism`` or ``reset_delay``, so no reader can tell a
+  subtract-and-one-step-late Leaky (snnTorch's default) from a reset-to-zero one -- and
+  snnTorch's own ``import_nir`` reads every LIF back as reset-to-zero, same step;
+- ``beta = 1`` becomes tau = r = infinity.
+
+This helper walks the Sequential itself and tracks shapes, writes every neuron parameter
+per neuron, exports ``beta = 1`` as an IF node, and records what NIR cannot express in
+node metadata (``hwgen.fire``, ``hwgen.reset``, ``hwgen.order``,
+``hwgen.membrane_rounding``; docs/frontends.md), which hwgen honours and other NIR
+readers ignore. Time constants follow snnTorch's convention (tau = dt/(1-beta),
+r = tau/dt, dt = 1e-4 s), so the file also means what snnTorch's exporter would have
+meant. torch and snntorch are imported only when this module is used.
+"""
+
+from collections import OrderedDict
+
+import numpy as np
+
+from ..atomic import atomic_file
+from ..errors import UnsupportedError
+
+DT = 1e-4
+"""The time step snnTorch's exporter assumes; tau = DT / (1 - beta)."""
+
+
+def _numpy(tensor, shape=None):
+    array = tensor.detach().cpu().numpy().astype(np.float64) if hasattr(tensor, "detach") \
+        else np.asarray(tensor, dtype=np.float64)
+    return array if shape is None else np.broadcast_to(array, shape).copy()
+
+
+def _pair_out(size, kernel, stride, padding, dilation):
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def _leaky(name, module, shape, torch):
+    import nir
+    where = f"module {name!r} (Leaky)"
+    if getattr(module, "inhibition", False):
+        raise UnsupportedError(f"{where}: inhibition cannot be exported")
+    graded = _numpy(module.graded_spikes_factor)
+    if not np.all(graded == 1.0):
+        raise UnsupportedError(f"{where}: graded spikes (graded_spikes_factor != 1) cannot be "
+                               f"exported; spikes are bits")
+    quant = getattr(module, "state_quant", False)
+    if quant in (False, None):
+        rounding = "exact"
+    elif quant is torch.floor:
+        rounding = "floor"
+    else:
+        raise UnsupportedError(f"{where}: state_quant other than torch.floor cannot be "
+                               f"represented")
+    beta = np.clip(_numpy(module.beta, shape), 0.0, 1.0)
+    threshold = _numpy(module.threshold, shape)
+    metadata = {"hwgen.fire": "gt", "hwgen.reset": module.reset_mechanism,
+                "hwgen.order": "delayed" if module.reset_delay else "same_step",
+                "hwgen.membrane_rounding": rounding, "snntorch.module": type(module).__name__}
+    zeros = np.zeros(shape)
+    if np.all(beta == 1.0):
+        return nir.IF(r=np.full(shape, 1.0 / DT), v_threshold=threshold, v_reset=zeros,
+                      metadata=metadata)
+    if np.any(beta == 1.0):
+        raise UnsupportedError(f"{where}: mixes beta = 1 with beta < 1 in one layer")
+    tau = DT / (1.0 - beta)
+    return nir.LIF(tau=tau, r=tau / DT, v_leak=zeros, v_threshold=threshold, v_reset=zeros,
+                   metadata=metadata)
+
+
+def to_nir(net, input_shape, *, timesteps=None, input_encoding=None, input_name="input",
+           output_name="output"):
+    """The NIR graph of ``net`` (a ``torch.nn.Sequential`` of Linear, Leaky, Flatten, Conv1d,
+    Conv2d, AvgPool2d; Dropout and Identity are skipped) for inputs of ``input_shape``
+    (no batch dimension).
+
+    ``timesteps``: recorded as graph metadata ``hwgen.timesteps``. ``input_encoding``:
+    ``("if", threshold)`` records that inputs are integers through hwgen's IF encoder.
+    """
+    import nir
+    import snntorch
+    import torch
+
+    if not isinstance(net, torch.nn.Sequential):
+        raise UnsupportedError(f"expected a torch.nn.Sequential, got {type(net).__name__}; "
+                               f"wrap the layers in one")
+    shape = tuple(int(d) for d in input_shape)
+    input_metadata = {}
+    if input_encoding is not None:
+        encoding, threshold = input_encoding
+        if encoding != "if":
+            raise UnsupportedError(f"input encoding {encoding!r} is not 'if'")
+        input_metadata = {"hwgen.encoding": "if", "hwgen.encoder_threshold": int(threshold)}
+    nodes = OrderedDict([(input_name, nir.Input(np.array(shape), metadata=input_metadata))])
+    for name, module in net.named_children():
+        where = f"module {name!r} ({type(module).__name__})"
+        if isinstance(module, (torch.nn.Dropout, torch.nn.Identity)):
+            continue
+        if name in (input_name, output_name) or name in nodes:
+            raise UnsupportedError(f"{where}: its name clashes with another node")
+        if isinstance(module, torch.nn.Linear):
+            if shape != (module.in_features,):
+                raise UnsupportedError(f"{where}: expects {module.in_features} inputs, gets "
+                                       f"shape {shape}")
+            weight = _numpy(module.weight)
+            node = (nir.Affine(weight=weight, bias=_numpy(module.bias)) if module.bias is not None
+                    else nir.Linear(weight=weight))
+            shape = (module.out_features,)
+        elif isinstance(module, snntorch.Leaky) and type(module).__name__ == "Leaky":
+            node = _leaky(name, module, shape, torch)
+        elif isinstance(module, torch.nn.Flatten):
+            rank = len(shape) + 1                      # torch counts the batch dimension
+            start = module.start_dim % rank - 1
+            end = module.end_dim % rank - 1
+            if start < 0:
+                raise UnsupportedError(f"{where}: flattening the batch dimension")
+            node = nir.Flatten(input_type={"input": np.array(shape)}, start_dim=start,
+                               end_dim=end)
+            shape = (*shape[:start], int(np.prod(shape[start:end + 1])), *shape[end + 1:])
+        elif isinstance(module, (torch.nn.Conv1d, torch.nn.Conv2d)):
+            dims = 1 if isinstance(module, torch.nn.Conv1d) else 2
+            if module.padding_mode != "zeros":
+                raise UnsupportedError(f"{where}: padding_mode {module.padding_mode!r}; only "
+                                       f"zero padding is supported")
+            if len(shape) != dims + 1 or shape[0] != module.in_channels:
+                raise UnsupportedError(f"{where}: expects ({module.in_channels}, ...) inputs, "
+                                       f"gets shape {shape}")
+            padding = module.padding if isinstance(module.padding, str) else module.padding
+            bias = (_numpy(module.bias) if module.bias is not None
+                    else np.zeros(module.out_channels))
+            cls = nir.Conv1d if dims == 1 else nir.Conv2d
+            spatial = shape[1:]
+            node = cls(input_shape=spatial[0] if dims == 1 else spatial,
+                       weight=_numpy(module.weight),
+                       stride=module.stride[0] if dims == 1 else module.stride,
+                       padding=(padding if isinstance(padding, str)
+                                else (padding[0] if dims == 1 else padding)),
+                       dilation=module.dilation[0] if dims == 1 else module.dilation,
+                       groups=module.groups, bias=bias)
+            if isinstance(padding, str):
+                pads = ([0] * dims if padding == "valid" else
+                        [d * (k - 1) // 2 for d, k in zip(module.dilation, module.kernel_size)])
+            else:
+                pads = list(padding)
+            shape = (module.out_channels, *[
+                _pair_out(n, k, s, p, d) for n, k, s, p, d in zip(
+                    spatial, module.kernel_size, module.stride, pads, module.dilation)])
+        elif isinstance(module, torch.nn.AvgPool2d):
+            kernel = torch.nn.modules.utils._pair(module.kernel_size)
+            stride = torch.nn.modules.utils._pair(module.stride or module.kernel_size)
+            padding = torch.nn.modules.utils._pair(module.padding)
+            if module.ceil_mode or module.divisor_override is not None or (
+                    any(padding) and not module.count_include_pad):
+                raise UnsupportedError(f"{where}: ceil_mode, divisor_override and "
+                                       f"count_include_pad=False cannot be exported")
+            node = nir.AvgPool2d(kernel_size=np.array(kernel), stride=np.array(stride),
+                                 padding=np.array(padding))
+            shape = (shape[0], *[_pair_out(n, k, s, p, 1) for n, k, s, p in zip(
+                shape[1:], kernel, stride, padding)])
+        else:
+            raise UnsupportedError(f"{where}: not supported by the exporter (Linear, Leaky, "
+                                   f"Flatten, Conv1d, Conv2d, AvgPool2d, Dropout, Identity)")
+        nodes[name] = node
+    nodes[output_name] = nir.Output(np.array(shape))
+    names = list(nodes)
+    metadata = {"exporter": "hwgen compiler.frontends.snntorch_export",
+                "snntorch_version": snntorch.__version__, "dt": DT}
+    if timesteps is not None:
+        metadata["hwgen.timesteps"] = int(timesteps)
+    return nir.NIRGraph(nodes=dict(nodes), edges=list(zip(names, names[1:])),
+                        metadata=metadata, type_check=True)
+
+
+def export(net, path, input_shape, **options):
+    """Write ``net`` to the ``.nir`` file ``path`` (atomically); return the graph.
+
+    Options as for :func:`to_nir`.
+    """
+    import nir
+    graph = to_nir(net, input_shape, **options)
+    with atomic_file(path, mode="w+b") as f:      # h5py reads back what it writes
+        nir.write(f, graph)
+    return graph

@@ -1,0 +1,519 @@
+"""Post-training quantization: a float network (:mod:`compiler.ir.floating`) -> the integer IR.
+
+The method is MINT's: every *layer* -- a neuron op together with the synapse (and pooling)
+ops that produce its input current -- gets one scale ``s`` shared by the synapse's weights
+and bias and the neuron's threshold and membrane:
+
+    w_q = clip(round(s * w)),  b_q = round(s * b),  theta_q = round(s * theta),  v_q ~ s * v
+
+The neuron update is linear in v, so scaling it by s changes nothing but rounding, and the
+integer neuron still needs only add, compare and shift. Spikes are bits, so every layer's
+scale is independent of the others'.
+
+- A layer whose weights, bias and thresholds are already integers keeps them exactly
+  (s = 1), so an integer-valued model from a framework is reproduced bit for bit.
+- Otherwise s = (2**(weight_bits-1) - 1) / max|w| (no clipping), or, when calibration
+  inputs are given, the candidate s / c (c in :data:`CLIP_CANDIDATES`; c < 1 clips the
+  weights above c * max|w|) whose layer output agrees best with the float model's, the
+  layer being fed the float model's own input spikes.
+- beta becomes the nearest supported leak (docs/semantics.md section 4): exact when beta is
+  a/2**F, else the nearest a/2**F with F = ``leak_frac_bits`` (or the nearest 1 - 2**-k
+  with ``leak_form="shift"``); the error is reported. The multiply form is the default
+  because it is floor(beta * v), what a framework that floors its membrane computes.
+- The membrane width, unless given, is the narrowest that can never saturate over T steps,
+  so the integer model differs from the float one only by rounding.
+
+Everything decided lands in ``model.metadata["quantization"]`` (docs/frontends.md lists the
+fields), including, with calibration inputs, per-layer spike agreement between the float
+model (:mod:`sim.float_reference`) and the integer reference on those inputs.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ConfigError, ModelError, UnsupportedError
+from ..ir import (LI, LIF, Conv1d, Conv2d, Dense, Flatten, Input, Leak, Model, Readout,
+                  Spikes, SumPool2d, signed_range)
+from ..ir.floating import (FloatConv, FloatDense, FloatFlatten, FloatInput, FloatIntegrator,
+                           FloatNeuron, FloatReadout, FloatSumPool)
+from ..ir.neuron import MAX_FRAC_BITS
+
+CLIP_CANDIDATES = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5)
+"""Calibration maps c * max|w| to the largest weight code for each c here (c < 1 clips the
+weights above it, for finer steps on the rest); least clipping first."""
+
+DEFAULT_WEIGHT_BITS = 8
+"""Weight width for float weights when none is given."""
+
+LEAK_FORMS = ("multiply", "shift")
+"""``multiply``: (a * v) >> F, which is floor(beta * v) exactly; ``shift``: v - (v >> k)."""
+
+EXACT_BETA_TOLERANCE = 1e-6
+"""A beta within this of a/2**F (F <= 16) counts as exact: exporters store tau in float32,
+so 1 - dt/tau only approximates the beta the model was trained with."""
+
+
+@dataclass(frozen=True)
+class QuantizeOptions:
+    """``weight_bits``/``v_bits``: None means automatic (see the module docstring)."""
+
+    weight_bits: int = None
+    v_bits: int = None
+    leak_form: str = "multiply"
+    leak_frac_bits: int = 8
+
+    def check(self):
+        if self.weight_bits is not None and not 2 <= self.weight_bits <= 16:
+            raise ConfigError(f"weight bits must be between 2 and 16, got {self.weight_bits}")
+        if self.v_bits is not None and not 2 <= self.v_bits <= 32:
+            raise ConfigError(f"membrane bits must be between 2 and 32, got {self.v_bits}")
+        if self.leak_form not in LEAK_FORMS:
+            raise ConfigError(f"leak form {self.leak_form!r} is not one of {', '.join(LEAK_FORMS)}")
+        if not 1 <= self.leak_frac_bits <= MAX_FRAC_BITS:
+            raise ConfigError(f"leak fraction bits must be between 1 and {MAX_FRAC_BITS}, got "
+                              f"{self.leak_frac_bits}")
+        return self
+
+
+def signed_bits(magnitude):
+    """The narrowest signed width (at least 2) that holds -magnitude .. magnitude."""
+    return max(2, int(magnitude).bit_length() + 1)
+
+
+INTEGER_TOLERANCE = 1e-6
+"""Values this close to an integer (relative to their size) count as integers: a threshold
+divided by a float32 input gain is 2.0000000596 rather than 2."""
+
+
+def _integer_valued(array):
+    if array is None:
+        return True
+    array = np.asarray(array, dtype=np.float64)
+    return bool(np.all(np.isfinite(array)) and np.all(
+        np.abs(array - np.round(array)) <= INTEGER_TOLERANCE * np.maximum(1.0, np.abs(array))))
+
+
+# --- leak -------------------------------------------------------------------------------
+
+def quantize_leak(beta, *, form="multiply", frac_bits=8, v_bits=32):
+    """The supported leak nearest ``beta``: (Leak, exact?).
+
+    ``multiply``: exact a/2**F (smallest F <= 16) if beta is one, else the nearest
+    a/2**``frac_bits`` in lowest terms. ``shift``: the nearest of 1 - 2**-k (1 <= k <= v_bits)
+    and 1. beta = 1 is always ``none`` (the IF neuron), beta = 0 the multiply 0/2.
+    """
+    if abs(beta - 1.0) <= EXACT_BETA_TOLERANCE:
+        return Leak.none(), True
+    if form == "shift":
+        choices = [(abs(beta - (1.0 - 2.0 ** -k)), k) for k in range(1, v_bits + 1)]
+        error, k = min(choices)
+        if abs(1.0 - beta) < error:
+            return Leak.none(), False
+        return Leak.by_shift(k), error <= EXACT_BETA_TOLERANCE
+    for f in range(1, MAX_FRAC_BITS + 1):
+        a = round(beta * (1 << f))
+        if abs(a / (1 << f) - beta) <= EXACT_BETA_TOLERANCE:
+            return Leak.by_multiply(a, f), True
+    a = min(max(round(beta * (1 << frac_bits)), 0), 1 << frac_bits)
+    f = frac_bits
+    while a and a % 2 == 0 and f > 1:
+        a, f = a // 2, f - 1
+    if a == 1 << f:
+        return Leak.none(), False
+    return Leak.by_multiply(a, max(f, 1)), False
+
+
+def _layer_beta(layer):
+    beta = np.asarray(layer.beta, dtype=np.float64)
+    low, high = float(beta.min()), float(beta.max())
+    if low < -1e-9 or high > 1 + 1e-9:
+        bad = low if low < 0 else high
+        raise UnsupportedError(f"layer {layer.name!r}: decay beta {bad:g} is outside [0, 1] "
+                               f"(tau shorter than dt?)")
+    return float(np.median(beta)), low, high
+
+
+# --- the plan: which float layers form one quantized layer ------------------------------
+
+@dataclass
+class _Group:
+    """One quantized layer: ``neuron`` and the current-carrying layers feeding it
+    (``members``, in order, ending with the neuron), fed by spike producer ``source``."""
+
+    neuron: object
+    members: list
+    source: str
+
+    @property
+    def weighted(self):
+        found = [m for m in self.members if isinstance(m, (FloatDense, FloatConv))]
+        return found[0] if found else None
+
+
+def _plan(network):
+    """Check the structure and find the groups. Domains: ``spikes`` (bits), ``counts``
+    (sum-pooled spikes: exact small integers), ``current`` (weighted sums, in a layer's
+    scale), ``membrane`` (an integrator's state), ``prediction``."""
+    domain, groups = {}, {}
+    for layer in network:
+        source = domain.get(layer.inputs[0]) if layer.inputs else None
+        where = f"layer {layer.name!r}"
+        if len(layer.inputs) > 1:
+            raise UnsupportedError(f"{where}: sums {len(layer.inputs)} inputs; hwgen layers take "
+                                   f"one input")
+        if isinstance(layer, FloatInput):
+            domain[layer.name] = "spikes"
+        elif isinstance(layer, FloatDense) and source == "counts":
+            raise UnsupportedError(f"{where}: a fully-connected layer on pooled spike counts is "
+                                   f"supported only right after one pooling of spikes (which "
+                                   f"the frontend folds into its weights)")
+        elif isinstance(layer, (FloatDense, FloatConv)):
+            if source not in ("spikes", "counts"):
+                raise UnsupportedError(f"{where}: its input {layer.inputs[0]!r} is a {source}, "
+                                       f"not spikes; put a neuron between two synapses")
+            domain[layer.name] = "current"
+        elif isinstance(layer, FloatSumPool):
+            if source not in ("spikes", "counts", "current"):
+                raise UnsupportedError(f"{where}: cannot pool a {source}")
+            domain[layer.name] = "counts" if source in ("spikes", "counts") else "current"
+        elif isinstance(layer, FloatFlatten):
+            if source == "membrane":
+                raise UnsupportedError(f"{where}: cannot flatten a membrane")
+            domain[layer.name] = source
+        elif isinstance(layer, (FloatNeuron, FloatIntegrator)):
+            if source not in ("current", "counts"):
+                raise UnsupportedError(f"{where}: takes {source} directly; hwgen neurons need a "
+                                       f"synapse (Linear, Affine, Conv) or pooling before them")
+            domain[layer.name] = "spikes" if isinstance(layer, FloatNeuron) else "membrane"
+            members, name = [layer], layer.inputs[0]
+            while domain[name] in ("current", "counts"):
+                members.insert(0, network[name])
+                name = network[name].inputs[0]
+            groups[layer.name] = _Group(layer, members, name)
+        elif isinstance(layer, FloatReadout):
+            wanted = "spikes" if layer.mode == "spike_count" else "membrane"
+            if source != wanted:
+                raise UnsupportedError(f"{where}: a {layer.mode} readout needs {wanted}, "
+                                       f"gets {source}")
+            domain[layer.name] = "prediction"
+        else:
+            raise TypeError(f"unknown float layer {layer!r}")
+    for layer in network:
+        if domain[layer.name] in ("current", "counts"):
+            consumers = network.consumers_of(layer.name)
+            if len(consumers) != 1:
+                what = "feeds nothing" if not consumers else f"feeds {len(consumers)} layers"
+                raise UnsupportedError(f"layer {layer.name!r}: its {domain[layer.name]} {what}; "
+                                       f"hwgen needs exactly one neuron layer after a synapse")
+    return groups
+
+
+# --- building one group's integer ops ---------------------------------------------------
+
+def _scaled(array, scale):
+    return None if array is None else np.round(np.asarray(array, dtype=np.float64) * scale)
+
+
+class _Builder:
+    """Turns groups into integer ops at a chosen scale, tracking types and current bounds."""
+
+    def __init__(self, network, options):
+        self.network = network
+        self.options = options
+        self.T = network.timesteps
+        self.types = {}
+        self.bounds = {}          # largest magnitude each op's output can reach
+
+    def input_op(self, layer):
+        op = Input(layer.name, layer.shape, layer.encoding, layer.threshold)
+        self.types[op.name] = op.infer([], self.T)
+        self.bounds[op.name] = 1
+        return op
+
+    def flatten_op(self, layer):
+        op = Flatten(layer.name, layer.start_dim, layer.end_dim)
+        self.types[op.name] = op.infer([self.types[layer.inputs[0]]], self.T)
+        self.bounds[op.name] = self.bounds[layer.inputs[0]]
+        return op
+
+    def weight_bits_for(self, group):
+        """(bits, exact?) -- exact when everything is an integer and fits the bits."""
+        weighted, neuron = group.weighted, group.neuron
+        integers = (weighted is None or (_integer_valued(weighted.weight)
+                                         and _integer_valued(weighted.bias)))
+        if isinstance(neuron, FloatNeuron):
+            integers = integers and _integer_valued(neuron.threshold)
+        if weighted is None:
+            return None, integers
+        if integers:
+            hi = int(round(weighted.weight.max())) if weighted.weight.size else 0
+            lo = int(round(weighted.weight.min())) if weighted.weight.size else 0
+            needed = max(signed_bits(max(hi, 0)), signed_bits(-lo - 1) if lo < 0 else 2)
+            bits = self.options.weight_bits or needed
+            if needed <= bits:
+                return bits, True
+        return self.options.weight_bits or DEFAULT_WEIGHT_BITS, False
+
+    def build(self, group, scale, weight_bits, exact=False):
+        """The group's ops at ``scale``; returns (ops with their input names, report).
+
+        ``exact``: the weights are integers that fit, and keep the whole two's complement
+        range; otherwise they are clipped symmetrically to +-(2**(weight_bits-1) - 1)."""
+        ops, report = [], {}
+        for layer in group.members:
+            source = layer.inputs[0]
+            in_type, in_bound = self.types[source], self.bounds[source]
+            if isinstance(layer, (FloatDense, FloatConv)):
+                q_max = (1 << (weight_bits - 1)) - 1
+                raw = _scaled(layer.weight, scale)
+                lo = -q_max - 1 if exact else -q_max
+                clipped = int(np.count_nonzero((raw > q_max) | (raw < lo)))
+                weight = np.clip(raw, lo, q_max).astype(np.int64)
+                bias = _scaled(layer.bias, scale)
+                bias = None if bias is None else bias.astype(np.int64)
+                report.update(synapse=layer.name, weights=int(weight.size),
+                              clipped_weights=clipped, weight_bits=weight_bits,
+                              max_abs_weight=float(np.abs(layer.weight).max())
+                              if layer.weight.size else 0.0)
+                if isinstance(layer, FloatDense):
+                    probe = Dense(layer.name, weight, bias, weight_bits=weight_bits, acc_bits=48)
+                    bound = probe.accumulator_bound()
+                    op = Dense(layer.name, weight, bias, weight_bits=weight_bits,
+                               acc_bits=signed_bits(bound))
+                else:
+                    cls = Conv1d if layer.dims == 1 else Conv2d
+                    geometry = dict(stride=layer.stride, padding=layer.padding,
+                                    dilation=layer.dilation, groups=layer.groups)
+                    probe = cls(layer.name, weight, bias, weight_bits=weight_bits, acc_bits=48,
+                                **geometry)
+                    magnitude = 1 if isinstance(in_type, Spikes) else 1 << (in_type.bits - 1)
+                    bound = probe.accumulator_bound(magnitude)
+                    op = cls(layer.name, weight, bias, weight_bits=weight_bits,
+                             acc_bits=signed_bits(bound), **geometry)
+            elif isinstance(layer, FloatSumPool):
+                op = SumPool2d(layer.name, layer.kernel, layer.stride, layer.padding)
+                bound = in_bound * layer.kernel[0] * layer.kernel[1]
+            elif isinstance(layer, FloatFlatten):
+                op = Flatten(layer.name, layer.start_dim, layer.end_dim)
+                bound = in_bound
+            elif isinstance(layer, FloatNeuron):
+                op, bound = self.neuron_op(layer, scale, in_bound, report)
+            elif isinstance(layer, FloatIntegrator):
+                op, bound = self.integrator_op(layer, in_bound, report)
+            else:
+                raise TypeError(f"unexpected layer {layer!r} in a group")
+            try:
+                self.types[op.name] = op.infer([in_type], self.T)
+            except ModelError as error:
+                raise ModelError(f"layer {layer.name!r}: {error}") from None
+            self.bounds[op.name] = bound
+            ops.append((op, source))
+        return ops, report
+
+    def v_bits_for(self, layer, leak, bound, threshold_max, delayed_subtract, report):
+        # Both leak forms round down, so |L(v)| <= min(|v|, beta*|v| + 1) (and |v| for no
+        # leak); a step adds at most the largest input current (plus theta for the delayed
+        # subtract reset); a same-step reset only moves h towards 0. Iterating that bound
+        # over the T steps gives the largest |h| any input can produce.
+        step = bound + (threshold_max if delayed_subtract else 0)
+        reach = 0
+        for _ in range(self.T):
+            leaked = reach if leak.kind == "none" else min(reach, leak.beta * reach + 1)
+            reach = int(np.floor(leaked)) + step
+        needed = max(signed_bits(reach), signed_bits(threshold_max))
+        if leak.kind == "shift":
+            needed = max(needed, leak.shift)
+        if self.options.v_bits is None:
+            report.update(v_bits=needed, v_bits_source=f"auto: |h| <= {reach}, never saturates")
+            return needed
+        bits = self.options.v_bits
+        if signed_range(bits)[1] < threshold_max:
+            raise ModelError(f"layer {layer.name!r}: threshold {threshold_max} needs "
+                             f"{signed_bits(threshold_max)}-bit membranes; {bits} bits are "
+                             f"too few")
+        saturates = "can saturate" if bits < needed else "never saturates"
+        report.update(v_bits=bits, v_bits_source=f"given: |h| <= {reach}, {saturates}")
+        return bits
+
+    def leak(self, layer, report):
+        beta, low, high = _layer_beta(layer)
+        v_bits = self.options.v_bits or MAX_FRAC_BITS     # the longest shift worth trying
+        leak, exact = quantize_leak(beta, form=self.options.leak_form,
+                                    frac_bits=self.options.leak_frac_bits, v_bits=v_bits)
+        error = max(abs(low - leak.beta), abs(high - leak.beta))
+        entry = {"beta": beta, "quantized": leak.to_json(), "beta_quantized": leak.beta,
+                 "error": error, "exact": bool(exact and low == high)}
+        if high - low > 1e-12:
+            entry["beta_range"] = [low, high]
+            entry["note"] = "betas differ across neurons; one leak per layer uses their median"
+        report["leak"] = entry
+        return leak
+
+    def neuron_op(self, layer, scale, bound, report):
+        theta = np.asarray(layer.threshold, dtype=np.float64) * scale
+        rounded = np.round(theta)
+        if rounded.size and rounded.min() < 0:
+            raise UnsupportedError(f"layer {layer.name!r}: threshold "
+                                   f"{float(layer.threshold.min()):g} is negative; hwgen "
+                                   f"thresholds are at least 0")
+        threshold_max = int(rounded.max()) if rounded.size else 0
+        report.update(scale=scale, threshold={
+            "float": [float(layer.threshold.min()), float(layer.threshold.max())],
+            "integer": [int(rounded.min()), threshold_max],
+            "max_rounding_error": float(np.abs(rounded - theta).max()) / scale
+            if rounded.size else 0.0})
+        if rounded.size and np.any((rounded == 0) & (theta > 0)):
+            report["threshold"]["note"] = "some positive thresholds round to 0"
+        leak = self.leak(layer, report)
+        v_bits = self.v_bits_for(layer, leak, bound, threshold_max,
+                                 layer.order == "delayed" and layer.reset == "subtract", report)
+        op = LIF(layer.name, rounded.astype(np.int64), leak=leak, fire=layer.fire,
+                 reset=layer.reset, order=layer.order, v_bits=v_bits)
+        return op, 1
+
+    def integrator_op(self, layer, bound, report):
+        leak = self.leak(layer, report)
+        v_bits = self.v_bits_for(layer, leak, bound, 0, False, report)
+        return LI(layer.name, leak=leak, v_bits=v_bits), 1 << (v_bits - 1)
+
+
+# --- the pass ---------------------------------------------------------------------------
+
+def _encode(input_op, timesteps, inputs):
+    from sim import reference
+    probe = Model("calibration", timesteps)
+    probe.add(input_op)
+    return reference.encode(probe, inputs)
+
+
+def _agreement(a, b):
+    return float(np.mean(a == b)) if a.size else 1.0
+
+
+def quantize(network, options=None, calibration=None):
+    """Quantize ``network`` into a validated integer :class:`~compiler.ir.Model`.
+
+    ``calibration``: optional inputs (as for :func:`sim.reference.encode`) to choose scales
+    on and to measure float-vs-integer agreement with.
+    """
+    options = (options or QuantizeOptions()).check()
+    groups = _plan(network)
+    builder = _Builder(network, options)
+    model = Model(network.name, network.timesteps, metadata=dict(network.metadata))
+
+    float_trace = spikes = None
+    if calibration is not None:
+        from sim import float_reference
+        input_layer = network.input
+        spikes = _encode(Input(input_layer.name, input_layer.shape, input_layer.encoding,
+                               input_layer.threshold), network.timesteps, calibration)
+        float_trace = float_reference.run(network, spikes)
+
+    layers_report = []
+    for layer in network:
+        if isinstance(layer, FloatInput):
+            model.add(builder.input_op(layer))
+        elif isinstance(layer, FloatFlatten) and layer.name not in _members(groups):
+            model.add(builder.flatten_op(layer), layer.inputs)
+        elif isinstance(layer, FloatReadout):
+            op = Readout(layer.name, layer.mode)
+            model.add(op, layer.inputs)
+        elif layer.name in groups:
+            group = groups[layer.name]
+            weight_bits, exact = builder.weight_bits_for(group)
+            scale, how, tried = 1.0, "weights, bias and thresholds are integers: kept exactly", None
+            weighted = group.weighted
+            if not exact and weighted is None:
+                how = "no weights to scale (pooled spike counts): scale 1, thresholds rounded"
+            elif not exact:
+                largest = float(np.abs(weighted.weight).max()) if weighted.weight.size else 0.0
+                full = ((1 << (weight_bits - 1)) - 1) / largest if largest else 1.0
+                scale = full
+                how = f"max |w| = {largest:g} maps to the largest {weight_bits}-bit code"
+                if float_trace is not None:
+                    scale, how, tried = _calibrate(builder, group, full, weight_bits,
+                                                   float_trace)
+            ops, report = builder.build(group, scale, weight_bits, exact)
+            for op, source in ops:
+                model.add(op, source)
+            report = {"layer": layer.name, "kind": "lif" if isinstance(layer, FloatNeuron)
+                      else "li", "scale": scale, "exact_integers": bool(exact),
+                      "scale_source": how, **report}
+            if tried is not None:
+                report["calibration_candidates"] = tried
+            layers_report.append(report)
+    try:
+        model.validate()
+    except ModelError as error:
+        raise ModelError(f"quantized model: {error}") from None
+
+    summary = {"method": "per-layer scale shared by weights, bias, threshold and membrane "
+                         "(MINT-style); leak rounded to the nearest supported form",
+               "weight_bits": options.weight_bits or "auto",
+               "v_bits": options.v_bits or "auto",
+               "leak_form": options.leak_form, "leak_frac_bits": options.leak_frac_bits,
+               "layers": layers_report, "calibration": None}
+    if float_trace is not None:
+        summary["calibration"] = _end_to_end(model, network, calibration, spikes, float_trace,
+                                             layers_report)
+    model.metadata["quantization"] = summary
+    return model
+
+
+def _members(groups):
+    return {m.name for group in groups.values() for m in group.members}
+
+
+def _calibrate(builder, group, full, weight_bits, float_trace):
+    """Try each clip candidate on the float model's own input spikes to this layer; keep the
+    one whose output spikes agree best with the float model's (ties: less clipping)."""
+    from sim import reference
+    source = builder.network[group.source]
+    expected = float_trace.spikes.get(group.neuron.name)
+    tried, best = [], None
+    for fraction in CLIP_CANDIDATES:
+        scale = full / fraction
+        saved = dict(builder.types), dict(builder.bounds)
+        probe = Model("calibration", builder.T)
+        probe.add(Input(source.name, source.shape, "spikes"))
+        ops, _ = builder.build(group, scale, weight_bits)
+        builder.types, builder.bounds = saved
+        for op, name in ops:
+            probe.add(op, name)
+        given = float_trace.spikes[source.name]
+        trace = reference.run(probe, given.reshape(given.shape[:2] + tuple(source.shape)))
+        if expected is not None:
+            score = _agreement(trace.spikes[group.neuron.name], expected)
+        else:   # an integrator: compare the final membranes' argmax (the readout)
+            final = float_trace.potentials[group.neuron.name][:, -1]
+            score = _agreement(np.argmax(trace.membranes[group.neuron.name], axis=1),
+                               np.argmax(final, axis=1))
+        tried.append({"clip": fraction, "scale": scale, "agreement": score})
+        if best is None or score > best[1]:
+            best = (scale, score, fraction)
+    scale, score, fraction = best
+    how = (f"calibrated: clipping weights at {fraction:g} x max|w| agreed best "
+           f"({score:.4f} of output spikes on the float model's inputs)")
+    return scale, how, tried
+
+
+def _end_to_end(model, network, calibration, spikes, float_trace, layers_report):
+    from sim import reference
+    trace = reference.run(model, spikes.reshape(spikes.shape[:2] + tuple(network.input.shape)))
+    result = {"samples": int(spikes.shape[0]), "layers": {}}
+    for entry in layers_report:
+        name = entry["layer"]
+        if name in trace.spikes and name in float_trace.spikes:
+            ours, theirs = trace.spikes[name], float_trace.spikes[name]
+            agreement = {"spike_agreement": _agreement(ours, theirs),
+                         "identical_samples": float(np.mean(np.all(
+                             ours.reshape(len(ours), -1) == theirs.reshape(len(ours), -1),
+                             axis=1))),
+                         "float_spike_rate": float(theirs.mean()),
+                         "integer_spike_rate": float(ours.mean())}
+            entry["agreement"] = agreement
+            result["layers"][name] = agreement
+    if trace.predictions is not None and float_trace.predictions is not None:
+        result["prediction_agreement"] = _agreement(trace.predictions, float_trace.predictions)
+    return result

@@ -1,0 +1,113 @@
+"""The float model a frontend described, simulated in float64.
+
+This is what the source framework computes, in hwgen's terms (docs/frontends.md): exact
+float arithmetic (unless the source floors its membrane), no saturation, the same
+comparison, reset and order as the integer model. Post-training quantization compares its
+spikes with the integer reference's to report what quantization changed; it is never the
+definition of correct (that is :mod:`sim.reference`).
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from compiler.ir.floating import (FloatConv, FloatDense, FloatFlatten, FloatInput,
+                                  FloatIntegrator, FloatNeuron, FloatReadout, FloatSumPool)
+
+from .reference import convolve, sum_pool
+
+
+@dataclass
+class FloatTrace:
+    """``spikes[name]``: uint8 (samples, T, neurons) for the input and every spiking layer;
+    ``potentials[name]``: float64 (samples, T, neurons) for integrators; ``predictions``
+    for the first readout, if any."""
+
+    spikes: dict = field(default_factory=dict)
+    potentials: dict = field(default_factory=dict)
+    predictions: np.ndarray = None
+
+
+def _per_step(values, shape, function):
+    samples, steps = values.shape[:2]
+    return function(values.reshape(samples * steps, *shape)).reshape(samples, steps, -1)
+
+
+def neuron(layer, current):
+    """Float LIF over T steps of ``current`` (samples, T, neurons): uint8 spikes."""
+    beta, theta = layer.beta[np.newaxis, :], layer.threshold[np.newaxis, :]
+    v = np.zeros(current.shape[::2], dtype=np.float64)
+    fired = np.zeros(v.shape, dtype=bool)
+    spikes = np.zeros(current.shape, dtype=np.uint8)
+    for t in range(current.shape[1]):
+        if layer.order == "same_step":
+            h = beta * v + current[:, t]
+        elif layer.reset == "subtract":
+            h = beta * v + current[:, t] - np.where(fired, theta, 0.0)
+        elif layer.reset == "zero":
+            h = np.where(fired, 0.0, beta * v) + current[:, t]
+        else:
+            h = beta * v + current[:, t]
+        if layer.rounding == "floor":
+            h = np.floor(h)
+        fired = h >= theta if layer.fire == "ge" else h > theta
+        if layer.order == "same_step" and layer.reset == "subtract":
+            v = h - np.where(fired, theta, 0.0)
+        elif layer.order == "same_step" and layer.reset == "zero":
+            v = np.where(fired, 0.0, h)
+        else:
+            v = h
+        spikes[:, t] = fired
+    return spikes
+
+
+def integrator(layer, current):
+    beta = layer.beta[np.newaxis, :]
+    v = np.zeros(current.shape[::2], dtype=np.float64)
+    potentials = np.zeros(current.shape, dtype=np.float64)
+    for t in range(current.shape[1]):
+        v = beta * v + current[:, t]
+        if layer.rounding == "floor":
+            v = np.floor(v)
+        potentials[:, t] = v
+    return potentials
+
+
+def run(network, spikes):
+    """Run ``network`` on input spike trains (samples, T, inputs) and return a FloatTrace."""
+    trace = FloatTrace()
+    values = {}
+    for layer in network:
+        source = values.get(layer.inputs[0]) if layer.inputs else None
+        shape = network[layer.inputs[0]].shape if layer.inputs else None
+        if isinstance(layer, FloatInput):
+            values[layer.name] = trace.spikes[layer.name] = np.asarray(spikes, dtype=np.uint8)
+        elif isinstance(layer, FloatDense):
+            current = source.astype(np.float64) @ layer.weight.T
+            if layer.bias is not None:
+                current = current + layer.bias
+            values[layer.name] = current
+        elif isinstance(layer, FloatConv):
+            values[layer.name] = _per_step(source, shape, lambda x: convolve(
+                x, layer.weight, layer.bias, stride=layer.stride, padding=layer.padding,
+                dilation=layer.dilation, groups=layer.groups))
+        elif isinstance(layer, FloatSumPool):
+            values[layer.name] = _per_step(source.astype(np.float64), shape, lambda x: sum_pool(
+                x, layer.kernel, layer.stride, layer.padding))
+        elif isinstance(layer, FloatFlatten):
+            values[layer.name] = source
+            if source.dtype == np.uint8:          # flattened spikes are still spikes
+                trace.spikes[layer.name] = source
+        elif isinstance(layer, FloatNeuron):
+            values[layer.name] = trace.spikes[layer.name] = neuron(layer, source)
+        elif isinstance(layer, FloatIntegrator):
+            values[layer.name] = trace.potentials[layer.name] = integrator(layer, source)
+        elif isinstance(layer, FloatReadout):
+            if trace.predictions is None:
+                if layer.mode == "spike_count":
+                    trace.predictions = np.argmax(source.sum(axis=1), axis=1)
+                else:
+                    trace.predictions = np.argmax(source[:, -1], axis=1)
+        else:
+            raise TypeError(f"unknown float layer {layer!r}")
+    return trace

@@ -1,0 +1,104 @@
+"""A Python model of the accelerator executing a compiled program, entry by entry.
+
+It walks each TPPE's fiber program exactly as the hardware does: spike fibers in the
+fixed-stride chunk format, the inner join by prefix popcounts on both masks, weights read
+from each TPPE's packed weight memory at the running weight base, T accumulators, the
+LIF of docs/semantics.md, and output compression into the next layer's fiber. Agreement
+with :mod:`sim.reference` shows the compiler's program (placement, permutation, packing)
+is right independently of the RTL; the RTL's unit tests use its pieces as models.
+"""
+
+import numpy as np
+
+from compiler.ir import LIF, Leak
+from compiler.scheduler.fibers import SpikeFiber, prefix_popcount
+from compiler.scheduler.program import TAG_CHUNK, TAG_LAYER_END, TAG_NEURON
+
+from . import reference
+from .compare import spikes_to_words
+
+
+def decode_entries(program, p):
+    """TPPE p's fiber program as a list of (kind, fields) per layer."""
+    layouts = program.layouts
+    layers, current = [], []
+    for word in program.entries[p]:
+        entry = layouts["entry"].unpack(word)
+        if entry["tag"] == TAG_LAYER_END:
+            layers.append(current)
+            current = []
+        elif entry["tag"] == TAG_NEURON:
+            current.append(("neuron", layouts["neuron_entry"].unpack(entry["payload"])))
+        elif entry["tag"] == TAG_CHUNK:
+            current.append(("chunk", layouts["chunk_entry"].unpack(entry["payload"])))
+        else:
+            raise ValueError(f"TPPE {p}: unknown entry tag {entry['tag']}")
+    return layers
+
+
+def neuron_lif(mode, theta, current):
+    """Run one neuron in ``mode`` over its T currents (sum + bias) with the reference."""
+    op = LIF("n", np.array([theta]), leak=Leak.from_json(mode.leak, "mode"), fire=mode.fire,
+             reset=mode.reset, order=mode.order, v_bits=mode.v_bits)
+    spikes, v = reference.lif(op, np.asarray(current, dtype=np.int64).reshape(1, -1, 1))
+    word = sum(int(s) << t for t, s in enumerate(spikes[0, :, 0]))
+    return word, int(v[0, 0])
+
+
+def run_sample(program, input_words):
+    """One sample: packed input words (inputs,) -> ({layer: words by neuron}, membranes)."""
+    W, T = program.config.chunk, program.timesteps
+    fiber = SpikeFiber.encode(input_words, W)
+    decoded = [decode_entries(program, p) for p in range(program.tppes)]
+    weight_pointer = [0] * program.tppes
+    outputs, membranes = {}, None
+    for index, plan in enumerate(program.layers):
+        mode = program.modes[plan.mode]
+        slot_words = {}
+        results = {}
+        for p in range(program.tppes):
+            entries = decoded[p][index]
+            position = 0
+            while position < len(entries):
+                _, header = entries[position]
+                position += 1
+                acc = np.zeros(T, dtype=np.int64)
+                while position < len(entries) and entries[position][0] == "chunk":
+                    chunk = entries[position][1]
+                    position += 1
+                    smask = fiber.masks[chunk["chunk"]] if chunk["chunk"] < len(fiber.masks) \
+                        else 0
+                    matched = smask & chunk["mask"]
+                    for bit in range(W):
+                        if matched >> bit & 1:
+                            word = fiber.words[chunk["chunk"] * W + prefix_popcount(smask, bit)]
+                            weight = program.weights[p][weight_pointer[p] +
+                                                       prefix_popcount(chunk["mask"], bit)]
+                            acc += weight * ((word >> np.arange(T)) & 1)
+                    weight_pointer[p] += bin(chunk["mask"]).count("1")
+                word, v = neuron_lif(mode, header["theta"], acc + header["bias"])
+                slot_words[header["slot"]] = word
+                results[header["slot"]] = (word, v)
+        outputs[plan.name] = [slot_words.get(s, 0) if n >= 0 else 0
+                              for s, n in enumerate(plan.output_slots)]
+        if plan.last:
+            membranes = [results[n][1] for n in range(plan.outputs)]
+        else:
+            fiber = SpikeFiber.encode(outputs[plan.name], W)
+    by_neuron = {}
+    for plan in program.layers:
+        words = [0] * plan.outputs
+        for slot, neuron in enumerate(plan.output_slots):
+            if neuron >= 0:
+                words[neuron] = outputs[plan.name][slot]
+        by_neuron[plan.name] = words
+    return by_neuron, membranes
+
+
+def run(program, spikes):
+    """Spikes (samples, T, inputs) -> ({layer: words (samples, neurons)}, membranes)."""
+    words = spikes_to_words(spikes)
+    per_sample = [run_sample(program, sample) for sample in words]
+    layers = {name: np.array([s[0][name] for s in per_sample])
+              for name in per_sample[0][0]}
+    return layers, np.array([s[1] for s in per_sample])

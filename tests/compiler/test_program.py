@@ -1,0 +1,153 @@
+"""The program compiler: the Python program model must reproduce the reference, and
+every model that does not fit is refused with a message naming the parameter."""
+
+import re
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from compiler import hardware_config
+from compiler.errors import ConfigError, FitError, UnsupportedError
+from compiler.ir import LIF, Dense, Input, Model, Readout
+from compiler.scheduler.program import compile_program
+from hwgen import bundled
+from sim import program_model, reference
+from sim.compare import spikes_to_words
+from sim.workloads import ALL_MODES, random_workload
+
+
+def config(*overrides):
+    return hardware_config.load(None, overrides)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), tppes=st.sampled_from([1, 3, 4, 16]),
+       chunk=st.sampled_from([4, 8, 16]), T=st.sampled_from([1, 4, 8]),
+       mode=st.sampled_from(ALL_MODES), density=st.sampled_from([0.0, 0.3, 1.0]),
+       weight_density=st.sampled_from([0.05, 0.5, 1.0]))
+def test_program_model_matches_reference(seed, tppes, chunk, T, mode, density, weight_density):
+    rng = np.random.default_rng(seed)
+    sizes = [int(n) for n in rng.integers(1, 40, size=3)]
+    w = random_workload(seed, sizes, T, samples=2, spike_density=density,
+                        weight_density=weight_density, modes=(mode,))
+    program = compile_program(w.model, config(f"tppes={tppes}", f"chunk={chunk}"))
+    trace = reference.run(w.model, w.spikes)
+    layers, membranes = program_model.run(program, w.spikes)
+    for plan in program.layers:
+        assert np.array_equal(layers[plan.name], spikes_to_words(trace.spikes[plan.name]))
+    assert np.array_equal(membranes, trace.membranes[program.layers[-1].name])
+
+
+def test_bundled_model_program():
+    model = bundled.digits_model()
+    inputs, _ = bundled.digits_test_set()
+    program = compile_program(model, config())
+    trace = reference.run(model, inputs[:3])
+    layers, _ = program_model.run(program, trace.spikes["pixels"])
+    assert np.array_equal(layers["lif2"], spikes_to_words(trace.spikes["lif2"]))
+
+
+def test_auto_values_are_sized_to_the_model():
+    program = compile_program(bundled.digits_model(), config())
+    c = program.config
+    assert (c.timesteps, c.weight_bits, c.acc_bits, c.v_bits, c.lif_steps) == (8, 4, 9, 10, 2)
+    assert c.spike_depth == 128                  # 128 hidden neurons, padded to chunks
+    assert c.program_depth == max(len(e) for e in program.entries)
+    assert c.weight_depth == max(len(w) for w in program.weights)
+
+
+def test_output_slots_are_chunk_aligned_per_tppe():
+    program = compile_program(bundled.digits_model(), config("tppes=3", "chunk=16"))
+    first = program.layers[0]
+    for neurons in first.tppe_neurons:
+        slots = [first.output_slots.index(n) for n in neurons]
+        assert slots == list(range(slots[0], slots[0] + len(slots)))
+        assert slots[0] % 16 == 0
+    assert program.layers[1].input_slots == first.output_slots
+
+
+def test_compilation_is_deterministic():
+    a = compile_program(bundled.digits_model(), config("tppes=5"))
+    b = compile_program(bundled.digits_model(), config("tppes=5"))
+    assert a.entries == b.entries and a.weights == b.weights and a.summary() == b.summary()
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["timesteps=4"], "config timesteps = 4, but model 'digits_mlp' runs 8 time steps"),
+    (["weight_bits=3"], "config weight_bits = 3 is too small: dense 'fc1' has 4-bit weights"),
+    (["acc_bits=8"], "config acc_bits = 8 is too small: dense 'fc2' needs a 9-bit accumulator"),
+    (["v_bits=8"], "config v_bits = 8 is too small: lif 'lif1' has a 10-bit membrane"),
+    (["spike_depth=64"], "model 'digits_mlp' does not fit: config spike_depth = 64, but the "
+                         "widest layer input needs 128 activation words (padded to 16-neuron "
+                         "chunks); raise it"),
+    (["program_depth=100"], "model 'digits_mlp' does not fit: config program_depth = 100, but "
+                            "TPPE 1 needs 188 fiber-program entries; raise it or use more TPPEs"),
+    (["weight_depth=500"], "model 'digits_mlp' does not fit: config weight_depth = 500, but TPPE "
+                           "1 holds 688 nonzero weights; raise it or use more TPPEs"),
+    (["lif_steps=3"], "config lif_steps = 3 must divide the model's 8 time steps"),
+    (["spike_depth=192"], "config spike_depth = 192 must be a power of two and at least the "
+                          "chunk width 16"),
+])
+def test_models_that_do_not_fit_are_refused(overrides, message):
+    with pytest.raises(FitError, match=re.escape(message)):
+        compile_program(bundled.digits_model(), config(*overrides))
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["tppes=0"], "config: tppes = 0 must be an integer between 1 and 32"),
+    (["tppes=33"], "config: tppes = 33 must be an integer between 1 and 32"),
+    (["chunk=12"], "config: chunk = 12 must be a power of two (4, 8, 16, 32 or 64)"),
+    (["timesteps=17"], "config: timesteps = 17 must be an integer between 1 and 16 or 'auto'"),
+    (["join=laggy"], "config: join = 'laggy' is not one of dual_prefix"),
+    (["fifo_depth=1"], "config: fifo_depth = 1 must be an integer between 2 and 64"),
+    (["banana=1"], "--set banana=1: unknown parameter 'banana'"),
+    (["tppes"], "--set 'tppes': expected key=value"),
+    (["timesteps=4", "lif_steps=3"], "config: lif_steps = 3 must divide timesteps = 4"),
+])
+def test_bad_configurations_are_refused(overrides, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        config(*overrides)
+
+
+def test_configuration_files(tmp_path):
+    (tmp_path / "hw.toml").write_text("[hardware]\ntppes = 8\nchunk = 8\n")
+    assert hardware_config.load(tmp_path / "hw.toml", ["tppes=2"]).to_json()["tppes"] == 2
+    (tmp_path / "hw.json").write_text('{"tppes": 3}')
+    assert hardware_config.load(tmp_path / "hw.json").tppes == 3
+    (tmp_path / "bad.toml").write_text("tppes = = 3")
+    with pytest.raises(ConfigError, match="bad.toml: not valid TOML"):
+        hardware_config.load(tmp_path / "bad.toml")
+    (tmp_path / "unknown.toml").write_text("speed = 3")
+    with pytest.raises(ConfigError, match="unknown.toml: unknown parameter 'speed'"):
+        hardware_config.load(tmp_path / "unknown.toml")
+    with pytest.raises(ConfigError, match="missing.toml: cannot read"):
+        hardware_config.load(tmp_path / "missing.toml")
+
+
+def _chain(*ops_and_inputs):
+    model = Model("m", 2)
+    model.add(Input("x", (4,)))
+    for op, source in ops_and_inputs:
+        model.add(op, source)
+    return model
+
+
+def test_unsupported_structures_are_refused_at_compile_time():
+    dense = Dense("fc", np.ones((2, 4)), weight_bits=2, acc_bits=4)
+    lif = LIF("lif", np.array([1, 1]), v_bits=4)
+    with pytest.raises(UnsupportedError, match="model 'm': has no dense -> lif layer to run"):
+        compile_program(_chain(), config())
+    with pytest.raises(UnsupportedError, match="readout 'r': op type 'readout' is not "
+                                               "supported by the accelerator yet"):
+        compile_program(_chain((Readout("r"), "x")), config())
+    model = _chain((dense, "x"), (lif, "fc"),
+                   (Dense("fc2", np.ones((2, 4)), weight_bits=2, acc_bits=4), "x"))
+    with pytest.raises(UnsupportedError, match="input 'x': feeds 2 ops \\(fc, fc2\\)"):
+        compile_program(model, config())
+    model = _chain((dense, "x"), (LIF("a", np.array([1, 1]), v_bits=4), "fc"),
+                   (LIF("b", np.array([1, 1]), v_bits=4), "fc"))
+    with pytest.raises(UnsupportedError, match="dense 'fc': the accelerator needs each dense "
+                                               "layer to feed exactly one lif op"):
+        compile_program(model, config())

@@ -1,0 +1,121 @@
+"""The whole accelerator in the Amaranth simulator through its interface contract, and
+the determinism of what `hwgen compile` writes."""
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from compiler import hardware_config
+from compiler.scheduler.program import compile_program
+from hwgen import build_directory, bundled
+from hwgen.top import Accelerator, to_verilog
+from sim import amaranth_streams, reference
+from sim.compare import spikes_to_words
+from sim.workloads import ALL_MODES, random_workload
+
+
+def run_inferences(program, input_words, *, start_early=False):
+    """Drive the core like a host: words, start, wait done, read results. Returns per
+    sample (result words, membranes, cycles, observed busy cycles)."""
+    dut = Accelerator(program)
+    T = program.timesteps
+    out = []
+
+    async def host(ctx):
+        for words in input_words:
+            if start_early:                 # start may come before the inputs
+                ctx.set(dut.start, 1)
+                await ctx.tick()
+                ctx.set(dut.start, 0)
+                assert not ctx.get(dut.done) and not ctx.get(dut.busy)
+            for word in words:
+                await amaranth_streams.put(ctx, dut.inputs, int(word))
+            if not start_early:
+                ctx.set(dut.start, 1)
+                await ctx.tick()
+                ctx.set(dut.start, 0)
+            busy_cycles = 0
+            while not ctx.get(dut.done):
+                busy_cycles += ctx.get(dut.busy)
+                assert not ctx.get(dut.inputs.ready) or not ctx.get(dut.busy)
+                await ctx.tick()
+            results = [await amaranth_streams.get(ctx, dut.results)
+                       for _ in range(program.output_size)]
+            out.append(([r.word for r in results], [r.v for r in results],
+                        ctx.get(dut.cycles), busy_cycles))
+
+    amaranth_streams.run(dut, host)
+    return out
+
+
+@pytest.mark.parametrize("start_early", [False, True])
+def test_back_to_back_inferences_match_the_reference(start_early):
+    w = random_workload(11, [19, 13, 6], 4, samples=3, spike_density=0.4, weight_density=0.5,
+                        modes=(ALL_MODES[5], ALL_MODES[30]))
+    program = compile_program(w.model, hardware_config.load(None, ["tppes=3", "chunk=8"]))
+    trace = reference.run(w.model, w.spikes)
+    out = run_inferences(program, spikes_to_words(w.spikes), start_early=start_early)
+    expected_words = spikes_to_words(trace.spikes["lif2"])
+    for sample, (words, membranes, cycles, busy) in enumerate(out):
+        assert words == expected_words[sample].tolist()
+        assert membranes == trace.membranes["lif2"][sample].tolist()
+        assert cycles == busy
+
+
+def test_all_silent_and_all_active_inputs():
+    w = random_workload(3, [10, 7, 4], 2, samples=1, weight_density=0.7)
+    program = compile_program(w.model, hardware_config.load(None, ["tppes=2", "chunk=4"]))
+    for value in (0, 1):
+        spikes = np.full((1, 2, 10), value, dtype=np.uint8)
+        trace = reference.run(w.model, spikes)
+        ((words, membranes, _, _),) = run_inferences(program, spikes_to_words(spikes))
+        assert words == spikes_to_words(trace.spikes["lif2"])[0].tolist()
+        assert membranes == trace.membranes["lif2"][0].tolist()
+
+
+def test_unresolved_program_is_refused(refuses):
+    program = compile_program(bundled.digits_model(), hardware_config.load())
+    program.config = hardware_config.load()
+    refuses(lambda: Accelerator(program), ValueError,
+            "the program's configuration is not resolved")
+
+
+def tree_digest(folder):
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_build_directory_is_deterministic(tmp_path):
+    model = bundled.digits_model()
+    config = hardware_config.load(None, ["tppes=3"])
+    build_directory.write(compile_program(model, config), model, tmp_path / "a")
+    build_directory.write(compile_program(model, config), model, tmp_path / "b")
+    a, b = tree_digest(tmp_path / "a"), tree_digest(tmp_path / "b")
+    assert a == b
+    assert {"manifest.json", "config.json", "program.json", "report.json", "model.hwgen",
+            "rtl/hwgen_core.v", "memories/tppe0_program.hex", "memories/layers.hex"} <= set(a)
+    verilog = (tmp_path / "a/rtl/hwgen_core.v").read_text()
+    assert str(tmp_path) not in verilog and "src =" not in verilog
+
+
+def test_verilog_differs_only_when_the_design_does():
+    model = bundled.digits_model()
+    one = to_verilog(compile_program(model, hardware_config.load(None, ["tppes=2"])))
+    two = to_verilog(compile_program(model, hardware_config.load(None, ["tppes=2"])))
+    other = to_verilog(compile_program(model, hardware_config.load(None, ["tppes=3"])))
+    assert one == two and one != other
+
+
+def test_manifest_holds_the_contract_fields(tmp_path):
+    model = bundled.digits_model()
+    build = build_directory.write(compile_program(model, hardware_config.load()), model,
+                                  tmp_path / "b")
+    manifest = build.manifest
+    assert manifest["model"]["timesteps"] == 8 and manifest["model"]["inputs"] == 64
+    assert manifest["model"]["outputs"] == 10 and manifest["model"]["v_bits"] == 10
+    assert manifest["top"] == {"module": "hwgen_core", "verilog": "rtl/hwgen_core.v",
+                               "ports": {"inputs": 8, "results": 18, "cycles": 32}}
+    assert manifest["resources"]["memory_bits"] == sum(
+        m["bits"] for m in manifest["resources"]["memories"])
+    assert build.model() == model

@@ -1,0 +1,124 @@
+"""OutputCompressor and SpikeLoader: the spike fiber they write is SpikeFiber's."""
+
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from compiler.scheduler.fibers import SpikeFiber
+from hwgen.geometry import Geometry
+from hwgen.output_compressor import OutputCompressor
+from hwgen.spike_loader import SpikeLoader
+from sim import amaranth_streams
+
+W = 8
+GEOMETRY = Geometry(timesteps=4, chunk=W, chunk_bits=3, slot_bits=6, weight_addr_bits=4,
+                    weight_bits=4, acc_bits=8, v_bits=8)
+
+
+def apply_writes(writes, region):
+    """Replay write requests into memories; return (words by address, masks by chunk)."""
+    words, masks = {}, {}
+    for w in writes:
+        if w.word_en:
+            assert w.word_addr >> (3 + 3) == region
+            words[w.word_addr & 0x3F] = w.word
+        if w.mask_en:
+            assert w.mask_addr >> 3 == region
+            masks[w.mask_addr & 0x7] = w.mask
+    return words, masks
+
+
+async def collect(ctx, stream, writes, until, rng, ready_probability):
+    """Take writes with random backpressure until ``until()`` and nothing is pending."""
+    while not (until() and not ctx.get(stream.valid)):
+        ready = rng.random() < ready_probability
+        ctx.set(stream.ready, ready)
+        _, _, valid, payload = await ctx.tick().sample(stream.valid, stream.payload)
+        if valid and ready:
+            writes.append(payload)
+
+
+@settings(max_examples=25, deadline=None)
+@given(words=st.lists(st.integers(0, 15), min_size=1, max_size=40), seed=st.integers(0, 99),
+       region=st.integers(0, 1), ready=st.sampled_from([1.0, 0.4]))
+def test_compressor_writes_the_spike_fiber(words, seed, region, ready):
+    """One TPPE's neurons in consecutive slots from a chunk boundary, as the compiler places."""
+    dut = OutputCompressor(GEOMETRY)
+    rng = random.Random(seed)
+    writes, done = [], []
+    base = 2 * W
+
+    async def feed(ctx):
+        ctx.set(dut.region, region)
+        for j, word in enumerate(words):
+            await amaranth_streams.put(ctx, dut.i, {
+                "word": word, "v": -j, "slot": base + j,
+                "chunk_last": int(j == len(words) - 1 or (j + 1) % W == 0)})
+        for _ in range(3):
+            await ctx.tick()
+        done.append(True)
+
+    async def drain(ctx):
+        await collect(ctx, dut.o, writes, lambda: done, rng, ready)
+
+    amaranth_streams.run(dut, feed, drain)
+    fiber = SpikeFiber.encode([0] * base + words, W)
+    got_words, got_masks = apply_writes(writes, region)
+    assert got_words == fiber.words
+    assert got_masks == {c: m for c, m in enumerate(fiber.masks) if c >= base // W}
+    # a write only where something is written: silent neurons cost nothing
+    assert len(writes) == sum(1 for j, w in enumerate(words) if w or j == len(words) - 1
+                              or (j + 1) % W == 0)
+
+
+def test_last_layer_results_go_to_the_result_buffer():
+    dut = OutputCompressor(GEOMETRY)
+    writes = []
+
+    async def feed(ctx):
+        ctx.set(dut.last_layer, 1)
+        for slot, (word, v) in enumerate([(0, -5), (9, 3), (0, 0)]):
+            await amaranth_streams.put(ctx, dut.i, {"word": word, "v": v, "slot": slot,
+                                                   "chunk_last": 0})
+
+    async def drain(ctx):
+        for _ in range(3):
+            writes.append(await amaranth_streams.get(ctx, dut.o))
+
+    amaranth_streams.run(dut, feed, drain)
+    assert [(w.result_en, w.word_en, w.mask_en, w.slot, w.word, w.v) for w in writes] == [
+        (1, 0, 0, 0, 0, -5), (1, 0, 0, 1, 9, 3), (1, 0, 0, 2, 0, 0)]
+
+
+@settings(max_examples=15, deadline=None)
+@given(words=st.lists(st.integers(0, 15), min_size=1, max_size=30), seed=st.integers(0, 99))
+def test_loader_writes_region_0_and_reports_loaded(words, seed):
+    dut = SpikeLoader(GEOMETRY, len(words))
+    rng = random.Random(seed)
+    writes, done = [], []
+
+    async def feed(ctx):
+        assert not ctx.get(dut.loaded)
+        for word in words:
+            await amaranth_streams.put(ctx, dut.i, word)
+        await ctx.tick()
+        assert ctx.get(dut.loaded)
+        assert not ctx.get(dut.i.ready)             # no more than K words per inference
+        for _ in range(4):
+            await ctx.tick()
+        done.append(True)
+        ctx.set(dut.clear, 1)
+        await ctx.tick()
+        ctx.set(dut.clear, 0)
+        await ctx.tick()
+        assert not ctx.get(dut.loaded) and ctx.get(dut.i.ready)
+
+    async def drain(ctx):
+        await collect(ctx, dut.o, writes, lambda: done, rng, 0.6)
+
+    amaranth_streams.run(dut, feed, drain)
+    fiber = SpikeFiber.encode(words, W)
+    got_words, got_masks = apply_writes(writes, 0)
+    assert got_words == fiber.words
+    assert got_masks == dict(enumerate(fiber.masks))
