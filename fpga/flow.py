@@ -19,7 +19,9 @@ leaves its logs and a report that says why, and no bitstream.
 """
 
 import json
+import os
 import shlex
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass
@@ -69,13 +71,18 @@ AUTO = "auto"
 AUTO_ATTEMPTS = 3
 
 
+PROBE_MHZ = 25.0      # the first clock `auto` tries on a bare device (a board: its oscillator)
+
+
 def synthesize(build_dir, target_name, *, frequency_mhz=AUTO, baud=DEFAULT_BAUD,
                allow_timing_failure=False, seed=1, progress=None):
     """Synthesise, place and route ``build_dir`` for ``target_name``; return the report.
 
-    ``frequency_mhz`` is the requested clock in MHz, or ``"auto"`` (also None): try the
-    target's default and, if the design misses it, retry below the Fmax nextpnr reached
-    (at most three runs), so the result is the fastest clock found that the design meets.
+    ``frequency_mhz`` is the requested clock in MHz, or ``"auto"`` (also None): the fastest
+    clock up to the target's goal (:attr:`Target.default_mhz`) that the design meets. It
+    first builds at an easy clock (a board's oscillator, or 25 MHz), which is quick and
+    measures the design's Fmax, then rebuilds just below that Fmax (or at the goal), and
+    keeps the first build if the faster one fails: two or three runs in all.
 
     Raises :class:`FitError` if the design does not fit the device, :class:`TimingError` if
     it misses the requested frequency (unless ``allow_timing_failure``),
@@ -87,26 +94,59 @@ def synthesize(build_dir, target_name, *, frequency_mhz=AUTO, baud=DEFAULT_BAUD,
     if frequency_mhz not in (None, AUTO):
         return _synthesize_once(build_dir, target, frequency_mhz, baud, allow_timing_failure,
                                 seed, progress)
-    frequency, attempts = target.default_mhz, []
-    while True:
-        notes = [f"--frequency auto: {a['requested_mhz']:g} MHz was not met (Fmax "
-                 f"{a['fmax_mhz']:.2f} MHz)" for a in attempts]
+    out = output_directory(build_dir, target.name)
+    probe = target.oscillator_hz / 1e6 if target.is_board else PROBE_MHZ
+    probe = min(probe, target.default_mhz)
+    try:
+        report = _synthesize_once(build_dir, target, probe, baud, allow_timing_failure,
+                                  seed, progress, auto=True)
+    except TimingError:
+        # Slower than the probe: a bare device can go lower; a board cannot go below its
+        # oscillator (and its PLL cannot divide it down).
+        fmax = json.loads((out / "report.json").read_text())["timing"]["fmax_mhz"]
+        slower = None if target.is_board else suggest_frequency(target, fmax)
+        if slower is None:
+            raise
+        progress(Step(f"timing not met at {probe:g} MHz (Fmax {fmax:.2f} MHz); "
+                      f"rebuilding at {slower:g} MHz", True))
+        return _synthesize_once(build_dir, target, slower, baud, allow_timing_failure, seed,
+                                progress, auto=True,
+                                notes=[f"--frequency auto: {probe:g} MHz missed (Fmax "
+                                       f"{fmax:.2f} MHz)"])
+    history = [f"--frequency auto: {probe:g} MHz met (Fmax "
+               f"{report['timing']['fmax_mhz']:.2f} MHz)"]
+    fmax = report["timing"]["fmax_mhz"]
+    for _ in range(AUTO_ATTEMPTS - 1):
+        faster = suggest_frequency(target, fmax)
+        if faster is None:
+            break
+        faster = min(faster, target.default_mhz)
+        if faster <= report["clock"]["mhz"] * 1.02:        # not worth another run
+            break
+        progress(Step(f"Fmax {fmax:.2f} MHz: rebuilding at {faster:g} MHz", True))
+        kept = out.with_name(f".{out.name}.kept")
+        shutil.rmtree(kept, ignore_errors=True)
+        os.replace(out, kept)
         try:
-            report = _synthesize_once(build_dir, target, frequency, baud,
-                                      allow_timing_failure, seed, progress, notes=notes,
-                                      auto=True)
-            return report
+            report = _synthesize_once(build_dir, target, faster, baud, allow_timing_failure,
+                                      seed, progress, notes=history, auto=True)
         except TimingError:
-            saved = json.loads((output_directory(build_dir, target.name) / "report.json")
-                               .read_text())
-            achieved = saved["timing"]["fmax_mhz"]
-            attempts.append({"requested_mhz": frequency, "fmax_mhz": achieved})
-            lower = suggest_frequency(target, achieved)
-            if len(attempts) >= AUTO_ATTEMPTS or lower is None or lower >= frequency:
-                raise
-            progress(Step(f"timing not met at {frequency:g} MHz (Fmax {achieved:.2f} MHz); "
-                          f"retrying at {lower:g} MHz", True))
-            frequency = lower
+            fmax = json.loads((out / "report.json").read_text())["timing"]["fmax_mhz"]
+            history.append(f"--frequency auto: {faster:g} MHz missed (Fmax {fmax:.2f} MHz)")
+            shutil.rmtree(out, ignore_errors=True)
+            os.replace(kept, out)
+            continue
+        except BaseException:
+            if out.exists():
+                shutil.rmtree(kept, ignore_errors=True)       # show the failed run
+            else:
+                os.replace(kept, out)
+            raise
+        shutil.rmtree(kept, ignore_errors=True)
+        break
+    report["notes"] = [*history, *(n for n in report["notes"] if n not in history)]
+    _write_reports(out, report)
+    return report
 
 
 def _synthesize_once(build_dir, target, frequency_mhz, baud, allow_timing_failure, seed,
