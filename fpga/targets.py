@@ -93,7 +93,7 @@ class Target:
     name: str
     description: str
     device: Device
-    # the first clock `--frequency auto` tries: the project's Fmax goal for the family
+    # the highest clock `--frequency auto` aims for: the project's Fmax goal for the family
     default_mhz: float
     board: str = None               # amaranth-boards platform class, "module:Class"
     oscillator_hz: float = None

@@ -67,10 +67,12 @@ Targets:
                    "of the core alone).")
 @click.option("--frequency", "frequency_mhz", default=flow.AUTO, show_default=True,
               metavar="MHZ|auto", callback=lambda ctx, param, value: _frequency(value),
-              help="Requested clock frequency in MHz, or 'auto': the target's default ("
+              help="Requested clock frequency in MHz, or 'auto': the fastest clock the "
+                   "design meets, up to the family's goal ("
                    + ", ".join(f"{n} {t.default_mhz:g}" for n, t in TARGETS.items())
-                   + "), lowered below the Fmax reached if the design misses it (at most "
-                   "three place-and-route runs).")
+                   + " MHz); it builds at an easy clock (a board's oscillator, else 25 MHz) "
+                   "to measure Fmax, then just below it (two or three place-and-route "
+                   "runs).")
 @click.option("--baud", type=int, default=flow.DEFAULT_BAUD, show_default=True,
               help="UART baud rate of a board's link.")
 @click.option("--allow-timing-failure", is_flag=True,
