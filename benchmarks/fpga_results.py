@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler.errors import FitError
+from compiler.errors import FitError, TimingError
 from compiler.hardware_config import HardwareConfig
 from compiler.scheduler.program import compile_program
 from fpga import driver, flow
@@ -53,7 +53,7 @@ def cycles_on_simulated_board(build, samples):
 def synthesize(build, target, frequency_mhz=None):
     try:
         report = flow.synthesize(build, target, frequency_mhz=frequency_mhz)
-    except (FitError, flow.TimingError):
+    except (FitError, TimingError):
         report = json.loads((flow.output_directory(build, target) / "report.json").read_text())
     rows = {row["resource"]: row for row in report.get("resources", [])}
     timing = report.get("timing") or {}

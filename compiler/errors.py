@@ -26,6 +26,10 @@ class FitError(HwgenError):
     """A model does not fit the chosen hardware configuration or device."""
 
 
+class TimingError(HwgenError):
+    """A design does not meet the requested clock frequency on the chosen device."""
+
+
 class UnsupportedError(HwgenError):
     """A model uses an operation or attribute hwgen cannot (yet) run."""
 

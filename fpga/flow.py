@@ -10,7 +10,8 @@ log on disk (``yosys.log``, ``nextpnr.log``, ``pack.log``) so that a failure can
 with the tail of the right log. nextpnr always runs with ``--timing-allow-fail`` and
 ``--report``: whether timing is met is decided here, from the report, so a timing failure
 comes with the achieved and requested Fmax and the critical path instead of a bare exit
-status.
+status. ``--frequency auto`` (the default) searches for the fastest clock the design meets
+with two or three such runs (:func:`synthesize`).
 
 Everything lands in ``DIR/fpga/<target>/`` atomically: ``report.json`` (for programs),
 ``report.md`` (for people), the logs, the design files, ``commands.sh`` (the exact tool
@@ -31,7 +32,7 @@ from pathlib import Path
 import jinja2
 
 from compiler.atomic import atomic_directory
-from compiler.errors import ConfigError, FitError, HwgenError, ToolchainError
+from compiler.errors import ConfigError, FitError, TimingError, ToolchainError
 from hwgen import toolchain
 
 from . import report as parse
@@ -44,10 +45,6 @@ MAX_MHZ = 500.0
 TOP = "top"
 STAT_FILE = "yosys_stat.json"
 NEXTPNR_REPORT = "nextpnr_report.json"
-
-
-class TimingError(HwgenError):
-    """The design does not meet the requested clock frequency."""
 
 
 @dataclass

@@ -5,7 +5,7 @@ import json
 import click
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from compiler.errors import FitError
+from compiler.errors import FitError, TimingError
 from fpga import flow
 from fpga.targets import TARGETS
 
@@ -96,7 +96,7 @@ def command(build_dir, target, frequency_mhz, baud, allow_timing_failure, seed, 
             report = flow.synthesize(build_dir, target, frequency_mhz=frequency_mhz,
                                      baud=baud, allow_timing_failure=allow_timing_failure,
                                      seed=seed, progress=progress)
-        except (FitError, flow.TimingError):
+        except (FitError, TimingError):
             saved = out_dir / "report.json"
             if saved.is_file() and not as_json:
                 bar.stop()
