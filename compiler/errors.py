@@ -26,6 +26,10 @@ class FitError(HwgenError):
     """A model does not fit the chosen hardware configuration or device."""
 
 
+class TimingError(HwgenError):
+    """A design does not meet the requested clock frequency on the chosen device."""
+
+
 class UnsupportedError(HwgenError):
     """A model uses an operation or attribute hwgen cannot (yet) run."""
 
@@ -36,3 +40,11 @@ class ToolchainError(HwgenError):
 
 class InputError(HwgenError):
     """Input data (samples) do not match what the model expects."""
+
+
+class LinkError(HwgenError):
+    """The link to a board (serial port, protocol) failed or the board misbehaved."""
+
+
+class MismatchError(HwgenError):
+    """Hardware results differ from the integer reference."""

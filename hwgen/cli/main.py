@@ -9,7 +9,7 @@ import click
 
 from compiler.errors import HwgenError
 
-from . import compile, doctor, inspect, quickstart, reference, simulate
+from . import compile, doctor, flash, inspect, quickstart, reference, run, simulate, synth
 
 
 class _Group(click.Group):
@@ -29,12 +29,15 @@ def cli():
     Typical session:
       hwgen compile model.hwgen -o build/
       hwgen simulate build/ --inputs x.npz
+      hwgen synth build/ --target icebreaker
+      hwgen flash build/ --board icebreaker
+      hwgen run build/ --port /dev/ttyUSB1 --inputs x.npz
       hwgen quickstart          # the whole flow on the bundled digits model
     """
 
 
-for command in (compile.command, simulate.command, quickstart.command, reference.command,
-                inspect.command, doctor.command):
+for command in (compile.command, simulate.command, synth.command, flash.command, run.command,
+                quickstart.command, reference.command, inspect.command, doctor.command):
     cli.add_command(command)
 
 

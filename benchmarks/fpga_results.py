@@ -1,0 +1,105 @@
+"""FPGA results for the bundled digits model: utilisation, Fmax and latency per target.
+
+For each hardware configuration it compiles @digits, measures cycles per inference on the
+simulated board top (the UART protocol and the core's own cycle counter, bit-exact against
+the reference), and runs `hwgen synth` for each target. Latency per inference is
+cycles / Fmax. docs/results.md quotes the table this prints.
+
+    python benchmarks/fpga_results.py [--out /tmp/fpga-results] [--samples 50]
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from compiler.errors import FitError, TimingError
+from compiler.hardware_config import HardwareConfig
+from compiler.scheduler.program import compile_program
+from fpga import driver, flow
+from fpga.core import CoreSpec
+from fpga.simboard import SimulatedBoard
+from hwgen import build_directory, bundled
+
+CONFIGS = {"default": {}, "lif_steps=1": {"lif_steps": 1}, "tppes=2": {"tppes": 2},
+           "tppes=2,lif_steps=1": {"tppes": 2, "lif_steps": 1}}
+# (config, target, requested MHz): fixed clocks, so that the numbers compare across configs
+# (`hwgen synth` itself defaults to --frequency auto).
+RUNS = [("default", "ulx3s-85f", 50), ("default", "ecp5-85k", 50),
+        ("lif_steps=1", "ulx3s-85f", 50), ("lif_steps=1", "ecp5-85k", 50),
+        ("default", "icebreaker", 20), ("tppes=2", "icebreaker", 20),
+        ("tppes=2", "ice40-up5k", 20), ("tppes=2,lif_steps=1", "icebreaker", 20),
+        ("tppes=2,lif_steps=1", "ice40-up5k", 20)]
+
+
+def cycles_on_simulated_board(build, samples):
+    spec = CoreSpec.load(build)
+    model = build_directory.BuildDirectory(build).model()
+    inputs, labels = bundled.digits_test_set()
+    with SimulatedBoard(spec, work_dir=Path(build) / "simboard") as board:
+        transport = driver.SerialTransport(board.port, 115200)
+        try:
+            link = driver.Board(transport)
+            link.connect(spec)
+            report = driver.run(link, spec, model, inputs[:samples], labels[:samples])
+        finally:
+            transport.close()
+    assert report.bit_exact, report.mismatches
+    return {"mean": float(np.mean(report.cycles)), "min": int(min(report.cycles)),
+            "max": int(max(report.cycles)), "samples": samples, "bit_exact": True}
+
+
+def synthesize(build, target, frequency_mhz=None):
+    try:
+        report = flow.synthesize(build, target, frequency_mhz=frequency_mhz)
+    except (FitError, TimingError):
+        report = json.loads((flow.output_directory(build, target) / "report.json").read_text())
+    rows = {row["resource"]: row for row in report.get("resources", [])}
+    timing = report.get("timing") or {}
+    return {"status": report["status"], "clock_mhz": report["clock"]["mhz"],
+            "fmax_mhz": timing.get("fmax_mhz"),
+            "resources": {name: [row["used"], row["available"]] for name, row in rows.items()},
+            "critical_path": timing.get("critical_path")}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="/tmp/fpga-results")
+    parser.add_argument("--samples", type=int, default=50)
+    args = parser.parse_args()
+    out = Path(args.out)
+    model = bundled.digits_model()
+    results = {"configs": {}, "runs": []}
+    for name, values in CONFIGS.items():
+        program = compile_program(model, HardwareConfig(**values))
+        build = out / name.replace("=", "").replace(",", "-")
+        build_directory.write(program, model, build)
+        results["configs"][name] = {"config": program.config.to_json(),
+                                    "cycles": cycles_on_simulated_board(build, args.samples)}
+        print(f"{name}: {results['configs'][name]['cycles']}", flush=True)
+    for name, target, frequency in RUNS:
+        build = out / name.replace("=", "").replace(",", "-")
+        run = {"config": name, "target": target, **synthesize(build, target, frequency)}
+        cycles = results["configs"][name]["cycles"]["mean"]
+        if run["fmax_mhz"]:
+            run["latency_us"] = round(cycles / run["fmax_mhz"], 2)
+        results["runs"].append(run)
+        print(json.dumps({k: v for k, v in run.items() if k != "critical_path"}), flush=True)
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    print("\n| config | target | status | logic | FFs | BRAM | DSP | Fmax (MHz) | "
+          "cycles | latency (us) |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for run in results["runs"]:
+        r = run["resources"]
+        logic = r.get("LCs") or r.get("LUTs") or ["-", "-"]
+        bram = r.get("BRAM") or r.get("BRAM (EBR)") or ["-", "-"]
+        cycles = results["configs"][run["config"]]["cycles"]["mean"]
+        print(f"| {run['config']} | {run['target']} | {run['status']} | "
+              f"{logic[0]} / {logic[1]} | {r.get('FFs', ['-'])[0]} | {bram[0]} / {bram[1]} | "
+              f"{r.get('DSP', ['-'])[0]} | {run['fmax_mhz'] or '-'} | {cycles:.0f} | "
+              f"{run.get('latency_us', '-')} |")
+
+
+if __name__ == "__main__":
+    main()

