@@ -25,8 +25,9 @@ class HardwareConfig:
 
     timesteps: object = AUTO
     """T: time steps processed in parallel (1..16); must equal the model's."""
-    tppes: int = 4
-    """Number of temporal-parallel processing elements (1..32)."""
+    tppes: int = 2
+    """Number of temporal-parallel processing elements (1..32). Two fit the bundled model
+    into an iCE40UP5K; larger FPGAs take many more."""
     chunk: int = 16
     """W: fiber chunk width, neurons per bitmask (4, 8, 16, 32 or 64)."""
     weight_bits: object = AUTO
@@ -35,11 +36,12 @@ class HardwareConfig:
     """Signed accumulator width (2..32)."""
     v_bits: object = AUTO
     """Signed membrane width (2..32)."""
-    lif_steps: object = AUTO
+    lif_steps: object = 1
     """Time steps each LIF unit evaluates per cycle (divides T); a neuron takes T/lif_steps
-    cycles in the LIF stage, overlapped with the next neuron's accumulation. 'auto': the
-    smallest divisor of T that makes it at most 4 cycles, chaining at most 4 step circuits
-    (see :meth:`auto_lif_steps`)."""
+    cycles in the LIF stage, overlapped with the next neuron's accumulation. Each extra step
+    chains another membrane update into the same cycle (Fmax falls). 'auto': the smallest
+    divisor of T that makes it at most 4 cycles, chaining at most 4 step circuits (see
+    :meth:`auto_lif_steps`)."""
     spike_depth: object = AUTO
     """Words per activation buffer region: at least the widest layer, padded to chunks."""
     program_depth: object = AUTO

@@ -5,8 +5,7 @@ entries, one read per cycle: NEURON headers (threshold, bias, output slot), CHUN
 (one nonzero chunk of the neuron's weight fiber: chunk index and weight mask) and
 LAYER_END. For each CHUNK entry this unit reads the spike mask of the same chunk from the
 layer's input fiber, ANDs the two masks and emits a chunk match for the inner join,
-together with the chunk's weight base (a running sum of weight-mask popcounts, because the
-weights of a TPPE are stored back to back in walk order).
+together with the chunk's weight base (stored in the entry by the compiler).
 
 Chunk matches whose AND is empty are dropped, so chunks without a matched pair cost the
 inner join nothing. The neuron's end is carried by its last emitted match: the unit holds
@@ -22,7 +21,6 @@ from amaranth.lib.wiring import In, Out
 
 from compiler.scheduler.program import TAG_CHUNK, TAG_LAYER_END, TAG_NEURON
 
-from .popcount import popcount
 
 
 def struct_of(bit_layout):
@@ -43,12 +41,13 @@ class FiberFetch(wiring.Component):
     ``matches``: chunk matches to the inner join; ``headers``: neuron headers, in neuron
     order, to the LIF stage.
 
-    Throughput: one program entry per cycle. Latency: 3 cycles from a CHUNK entry's read
-    to its match leaving the hold-back register (read entry, read spike mask, hold back).
+    Throughput: one program entry per cycle. Latency: 5 cycles from a CHUNK entry's read
+    to its match leaving the hold-back register (read entry, register it, read spike mask,
+    register it, hold back): every block RAM output is registered before logic uses it.
     Backpressure on ``matches`` stalls the whole unit, memories included; a full header
     FIFO stalls only the program read, while the entries already read keep draining.
-    Resources: one W-bit popcount and a weight-address adder, the hold-back register and
-    two FIFOs of ``fifo_depth`` entries.
+    Resources: a W-bit AND, the hold-back register and two FIFOs of ``fifo_depth`` entries;
+    no adder (weight bases come with the entries).
     """
 
     def __init__(self, geometry, layouts, program_depth, fifo_depth=4):
@@ -82,9 +81,12 @@ class FiberFetch(wiring.Component):
         chunk_layout = struct_of(self.layouts["chunk_entry"])
         neuron_layout = struct_of(self.layouts["neuron_entry"])
 
-        m.submodules.match_fifo = match_fifo = fifo.SyncFIFO(
+        # Buffered FIFOs: their outputs are registers, so the inner join's popcount and the
+        # TPPE's bias do not start behind a read-pointer multiplexer (on iCE40 that mux and
+        # the popcount behind it were the critical path).
+        m.submodules.match_fifo = match_fifo = fifo.SyncFIFOBuffered(
             width=g.chunk_match.size, depth=self.fifo_depth)
-        m.submodules.header_fifo = header_fifo = fifo.SyncFIFO(
+        m.submodules.header_fifo = header_fifo = fifo.SyncFIFOBuffered(
             width=g.neuron_header.size, depth=self.fifo_depth)
         m.d.comb += [
             self.matches.valid.eq(match_fifo.r_rdy),
@@ -97,12 +99,14 @@ class FiberFetch(wiring.Component):
 
         pc = Signal(self.program_addr_bits + 1)
         running = Signal()
-        wptr = Signal(g.weight_addr_bits)
 
-        # Stage 1: the program entry read last cycle.
+        # Stage 0: an entry leaving the program memory (read last cycle). It is only
+        # registered into stage 1: decoding straight from a block RAM's output put the
+        # memory's slow clock-to-out in front of the stall logic.
+        s0_valid = Signal()
+        # Stage 1: the registered program entry, decoded.
         s1_valid = Signal()
         entry = Signal(entry_layout)
-        m.d.comb += entry.eq(self.program.data)
         s1_chunk = Signal(chunk_layout)
         s1_neuron = Signal(neuron_layout)
         m.d.comb += [s1_chunk.eq(entry.payload), s1_neuron.eq(entry.payload)]
@@ -116,36 +120,39 @@ class FiberFetch(wiring.Component):
         s2_index = Signal(g.chunk_bits)
         s2_wbase = Signal(g.weight_addr_bits)
         s2_last = Signal()
+        # Stage 3: the same with its spike mask registered (a block RAM's output is slow, so
+        # it feeds nothing but this register and the AND of the masks).
+        s3_chunk = Signal()
+        s3_empty_neuron = Signal()
+        s3_any = Signal()               # the masks share a set bit
+        s3_match = Signal(g.chunk_match)
 
         # Hold-back register: the last match, until we know whether it ends its neuron.
         held_valid = Signal()
         held = Signal(g.chunk_match)
 
-        matched = self.masks.data & s2_wmask
         new_match = Signal(g.chunk_match)
         arrives = Signal()          # a match joins the hold-back register this cycle
         ends_held = Signal()        # the held match turns out to end its neuron
-        m.d.comb += new_match.eq(Cat(self.masks.data, s2_wmask, s2_index, s2_wbase, s2_last))
-        with m.If(s2_chunk):
-            with m.If(matched != 0):
+        m.d.comb += new_match.eq(s3_match)
+        with m.If(s3_chunk):
+            with m.If(s3_any):
                 m.d.comb += arrives.eq(1)
-            with m.Elif(s2_last):
+            with m.Elif(s3_match.end):
                 # A held match of this neuron now ends it; if the held match belongs to the
                 # previous neuron (or none is held), this neuron matched nothing at all.
                 with m.If(held_valid & ~held.end):
                     m.d.comb += ends_held.eq(1)
                 with m.Else():
                     m.d.comb += arrives.eq(1)
-        with m.If(s2_empty_neuron):
+        with m.If(s3_empty_neuron):
             m.d.comb += [arrives.eq(1), new_match.wmask.eq(0), new_match.end.eq(1)]
-        with m.If(s2_chunk & (matched == 0)):
-            m.d.comb += new_match.end.eq(1)
 
         push_held = held_valid & (arrives | (held.end & ~ends_held))
-        # Two stall conditions, deliberately separate: a full match FIFO stops stage 2 (and
-        # so everything before it); a full header FIFO stops only stage 1. Stage 2 and the
-        # hold-back register must keep draining then, or the neuron whose header waits in
-        # the full FIFO could never end and free it.
+        # Two stall conditions, deliberately separate: a full match FIFO stops stage 3 (and
+        # so everything before it); a full header FIFO stops only stage 1. Stages 2, 3 and
+        # the hold-back register must keep draining then, or the neuron whose header waits
+        # in the full FIFO could never end and free it.
         stall_back = held_valid & arrives & ~match_fifo.w_rdy
         stall = stall_back | (s1_is[TAG_NEURON] & ~header_fifo.w_rdy)
         m.d.comb += [
@@ -160,8 +167,15 @@ class FiberFetch(wiring.Component):
                 m.d.sync += held.end.eq(1)
             with m.Elif(push_held & match_fifo.w_rdy):
                 m.d.sync += held_valid.eq(0)
+            # Stage 2 -> stage 3.
+            m.d.sync += [
+                s3_chunk.eq(s2_chunk), s3_empty_neuron.eq(s2_empty_neuron),
+                s3_any.eq((self.masks.data & s2_wmask) != 0),
+                s3_match.eq(Cat(self.masks.data, s2_wmask, s2_index, s2_wbase, s2_last)),
+            ]
 
-        # Stage 1 -> stage 2.
+        # Stage 1 -> stage 2. A LAYER_END in stage 1 stops the walk; the entry already
+        # read behind it (stage 0) is dropped and read again when the next layer starts.
         issue = running & ~stall & ~s1_is[TAG_LAYER_END]
         m.d.comb += [
             self.program.addr.eq(pc),
@@ -174,27 +188,30 @@ class FiberFetch(wiring.Component):
         ]
         with m.If(~stall):
             m.d.sync += [
-                s1_valid.eq(issue),
+                s0_valid.eq(issue),
+                s1_valid.eq(s0_valid & ~s1_is[TAG_LAYER_END]),
+                entry.eq(self.program.data),
                 s2_chunk.eq(s1_is[TAG_CHUNK]),
                 s2_empty_neuron.eq(s1_is[TAG_NEURON] & s1_neuron.empty),
                 s2_wmask.eq(s1_chunk.mask), s2_index.eq(s1_chunk.chunk),
-                s2_wbase.eq(wptr), s2_last.eq(s1_chunk.last),
+                s2_wbase.eq(s1_chunk.wbase), s2_last.eq(s1_chunk.last),
             ]
             with m.If(issue):
                 m.d.sync += pc.eq(pc + 1)
-            with m.If(s1_is[TAG_CHUNK]):
-                m.d.sync += wptr.eq(wptr + popcount(s1_chunk.mask))
             with m.If(s1_is[TAG_LAYER_END]):
-                m.d.sync += running.eq(0)
+                m.d.sync += [running.eq(0), s0_valid.eq(0)]
+                with m.If(s0_valid):
+                    m.d.sync += pc.eq(pc - 1)
         with m.Elif(~stall_back):
-            # Stage 1 waits for the header FIFO; stage 2 retired its entry: a bubble.
+            # Stage 1 waits for the header FIFO; stage 2 moved on: a bubble.
             m.d.sync += [s2_chunk.eq(0), s2_empty_neuron.eq(0)]
 
         with m.If(self.rewind):
-            m.d.sync += [pc.eq(0), wptr.eq(0)]
+            m.d.sync += pc.eq(0)
         with m.If(self.go):
             m.d.sync += running.eq(1)
 
-        m.d.comb += self.halted.eq(~running & ~s1_valid & ~s2_chunk & ~s2_empty_neuron
-                                   & ~held_valid)
+        m.d.comb += self.halted.eq(~running & ~s0_valid & ~s1_valid & ~s2_chunk
+                                   & ~s2_empty_neuron
+                                   & ~s3_chunk & ~s3_empty_neuron & ~held_valid)
         return m

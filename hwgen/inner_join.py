@@ -8,7 +8,7 @@ where the weight sits). A match with no set bit stands for a neuron without any 
 pair and passes through as one ``empty`` pair that only marks the neuron's end.
 """
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -26,8 +26,9 @@ class InnerJoin(wiring.Component):
     Latency: 2 cycles (select the lowest set bit; then the two prefix popcounts and the
     weight address), so neither a W-bit carry chain nor a popcount tree is in series with
     the other.
-    Resources: two W-bit popcount trees, one weight-address adder, ~4W + address flops.
-    The current match is read in place from the input (a FIFO head), not copied.
+    Resources: three W-bit popcount trees, one weight-address adder, ~6W + address flops.
+    The input is registered: ``ready`` closes a loop through the feeding FIFO's pointers,
+    so it is computed from registers only (on iCE40 that loop was once the critical path).
     """
 
     def __init__(self, geometry):
@@ -42,13 +43,14 @@ class InnerJoin(wiring.Component):
         m = Module()
         g = self.geometry
 
-        # Stage 1 works on the input's head (no copy): ``remaining`` holds the head's
-        # matched bits still to emit once its first bit has gone out.
-        head = self.i.payload
-        started = Signal()
+        # Stage 1: the current match, its matched bits still to emit, and how many there
+        # are. ``ready``, which closes a loop through the input FIFO's pointers, and the
+        # "last bit" test come from that count, so no carry chain feeds either.
+        loaded = Signal()
+        current = Signal(g.chunk_match)
         remaining = Signal(g.chunk)
-        bits = Signal(g.chunk)
-        m.d.comb += bits.eq(Mux(started, remaining, head.smask & head.wmask))
+        left = Signal(range(g.chunk + 1))
+        single = Signal()           # left <= 1, kept as a register: it heads ``ready``
         # Stage 2: one selected bit, as "masks below it".
         sel_valid = Signal()
         sel_smask_below = Signal(g.chunk)
@@ -60,27 +62,36 @@ class InnerJoin(wiring.Component):
 
         advance = ~self.o.valid | self.o.ready            # stage 2 -> output moves
         take = ~sel_valid | advance                         # stage 1 -> stage 2 moves
+        finishing = loaded & take & single
+        m.d.comb += self.i.ready.eq(~loaded | finishing)
 
         lowest = Signal(g.chunk)
-        m.d.comb += lowest.eq(bits & -bits)
-        rest = bits & ~lowest
-        # The head is used up in the cycle its last bit (or its only, empty, pair) goes out.
-        m.d.comb += self.i.ready.eq(take & (rest == 0))
-
-        with m.If(self.i.valid & take):
+        m.d.comb += lowest.eq(remaining & -remaining)
+        rest = Signal(g.chunk)
+        m.d.comb += rest.eq(remaining & ~lowest)
+        with m.If(loaded & take):
             below = lowest - 1
             m.d.sync += [
                 sel_valid.eq(1),
-                sel_smask_below.eq(head.smask & below),
-                sel_wmask_below.eq(head.wmask & below),
-                sel_chunk.eq(head.chunk), sel_wbase.eq(head.wbase),
-                sel_end.eq(head.end & (rest == 0)),
-                sel_empty.eq(bits == 0),
+                sel_smask_below.eq(current.smask & below),
+                sel_wmask_below.eq(current.wmask & below),
+                sel_chunk.eq(current.chunk), sel_wbase.eq(current.wbase),
+                sel_end.eq(current.end & single),
+                sel_empty.eq(remaining == 0),
                 remaining.eq(rest),
-                started.eq(rest != 0),
+                left.eq(left - 1),
+                single.eq(left <= 2),
             ]
+            with m.If(single):
+                m.d.sync += loaded.eq(0)
         with m.Elif(take):
             m.d.sync += sel_valid.eq(0)
+
+        with m.If(self.i.valid & self.i.ready):
+            matched = self.i.payload.smask & self.i.payload.wmask
+            count = popcount(matched)
+            m.d.sync += [current.eq(self.i.payload), remaining.eq(matched),
+                         left.eq(count), single.eq(count <= 1), loaded.eq(1)]
 
         with m.If(sel_valid & advance):
             m.d.sync += [
@@ -94,5 +105,5 @@ class InnerJoin(wiring.Component):
         with m.Elif(advance):
             m.d.sync += self.o.valid.eq(0)
 
-        m.d.comb += self.idle.eq(~self.i.valid & ~sel_valid & ~self.o.valid)
+        m.d.comb += self.idle.eq(~loaded & ~sel_valid & ~self.o.valid)
         return m

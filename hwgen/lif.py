@@ -7,7 +7,7 @@ exactly the modes it is given (each a static circuit) and the ``mode`` input sel
 per layer, so unused forms cost nothing.
 """
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -15,45 +15,117 @@ from compiler.ir import FIRE_MODES, ORDERS, RESET_MODES, Leak
 from compiler.ir.neuron import signed_range
 
 
-def _leak(v, leak):
+def csd_digits(constant):
+    """Canonical signed digits of a non-negative integer: [(shift, +1 or -1)], fewest terms."""
+    digits, shift = [], 0
+    while constant:
+        if constant & 1:
+            digit = 2 - (constant & 3)          # +1 if ...01, -1 if ...11
+            digits.append((shift, digit))
+            constant -= digit
+        constant >>= 1
+        shift += 1
+    return digits
+
+
+def leak_terms(v, leak):
+    """L(v) as (terms, frac_bits): L(v) = floor(sum(terms) / 2**frac_bits).
+
+    Each term is (value, sign). ``shift``: v - (v >> k) = v + (-(v >> k)), exact as is.
+    ``multiply``: (a * v) >> F with a in canonical signed digits, so the sum holds only
+    shifted copies of v and no multiplier. Returned as terms, not a sum, so the caller can
+    add the synaptic current inside the same carry-save tree (floor((t + 2**F * I) / 2**F)
+    = floor(t / 2**F) + I, since 2**F * I is a multiple of 2**F).
+    """
     if leak.kind == "shift":
-        return v - (v >> leak.shift)
+        return [(v, 1), (v >> leak.shift, -1)], 0
     if leak.kind == "multiply":
-        return (v * Const(leak.multiplier)) >> leak.frac_bits
-    return v
+        return [(v << shift, digit) for shift, digit in csd_digits(leak.multiplier)], \
+            leak.frac_bits
+    return [(v, 1)], 0
 
 
-def _saturate(x, bits):
-    lo, hi = signed_range(bits)
-    return Mux(x > hi, hi, Mux(x < lo, lo, x))
+def _extend(value, width):
+    """``value`` as exactly ``width`` bits of two's complement (sign- or zero-extended)."""
+    value = Value.cast(value)
+    if len(value) >= width:
+        return value[:width]
+    fill = value[-1] if value.shape().signed else Const(0, 1)
+    return Cat(value, fill.replicate(width - len(value)))
 
 
-def lif_step(m, mode, v, fired, current, theta, name):
+def carry_save_sum(terms):
+    """The sum of (value, +1 or -1) terms, as a signed value, with 3:2 compressors and a
+    single carry-propagate adder: one carry chain however many terms (the LIF loop is the
+    membrane's critical path). A negated term is inverted bitwise and its +1 gathered into
+    one constant. The width leaves room for any sum of the terms' ranges."""
+    width = max(len(Value.cast(value)) for value, _ in terms) + max(2, len(terms)).bit_length()
+    vectors, negated = [], 0
+    for value, sign in terms:
+        vector = _extend(value, width)
+        if sign < 0:
+            vector, negated = ~vector, negated + 1
+        vectors.append(vector)
+    if negated:
+        vectors.append(Const(negated, width))
+    while len(vectors) > 2:
+        a, b, c = vectors[:3]
+        vectors = vectors[3:] + [(a ^ b ^ c)[:width], (((a & b) | (a & c) | (b & c)) << 1)[:width]]
+    total = vectors[0] if len(vectors) == 1 else (vectors[0] + vectors[1])[:width]
+    return total.as_signed()
+
+
+def lif_step(m, mode, v, fired, current, minus_theta, minus_two_theta, theta, name):
     """One step of one neuron in ``mode``, built in ``m`` from named signals.
 
-    ``fired`` is the previous step's spike (used by the delayed order). Returns
-    (membrane after the step, spike) as signals: naming them keeps each step a fixed-size
-    circuit when steps are chained (an expression used twice would be emitted twice).
+    ``current`` is I[t]; ``minus_theta`` / ``minus_two_theta`` are I[t] - theta and
+    I[t] - 2 theta, computed a cycle earlier so that no subtraction of theta sits in the
+    membrane loop: the unsaturated sum x = L(v) + I and x - theta are two carry-save sums
+    side by side, each with one carry chain (the leak is folded in), the spike is the sign
+    of x - theta (equal to comparing the saturated h, see below), and saturation is an
+    overflow test on x's top bits. ``fired`` is the previous step's spike (delayed order).
+    Returns (membrane after the step, spike) as signals.
+
+    Why the sign of x - theta decides exactly: 0 <= theta <= vmax, so if x < vmin both h
+    and x are below theta, and if x > vmax, h = vmax >= theta; only ``gt`` with
+    theta = vmax differs (h = vmax never exceeds it). Terms that depend only on theta are
+    computed from its register, beside the loop.
     """
+    B = mode.v_bits
+    lo, hi = signed_range(B)
     leak = Leak.from_json(mode.leak, "LIF mode")
-    leaked = Signal(signed(len(v) + 1), name=f"{name}_leaked")
-    h = Signal(signed(mode.v_bits), name=f"{name}_h")
+    terms, frac = leak_terms(v, leak)
+    if mode.order == "delayed" and mode.reset == "zero":
+        # the previous step's spike zeroes the leaked membrane: gate every leak term
+        terms = [(Mux(fired, 0, value), sign) for value, sign in terms]
+    base = current
+    base_minus = minus_theta
+    if mode.order == "delayed" and mode.reset == "subtract":
+        base = Mux(fired, minus_theta, current)
+        base_minus = Mux(fired, minus_two_theta, minus_theta)
+    wide = signed(max(len(v), len(Value.cast(base_minus))) + 3)
+    x = Signal(wide, name=f"{name}_x")
+    d = Signal(wide, name=f"{name}_x_minus_theta")
+    m.d.comb += [
+        x.eq(carry_save_sum(terms + [(base << frac, 1)]) >> frac),
+        d.eq(carry_save_sum(terms + [(base_minus << frac, 1)]) >> frac),
+    ]
+    h = Signal(signed(B), name=f"{name}_h")
     spike = Signal(name=f"{name}_spike")
-    v_next = Signal(signed(mode.v_bits), name=f"{name}_v")
-    m.d.comb += leaked.eq(_leak(v, leak))
-    if mode.order == "same_step":
-        m.d.comb += h.eq(_saturate(leaked + current, mode.v_bits))
-    elif mode.reset == "subtract":
-        m.d.comb += h.eq(_saturate(leaked + current - Mux(fired, theta, 0), mode.v_bits))
-    elif mode.reset == "zero":
-        m.d.comb += h.eq(_saturate(Mux(fired, 0, leaked) + current, mode.v_bits))
+    v_next = Signal(signed(B), name=f"{name}_v")
+    top = x[B - 1:]                       # all equal <=> x fits B signed bits
+    over = ~x[-1] & top.any()
+    under = x[-1] & ~top.all()
+    m.d.comb += h.eq(Mux(over, hi, Mux(under, lo, x)))
+    if mode.fire == "ge":
+        m.d.comb += spike.eq(~d[-1])
     else:
-        m.d.comb += h.eq(_saturate(leaked + current, mode.v_bits))
-    m.d.comb += spike.eq((h >= theta) if mode.fire == "ge" else (h > theta))
+        m.d.comb += spike.eq(~d[-1] & (d != 0) & (theta != hi))
     if mode.order == "delayed" or mode.reset == "none":
         m.d.comb += v_next.eq(h)
     elif mode.reset == "subtract":
-        m.d.comb += v_next.eq(h - Mux(spike, theta, 0))
+        # h - theta: d itself unless x saturated high, where it is vmax - theta.
+        m.d.comb += v_next.eq(Mux(spike, Mux(over, hi - theta, d), h))
     else:
         m.d.comb += v_next.eq(Mux(spike, 0, h))
     return v_next, spike
@@ -62,15 +134,19 @@ def lif_step(m, mode, v, fired, current, theta, name):
 class LIFUnit(wiring.Component):
     """Evaluates one neuron at a time over T steps, ``steps_per_cycle`` steps per cycle.
 
-    Ports: ``i`` takes a neuron's T sums and header (threshold, bias, slot); ``o`` gives
-    its packed spike word, final membrane, slot and chunk_last; ``mode`` selects the
-    neuron mode (held for a whole layer); ``idle`` is high when nothing is in flight.
+    Ports: ``i`` takes a neuron's T input currents (synaptic sum + bias: the TPPE folds
+    the bias into its accumulators) and its header (threshold, slot, chunk_last; the
+    header's bias is not used here); ``o`` gives its packed spike word, final membrane,
+    slot and chunk_last; ``mode`` selects the neuron mode (held for a whole layer);
+    ``idle`` is high when nothing is in flight. The input should come from registers: I -
+    theta is computed from it as it is accepted.
 
     Latency: T / steps_per_cycle cycles from acceptance to a valid output.
     Throughput: one neuron per T / steps_per_cycle cycles: the next neuron is accepted in
-    the cycle the current one finishes.
-    Resources: steps_per_cycle chained step circuits per mode (adders, a saturator, a
-    comparator), T sum registers and one output register.
+    the cycle the current one finishes. ``i.ready`` depends on registers only.
+    Resources: per mode, steps_per_cycle chained step circuits of two parallel adders, an
+    overflow test and muxes (a constant leak multiply becomes shifted adds); T current
+    registers and one output register. The membrane loop is two adders deep per step.
     """
 
     def __init__(self, geometry, modes, steps_per_cycle=1):
@@ -104,8 +180,17 @@ class LIFUnit(wiring.Component):
         g, u = self.geometry, self.steps_per_cycle
         T = g.timesteps
         cycles = T // u
+        width = signed(g.acc_bits + 1)
+        delayed_subtract = any(mode.order == "delayed" and mode.reset == "subtract"
+                               for mode in self.modes)
 
-        sums = [Signal(signed(g.acc_bits + 1), name=f"current_{t}") for t in range(T)]
+        busy = Signal()
+        current = [Signal(width, name=f"current_{t}") for t in range(T)]
+        # I - theta (and I - 2 theta) of this cycle's steps, prepared a cycle ahead.
+        minus_theta = [Signal(signed(g.acc_bits + 2), name=f"minus_theta_{j}")
+                       for j in range(u)]
+        minus_two_theta = [Signal(signed(g.acc_bits + 3), name=f"minus_two_theta_{j}")
+                           for j in range(u)] if delayed_subtract else [None] * u
         theta = Signal(g.theta_bits)
         slot = Signal(g.slot_bits)
         chunk_last = Signal()
@@ -113,14 +198,14 @@ class LIFUnit(wiring.Component):
         fired = Signal()
         word = Signal(T)
         count = Signal(range(cycles))
-        busy = Signal()
 
         # u chained steps, for every mode; the layer's mode picks the result.
         results = []
         for index, mode in enumerate(self.modes):
             step_v, step_fired, spikes = v, fired, []
             for j in range(u):
-                step_v, step_fired = lif_step(m, mode, step_v, step_fired, sums[j], theta,
+                step_v, step_fired = lif_step(m, mode, step_v, step_fired, current[j],
+                                              minus_theta[j], minus_two_theta[j], theta,
                                               f"mode{index}_step{j}")
                 spikes.append(step_fired)
             results.append((step_v, step_fired, spikes))
@@ -133,13 +218,31 @@ class LIFUnit(wiring.Component):
                     m.d.comb += [next_v.eq(step_v), next_fired.eq(step_fired)]
                     m.d.comb += [next_spikes[j].eq(s) for j, s in enumerate(spikes)]
 
-        last_step = count == cycles - 1
-        out_free = ~self.o.valid | self.o.ready
+        def prepare(sums, theta_value):
+            """This cycle's I - theta terms for the next u steps, from registers."""
+            statements = [minus_theta[j].eq(sums[j] - theta_value) for j in range(u)]
+            if delayed_subtract:
+                statements += [minus_two_theta[j].eq(sums[j] - (theta_value << 1))
+                               for j in range(u)]
+            return statements
+
+        # A register, not a comparison of ``count``: it heads the readiness chain.
+        last_step = Signal(init=cycles == 1)
+        # Readiness from registers only (here and so for ``i``): a ready that depends on
+        # the next stage's ready chains the write bus, the compressor, this unit, the
+        # accumulators and the inner join into one combinational path. The cost is a cycle
+        # when the output register is full as a neuron finishes, which a neuron taking two
+        # or more cycles never meets.
+        out_free = ~self.o.valid
         finishing = busy & last_step & out_free
         with m.If(busy & (~last_step | out_free)):
             m.d.sync += [v.eq(next_v), fired.eq(next_fired), count.eq(count + 1),
                          word.eq(word >> u | next_spikes << (T - u))]
-            m.d.sync += [sums[t].eq(sums[t + u]) for t in range(T - u)]
+            if cycles > 1:
+                m.d.sync += last_step.eq(count == cycles - 2)
+            m.d.sync += [current[t].eq(current[t + u]) for t in range(T - u)]
+            if T > u:
+                m.d.sync += prepare(current[u:], theta)
         with m.If(finishing):
             m.d.sync += [
                 self.o.valid.eq(1),
@@ -155,9 +258,10 @@ class LIFUnit(wiring.Component):
         m.d.comb += self.i.ready.eq(~busy | finishing)
         with m.If(self.i.valid & self.i.ready):
             header = self.i.payload.header
-            m.d.sync += [sums[t].eq(self.i.payload.sums[t] + header.bias) for t in range(T)]
+            m.d.sync += [current[t].eq(self.i.payload.sums[t]) for t in range(T)]
+            m.d.sync += prepare(self.i.payload.sums, header.theta)
             m.d.sync += [theta.eq(header.theta), slot.eq(header.slot),
-                         chunk_last.eq(header.chunk_last), v.eq(0), fired.eq(0), word.eq(0),
-                         count.eq(0), busy.eq(1)]
+                         chunk_last.eq(header.chunk_last), v.eq(0), fired.eq(0),
+                         word.eq(0), count.eq(0), last_step.eq(cycles == 1), busy.eq(1)]
         m.d.comb += self.idle.eq(~busy & ~self.o.valid)
         return m

@@ -20,12 +20,15 @@ class OutputCompressor(wiring.Component):
     chunk; ``region`` the half of the spike buffer to write; ``last_layer`` route results to
     the result buffer; ``o`` write requests; ``idle`` nothing held.
 
-    Throughput: one neuron per cycle. Latency: 1 cycle (registered output).
+    Throughput: with ``registered_ready`` (default) one neuron per two cycles at most,
+    which the LIF stage upstream never exceeds; otherwise one per cycle, with ``o.ready``
+    passed combinationally to ``i.ready``. Latency: 1 cycle (registered output).
     Resources: a W-bit mask accumulator, a rank counter and the output register.
     """
 
-    def __init__(self, geometry):
+    def __init__(self, geometry, *, registered_ready=True):
         self.geometry = geometry
+        self.registered_ready = registered_ready
         super().__init__({
             "i": In(stream.Signature(geometry.lif_output)),
             "region": In(1),
@@ -46,7 +49,10 @@ class OutputCompressor(wiring.Component):
         nonzero = result.word != 0
         new_mask = mask | (nonzero << bit)
 
-        free = ~self.o.valid | self.o.ready
+        # Ready from a register (the default): the write bus grants combinationally from all
+        # requests, so ``o.ready`` must not reach upstream within the same cycle. The input
+        # loader, alone on the bus while it runs, may pass it through for one word a cycle.
+        free = ~self.o.valid if self.registered_ready else ~self.o.valid | self.o.ready
         m.d.comb += [self.i.ready.eq(free), self.idle.eq(~self.o.valid)]
         with m.If(self.i.valid & free):
             out = self.o.payload

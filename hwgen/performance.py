@@ -5,9 +5,13 @@ benchmarks/fc_cycles.py reports it on larger workloads):
 
 - A layer takes at least its **ideal bound**: the matched pairs of its busiest TPPE,
   one per cycle.
-- Plus a **fixed overhead** of ``15 + T / lif_steps`` cycles per layer: the barrier and
-  descriptor fetch (3), the fetch / join / memory pipeline filling (8), the last neuron's
-  LIF evaluation (T / lif_steps), output compression and the write bus draining (4).
+- Plus a **fixed overhead** of ``20 + T / lif_steps`` cycles per layer: the barrier and
+  descriptor fetch (3); the pipeline filling (13: program read and its register, spike-mask
+  read and its register, hold-back, the buffered match FIFO (2), two inner-join stages,
+  weight and spike-word read and their register, the accumulators' hand-over to the LIF
+  stage); the last neuron's LIF evaluation
+  (T / lif_steps); its output, compression and the write bus draining (4). Every block
+  RAM's output is registered before logic uses it, for clock speed.
 - Plus, per neuron, ``max(0, T / lif_steps - pairs)`` when a neuron has fewer matched
   pairs than its LIF evaluation takes (the LIF stage, overlapped with the next neuron's
   accumulation, becomes the bottleneck), and likewise when a neuron's fiber-program
@@ -15,7 +19,7 @@ benchmarks/fc_cycles.py reports it on larger workloads):
   TPPEs on exactly this per-neuron cost (:func:`compiler.scheduler.assign.neuron_costs`).
 """
 
-FILL_AND_DRAIN = 15
+FILL_AND_DRAIN = 20
 
 
 def layer_overhead(config, timesteps):

@@ -36,7 +36,7 @@ class SpikeLoader(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         g = self.geometry
-        m.submodules.pack = pack = OutputCompressor(g)
+        m.submodules.pack = pack = OutputCompressor(g, registered_ready=False)
         count = Signal(range(self.inputs + 1))
         m.d.comb += [
             self.loaded.eq(count == self.inputs),

@@ -22,6 +22,7 @@ from .fiber_fetch import FiberFetch
 from .inner_join import InnerJoin
 from .lif import LIFUnit
 from .output_compressor import OutputCompressor
+from .skid_buffer import SkidBuffer
 from .write_bus import bus_signature
 from amaranth.lib import stream
 
@@ -36,7 +37,8 @@ class TPPE(wiring.Component):
     nothing left in flight.
 
     Throughput: one matched pair per cycle, overlapped with the LIF evaluation of the
-    previous neuron (T / lif_steps cycles) and with fetching the next chunks.
+    previous neuron (T / lif_steps cycles) and with fetching the next chunks; a finished
+    neuron waits in the accumulators until the LIF stage takes it.
     Resources: T accumulators of acc_bits + 1, the inner join, the LIF unit, and memories:
     program (program_depth x entry width), weights (weight_depth x weight_bits), spike
     words (2 x spike_depth x T), spike masks (2 x spike_depth / W x W).
@@ -105,43 +107,69 @@ class TPPE(wiring.Component):
 
         m.submodules.join = join = InnerJoin(g)
         wiring.connect(m, fetch.matches, join.i)
+        # The accumulate stage's readiness depends on the LIF stage's; the skid buffer keeps
+        # that chain out of the inner join (on iCE40 it was the critical path).
+        m.submodules.skid = skid = SkidBuffer(g.matched_pair)
+        wiring.connect(m, join.o, skid.i)
 
-        # Memory stage: the pair's spike word and weight arrive one cycle after acceptance.
+        # Memory stages: a pair's spike word and weight leave the block RAMs one cycle after
+        # its acceptance (stage R) and are registered before any logic uses them (stage M).
         word_read = spike_words.read_port()
         weight_read = weights.read_port()
-        loaded = Signal()
-        loaded_end = Signal()
-        loaded_empty = Signal()
+        r_valid, r_end, r_empty = Signal(), Signal(), Signal()
+        m_valid, m_end, m_empty = Signal(), Signal(), Signal()
+        m_word = Signal(T)
+        m_weight = Signal(signed(g.weight_bits))
 
         m.submodules.lif = lif = LIFUnit(g, self.modes, self.lif_steps)
         m.d.comb += lif.mode.eq(self.mode)
 
+        # The bias enters with a neuron's first pair (the header FIFO's head is that
+        # neuron's header), so the accumulators end up holding its input currents. They
+        # are then ``held`` for the LIF stage, which reads them as registers, while the
+        # header is popped (its bias is for the next neuron's first pair) and kept.
         acc = [Signal(signed(g.acc_bits + 1), name=f"acc_{t}") for t in range(T)]
-        sums = [acc[t] + Mux(word_read.data[t] & ~loaded_empty, weight_read.data, 0)
+        first = Signal(init=1)
+        held = Signal()
+        held_header = Signal(g.neuron_header)
+        bias = fetch.headers.payload.bias
+        sums = [Mux(first, bias, acc[t]) + Mux(m_word[t] & ~m_empty, m_weight, 0)
                 for t in range(T)]
-        to_lif = loaded & loaded_end & fetch.headers.valid
         m.d.comb += [
-            lif.i.valid.eq(to_lif),
-            lif.i.payload.header.eq(fetch.headers.payload),
-            fetch.headers.ready.eq(to_lif & lif.i.ready),
+            lif.i.valid.eq(held),
+            lif.i.payload.header.eq(held_header),
         ]
-        m.d.comb += [lif.i.payload.sums[t].eq(sums[t]) for t in range(T)]
-        consume = loaded & (~loaded_end | (to_lif & lif.i.ready))
-        accept = join.o.valid & (~loaded | consume)
-        pair = join.o.payload
+        m.d.comb += [lif.i.payload.sums[t].eq(acc[t]) for t in range(T)]
+        # The header FIFO's head belongs to the pair in stage M (pushed before its chunks
+        # were fetched, popped at its end); the valid test only makes that explicit.
+        consume = m_valid & (~held | lif.i.ready) & fetch.headers.valid
+        m.d.comb += fetch.headers.ready.eq(consume & m_end)
+        r_move = r_valid & (~m_valid | consume)
+        accept = skid.o.valid & (~r_valid | r_move)
+        pair = skid.o.payload
         m.d.comb += [
-            join.o.ready.eq(~loaded | consume),
+            skid.o.ready.eq(~r_valid | r_move),
             word_read.addr.eq(Cat(pair.offset, pair.chunk, self.region)),
             word_read.en.eq(accept),
             weight_read.addr.eq(pair.waddr),
             weight_read.en.eq(accept),
         ]
         with m.If(consume):
-            m.d.sync += [acc[t].eq(Mux(loaded_end, 0, sums[t])) for t in range(T)]
-        with m.If(accept):
-            m.d.sync += [loaded.eq(1), loaded_end.eq(pair.end), loaded_empty.eq(pair.empty)]
+            m.d.sync += [acc[t].eq(sums[t]) for t in range(T)]
+            m.d.sync += first.eq(m_end)
+        with m.If(consume & m_end):
+            m.d.sync += [held.eq(1), held_header.eq(fetch.headers.payload)]
+        with m.Elif(lif.i.ready):
+            m.d.sync += held.eq(0)
+        with m.If(r_move):
+            m.d.sync += [m_valid.eq(1), m_end.eq(r_end), m_empty.eq(r_empty),
+                         m_word.eq(word_read.data), m_weight.eq(weight_read.data)]
         with m.Elif(consume):
-            m.d.sync += loaded.eq(0)
+            m.d.sync += m_valid.eq(0)
+        with m.If(accept):
+            m.d.sync += [r_valid.eq(1), r_end.eq(pair.end), r_empty.eq(pair.empty)]
+        with m.Elif(r_move):
+            m.d.sync += r_valid.eq(0)
 
         m.submodules.compress = compress = OutputCompressor(g)
         wiring.connect(m, lif.o, compress.i)
@@ -151,6 +179,6 @@ class TPPE(wiring.Component):
         m.d.comb += [
             self.halted.eq(fetch.halted),
             self.idle.eq(fetch.halted & ~fetch.matches.valid & ~fetch.headers.valid
-                         & join.idle & ~loaded & lif.idle & compress.idle),
+                         & join.idle & ~skid.o.valid & ~r_valid & ~m_valid & ~held & lif.idle & compress.idle),
         ]
         return m

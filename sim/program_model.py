@@ -75,6 +75,7 @@ def run_sample(program, input_words):
                             weight = program.weights[p][weight_pointer[p] +
                                                        prefix_popcount(chunk["mask"], bit)]
                             acc += weight * ((word >> np.arange(T)) & 1)
+                    assert chunk["wbase"] == weight_pointer[p], "weight base out of step"
                     weight_pointer[p] += bin(chunk["mask"]).count("1")
                 word, v = neuron_lif(mode, header["theta"], acc + header["bias"])
                 slot_words[header["slot"]] = word

@@ -8,7 +8,8 @@ TPPEs, places their outputs in the next layer's spike fiber, and writes each TPP
     per layer:  [NEURON header, CHUNK entry, CHUNK entry, ...] per neuron, then LAYER_END
 
 plus its packed nonzero weights. A NEURON header carries the neuron's threshold, bias and
-output slot; a CHUNK entry one nonzero chunk of its weight fiber (chunk index and mask).
+output slot; a CHUNK entry one nonzero chunk of its weight fiber (chunk index, mask, and
+the address of the chunk's first weight in the TPPE's weight memory).
 
 Output placement (why the next layer's input order is permuted): TPPE p writes its
 neurons' outputs to the contiguous slots ``[base_p, base_p + n_p)`` of the next layer's
@@ -250,9 +251,11 @@ def compile_program(model, config, calibration_spikes=None):
                     "theta": int(layer.lif.threshold[n]), "bias": int(bias[n]),
                     "slot": slot_of[n], "empty": int(not fiber.entries),
                     "chunk_last": int(chunk_last)}))
+                base = len(weights[p])
                 for i, (c, mask) in enumerate(fiber.entries):
-                    per_tppe[p].append(("chunk", {"chunk": c, "mask": mask,
+                    per_tppe[p].append(("chunk", {"chunk": c, "mask": mask, "wbase": base,
                                                   "last": int(i == len(fiber.entries) - 1)}))
+                    base += bin(mask).count("1")
                 weights[p].extend(fiber.values)
             per_tppe[p].append(("layer_end", {}))
         plans.append(LayerPlan(layer.name, layer.dense.name, layer.inputs, layer.outputs,
@@ -308,7 +311,10 @@ def make_layouts(config, modes, output_size):
     W = config.chunk
     chunk_bits = bits_for(config.spike_depth // W)
     slot_bits = bits_for(max(config.spike_depth, output_size))
-    chunk = [Field("chunk", chunk_bits), Field("mask", W), Field("last", 1)]
+    # A chunk entry carries its weights' base address: the compiler knows it, and summing
+    # mask popcounts in hardware put an adder behind the program memory's output.
+    chunk = [Field("chunk", chunk_bits), Field("mask", W), Field("last", 1),
+             Field("wbase", bits_for(config.weight_depth))]
     neuron = [Field("theta", max(1, config.v_bits - 1)), Field("bias", config.acc_bits, True),
               Field("slot", slot_bits), Field("empty", 1), Field("chunk_last", 1)]
     payload = max(sum(f.width for f in chunk), sum(f.width for f in neuron))

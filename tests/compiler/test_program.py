@@ -52,7 +52,9 @@ def test_bundled_model_program():
 def test_auto_values_are_sized_to_the_model():
     program = compile_program(bundled.digits_model(), config())
     c = program.config
-    assert (c.timesteps, c.weight_bits, c.acc_bits, c.v_bits, c.lif_steps) == (8, 4, 9, 10, 2)
+    assert (c.timesteps, c.weight_bits, c.acc_bits, c.v_bits, c.lif_steps) == (8, 4, 9, 10, 1)
+    assert compile_program(bundled.digits_model(),
+                           config("lif_steps=auto")).config.lif_steps == 2
     assert c.spike_depth == 128                  # 128 hidden neurons, padded to chunks
     assert c.program_depth == max(len(e) for e in program.entries)
     assert c.weight_depth == max(len(w) for w in program.weights)
@@ -82,10 +84,10 @@ def test_compilation_is_deterministic():
     (["spike_depth=64"], "model 'digits_mlp' does not fit: config spike_depth = 64, but the "
                          "widest layer input needs 128 activation words (padded to 16-neuron "
                          "chunks); raise it"),
-    (["program_depth=100"], "model 'digits_mlp' does not fit: config program_depth = 100, but "
-                            "TPPE 1 needs 188 fiber-program entries; raise it or use more TPPEs"),
-    (["weight_depth=500"], "model 'digits_mlp' does not fit: config weight_depth = 500, but TPPE "
-                           "1 holds 688 nonzero weights; raise it or use more TPPEs"),
+    (["tppes=4", "program_depth=100"], "model 'digits_mlp' does not fit: config program_depth "
+     "= 100, but TPPE 1 needs 187 fiber-program entries; raise it or use more TPPEs"),
+    (["tppes=4", "weight_depth=500"], "model 'digits_mlp' does not fit: config weight_depth = "
+     "500, but TPPE 1 holds 687 nonzero weights; raise it or use more TPPEs"),
     (["lif_steps=3"], "config lif_steps = 3 must divide the model's 8 time steps"),
     (["spike_depth=192"], "config spike_depth = 192 must be a power of two and at least the "
                           "chunk width 16"),

@@ -65,12 +65,12 @@ def test_the_default_configuration_fits_the_ulx3s(digits_build):
 
 
 @pytest.mark.fpga
-def test_two_tppes_fit_the_icebreaker(tmp_path):
-    build = compile_digits(tmp_path / "build", "tppes=2")
+def test_the_default_configuration_fits_the_icebreaker(digits_build):
     # At 12 MHz the board runs from its oscillator, without the PLL.
-    report = flow.synthesize(build, "icebreaker", frequency_mhz=12)
+    report = flow.synthesize(digits_build, "icebreaker", frequency_mhz=12)
     assert report["status"] == "pass" and report["bitstream"] == "bitstream.bin"
     rows = {row["resource"]: row for row in report["resources"]}
     assert rows["LCs"]["used"] <= rows["LCs"]["available"]
-    assert json.loads((build / "fpga" / "icebreaker" / "report.json").read_text()) == report
+    assert json.loads((digits_build / "fpga" / "icebreaker" / "report.json").read_text()) \
+        == report
     assert np.isfinite(report["timing"]["fmax_mhz"])

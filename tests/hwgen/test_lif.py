@@ -22,10 +22,10 @@ def hw_mode(mode, v_bits):
     return NeuronMode(mode.leak.to_json(), mode.fire, mode.reset, mode.order, v_bits)
 
 
-def expected(mode, v_bits, sums, bias, theta):
+def expected(mode, v_bits, currents, theta):
     op = LIF("n", np.array([theta]), leak=mode.leak, fire=mode.fire, reset=mode.reset,
              order=mode.order, v_bits=v_bits)
-    current = (np.array(sums) + bias).reshape(1, -1, 1)
+    current = np.array(currents).reshape(1, -1, 1)
     spikes, v = reference.lif(op, current)
     return sum(int(s) << t for t, s in enumerate(spikes[0, :, 0])), int(v[0, 0])
 
@@ -36,10 +36,11 @@ def simulate(g, modes, steps, neurons, mode_index=0, ready_every=1):
 
     async def feed(ctx):
         ctx.set(dut.mode, mode_index)
-        for sums, bias, theta, slot in neurons:
+        for currents, theta, slot in neurons:
+            # the header's bias is ignored: the TPPE folds it into the currents
             await amaranth_streams.put(ctx, dut.i, {
-                "sums": sums, "header": {"theta": theta, "bias": bias, "slot": slot,
-                                         "chunk_last": slot & 1}})
+                "sums": currents, "header": {"theta": theta, "bias": 7, "slot": slot,
+                                             "chunk_last": slot & 1}})
 
     async def drain(ctx):
         for _ in neurons:
@@ -64,22 +65,25 @@ def test_matches_reference(mode, T, steps, v_bits, seed, ready_every):
     rng = np.random.default_rng(seed)
     g = geometry(T, v_bits=8)
     vmax = (1 << (v_bits - 1)) - 1
-    neurons = [(list(map(int, rng.integers(-300, 300, size=T))), int(rng.integers(-5, 6)),
-                int(rng.integers(0, vmax + 1)), slot) for slot in range(5)]
+    # currents up to the accumulator's range, thresholds over the whole range including
+    # 0 and vmax (where gt can never fire)
+    thetas = [0, vmax, *map(int, rng.integers(0, vmax + 1, size=4))]
+    neurons = [(list(map(int, rng.integers(-500, 500, size=T))), theta, slot)
+               for slot, theta in enumerate(thetas)]
     outputs = simulate(g, [hw_mode(mode, v_bits)], steps, neurons, ready_every=ready_every)
-    for (sums, bias, theta, slot), (word, v, out_slot, chunk_last) in zip(neurons, outputs):
-        assert (word, v) == expected(mode, v_bits, sums, bias, theta)
+    for (currents, theta, slot), (word, v, out_slot, chunk_last) in zip(neurons, outputs):
+        assert (word, v) == expected(mode, v_bits, currents, theta)
         assert (out_slot, chunk_last) == (slot, slot & 1)
 
 
 def test_mode_select_picks_the_layer_mode():
     g = geometry(4)
     modes = [hw_mode(ALL_MODES[0], 8), hw_mode(ALL_MODES[-1], 6)]
-    neurons = [([40, -3, 17, 9], 1, 10, 0), ([3, 3, 3, 3], 0, 5, 1)]
+    neurons = [([41, -2, 18, 10], 10, 0), ([3, 3, 3, 3], 5, 1)]
     for index, (mode, v_bits) in enumerate([(ALL_MODES[0], 8), (ALL_MODES[-1], 6)]):
         outputs = simulate(g, modes, 1, neurons, mode_index=index)
-        for (sums, bias, theta, _), (word, v, _, _) in zip(neurons, outputs):
-            assert (word, v) == expected(mode, v_bits, sums, bias, theta)
+        for (currents, theta, _), (word, v, _, _) in zip(neurons, outputs):
+            assert (word, v) == expected(mode, v_bits, currents, theta)
 
 
 def test_throughput_is_one_neuron_per_t_over_steps_cycles():

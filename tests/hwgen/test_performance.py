@@ -1,0 +1,58 @@
+"""The cycle model of hwgen/performance.py, checked on the generated hardware.
+
+One layer, every input spiking at every step, so each neuron's matched pairs are exactly
+its nonzero weights; the Amaranth simulator counts cycles from ``start`` to ``done``.
+"""
+
+import numpy as np
+import pytest
+
+from compiler.hardware_config import load
+from compiler.ir import LIF, Dense, Input, Model, Readout
+from compiler.scheduler.program import compile_program
+from hwgen.performance import layer_overhead
+from hwgen.top import Accelerator
+from sim import amaranth_streams
+from sim.compare import spikes_to_words
+
+INPUTS = 64
+
+
+def measured_cycles(pairs_per_neuron, timesteps, lif_steps, neurons=1):
+    model = Model("m", timesteps)
+    model.add(Input("x", (INPUTS,)))
+    weights = np.zeros((neurons, INPUTS), dtype=int)
+    weights[:, :pairs_per_neuron] = 1
+    model.add(Dense("fc", weights, weight_bits=2, acc_bits=9), "x")
+    model.add(LIF("lif", np.full(neurons, 3), v_bits=10), "fc")
+    model.add(Readout("r"), "lif")
+    config = load(overrides=["tppes=1", "chunk=16", f"lif_steps={lif_steps}"])
+    program = compile_program(model, config)
+    words = spikes_to_words(np.ones((1, timesteps, INPUTS), dtype=np.uint8))[0]
+    dut = Accelerator(program)
+    result = {}
+
+    async def bench(ctx):
+        for word in words:
+            await amaranth_streams.put(ctx, dut.inputs, int(word))
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        await ctx.tick().until(dut.done)
+        result["cycles"] = ctx.get(dut.cycles)
+
+    amaranth_streams.run(dut, bench)
+    return result["cycles"], program.config
+
+
+@pytest.mark.parametrize("timesteps, lif_steps", [(4, 1), (8, 1), (8, 2)])
+@pytest.mark.parametrize("pairs", [16, 48])
+def test_one_neuron_costs_its_pairs_plus_the_fixed_overhead(timesteps, lif_steps, pairs):
+    cycles, config = measured_cycles(pairs, timesteps, lif_steps)
+    assert cycles == pairs + layer_overhead(config, timesteps)
+
+
+def test_neurons_shorter_than_their_lif_evaluation_cost_the_difference():
+    # 8 neurons of 4 pairs, T = 8: after the first, each waits 8 - 4 cycles for the LIF.
+    cycles, config = measured_cycles(4, 8, 1, neurons=8)
+    assert cycles == 8 * 4 + layer_overhead(config, 8) + 7 * (8 - 4)
