@@ -48,7 +48,19 @@ def _check_divisor(divisor):
     return divisor
 
 
-class UARTReceiver(wiring.Component):
+class _UARTComponent(wiring.Component):
+    """A UART direction at ``divisor`` clock cycles per bit (checked here)."""
+
+    def __init__(self, divisor):
+        try:
+            self.divisor = _check_divisor(divisor)
+        except ConfigError:
+            self._MustUse__silence = True     # refused, so never elaborated: no warning
+            raise
+        super().__init__()
+
+
+class UARTReceiver(_UARTComponent):
     """Receives 8N1 bytes on ``rx`` and offers them on the ``bytes`` stream.
 
     ``rx`` is synchronised with two flip-flops. A falling edge starts a byte; the start bit
@@ -67,14 +79,6 @@ class UARTReceiver(wiring.Component):
     bytes: Out(stream.Signature(8))
     frame_error: Out(1)
     overrun: Out(1)
-
-    def __init__(self, divisor):
-        try:
-            self.divisor = _check_divisor(divisor)
-        except ConfigError:
-            self._MustUse__silence = True     # refused, so never elaborated: no warning
-            raise
-        super().__init__()
 
     def elaborate(self, platform):
         m = Module()
@@ -132,7 +136,7 @@ class UARTReceiver(wiring.Component):
         return m
 
 
-class UARTTransmitter(wiring.Component):
+class UARTTransmitter(_UARTComponent):
     """Sends the bytes of the ``bytes`` stream on ``tx`` as 8N1.
 
     ``bytes.ready`` (a register) is high while the transmitter is idle; a byte is taken in
@@ -142,14 +146,6 @@ class UARTTransmitter(wiring.Component):
 
     bytes: In(stream.Signature(8))
     tx: Out(1, init=1)
-
-    def __init__(self, divisor):
-        try:
-            self.divisor = _check_divisor(divisor)
-        except ConfigError:
-            self._MustUse__silence = True     # refused, so never elaborated: no warning
-            raise
-        super().__init__()
 
     def elaborate(self, platform):
         m = Module()

@@ -12,7 +12,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .popcount import popcount
+from .popcount import at_most_one, popcount
 
 
 class InnerJoin(wiring.Component):
@@ -89,9 +89,9 @@ class InnerJoin(wiring.Component):
 
         with m.If(self.i.valid & self.i.ready):
             matched = self.i.payload.smask & self.i.payload.wmask
-            count = popcount(matched)
             m.d.sync += [current.eq(self.i.payload), remaining.eq(matched),
-                         left.eq(count), single.eq(count <= 1), loaded.eq(1)]
+                         left.eq(popcount(matched)), single.eq(at_most_one(matched)),
+                         loaded.eq(1)]
 
         with m.If(sel_valid & advance):
             m.d.sync += [

@@ -1,4 +1,5 @@
-"""Population count as a balanced adder tree (log2(width) adder levels deep).
+"""Population count as a balanced adder tree (log2(width) adder levels deep), and the
+"at most one bit set" test without any adder.
 
 Amaranth's ``sum()`` over bits builds a linear chain of adders, which Yosys does not
 rebalance; the prefix popcounts of the inner join sit on its critical path.
@@ -19,3 +20,21 @@ def popcount(value):
             paired.append(terms[-1] + 0)
         terms = paired
     return terms[0]
+
+
+def at_most_one(value):
+    """1 if at most one bit of ``value`` is set: ``popcount(value) <= 1`` as a tree of
+    small gates (log2(width) levels, no carry chain), for paths where the count itself
+    would be too slow."""
+    value = Value.cast(value)
+    # (any bit set, at most one set) per group, merged pairwise.
+    groups = [(value[i], Const(1, 1)) for i in range(len(value))]
+    if not groups:
+        return Const(1, 1)
+    while len(groups) > 1:
+        merged = [(a_any | b_any, a_one & b_one & ~(a_any & b_any))
+                  for (a_any, a_one), (b_any, b_one) in zip(groups[::2], groups[1::2])]
+        if len(groups) % 2:
+            merged.append(groups[-1])
+        groups = merged
+    return groups[0][1]
