@@ -133,6 +133,19 @@ def synthesize(build_dir, target_name, *, frequency_mhz=AUTO, baud=DEFAULT_BAUD,
             shutil.rmtree(out, ignore_errors=True)
             os.replace(kept, out)
             continue
+        except ToolchainError as error:
+            # Only the faster build failed (nextpnr can fail to legalise a placement that
+            # the PLL's fixed site makes harder): the probe's build stands.
+            history.append(f"--frequency auto: the {faster:g} MHz build failed ("
+                           f"{str(error).split(';')[0]}); kept the {report['clock']['mhz']:g} "
+                           f"MHz build")
+            progress(Step(history[-1], True))
+            failed = out.with_name(f".{out.name}.failed")
+            shutil.rmtree(failed, ignore_errors=True)
+            if out.exists():
+                os.replace(out, failed)        # its logs stay on disk beside the kept build
+            os.replace(kept, out)
+            break
         except BaseException:
             if out.exists():
                 shutil.rmtree(kept, ignore_errors=True)       # show the failed run

@@ -143,6 +143,35 @@ def test_auto_frequency_keeps_the_first_build_if_faster_ones_fail(standin_build,
 
 @pytest.mark.fpga
 @pytest.mark.slow
+def test_auto_frequency_keeps_the_first_build_if_a_faster_one_cannot_be_placed(
+        standin_build, monkeypatch):
+    real = flow._synthesize_once
+    calls = []
+
+    def faster_fails(build_dir, target, frequency_mhz, *args, **kwargs):
+        calls.append(frequency_mhz)
+        if len(calls) == 1:
+            return real(build_dir, target, frequency_mhz, *args, **kwargs)
+        out = flow.output_directory(build_dir, target.name)
+        out.mkdir()
+        (out / "nextpnr.log").write_text("ERROR: Unable to find legal placement\n")
+        raise ToolchainError("nextpnr failed (exit status 125): ERROR: Unable to find legal "
+                             "placement for all cells; last lines of nextpnr.log: ...")
+
+    monkeypatch.setattr(flow, "_synthesize_once", faster_fails)
+    report = flow.synthesize(standin_build, "ecp5-25k", frequency_mhz="auto")
+    assert calls == [25.0, 100.0]
+    assert report["clock"]["mhz"] == 25.0 and report["status"] == "pass"
+    assert report["notes"][1] == (
+        "--frequency auto: the 100 MHz build failed (nextpnr failed (exit status 125): "
+        "ERROR: Unable to find legal placement for all cells); kept the 25 MHz build")
+    out = standin_build / "fpga" / "ecp5-25k"
+    assert json.loads((out / "report.json").read_text())["clock"]["mhz"] == 25.0
+    assert (out.parent / ".ecp5-25k.failed" / "nextpnr.log").exists()
+
+
+@pytest.mark.fpga
+@pytest.mark.slow
 def test_an_accepted_timing_failure(standin_build):
     report = flow.synthesize(standin_build, "ice40-up5k", frequency_mhz=300,
                              allow_timing_failure=True)
