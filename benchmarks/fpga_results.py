@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler.errors import FitError, TimingError
+from compiler.errors import FitError, TimingError, ToolchainError
 from compiler.hardware_config import HardwareConfig
 from compiler.scheduler.program import compile_program
 from fpga import driver, flow
@@ -56,6 +56,10 @@ def synthesize(build, target, frequency_mhz=None):
         report = flow.synthesize(build, target, frequency_mhz=frequency_mhz)
     except (FitError, TimingError):
         report = json.loads((flow.output_directory(build, target) / "report.json").read_text())
+    except ToolchainError as error:          # e.g. nextpnr finds no legal placement
+        print(f"{build.name} on {target}: {str(error).split(';')[0]}", flush=True)
+        return {"status": "tool_failure", "clock_mhz": frequency_mhz, "fmax_mhz": None,
+                "resources": {}, "critical_path": None}
     rows = {row["resource"]: row for row in report.get("resources", [])}
     timing = report.get("timing") or {}
     return {"status": report["status"], "clock_mhz": report["clock"]["mhz"],
