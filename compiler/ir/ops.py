@@ -171,8 +171,18 @@ class Input(Op):
         return Spikes(self.shape)
 
 
+class _Synapse(Op):
+    """What the weighted ops share: a ``weight`` tensor and an optional ``bias``."""
+
+    def tensors(self):
+        tensors = {"weight": self.weight}
+        if self.bias is not None:
+            tensors["bias"] = self.bias
+        return tensors
+
+
 @op_type
-class Dense(Op):
+class Dense(_Synapse):
     """A fully-connected synapse: current[t, n] = sum_k weight[n, k] * spikes[t, k] + bias[n].
 
     ``weight`` has shape (outputs, inputs) as in PyTorch and NIR. ``weight_bits`` is the
@@ -222,12 +232,6 @@ class Dense(Op):
 
     def attributes(self):
         return {"weight_bits": self.weight_bits, "acc_bits": self.acc_bits}
-
-    def tensors(self):
-        tensors = {"weight": self.weight}
-        if self.bias is not None:
-            tensors["bias"] = self.bias
-        return tensors
 
     @classmethod
     def from_parts(cls, name, attributes, tensors):
@@ -364,7 +368,7 @@ def _magnitude(source):
     return 1 if isinstance(source, Spikes) else 1 << (source.bits - 1)
 
 
-class _Conv(Op):
+class _Conv(_Synapse):
     """Shared by :class:`Conv1d` and :class:`Conv2d`: an integer convolution, PyTorch/NIR style.
 
     ``weight`` is (out_channels, in_channels / groups, *kernel); ``bias`` (out_channels,)
@@ -430,12 +434,6 @@ class _Conv(Op):
         return {"weight_bits": self.weight_bits, "acc_bits": self.acc_bits,
                 "stride": list(self.stride), "padding": list(self.padding),
                 "dilation": list(self.dilation), "groups": self.groups}
-
-    def tensors(self):
-        tensors = {"weight": self.weight}
-        if self.bias is not None:
-            tensors["bias"] = self.bias
-        return tensors
 
     @classmethod
     def from_parts(cls, name, attributes, tensors):
