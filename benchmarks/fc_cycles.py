@@ -22,12 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler import hardware_config
-from compiler.scheduler.program import compile_program
+from hwgen.compiler import hardware_config
+from hwgen.compiler.scheduler.program import compile_program
 from hwgen import build_directory, bundled
-from hwgen.performance import layer_overhead
-from sim.cosim import cosimulate
-from sim.workloads import NeuronMode, random_workload
+from hwgen.gateware.performance import layer_overhead
+from hwgen.sim.cosim import cosimulate
+from hwgen.sim.workloads import NeuronMode, random_workload
 
 
 def workloads(quick):

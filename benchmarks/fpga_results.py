@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler.errors import FitError, TimingError, ToolchainError
-from compiler.hardware_config import HardwareConfig
-from compiler.scheduler.program import compile_program
-from fpga import driver, flow
-from fpga.core import CoreSpec
-from fpga.simboard import SimulatedBoard
+from hwgen.errors import FitError, TimingError, ToolchainError
+from hwgen.compiler.hardware_config import HardwareConfig
+from hwgen.compiler.scheduler.program import compile_program
+from hwgen.fpga import driver, flow
+from hwgen.fpga.core import CoreSpec
+from hwgen.fpga.simboard import SimulatedBoard
 from hwgen import build_directory, bundled
 
 # The default is 2 TPPEs and one LIF step per cycle; the others show what the two

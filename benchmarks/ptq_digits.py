@@ -24,9 +24,9 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from compiler.frontends import nir as frontend
-from compiler.frontends import snntorch_export
-from sim import float_reference, reference
+from hwgen.compiler.frontends import nir as frontend
+from hwgen.compiler.frontends import snntorch_export
+from hwgen.compiler.ir import float_reference, reference
 
 T, THRESHOLD = 8, 16
 

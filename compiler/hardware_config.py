@@ -12,7 +12,7 @@ import tomllib
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-from .errors import ConfigError
+from hwgen.errors import ConfigError
 
 AUTO = "auto"
 

@@ -20,7 +20,7 @@ from amaranth.lib import io, wiring
 from amaranth.lib.cdc import ResetSynchronizer
 from amaranth.lib.wiring import In, Out
 
-from compiler.errors import ConfigError
+from hwgen.errors import ConfigError
 
 from . import pll
 from .engine import ProtocolEngine

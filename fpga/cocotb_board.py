@@ -1,6 +1,6 @@
 """cocotb testbench that turns the simulated board top into a serial port.
 
-It runs inside the Verilator simulation of ``hwgen_board_sim`` (see :mod:`fpga.simboard`).
+It runs inside the Verilator simulation of ``hwgen_board_sim`` (see :mod:`hwgen.fpga.simboard`).
 It opens a pseudo-terminal and writes its name to ``$HWGEN_PTY_LINK``; every byte a host
 writes to that terminal is sent to the board's ``rx`` pin bit by bit, as a UART would, and
 every byte the board sends on ``tx`` is sampled bit by bit and written back to the terminal.

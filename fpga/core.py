@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from compiler.errors import FormatError
+from hwgen.errors import FormatError
 
 from . import protocol
 

@@ -3,14 +3,14 @@ against the integer reference.
 
 The driver talks to the board through a *transport* (``write(bytes)``, ``read(count)``
 returning fewer bytes on timeout, ``discard_input()``, ``close()``). :class:`SerialTransport`
-is a pyserial port; the simulated board (:mod:`fpga.simboard`) is reached through a
+is a pyserial port; the simulated board (:mod:`hwgen.fpga.simboard`) is reached through a
 pseudo-terminal with the same :class:`SerialTransport`, so the code path that is tested is
 the one that drives a real board.
 
 :class:`Board` speaks the protocol (docs/protocol.md). :func:`run` encodes integer inputs
 into spike words with the encoder of docs/semantics.md, runs each sample on the board,
 decodes the result words into output spikes and final membranes, and compares them bit for
-bit with ``sim.reference``.
+bit with ``hwgen.compiler.ir.reference``.
 """
 
 import time
@@ -18,15 +18,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from compiler.errors import FormatError, LinkError
-from compiler.ir import LIF, Readout
-from sim import reference
+from hwgen.errors import FormatError, LinkError
+from hwgen.compiler.ir import LIF, Readout
+from hwgen.compiler.ir import reference
 
 from . import protocol
 from .protocol import Command, Flag, Reply, Status
 
 DEFAULT_TIMEOUT_S = 2.0
-# Longer than the board's request timeout (fpga.board.DEFAULT_TIMEOUT_S), so that a board
+# Longer than the board's request timeout (hwgen.fpga.board.DEFAULT_TIMEOUT_S), so that a board
 # stuck in a half-received request has given up on it before the driver tries again.
 RESYNC_PAUSE_S = 0.3
 

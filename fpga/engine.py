@@ -1,4 +1,4 @@
-"""The protocol engine: gateware that serves the UART protocol of :mod:`fpga.protocol` and
+"""The protocol engine: gateware that serves the UART protocol of :mod:`hwgen.fpga.protocol` and
 drives the ports of ``hwgen_core`` (docs/architecture.md, "Core interface").
 
 It sits between the UART (byte streams in and out) and the core. It parses requests,
@@ -17,7 +17,7 @@ from amaranth import Cat, Const, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from compiler.errors import ConfigError
+from hwgen.errors import ConfigError
 
 from . import protocol
 from .protocol import Command, Reply

@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from compiler.errors import ConfigError, FormatError, HwgenError, ToolchainError
+from hwgen.errors import ConfigError, FormatError, HwgenError, ToolchainError
 from hwgen import toolchain
 
 from .flow import bitstream_path, output_directory

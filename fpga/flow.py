@@ -1,8 +1,8 @@
 """``hwgen synth``: Yosys + nextpnr on a build directory, for a board or a bare device.
 
-For a board the top is :class:`fpga.board.BoardTop` (PLL, reset, UART protocol engine,
+For a board the top is :class:`hwgen.fpga.board.BoardTop` (PLL, reset, UART protocol engine,
 LEDs, the core) and the result includes a bitstream; for a bare device it is the
-out-of-context :class:`fpga.board.CoreHarness` and the result is a report only.
+out-of-context :class:`hwgen.fpga.board.CoreHarness` and the result is a report only.
 
 Amaranth (with the amaranth-boards platform for boards) writes the design and its
 constraints; the flow then runs the tools itself, one step at a time, each with its full
@@ -31,8 +31,8 @@ from pathlib import Path
 
 import jinja2
 
-from compiler.atomic import atomic_directory
-from compiler.errors import ConfigError, FitError, TimingError, ToolchainError
+from hwgen.atomic import atomic_directory
+from hwgen.errors import ConfigError, FitError, TimingError, ToolchainError
 from hwgen import toolchain
 
 from . import report as parse
@@ -410,6 +410,6 @@ def _write_reports(work, result):
         "#!/bin/sh\n# The tool commands `hwgen synth` ran, in this folder.\nset -e\n"
         + "".join(f"{command}\n" for command in result["commands"]))
     template = jinja2.Template(
-        resources.files("rtl_templates").joinpath("fpga_report.md.j2").read_text(),
+        resources.files("hwgen.templates").joinpath("fpga_report.md.j2").read_text(),
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     (work / "report.md").write_text(template.render(r=result))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from amaranth import Const, Instance
 
-from compiler.errors import ConfigError
+from hwgen.errors import ConfigError
 
 TOLERANCE = 0.01
 

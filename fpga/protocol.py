@@ -1,7 +1,7 @@
 """The UART protocol between a host and a board running hwgen: constants and byte layouts.
 
 This module is the single definition of the protocol (docs/protocol.md describes it for
-people). The gateware (:mod:`fpga.engine`) and the host driver (:mod:`fpga.driver`) both
+people). The gateware (:mod:`hwgen.fpga.engine`) and the host driver (:mod:`hwgen.fpga.driver`) both
 build on the constants and helpers here, so the two sides cannot drift apart.
 
 A request is ``REQUEST_SYNC, command, payload``; a response is ``RESPONSE_SYNC, status,

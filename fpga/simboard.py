@@ -1,10 +1,10 @@
 """A simulated board: the board top's logic and the compiled core under Verilator, reachable
 as a serial port.
 
-:class:`SimulatedBoard` emits :class:`fpga.board.SimBoardTop` (the same UART, protocol engine
+:class:`SimulatedBoard` emits :class:`hwgen.fpga.board.SimBoardTop` (the same UART, protocol engine
 and ``hwgen_core`` instance as the bitstream, without the PLL and pins) as Verilog, builds it
-with the core's Verilog through :class:`sim.verilator.VerilatorBuild` (cached), and runs it
-with the cocotb testbench :mod:`fpga.cocotb_board` in a background thread. That testbench
+with the core's Verilog through :class:`hwgen.sim.verilator.VerilatorBuild` (cached), and runs it
+with the cocotb testbench :mod:`hwgen.fpga.cocotb_board` in a background thread. That testbench
 bridges a pseudo-terminal to the simulated ``rx`` / ``tx`` pins with a bit-level UART model,
 so the host driver reaches it through pyserial exactly as it reaches a board.
 
@@ -20,9 +20,9 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
-from compiler.atomic import atomic_file
-from compiler.errors import ToolchainError
-from sim.verilator import VerilatorBuild
+from hwgen.atomic import atomic_file
+from hwgen.errors import ToolchainError
+from hwgen.sim.verilator import VerilatorBuild
 
 from .board import SimBoardTop
 
@@ -71,7 +71,7 @@ class SimulatedBoard:
 
         def simulate():
             try:
-                self._outcome["result"] = build.run("fpga.cocotb_board",
+                self._outcome["result"] = build.run("hwgen.fpga.cocotb_board",
                                                     test_dir=self.work_dir / "sim",
                                                     extra_env=env)
             except BaseException as error:        # reported to the caller's thread

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from amaranth.build import Attrs, Clock, Pins, Resource
 
-from compiler.errors import ConfigError
+from hwgen.errors import ConfigError
 
 
 @dataclass(frozen=True)

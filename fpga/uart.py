@@ -13,7 +13,7 @@ from amaranth import Cat, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from compiler.errors import ConfigError
+from hwgen.errors import ConfigError
 
 MIN_DIVISOR = 4
 # The two ends of a link may differ by about 4 % in total before the last data bit is

@@ -10,14 +10,19 @@ import json
 from importlib.metadata import version
 from pathlib import Path
 
-from compiler.atomic import atomic_directory
-from compiler.errors import FormatError
-from compiler.frontends import native
-from compiler.scheduler.program import write_hex
+from hwgen.atomic import atomic_directory
+from hwgen.errors import FormatError
+from hwgen.compiler.frontends import native
 
-from .top import TOP_MODULE, to_verilog
+from .gateware.top import TOP_MODULE, to_verilog
 
 MANIFEST_VERSION = 1
+
+
+def write_hex(path, width, words):
+    """A memory image: one word per line, hex, zero-padded to the width."""
+    digits = max(1, -(-width // 4))
+    path.write_text("".join(f"{w:0{digits}x}\n" for w in words))
 
 
 def _json(data):
@@ -31,13 +36,14 @@ def write(program, model, path, *, notes=None):
     anything else the user should read about how the model was compiled.
     """
     verilog = to_verilog(program)
+    model_bytes = native.dumps(model)
     images = program.memory_images()
     memories = program.memory_bits()
     manifest = {
         "format": "hwgen.build",
         "version": MANIFEST_VERSION,
         "hwgen_version": version("hwgen"),
-        "model": {"name": program.model_name, "sha256": program.model_sha256,
+        "model": {"name": program.model_name, "sha256": hashlib.sha256(model_bytes).hexdigest(),
                   "timesteps": program.timesteps, "inputs": program.input_size,
                   "outputs": program.output_size, "v_bits": program.config.v_bits,
                   "layers": [layer.name for layer in program.layers]},

@@ -21,7 +21,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from compiler.errors import ToolchainError
+from hwgen.errors import ToolchainError
 
 MIN_VERILATOR = (5, 36)
 

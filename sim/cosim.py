@@ -3,7 +3,7 @@
 :func:`cosimulate` runs the reference, builds the build directory's Verilog with
 Verilator (cached by design hash), runs the cocotb testbench on the samples in parallel
 shards, and compares every layer's spikes and the output layer's results and membranes
-with the reference (:mod:`sim.compare`). It also measures cycles per inference and per
+with the reference (:mod:`hwgen.sim.compare`). It also measures cycles per inference and per
 layer, next to each layer's ideal bound.
 """
 
@@ -15,20 +15,20 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler.errors import ToolchainError
+from hwgen.errors import ToolchainError
 
-from . import reference
+from hwgen.compiler.ir import reference
 from .compare import compare, ideal_bounds, spikes_to_words
 from .verilator import VerilatorBuild
 
-TESTBENCH = "sim.testbench"
+TESTBENCH = "hwgen.sim.testbench"
 
 
 @dataclass
 class CosimResult:
     program: dict
     trace: object                   # the reference Trace
-    verdict: object                 # sim.compare.Verdict
+    verdict: object                 # hwgen.sim.compare.Verdict
     cycles: np.ndarray              # (samples,) start to done, as the core counted them
     load_cycles: np.ndarray         # (samples,) cycles to stream the inputs in
     layer_cycles: np.ndarray        # (samples, layers)
@@ -94,7 +94,7 @@ def _shards(samples, parallel):
 
 def cosimulate(build, inputs, *, labels=None, waves=False, parallel=None, work_dir=None,
                progress=None, log=None):
-    """Co-simulate ``inputs`` (as for :func:`sim.reference.encode`) on ``build``
+    """Co-simulate ``inputs`` (as for :func:`hwgen.compiler.ir.reference.encode`) on ``build``
     (a :class:`~hwgen.build_directory.BuildDirectory`).
 
     ``progress(done_samples)`` is called as samples finish; ``log(text)`` gets step notes.

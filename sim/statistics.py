@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from compiler.ir import LIF, Dense, Flatten, Input
+from hwgen.compiler.ir import LIF, Dense, Flatten, Input
 
 
 @dataclass

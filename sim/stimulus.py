@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from compiler.errors import InputError
+from hwgen.errors import InputError
 
 
 @dataclass

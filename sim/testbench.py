@@ -4,7 +4,7 @@ It runs the inferences listed in the job file named by ``HWGEN_JOB`` through the
 interface exactly as docs/architecture.md specifies (input words, start, done, results)
 and records everything observable: every trace event (the words each layer writes), the
 cycle each layer began, the cycle counter and the result words. It writes them to the
-file named by ``HWGEN_OBSERVED`` and judges nothing: :mod:`sim.compare` compares the
+file named by ``HWGEN_OBSERVED`` and judges nothing: :mod:`hwgen.sim.compare` compares the
 recording with the integer reference, so the verdict logic is ordinary, testable Python.
 
 ``HWGEN_PROGRESS``, if set, names a file that gets the number of finished samples after

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from compiler.errors import ToolchainError
+from hwgen.errors import ToolchainError
 from hwgen import toolchain
 
 # Bump when the build flags or the way builds are laid out change.

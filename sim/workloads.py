@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from compiler.ir import LIF, Dense, Input, Leak, Model, Readout
+from hwgen.compiler.ir import LIF, Dense, Input, Leak, Model, Readout
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def random_chain(seed, inputs, layers, timesteps, *, weight_bits=4, name=None):
     """
     rng = np.random.default_rng(seed)
     model = Model(name or f"random_{seed}", timesteps,
-                  metadata={"generator": "sim.workloads.random_chain", "seed": seed})
+                  metadata={"generator": "hwgen.sim.workloads.random_chain", "seed": seed})
     model.add(Input("input", (inputs,), encoding="spikes"))
     previous, fan_in = "input", inputs
     wmax = (1 << (weight_bits - 1)) - 1

@@ -1,10 +1,19 @@
-"""Shared test helpers."""
+"""Shared test helpers.
+
+Modules that only tests use (Python models of the hardware, simulator glue, framework
+oracles) live in tests/support/ and are imported by name: pytest runs with
+--import-mode=importlib, so that folder is put on the path here.
+"""
 
 import gc
+import sys
 import warnings
+from pathlib import Path
 
 import pytest
 from amaranth.hdl import UnusedElaboratable
+
+sys.path.insert(0, str(Path(__file__).parent / "support"))
 
 
 @pytest.fixture

@@ -6,14 +6,14 @@ metadata what it assumed where the source format was silent.
 
 from pathlib import Path
 
-from ..errors import ConfigError, FormatError
+from hwgen.errors import ConfigError, FormatError
 from . import native
 from . import nir as nir_frontend
 
 
 def load(path, **options):
     """Read the model at ``path``: ``.hwgen`` (native) or ``.nir`` (NIR, with ``options`` as
-    for :func:`compiler.frontends.nir.load`)."""
+    for :func:`hwgen.compiler.frontends.nir.load`)."""
     path = Path(path)
     if path.suffix == native.SUFFIX:
         given = sorted(k for k, v in options.items() if v is not None)

@@ -12,7 +12,7 @@ metadata states it (the ``hwgen.*`` keys the snnTorch exporter helper writes).
 
 from dataclasses import dataclass
 
-from ..errors import ConfigError
+from hwgen.errors import ConfigError
 
 
 @dataclass(frozen=True)

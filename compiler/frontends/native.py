@@ -11,8 +11,8 @@ import zipfile
 
 import numpy as np
 
-from ..atomic import atomic_file
-from ..errors import FormatError, ModelError
+from hwgen.atomic import atomic_file
+from hwgen.errors import FormatError, ModelError
 from ..ir import OP_TYPES, Model
 
 FORMAT_NAME = "hwgen.model"

@@ -8,11 +8,11 @@ definition, and -- from snnTorch -- not even the reset. This frontend
    exporters write),
 2. checks its structure (one Input, no cycles, one input per node, supported node types)
    and infers every shape along the edges, broadcasting scalar parameters,
-3. translates each node into hwgen's terms (:mod:`compiler.ir.floating`) using the source
+3. translates each node into hwgen's terms (:mod:`hwgen.compiler.ir.floating`) using the source
    framework's conventions (:mod:`.conventions`) unless an option or the node's own
    ``hwgen.*`` metadata says otherwise, folding resistances, Scale nodes, average-pooling
    divisors and resting potentials into weights, biases and thresholds,
-4. quantizes the result (:mod:`compiler.passes.quantize`; integer-valued graphs are kept
+4. quantizes the result (:mod:`hwgen.compiler.passes.quantize`; integer-valued graphs are kept
    exactly).
 
 Every assumption it made goes into ``model.metadata["frontend"]``, the quantization into
@@ -26,7 +26,7 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 
-from ..errors import ConfigError, FormatError, HwgenError, ModelError, UnsupportedError
+from hwgen.errors import ConfigError, FormatError, HwgenError, ModelError, UnsupportedError
 from ..ir import FIRE_MODES, MAX_TIMESTEPS, ORDERS, RESET_MODES
 from ..ir.floating import (ROUNDINGS, FloatConv, FloatDense, FloatFlatten, FloatInput,
                            FloatIntegrator, FloatNetwork, FloatNeuron, FloatReadout,
@@ -121,7 +121,7 @@ def load(source, *, dt=None, source_framework="generic", timesteps=None, fire=No
     framework's). ``timesteps``: T (default: the graph's ``hwgen.timesteps`` metadata, else
     the calibration spike trains' length). ``fire``/``reset``/``order``: override what a
     NIR neuron means. ``weight_bits``/``v_bits``/``leak_form``/``leak_frac_bits``: see
-    :class:`~compiler.passes.quantize.QuantizeOptions`. ``calibration``: inputs to choose
+    :class:`~hwgen.compiler.passes.quantize.QuantizeOptions`. ``calibration``: inputs to choose
     scales on and measure float-vs-integer agreement with.
     """
     label = str(source) if isinstance(source, (str, Path)) else "NIR graph"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import FormatError
+from hwgen.errors import FormatError
 
 PASS_THROUGH = "hwgen:pass-through"
 """Type given to a flattened subgraph's Input/Output nodes before they are spliced out."""

@@ -23,8 +23,8 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ..atomic import atomic_file
-from ..errors import UnsupportedError
+from hwgen.atomic import atomic_file
+from hwgen.errors import UnsupportedError
 
 DT = 1e-4
 """The time step snnTorch's exporter assumes; tau = DT / (1 - beta)."""
@@ -168,7 +168,7 @@ def to_nir(net, input_shape, *, timesteps=None, input_encoding=None, input_name=
         nodes[name] = node
     nodes[output_name] = nir.Output(np.array(shape))
     names = list(nodes)
-    metadata = {"exporter": "hwgen compiler.frontends.snntorch_export",
+    metadata = {"exporter": "hwgen.compiler.frontends.snntorch_export",
                 "snntorch_version": snntorch.__version__, "dt": DT}
     if timesteps is not None:
         metadata["hwgen.timesteps"] = int(timesteps)

@@ -4,7 +4,7 @@ Frontends of float models (NIR) translate their source into this form with every
 convention already resolved into hwgen's terms: the comparison, reset and order of
 docs/semantics.md, a per-step decay ``beta``, and a threshold in the units of the synaptic
 current that reaches the neuron (input gains, resistances and resting potentials folded
-away). :mod:`compiler.passes.quantize` turns it into the integer IR; :mod:`sim.float_reference`
+away). :mod:`hwgen.compiler.passes.quantize` turns it into the integer IR; :mod:`hwgen.compiler.ir.float_reference`
 simulates it in float64 so the quantization report can say what rounding changed.
 
 It is deliberately not part of the integer IR: the IR's ops stay integer-only, and nothing
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ModelError
+from hwgen.errors import ModelError
 from .neuron import FIRE_MODES, ORDERS, RESET_MODES
 
 ROUNDINGS = ("exact", "floor")
@@ -110,7 +110,7 @@ class FloatIntegrator(FloatLayer):
 
 @dataclass(kw_only=True)
 class FloatReadout(FloatLayer):
-    mode: str                               # as compiler.ir.Readout.MODES
+    mode: str                               # as hwgen.compiler.ir.Readout.MODES
 
 
 @dataclass

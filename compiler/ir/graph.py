@@ -2,7 +2,7 @@
 
 import networkx as nx
 
-from ..errors import ModelError
+from hwgen.errors import ModelError
 from .ops import Input, Op
 
 MAX_TIMESTEPS = 64
@@ -11,7 +11,7 @@ MAX_TIMESTEPS = 64
 class Model:
     """A spiking network in the IR.
 
-    Nodes are :class:`~compiler.ir.ops.Op` objects keyed by name; an edge (a, b) with
+    Nodes are :class:`~hwgen.compiler.ir.ops.Op` objects keyed by name; an edge (a, b) with
     attribute ``port`` i says the output of a is input i of b. ``timesteps`` is T, the
     number of discrete steps every sample runs for. ``metadata`` records provenance:
     where the model came from and every assumption a frontend or pass made.

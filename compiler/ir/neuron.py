@@ -1,7 +1,7 @@
 """Integer neuron semantics: leak forms and the fire / reset / order attributes.
 
 Every form here is defined exactly in docs/semantics.md; the integer reference
-(:mod:`sim.reference`) and the generated LIF stage implement these definitions and nothing
+(:mod:`hwgen.compiler.ir.reference`) and the generated LIF stage implement these definitions and nothing
 else. Frontends translate their framework's conventions into them.
 """
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ModelError
+from hwgen.errors import ModelError
 
 FIRE_MODES = ("ge", "gt")
 """``ge``: spike when h >= theta; ``gt``: spike when h > theta."""

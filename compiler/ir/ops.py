@@ -2,7 +2,7 @@
 
 An op knows its attributes (JSON-serialisable), its integer tensors, how to check itself
 and how to type its output from its inputs' types. It does not know how it is computed
-(that is :mod:`sim.reference`) or mapped onto hardware (that is :mod:`compiler.scheduler`).
+(that is :mod:`hwgen.compiler.ir.reference`) or mapped onto hardware (that is :mod:`hwgen.compiler.scheduler`).
 
 To add an op: subclass :class:`Op`, give it a unique ``type_name``, implement
 ``attributes``/``tensors``/``from_parts``/``infer``, and register it with :func:`op_type`.
@@ -11,7 +11,7 @@ The native format and the graph pick it up from the registry.
 
 import numpy as np
 
-from ..errors import ModelError
+from hwgen.errors import ModelError
 from .neuron import FIRE_MODES, ORDERS, RESET_MODES, Leak, signed_range
 from .values import Current, Membrane, Prediction, Spikes
 

@@ -1,6 +1,6 @@
 """The kinds of value that flow along the IR's edges.
 
-Type inference (:meth:`compiler.ir.graph.Model.infer`) assigns one of these to every op's
+Type inference (:meth:`hwgen.compiler.ir.graph.Model.infer`) assigns one of these to every op's
 output; each op checks the kinds of its inputs. New ops (convolution, pooling, residual
 adds, attention) extend the graph by consuming and producing these same kinds.
 """

@@ -8,7 +8,7 @@ pooling, ...) the hardware does not run yet.
 
 from dataclasses import dataclass
 
-from ..errors import UnsupportedError
+from hwgen.errors import UnsupportedError
 from ..ir import LIF, Dense, Input, Readout
 
 

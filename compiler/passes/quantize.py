@@ -1,4 +1,4 @@
-"""Post-training quantization: a float network (:mod:`compiler.ir.floating`) -> the integer IR.
+"""Post-training quantization: a float network (:mod:`hwgen.compiler.ir.floating`) -> the integer IR.
 
 The method is MINT's: every *layer* -- a neuron op together with the synapse (and pooling)
 ops that produce its input current -- gets one scale ``s`` shared by the synapse's weights
@@ -25,14 +25,14 @@ scale is independent of the others'.
 
 Everything decided lands in ``model.metadata["quantization"]`` (docs/frontends.md lists the
 fields), including, with calibration inputs, per-layer spike agreement between the float
-model (:mod:`sim.float_reference`) and the integer reference on those inputs.
+model (:mod:`hwgen.compiler.ir.float_reference`) and the integer reference on those inputs.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ConfigError, ModelError, UnsupportedError
+from hwgen.errors import ConfigError, ModelError, UnsupportedError
 from ..ir import (LI, LIF, Conv1d, Conv2d, Dense, Flatten, Input, Leak, Model, Readout,
                   Spikes, SumPool2d, signed_range)
 from ..ir.floating import (FloatConv, FloatDense, FloatFlatten, FloatInput, FloatIntegrator,
@@ -381,7 +381,7 @@ class _Builder:
 # --- the pass ---------------------------------------------------------------------------
 
 def _encode(input_op, timesteps, inputs):
-    from sim import reference
+    from hwgen.compiler.ir import reference
     probe = Model("calibration", timesteps)
     probe.add(input_op)
     return reference.encode(probe, inputs)
@@ -392,9 +392,9 @@ def _agreement(a, b):
 
 
 def quantize(network, options=None, calibration=None):
-    """Quantize ``network`` into a validated integer :class:`~compiler.ir.Model`.
+    """Quantize ``network`` into a validated integer :class:`~hwgen.compiler.ir.Model`.
 
-    ``calibration``: optional inputs (as for :func:`sim.reference.encode`) to choose scales
+    ``calibration``: optional inputs (as for :func:`hwgen.compiler.ir.reference.encode`) to choose scales
     on and to measure float-vs-integer agreement with.
     """
     options = (options or QuantizeOptions()).check()
@@ -404,7 +404,7 @@ def quantize(network, options=None, calibration=None):
 
     float_trace = spikes = None
     if calibration is not None:
-        from sim import float_reference
+        from hwgen.compiler.ir import float_reference
         input_layer = network.input
         spikes = _encode(Input(input_layer.name, input_layer.shape, input_layer.encoding,
                                input_layer.threshold), network.timesteps, calibration)
@@ -468,7 +468,7 @@ def _members(groups):
 def _calibrate(builder, group, full, weight_bits, float_trace):
     """Try each clip candidate on the float model's own input spikes to this layer; keep the
     one whose output spikes agree best with the float model's (ties: less clipping)."""
-    from sim import reference
+    from hwgen.compiler.ir import reference
     source = builder.network[group.source]
     expected = float_trace.spikes.get(group.neuron.name)
     tried, best = [], None
@@ -499,7 +499,7 @@ def _calibrate(builder, group, full, weight_bits, float_trace):
 
 
 def _end_to_end(model, network, calibration, spikes, float_trace, layers_report):
-    from sim import reference
+    from hwgen.compiler.ir import reference
     trace = reference.run(model, spikes.reshape(spikes.shape[:2] + tuple(network.input.shape)))
     result = {"samples": int(spikes.shape[0]), "layers": {}}
     for entry in layers_report:

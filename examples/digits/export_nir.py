@@ -9,7 +9,7 @@ stand for -- Linear + Leaky(beta=7/8, reset_mechanism="subtract", reset_delay=Tr
 state_quant=torch.floor), which computes exactly hwgen's integer semantics -- checks with
 snnTorch's own simulation that it spikes exactly as the hwgen reference does on the
 held-out split, and exports it with hwgen's snnTorch helper
-(compiler.frontends.snntorch_export), recording T = 8 and the IF input encoder. So
+(hwgen.compiler.frontends.snntorch_export), recording T = 8 and the IF input encoder. So
 
     hwgen inspect examples/digits/digits.nir --source-framework snntorch
 
@@ -25,10 +25,10 @@ import torch
 import snntorch as snn
 from snntorch import utils
 
-from compiler.frontends import snntorch_export
-from compiler.ir import LIF, Dense
+from hwgen.compiler.frontends import snntorch_export
+from hwgen.compiler.ir import LIF, Dense
 from hwgen import bundled
-from sim import reference
+from hwgen.compiler.ir import reference
 
 HERE = Path(__file__).resolve().parent
 

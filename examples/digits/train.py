@@ -34,9 +34,9 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 import export_nir
-from compiler.frontends import native
-from compiler.ir import LIF, Dense, Input, Leak, Model, Readout
-from sim import reference
+from hwgen.compiler.frontends import native
+from hwgen.compiler.ir import LIF, Dense, Input, Leak, Model, Readout
+from hwgen.compiler.ir import reference
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLE = ROOT / "hwgen" / "bundled"

@@ -10,7 +10,7 @@ from importlib import resources
 
 import numpy as np
 
-from compiler.frontends import native
+from hwgen.compiler.frontends import native
 
 
 def _path(name):

@@ -4,10 +4,10 @@ import dataclasses
 
 import click
 
-from compiler import hardware_config
-from compiler.scheduler.program import compile_program
-from sim import reference
-from sim.stimulus import load_inputs
+from hwgen.compiler import hardware_config
+from hwgen.compiler.scheduler.program import compile_program
+from hwgen.compiler.ir import reference
+from hwgen.sim.stimulus import load_inputs
 
 from .. import build_directory
 from .console import console, note, table

@@ -2,8 +2,8 @@
 
 import click
 
-from fpga import flash as flashing
-from fpga.targets import BOARDS
+from hwgen.fpga import flash as flashing
+from hwgen.fpga.targets import BOARDS
 
 from .console import console, note
 

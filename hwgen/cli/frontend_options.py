@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass
 
 import click
 
-from compiler.frontends.conventions import FRAMEWORKS
-from compiler.ir import FIRE_MODES, ORDERS, RESET_MODES
-from compiler.passes.quantize import LEAK_FORMS
+from hwgen.compiler.frontends.conventions import FRAMEWORKS
+from hwgen.compiler.ir import FIRE_MODES, ORDERS, RESET_MODES
+from hwgen.compiler.passes.quantize import LEAK_FORMS
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class FrontendOptions:
         (the calibration file read into its inputs array)."""
         options = {k: v for k, v in asdict(self).items() if v is not None}
         if "calibration" in options:
-            from sim.stimulus import load_inputs
+            from hwgen.sim.stimulus import load_inputs
             options["calibration"] = load_inputs(options["calibration"]).inputs
         return options
 

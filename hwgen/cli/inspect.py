@@ -3,7 +3,7 @@
 import click
 import numpy as np
 
-from compiler.ir import LI, LIF, Conv1d, Conv2d, Dense, Flatten, Input, Readout, SumPool2d
+from hwgen.compiler.ir import LI, LIF, Conv1d, Conv2d, Dense, Flatten, Input, Readout, SumPool2d
 
 from .console import console, print_json, table
 from .frontend_options import frontend_options

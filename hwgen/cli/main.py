@@ -1,13 +1,13 @@
 """``hwgen``: the command group and its error handling.
 
 Every command is a thin layer over the packages. Bad input surfaces as a
-:class:`~compiler.errors.HwgenError`, which is printed as one line (``Error: ...``) with exit
+:class:`~hwgen.errors.HwgenError`, which is printed as one line (``Error: ...``) with exit
 status 1; click's own usage errors exit with 2.
 """
 
 import click
 
-from compiler.errors import HwgenError
+from hwgen.errors import HwgenError
 
 from . import compile, doctor, flash, inspect, quickstart, reference, run, simulate, synth
 

@@ -2,10 +2,10 @@
 
 import click
 
-from compiler import frontends
+from hwgen.compiler import frontends
 
 from .. import bundled
-from sim.stimulus import Stimulus, load_inputs
+from hwgen.sim.stimulus import Stimulus, load_inputs
 
 BUNDLED = {"@digits": (bundled.digits_model, bundled.digits_test_set)}
 

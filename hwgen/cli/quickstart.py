@@ -5,8 +5,8 @@ import time
 
 import click
 
-from compiler import hardware_config
-from sim.stimulus import Stimulus
+from hwgen.compiler import hardware_config
+from hwgen.sim.stimulus import Stimulus
 
 from .. import bundled
 from .compile import compile_to, print_summary

@@ -3,7 +3,8 @@
 import click
 import numpy as np
 
-from sim import reference, statistics
+from hwgen.compiler.ir import reference
+from hwgen.sim import statistics
 
 from .console import console, print_json, table
 from .frontend_options import frontend_options
@@ -34,7 +35,7 @@ def command(model, inputs_path, samples, outputs_path, as_json, frontend):
     if stimulus.labels is not None and trace.predictions is not None:
         result["accuracy"] = reference.accuracy(trace.predictions, stimulus.labels)
     if outputs_path:
-        from compiler.atomic import atomic_file
+        from hwgen.atomic import atomic_file
         with atomic_file(outputs_path) as f:
             np.savez_compressed(f, **{f"spikes/{name}": s for name, s in trace.spikes.items()},
                                 **({"predictions": trace.predictions}

@@ -4,12 +4,12 @@ bit for bit against the integer reference."""
 import click
 import numpy as np
 
-from compiler.errors import MismatchError
-from compiler.frontends import native
-from fpga import driver
-from fpga.core import CoreSpec
-from sim import reference
-from sim.stimulus import load_inputs
+from hwgen.errors import MismatchError
+from hwgen.compiler.frontends import native
+from hwgen.fpga import driver
+from hwgen.fpga.core import CoreSpec
+from hwgen.compiler.ir import reference
+from hwgen.sim.stimulus import load_inputs
 
 from .console import console, note, print_json, progress, table
 
@@ -56,7 +56,7 @@ def command(build_dir, port, simulate, inputs_path, samples, baud, timeout, as_j
             transport.close()
 
     if simulate:
-        from fpga.simboard import SimulatedBoard
+        from hwgen.fpga.simboard import SimulatedBoard
         with SimulatedBoard(spec, log=note) as board:
             report = execute(board.port)
         where = "simulated board"

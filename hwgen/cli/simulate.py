@@ -8,9 +8,9 @@ import tempfile
 import click
 import numpy as np
 
-from compiler.atomic import atomic_directory
-from sim.cosim import cosimulate
-from sim.stimulus import load_inputs
+from hwgen.atomic import atomic_directory
+from hwgen.sim.cosim import cosimulate
+from hwgen.sim.stimulus import load_inputs
 
 from ..build_directory import BuildDirectory
 from .console import console, note, progress, table

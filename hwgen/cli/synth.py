@@ -5,9 +5,9 @@ import json
 import click
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from compiler.errors import FitError, TimingError
-from fpga import flow
-from fpga.targets import TARGETS
+from hwgen.errors import FitError, TimingError
+from hwgen.fpga import flow
+from hwgen.fpga.targets import TARGETS
 
 from .console import console, errors, print_json, table
 

@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from compiler.scheduler.assign import neuron_costs, schedule_layer
+from hwgen.compiler.scheduler.assign import neuron_costs, schedule_layer
 
 
 @given(costs=st.lists(st.floats(0, 100), max_size=60), tppes=st.integers(1, 32))

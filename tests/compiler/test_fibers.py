@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from compiler.scheduler.fibers import SpikeFiber, WeightFiber, matched_pairs, prefix_popcount
+from hwgen.compiler.scheduler.fibers import SpikeFiber, WeightFiber, matched_pairs, prefix_popcount
 
 chunks = st.sampled_from([4, 8, 16])
 

@@ -5,8 +5,8 @@ import re
 import numpy as np
 import pytest
 
-from compiler.errors import ModelError
-from compiler.ir import (LIF, Current, Dense, Input, Leak, Model, Prediction, Readout, Spikes)
+from hwgen.errors import ModelError
+from hwgen.compiler.ir import (LIF, Current, Dense, Input, Leak, Model, Prediction, Readout, Spikes)
 
 
 def chain(weight=None, *, acc_bits=8, threshold=(5, 5), size_in=3, v_bits=8):

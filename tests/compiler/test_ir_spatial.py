@@ -5,9 +5,9 @@ import re
 import numpy as np
 import pytest
 
-from compiler.errors import ModelError
-from compiler.frontends import native
-from compiler.ir import (LI, LIF, Conv1d, Conv2d, Current, Dense, Flatten, Input, Leak, Membrane,
+from hwgen.errors import ModelError
+from hwgen.compiler.frontends import native
+from hwgen.compiler.ir import (LI, LIF, Conv1d, Conv2d, Current, Dense, Flatten, Input, Leak, Membrane,
                          Model, Prediction, Readout, Spikes, SumPool2d)
 
 

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler.errors import FormatError
-from compiler.frontends import native
-from compiler.ir import LIF, Dense, Input, Leak, Model, Readout
-from sim.workloads import ALL_MODES, random_model
+from hwgen.errors import FormatError
+from hwgen.compiler.frontends import native
+from hwgen.compiler.ir import LIF, Dense, Input, Leak, Model, Readout
+from hwgen.sim.workloads import ALL_MODES, random_model
 
 
 def example():

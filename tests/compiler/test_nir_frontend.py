@@ -14,11 +14,11 @@ import nir
 import numpy as np
 import pytest
 
-from compiler.errors import ConfigError, FormatError, ModelError, UnsupportedError
-from compiler.frontends import native
-from compiler.frontends import nir as frontend
-from compiler.ir import Leak
-from sim import float_reference, reference
+from hwgen.errors import ConfigError, FormatError, ModelError, UnsupportedError
+from hwgen.compiler.frontends import native
+from hwgen.compiler.frontends import nir as frontend
+from hwgen.compiler.ir import Leak
+from hwgen.compiler.ir import float_reference, reference
 
 
 def graph(nodes, edges=None, metadata=None):

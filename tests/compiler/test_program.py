@@ -8,14 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler import hardware_config
-from compiler.errors import ConfigError, FitError, UnsupportedError
-from compiler.ir import LIF, Dense, Input, Model, Readout
-from compiler.scheduler.program import compile_program
+from hwgen.compiler import hardware_config
+from hwgen.errors import ConfigError, FitError, UnsupportedError
+from hwgen.compiler.ir import LIF, Dense, Input, Model, Readout
+from hwgen.compiler.scheduler.program import compile_program
 from hwgen import bundled
-from sim import program_model, reference
-from sim.compare import spikes_to_words
-from sim.workloads import ALL_MODES, random_workload
+from hwgen.compiler.ir import reference
+import program_model
+from hwgen.sim.compare import spikes_to_words
+from hwgen.sim.workloads import ALL_MODES, random_workload
 
 
 def config(*overrides):
@@ -129,7 +130,7 @@ def test_configuration_files(tmp_path):
 
 
 def test_ops_the_accelerator_cannot_run_are_refused_by_name():
-    from compiler.ir import LI, Conv1d
+    from hwgen.compiler.ir import LI, Conv1d
     model = Model("m", 2)
     model.add(Input("x", (2, 4)))
     model.add(Conv1d("conv", np.ones((3, 2, 2), dtype=int), weight_bits=2, acc_bits=4), "x")

@@ -5,11 +5,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler.errors import ConfigError
-from compiler.ir import LIF, Leak
-from compiler.ir.floating import FloatDense, FloatInput, FloatNetwork, FloatNeuron, FloatReadout
-from compiler.passes.quantize import QuantizeOptions, quantize, quantize_leak
-from sim import float_reference, reference
+from hwgen.errors import ConfigError
+from hwgen.compiler.ir import LIF, Leak
+from hwgen.compiler.ir.floating import FloatDense, FloatInput, FloatNetwork, FloatNeuron, FloatReadout
+from hwgen.compiler.passes.quantize import QuantizeOptions, quantize, quantize_leak
+from hwgen.compiler.ir import float_reference, reference
 
 
 def network(weights, thresholds, *, beta=0.875, fire="gt", reset="subtract", order="delayed",

@@ -22,12 +22,12 @@ import torch
 from snntorch import utils
 from snntorch.export_nir import _extract_snntorch_module, export_to_nir
 
-from compiler.errors import UnsupportedError
-from compiler.frontends import native, snntorch_export
-from compiler.frontends import nir as frontend
+from hwgen.errors import UnsupportedError
+from hwgen.compiler.frontends import native, snntorch_export
+from hwgen.compiler.frontends import nir as frontend
 from hwgen import bundled
-from sim import float_reference, reference
-from sim.snntorch_oracle import integer_net, linear, run_snntorch
+from hwgen.compiler.ir import float_reference, reference
+from snntorch_oracle import integer_net, linear, run_snntorch
 
 ROOT = Path(__file__).resolve().parents[2]
 T = 10

@@ -13,8 +13,8 @@ import torch
 from spikingjelly.activation_based import functional, layer, neuron
 from spikingjelly.activation_based.nir_exchange import export_to_nir
 
-from compiler.frontends import nir as frontend
-from sim import float_reference, reference
+from hwgen.compiler.frontends import nir as frontend
+from hwgen.compiler.ir import float_reference, reference
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

@@ -5,7 +5,7 @@
 for :func:`standin_model`: an identity dense layer into integrate-and-fire neurons with
 threshold 1, no leak and no reset. Neuron n's output spike word is the prefix-OR of input
 n's word (it fires from its first input spike on) and its final membrane is the popcount of
-that word. So the whole host path, including the comparison with ``sim.reference``, can be
+that word. So the whole host path, including the comparison with ``hwgen.compiler.ir.reference``, can be
 tested against it before (and independently of) the real accelerator.
 """
 
@@ -17,8 +17,8 @@ from amaranth.back import verilog
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from compiler.frontends import native
-from compiler.ir import LIF, Dense, Input, Leak, Model, Readout
+from hwgen.compiler.frontends import native
+from hwgen.compiler.ir import LIF, Dense, Input, Leak, Model, Readout
 
 
 class StandInCore(wiring.Component):

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from compiler.errors import LinkError
-from compiler.frontends import native
-from fpga import driver
-from fpga.core import CoreSpec
-from fpga.simboard import SimulatedBoard
+from hwgen.errors import LinkError
+from hwgen.compiler.frontends import native
+from hwgen.fpga import driver
+from hwgen.fpga.core import CoreSpec
+from hwgen.fpga.simboard import SimulatedBoard
 from hwgen.cli.main import cli
 
 from fpga_standin import standin_model

@@ -8,12 +8,12 @@ import pytest
 
 from click.testing import CliRunner
 
-from fpga import driver, flow
-from fpga.core import CoreSpec
-from fpga.simboard import SimulatedBoard
+from hwgen.fpga import driver, flow
+from hwgen.fpga.core import CoreSpec
+from hwgen.fpga.simboard import SimulatedBoard
 from hwgen import bundled
 from hwgen.cli.main import cli
-from sim import reference
+from hwgen.compiler.ir import reference
 
 pytestmark = pytest.mark.slow
 

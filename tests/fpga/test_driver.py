@@ -4,10 +4,10 @@
 import numpy as np
 import pytest
 
-from compiler.errors import FormatError, LinkError
-from fpga import driver, protocol
-from fpga.core import CoreSpec
-from fpga.protocol import Command, Flag, Reply, Status
+from hwgen.errors import FormatError, LinkError
+from hwgen.fpga import driver, protocol
+from hwgen.fpga.core import CoreSpec
+from hwgen.fpga.protocol import Command, Flag, Reply, Status
 
 from fpga_standin import standin_model
 

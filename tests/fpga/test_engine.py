@@ -5,10 +5,10 @@ import pytest
 from amaranth import Elaboratable, Module, ResetInserter
 from amaranth.sim import Simulator
 
-from compiler.errors import ConfigError
-from fpga import protocol
-from fpga.engine import ProtocolEngine
-from fpga.protocol import Command, Flag, Reply, Status
+from hwgen.errors import ConfigError
+from hwgen.fpga import protocol
+from hwgen.fpga.engine import ProtocolEngine
+from hwgen.fpga.protocol import Command, Flag, Reply, Status
 
 from fpga_standin import StandInCore, standin_results
 

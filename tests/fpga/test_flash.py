@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from compiler.errors import ConfigError, FormatError, ToolchainError
-from fpga import flash
+from hwgen.errors import ConfigError, FormatError, ToolchainError
+from hwgen.fpga import flash
 from hwgen.cli.main import cli
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from compiler.errors import ConfigError, ToolchainError
-from fpga import flow
+from hwgen.errors import ConfigError, ToolchainError
+from hwgen.fpga import flow
 from hwgen.cli.main import cli
 
 OVERSIZED_CORE = """\
@@ -95,12 +95,12 @@ def test_timing_failure_is_reported_with_the_path_and_exit_1(standin_build):
 
 
 def test_suggested_frequencies_are_below_the_achieved_fmax():
-    from fpga.targets import get_target
+    from hwgen.fpga.targets import get_target
     assert flow.suggest_frequency(get_target("ecp5-85k"), 57.88) == 56.0
     icebreaker = get_target("icebreaker")
     suggestion = flow.suggest_frequency(icebreaker, 25.16)
     assert suggestion <= 25.16 * 0.97
-    from fpga.pll import ice40_pll
+    from hwgen.fpga.pll import ice40_pll
     assert ice40_pll(12e6, suggestion * 1e6).f_out <= 25.16e6
     assert flow.suggest_frequency(icebreaker, 13.34) == 12.0   # the oscillator, no PLL
     assert flow.suggest_frequency(icebreaker, 5.0) is None      # slower than the oscillator
@@ -128,7 +128,7 @@ def test_auto_frequency_keeps_the_first_build_if_faster_ones_fail(standin_build,
                                                                   monkeypatch):
     from dataclasses import replace
 
-    from fpga.targets import TARGETS
+    from hwgen.fpga.targets import TARGETS
     monkeypatch.setitem(TARGETS, "ecp5-25k", replace(TARGETS["ecp5-25k"], default_mhz=450.0))
     monkeypatch.setattr(flow, "suggest_frequency", lambda target, fmax: 400.0)
     monkeypatch.setattr(flow, "AUTO_ATTEMPTS", 2)

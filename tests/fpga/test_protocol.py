@@ -2,8 +2,8 @@
 
 import pytest
 
-from fpga import protocol
-from fpga.protocol import Command, Flag, Reply, Status
+from hwgen.fpga import protocol
+from hwgen.fpga.protocol import Command, Flag, Reply, Status
 
 
 def test_status_round_trip_and_length():

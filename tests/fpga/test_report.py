@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from compiler.errors import FormatError
-from fpga import report
+from hwgen.errors import FormatError
+from hwgen.fpga import report
 
 DATA = Path(__file__).parent / "data"
 

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from compiler.errors import ConfigError, FormatError
-from fpga import pll, protocol
-from fpga.core import CoreSpec
-from fpga.targets import BOARDS, TARGETS, get_board, get_target
+from hwgen.errors import ConfigError, FormatError
+from hwgen.fpga import pll, protocol
+from hwgen.fpga.core import CoreSpec
+from hwgen.fpga.targets import BOARDS, TARGETS, get_board, get_target
 
 
 def test_targets_include_the_boards_and_bare_devices_of_the_issue():
@@ -68,7 +68,7 @@ def _unelaborated(top):
 
 
 def test_a_board_clocked_at_its_oscillator_needs_no_pll(standin_build):
-    from fpga.board import BoardTop
+    from hwgen.fpga.board import BoardTop
     spec = CoreSpec.load(standin_build)
     top = _unelaborated(BoardTop(spec, get_target("icebreaker"), frequency_hz=12e6,
                                  baud=115200))

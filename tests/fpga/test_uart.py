@@ -5,8 +5,8 @@ import pytest
 from amaranth import Elaboratable, Module
 from amaranth.sim import Simulator
 
-from compiler.errors import ConfigError
-from fpga.uart import UARTReceiver, UARTTransmitter, baud_divisor
+from hwgen.errors import ConfigError
+from hwgen.fpga.uart import UARTReceiver, UARTTransmitter, baud_divisor
 
 
 def simulate(dut, *testbenches, processes=()):

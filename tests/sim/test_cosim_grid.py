@@ -11,11 +11,11 @@ ideal bound but never beat it.
 
 import pytest
 
-from compiler import hardware_config
-from compiler.scheduler.program import compile_program
+from hwgen.compiler import hardware_config
+from hwgen.compiler.scheduler.program import compile_program
 from hwgen import build_directory
-from sim.cosim import cosimulate
-from sim.workloads import ALL_MODES, LayerSpec, random_chain, random_spikes
+from hwgen.sim.cosim import cosimulate
+from hwgen.sim.workloads import ALL_MODES, LayerSpec, random_chain, random_spikes
 
 pytestmark = [pytest.mark.verilator, pytest.mark.slow]
 

@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from compiler import hardware_config
-from compiler.frontends import nir as frontend
-from compiler.frontends import snntorch_export
-from compiler.scheduler.program import compile_program
+from hwgen.compiler import hardware_config
+from hwgen.compiler.frontends import nir as frontend
+from hwgen.compiler.frontends import snntorch_export
+from hwgen.compiler.scheduler.program import compile_program
 from hwgen import build_directory, bundled
 from hwgen.cli.main import cli
-from sim.cosim import cosimulate
-from sim.snntorch_oracle import integer_net, run_snntorch
+from hwgen.sim.cosim import cosimulate
+from snntorch_oracle import integer_net, run_snntorch
 
 pytestmark = [pytest.mark.verilator, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,6 +64,6 @@ def test_digits_nir_compiles_and_simulates_bit_exact(tmp_path):
     assert result.exit_code == 0, result.output
     assert "bit-exact: yes, all 40 samples" in result.output
     simulated = json.loads((tmp_path / "b/sim/results.json").read_text())
-    from sim import reference
+    from hwgen.compiler.ir import reference
     bundled_predictions = reference.run(bundled.digits_model(), inputs[:40]).predictions
     assert simulated["rtl_predictions"] == bundled_predictions.tolist()

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler.errors import InputError
-from compiler.ir import LIF, Dense, Input, Leak, Model, Readout
-from sim import reference
-from sim.workloads import ALL_MODES, NeuronMode, random_model, random_spikes
+from hwgen.errors import InputError
+from hwgen.compiler.ir import LIF, Dense, Input, Leak, Model, Readout
+from hwgen.compiler.ir import reference
+from hwgen.sim.workloads import ALL_MODES, NeuronMode, random_model, random_spikes
 
 
 def single_neuron(currents, *, theta, mode=NeuronMode(), v_bits=8):

@@ -10,10 +10,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler.errors import InputError
-from compiler.ir import LI, LIF, Conv1d, Conv2d, Dense, Flatten, Input, Leak, Model, Readout, \
+from hwgen.errors import InputError
+from hwgen.compiler.ir import LI, LIF, Conv1d, Conv2d, Dense, Flatten, Input, Leak, Model, Readout, \
     SumPool2d
-from sim import reference
+from hwgen.compiler.ir import reference
 
 
 @settings(max_examples=40, deadline=None)

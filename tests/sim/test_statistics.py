@@ -1,7 +1,8 @@
 import numpy as np
 
-from compiler.ir import LIF, Dense, Input, Model
-from sim import reference, statistics
+from hwgen.compiler.ir import LIF, Dense, Input, Model
+from hwgen.compiler.ir import reference
+from hwgen.sim import statistics
 
 
 def test_statistics_of_a_small_network():

@@ -8,8 +8,8 @@ from amaranth.back import verilog
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from compiler.errors import ToolchainError
-from sim.verilator import VerilatorBuild
+from hwgen.errors import ToolchainError
+from hwgen.sim.verilator import VerilatorBuild
 
 pytestmark = pytest.mark.verilator
 HERE = Path(__file__).parent

@@ -3,7 +3,7 @@
 import numpy as np
 
 from hwgen import bundled
-from sim import reference
+from hwgen.compiler.ir import reference
 
 
 def test_integer_reference_reaches_90_percent_on_the_held_out_split():

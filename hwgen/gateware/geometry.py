@@ -10,7 +10,15 @@ from dataclasses import dataclass
 from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 
-from compiler.scheduler.program import bits_for
+from hwgen.compiler.instruction_format import bits_for
+
+
+def struct_of(bit_layout):
+    """The Amaranth layout of a :class:`~hwgen.compiler.instruction_format.BitLayout`: the
+    compiler packs words with the same field list, so fields are read by name, never by
+    bit offset."""
+    return data.StructLayout({f.name: (signed if f.signed else unsigned)(f.width)
+                              for f in bit_layout.fields})
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hwgen.skid_buffer import SkidBuffer
-from sim import amaranth_streams
+from hwgen.gateware.skid_buffer import SkidBuffer
+import amaranth_streams
 
 
 def simulate(words, seed, valid_probability, ready_probability):

@@ -5,10 +5,10 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler.scheduler.fibers import prefix_popcount
-from hwgen.geometry import Geometry
-from hwgen.inner_join import InnerJoin
-from sim import amaranth_streams
+from hwgen.compiler.scheduler.fibers import prefix_popcount
+from hwgen.gateware.geometry import Geometry
+from hwgen.gateware.inner_join import InnerJoin
+import amaranth_streams
 
 W = 8
 GEOMETRY = Geometry(timesteps=4, chunk=W, chunk_bits=3, slot_bits=6, weight_addr_bits=8,

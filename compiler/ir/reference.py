@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from compiler.errors import InputError, UnsupportedError
-from compiler.ir import (LI, LIF, Conv1d, Conv2d, Dense, Flatten, Input, Readout, SumPool2d,
+from hwgen.errors import InputError, UnsupportedError
+from hwgen.compiler.ir import (LI, LIF, Conv1d, Conv2d, Dense, Flatten, Input, Readout, SumPool2d,
                          saturate)
 
 

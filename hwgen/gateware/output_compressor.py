@@ -1,7 +1,7 @@
 """Output compression: neuron results in, writes of the next layer's spike fiber out.
 
 A TPPE's neurons occupy consecutive slots of the next layer's input, starting at a chunk
-boundary (see :mod:`compiler.scheduler.program`), so the TPPE can build whole chunks of the
+boundary (see :mod:`hwgen.compiler.scheduler.program`), so the TPPE can build whole chunks of the
 next spike fiber by itself: a nonzero word is written at ``chunk*W + rank`` (rank = words
 already written in the chunk) and sets its mask bit; a silent neuron writes nothing; the
 chunk's mask is written with its last neuron. In the last layer every result (word and

@@ -6,13 +6,14 @@ import hashlib
 import numpy as np
 import pytest
 
-from compiler import hardware_config
-from compiler.scheduler.program import compile_program
+from hwgen.compiler import hardware_config
+from hwgen.compiler.scheduler.program import compile_program
 from hwgen import build_directory, bundled
-from hwgen.top import Accelerator, to_verilog
-from sim import amaranth_streams, reference
-from sim.compare import spikes_to_words
-from sim.workloads import ALL_MODES, random_workload
+from hwgen.gateware.top import Accelerator, to_verilog
+from hwgen.compiler.ir import reference
+import amaranth_streams
+from hwgen.sim.compare import spikes_to_words
+from hwgen.sim.workloads import ALL_MODES, random_workload
 
 
 def run_inferences(program, input_words, *, start_early=False):

@@ -5,11 +5,11 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler.scheduler.fibers import SpikeFiber
-from hwgen.geometry import Geometry
-from hwgen.output_compressor import OutputCompressor
-from hwgen.spike_loader import SpikeLoader
-from sim import amaranth_streams
+from hwgen.compiler.scheduler.fibers import SpikeFiber
+from hwgen.gateware.geometry import Geometry
+from hwgen.gateware.output_compressor import OutputCompressor
+from hwgen.gateware.spike_loader import SpikeLoader
+import amaranth_streams
 
 W = 8
 GEOMETRY = Geometry(timesteps=4, chunk=W, chunk_bits=3, slot_bits=6, weight_addr_bits=4,

@@ -12,6 +12,8 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .geometry import struct_of
+
 
 class LayerSequencer(wiring.Component):
     """Controls one inference.
@@ -53,8 +55,8 @@ class LayerSequencer(wiring.Component):
                                                   depth=len(self.descriptors),
                                                   init=self.descriptors)
         read = table.read_port()
-        mode_at = self.layout.offsets["mode"]
-        last_at = self.layout.offsets["last"]
+        descriptor = Signal(struct_of(self.layout))
+        m.d.comb += descriptor.eq(read.data)
         m.d.comb += [read.addr.eq(self.layer), self.region.eq(self.layer[0])]
 
         armed = Signal()
@@ -76,8 +78,8 @@ class LayerSequencer(wiring.Component):
                 m.next = "GO"           # the descriptor of `layer` is read this cycle
             with m.State("GO"):
                 m.d.sync += [
-                    self.mode.eq(read.data[mode_at:mode_at + self.layout["mode"].width]),
-                    self.last_layer.eq(read.data[last_at]),
+                    self.mode.eq(descriptor.mode),
+                    self.last_layer.eq(descriptor.last),
                 ]
                 m.d.comb += self.go.eq(1)
                 m.next = "RUN"

@@ -7,13 +7,13 @@ its nonzero weights; the Amaranth simulator counts cycles from ``start`` to ``do
 import numpy as np
 import pytest
 
-from compiler.hardware_config import load
-from compiler.ir import LIF, Dense, Input, Model, Readout
-from compiler.scheduler.program import compile_program
-from hwgen.performance import layer_overhead
-from hwgen.top import Accelerator
-from sim import amaranth_streams
-from sim.compare import spikes_to_words
+from hwgen.compiler.hardware_config import load
+from hwgen.compiler.ir import LIF, Dense, Input, Model, Readout
+from hwgen.compiler.scheduler.program import compile_program
+from hwgen.gateware.performance import layer_overhead
+from hwgen.gateware.top import Accelerator
+import amaranth_streams
+from hwgen.sim.compare import spikes_to_words
 
 INPUTS = 64
 

@@ -1,6 +1,6 @@
 """Fiber fetch: walks a TPPE's fiber program and turns it into chunk matches.
 
-The fiber program (written by :mod:`compiler.scheduler.program`) is a sequence of
+The fiber program (:mod:`hwgen.compiler.instruction_format`) is a sequence of
 entries, one read per cycle: NEURON headers (threshold, bias, output slot), CHUNK entries
 (one nonzero chunk of the neuron's weight fiber: chunk index and weight mask) and
 LAYER_END. For each CHUNK entry this unit reads the spike mask of the same chunk from the
@@ -19,15 +19,9 @@ from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.memory import ReadPort
 from amaranth.lib.wiring import In, Out
 
-from compiler.scheduler.program import TAG_CHUNK, TAG_LAYER_END, TAG_NEURON
+from hwgen.compiler.instruction_format import TAG_CHUNK, TAG_LAYER_END, TAG_NEURON
 
-
-
-def struct_of(bit_layout):
-    """An Amaranth layout from a compiler :class:`~compiler.scheduler.layout.BitLayout`."""
-    from amaranth.hdl import signed, unsigned
-    return data.StructLayout({f.name: (signed if f.signed else unsigned)(f.width)
-                              for f in bit_layout.fields})
+from .geometry import struct_of
 
 
 class FiberFetch(wiring.Component):
@@ -171,19 +165,25 @@ class FiberFetch(wiring.Component):
             m.d.sync += [
                 s3_chunk.eq(s2_chunk), s3_empty_neuron.eq(s2_empty_neuron),
                 s3_any.eq((self.masks.data & s2_wmask) != 0),
-                s3_match.eq(Cat(self.masks.data, s2_wmask, s2_index, s2_wbase, s2_last)),
+                s3_match.smask.eq(self.masks.data), s3_match.wmask.eq(s2_wmask),
+                s3_match.chunk.eq(s2_index), s3_match.wbase.eq(s2_wbase),
+                s3_match.end.eq(s2_last),
             ]
 
         # Stage 1 -> stage 2. A LAYER_END in stage 1 stops the walk; the entry already
         # read behind it (stage 0) is dropped and read again when the next layer starts.
         issue = running & ~stall & ~s1_is[TAG_LAYER_END]
+        header = Signal(g.neuron_header)
+        m.d.comb += [
+            header.theta.eq(s1_neuron.theta), header.bias.eq(s1_neuron.bias),
+            header.slot.eq(s1_neuron.slot), header.chunk_last.eq(s1_neuron.chunk_last),
+        ]
         m.d.comb += [
             self.program.addr.eq(pc),
             self.program.en.eq(issue),
             self.masks.addr.eq(Cat(s1_chunk.chunk, self.region)),
             self.masks.en.eq(~stall),
-            header_fifo.w_data.eq(Cat(s1_neuron.theta, s1_neuron.bias, s1_neuron.slot,
-                                      s1_neuron.chunk_last)),
+            header_fifo.w_data.eq(header),
             header_fifo.w_en.eq(s1_is[TAG_NEURON] & ~stall),
         ]
         with m.If(~stall):

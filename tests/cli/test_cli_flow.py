@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from compiler.frontends import native
+from hwgen.compiler.frontends import native
 from hwgen.cli.main import cli
-from sim.workloads import ALL_MODES, random_workload
+from hwgen.sim.workloads import ALL_MODES, random_workload
 
 
 def invoke(*args):

@@ -4,7 +4,7 @@ import pytest
 from amaranth.hdl import Module, Signal
 from amaranth.sim import Simulator
 
-from hwgen.popcount import at_most_one, popcount
+from hwgen.gateware.popcount import at_most_one, popcount
 
 
 @pytest.mark.parametrize("width", [1, 2, 3, 5, 8, 16])

@@ -4,18 +4,17 @@ It walks each TPPE's fiber program exactly as the hardware does: spike fibers in
 fixed-stride chunk format, the inner join by prefix popcounts on both masks, weights read
 from each TPPE's packed weight memory at the running weight base, T accumulators, the
 LIF of docs/semantics.md, and output compression into the next layer's fiber. Agreement
-with :mod:`sim.reference` shows the compiler's program (placement, permutation, packing)
+with :mod:`hwgen.compiler.ir.reference` shows the compiler's program (placement, permutation, packing)
 is right independently of the RTL; the RTL's unit tests use its pieces as models.
 """
 
 import numpy as np
 
-from compiler.ir import LIF, Leak
-from compiler.scheduler.fibers import SpikeFiber, prefix_popcount
-from compiler.scheduler.program import TAG_CHUNK, TAG_LAYER_END, TAG_NEURON
-
-from . import reference
-from .compare import spikes_to_words
+from hwgen.compiler.ir import LIF, Leak
+from hwgen.compiler.scheduler.fibers import SpikeFiber, prefix_popcount
+from hwgen.compiler.instruction_format import TAG_LAYER_END, TAG_NEURON, unpack_entry
+from hwgen.compiler.ir import reference
+from hwgen.sim.compare import spikes_to_words
 
 
 def decode_entries(program, p):
@@ -23,16 +22,12 @@ def decode_entries(program, p):
     layouts = program.layouts
     layers, current = [], []
     for word in program.entries[p]:
-        entry = layouts["entry"].unpack(word)
+        entry = unpack_entry(layouts, word)
         if entry["tag"] == TAG_LAYER_END:
             layers.append(current)
             current = []
-        elif entry["tag"] == TAG_NEURON:
-            current.append(("neuron", layouts["neuron_entry"].unpack(entry["payload"])))
-        elif entry["tag"] == TAG_CHUNK:
-            current.append(("chunk", layouts["chunk_entry"].unpack(entry["payload"])))
         else:
-            raise ValueError(f"TPPE {p}: unknown entry tag {entry['tag']}")
+            current.append(("neuron" if entry["tag"] == TAG_NEURON else "chunk", entry))
     return layers
 
 

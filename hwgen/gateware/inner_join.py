@@ -1,6 +1,6 @@
 """The inner join: chunk matches in, one matched (spike word, weight) pair per cycle out.
 
-A chunk match (from :class:`~hwgen.fiber_fetch.FiberFetch`) carries a spike mask and a
+A chunk match (from :class:`~hwgen.gateware.fiber_fetch.FiberFetch`) carries a spike mask and a
 weight mask. For each set bit of their AND, lowest first, the join emits the pair's
 two offsets: the prefix popcount of the spike mask below the bit (where the spike word
 sits in its chunk) and of the weight mask below the bit (added to the chunk's weight base:

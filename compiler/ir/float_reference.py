@@ -4,14 +4,14 @@ This is what the source framework computes, in hwgen's terms (docs/frontends.md)
 float arithmetic (unless the source floors its membrane), no saturation, the same
 comparison, reset and order as the integer model. Post-training quantization compares its
 spikes with the integer reference's to report what quantization changed; it is never the
-definition of correct (that is :mod:`sim.reference`).
+definition of correct (that is :mod:`hwgen.compiler.ir.reference`).
 """
 
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from compiler.ir.floating import (FloatConv, FloatDense, FloatFlatten, FloatInput,
+from hwgen.compiler.ir.floating import (FloatConv, FloatDense, FloatFlatten, FloatInput,
                                   FloatIntegrator, FloatNeuron, FloatReadout, FloatSumPool)
 
 from .reference import convolve, sum_pool

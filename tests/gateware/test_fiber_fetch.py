@@ -13,13 +13,14 @@ from amaranth.lib.memory import Memory
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler import hardware_config
-from compiler.scheduler.fibers import SpikeFiber
-from compiler.scheduler.program import compile_program
-from hwgen.fiber_fetch import FiberFetch
-from hwgen.geometry import Geometry
-from sim import amaranth_streams, program_model
-from sim.workloads import random_workload
+from hwgen.compiler import hardware_config
+from hwgen.compiler.scheduler.fibers import SpikeFiber
+from hwgen.compiler.scheduler.program import compile_program
+from hwgen.gateware.fiber_fetch import FiberFetch
+from hwgen.gateware.geometry import Geometry
+import amaranth_streams
+import program_model
+from hwgen.sim.workloads import random_workload
 
 
 def expected_stream(program, p, layer, fiber):

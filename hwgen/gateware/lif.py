@@ -11,8 +11,8 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from compiler.ir import FIRE_MODES, ORDERS, RESET_MODES, Leak
-from compiler.ir.neuron import signed_range
+from hwgen.compiler.ir import FIRE_MODES, ORDERS, RESET_MODES, Leak
+from hwgen.compiler.ir.neuron import signed_range
 
 
 def csd_digits(constant):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from compiler.frontends import native
+from hwgen.compiler.frontends import native
 from hwgen import bundled
 from hwgen.cli.main import cli
 

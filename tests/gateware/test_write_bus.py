@@ -1,8 +1,8 @@
 """WriteArbiter: every request goes out once, one per cycle, round robin."""
 
-from hwgen.geometry import Geometry
-from hwgen.write_bus import WriteArbiter
-from sim import amaranth_streams
+from hwgen.gateware.geometry import Geometry
+from hwgen.gateware.write_bus import WriteArbiter
+import amaranth_streams
 
 GEOMETRY = Geometry(timesteps=4, chunk=8, chunk_bits=3, slot_bits=6, weight_addr_bits=4,
                     weight_bits=4, acc_bits=8, v_bits=8)

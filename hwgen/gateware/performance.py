@@ -16,7 +16,7 @@ benchmarks/fc_cycles.py reports it on larger workloads):
   pairs than its LIF evaluation takes (the LIF stage, overlapped with the next neuron's
   accumulation, becomes the bottleneck), and likewise when a neuron's fiber-program
   entries (1 + its nonzero weight chunks) outnumber its pairs. The scheduler balances
-  TPPEs on exactly this per-neuron cost (:func:`compiler.scheduler.assign.neuron_costs`).
+  TPPEs on exactly this per-neuron cost (:func:`hwgen.compiler.scheduler.assign.neuron_costs`).
 """
 
 FILL_AND_DRAIN = 20

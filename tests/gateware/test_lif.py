@@ -5,12 +5,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler.ir import LIF
-from compiler.scheduler.program import NeuronMode
-from hwgen.geometry import Geometry
-from hwgen.lif import LIFUnit
-from sim import amaranth_streams, reference
-from sim.workloads import ALL_MODES
+from hwgen.compiler.ir import LIF
+from hwgen.compiler.program import LIFMode
+from hwgen.gateware.geometry import Geometry
+from hwgen.gateware.lif import LIFUnit
+from hwgen.compiler.ir import reference
+import amaranth_streams
+from hwgen.sim.workloads import ALL_MODES
 
 
 def geometry(T, acc_bits=10, v_bits=8):
@@ -19,7 +20,7 @@ def geometry(T, acc_bits=10, v_bits=8):
 
 
 def hw_mode(mode, v_bits):
-    return NeuronMode(mode.leak.to_json(), mode.fire, mode.reset, mode.order, v_bits)
+    return LIFMode(mode.leak.to_json(), mode.fire, mode.reset, mode.order, v_bits)
 
 
 def expected(mode, v_bits, currents, theta):
@@ -112,15 +113,15 @@ def test_throughput_is_one_neuron_per_t_over_steps_cycles():
 @pytest.mark.parametrize("args, message", [
     (dict(modes=[]), "LIFUnit needs at least one neuron mode"),
     (dict(steps_per_cycle=3), "steps_per_cycle 3 must divide T = 4"),
-    (dict(modes=[NeuronMode({"kind": "shift", "shift": 0}, "ge", "zero", "same_step", 8)]),
+    (dict(modes=[LIFMode({"kind": "shift", "shift": 0}, "ge", "zero", "same_step", 8)]),
      "LIFUnit mode 0: leak shift 0 must be between 1"),
-    (dict(modes=[NeuronMode({"kind": "none"}, "ge", "zero", "same_step", 9)]),
+    (dict(modes=[LIFMode({"kind": "none"}, "ge", "zero", "same_step", 9)]),
      "LIFUnit mode 0: v_bits 9 exceeds the unit's 8"),
-    (dict(modes=[NeuronMode({"kind": "none"}, "geq", "zero", "same_step", 8)]),
+    (dict(modes=[LIFMode({"kind": "none"}, "geq", "zero", "same_step", 8)]),
      "LIFUnit mode 0: unknown fire/reset/order"),
 ])
 def test_parameters_are_validated(args, message, refuses):
-    from compiler.errors import ModelError
+    from hwgen.errors import ModelError
     options = {"modes": [hw_mode(ALL_MODES[0], 8)], "steps_per_cycle": 1, **args}
     refuses(lambda: LIFUnit(geometry(4), options["modes"], options["steps_per_cycle"]),
             (ValueError, ModelError), message)

@@ -1,0 +1,125 @@
+"""The accelerator's instruction format: the words the compiler writes and the hardware reads.
+
+A TPPE walks a **fiber program**, one entry per cycle (docs/architecture.md, "Build
+directory" and "Dataflow"):
+
+    per layer:  [NEURON header, CHUNK entry, CHUNK entry, ...] per neuron, then LAYER_END
+
+An entry is a 2-bit tag and a payload. A NEURON header carries the neuron's threshold, bias
+and output slot; a CHUNK entry one nonzero chunk of its weight fiber (chunk index, mask, and
+the address of the chunk's first weight in the TPPE's weight memory). The sequencer reads one
+**layer descriptor** per layer (which LIF mode, whether it is the last layer).
+
+One definition serves both sides: the compiler packs memory images with
+:meth:`BitLayout.pack`, and the gateware turns the same field lists into Amaranth
+``StructLayout`` s (:func:`hwgen.gateware.geometry.struct_of`), so the two cannot drift apart.
+"""
+
+from dataclasses import dataclass
+
+from hwgen.errors import FitError
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    width: int
+    signed: bool = False
+
+
+class BitLayout:
+    """Fields packed from bit 0 upwards, in order."""
+
+    def __init__(self, name, fields):
+        self.name = name
+        self.fields = tuple(fields)
+        offset = 0
+        self.offsets = {}
+        for field in self.fields:
+            if field.width < 1:
+                raise ValueError(f"{name}.{field.name}: width {field.width} < 1")
+            self.offsets[field.name] = offset
+            offset += field.width
+        self.width = offset
+
+    def __getitem__(self, name):
+        return next(f for f in self.fields if f.name == name)
+
+    def pack(self, **values):
+        word = 0
+        for field in self.fields:
+            value = int(values.pop(field.name, 0))
+            lo = -(1 << (field.width - 1)) if field.signed else 0
+            hi = (1 << (field.width - 1)) - 1 if field.signed else (1 << field.width) - 1
+            if not lo <= value <= hi:
+                raise FitError(f"{self.name}.{field.name} = {value} does not fit in "
+                               f"{field.width} {'signed ' if field.signed else ''}bits")
+            word |= (value & ((1 << field.width) - 1)) << self.offsets[field.name]
+        if values:
+            raise KeyError(f"{self.name} has no field(s) {', '.join(values)}")
+        return word
+
+    def unpack(self, word):
+        values = {}
+        for field in self.fields:
+            value = (word >> self.offsets[field.name]) & ((1 << field.width) - 1)
+            if field.signed and value >> (field.width - 1):
+                value -= 1 << field.width
+            values[field.name] = value
+        return values
+
+
+TAG_CHUNK, TAG_NEURON, TAG_LAYER_END = 0, 1, 2
+"""Entry tags (the ``tag`` field of an ``entry``)."""
+
+
+def bits_for(count):
+    """Bits to index ``count`` things (at least 1)."""
+    return max(1, (count - 1).bit_length())
+
+
+def program_layouts(config, modes, output_size):
+    """The bit layouts of fiber-program entries and layer descriptors.
+
+    ``config``: a resolved :class:`~hwgen.compiler.hardware_config.HardwareConfig`;
+    ``modes``: how many LIF modes the program uses; ``output_size``: output neurons.
+    Returns ``{"entry", "chunk_entry", "neuron_entry", "layer": BitLayout}``.
+    """
+    W = config.chunk
+    chunk_bits = bits_for(config.spike_depth // W)
+    slot_bits = bits_for(max(config.spike_depth, output_size))
+    # A chunk entry carries its weights' base address: the compiler knows it, and summing
+    # mask popcounts in hardware put an adder behind the program memory's output.
+    chunk = [Field("chunk", chunk_bits), Field("mask", W), Field("last", 1),
+             Field("wbase", bits_for(config.weight_depth))]
+    neuron = [Field("theta", max(1, config.v_bits - 1)), Field("bias", config.acc_bits, True),
+              Field("slot", slot_bits), Field("empty", 1), Field("chunk_last", 1)]
+    payload = max(sum(f.width for f in chunk), sum(f.width for f in neuron))
+    return {
+        "entry": BitLayout("entry", [Field("tag", 2), Field("payload", payload)]),
+        "chunk_entry": BitLayout("chunk_entry", chunk),
+        "neuron_entry": BitLayout("neuron_entry", neuron),
+        "layer": BitLayout("layer", [Field("mode", bits_for(modes)), Field("last", 1)]),
+    }
+
+
+def pack_entry(layouts, kind, values):
+    """One program entry: ``kind`` is "chunk", "neuron" or "layer_end"."""
+    if kind == "chunk":
+        return layouts["entry"].pack(tag=TAG_CHUNK,
+                                     payload=layouts["chunk_entry"].pack(**values))
+    if kind == "neuron":
+        return layouts["entry"].pack(tag=TAG_NEURON,
+                                     payload=layouts["neuron_entry"].pack(**values))
+    return layouts["entry"].pack(tag=TAG_LAYER_END)
+
+
+def unpack_entry(layouts, word):
+    """The inverse of :func:`pack_entry`: ``{"tag": ..., field: value, ...}``."""
+    entry = layouts["entry"].unpack(word)
+    payload = entry.pop("payload")
+    if entry["tag"] == TAG_CHUNK:
+        entry.update(layouts["chunk_entry"].unpack(payload))
+    elif entry["tag"] == TAG_NEURON:
+        entry.update(layouts["neuron_entry"].unpack(payload))
+    return entry

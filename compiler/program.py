@@ -1,0 +1,127 @@
+"""The compiled program: what the accelerator computes for one model, as data.
+
+A :class:`Program` is the contract between the compiler (which writes it:
+:func:`hwgen.compiler.scheduler.program.compile_program`), the gateware (which is generated
+for it: :meth:`hwgen.gateware.geometry.Geometry.of`) and the build directory (which stores its
+memory images and its :meth:`~Program.summary` as ``program.json``; docs/architecture.md,
+"Build directory", defines that file). The words inside the memory images follow
+:mod:`hwgen.compiler.instruction_format`.
+
+Output placement (why a layer's input order is permuted): TPPE p writes its neurons'
+outputs to the contiguous slots ``[base_p, base_p + n_p)`` of the next layer's input, with
+``base_p`` a multiple of W, so each TPPE compresses its outputs into whole chunks of the
+next fiber on its own. The next layer's weights are laid out in that same slot order (a
+permutation of a dot product changes nothing). The last layer writes its outputs by natural
+index into the result buffer instead.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LIFMode:
+    """The static neuron attributes of one or more layers (docs/semantics.md section 4);
+    the LIF stage is generated for exactly the modes a program uses, and each layer
+    descriptor selects one. (Not :class:`hwgen.sim.workloads.NeuronMode`, which describes
+    a random layer to generate.)"""
+
+    leak: dict
+    fire: str
+    reset: str
+    order: str
+    v_bits: int
+
+    @classmethod
+    def of(cls, lif):
+        return cls(lif.leak.to_json(), lif.fire, lif.reset, lif.order, lif.v_bits)
+
+    def to_json(self):
+        return {"leak": self.leak, "fire": self.fire, "reset": self.reset,
+                "order": self.order, "v_bits": self.v_bits}
+
+
+@dataclass
+class LayerPlan:
+    """One layer as scheduled.
+
+    ``input_slots[s]`` is the input neuron (index in the previous layer or the model
+    input) whose word sits in slot s of this layer's spike fiber, -1 for padding;
+    ``output_slots`` likewise for this layer's outputs. ``tppe_neurons[p]`` lists the
+    neurons TPPE p computes, in order; ``mode`` indexes :attr:`Program.modes`.
+    """
+
+    name: str
+    dense: str
+    inputs: int
+    outputs: int
+    mode: int
+    last: bool
+    input_slots: list
+    output_slots: list
+    tppe_neurons: list
+    estimated_cycles: list
+
+    def to_json(self):
+        return {"name": self.name, "dense": self.dense, "inputs": self.inputs,
+                "outputs": self.outputs, "mode": self.mode, "last": self.last,
+                "input_slots": self.input_slots, "output_slots": self.output_slots,
+                "tppe_neurons": self.tppe_neurons, "estimated_cycles": self.estimated_cycles}
+
+
+@dataclass
+class Program:
+    """``entries[p]``: TPPE p's packed fiber-program entries; ``weights[p]``: its nonzero
+    weights (signed) in walk order; ``descriptors``: one packed layer descriptor per layer;
+    ``layouts``: :func:`~hwgen.compiler.instruction_format.program_layouts`."""
+
+    config: object
+    model_name: str
+    timesteps: int
+    input_size: int
+    output_size: int
+    layers: list
+    modes: list
+    entries: list
+    weights: list
+    descriptors: list
+    layouts: dict
+
+    @property
+    def tppes(self):
+        return len(self.entries)
+
+    def memory_images(self):
+        """{name: (width, [words])} for every initialised memory."""
+        images = {"layers": (self.layouts["layer"].width, self.descriptors)}
+        w_bits = self.config.weight_bits
+        for p in range(self.tppes):
+            images[f"tppe{p}_program"] = (self.layouts["entry"].width, self.entries[p])
+            images[f"tppe{p}_weights"] = (w_bits, [w & ((1 << w_bits) - 1)
+                                                   for w in self.weights[p]])
+        return images
+
+    def memory_bits(self):
+        """{name: (depth, width)} of every on-chip memory the generated design holds."""
+        c = self.config
+        memories = {
+            "layers": (len(self.descriptors), self.layouts["layer"].width),
+            "results": (self.output_size, self.timesteps + c.v_bits),
+        }
+        for p in range(self.tppes):
+            memories[f"tppe{p}_program"] = (c.program_depth, self.layouts["entry"].width)
+            memories[f"tppe{p}_weights"] = (c.weight_depth, c.weight_bits)
+            memories[f"tppe{p}_spike_words"] = (2 * c.spike_depth, self.timesteps)
+            memories[f"tppe{p}_spike_masks"] = (2 * c.spike_depth // c.chunk, c.chunk)
+        return memories
+
+    def summary(self):
+        """JSON-able description, no memory contents: the build directory's program.json."""
+        return {"model": self.model_name,
+                "timesteps": self.timesteps, "inputs": self.input_size,
+                "outputs": self.output_size, "config": self.config.to_json(),
+                "modes": [m.to_json() for m in self.modes],
+                "layers": [layer.to_json() for layer in self.layers],
+                "entries_per_tppe": [len(e) for e in self.entries],
+                "weights_per_tppe": [len(w) for w in self.weights],
+                "layouts": {name: [[f.name, f.width, f.signed] for f in layout.fields]
+                            for name, layout in self.layouts.items()}}

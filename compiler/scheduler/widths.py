@@ -1,0 +1,87 @@
+"""Resolving a hardware configuration's "auto" widths and depths against a model.
+
+Every width and depth the user left "auto" is filled with what the model needs; every one
+the user set is checked against it, and a :class:`~hwgen.errors.FitError` says which layer or
+TPPE needs more.
+"""
+
+from dataclasses import replace
+
+from hwgen.errors import FitError
+
+from ..hardware_config import AUTO
+
+
+def next_power_of_two(n):
+    return 1 << max(0, (n - 1).bit_length())
+
+
+def _need(pair):
+    """Sort key for (needed value, reason): the first layer or TPPE needing the most wins."""
+    return pair[0]
+
+
+def resolve_widths(config, model, chain):
+    """Fill 'auto' widths from the model and check explicit ones fit it."""
+    T = model.timesteps
+    needs = {
+        "timesteps": (T, f"model {model.name!r} runs {T} time steps"),
+        "weight_bits": max(((l.dense.weight_bits, f"dense {l.dense.name!r} has "
+                             f"{l.dense.weight_bits}-bit weights") for l in chain.layers),
+                           key=_need),
+        "acc_bits": max(((l.dense.acc_bits, f"dense {l.dense.name!r} needs a "
+                          f"{l.dense.acc_bits}-bit accumulator") for l in chain.layers),
+                        key=_need),
+        "v_bits": max(((l.lif.v_bits, f"lif {l.lif.name!r} has a {l.lif.v_bits}-bit membrane")
+                       for l in chain.layers), key=_need),
+    }
+    values = {}
+    for name, (need, why) in needs.items():
+        value = getattr(config, name)
+        if value == AUTO:
+            values[name] = need
+        elif name == "timesteps" and value != need:
+            raise FitError(f"config timesteps = {value}, but {why}")
+        elif value < need:
+            raise FitError(f"config {name} = {value} is too small: {why}")
+    if T > 16:
+        raise FitError(f"model {model.name!r} runs {T} time steps; the accelerator supports "
+                       f"1 to 16")
+    if config.lif_steps == AUTO:
+        values["lif_steps"] = config.auto_lif_steps(T)
+    config = replace(config, **values)
+    if T % config.lif_steps:
+        raise FitError(f"config lif_steps = {config.lif_steps} must divide the model's "
+                       f"{T} time steps")
+    return config
+
+
+def resolve_depths(config, model, plans, per_tppe, weights):
+    W = config.chunk
+    widest = max(max(len(plan.input_slots) for plan in plans),
+                 max(len(plan.output_slots) for plan in plans if not plan.last)
+                 if len(plans) > 1 else 0)
+    needs = {
+        "spike_depth": (next_power_of_two(max(widest, W)),
+                        f"the widest layer input needs {widest} activation words "
+                        f"(padded to {W}-neuron chunks)"),
+        "program_depth": max(((len(entries), f"TPPE {p} needs {len(entries)} fiber-program "
+                               f"entries") for p, entries in enumerate(per_tppe)), key=_need),
+        "weight_depth": max(((max(1, len(values)), f"TPPE {p} holds {len(values)} nonzero "
+                              f"weights") for p, values in enumerate(weights)), key=_need),
+    }
+    values = {}
+    for name, (need, why) in needs.items():
+        value = getattr(config, name)
+        if value == AUTO:
+            values[name] = need
+        elif value < need:
+            hint = ("; raise it or use more TPPEs" if name != "spike_depth"
+                    else "; raise it")
+            raise FitError(f"model {model.name!r} does not fit: config {name} = {value}, "
+                           f"but {why}{hint}")
+    config = replace(config, **values)
+    if config.spike_depth & (config.spike_depth - 1) or config.spike_depth < W:
+        raise FitError(f"config spike_depth = {config.spike_depth} must be a power of two "
+                       f"and at least the chunk width {W}")
+    return config
