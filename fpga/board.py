@@ -21,6 +21,7 @@ from amaranth.lib.cdc import ResetSynchronizer
 from amaranth.lib.wiring import In, Out
 
 from hwgen.errors import ConfigError
+from hwgen.gateware.core_interface import instance_ports
 
 from . import pll
 from .engine import ProtocolEngine
@@ -36,15 +37,7 @@ POWER_ON_RESET_S = 15e-6
 
 def core_instance(spec, engine, rst):
     """``Instance`` of the compiled core, wired to the engine's ``core`` port."""
-    core = engine.core
-    return Instance(spec.module,
-                    i_clk=ClockSignal(), i_rst=rst,
-                    i_inputs__payload=core.inputs.payload, i_inputs__valid=core.inputs.valid,
-                    o_inputs__ready=core.inputs.ready,
-                    i_start=core.start, o_busy=core.busy, o_done=core.done,
-                    o_cycles=core.cycles,
-                    o_results__payload=core.results.payload,
-                    o_results__valid=core.results.valid, i_results__ready=core.results.ready)
+    return Instance(spec.module, **instance_ports(engine.core, clk=ClockSignal(), rst=rst))
 
 
 class BoardLogic(wiring.Component):
@@ -86,7 +79,7 @@ class BoardLogic(wiring.Component):
                      engine.rx_error.eq(receiver.frame_error | receiver.overrun)]
         wiring.connect(m, receiver.bytes, engine.rx)
         wiring.connect(m, engine.tx, transmitter.bytes)
-        m.submodules.core = core_instance(self.spec, engine, ResetSignal() | engine.core.rst)
+        m.submodules.core = core_instance(self.spec, engine, ResetSignal() | engine.core_rst)
 
         heartbeat = Signal(self.heartbeat_bit + 1)
         m.d.sync += heartbeat.eq(heartbeat + 1)

@@ -21,6 +21,9 @@ import numpy as np
 from hwgen.errors import FormatError, LinkError
 from hwgen.compiler.ir import LIF, Readout
 from hwgen.compiler.ir import reference
+from hwgen.compiler.ir.spike_words import spikes_to_words
+from hwgen.gateware.core_interface import unpack_results
+from hwgen.sim.compare import Mismatch
 
 from . import protocol
 from .protocol import Command, Flag, Reply, Status
@@ -160,32 +163,6 @@ def output_lif(model):
     return lifs[-1]
 
 
-def pack_spikes(spikes):
-    """Spikes (T, K) of 0/1 -> K packed words (bit t = spike at step t)."""
-    weights = (1 << np.arange(spikes.shape[0], dtype=np.int64))[:, np.newaxis]
-    return [int(w) for w in (spikes.astype(np.int64) * weights).sum(axis=0)]
-
-
-def decode_results(words, timesteps, v_bits):
-    """Result words -> (spikes (T, N) uint8, final membranes (N,) int64)."""
-    words = np.array(words, dtype=np.int64)
-    spikes = ((words[np.newaxis, :] >> np.arange(timesteps)[:, np.newaxis]) & 1).astype(np.uint8)
-    raw = (words >> timesteps) & ((1 << v_bits) - 1)
-    membranes = np.where(raw >= 1 << (v_bits - 1), raw - (1 << v_bits), raw)
-    return spikes, membranes
-
-
-@dataclass
-class Mismatch:
-    sample: int
-    neuron: int
-    step: int = None          # None: the final membrane differs
-
-    def describe(self):
-        what = f"step {self.step}" if self.step is not None else "final membrane"
-        return f"sample {self.sample}, neuron {self.neuron}, {what}"
-
-
 @dataclass
 class RunReport:
     samples: int
@@ -234,19 +211,23 @@ def run(board, spec, model, inputs, labels=None, progress=None, max_reported=10)
     report = RunReport(samples=len(spikes_in))
     started = time.monotonic()
     for sample in range(len(spikes_in)):
-        words, cycles = board.infer(pack_spikes(spikes_in[sample]), spec)
-        spikes, membranes = decode_results(words, spec.timesteps, spec.v_bits)
+        words, cycles = board.infer(spikes_to_words(spikes_in[sample]).tolist(), spec)
+        spikes, membranes = unpack_results(words, spec.timesteps, spec.v_bits)
         report.cycles.append(cycles)
         report.predictions.append(int(np.argmax(spikes.sum(axis=0))))
         differ = False
         for step, neuron in zip(*np.nonzero(spikes != expected_spikes[sample])):
             differ = True
             if len(report.mismatches) < max_reported:
-                report.mismatches.append(Mismatch(sample, int(neuron), int(step)))
+                report.mismatches.append(Mismatch(
+                    sample, out.name, int(neuron), int(step),
+                    int(expected_spikes[sample][step, neuron]), int(spikes[step, neuron])))
         for neuron in np.nonzero(membranes != expected_membranes[sample])[0]:
             differ = True
             if len(report.mismatches) < max_reported:
-                report.mismatches.append(Mismatch(sample, int(neuron)))
+                report.mismatches.append(Mismatch(
+                    sample, out.name, int(neuron), what="final membrane differs from the reference",
+                    expected=int(expected_membranes[sample][neuron]), got=int(membranes[neuron])))
         if differ:
             report.mismatched_samples.append(sample)
         if progress:

@@ -18,31 +18,18 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hwgen.errors import ConfigError
+from hwgen.gateware.core_interface import CoreSignature
 
 from . import protocol
 from .protocol import Command, Reply
-
-
-class CoreSignature(wiring.Signature):
-    """The core's ports as the engine drives them (flip it for the core's side)."""
-
-    def __init__(self, timesteps, v_bits):
-        super().__init__({
-            "rst": Out(1),
-            "inputs": Out(stream.Signature(timesteps)),
-            "start": Out(1),
-            "busy": In(1),
-            "done": In(1),
-            "cycles": In(32),
-            "results": In(stream.Signature(timesteps + v_bits)),
-        })
 
 
 class ProtocolEngine(wiring.Component):
     """Serves the UART protocol for a core of ``timesteps`` x ``inputs`` -> ``outputs``.
 
     Ports: ``rx`` (bytes received), ``rx_error`` (a pulse from the UART receiver),
-    ``tx`` (bytes to send), ``core`` (the core's ports), ``error`` (the sticky error flag,
+    ``tx`` (bytes to send), ``core`` (the core's ports, :class:`~hwgen.gateware.core_interface.CoreSignature`
+    flipped), ``core_rst`` (the core's soft reset), ``error`` (the sticky error flag,
     for a LED).
 
     Parameters: the core's dimensions (T, K inputs, N outputs, v_bits), the 32-bit
@@ -71,7 +58,9 @@ class ProtocolEngine(wiring.Component):
             "rx": In(stream.Signature(8)),
             "rx_error": In(1),
             "tx": Out(stream.Signature(8)),
-            "core": Out(CoreSignature(timesteps, v_bits)),
+            # The core's ports, driven from this side; its reset is the engine's soft reset.
+            "core": In(CoreSignature(timesteps, v_bits)),
+            "core_rst": Out(1),
             "error": Out(1),
         })
 
@@ -100,7 +89,7 @@ class ProtocolEngine(wiring.Component):
         start = Signal()
         soft_reset = Signal()
         m.d.sync += [start.eq(0), soft_reset.eq(0)]
-        m.d.comb += [core.start.eq(start), core.rst.eq(soft_reset),
+        m.d.comb += [core.start.eq(start), self.core_rst.eq(soft_reset),
                      core.inputs.payload.eq(word[:T])]
 
         flags = Cat(loaded, core.busy, core.done, pending, error, Const(0, 3))

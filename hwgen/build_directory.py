@@ -14,6 +14,8 @@ from hwgen.atomic import atomic_directory
 from hwgen.errors import FormatError
 from hwgen.compiler.frontends import native
 
+from .gateware.core_interface import CYCLES_BITS
+from .gateware.geometry import Geometry
 from .gateware.top import TOP_MODULE, to_verilog
 
 MANIFEST_VERSION = 1
@@ -36,6 +38,7 @@ def write(program, model, path, *, notes=None):
     anything else the user should read about how the model was compiled.
     """
     verilog = to_verilog(program)
+    geometry = Geometry.of(program)
     model_bytes = native.dumps(model)
     images = program.memory_images()
     memories = program.memory_bits()
@@ -50,7 +53,9 @@ def write(program, model, path, *, notes=None):
         "top": {"module": TOP_MODULE, "verilog": f"rtl/{TOP_MODULE}.v",
                 "ports": {"inputs": program.timesteps,
                           "results": program.timesteps + program.config.v_bits,
-                          "cycles": 32}},
+                          "cycles": CYCLES_BITS,
+                          "trace": {"layer_bits": geometry.layer_bits,
+                                    "slot_bits": geometry.slot_bits}}},
         "config": program.config.to_json(),
         "resources": {
             "memory_bits": sum(depth * width for depth, width in memories.values()),

@@ -10,23 +10,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-
-def words_to_spikes(words, timesteps):
-    """(..., neurons) packed words -> (..., T, neurons) uint8 spikes."""
-    words = np.asarray(words, dtype=np.int64)
-    bits = (words[..., np.newaxis, :] >> np.arange(timesteps)[:, np.newaxis]) & 1
-    return bits.astype(np.uint8)
-
-
-def spikes_to_words(spikes):
-    """(..., T, neurons) spikes -> (..., neurons) packed words (bit t = step t)."""
-    T = spikes.shape[-2]
-    weights = (1 << np.arange(T, dtype=np.int64))[:, np.newaxis]
-    return (spikes.astype(np.int64) * weights).sum(axis=-2)
+from hwgen.compiler.ir.spike_words import spikes_to_words, words_to_spikes
+from hwgen.gateware.core_interface import unpack_results
 
 
 @dataclass
 class Mismatch:
+    """The first difference in a sample, between the hardware (the RTL or a board) and the
+    reference: a spike (``step`` set) or ``what`` else differs."""
+
     sample: int
     layer: str
     neuron: int
@@ -39,8 +31,8 @@ class Mismatch:
         where = f"sample {self.sample}, layer {self.layer!r}, neuron {self.neuron}"
         if self.what == "spike":
             return (f"{where}, step {self.step}: expected spike {self.expected}, "
-                    f"RTL gave {self.got}")
-        return f"{where}: {self.what} (expected {self.expected}, RTL gave {self.got})"
+                    f"the hardware gave {self.got}")
+        return f"{where}: {self.what} (expected {self.expected}, the hardware gave {self.got})"
 
     def to_json(self):
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -121,9 +113,8 @@ def compare(program, trace, observed):
     # The result stream must agree with the trace and carry the final membranes.
     last = layers[-1]["name"]
     results = np.asarray(observed["results"], dtype=np.int64)
-    result_words = results & ((1 << T) - 1)
-    membranes = (results >> T) & ((1 << v_bits) - 1)
-    membranes = np.where(membranes >> (v_bits - 1), membranes - (1 << v_bits), membranes)
+    result_spikes, membranes = unpack_results(results, T, v_bits)
+    result_words = spikes_to_words(result_spikes)
     verdict.rtl_membranes = membranes
     expected_words = spikes_to_words(trace.spikes[last])
     for sample in range(samples):

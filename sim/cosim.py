@@ -18,7 +18,9 @@ import numpy as np
 from hwgen.errors import ToolchainError
 
 from hwgen.compiler.ir import reference
-from .compare import compare, ideal_bounds, spikes_to_words
+from hwgen.compiler.ir.spike_words import spikes_to_words
+
+from .compare import compare, ideal_bounds
 from .verilator import VerilatorBuild
 
 TESTBENCH = "hwgen.sim.testbench"
@@ -127,10 +129,11 @@ def _cosimulate(build, inputs, labels, waves, parallel, work, progress, log):
     for index, (a, b) in enumerate(shards):
         folder = work / f"shard{index}"
         folder.mkdir(parents=True, exist_ok=True)
+        ports = build.manifest["top"]["ports"]
         np.savez(folder / "job.npz", words=words[a:b], outputs=program["outputs"],
-                 layer_bits=max(1, (len(program["layers"]) - 1).bit_length()),
-                 slot_bits=_field_width(program, "neuron_entry", "slot"),
-                 layers=len(program["layers"]), timeout=_timeout_cycles(program))
+                 timesteps=program["timesteps"], layer_bits=ports["trace"]["layer_bits"],
+                 slot_bits=ports["trace"]["slot_bits"], layers=len(program["layers"]),
+                 timeout=_timeout_cycles(program))
         runs.append((folder, {"HWGEN_JOB": str(folder / "job.npz"),
                               "HWGEN_OBSERVED": str(folder / "observed.npz"),
                               "HWGEN_PROGRESS": str(folder / "progress")}))
@@ -173,10 +176,6 @@ def _timeout_cycles(program):
                   for p in range(len(program["entries_per_tppe"])))
     work = max(program["entries_per_tppe"]) + max(program["weights_per_tppe"]) + T * neurons
     return 1000 + 4 * work + 100 * len(program["layers"])
-
-
-def _field_width(program, layout, name):
-    return next(width for field, width, _ in program["layouts"][layout] if field == name)
 
 
 def _read_progress(folder):

@@ -18,6 +18,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
+from hwgen.gateware.core_interface import field_slices, trace_layout
 
 
 async def _send_word(dut, word):
@@ -44,15 +45,14 @@ async def _run_one(dut, words, outputs, record, timeout):
     while True:
         await ReadOnly()
         if dut.busy.value:
-            current = int(dut.trace__payload.value.to_unsigned()) & record["layer_mask"]
+            payload = int(dut.trace__payload.value.to_unsigned())
+            current = record["field"](payload, "layer")
             if current != layer:
                 layer = current
                 layer_starts.append(cycle)
             if dut.trace__valid.value:
-                payload = int(dut.trace__payload.value.to_unsigned())
-                record["events"].append((layer, payload >> record["layer_bits"]
-                                         & record["slot_mask"],
-                                         payload >> record["word_shift"], cycle))
+                record["events"].append((layer, record["field"](payload, "slot"),
+                                         record["field"](payload, "word"), cycle))
         elif dut.done.value:
             layer_starts.append(cycle)          # the last layer's end
             break
@@ -78,10 +78,16 @@ async def _run_one(dut, words, outputs, record, timeout):
 async def run_inferences(dut):
     job = np.load(os.environ["HWGEN_JOB"])
     words, outputs, timeout = job["words"], int(job["outputs"]), int(job["timeout"])
-    layer_bits, slot_bits, layers = int(job["layer_bits"]), int(job["slot_bits"]), \
-        int(job["layers"])
-    record = {"layer_bits": layer_bits, "layer_mask": (1 << layer_bits) - 1,
-              "slot_mask": (1 << slot_bits) - 1, "word_shift": layer_bits + slot_bits}
+    layers = int(job["layers"])
+    # The trace port's fields, by name, from the core interface's one definition.
+    slices = field_slices(trace_layout(int(job["timesteps"]), int(job["layer_bits"]),
+                                       int(job["slot_bits"])))
+
+    def field(payload, name):
+        offset, width, _ = slices[name]
+        return payload >> offset & ((1 << width) - 1)
+
+    record = {"field": field}
     progress = os.environ.get("HWGEN_PROGRESS")
 
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())

@@ -1,13 +1,16 @@
 """The import layers of pyproject.toml ([tool.importlinter]) hold, and a back-edge breaks them.
 
-lint-imports runs from a folder outside the checkout: from the repository root, the
-checkout's hwgen/ folder would shadow the installed package, whose subpackages come from
-the other top-level folders (README, "Layout").
+lint-imports reads the package from the import path, and the checkout's folders are not
+laid out as the package (README, "Layout": compiler/ is hwgen.compiler, ...). So the test
+lays the checkout out as setuptools installs it, with symbolic links in a temporary folder
+following pyproject's package-dir mapping, and runs lint-imports there: it checks this
+checkout's sources whatever is installed, and however (an editable install has no such tree).
 """
 
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -16,11 +19,26 @@ import pytest
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 
 
-def lint_imports(config, cwd):
+def installed_layout(folder):
+    """``folder``/hwgen: the checkout's package as an install lays it out (links)."""
+    repository = PYPROJECT.parent
+    mapping = tomllib.loads(PYPROJECT.read_text())["tool"]["setuptools"]["package-dir"]
+    root = folder / "hwgen"
+    root.mkdir()
+    for entry in (repository / mapping["hwgen"]).iterdir():
+        (root / entry.name).symlink_to(entry)
+    for package, source in mapping.items():
+        if package != "hwgen":
+            (folder / package.replace(".", "/")).symlink_to(repository / source)
+    return folder
+
+
+def lint_imports(config, folder):
     executable = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
     assert executable, "lint-imports is missing: install hwgen with its test extra"
-    return subprocess.run([executable, "--no-cache", str(config)], cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run([executable, "--no-cache", str(config)],
+                          cwd=installed_layout(folder), capture_output=True, text=True,
+                          timeout=300)
 
 
 def test_the_layers_hold(tmp_path):
@@ -32,11 +50,12 @@ def test_the_layers_hold(tmp_path):
 def test_a_back_edge_breaks_the_build(tmp_path):
     # The same checker with the layers upside down must report the real imports as broken,
     # or the contract above could pass by checking nothing.
+    (tmp_path / "package").mkdir()
     config = tmp_path / "upside_down.toml"
     config.write_text('[tool.importlinter]\nroot_package = "hwgen"\n\n'
                       '[[tool.importlinter.contracts]]\nname = "upside down"\n'
                       'type = "layers"\nlayers = ["hwgen.errors", "hwgen.compiler", "hwgen.cli"]\n')
-    result = lint_imports(config, tmp_path)
+    result = lint_imports(config, tmp_path / "package")
     assert result.returncode != 0
     assert "BROKEN" in result.stdout and "hwgen.compiler" in result.stdout
 

@@ -12,6 +12,8 @@ from amaranth.lib import data
 
 from hwgen.compiler.instruction_format import bits_for
 
+from .core_interface import result_layout, trace_layout
+
 
 def struct_of(bit_layout):
     """The Amaranth layout of a :class:`~hwgen.compiler.instruction_format.BitLayout`: the
@@ -132,10 +134,8 @@ class Geometry:
 
     @property
     def result(self):
-        return data.StructLayout({"word": unsigned(self.timesteps), "v": signed(self.v_bits)})
+        return result_layout(self.timesteps, self.v_bits)
 
     @property
     def trace(self):
-        return data.StructLayout({"layer": unsigned(self.layer_bits),
-                                  "slot": unsigned(self.slot_bits),
-                                  "word": unsigned(self.timesteps)})
+        return trace_layout(self.timesteps, self.layer_bits, self.slot_bits)

@@ -7,7 +7,7 @@ Block diagram (docs/architecture.md has the full description):
     TPPE 0..P-1 writes ────┘   (write bus)   └─> trace
     LayerSequencer: start/busy/done/cycles; layer, region, mode, go/rewind ─> every TPPE
 
-The component's ports are the core interface contract of docs/architecture.md.
+The component's ports are the core interface (:mod:`.core_interface`, docs/architecture.md).
 """
 
 from amaranth.back import verilog
@@ -16,6 +16,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .core_interface import CoreSignature
 from .geometry import Geometry
 from .sequencer import LayerSequencer
 from .spike_loader import SpikeLoader
@@ -38,16 +39,7 @@ class Accelerator(wiring.Component):
             raise ValueError("Accelerator: the program's configuration is not resolved")
         self.program = program
         self.geometry = g = Geometry.of(program)
-        super().__init__({
-            "inputs": In(stream.Signature(g.timesteps)),
-            "results": Out(stream.Signature(g.result)),
-            "start": In(1),
-            "busy": Out(1),
-            "done": Out(1),
-            "cycles": Out(32),
-            # Monitor-only (no ready): every word a layer writes, for layer-by-layer checks.
-            "trace": Out(wiring.Signature({"valid": Out(1), "payload": Out(g.trace)})),
-        })
+        super().__init__(CoreSignature(g.timesteps, g.v_bits, trace=g.trace))
 
     def elaborate(self, platform):
         m = Module()

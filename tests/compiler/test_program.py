@@ -15,7 +15,7 @@ from hwgen.compiler.scheduler.program import compile_program
 from hwgen import bundled
 from hwgen.compiler.ir import reference
 import program_model
-from hwgen.sim.compare import spikes_to_words
+from hwgen.compiler.ir.spike_words import spikes_to_words
 from hwgen.sim.workloads import ALL_MODES, random_workload
 
 

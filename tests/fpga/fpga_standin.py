@@ -18,6 +18,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hwgen.compiler.frontends import native
+from hwgen.gateware.core_interface import CoreSignature
 from hwgen.compiler.ir import LIF, Dense, Input, Leak, Model, Readout
 
 
@@ -27,14 +28,7 @@ class StandInCore(wiring.Component):
     def __init__(self, timesteps, neurons, v_bits, latency=5):
         self.timesteps, self.neurons, self.v_bits, self.latency = (timesteps, neurons,
                                                                    v_bits, latency)
-        super().__init__({
-            "inputs": In(stream.Signature(timesteps)),
-            "start": In(1),
-            "busy": Out(1),
-            "done": Out(1),
-            "cycles": Out(32),
-            "results": Out(stream.Signature(timesteps + v_bits)),
-        })
+        super().__init__(CoreSignature(timesteps, v_bits))
 
     def elaborate(self, platform):
         m = Module()

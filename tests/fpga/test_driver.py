@@ -4,10 +4,12 @@
 import numpy as np
 import pytest
 
+from hwgen.compiler.ir.spike_words import spikes_to_words
 from hwgen.errors import FormatError, LinkError
 from hwgen.fpga import driver, protocol
 from hwgen.fpga.core import CoreSpec
 from hwgen.fpga.protocol import Command, Flag, Reply, Status
+from hwgen.gateware.core_interface import unpack_results
 
 from fpga_standin import standin_model
 
@@ -128,8 +130,8 @@ def test_an_inference_that_never_finishes(spec):
 
 def test_pack_and_decode():
     spikes = np.array([[1, 0, 1], [0, 0, 1], [1, 1, 1]], dtype=np.uint8)    # (T=3, K=3)
-    assert driver.pack_spikes(spikes) == [0b101, 0b100, 0b111]
-    spikes, membranes = driver.decode_results([0b011_101, 0b100_000, 0b111_111], 3, 3)
+    assert spikes_to_words(spikes).tolist() == [0b101, 0b100, 0b111]
+    spikes, membranes = unpack_results([0b011_101, 0b100_000, 0b111_111], 3, 3)
     assert spikes[:, 0].tolist() == [1, 0, 1] and spikes[:, 1].tolist() == [0, 0, 0]
     assert membranes.tolist() == [3, -4, -1]
 
@@ -142,7 +144,7 @@ def test_run_compares_with_the_reference(spec):
     encoded = driver.reference.encode(model, inputs)
     responses = []
     for sample in range(2):
-        results = standin_results(driver.pack_spikes(encoded[sample]), 8, 6)
+        results = standin_results(spikes_to_words(encoded[sample]).tolist(), 8, 6)
         if sample == 1:
             results[2] ^= 1 << 9                      # a membrane bit of neuron 2
         responses += [ok(), ok(), status_bytes(spec, Flag.DONE | Flag.PENDING),
@@ -150,7 +152,10 @@ def test_run_compares_with_the_reference(spec):
     report = driver.run(driver.Board(ScriptedTransport(*responses)), spec, model, inputs,
                         labels=np.array([4, 0]))
     assert report.mismatched_samples == [1] and not report.bit_exact
-    assert [m.describe() for m in report.mismatches] == ["sample 1, neuron 2, final membrane"]
+    [mismatch] = report.mismatches
+    assert (mismatch.sample, mismatch.neuron, mismatch.step) == (1, 2, None)
+    assert mismatch.describe().startswith("sample 1, layer 'lif', neuron 2: final membrane "
+                                          "differs from the reference (expected ")
     assert report.cycles == [7, 7] and report.predictions == [4, 0] and report.accuracy == 1.0
 
 

@@ -27,7 +27,7 @@ class EngineAndCore(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         m.submodules.engine = engine = self.engine
-        m.submodules.core = core = ResetInserter(engine.core.rst)(self.core)
+        m.submodules.core = core = ResetInserter(engine.core_rst)(self.core)
         port = engine.core
         m.d.comb += [core.inputs.payload.eq(port.inputs.payload),
                      core.inputs.valid.eq(port.inputs.valid),

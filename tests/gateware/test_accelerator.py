@@ -12,7 +12,7 @@ from hwgen import build_directory, bundled
 from hwgen.gateware.top import Accelerator, to_verilog
 from hwgen.compiler.ir import reference
 import amaranth_streams
-from hwgen.sim.compare import spikes_to_words
+from hwgen.compiler.ir.spike_words import spikes_to_words
 from hwgen.sim.workloads import ALL_MODES, random_workload
 
 

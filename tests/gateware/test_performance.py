@@ -13,7 +13,7 @@ from hwgen.compiler.scheduler.program import compile_program
 from hwgen.gateware.performance import layer_overhead
 from hwgen.gateware.top import Accelerator
 import amaranth_streams
-from hwgen.sim.compare import spikes_to_words
+from hwgen.compiler.ir.spike_words import spikes_to_words
 
 INPUTS = 64
 

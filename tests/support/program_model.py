@@ -14,7 +14,7 @@ from hwgen.compiler.ir import LIF, Leak
 from hwgen.compiler.scheduler.fibers import SpikeFiber, prefix_popcount
 from hwgen.compiler.instruction_format import TAG_LAYER_END, TAG_NEURON, unpack_entry
 from hwgen.compiler.ir import reference
-from hwgen.sim.compare import spikes_to_words
+from hwgen.compiler.ir.spike_words import spikes_to_words
 
 
 def decode_entries(program, p):

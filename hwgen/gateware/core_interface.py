@@ -1,0 +1,99 @@
+"""The core's interface: its ports, the layouts of its payloads, and how a host reads them.
+
+This is the one definition of the contract of docs/architecture.md ("Core interface"). The
+generated accelerator (:class:`hwgen.gateware.top.Accelerator`) has exactly these ports; the
+board tops instantiate its Verilog through :func:`instance_ports`; the protocol engine drives
+them through a flipped :class:`CoreSignature`; the co-simulation testbench and the host driver
+decode trace and result words with :func:`unpack` on the same layouts.
+
+Port names in the Verilog are the flattened member paths joined by ``__`` (Amaranth's
+convention: ``inputs__payload``, ``results__valid``, ``trace__payload``), plus ``clk`` and
+``rst``. Verilog ports lose their struct type and signedness: a host reads them as unsigned
+words and unpacks them with the layouts here.
+"""
+
+import numpy as np
+from amaranth.hdl import Shape, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from hwgen.compiler.ir.spike_words import words_to_spikes
+
+CYCLES_BITS = 32
+
+
+def result_layout(timesteps, v_bits):
+    """One output neuron: its packed spike word and its final membrane."""
+    return data.StructLayout({"word": unsigned(timesteps), "v": signed(v_bits)})
+
+
+def trace_layout(timesteps, layer_bits, slot_bits):
+    """One word a layer writes: the layer, the output slot (docs/architecture.md,
+    "Output placement") and the packed spike word."""
+    return data.StructLayout({"layer": unsigned(layer_bits), "slot": unsigned(slot_bits),
+                              "word": unsigned(timesteps)})
+
+
+class CoreSignature(wiring.Signature):
+    """The core's ports, from the core's side (flip it for whoever drives the core).
+
+    ``inputs``: the packed spike words of the input neurons, in input order, before
+    ``start``; ``results``: one :func:`result_layout` word per output neuron after ``done``;
+    ``start`` (pulse), ``busy``, ``done``, ``cycles`` (cycles of the last inference, counted
+    from when its inputs have all arrived). With ``trace`` (a :func:`trace_layout`), a
+    monitor-only stream (no ready) of every word a layer writes, for layer-by-layer checks.
+    """
+
+    def __init__(self, timesteps, v_bits, trace=None):
+        members = {
+            "inputs": In(stream.Signature(unsigned(timesteps))),
+            "results": Out(stream.Signature(result_layout(timesteps, v_bits))),
+            "start": In(1),
+            "busy": Out(1),
+            "done": Out(1),
+            "cycles": Out(CYCLES_BITS),
+        }
+        if trace is not None:
+            members["trace"] = Out(wiring.Signature({"valid": Out(1), "payload": Out(trace)}))
+        super().__init__(members)
+
+
+def instance_ports(interface, *, clk, rst):
+    """Keyword arguments of an ``Instance`` of the core's Verilog, wired to ``interface``:
+    an object with a :class:`CoreSignature` (either side) whose members to connect. A port
+    that is an input of the core is ``i_``, an output ``o_``, whichever side ``interface``
+    is on."""
+    ports = {"i_clk": clk, "i_rst": rst}
+    signature = interface.signature
+    core_side = signature if isinstance(signature, CoreSignature) else signature.flip()
+    if not isinstance(core_side, CoreSignature):
+        raise TypeError(f"instance_ports: {interface!r} does not have the core's signature")
+    for path, member, value in core_side.flatten(interface):
+        name = "__".join(str(part) for part in path)
+        ports[("i_" if member.flow == In else "o_") + name] = value
+    return ports
+
+
+def field_slices(layout):
+    """{field: (offset, width, signed)} of a struct layout, for unpacking words on a host."""
+    return {name: (field.offset, Shape.cast(field.shape).width, Shape.cast(field.shape).signed)
+            for name, field in layout}
+
+
+def unpack(layout, words):
+    """Words of ``layout`` (an int or an integer array) -> {field: int64 array (or int)}."""
+    scalar = np.ndim(words) == 0
+    words = np.asarray(words, dtype=np.int64)
+    fields = {}
+    for name, (offset, width, is_signed) in field_slices(layout).items():
+        value = (words >> offset) & ((1 << width) - 1)
+        if is_signed:
+            value = np.where(value >> (width - 1), value - (1 << width), value)
+        fields[name] = int(value) if scalar else value
+    return fields
+
+
+def unpack_results(words, timesteps, v_bits):
+    """Result words (..., neurons) -> (spikes (..., T, neurons) uint8, membranes (..., neurons))."""
+    fields = unpack(result_layout(timesteps, v_bits), np.asarray(words, dtype=np.int64))
+    return words_to_spikes(fields["word"], timesteps), fields["v"]
