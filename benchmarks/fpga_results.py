@@ -35,8 +35,8 @@ RUNS = [("default", "ulx3s-85f", 100), ("default", "ecp5-85k", 100),
 
 
 def cycles_on_simulated_board(build, samples):
-    spec = CoreSpec.load(build)
-    model = build_directory.BuildDirectory(build).model()
+    opened = build_directory.BuildDirectory(build)
+    spec, model = CoreSpec.of(opened), opened.model()
     inputs, labels = bundled.digits_test_set()
     with SimulatedBoard(spec, work_dir=Path(build) / "simboard") as board:
         transport = driver.SerialTransport(board.port, 115200)

@@ -1,34 +1,46 @@
 """The build directory ``hwgen compile`` writes and every later command reads.
 
-Layout and manifest are the contract of docs/architecture.md ("Build directory"). Writing
-is atomic (the directory appears complete or not at all) and deterministic (the same model
-and configuration give byte-identical files: no timestamps, no absolute paths).
+This module is the one writer and the one reader of that contract (docs/architecture.md,
+"Build directory", describes every file). Writing is atomic (the directory appears complete
+or not at all) and deterministic (the same model and configuration give byte-identical
+files: no timestamps, no absolute paths). Reading trusts nothing: the manifest is checked
+against :data:`MANIFEST_SCHEMA`, every path it names must stay inside the directory, and
+every file it names must still have the SHA-256 recorded at compile time, so an edited
+Verilog file, a swapped model or a tampered manifest is refused by name before any command
+uses it.
 """
 
 import hashlib
 import json
 from importlib.metadata import version
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from hwgen.atomic import atomic_directory
-from hwgen.errors import FormatError
 from hwgen.compiler.frontends import native
+from hwgen.errors import FormatError
 
 from .gateware.core_interface import CYCLES_BITS
 from .gateware.geometry import Geometry
 from .gateware.top import TOP_MODULE, to_verilog
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
+MANIFEST = "manifest.json"
+# Manifests are small; a larger one is not ours.
+MAX_MANIFEST_BYTES = 1 << 20
 
 
-def write_hex(path, width, words):
-    """A memory image: one word per line, hex, zero-padded to the width."""
+def hex_image(width, words):
+    """A memory image file: one word per line, hex, zero-padded to the width."""
     digits = max(1, -(-width // 4))
-    path.write_text("".join(f"{w:0{digits}x}\n" for w in words))
+    return "".join(f"{w:0{digits}x}\n" for w in words).encode()
 
 
 def _json(data):
     return json.dumps(data, indent=1, sort_keys=True) + "\n"
+
+
+def _sha256(data):
+    return hashlib.sha256(data).hexdigest()
 
 
 def write(program, model, path, *, notes=None):
@@ -39,18 +51,29 @@ def write(program, model, path, *, notes=None):
     """
     verilog = to_verilog(program)
     geometry = Geometry.of(program)
-    model_bytes = native.dumps(model)
     images = program.memory_images()
     memories = program.memory_bits()
+    files = {
+        "verilog": (f"rtl/{TOP_MODULE}.v", verilog.encode()),
+        "model": ("model.hwgen", native.dumps(model)),
+        "config": ("config.json", _json(program.config.to_json()).encode()),
+        "program": ("program.json", _json(program.summary()).encode()),
+    }
+    report = {"model": program.model_name, "notes": notes or {},
+              "metadata": model.metadata,
+              "layers": [{"name": layer.name, "inputs": layer.inputs, "outputs": layer.outputs,
+                          "neurons_per_tppe": [len(n) for n in layer.tppe_neurons],
+                          "estimated_cycles_per_tppe": layer.estimated_cycles}
+                         for layer in program.layers]}
+    files["report"] = ("report.json", _json(report).encode())
+    for name, (width, words) in images.items():
+        files[f"memory:{name}"] = (f"memories/{name}.hex", hex_image(width, words))
     manifest = {
-        "format": "hwgen.build",
-        "version": MANIFEST_VERSION,
-        "hwgen_version": version("hwgen"),
-        "model": {"name": program.model_name, "sha256": hashlib.sha256(model_bytes).hexdigest(),
-                  "timesteps": program.timesteps, "inputs": program.input_size,
-                  "outputs": program.output_size, "v_bits": program.config.v_bits,
+        "model": {"name": program.model_name, "timesteps": program.timesteps,
+                  "inputs": program.input_size, "outputs": program.output_size,
+                  "v_bits": program.config.v_bits,
                   "layers": [layer.name for layer in program.layers]},
-        "top": {"module": TOP_MODULE, "verilog": f"rtl/{TOP_MODULE}.v",
+        "top": {"module": TOP_MODULE,
                 "ports": {"inputs": program.timesteps,
                           "results": program.timesteps + program.config.v_bits,
                           "cycles": CYCLES_BITS,
@@ -61,70 +84,184 @@ def write(program, model, path, *, notes=None):
             "memory_bits": sum(depth * width for depth, width in memories.values()),
             "memories": [{"name": name, "depth": depth, "width": width, "bits": depth * width}
                          for name, (depth, width) in memories.items()]},
-        "files": {"model": "model.hwgen", "config": "config.json", "program": "program.json",
-                  "report": "report.json",
-                  "memories": {name: f"memories/{name}.hex" for name in images}},
-        "verilog_sha256": hashlib.sha256(verilog.encode()).hexdigest(),
     }
-    report = {"model": program.model_name, "notes": notes or {},
-              "metadata": model.metadata,
-              "layers": [{"name": layer.name, "inputs": layer.inputs, "outputs": layer.outputs,
-                          "neurons_per_tppe": [len(n) for n in layer.tppe_neurons],
-                          "estimated_cycles_per_tppe": layer.estimated_cycles}
-                         for layer in program.layers]}
+    return write_files(path, manifest, files)
+
+
+def write_files(path, manifest, files):
+    """Write ``files`` ({role: (relative path, bytes)}) and a manifest recording each one's
+    path and SHA-256 beside ``manifest``'s other fields, atomically at ``path``."""
+    document = {"format": "hwgen.build", "version": MANIFEST_VERSION,
+                "hwgen_version": version("hwgen"), **manifest,
+                "files": {role: {"path": relative, "sha256": _sha256(data)}
+                          for role, (relative, data) in files.items()}}
     with atomic_directory(path) as staging:
-        (staging / "rtl").mkdir()
-        (staging / f"rtl/{TOP_MODULE}.v").write_text(verilog)
-        (staging / "memories").mkdir()
-        for name, (width, words) in images.items():
-            write_hex(staging / f"memories/{name}.hex", width, words)
-        native.save(model, staging / "model.hwgen")
-        (staging / "config.json").write_text(_json(program.config.to_json()))
-        (staging / "program.json").write_text(_json(program.summary()))
-        (staging / "report.json").write_text(_json(report))
-        (staging / "manifest.json").write_text(_json(manifest))
+        for relative, data in files.values():
+            target = staging / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        (staging / MANIFEST).write_text(_json(document))
     return BuildDirectory(path)
 
 
+# What a manifest must hold: a dict maps keys to the schema of their values; a tuple of
+# types is the value's type; ``_POSITIVE`` an integer >= 1. Keys not listed are allowed
+# (config, resources and notes are for people and are not trusted by any command).
+_POSITIVE = "positive integer"
+MANIFEST_SCHEMA = {
+    "format": (str,),
+    "version": _POSITIVE,
+    "model": {"name": (str,), "timesteps": _POSITIVE, "inputs": _POSITIVE,
+              "outputs": _POSITIVE, "v_bits": _POSITIVE},
+    "top": {"module": (str,),
+            "ports": {"inputs": _POSITIVE, "results": _POSITIVE, "cycles": _POSITIVE}},
+    "files": (dict,),
+}
+REQUIRED_FILES = ("verilog", "model")
+
+
+def _check(value, schema, where, fail):
+    if isinstance(schema, dict):
+        if not isinstance(value, dict):
+            raise fail(f"{where or 'the manifest'} must be an object")
+        for key, inner in schema.items():
+            if key not in value:
+                raise fail(f"missing field {where + '.' if where else ''}{key}")
+            _check(value[key], inner, f"{where + '.' if where else ''}{key}", fail)
+    elif schema == _POSITIVE:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise fail(f"{where} must be a positive integer, got {value!r}")
+    elif not isinstance(value, schema) or (schema == (str,) and not value):
+        raise fail(f"{where} must be a non-empty {schema[0].__name__}, got {value!r}")
+
+
 class BuildDirectory:
-    """A build directory opened for reading; refuses anything that is not one."""
+    """A build directory opened for reading; refuses anything that is not one, or that
+    changed since ``hwgen compile`` wrote it. Every error is a :class:`FormatError`
+    naming the file and what is wrong."""
 
     def __init__(self, path):
         self.path = Path(path)
-        manifest = self.path / "manifest.json"
+        manifest = self.path / MANIFEST
         if not self.path.is_dir():
             raise FormatError(f"{self.path}: no such build directory; run hwgen compile first")
+        if not manifest.is_file():
+            raise FormatError(f"{self.path}: not a build directory (no {MANIFEST}); run "
+                              f"`hwgen compile MODEL -o {self.path}` first")
+
+        def fail(message):
+            return FormatError(f"{manifest}: {message}")
+
         try:
-            self.manifest = json.loads(manifest.read_text())
+            if manifest.stat().st_size > MAX_MANIFEST_BYTES:
+                raise fail(f"larger than {MAX_MANIFEST_BYTES} bytes: not an hwgen manifest")
+            self.manifest = json.loads(manifest.read_bytes())
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
+            raise fail(f"not valid JSON ({error})") from None
+        if not isinstance(self.manifest, dict) or self.manifest.get("format") != "hwgen.build":
+            raise fail("not an hwgen build manifest")
+        found = self.manifest.get("version")
+        if isinstance(found, int) and found > MANIFEST_VERSION:
+            raise fail(f"written by a newer hwgen (version {found}); upgrade hwgen")
+        if found != MANIFEST_VERSION:
+            raise fail(f"written by an older hwgen (version {found!r}); recompile the model")
+        _check(self.manifest, MANIFEST_SCHEMA, "", fail)
+        ports = self.manifest["top"]["ports"]
+        expected = self.timesteps + self.v_bits
+        if ports["inputs"] != self.timesteps or ports["results"] != expected:
+            raise fail(f"top.ports (inputs {ports['inputs']}, results {ports['results']} "
+                       f"bits) do not match the model's dimensions (inputs {self.timesteps}, "
+                       f"results {expected} bits)")
+        self._files = {}
+        for role, entry in self.manifest["files"].items():
+            if not (isinstance(entry, dict) and isinstance(entry.get("path"), str)
+                    and isinstance(entry.get("sha256"), str)):
+                raise fail(f"files.{role} must have a path and a sha256")
+            self._files[role] = (self._confined(entry["path"], f"files.{role}.path", fail),
+                                 entry["sha256"])
+        for role in REQUIRED_FILES:
+            if role not in self._files:
+                raise fail(f"missing field files.{role}")
+        for role in self._files:
+            self._verified(role)
+
+    def _confined(self, relative, where, fail):
+        """``relative`` resolved inside the directory; anything that leaves it is refused."""
+        pure = PurePosixPath(relative)
+        if (not relative or pure.is_absolute() or ".." in pure.parts or "\\" in relative
+                or "\0" in relative):
+            raise fail(f"{where} {relative!r} must be a relative path inside the build "
+                       f"directory")
+        resolved = (self.path / pure).resolve()
+        if not resolved.is_relative_to(self.path.resolve()):
+            raise fail(f"{where} {relative!r} leaves the build directory")
+        return self.path / pure
+
+    def _verified(self, role):
+        path, digest = self._files[role]
+        try:
+            data = path.read_bytes()
         except FileNotFoundError:
-            raise FormatError(f"{self.path}: not a build directory (no manifest.json); run "
-                              f"hwgen compile first") from None
-        except (OSError, ValueError) as error:
-            raise FormatError(f"{manifest}: unreadable ({error})") from None
-        if self.manifest.get("format") != "hwgen.build":
-            raise FormatError(f"{manifest}: not an hwgen build manifest")
-        if self.manifest.get("version", 0) > MANIFEST_VERSION:
-            raise FormatError(f"{manifest}: written by a newer hwgen (version "
-                              f"{self.manifest['version']}); upgrade hwgen")
-        for role in ("model", "config", "program"):
-            if not (self.path / self.manifest["files"][role]).is_file():
-                raise FormatError(f"{self.path}: {self.manifest['files'][role]} is missing; "
-                                  f"recompile")
-        if not self.verilog.is_file():
-            raise FormatError(f"{self.path}: {self.manifest['top']['verilog']} is missing; "
-                              f"recompile")
+            raise FormatError(f"{self.path}: {path.relative_to(self.path)} is missing; "
+                              f"recompile") from None
+        except OSError as error:
+            raise FormatError(f"{path}: unreadable ({error.strerror or error})") from None
+        if _sha256(data) != digest:
+            raise FormatError(f"{path}: changed since hwgen compile wrote it (its SHA-256 "
+                              f"differs from {MANIFEST}); recompile instead of editing a "
+                              f"build directory")
+        return data
+
+    def file(self, role):
+        """The path of the file with ``role`` (FormatError if this build has none)."""
+        if role not in self._files:
+            raise FormatError(f"{self.path / MANIFEST}: this build has no {role} file "
+                              f"(files.{role}); recompile with hwgen compile")
+        return self._files[role][0]
+
+    def read(self, role):
+        """The bytes of the file with ``role``, checked against its recorded SHA-256."""
+        self.file(role)
+        return self._verified(role)
 
     @property
     def verilog(self):
-        return self.path / self.manifest["top"]["verilog"]
+        return self.file("verilog")
 
     @property
     def top_module(self):
         return self.manifest["top"]["module"]
 
+    @property
+    def name(self):
+        return self.manifest["model"]["name"]
+
+    @property
+    def timesteps(self):
+        return self.manifest["model"]["timesteps"]
+
+    @property
+    def inputs(self):
+        return self.manifest["model"]["inputs"]
+
+    @property
+    def outputs(self):
+        return self.manifest["model"]["outputs"]
+
+    @property
+    def v_bits(self):
+        return self.manifest["model"]["v_bits"]
+
     def model(self):
-        return native.load(self.path / self.manifest["files"]["model"])
+        return native.loads(self.read("model"), source=str(self.file("model")))
 
     def program(self):
-        """The program summary (schedule, layouts; no memory contents)."""
-        return json.loads((self.path / self.manifest["files"]["program"]).read_text())
+        """The program summary (program.json: schedule, layouts; no memory contents)."""
+        path = self.file("program")
+        try:
+            program = json.loads(self.read("program"))
+        except (UnicodeDecodeError, ValueError, RecursionError) as error:
+            raise FormatError(f"{path}: not valid JSON ({error})") from None
+        if not isinstance(program, dict) or not isinstance(program.get("layers"), list):
+            raise FormatError(f"{path}: not an hwgen program summary")
+        return program

@@ -5,7 +5,7 @@ import click
 import numpy as np
 
 from hwgen.errors import MismatchError
-from hwgen.compiler.frontends import native
+from hwgen.build_directory import BuildDirectory
 from hwgen.fpga import driver
 from hwgen.fpga.core import CoreSpec
 from hwgen.compiler.ir import reference
@@ -37,8 +37,9 @@ def command(build_dir, port, simulate, inputs_path, samples, baud, timeout, as_j
     """
     if bool(port) == bool(simulate):
         raise click.UsageError("give exactly one of --port PORT and --simulate")
-    spec = CoreSpec.load(build_dir)
-    model = native.load(spec.model_path)
+    build = BuildDirectory(build_dir)
+    spec = CoreSpec.of(build)
+    model = build.model()
     driver.check_model(spec, model)
     stimulus = load_inputs(inputs_path).head(samples)
     reference.encode(model, stimulus.inputs)         # bad inputs fail before the port opens

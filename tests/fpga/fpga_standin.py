@@ -17,6 +17,7 @@ from amaranth.back import verilog
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from hwgen import build_directory
 from hwgen.compiler.frontends import native
 from hwgen.gateware.core_interface import CoreSignature
 from hwgen.compiler.ir import LIF, Dense, Input, Leak, Model, Readout
@@ -89,22 +90,20 @@ def standin_results(words, timesteps, v_bits):
 
 
 def write_standin_build(directory, neurons=6, timesteps=8, v_bits=6, latency=5):
-    """A build directory as `hwgen compile` writes it (manifest, Verilog, model)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "rtl").mkdir(exist_ok=True)
+    """A build directory as `hwgen compile` writes it (manifest, Verilog, model), through
+    the same writer; it has no program, so only the FPGA flow can use it."""
     core = StandInCore(timesteps, neurons, v_bits, latency)
-    (directory / "rtl" / "hwgen_core.v").write_text(
-        verilog.convert(core, name="hwgen_core", emit_src=False))
+    verilog_text = verilog.convert(core, name="hwgen_core", emit_src=False)
     model = standin_model(neurons, timesteps, v_bits)
-    native.save(model, directory / "model.hwgen")
     manifest = {
-        "hwgen_version": "0.1.0",
-        "model": {"name": "standin", "sha256": "0" * 64, "timesteps": timesteps,
+        "model": {"name": "standin", "timesteps": timesteps,
                   "inputs": neurons, "outputs": neurons, "v_bits": v_bits},
-        "top": {"module": "hwgen_core", "verilog": "rtl/hwgen_core.v",
+        "top": {"module": "hwgen_core",
                 "ports": {"inputs": timesteps, "results": timesteps + v_bits, "cycles": 32}},
         "config": {},
         "resources": {"memory_bits": 0, "memories": []},
     }
-    (directory / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    build_directory.write_files(directory, manifest, {
+        "verilog": ("rtl/hwgen_core.v", verilog_text.encode()),
+        "model": ("model.hwgen", native.dumps(model))})
     return directory

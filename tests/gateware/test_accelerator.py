@@ -106,17 +106,3 @@ def test_verilog_differs_only_when_the_design_does():
     two = to_verilog(compile_program(model, hardware_config.load(None, ["tppes=2"])))
     other = to_verilog(compile_program(model, hardware_config.load(None, ["tppes=3"])))
     assert one == two and one != other
-
-
-def test_manifest_holds_the_contract_fields(tmp_path):
-    model = bundled.digits_model()
-    build = build_directory.write(compile_program(model, hardware_config.load()), model,
-                                  tmp_path / "b")
-    manifest = build.manifest
-    assert manifest["model"]["timesteps"] == 8 and manifest["model"]["inputs"] == 64
-    assert manifest["model"]["outputs"] == 10 and manifest["model"]["v_bits"] == 10
-    assert manifest["top"] == {"module": "hwgen_core", "verilog": "rtl/hwgen_core.v",
-                               "ports": {"inputs": 8, "results": 18, "cycles": 32}}
-    assert manifest["resources"]["memory_bits"] == sum(
-        m["bits"] for m in manifest["resources"]["memories"])
-    assert build.model() == model
