@@ -16,7 +16,6 @@ from hwgen.errors import ConfigError
 
 AUTO = "auto"
 
-JOIN_VARIANTS = ("dual_prefix",)
 
 
 @dataclass(frozen=True)
@@ -50,8 +49,6 @@ class HardwareConfig:
     """Nonzero weights stored per TPPE."""
     fifo_depth: int = 4
     """Depth of the join-token and output FIFOs in each TPPE."""
-    join: str = "dual_prefix"
-    """Inner-join variant: dual_prefix (prefix popcounts on both fibers)."""
 
     @classmethod
     def names(cls):
@@ -92,9 +89,6 @@ class HardwareConfig:
         integer("program_depth", 1, 1 << 20, auto=True)
         integer("weight_depth", 1, 1 << 22, auto=True)
         integer("fifo_depth", 2, 64)
-        if self.join not in JOIN_VARIANTS:
-            raise ConfigError(f"config: join = {self.join!r} is not one of "
-                              f"{', '.join(JOIN_VARIANTS)}")
         if AUTO not in (self.timesteps, self.lif_steps) and self.timesteps % self.lif_steps:
             raise ConfigError(f"config: lif_steps = {self.lif_steps} must divide "
                               f"timesteps = {self.timesteps}")

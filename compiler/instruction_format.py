@@ -112,14 +112,3 @@ def pack_entry(layouts, kind, values):
         return layouts["entry"].pack(tag=TAG_NEURON,
                                      payload=layouts["neuron_entry"].pack(**values))
     return layouts["entry"].pack(tag=TAG_LAYER_END)
-
-
-def unpack_entry(layouts, word):
-    """The inverse of :func:`pack_entry`: ``{"tag": ..., field: value, ...}``."""
-    entry = layouts["entry"].unpack(word)
-    payload = entry.pop("payload")
-    if entry["tag"] == TAG_CHUNK:
-        entry.update(layouts["chunk_entry"].unpack(payload))
-    elif entry["tag"] == TAG_NEURON:
-        entry.update(layouts["neuron_entry"].unpack(payload))
-    return entry

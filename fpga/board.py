@@ -27,8 +27,6 @@ from . import pll
 from .engine import ProtocolEngine
 from .uart import UARTReceiver, UARTTransmitter, baud_divisor
 
-# LEDs, in this order: heartbeat (blinks while the clock runs), busy, done, error.
-LED_NAMES = ("heartbeat", "busy", "done", "error")
 DEFAULT_TIMEOUT_S = 0.25
 # Reset held after configuration and PLL lock: iCE40 block RAMs read as zero for ~3 us
 # after configuration, so keep the core in reset for 5x that.

@@ -43,11 +43,11 @@ def _sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def write(program, model, path, *, notes=None):
+def write(program, model, path):
     """Write the build directory for ``program`` (compiled from ``model``) at ``path``.
 
-    ``notes`` (JSON-able) goes into report.json: frontend assumptions, quantization, and
-    anything else the user should read about how the model was compiled.
+    report.json carries the model's metadata, where frontends record their assumptions and
+    the quantization report, and the schedule per layer.
     """
     verilog = to_verilog(program)
     geometry = Geometry.of(program)
@@ -59,8 +59,7 @@ def write(program, model, path, *, notes=None):
         "config": ("config.json", _json(program.config.to_json()).encode()),
         "program": ("program.json", _json(program.summary()).encode()),
     }
-    report = {"model": program.model_name, "notes": notes or {},
-              "metadata": model.metadata,
+    report = {"model": program.model_name, "metadata": model.metadata,
               "layers": [{"name": layer.name, "inputs": layer.inputs, "outputs": layer.outputs,
                           "neurons_per_tppe": [len(n) for n in layer.tppe_neurons],
                           "estimated_cycles_per_tppe": layer.estimated_cycles}
@@ -106,7 +105,7 @@ def write_files(path, manifest, files):
 
 # What a manifest must hold: a dict maps keys to the schema of their values; a tuple of
 # types is the value's type; ``_POSITIVE`` an integer >= 1. Keys not listed are allowed
-# (config, resources and notes are for people and are not trusted by any command).
+# (config and resources are for people and are not trusted by any command).
 _POSITIVE = "positive integer"
 MANIFEST_SCHEMA = {
     "format": (str,),

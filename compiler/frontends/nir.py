@@ -54,7 +54,6 @@ REJECTED = {
     "Delay": "synaptic delays are not supported",
 }
 
-_NEURONS = ("LIF", "IF", "LI", "I", "Threshold")
 _MISSING = object()
 METADATA_KEYS = ("hwgen.fire", "hwgen.reset", "hwgen.order", "hwgen.membrane_rounding",
                  "hwgen.encoding", "hwgen.encoder_threshold", "hwgen.timesteps")

@@ -150,11 +150,6 @@ class Input(Op):
         else:
             self.threshold = None
 
-    @property
-    def value_bits(self):
-        """Bits of one unsigned input value (integer encodings only)."""
-        return self.threshold.bit_length() if self.encoding == "if" else 1
-
     def attributes(self):
         attributes = {"shape": list(self.shape), "encoding": self.encoding}
         if self.encoding == "if":

@@ -22,12 +22,6 @@ class Assignment:
     neurons: tuple
     estimated_cycles: tuple
 
-    @property
-    def imbalance(self):
-        """Most loaded TPPE's estimate over the mean (1.0 = perfect)."""
-        loads = np.array(self.estimated_cycles, dtype=float)
-        return float(loads.max() / loads.mean()) if loads.mean() else 1.0
-
 
 def neuron_costs(weight, chunk, lif_cycles, activity=None):
     """Estimated cycles per output neuron of a (outputs, inputs) weight matrix."""

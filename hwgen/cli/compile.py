@@ -23,10 +23,10 @@ def config_options(function):
                         help="Hardware configuration file (TOML or JSON).")(function)
 
 
-def compile_to(model, config, out, calibration_spikes=None, notes=None):
+def compile_to(model, config, out, calibration_spikes=None):
     """Schedule ``model`` on ``config`` and write the build directory; return both."""
     program = compile_program(model, config, calibration_spikes)
-    return program, build_directory.write(program, model, out, notes=notes)
+    return program, build_directory.write(program, model, out)
 
 
 def print_summary(program, build):

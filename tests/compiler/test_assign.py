@@ -1,5 +1,7 @@
 """Assigning neurons to TPPEs: every neuron once, balanced, deterministic."""
 
+import itertools
+
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
@@ -16,12 +18,14 @@ def test_every_neuron_exactly_once_in_ascending_order(costs, tppes):
     assert all(list(ns) == sorted(ns) for ns in assignment.neurons)
 
 
-@given(costs=st.lists(st.integers(1, 50), min_size=1, max_size=60), tppes=st.integers(1, 16))
-def test_longest_first_is_within_4_3_of_the_optimum_bound(costs, tppes):
+@given(costs=st.lists(st.integers(1, 50), min_size=1, max_size=7), tppes=st.integers(1, 3))
+def test_longest_first_is_within_grahams_bound_of_the_optimum(costs, tppes):
+    # Graham (1969): longest-processing-time-first is within 4/3 - 1/(3P) of the optimal
+    # makespan, found here by trying every assignment of these few neurons.
     assignment = schedule_layer(costs, tppes)
-    lower = max(max(costs), sum(costs) / tppes)
-    assert max(assignment.estimated_cycles) <= 4 / 3 * lower + 1e-9 or \
-        max(assignment.estimated_cycles) <= lower + max(costs)
+    optimum = min(max(sum(c for c, p in zip(costs, owner) if p == q) for q in range(tppes))
+                  for owner in itertools.product(range(tppes), repeat=len(costs)))
+    assert max(assignment.estimated_cycles) <= (4 / 3 - 1 / (3 * tppes)) * optimum + 1e-9
 
 
 def test_deterministic_ties():

@@ -103,7 +103,7 @@ def test_models_that_do_not_fit_are_refused(overrides, message):
     (["tppes=33"], "config: tppes = 33 must be an integer between 1 and 32"),
     (["chunk=12"], "config: chunk = 12 must be a power of two (4, 8, 16, 32 or 64)"),
     (["timesteps=17"], "config: timesteps = 17 must be an integer between 1 and 16 or 'auto'"),
-    (["join=laggy"], "config: join = 'laggy' is not one of dual_prefix"),
+    (["join=laggy"], "--set join=laggy: unknown parameter 'join'"),
     (["fifo_depth=1"], "config: fifo_depth = 1 must be an integer between 2 and 64"),
     (["banana=1"], "--set banana=1: unknown parameter 'banana'"),
     (["tppes"], "--set 'tppes': expected key=value"),

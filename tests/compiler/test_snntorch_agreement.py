@@ -39,7 +39,12 @@ def random_spikes(seed, samples=24, steps=T, inputs=12, density=0.5):
 
 
 def assert_same_spikes(ours, theirs):
+    # snnTorch's recording names its Leaky modules; every one must be compared, and there
+    # must be some, or a broken hook would pass by comparing nothing.
+    assert theirs, "snnTorch recorded no layer"
+    assert set(theirs) <= set(ours), f"layers {sorted(set(theirs) - set(ours))} not in hwgen's"
     for name, spikes in theirs.items():
+        assert ours[name].shape == spikes.shape, (name, ours[name].shape, spikes.shape)
         mismatches = np.argwhere(ours[name] != spikes)
         assert not len(mismatches), (f"layer {name}: {len(mismatches)} spikes differ, first at "
                                      f"(sample, step, neuron) {tuple(mismatches[0])}")

@@ -277,7 +277,7 @@ def test_unknown_target_and_missing_build_dir(tmp_path, standin_build):
     assert result.exit_code == 2 and "'nexys' is not one of" in result.output
     result = invoke("synth", tmp_path / "none", "--target", "icebreaker")
     assert result.exit_code == 1
-    assert result.output.strip() == (f"Error: {tmp_path / 'none'}: no such build directory "
-                                     f"(run `hwgen compile` first)")
+    assert result.output.strip() == (f"Error: {tmp_path / 'none'}: no such build directory; "
+                                     f"run hwgen compile first")
     with pytest.raises(ConfigError, match="unknown target 'nexys'"):
         flow.synthesize(standin_build, "nexys")

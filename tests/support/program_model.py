@@ -12,9 +12,20 @@ import numpy as np
 
 from hwgen.compiler.ir import LIF, Leak
 from hwgen.compiler.scheduler.fibers import SpikeFiber, prefix_popcount
-from hwgen.compiler.instruction_format import TAG_LAYER_END, TAG_NEURON, unpack_entry
+from hwgen.compiler.instruction_format import TAG_CHUNK, TAG_LAYER_END, TAG_NEURON
 from hwgen.compiler.ir import reference
 from hwgen.compiler.ir.spike_words import spikes_to_words
+
+
+def unpack_entry(layouts, word):
+    """A packed fiber-program entry -> {"tag": ..., field: value, ...}."""
+    entry = layouts["entry"].unpack(word)
+    payload = entry.pop("payload")
+    if entry["tag"] == TAG_CHUNK:
+        entry.update(layouts["chunk_entry"].unpack(payload))
+    elif entry["tag"] == TAG_NEURON:
+        entry.update(layouts["neuron_entry"].unpack(payload))
+    return entry
 
 
 def decode_entries(program, p):
