@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from compiler.ir import Flatten
+
 
 def words_to_spikes(words, timesteps):
     """(..., neurons) packed words -> (..., T, neurons) uint8 spikes."""
@@ -156,6 +158,8 @@ def ideal_bounds(program, model, trace):
     for plan in program["layers"]:
         dense = model[plan["dense"]]
         source = model.inputs_of(plan["dense"])[0]
+        while isinstance(model[source], Flatten):           # same spikes, relabelled
+            source = model.inputs_of(source)[0]
         active = trace.spikes[source].any(axis=1).astype(np.int64)       # (samples, K)
         pairs = active @ (dense.weight != 0).T.astype(np.int64)           # (samples, N)
         per_tppe = [pairs[:, neurons].sum(axis=1) if neurons else np.zeros(len(pairs),

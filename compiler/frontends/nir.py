@@ -182,6 +182,7 @@ class _Importer:
                                 if framework.spike_fn == "multi" else
                                 f"{framework.name} neurons emit at most one spike per step")
         self.timesteps_option = timesteps
+        self.time_dim = None
         self.calibration = calibration
         self.notes = []
         self.neurons = {}
@@ -325,6 +326,8 @@ class _Importer:
             T, self.timesteps_reason = meta, "the graph's hwgen.timesteps metadata"
         elif calibration is not None and calibration.ndim == len(shape) + 2:
             T, self.timesteps_reason = calibration.shape[1], "the calibration spike trains"
+        elif self.time_dim is not None:
+            T, self.timesteps_reason = self.time_dim, "the time dimension of the Input shape"
         else:
             raise ConfigError("NIR stores no number of time steps; pass --timesteps")
         if not isinstance(T, (int, np.integer)) or isinstance(T, bool) \
@@ -404,7 +407,7 @@ class _Importer:
             raise FormatError(f"{node.where}: has no shape")
         shape = self.ints(node, "shape", size, minimum=1)
         consumers = [self.doc.nodes[n] for n in self.graph.successors(node.name)]
-        if len(shape) >= 2 and shape[0] == 1 and consumers:
+        if len(shape) >= 2 and consumers:
             rest = shape[1:]
             first = consumers[0]
             weight = np.asarray(first.params.get("weight", np.zeros((0, 0))))
@@ -413,9 +416,16 @@ class _Importer:
                     or (first.type in ("Conv1d", "Conv2d") and weight.ndim == len(shape)
                         and weight.shape[1] * int(np.asarray(first.params.get("groups", 1)))
                         == rest[0]))
-            if fits:
+            if fits and shape[0] == 1:
                 self.note(f"{node.where}: shape {_shape_text(shape)} has a leading batch "
                           f"dimension of 1; dropped")
+                return rest
+            if fits and self.fw.name == "sinabs":
+                # Sinabs layers take (batch, time, ...) and its to_nir drops only the batch.
+                self.time_dim = shape[0]
+                self.note(f"{node.where}: shape {_shape_text(shape)} leads with the "
+                          f"{shape[0]} time steps of the sample Sinabs's to_nir traced; "
+                          f"dropped")
                 return rest
         return shape
 
@@ -442,6 +452,9 @@ class _Importer:
                               is not None else [])
         if declared.size:
             declared = tuple(int(v) for v in declared.reshape(-1))
+            if self.time_dim is not None and declared[:1] == (self.time_dim,) \
+                    and declared[1:] == tuple(value.shape):
+                declared = declared[1:]           # Sinabs's time dimension, as on the Input
             if int(np.prod(declared)) != int(np.prod(value.shape)):
                 raise ModelError(f"{node.where}: declares shape {_shape_text(declared)}, but "
                                  f"{source.name!r} produces {_shape_text(value.shape)}")

@@ -58,11 +58,12 @@ def sinabs_run(weights, thresholds, x, *, multi, alphas=None, norm_input=False):
     return result
 
 
-def sinabs_mlp(w1, w2, theta1, theta2):
-    return chain({"input": nir.Input(np.array([w1.shape[1]])),
+def sinabs_mlp(w1, w2, theta1, theta2, time=()):
+    """``time``: to_nir traced (batch, time, features) and wrote the time into the shapes."""
+    return chain({"input": nir.Input(np.array([*time, w1.shape[1]])),
                   "0": nir.Affine(w1, np.zeros(w1.shape[0])), "1": sinabs_if(w1.shape[0], theta1),
                   "2": nir.Affine(w2, np.zeros(w2.shape[0])), "3": sinabs_if(w2.shape[0], theta2),
-                  "output": nir.Output(np.array([w2.shape[0]]))})
+                  "output": nir.Output(np.array([*time, w2.shape[0]]))})
 
 
 def test_sinabs_if_adds_its_input_each_step_and_fires_at_the_threshold():
@@ -89,6 +90,11 @@ def test_sinabs_if_adds_its_input_each_step_and_fires_at_the_threshold():
         for name, want in zip(("1", "3"), expected):
             assert np.array_equal(trace.spikes[name], want.astype(np.uint8)), (name, multi)
     assert trace.spikes["1"].any() and trace.spikes["3"].any()
+    timed = frontend.load(sinabs_mlp(w1, w2, 3.0, 2.0, time=(8,)), source_framework="sinabs")
+    assert timed.timesteps == 8 and timed["input"].shape == (5,)
+    assert timed.metadata["frontend"]["timesteps_source"] == \
+        "the time dimension of the Input shape"
+    assert np.array_equal(reference.run(timed, x).spikes["3"], trace.spikes["3"])
 
 
 def test_sinabs_multispike_is_refused_by_node_unless_the_model_used_single_spike():
@@ -145,7 +151,8 @@ def test_sinabs_lif_decays_by_exp_minus_one_over_tau_with_normalised_input():
     assert np.allclose(network["1"].beta, alphas)
 
 
-def test_sinabs_flatten_convention_and_own_export_when_installed():
+@pytest.mark.filterwarnings("ignore:nirtorch.extract_nir_graph:DeprecationWarning")
+def test_sinabs_own_export_and_simulation_when_installed():
     """Sinabs itself, if installed: its IAF network's own simulation against hwgen's
     integer reference, through sinabs.to_nir."""
     sinabs = pytest.importorskip("sinabs")
@@ -163,12 +170,20 @@ def test_sinabs_flatten_convention_and_own_export_when_installed():
                                   fc2, sl.IAF(spike_threshold=torch.tensor(6.0),
                                               spike_fn=spike_fn))
         x = spikes(4, 16, 8, 5, density=0.7)
-        with torch.no_grad():
+        recorded = []
+        net[1].register_forward_hook(lambda module, args, out: recorded.append(out))
+        with torch.no_grad():                  # Sinabs layers take (batch, time, features)
             out = net(torch.tensor(x, dtype=torch.float32))
-            first = net[1](fc1(torch.tensor(x, dtype=torch.float32)))
+        first = recorded[0]
+        sinabs.reset_states(net)
+        # to_nir writes the sample's time dimension into the Input shape: T = 8 from it.
         graph = sinabs.to_nir(net, torch.zeros(1, 8, 5))
         options = {"spike_fn": "single"} if spike_fn is SingleSpike else {}
-        model = frontend.load(graph, timesteps=8, source_framework="sinabs", **options)
+        model = frontend.load(graph, source_framework="sinabs", **options)
+        assert model.timesteps == 8
+        if spike_fn is SingleSpike:              # the same file, read as Sinabs's default
+            with pytest.raises(UnsupportedError, match="MultiSpike"):
+                frontend.load(graph, source_framework="sinabs")
         trace = reference.run(model, x)
         lifs = [op.name for op in model.ops if op.type_name == "lif"]
         assert np.array_equal(trace.spikes[lifs[0]], first.numpy().astype(np.uint8))
