@@ -2,7 +2,7 @@
 
 NIR describes neurons as continuous-time equations and stores no time step; every
 framework discretises them its own way and some do not record their reset at all
-(docs/frontends.md has the full table). All frameworks here discretise with forward Euler,
+(docs/frontends.md has the full table). Most frameworks discretise with forward Euler,
 v[t+1] = v + dt/tau * ((v_leak - v) + R * I), so a LIF's decay is beta = 1 - dt/tau and
 its input gain R * dt/tau; they differ in dt, in the spike comparison and in what a reset
 means. Two frameworks step differently: Sinabs's LIF decays by exp(-dt/tau) with its input

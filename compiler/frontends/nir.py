@@ -416,6 +416,12 @@ class _Importer:
                     or (first.type in ("Conv1d", "Conv2d") and weight.ndim == len(shape)
                         and weight.shape[1] * int(np.asarray(first.params.get("groups", 1)))
                         == rest[0]))
+            if first.type == "Flatten" and shape[0] == 1:
+                # Flattening every dimension gives the same vector with or without the
+                # batch dimension snnTorch's tracing leaves in front.
+                start, end = (int(np.asarray(first.params.get(k, d)).reshape(-1)[0])
+                              for k, d in (("start_dim", 1), ("end_dim", -1)))
+                fits = start in (0, -len(shape)) and end in (-1, len(shape) - 1)
             if fits and shape[0] == 1:
                 self.note(f"{node.where}: shape {_shape_text(shape)} has a leading batch "
                           f"dimension of 1; dropped")

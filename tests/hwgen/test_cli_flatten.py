@@ -85,3 +85,26 @@ def test_compile_and_simulate_a_flatten_first_model_bit_exact(tmp_path):
     assert results["bit_exact"] and results["samples"] == 5
     outputs = np.load(build / "sim" / "outputs.npz")["spikes"]
     assert outputs.any()                       # the comparison was not between silences
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_snntorch_flatten_first_graph_compiles_with_its_batch_dimension_dropped():
+    """The graph snnTorch's exporter builds for Flatten -> Linear -> Leaky -> Linear ->
+    Leaky (its tracing leaves a batch dimension of 1 on the Input)."""
+    torch = pytest.importorskip("torch")
+    snn = pytest.importorskip("snntorch")
+    nirtorch = pytest.importorskip("nirtorch")
+    from snntorch.export_nir import _extract_snntorch_module
+
+    from compiler import hardware_config
+    from compiler.scheduler.program import compile_program
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(C * H * W, 6),
+                              snn.Leaky(beta=0.5, init_hidden=True), torch.nn.Linear(6, 3),
+                              snn.Leaky(beta=0.5, init_hidden=True, output=True))
+    graph = nirtorch.extract_nir_graph(net, _extract_snntorch_module, torch.zeros(1, C, H, W),
+                                       model_name="snntorch")
+    model = frontend.load(graph, timesteps=T, source_framework="snntorch")
+    assert model.input.shape == (C, H, W)
+    assert [op.type_name for op in model.ops][:3] == ["input", "flatten", "dense"]
+    program = compile_program(model, hardware_config.load(None, ["tppes=2"]))
+    assert program.input_size == C * H * W
