@@ -13,7 +13,6 @@ overrides one (``--dt``, ``--fire``, ``--reset``, ``--order``, ``--spike-fn``) o
 node's metadata states it (the ``hwgen.*`` keys the snnTorch exporter helper writes).
 """
 
-
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,10 +54,6 @@ class Framework:
             beta = np.exp(-dt / tau)
             return beta, r * (1.0 - beta)
         return 1.0 - dt / tau, r * dt / tau
-
-    def time_constant(self, tau, dt):
-        """The time constant (s) a LIF node's written ``tau`` stands for."""
-        return tau / dt if self.tau_per_dt else tau
 
 
 FRAMEWORKS = {
