@@ -190,7 +190,7 @@ class RunReport:
 
 def check_model(spec, model):
     out = output_lif(model)
-    (inputs,) = model.input.shape
+    inputs = int(np.prod(model.input.shape))            # shaped inputs stream in C order
     expected = (spec.timesteps, spec.inputs, spec.outputs, spec.v_bits)
     found = (model.timesteps, inputs, out.size, out.v_bits)
     if expected != found:

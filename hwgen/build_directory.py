@@ -43,11 +43,12 @@ def _sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def write(program, model, path):
+def write(program, model, path, *, notes=None):
     """Write the build directory for ``program`` (compiled from ``model``) at ``path``.
 
-    report.json carries the model's metadata, where frontends record their assumptions and
-    the quantization report, and the schedule per layer.
+    report.json carries ``notes`` (JSON-able: the compile-time warnings), the model's
+    metadata, where frontends record their assumptions and the quantization report, and the
+    schedule per layer.
     """
     verilog = to_verilog(program)
     geometry = Geometry.of(program)
@@ -59,7 +60,7 @@ def write(program, model, path):
         "config": ("config.json", _json(program.config.to_json()).encode()),
         "program": ("program.json", _json(program.summary()).encode()),
     }
-    report = {"model": program.model_name, "metadata": model.metadata,
+    report = {"model": program.model_name, "notes": notes or {}, "metadata": model.metadata,
               "layers": [{"name": layer.name, "inputs": layer.inputs, "outputs": layer.outputs,
                           "neurons_per_tppe": [len(n) for n in layer.tppe_neurons],
                           "estimated_cycles_per_tppe": layer.estimated_cycles}

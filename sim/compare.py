@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hwgen.compiler.ir import Flatten
 from hwgen.compiler.ir.spike_words import spikes_to_words, words_to_spikes
 from hwgen.gateware.core_interface import unpack_results
+
 
 
 @dataclass
@@ -147,6 +149,8 @@ def ideal_bounds(program, model, trace):
     for plan in program["layers"]:
         dense = model[plan["dense"]]
         source = model.inputs_of(plan["dense"])[0]
+        while isinstance(model[source], Flatten):           # same spikes, relabelled
+            source = model.inputs_of(source)[0]
         active = trace.spikes[source].any(axis=1).astype(np.int64)       # (samples, K)
         pairs = active @ (dense.weight != 0).T.astype(np.int64)           # (samples, N)
         per_tppe = [pairs[:, neurons].sum(axis=1) if neurons else np.zeros(len(pairs),

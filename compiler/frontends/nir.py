@@ -33,7 +33,7 @@ from ..ir.floating import (ROUNDINGS, FloatConv, FloatDense, FloatFlatten, Float
                            FloatSumPool)
 from ..passes.quantize import QuantizeOptions, quantize
 from . import nir_file
-from .conventions import framework
+from .conventions import SPIKE_FNS, framework
 
 SUFFIX = ".nir"
 
@@ -87,7 +87,7 @@ def read(source):
 
 
 def to_float(source, *, dt=None, source_framework="generic", timesteps=None, fire=None,
-             reset=None, order=None, calibration=None, name=None):
+             reset=None, order=None, spike_fn=None, calibration=None, name=None):
     """The float network ``source`` stands for, and the frontend's report (what it assumed).
 
     Options as for :func:`load`. Errors name ``source``.
@@ -96,6 +96,7 @@ def to_float(source, *, dt=None, source_framework="generic", timesteps=None, fir
     try:
         importer = _Importer(document, framework=framework(source_framework), dt=dt,
                              timesteps=timesteps, fire=fire, reset=reset, order=order,
+                             spike_fn=spike_fn,
                              calibration=calibration)
         graph_name = document.metadata.get("name")
         network = importer.translate(name or (graph_name if isinstance(graph_name, str)
@@ -112,14 +113,16 @@ def to_float(source, *, dt=None, source_framework="generic", timesteps=None, fir
 
 
 def load(source, *, dt=None, source_framework="generic", timesteps=None, fire=None,
-         reset=None, order=None, weight_bits=None, v_bits=None, leak_form="multiply",
+         reset=None, order=None, spike_fn=None, weight_bits=None, v_bits=None, leak_form="multiply",
          leak_frac_bits=8, calibration=None, name=None):
     """Import ``source`` (a ``.nir`` path or a ``nir.NIRGraph``) as a quantized IR Model.
 
     ``dt``: the simulation step the graph's time constants assume (default: the source
     framework's). ``timesteps``: T (default: the graph's ``hwgen.timesteps`` metadata, else
     the calibration spike trains' length). ``fire``/``reset``/``order``: override what a
-    NIR neuron means. ``weight_bits``/``v_bits``/``leak_form``/``leak_frac_bits``: see
+    NIR neuron means. ``spike_fn``: ``single`` or ``multi`` (Sinabs's MultiSpike, its
+    default: layers that could emit several spikes in one step are refused).
+    ``weight_bits``/``v_bits``/``leak_form``/``leak_frac_bits``: see
     :class:`~hwgen.compiler.passes.quantize.QuantizeOptions`. ``calibration``: inputs to choose
     scales on and measure float-vs-integer agreement with.
     """
@@ -129,7 +132,8 @@ def load(source, *, dt=None, source_framework="generic", timesteps=None, fire=No
     except HwgenError as error:
         raise type(error)(f"{label}: {error}") from None
     network = to_float(source, dt=dt, source_framework=source_framework, timesteps=timesteps,
-                       fire=fire, reset=reset, order=order, calibration=calibration, name=name)
+                       fire=fire, reset=reset, order=order, spike_fn=spike_fn,
+                       calibration=calibration, name=name)
     try:
         return quantize(network, options, calibration)
     except HwgenError as error:
@@ -155,7 +159,8 @@ def _shape_text(shape):
 
 
 class _Importer:
-    def __init__(self, document, *, framework, dt, timesteps, fire, reset, order, calibration):
+    def __init__(self, document, *, framework, dt, timesteps, fire, reset, order, spike_fn,
+                 calibration):
         self.doc = document
         self.fw = framework
         if dt is not None and not dt > 0:
@@ -167,7 +172,16 @@ class _Importer:
             if self.overrides[key] is not None and self.overrides[key] not in choices:
                 raise ConfigError(f"--{key} {self.overrides[key]!r} is not one of "
                                   f"{', '.join(choices)}")
+        if spike_fn is not None and spike_fn not in SPIKE_FNS:
+            raise ConfigError(f"--spike-fn {spike_fn!r} is not one of {', '.join(SPIKE_FNS)}")
+        self.spike_fn = spike_fn or framework.spike_fn
+        self.spike_fn_reason = ("--spike-fn option" if spike_fn is not None else
+                                "Sinabs's default spike_fn is MultiSpike, and its NIR export "
+                                "does not record the spike function"
+                                if framework.spike_fn == "multi" else
+                                f"{framework.name} neurons emit at most one spike per step")
         self.timesteps_option = timesteps
+        self.time_dim = None
         self.calibration = calibration
         self.notes = []
         self.neurons = {}
@@ -182,6 +196,7 @@ class _Importer:
 
     def report(self):
         return {"source_framework": self.fw.name, "dt": self.dt, "dt_source": self.dt_reason,
+                "spike_fn": self.spike_fn, "spike_fn_source": self.spike_fn_reason,
                 "timesteps": self.network.timesteps, "timesteps_source": self.timesteps_reason,
                 "neurons": self.neurons, "assumptions": list(self.notes)}
 
@@ -233,6 +248,7 @@ class _Importer:
             value = self.values.get(source)
             handler = getattr(self, "_" + node.type.lower())
             self.values[node_name] = handler(node, value, shape if node is input_node else None)
+        self.check_spikes_per_step()
         for node_name in order:
             node = doc.nodes[node_name]
             if node.type in ("LIF", "IF", "Threshold", "LI", "I") \
@@ -240,6 +256,65 @@ class _Importer:
                 self.note(f"{node.where} feeds no Output node: it is an output of the model, "
                           f"without a readout")
         return self.network
+
+    def max_input(self, layer):
+        """Per neuron of ``layer``, the largest current one step can bring (every input
+        that raises it at its largest), or None if hwgen cannot bound it."""
+        producer = self.network[layer.inputs[0]]
+
+        def largest(name):       # the largest value one element of ``name`` carries
+            source = self.network[name]
+            while isinstance(source, FloatFlatten):
+                source = self.network[source.inputs[0]]
+            if isinstance(source, (FloatInput, FloatNeuron)):
+                return 1.0
+            if isinstance(source, FloatSumPool):
+                inner = largest(source.inputs[0])
+                return None if inner is None else inner * source.kernel[0] * source.kernel[1]
+            return None
+
+        scale = largest(producer.inputs[0]) if isinstance(
+            producer, (FloatDense, FloatConv, FloatSumPool)) else None
+        if scale is None:
+            return None
+        if isinstance(producer, FloatSumPool):
+            return np.full(layer.size, scale)
+        positive = np.maximum(producer.weight, 0).reshape(producer.weight.shape[0], -1)
+        bias = np.zeros(producer.weight.shape[0]) if producer.bias is None else producer.bias
+        per_output = scale * positive.sum(axis=1) + np.maximum(bias, 0)
+        return np.repeat(per_output, layer.size // per_output.size)
+
+    def check_spikes_per_step(self):
+        """Refuse (or note) neurons for which Sinabs's MultiSpike would differ from one spike.
+
+        MultiSpike emits floor(h/theta) spikes and subtracts that many thresholds. When no
+        step can bring more than theta (input at most theta and, after a reset, v < theta),
+        h stays below 2*theta, so it emits at most one spike, exactly as hwgen's neuron.
+        """
+        if self.spike_fn != "multi":
+            return
+        for layer in self.network:
+            if not isinstance(layer, FloatNeuron) or layer.reset == "none":
+                continue
+            node = self.doc.nodes[layer.name]
+            reach = self.max_input(layer)
+            theta = np.asarray(layer.threshold, dtype=np.float64)
+            if reach is None:
+                raise UnsupportedError(f"{node.where}: with {self.spike_fn_reason}, a step may "
+                                       f"emit several spikes, and hwgen cannot bound its input "
+                                       f"to rule it out; pass --spike-fn single if the model "
+                                       f"emits one spike per step")
+            over = (theta <= 0) | (reach > theta * (1 + 1e-9) + 1e-12)
+            if np.any(over):
+                n = int(np.argmax(over))
+                raise UnsupportedError(
+                    f"{node.where}: Sinabs's MultiSpike emits floor(v/threshold) spikes per "
+                    f"step ({self.spike_fn_reason}); neuron {n} can receive {reach[n]:g} in "
+                    f"one step against threshold {theta[n]:g}, so it could need several spikes "
+                    f"in a step, which hwgen's neurons cannot emit; pass --spike-fn single if "
+                    f"the model used SingleSpike")
+            self.note(f"{node.where}: no step can bring more than its threshold, so at most "
+                      f"one spike per step: MultiSpike and SingleSpike agree exactly")
 
     def resolve_timesteps(self, shape):
         meta = self.doc.metadata.get("hwgen.timesteps")
@@ -250,6 +325,8 @@ class _Importer:
             T, self.timesteps_reason = meta, "the graph's hwgen.timesteps metadata"
         elif calibration is not None and calibration.ndim == len(shape) + 2:
             T, self.timesteps_reason = calibration.shape[1], "the calibration spike trains"
+        elif self.time_dim is not None:
+            T, self.timesteps_reason = self.time_dim, "the time dimension of the Input shape"
         else:
             raise ConfigError("NIR stores no number of time steps; pass --timesteps")
         if not isinstance(T, (int, np.integer)) or isinstance(T, bool) \
@@ -329,7 +406,7 @@ class _Importer:
             raise FormatError(f"{node.where}: has no shape")
         shape = self.ints(node, "shape", size, minimum=1)
         consumers = [self.doc.nodes[n] for n in self.graph.successors(node.name)]
-        if len(shape) >= 2 and shape[0] == 1 and consumers:
+        if len(shape) >= 2 and consumers:
             rest = shape[1:]
             first = consumers[0]
             weight = np.asarray(first.params.get("weight", np.zeros((0, 0))))
@@ -338,9 +415,22 @@ class _Importer:
                     or (first.type in ("Conv1d", "Conv2d") and weight.ndim == len(shape)
                         and weight.shape[1] * int(np.asarray(first.params.get("groups", 1)))
                         == rest[0]))
-            if fits:
+            if first.type == "Flatten" and shape[0] == 1:
+                # Flattening every dimension gives the same vector with or without the
+                # batch dimension snnTorch's tracing leaves in front.
+                start, end = (int(np.asarray(first.params.get(k, d)).reshape(-1)[0])
+                              for k, d in (("start_dim", 1), ("end_dim", -1)))
+                fits = start in (0, -len(shape)) and end in (-1, len(shape) - 1)
+            if fits and shape[0] == 1:
                 self.note(f"{node.where}: shape {_shape_text(shape)} has a leading batch "
                           f"dimension of 1; dropped")
+                return rest
+            if fits and self.fw.name == "sinabs":
+                # Sinabs layers take (batch, time, ...) and its to_nir drops only the batch.
+                self.time_dim = shape[0]
+                self.note(f"{node.where}: shape {_shape_text(shape)} leads with the "
+                          f"{shape[0]} time steps of the sample Sinabs's to_nir traced; "
+                          f"dropped")
                 return rest
         return shape
 
@@ -367,6 +457,9 @@ class _Importer:
                               is not None else [])
         if declared.size:
             declared = tuple(int(v) for v in declared.reshape(-1))
+            if self.time_dim is not None and declared[:1] == (self.time_dim,) \
+                    and declared[1:] == tuple(value.shape):
+                declared = declared[1:]           # Sinabs's time dimension, as on the Input
             if int(np.prod(declared)) != int(np.prod(value.shape)):
                 raise ModelError(f"{node.where}: declares shape {_shape_text(declared)}, but "
                                  f"{source.name!r} produces {_shape_text(value.shape)}")
@@ -639,9 +732,9 @@ class _Importer:
             if np.any(tau <= 0):
                 raise FormatError(f"{node.where}: tau must be positive, got "
                                   f"{float(tau.min()):g}")
-            with np.errstate(divide="ignore", invalid="ignore"):
-                beta = 1.0 - dt / tau
-                gain = r * dt / tau
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                beta, gain = self.fw.steps(tau, r, dt)
+                rate = self.fw.steps(tau, np.ones_like(r), dt)[1]
             undefined = ~np.isfinite(gain)
             if np.any(undefined):
                 if self.fw.name == "snntorch" and np.all(np.isinf(tau[undefined])):
@@ -652,13 +745,17 @@ class _Importer:
                     raise UnsupportedError(f"{node.where}: input gain r*dt/tau is undefined "
                                            f"(tau and r infinite)")
             drive = (v_leak - (v_reset if v_reset is not None else 0.0)) * np.where(
-                np.isinf(tau), 0.0, dt / np.where(np.isinf(tau), 1.0, tau))
+                np.isinf(tau), 0.0, np.nan_to_num(rate))
         elif kind in ("IF", "I"):
             r = param("r")
-            beta, gain = np.ones_like(r), r * dt
+            step = dt if self.fw.if_dt is None else self.fw.if_dt
+            beta, gain = np.ones_like(r), r * step
         else:                                              # Threshold
             threshold = param("threshold")
             beta, gain = np.zeros_like(threshold), np.ones_like(threshold)
+        if self.fw.time_reason and kind in (("IF", "I") if self.fw.if_dt is not None else ()) \
+                + (("LIF", "LI") if self.fw.decay != "euler" or self.fw.tau_per_dt else ()):
+            self.note(f"{self.fw.name}: {self.fw.time_reason}")
         if broadcast:
             fields = ("tau", "r", "v_leak", "v_threshold", "v_reset", "threshold")
             broadcast = sorted(broadcast, key=fields.index)

@@ -68,7 +68,9 @@ def encode(model, inputs):
 
     ``inputs`` is either integers (samples, *shape) for a model with an integer encoding, or
     spike trains (samples, T, *shape) of 0/1 for any model, where ``shape`` is the input op's
-    shape. Multi-dimensional inputs are flattened in C order.
+    shape. Multi-dimensional inputs are flattened in C order; they may also be given
+    flattened already, (samples, size) or (samples, T, size) -- what the accelerator
+    receives -- where the shaped reading does not fit.
     """
     source = model.input
     shape = tuple(source.shape)
@@ -78,6 +80,9 @@ def encode(model, inputs):
     inputs = np.asarray(inputs)
     if inputs.dtype.kind not in "iub":
         raise InputError(f"inputs must be integers, got dtype {inputs.dtype}")
+    if len(shape) > 1 and inputs.ndim >= 2 and inputs.shape[1:] in ((T, size), (size,)) \
+            and inputs.shape[1:] not in ((T, *shape), shape):
+        shape, shown = (size,), str(size)
     if inputs.ndim == len(shape) + 2:
         if inputs.shape[1:] != (T, *shape):
             raise InputError(f"spike trains have shape {inputs.shape}; model {model.name!r} "

@@ -1,23 +1,28 @@
 """Legalise a model for the accelerator: find the chain of layers it can run.
 
 The accelerator runs a chain ``input -> (dense -> lif)+ -> readout``: each fully-connected
-synapse fused with the LIF neurons it feeds. Anything else is refused here, at compile
-time, with a message naming the op, so that frontends can import ops (convolutions,
-pooling, ...) the hardware does not run yet.
+synapse fused with the LIF neurons it feeds. A ``flatten`` anywhere in the chain (typically
+right after a C x H x W input) is a relabelling: values keep their C-order numbering
+(docs/semantics.md 3a), which is the order the accelerator streams them in, so it costs
+nothing and is skipped. Anything else is refused here, at compile time, with a message
+naming the op, so that frontends can import ops (convolutions, pooling, ...) the hardware
+does not run yet.
 """
 
 from dataclasses import dataclass
 
 from hwgen.errors import UnsupportedError
-from ..ir import LIF, Dense, Input, Readout
+from ..ir import LIF, Dense, Flatten, Input, Readout
 
 
 @dataclass(frozen=True)
 class SpikingDense:
-    """A fully-connected layer fused with its neurons: what one accelerator pass computes."""
+    """A fully-connected layer fused with its neurons: what one accelerator pass computes.
+    ``source``: the op whose spikes it reads (the input or a LIF), past any flatten."""
 
     dense: Dense
     lif: LIF
+    source: str = None
 
     @property
     def name(self):
@@ -43,10 +48,7 @@ def legalise(model):
     """Return the model's :class:`LayerChain` or raise :class:`UnsupportedError`."""
     model.validate()
     source = model.input
-    if len(source.shape) != 1:
-        raise UnsupportedError(f"{source.where}: the accelerator takes 1-D inputs, got shape "
-                               f"{source.shape}")
-    layers, readout, current = [], None, source
+    layers, readout, current, spikes = [], None, source, source.name
     while True:
         consumers = model.consumers_of(current.name)
         if not consumers:
@@ -56,7 +58,9 @@ def legalise(model):
                                    f"({', '.join(consumers)}); the accelerator runs a single "
                                    f"chain of layers")
         op = model[consumers[0]]
-        if isinstance(op, Dense) and not isinstance(current, Dense):
+        if isinstance(op, Flatten) and not isinstance(current, Dense):
+            current = op
+        elif isinstance(op, Dense) and not isinstance(current, Dense):
             following = model.consumers_of(op.name)
             if len(following) != 1:
                 raise UnsupportedError(f"{op.where}: the accelerator needs each dense layer "
@@ -67,9 +71,9 @@ def legalise(model):
                 raise UnsupportedError(f"{lif.where}: op type {lif.type_name!r} after a dense "
                                        f"layer is not supported by the accelerator yet (it "
                                        f"runs dense -> lif chains)")
-            layers.append(SpikingDense(op, lif))
-            current = lif
-        elif isinstance(op, Readout) and layers:
+            layers.append(SpikingDense(op, lif, spikes))
+            current, spikes = lif, lif.name
+        elif isinstance(op, Readout) and layers and current is layers[-1].lif:
             if op.mode != "spike_count":
                 raise UnsupportedError(f"{op.where}: readout mode {op.mode!r} is not supported "
                                        f"by the accelerator yet (it reads spike counts)")

@@ -43,6 +43,10 @@ CLIP_CANDIDATES = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5)
 """Calibration maps c * max|w| to the largest weight code for each c here (c < 1 clips the
 weights above it, for finer steps on the rest); least clipping first."""
 
+SPIKE_CHANGE_WARNING = 0.03
+"""Warn when quantization changes more than this fraction of a layer's spikes on the
+calibration inputs (differing spike bits over the float model's spike count)."""
+
 DEFAULT_WEIGHT_BITS = 8
 """Weight width for float weights when none is given."""
 
@@ -502,11 +506,17 @@ def _end_to_end(model, network, calibration, spikes, float_trace, layers_report)
     from hwgen.compiler.ir import reference
     trace = reference.run(model, spikes.reshape(spikes.shape[:2] + tuple(network.input.shape)))
     result = {"samples": int(spikes.shape[0]), "layers": {}}
+    warnings = result["warnings"] = []
     for entry in layers_report:
         name = entry["layer"]
         if name in trace.spikes and name in float_trace.spikes:
             ours, theirs = trace.spikes[name], float_trace.spikes[name]
+            differing = int(np.count_nonzero(ours != theirs))
+            counted = int(np.count_nonzero(theirs))
+            changed = differing / counted if counted else (0.0 if not differing else float("inf"))
             agreement = {"spike_agreement": _agreement(ours, theirs),
+                         "changed_spikes": changed if np.isfinite(changed) else None,
+                         "differing_spike_bits": differing, "float_spikes": counted,
                          "identical_samples": float(np.mean(np.all(
                              ours.reshape(len(ours), -1) == theirs.reshape(len(ours), -1),
                              axis=1))),
@@ -514,6 +524,14 @@ def _end_to_end(model, network, calibration, spikes, float_trace, layers_report)
                          "integer_spike_rate": float(ours.mean())}
             entry["agreement"] = agreement
             result["layers"][name] = agreement
+            if changed > SPIKE_CHANGE_WARNING:
+                share = (f"{changed:.1%} of its spikes" if counted else
+                         f"{differing} spikes where the float model has none")
+                warnings.append(
+                    f"quantization changes {share} in layer {name!r} on the "
+                    f"{result['samples']} calibration samples ({differing} spike bits differ "
+                    f"from the float model's {counted} spikes; more than "
+                    f"{SPIKE_CHANGE_WARNING:.0%}): see the layer's quantization report")
     if trace.predictions is not None and float_trace.predictions is not None:
         result["prediction_agreement"] = _agreement(trace.predictions, float_trace.predictions)
     return result

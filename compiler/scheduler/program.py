@@ -40,7 +40,7 @@ def compile_program(model, config, calibration_spikes=None):
     modes, plans = [], []
     per_tppe = [[] for _ in range(P)]           # (kind, fields) entries
     weights = [[] for _ in range(P)]            # nonzero weights, in walk order
-    input_size = chain.input.shape[0]
+    input_size = int(np.prod(chain.input.shape))        # a shaped input is streamed in C order
     slots = list(range(input_size)) + [-1] * (-input_size % W)
     source = chain.input.name
     for index, layer in enumerate(chain.layers):

@@ -5,12 +5,13 @@ import dataclasses
 import click
 
 from hwgen.compiler import hardware_config
+from hwgen.compiler.passes.reachability import silent_layers
 from hwgen.compiler.scheduler.program import compile_program
 from hwgen.compiler.ir import reference
 from hwgen.sim.stimulus import load_inputs
 
 from .. import build_directory
-from .console import console, note, table
+from .console import console, note, table, warn
 from .frontend_options import frontend_options
 from .models import MODEL_HELP, load_model, model_argument
 
@@ -23,10 +24,24 @@ def config_options(function):
                         help="Hardware configuration file (TOML or JSON).")(function)
 
 
-def compile_to(model, config, out, calibration_spikes=None):
-    """Schedule ``model`` on ``config`` and write the build directory; return both."""
+def model_warnings(model):
+    """What the user should know before trusting the build: quantization that changed more
+    than a few percent of the calibration spikes (recorded by the NIR import), and layers
+    that can never spike."""
+    calibration = (model.metadata.get("quantization") or {}).get("calibration") or {}
+    return list(calibration.get("warnings", [])) + silent_layers(model)
+
+
+def compile_to(model, config, out, calibration_spikes=None, notes=None):
+    """Schedule ``model`` on ``config`` and write the build directory; return both.
+
+    Warnings (:func:`model_warnings`) are printed and written to report.json's notes."""
     program = compile_program(model, config, calibration_spikes)
-    return program, build_directory.write(program, model, out)
+    warnings = model_warnings(model)
+    for warning in warnings:
+        warn(warning)
+    notes = dict(notes or {}, **({"warnings": warnings} if warnings else {}))
+    return program, build_directory.write(program, model, out, notes=notes)
 
 
 def print_summary(program, build):

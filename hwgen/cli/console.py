@@ -35,3 +35,8 @@ def print_json(data):
 def note(message):
     """A progress note on stderr."""
     errors.print(f"[dim]{message}[/dim]")
+
+
+def warn(message):
+    """Something the user should act on that does not stop the command, on stderr."""
+    errors.print(f"[yellow]warning:[/yellow] {message}", soft_wrap=True)

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 import click
 
-from hwgen.compiler.frontends.conventions import FRAMEWORKS
+from hwgen.compiler.frontends.conventions import FRAMEWORKS, SPIKE_FNS
 from hwgen.compiler.ir import FIRE_MODES, ORDERS, RESET_MODES
 from hwgen.compiler.passes.quantize import LEAK_FORMS
 
@@ -25,6 +25,7 @@ class FrontendOptions:
     fire: str = None
     reset: str = None
     order: str = None
+    spike_fn: str = None
     weight_bits: int = None
     v_bits: int = None
     leak_form: str = None
@@ -47,10 +48,11 @@ class FrontendOptions:
 _OPTIONS = [
     click.option("--source-framework", type=click.Choice(sorted(FRAMEWORKS)),
                  help="NIR: the framework that exported the graph, whose conventions (dt, "
-                      "spike comparison, reset) apply where NIR is silent. [default: generic]"),
+                      "spike comparison, reset, time step) apply where NIR is silent. "
+                      "[default: generic]"),
     click.option("--dt", type=float,
                  help="NIR: the time step (s) the graph's time constants assume "
-                      "[default: the framework's: 1e-4, norse 1e-3]."),
+                      "[default: the framework's: 1e-4, norse 1e-3, sinabs 1]."),
     click.option("--timesteps", type=click.IntRange(1, 64),
                  help="NIR: steps per sample T (NIR stores none) [default: the graph's "
                       "hwgen.timesteps metadata, else the calibration spike trains' length]."),
@@ -61,6 +63,11 @@ _OPTIONS = [
     click.option("--order", type=click.Choice(ORDERS),
                  help="NIR: override when the reset happens (same_step, or delayed one step "
                       "as snnTorch's default Leaky)."),
+    click.option("--spike-fn", type=click.Choice(SPIKE_FNS),
+                 help="NIR: spikes per neuron and step: single, or multi (Sinabs's default "
+                      "MultiSpike, floor(v/threshold); its export does not record it, and "
+                      "layers that could emit several are refused) [default: multi for "
+                      "sinabs, else single]."),
     click.option("--calibration", type=click.Path(dir_okay=False),
                  help="NIR: inputs .npz to calibrate quantization on and to measure "
                       "float-vs-integer spike agreement with."),

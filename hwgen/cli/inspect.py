@@ -5,7 +5,8 @@ import numpy as np
 
 from hwgen.compiler.ir import LI, LIF, Conv1d, Conv2d, Dense, Flatten, Input, Readout, SumPool2d
 
-from .console import console, print_json, table
+from .compile import model_warnings
+from .console import console, print_json, table, warn
 from .frontend_options import frontend_options
 from .models import MODEL_HELP, load_model, model_argument
 
@@ -55,6 +56,9 @@ def show_frontend(notes):
     console.print(f"[bold]frontend[/bold]: {notes['source_framework']} conventions")
     console.print(f"  dt = {notes['dt']:g} s ({notes['dt_source']})", soft_wrap=True)
     console.print(f"  T = {notes['timesteps']} ({notes['timesteps_source']})", soft_wrap=True)
+    if "spike_fn" in notes:
+        console.print(f"  spikes per step: {notes['spike_fn']} ({notes['spike_fn_source']})",
+                      soft_wrap=True)
     if notes["neurons"]:
         console.print(table(None, ["NIR node", "type", "beta", "input gain", "threshold", "fire",
                                    "reset", "order", "rounding"], [
@@ -125,4 +129,6 @@ def command(model, as_json, frontend):
             show_quantization(value)
         else:
             console.print(f"[dim]{key}:[/dim] {value}")
+    for warning in model_warnings(m):
+        warn(warning)
 

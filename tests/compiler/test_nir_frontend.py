@@ -169,16 +169,21 @@ def test_an_integer_if_network_matches_nir_exactly_in_integers():
     ("generic", 0.975, "gt", "zero", "same_step"),
     ("snntorch", 0.975, "gt", "subtract", "delayed"),
     ("spikingjelly", 0.975, "ge", "zero", "same_step"),
-    ("norse", 0.75, "gt", "zero", "same_step"),
+    # Norse writes tau as dt * tau_mem: 4e-3 is a 4 s time constant at dt = 1e-3.
+    ("norse", 1 - 1e-3 / 4, "gt", "zero", "same_step"),
+    ("sinabs", np.exp(-1 / 4e-3), "ge", "subtract", "same_step"),
 ])
 def test_each_framework_gives_a_nir_neuron_its_meaning(framework, beta, fire, reset, order):
-    model = frontend.load(mlp(tau=4e-3, r=1.0), timesteps=4, source_framework=framework)
+    # Sinabs's default MultiSpike would refuse these layers (tested separately).
+    single = {"spike_fn": "single"} if framework == "sinabs" else {}
+    model = frontend.load(mlp(tau=4e-3, r=1.0), timesteps=4, source_framework=framework,
+                          **single)
     report = model.metadata["frontend"]
     neuron = report["neurons"]["lif1"]
     assert neuron["beta"] == pytest.approx(beta)
     assert (neuron["fire"], neuron["reset"], neuron["order"]) == (fire, reset, order)
     assert (model["lif1"].fire, model["lif1"].reset, model["lif1"].order) == (fire, reset, order)
-    assert report["dt"] == (1e-3 if framework == "norse" else 1e-4)
+    assert report["dt"] == {"norse": 1e-3, "sinabs": 1.0}.get(framework, 1e-4)
 
 
 def test_options_and_node_metadata_override_the_framework():
