@@ -186,10 +186,14 @@ class LIFUnit(wiring.Component):
 
         busy = Signal()
         current = [Signal(width, name=f"current_{t}") for t in range(T)]
-        # I - theta (and I - 2 theta) of this cycle's steps, prepared a cycle ahead.
-        minus_theta = [Signal(signed(g.acc_bits + 2), name=f"minus_theta_{j}")
-                       for j in range(u)]
-        minus_two_theta = [Signal(signed(g.acc_bits + 3), name=f"minus_two_theta_{j}")
+        # I - theta (and I - 2 theta) of this cycle's steps, prepared a cycle ahead. Sized
+        # from both operands: the threshold is bounded by the membrane, not by the
+        # accumulator, and may exceed the current's range many times over (a difference
+        # sized from acc_bits alone wrapped to a positive value and fired).
+        minus_theta = [Signal(signed(max(g.acc_bits, g.theta_bits) + 2),
+                              name=f"minus_theta_{j}") for j in range(u)]
+        minus_two_theta = [Signal(signed(max(g.acc_bits, g.theta_bits + 1) + 2),
+                                  name=f"minus_two_theta_{j}")
                            for j in range(u)] if delayed_subtract else [None] * u
         theta = Signal(g.theta_bits)
         slot = Signal(g.slot_bits)
