@@ -62,7 +62,8 @@ _OPTIONS = [
                  help="NIR: override what a neuron's reset does."),
     click.option("--order", type=click.Choice(ORDERS),
                  help="NIR: override when the reset happens (same_step, or delayed one step "
-                      "as snnTorch's default Leaky)."),
+                      "as snnTorch's default Leaky; with --source-framework snntorch, "
+                      "same_step is its reset_delay=False order, snntorch_same_step)."),
     click.option("--spike-fn", type=click.Choice(SPIKE_FNS),
                  help="NIR: spikes per neuron and step: single, or multi (Sinabs's default "
                       "MultiSpike, floor(v/threshold); its export does not record it, and "

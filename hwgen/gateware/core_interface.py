@@ -65,9 +65,11 @@ def instance_ports(interface, *, clk, rst):
     is on."""
     ports = {"i_clk": clk, "i_rst": rst}
     signature = interface.signature
-    core_side = signature if isinstance(signature, CoreSignature) else signature.flip()
-    if not isinstance(core_side, CoreSignature):
+    if not isinstance(signature, CoreSignature):
         raise TypeError(f"instance_ports: {interface!r} does not have the core's signature")
+    # (A flipped CoreSignature is an instance of CoreSignature too: test for the flip.)
+    flipped = isinstance(signature, wiring.FlippedSignature)
+    core_side = signature.flip() if flipped else signature
     for path, member, value in core_side.flatten(interface):
         name = "__".join(str(part) for part in path)
         ports[("i_" if member.flow == In else "o_") + name] = value

@@ -49,12 +49,15 @@ def test_compile_then_simulate(small):
 def test_a_disagreeing_reference_fails_the_simulation(small, tmp_path):
     folder, w = small
     # The same Verilog (so the cached simulator), but the reference now differs in one
-    # threshold: simulate must notice, locate it and exit 1.
+    # threshold, as if the reference had a bug: simulate must notice, locate it and exit 1.
+    # (replace_model updates the manifest too: a model merely edited in place is refused
+    # before any simulation, see tests/test_build_directory.py.)
     import shutil
+    from build_edits import replace_model
     shutil.copytree(folder / "build", tmp_path / "build")
     model = native.load(tmp_path / "build/model.hwgen")
     model["lif2"].threshold[0] += 3
-    native.save(model, tmp_path / "build/model.hwgen")
+    replace_model(tmp_path / "build", model)
     result = invoke("simulate", tmp_path / "build", "--inputs", folder / "inputs.npz")
     assert result.exit_code == 1
     assert "bit-exact: no" in result.output

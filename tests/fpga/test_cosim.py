@@ -15,6 +15,7 @@ from hwgen.fpga.core import CoreSpec
 from hwgen.fpga.simboard import SimulatedBoard
 from hwgen.cli.main import cli
 
+from build_edits import replace_model
 from fpga_standin import standin_model
 
 pytestmark = [pytest.mark.verilator, pytest.mark.slow]
@@ -82,7 +83,7 @@ def test_hwgen_run_on_the_simulated_board(shared_standin_build, tmp_path):
 def test_hwgen_run_reports_mismatches_with_exit_1(standin_build, tmp_path):
     wrong = standin_model()
     wrong["lif"].threshold[:] = 2
-    native.save(wrong, standin_build / "model.hwgen")
+    replace_model(standin_build, wrong)
     np.savez(tmp_path / "x.npz", inputs=np.full((3, 6), 2))
     result = invoke("run", standin_build, "--simulate", "--inputs", tmp_path / "x.npz")
     assert result.exit_code == 1

@@ -123,3 +123,21 @@ def test_core_spec_missing_things(tmp_path, standin_build):
     (standin_build / "manifest.json").write_text("{not json")
     with pytest.raises(FormatError, match="manifest.json: not valid JSON"):
         CoreSpec.load(standin_build)
+
+
+def test_the_core_instance_takes_its_ports_from_the_core_interface(standin_build):
+    """Directions come from the core's side whichever side the interface is on."""
+    from amaranth.hdl import Signal
+    from amaranth.lib import wiring
+    from hwgen.gateware.core_interface import CoreSignature, instance_ports
+    driver_side = CoreSignature(8, 6).flip().create()
+    ports = instance_ports(driver_side, clk=Signal(), rst=Signal())
+    assert {name for name in ports if name.startswith("i_")} == {
+        "i_clk", "i_rst", "i_inputs__payload", "i_inputs__valid", "i_results__ready", "i_start"}
+    assert {name for name in ports if name.startswith("o_")} == {
+        "o_inputs__ready", "o_results__payload", "o_results__valid", "o_busy", "o_done",
+        "o_cycles"}
+    assert instance_ports(CoreSignature(8, 6).create(), clk=Signal(), rst=Signal()).keys() \
+        == ports.keys()
+    with pytest.raises(TypeError, match="does not have the core's signature"):
+        instance_ports(wiring.Signature({"a": wiring.In(1)}).create(), clk=Signal(), rst=Signal())
