@@ -24,11 +24,12 @@ def _json(data):
     return json.dumps(data, indent=1, sort_keys=True) + "\n"
 
 
-def write(program, model, path, *, notes=None):
+def write(program, model, path, *, notes=None, sparsity=None):
     """Write the build directory for ``program`` (compiled from ``model``) at ``path``.
 
     ``notes`` (JSON-able) goes into report.json: frontend assumptions, quantization, and
-    anything else the user should read about how the model was compiled.
+    anything else the user should read about how the model was compiled. ``sparsity``
+    (one dict per layer) is merged into report.json's layers.
     """
     verilog = to_verilog(program)
     images = program.memory_images()
@@ -59,8 +60,9 @@ def write(program, model, path, *, notes=None):
               "metadata": model.metadata,
               "layers": [{"name": layer.name, "inputs": layer.inputs, "outputs": layer.outputs,
                           "neurons_per_tppe": [len(n) for n in layer.tppe_neurons],
-                          "estimated_cycles_per_tppe": layer.estimated_cycles}
-                         for layer in program.layers]}
+                          "estimated_cycles_per_tppe": layer.estimated_cycles,
+                          **(sparsity[index] if sparsity else {})}
+                         for index, layer in enumerate(program.layers)]}
     with atomic_directory(path) as staging:
         (staging / "rtl").mkdir()
         (staging / f"rtl/{TOP_MODULE}.v").write_text(verilog)
@@ -113,6 +115,10 @@ class BuildDirectory:
 
     def model(self):
         return native.load(self.path / self.manifest["files"]["model"])
+
+    def report(self):
+        """report.json: compile notes and per-layer figures."""
+        return json.loads((self.path / self.manifest["files"]["report"]).read_text())
 
     def program(self):
         """The program summary (schedule, layouts; no memory contents)."""

@@ -26,7 +26,32 @@ def config_options(function):
 def compile_to(model, config, out, calibration_spikes=None, notes=None):
     """Schedule ``model`` on ``config`` and write the build directory; return both."""
     program = compile_program(model, config, calibration_spikes)
-    return program, build_directory.write(program, model, out, notes=notes)
+    return program, build_directory.write(
+        program, model, out, notes=notes,
+        sparsity=layer_sparsity(program, model, calibration_spikes))
+
+
+def layer_sparsity(program, model, calibration_spikes=None):
+    """Per layer: the fraction of zero weights and, measured on the calibration inputs if
+    given (else None), the expected fraction of input and output neuron-steps without a
+    spike."""
+    from compiler.ir import Flatten
+
+    result = []
+    for layer in program.layers:
+        weights = model[layer.dense].weight
+        entry = {"weight_sparsity": round(float((weights == 0).mean()), 4),
+                 "input_spike_sparsity": None, "output_spike_sparsity": None}
+        if calibration_spikes is not None:
+            producer = model.inputs_of(layer.dense)[0]
+            while isinstance(model[producer], Flatten):       # same spikes, reshaped
+                producer = model.inputs_of(producer)[0]
+            entry["input_spike_sparsity"] = round(
+                1 - float(calibration_spikes[producer].mean()), 4)
+            entry["output_spike_sparsity"] = round(
+                1 - float(calibration_spikes[layer.name].mean()), 4)
+        result.append(entry)
+    return result
 
 
 def print_summary(program, build):
@@ -35,14 +60,24 @@ def print_summary(program, build):
                   f"{program.timesteps}, chunk W = {c.chunk}, weights i{c.weight_bits}, "
                   f"accumulators i{c.acc_bits}, membrane i{c.v_bits}")
     rows = []
-    for layer in program.layers:
+    sparsity = build.report()["layers"]
+
+    def percent(value):
+        return "–" if value is None else f"{100 * value:.1f}%"
+    for layer, zeros in zip(program.layers, sparsity):
         counts = [len(n) for n in layer.tppe_neurons]
         rows.append((layer.name, f"{layer.inputs} -> {layer.outputs}",
                      f"{min(counts)}..{max(counts)}",
                      f"{max(layer.estimated_cycles):.0f}",
+                     percent(zeros["weight_sparsity"]), percent(zeros["input_spike_sparsity"]),
+                     percent(zeros["output_spike_sparsity"]),
                      "result buffer" if layer.last else "next layer"))
     console.print(table(None, ["layer", "shape", "neurons / TPPE", "est. cycles (max TPPE)",
+                               "zero weights", "silent inputs", "silent outputs",
                                "output to"], rows))
+    if sparsity and sparsity[0]["input_spike_sparsity"] is None:
+        console.print("silent inputs / outputs: the fraction of neuron-steps without a "
+                      "spike, expected from --calibration inputs (none given)")
     bits = build.manifest["resources"]["memory_bits"]
     console.print(f"on-chip memory: {bits} bits ({bits / 8192:.1f} KiB); "
                   f"Verilog: {build.verilog}")

@@ -1,5 +1,6 @@
 """``hwgen simulate``: the generated Verilog on Verilator against the integer reference."""
 
+import contextlib
 import json
 import shutil
 import sys
@@ -12,18 +13,26 @@ from compiler.atomic import atomic_directory
 from sim.cosim import cosimulate
 from sim.stimulus import load_inputs
 
+from .. import charts
 from ..build_directory import BuildDirectory
 from .console import console, note, progress, table
 
 
-def run_cosimulation(build, stimulus, *, waves=False, jobs=None):
-    """Co-simulate with a progress bar; write DIR/sim/{results.json, outputs.npz}."""
-    with tempfile.TemporaryDirectory(prefix="hwgen-cosim-") as work, progress() as bar:
-        task = bar.add_task("co-simulating on Verilator", total=len(stimulus))
+def run_cosimulation(build, stimulus, *, waves=False, jobs=None, quiet=False):
+    """Co-simulate with a progress bar; write DIR/sim/{results.json, outputs.npz}.
+
+    ``quiet``: no bar and no notes (a sweep runs several of these at once in one process,
+    and rich allows one live display per process).
+    """
+    with tempfile.TemporaryDirectory(prefix="hwgen-cosim-") as work, \
+            (contextlib.nullcontext() if quiet else progress()) as bar:
+        task = None if quiet else bar.add_task("co-simulating on Verilator",
+                                               total=len(stimulus))
         result = cosimulate(build, stimulus.inputs, labels=stimulus.labels, waves=waves,
                             parallel=jobs, work_dir=work,
-                            progress=lambda done: bar.update(task, completed=done),
-                            log=note)
+                            progress=None if quiet else
+                            (lambda done: bar.update(task, completed=done)),
+                            log=None if quiet else note)
         report = result.to_json()
         _write_results(build, result, report, waves)
     if waves:
@@ -35,6 +44,11 @@ def run_cosimulation(build, stimulus, *, waves=False, jobs=None):
 def _write_results(build, result, report, waves):
     with atomic_directory(build.path / "sim") as staging:
         (staging / "results.json").write_text(json.dumps(report, indent=1) + "\n")
+        densities = charts.layer_densities(result.program, build.model(), result.trace)
+        charts.save(charts.cycles_chart(
+            report, densities, f"{build.manifest['model']['name']}: {report['samples']} "
+                               f"samples, {report['cycles_mean']:.1f} cycles per inference"),
+            staging / "cycles.png")
         np.savez_compressed(staging / "outputs.npz", spikes=result.rtl_output_spikes(),
                             membranes=result.verdict.rtl_membranes)
         if waves:
@@ -72,7 +86,7 @@ def print_report(result, report, build):
     if "reference_accuracy" in report:
         console.print(f"accuracy: reference {report['reference_accuracy']:.2%}, "
                       f"RTL {report['rtl_accuracy']:.2%}")
-    console.print(f"results: {build.path / 'sim' / 'results.json'}")
+    console.print(f"results: {build.path / 'sim' / 'results.json'} (chart: cycles.png)")
     for path in report.get("waves", []):
         console.print(f"waves: {path}")
 
