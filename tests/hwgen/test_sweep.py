@@ -222,6 +222,7 @@ def test_a_killed_sweep_resumes(small, local_sweep, tmp_path):
         process.wait(timeout=30)
     done = {path.name: path.stat().st_mtime_ns for path in (out / "points").glob("*.json")}
     assert done, "no point finished before the deadline"
+    assert len(done) < 4, "the sweep finished before it could be killed"
     assert not (out / "results.csv").exists() or len(done) == 4
     result = sweep(str(model), GRID, out, inputs=inputs, workers=1)
     assert result.skipped == len(done) and result.ran == 4 - len(done)
