@@ -150,9 +150,9 @@ def run_point(model, config, stimulus, build_dir, synth=None, frequency="auto"):
     row = {"status": OK, "reason": "", "build": str(build_dir)}
     try:
         _run_point(row, model, config, stimulus, Path(build_dir), synth, frequency)
-    except HwgenError as error:                          # classified by the stage itself
-        row.setdefault("status", ERROR)
-        row["reason"] = row.get("reason") or str(error).splitlines()[0]
+    except HwgenError as error:          # the stages classify their own; this is another
+        row["status"] = ERROR
+        row["reason"] = str(error).splitlines()[0]
     except Exception as error:                           # a bug: keep the sweep going
         row["status"] = ERROR
         row["reason"] = f"{type(error).__name__}: {error}".splitlines()[0]
@@ -224,7 +224,9 @@ def _run_point(row, model, config, stimulus, build_dir, synth, frequency):
     _synthesis_figures(row, synthesis)
     if status is not None and row["status"] == OK:
         _fail(row, *status)
-    row["fits"] = status is None or status[0] != DOES_NOT_FIT if synthesis else None
+    # A tool error may come before placement decided whether the design fits.
+    row["fits"] = {None: True, TIMING_FAILURE: True, DOES_NOT_FIT: False}.get(
+        status and status[0])
     if row.get("fmax_mhz") and row.get("cycles_mean") is not None:
         row["latency_us"] = round(row["cycles_mean"] / row["fmax_mhz"], 4)
     return None
@@ -352,15 +354,20 @@ def _run_on_dask(args, scheduler, workers, processes, finished, update, log):
     cluster = None
     if scheduler:
         log(f"connecting to the Dask scheduler at {scheduler}")
-        client = Client(scheduler, timeout="30s")
+        try:
+            client = Client(scheduler, timeout="30s")
+        except (OSError, ValueError) as error:
+            raise ConfigError(f"--scheduler {scheduler}: cannot connect ({error})") from None
     else:
         workers = workers or os.cpu_count() or 1
         log(f"starting a local Dask cluster of {workers} worker"
             f"{'s' if workers > 1 else ''}")
         # One thread per worker: a point already runs its own simulator process, and
         # compile and synthesis hold the GIL.
+        # The scheduler's HTTP server starts even without a dashboard: on a free port, so
+        # that two sweeps on one machine do not fight over 8787.
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
-                               dashboard_address=None)
+                               dashboard_address=":0")
         client = Client(cluster)
     stop = threading.Event()
     running = [0]
