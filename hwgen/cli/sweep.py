@@ -10,6 +10,7 @@ from fpga.targets import TARGETS
 from ..sweep import engine
 from .compile import config_options
 from .console import console, errors, note, table
+from .frontend_options import frontend_options
 from .models import MODEL_HELP, load_model, load_stimulus, model_argument
 from .synth import _frequency
 
@@ -50,8 +51,9 @@ row with its reason.
 @click.option("--workers", type=click.IntRange(min=1),
               help="Workers of the local cluster (default: one per CPU).")
 @config_options
+@frontend_options
 def command(model, grids, out, inputs_path, samples, target, frequency_mhz, scheduler,
-            workers, config_path, overrides):
+            workers, config_path, overrides, frontend):
     from ..sweep import sweep
 
     if scheduler and workers:
@@ -59,7 +61,9 @@ def command(model, grids, out, inputs_path, samples, target, frequency_mhz, sche
                                "--scheduler")
     grid = engine.parse_grid(grids)
     stimulus = load_stimulus(model, inputs_path, samples)
-    m = load_model(model)
+    # --calibration quantizes a NIR model on import; the sweep's points are scheduled
+    # without activity estimates, so it means nothing for other models.
+    m = load_model(model, frontend)
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TimeElapsedColumn(), console=errors, transient=not errors.is_terminal)
     with bar:

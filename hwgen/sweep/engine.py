@@ -333,7 +333,7 @@ def sweep(model, grid, out, *, stimulus, base_config=None, synth=None, frequency
         args = [(point, (model, point.config, stimulus, str(out / "builds" / point.key),
                          synth, frequency)) for point in todo]
         if scheduler == SEQUENTIAL:
-            for number, (point, arguments) in enumerate(args):
+            for point, arguments in args:
                 progress(len(rows), 1, failed_count(), len(points))
                 finished(point, run_point(*arguments))
         else:

@@ -229,3 +229,28 @@ def test_a_killed_sweep_resumes(small, local_sweep, tmp_path):
     for name, mtime in done.items():
         assert (out / "points" / name).stat().st_mtime_ns == mtime
     assert _figures(result.rows) == _figures(local_sweep[0].rows)
+
+
+@pytest.mark.verilator
+@pytest.mark.fpga
+@pytest.mark.slow
+def test_sweep_with_synthesis(small, tmp_path):
+    model, inputs = small
+    out = tmp_path / "sw"
+    # One place-and-route run per point at a clock the small design makes easily.
+    result = sweep(str(model), ["tppes=1,3"], out, inputs=inputs, synth="ice40-up5k",
+                   frequency=10.0, scheduler=SEQUENTIAL)
+    for row in result.rows:
+        assert row["status"] == OK, row["reason"]
+        assert row["target"] == "ice40-up5k" and row["logic_kind"] == "LCs"
+        assert row["logic"] > row["luts"] > 0 and row["ffs"] > 0
+        assert row["fits"] is True and row["timing_met"] is True
+        assert row["fmax_mhz"] >= 10.0 and row["clock_mhz"] == 10.0
+        assert row["latency_us"] == pytest.approx(row["cycles_mean"] / row["fmax_mhz"],
+                                                  rel=1e-3)
+        report = out / "builds" / row["hash"] / "fpga" / "ice40-up5k"
+        assert (report / "utilisation.png").read_bytes().startswith(PNG)
+    # More TPPEs: more logic.
+    assert result.rows[1]["logic"] > result.rows[0]["logic"]
+    summary = (out / "summary.md").read_text()
+    assert "Area is logic used (LCs); latency is latency per inference" in summary
