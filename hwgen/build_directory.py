@@ -17,6 +17,9 @@ from pathlib import Path, PurePosixPath
 
 from hwgen.atomic import atomic_directory
 from hwgen.compiler.frontends import native
+from hwgen.compiler.ir import Flatten
+from hwgen.compiler.passes.reachability import silent_layers
+from hwgen.compiler.scheduler.program import compile_program
 from hwgen.errors import FormatError
 
 from .gateware.core_interface import CYCLES_BITS
@@ -27,6 +30,49 @@ MANIFEST_VERSION = 2
 MANIFEST = "manifest.json"
 # Manifests are small; a larger one is not ours.
 MAX_MANIFEST_BYTES = 1 << 20
+
+
+def model_warnings(model):
+    """What the user should know before trusting the build: quantization that changed more
+    than a few percent of the calibration spikes (recorded by the NIR import), and layers
+    that can never spike."""
+    calibration = (model.metadata.get("quantization") or {}).get("calibration") or {}
+    return list(calibration.get("warnings", [])) + silent_layers(model)
+
+
+def compile_model(model, config, path, calibration_spikes=None):
+    """Schedule ``model`` on ``config`` and write its build directory at ``path``: what
+    ``hwgen compile`` does. Returns (program, :class:`BuildDirectory`, warnings); the
+    warnings (:func:`model_warnings`) are also in report.json's notes.
+
+    ``calibration_spikes`` ({op: (samples, T, neurons)} from a reference run) lets the
+    scheduler balance expected matched pairs and the report state expected sparsity."""
+    program = compile_program(model, config, calibration_spikes)
+    warnings = model_warnings(model)
+    notes = {"warnings": warnings} if warnings else {}
+    return program, write(program, model, path, notes=notes,
+                          sparsity=layer_sparsity(program, model, calibration_spikes)), warnings
+
+
+def layer_sparsity(program, model, calibration_spikes=None):
+    """Per layer: the fraction of zero weights and, measured on the calibration inputs if
+    given (else None), the expected fraction of input and output neuron-steps without a
+    spike."""
+    result = []
+    for layer in program.layers:
+        weights = model[layer.dense].weight
+        entry = {"weight_sparsity": round(float((weights == 0).mean()), 4),
+                 "input_spike_sparsity": None, "output_spike_sparsity": None}
+        if calibration_spikes is not None:
+            producer = model.inputs_of(layer.dense)[0]
+            while isinstance(model[producer], Flatten):       # same spikes, reshaped
+                producer = model.inputs_of(producer)[0]
+            entry["input_spike_sparsity"] = round(
+                1 - float(calibration_spikes[producer].mean()), 4)
+            entry["output_spike_sparsity"] = round(
+                1 - float(calibration_spikes[layer.name].mean()), 4)
+        result.append(entry)
+    return result
 
 
 def hex_image(width, words):
@@ -43,12 +89,12 @@ def _sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def write(program, model, path, *, notes=None):
+def write(program, model, path, *, notes=None, sparsity=None):
     """Write the build directory for ``program`` (compiled from ``model``) at ``path``.
 
     report.json carries ``notes`` (JSON-able: the compile-time warnings), the model's
-    metadata, where frontends record their assumptions and the quantization report, and the
-    schedule per layer.
+    metadata, where frontends record their assumptions and the quantization report, and
+    per layer the schedule and ``sparsity`` (one dict per layer, merged in).
     """
     verilog = to_verilog(program)
     geometry = Geometry.of(program)
@@ -63,8 +109,9 @@ def write(program, model, path, *, notes=None):
     report = {"model": program.model_name, "notes": notes or {}, "metadata": model.metadata,
               "layers": [{"name": layer.name, "inputs": layer.inputs, "outputs": layer.outputs,
                           "neurons_per_tppe": [len(n) for n in layer.tppe_neurons],
-                          "estimated_cycles_per_tppe": layer.estimated_cycles}
-                         for layer in program.layers]}
+                          "estimated_cycles_per_tppe": layer.estimated_cycles,
+                          **(sparsity[index] if sparsity else {})}
+                         for index, layer in enumerate(program.layers)]}
     files["report"] = ("report.json", _json(report).encode())
     for name, (width, words) in images.items():
         files[f"memory:{name}"] = (f"memories/{name}.hex", hex_image(width, words))
@@ -255,13 +302,23 @@ class BuildDirectory:
     def model(self):
         return native.loads(self.read("model"), source=str(self.file("model")))
 
-    def program(self):
-        """The program summary (program.json: schedule, layouts; no memory contents)."""
-        path = self.file("program")
+    def report(self):
+        """report.json: compile notes and per-layer figures."""
+        return self._json_object("report")
+
+    def _json_object(self, role):
+        path = self.file(role)
         try:
-            program = json.loads(self.read("program"))
+            document = json.loads(self.read(role))
         except (UnicodeDecodeError, ValueError, RecursionError) as error:
             raise FormatError(f"{path}: not valid JSON ({error})") from None
-        if not isinstance(program, dict) or not isinstance(program.get("layers"), list):
-            raise FormatError(f"{path}: not an hwgen program summary")
+        if not isinstance(document, dict):
+            raise FormatError(f"{path}: not an hwgen {role} file")
+        return document
+
+    def program(self):
+        """The program summary (program.json: schedule, layouts; no memory contents)."""
+        program = self._json_object("program")
+        if not isinstance(program.get("layers"), list):
+            raise FormatError(f"{self.file('program')}: not an hwgen program summary")
         return program

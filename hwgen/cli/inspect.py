@@ -5,7 +5,7 @@ import numpy as np
 
 from hwgen.compiler.ir import LI, LIF, Conv1d, Conv2d, Dense, Flatten, Input, Readout, SumPool2d
 
-from .compile import model_warnings
+from hwgen.build_directory import model_warnings
 from .console import console, print_json, table, warn
 from .frontend_options import frontend_options
 from .models import MODEL_HELP, load_model, model_argument

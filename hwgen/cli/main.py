@@ -9,7 +9,7 @@ import click
 
 from hwgen.errors import HwgenError
 
-from . import compile, doctor, flash, inspect, quickstart, reference, run, simulate, synth
+from . import compile, doctor, flash, inspect, quickstart, reference, run, simulate, sweep, synth
 
 
 class _Group(click.Group):
@@ -33,11 +33,13 @@ def cli():
       hwgen flash build/ --board icebreaker
       hwgen run build/ --port /dev/ttyUSB1 --inputs x.npz
       hwgen quickstart          # the whole flow on the bundled digits model
+      hwgen sweep @digits --grid tppes=1,2,4 --grid chunk=8,16 -o sweep/
     """
 
 
 for command in (compile.command, simulate.command, synth.command, flash.command, run.command,
-                quickstart.command, reference.command, inspect.command, doctor.command):
+                quickstart.command, reference.command, inspect.command, doctor.command,
+                sweep.command):
     cli.add_command(command)
 
 

@@ -7,7 +7,7 @@ from hwgen.compiler import frontends
 from .. import bundled
 from hwgen.sim.stimulus import Stimulus, load_inputs
 
-BUNDLED = {"@digits": (bundled.digits_model, bundled.digits_test_set)}
+BUNDLED = bundled.MODELS
 
 
 MODEL_HELP = ("MODEL is a .hwgen file, a .nir file (NIR, quantized on import; see the NIR "

@@ -1,15 +1,10 @@
 """``hwgen simulate``: the generated Verilog on Verilator against the integer reference."""
 
-import json
-import shutil
 import sys
-import tempfile
 
 import click
-import numpy as np
 
-from hwgen.atomic import atomic_directory
-from hwgen.sim.cosim import cosimulate
+from hwgen.sim.results import cosimulate_into
 from hwgen.sim.stimulus import load_inputs
 
 from ..build_directory import BuildDirectory
@@ -17,30 +12,12 @@ from .console import console, note, progress, table
 
 
 def run_cosimulation(build, stimulus, *, waves=False, jobs=None):
-    """Co-simulate with a progress bar; write DIR/sim/{results.json, outputs.npz}."""
-    with tempfile.TemporaryDirectory(prefix="hwgen-cosim-") as work, progress() as bar:
+    """:func:`hwgen.sim.results.cosimulate_into` with a progress bar and notes."""
+    with progress() as bar:
         task = bar.add_task("co-simulating on Verilator", total=len(stimulus))
-        result = cosimulate(build, stimulus.inputs, labels=stimulus.labels, waves=waves,
-                            parallel=jobs, work_dir=work,
-                            progress=lambda done: bar.update(task, completed=done),
-                            log=note)
-        report = result.to_json()
-        _write_results(build, result, report, waves)
-    if waves:
-        report["waves"] = [str(build.path / "sim" / f"waves{i}.vcd")
-                           for i in range(len(result.waves))]
-    return result, report
-
-
-def _write_results(build, result, report, waves):
-    with atomic_directory(build.path / "sim") as staging:
-        (staging / "results.json").write_text(json.dumps(report, indent=1) + "\n")
-        np.savez_compressed(staging / "outputs.npz", spikes=result.rtl_output_spikes(),
-                            membranes=result.verdict.rtl_membranes)
-        if waves:
-            for index, path in enumerate(result.waves):
-                if path.exists():
-                    shutil.move(path, staging / f"waves{index}.vcd")
+        return cosimulate_into(build, stimulus, waves=waves, jobs=jobs,
+                               progress=lambda done: bar.update(task, completed=done),
+                               log=note)
 
 
 def print_report(result, report, build):
@@ -72,7 +49,7 @@ def print_report(result, report, build):
     if "reference_accuracy" in report:
         console.print(f"accuracy: reference {report['reference_accuracy']:.2%}, "
                       f"RTL {report['rtl_accuracy']:.2%}")
-    console.print(f"results: {build.path / 'sim' / 'results.json'}")
+    console.print(f"results: {build.path / 'sim' / 'results.json'} (chart: cycles.png)")
     for path in report.get("waves", []):
         console.print(f"waves: {path}")
 

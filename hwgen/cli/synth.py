@@ -44,7 +44,8 @@ def print_report(report, out_dir):
                                                  "constraint (MHz)": "right"}))
     for note in report.get("notes", []):
         console.print(f"note: {note}")
-    console.print(f"report: {out_dir / 'report.json'} (and report.md); logs in {out_dir}")
+    console.print(f"report: {out_dir / 'report.json'} (and report.md, utilisation.png); "
+                  f"logs in {out_dir}")
 
 
 HELP = """Synthesise, place and route the build in DIR for a board or a bare device.

