@@ -35,6 +35,10 @@ from .layout import BitLayout, Field
 TAG_CHUNK, TAG_NEURON, TAG_LAYER_END = 0, 1, 2
 
 
+MAX_ACC_BITS = 32
+"""The widest accumulator the hardware builds (hwgen.geometry checks the same bound)."""
+
+
 def bits_for(count):
     """Bits to index ``count`` things (at least 1)."""
     return max(1, (count - 1).bit_length())
@@ -176,6 +180,10 @@ def _resolve_widths(config, model, chain):
             raise FitError(f"config timesteps = {value}, but {why}")
         elif value < need:
             raise FitError(f"config {name} = {value} is too small: {why}")
+    # The IR allows wider sums (48 bits) than the accelerator's accumulators.
+    if values.get("acc_bits", 0) > MAX_ACC_BITS:
+        raise FitError(f"{needs['acc_bits'][1]}, but the accelerator's acc_bits is at most "
+                       f"{MAX_ACC_BITS}; reduce the layer's weights or bias")
     if T > 16:
         raise FitError(f"model {model.name!r} runs {T} time steps; the accelerator supports "
                        f"1 to 16")
