@@ -36,6 +36,9 @@ class Geometry:
             (2 <= self.weight_bits <= 16, f"weight_bits {self.weight_bits} must be 2..16"),
             (2 <= self.acc_bits <= 32, f"acc_bits {self.acc_bits} must be 2..32"),
             (2 <= self.v_bits <= 32, f"v_bits {self.v_bits} must be 2..32"),
+            (self.slot_bits >= self.offset_bits + self.chunk_bits,
+             f"slot_bits {self.slot_bits} cannot hold a chunk index of {self.chunk_bits} "
+             f"bits and an offset of {self.offset_bits} bits"),
         ]
         for ok, message in checks:
             if not ok:

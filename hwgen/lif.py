@@ -1,8 +1,8 @@
 """The LIF stage: T synaptic sums of one neuron in, its T spikes and final membrane out.
 
 Implements docs/semantics.md section 4 exactly: the leak forms, ``>=`` / ``>``, reset by
-subtraction / to zero / none, same-step and delayed order, and saturation of h once per
-step. A program's layers may use different neuron modes; the unit is generated for
+subtraction / to zero / none, the same-step, delayed and snnTorch same-step orders, and
+saturation of h once per step. A program's layers may use different neuron modes; the unit is generated for
 exactly the modes it is given (each a static circuit) and the ``mode`` input selects one
 per layer, so unused forms cost nothing.
 """
@@ -83,13 +83,16 @@ def lif_step(m, mode, v, fired, current, minus_theta, minus_two_theta, theta, na
     membrane loop: the unsaturated sum x = L(v) + I and x - theta are two carry-save sums
     side by side, each with one carry chain (the leak is folded in), the spike is the sign
     of x - theta (equal to comparing the saturated h, see below), and saturation is an
-    overflow test on x's top bits. ``fired`` is the previous step's spike (delayed order).
-    Returns (membrane after the step, spike) as signals.
+    overflow test on x's top bits. ``fired`` is the step's one bit of state: the previous
+    step's spike (delayed order), or whether the stored membrane is at threshold (r, in
+    the snnTorch same-step order with a subtract reset). Returns (membrane after the step,
+    spike, next state bit) as signals.
 
     Why the sign of x - theta decides exactly: 0 <= theta <= vmax, so if x < vmin both h
     and x are below theta, and if x > vmax, h = vmax >= theta; only ``gt`` with
-    theta = vmax differs (h = vmax never exceeds it). Terms that depend only on theta are
-    computed from its register, beside the loop.
+    theta = vmax differs (h = vmax never exceeds it). Likewise fire(h - theta) is the sign
+    of x - 2 theta, except that when x > vmax it is fire(vmax - theta). Terms that depend
+    only on theta are computed from its register, beside the loop.
     """
     B = mode.v_bits
     lo, hi = signed_range(B)
@@ -103,7 +106,9 @@ def lif_step(m, mode, v, fired, current, minus_theta, minus_two_theta, theta, na
     if mode.order == "delayed" and mode.reset == "subtract":
         base = Mux(fired, minus_theta, current)
         base_minus = Mux(fired, minus_two_theta, minus_theta)
-    wide = signed(max(len(v), len(Value.cast(base_minus))) + 3)
+    snntorch_subtract = mode.order == "snntorch_same_step" and mode.reset == "subtract"
+    widest = minus_two_theta if snntorch_subtract else base_minus
+    wide = signed(max(len(v), len(Value.cast(widest))) + 3)
     x = Signal(wide, name=f"{name}_x")
     d = Signal(wide, name=f"{name}_x_minus_theta")
     m.d.comb += [
@@ -117,10 +122,28 @@ def lif_step(m, mode, v, fired, current, minus_theta, minus_two_theta, theta, na
     over = ~x[-1] & top.any()
     under = x[-1] & ~top.all()
     m.d.comb += h.eq(Mux(over, hi, Mux(under, lo, x)))
+    fires = Signal(name=f"{name}_fires")          # fire(h)
     if mode.fire == "ge":
-        m.d.comb += spike.eq(~d[-1])
+        m.d.comb += fires.eq(~d[-1])
     else:
-        m.d.comb += spike.eq(~d[-1] & (d != 0) & (theta != hi))
+        m.d.comb += fires.eq(~d[-1] & (d != 0) & (theta != hi))
+    state = spike
+    if snntorch_subtract:
+        # s = fire(h - r*theta) and the next r = fire(h - s*theta), the stored membrane's
+        # own test: both pick between fire(h) and fire(h - theta), so r is kept as a bit
+        # and never recomputed from v (no comparison of v in the loop).
+        d2 = Signal(wide, name=f"{name}_x_minus_two_theta")
+        fires_twice = Signal(name=f"{name}_fires_twice")      # fire(h - theta)
+        m.d.comb += d2.eq(carry_save_sum(terms + [(minus_two_theta << frac, 1)]) >> frac)
+        if mode.fire == "ge":
+            m.d.comb += fires_twice.eq(Mux(over, (theta << 1) <= hi, ~d2[-1]))
+        else:
+            m.d.comb += fires_twice.eq(Mux(over, (theta << 1) < hi, ~d2[-1] & (d2 != 0)))
+        state = Signal(name=f"{name}_r")
+        m.d.comb += [spike.eq(Mux(fired, fires_twice, fires)),
+                     state.eq(Mux(spike, fires_twice, fires))]
+    else:
+        m.d.comb += spike.eq(fires)
     if mode.order == "delayed" or mode.reset == "none":
         m.d.comb += v_next.eq(h)
     elif mode.reset == "subtract":
@@ -128,7 +151,7 @@ def lif_step(m, mode, v, fired, current, minus_theta, minus_two_theta, theta, na
         m.d.comb += v_next.eq(Mux(spike, Mux(over, hi - theta, d), h))
     else:
         m.d.comb += v_next.eq(Mux(spike, 0, h))
-    return v_next, spike
+    return v_next, spike, state
 
 
 class LIFUnit(wiring.Component):
@@ -181,16 +204,20 @@ class LIFUnit(wiring.Component):
         T = g.timesteps
         cycles = T // u
         width = signed(g.acc_bits + 1)
-        delayed_subtract = any(mode.order == "delayed" and mode.reset == "subtract"
-                               for mode in self.modes)
+        two_theta = any(mode.order in ("delayed", "snntorch_same_step")
+                        and mode.reset == "subtract" for mode in self.modes)
 
         busy = Signal()
         current = [Signal(width, name=f"current_{t}") for t in range(T)]
-        # I - theta (and I - 2 theta) of this cycle's steps, prepared a cycle ahead.
-        minus_theta = [Signal(signed(g.acc_bits + 2), name=f"minus_theta_{j}")
-                       for j in range(u)]
-        minus_two_theta = [Signal(signed(g.acc_bits + 3), name=f"minus_two_theta_{j}")
-                           for j in range(u)] if delayed_subtract else [None] * u
+        # I - theta (and I - 2 theta) of this cycle's steps, prepared a cycle ahead. Sized
+        # from both operands: the threshold is bounded by the membrane, not by the
+        # accumulator, and may exceed the current's range many times over (a difference
+        # sized from acc_bits alone wrapped to a positive value and fired).
+        minus_theta = [Signal(signed(max(g.acc_bits, g.theta_bits) + 2),
+                              name=f"minus_theta_{j}") for j in range(u)]
+        minus_two_theta = [Signal(signed(max(g.acc_bits, g.theta_bits + 1) + 2),
+                                  name=f"minus_two_theta_{j}")
+                           for j in range(u)] if two_theta else [None] * u
         theta = Signal(g.theta_bits)
         slot = Signal(g.slot_bits)
         chunk_last = Signal()
@@ -204,10 +231,10 @@ class LIFUnit(wiring.Component):
         for index, mode in enumerate(self.modes):
             step_v, step_fired, spikes = v, fired, []
             for j in range(u):
-                step_v, step_fired = lif_step(m, mode, step_v, step_fired, current[j],
-                                              minus_theta[j], minus_two_theta[j], theta,
-                                              f"mode{index}_step{j}")
-                spikes.append(step_fired)
+                step_v, spike, step_fired = lif_step(
+                    m, mode, step_v, step_fired, current[j], minus_theta[j],
+                    minus_two_theta[j], theta, f"mode{index}_step{j}")
+                spikes.append(spike)
             results.append((step_v, step_fired, spikes))
         next_v = Signal(signed(g.v_bits))
         next_fired = Signal()
@@ -221,7 +248,7 @@ class LIFUnit(wiring.Component):
         def prepare(sums, theta_value):
             """This cycle's I - theta terms for the next u steps, from registers."""
             statements = [minus_theta[j].eq(sums[j] - theta_value) for j in range(u)]
-            if delayed_subtract:
+            if two_theta:
                 statements += [minus_two_theta[j].eq(sums[j] - (theta_value << 1))
                                for j in range(u)]
             return statements

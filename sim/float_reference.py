@@ -39,8 +39,15 @@ def neuron(layer, current):
     v = np.zeros(current.shape[::2], dtype=np.float64)
     fired = np.zeros(v.shape, dtype=bool)
     spikes = np.zeros(current.shape, dtype=np.uint8)
+    snntorch_subtract = layer.order == "snntorch_same_step" and layer.reset == "subtract"
+    same_step = layer.order in ("same_step", "snntorch_same_step")
     for t in range(current.shape[1]):
-        if layer.order == "same_step":
+        if snntorch_subtract:
+            # snnTorch's own order of operations (rounding included): subtract the reset of
+            # a stored membrane at threshold, round, decide, then give that reset back.
+            stored_fired = v >= theta if layer.fire == "ge" else v > theta
+            h = beta * v + current[:, t] - np.where(stored_fired, theta, 0.0)
+        elif same_step:
             h = beta * v + current[:, t]
         elif layer.reset == "subtract":
             h = beta * v + current[:, t] - np.where(fired, theta, 0.0)
@@ -51,9 +58,11 @@ def neuron(layer, current):
         if layer.rounding == "floor":
             h = np.floor(h)
         fired = h >= theta if layer.fire == "ge" else h > theta
-        if layer.order == "same_step" and layer.reset == "subtract":
+        if snntorch_subtract:
+            v = h - (fired.astype(np.float64) - stored_fired) * theta
+        elif same_step and layer.reset == "subtract":
             v = h - np.where(fired, theta, 0.0)
-        elif layer.order == "same_step" and layer.reset == "zero":
+        elif same_step and layer.reset == "zero":
             v = np.where(fired, 0.0, h)
         else:
             v = h

@@ -176,11 +176,21 @@ def lif(op, current):
     v = np.zeros((samples, neurons), dtype=np.int64)
     fired = np.zeros((samples, neurons), dtype=bool)
     spikes = np.zeros(current.shape, dtype=np.uint8)
+
+    def fire(h):
+        return h >= theta if op.fire == "ge" else h > theta
+
     for t in range(steps):
         leaked = op.leak.apply(v)
-        if op.order == "same_step":
+        if op.order == "snntorch_same_step" and op.reset == "subtract":
+            # r: did the membrane stored at step t-1 fire? snnTorch subtracts its reset
+            # before deciding and gives it back after (it "avoids a double reset").
             h = saturate(leaked + current[:, t], op.v_bits)
-            fired = h >= theta if op.fire == "ge" else h > theta
+            fired = fire(h - np.where(fire(v), theta, 0))
+            v = h - np.where(fired, theta, 0)
+        elif op.order in ("same_step", "snntorch_same_step"):
+            h = saturate(leaked + current[:, t], op.v_bits)
+            fired = fire(h)
             if op.reset == "subtract":
                 v = h - np.where(fired, theta, 0)
             elif op.reset == "zero":
@@ -195,7 +205,7 @@ def lif(op, current):
                 h = saturate(np.where(fired, 0, leaked) + current[:, t], op.v_bits)
             else:
                 h = saturate(leaked + current[:, t], op.v_bits)
-            fired = h >= theta if op.fire == "ge" else h > theta
+            fired = fire(h)
             v = h
         spikes[:, t] = fired
     return spikes, v

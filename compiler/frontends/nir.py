@@ -684,6 +684,11 @@ class _Importer:
                                                     self.fw.reset_reason, RESET_MODES)
                 order, order_source = self.semantic(node, "order", self.fw.order,
                                                     self.fw.reset_reason, ORDERS)
+                if order == "same_step" and self.fw.name == "snntorch":
+                    # snnTorch's reset_delay=False is its own order, not NIR's same step.
+                    order = "snntorch_same_step"
+                    order_source += ("; snnTorch's same step (Leaky(reset_delay=False)) is "
+                                     "hwgen's snntorch_same_step")
                 entry["v_reset"] = _range(v_reset)
                 if np.any(v_reset != 0):
                     self.note(f"{node.where}: membrane measured from v_reset, so it starts "

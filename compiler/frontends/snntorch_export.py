@@ -60,7 +60,7 @@ def _leaky(name, module, shape, torch):
     beta = np.clip(_numpy(module.beta, shape), 0.0, 1.0)
     threshold = _numpy(module.threshold, shape)
     metadata = {"hwgen.fire": "gt", "hwgen.reset": module.reset_mechanism,
-                "hwgen.order": "delayed" if module.reset_delay else "same_step",
+                "hwgen.order": "delayed" if module.reset_delay else "snntorch_same_step",
                 "hwgen.membrane_rounding": rounding, "snntorch.module": type(module).__name__}
     zeros = np.zeros(shape)
     if np.all(beta == 1.0):

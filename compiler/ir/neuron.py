@@ -17,9 +17,12 @@ FIRE_MODES = ("ge", "gt")
 RESET_MODES = ("subtract", "zero", "none")
 """``subtract``: v = h - s*theta; ``zero``: v = 0 after a spike; ``none``: v = h."""
 
-ORDERS = ("same_step", "delayed")
+ORDERS = ("same_step", "delayed", "snntorch_same_step")
 """``same_step``: the spike of step t resets the membrane within step t (NIR, SpikingJelly);
-``delayed``: it resets the membrane at step t+1 (snnTorch's default Leaky)."""
+``delayed``: it resets the membrane at step t+1 (snnTorch's default Leaky);
+``snntorch_same_step``: snnTorch's ``Leaky(reset_delay=False)``, same_step except that with a
+subtract reset the spike decision also subtracts theta if the membrane stored at the
+previous step was itself at threshold (docs/semantics.md section 4)."""
 
 LEAK_KINDS = ("none", "shift", "multiply")
 

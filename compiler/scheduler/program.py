@@ -318,7 +318,11 @@ def make_layouts(config, modes, output_size):
     """The bit layouts of fiber-program entries and layer descriptors for ``config``."""
     W = config.chunk
     chunk_bits = bits_for(config.spike_depth // W)
-    slot_bits = bits_for(max(config.spike_depth, output_size))
+    # A slot is read by the output compressor as (chunk, offset within the chunk), so it
+    # holds both fields in full, even when a buffer region is a single chunk and the chunk
+    # index is a 1-bit 0: a slot of only log2(spike_depth) bits once left the compressor no
+    # chunk bits, which put the region bit of its write addresses in the chunk's place.
+    slot_bits = max(bits_for(output_size), bits_for(W) + chunk_bits)
     # A chunk entry carries its weights' base address: the compiler knows it, and summing
     # mask popcounts in hardware put an adder behind the program memory's output.
     chunk = [Field("chunk", chunk_bits), Field("mask", W), Field("last", 1),

@@ -60,7 +60,8 @@ _OPTIONS = [
                  help="NIR: override what a neuron's reset does."),
     click.option("--order", type=click.Choice(ORDERS),
                  help="NIR: override when the reset happens (same_step, or delayed one step "
-                      "as snnTorch's default Leaky)."),
+                      "as snnTorch's default Leaky; with --source-framework snntorch, "
+                      "same_step is its reset_delay=False order, snntorch_same_step)."),
     click.option("--calibration", type=click.Path(dir_okay=False),
                  help="NIR: inputs .npz to calibrate quantization on and to measure "
                       "float-vs-integer spike agreement with."),

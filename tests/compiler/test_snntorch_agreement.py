@@ -4,9 +4,9 @@ Small snnTorch networks (Linear + Leaky) with integer weights and thresholds are
 by snnTorch, exported to NIR (with hwgen's helper, and with snnTorch's own exporter as far
 as it gets), imported by hwgen, and run by the integer reference. With
 ``state_quant=torch.floor`` snnTorch computes floor(beta * mem), which is exactly hwgen's
-``multiply`` leak, so every output spike must be identical -- except where snnTorch's
-``Leaky(reset_delay=False, reset_mechanism="subtract")`` differs from every same-step
-model, which docs/frontends.md documents and the tests below pin down.
+``multiply`` leak, so every output spike must be identical, in every reset mechanism and
+reset_delay; snnTorch's ``Leaky(reset_delay=False, reset_mechanism="subtract")``, which
+differs from NIR's same-step order, is hwgen's ``snntorch_same_step`` order.
 """
 
 import importlib.util
@@ -45,15 +45,15 @@ def assert_same_spikes(ours, theirs):
                                      f"(sample, step, neuron) {tuple(mismatches[0])}")
 
 
-def hwgen_spikes(net, x, tmp_path, **options):
+def hwgen_spikes(net, x, tmp_path, source_framework="snntorch", **options):
     path = tmp_path / "net.nir"
     snntorch_export.export(net, path, (x.shape[2],), timesteps=x.shape[1])
-    model = frontend.load(path, source_framework="snntorch", **options)
+    model = frontend.load(path, source_framework=source_framework, **options)
     return reference.run(model, x).spikes, model
 
 
 MODES = [(beta, reset, delay) for beta, reset, delay in itertools.product(
-    (0.0, 0.5, 0.75, 0.875, 1.0), ("subtract", "zero"), (True, False))]
+    (0.0, 0.5, 0.75, 0.875, 1.0), ("subtract", "zero", "none"), (True, False))]
 
 
 @pytest.mark.parametrize("beta, reset_mechanism, reset_delay", MODES)
@@ -64,26 +64,33 @@ def test_integer_reference_spikes_exactly_like_snntorch(tmp_path, beta, reset_me
     net = integer_net(seed, [12, 10, 6], beta=beta, threshold=threshold,
                       reset_mechanism=reset_mechanism, reset_delay=reset_delay)
     x = random_spikes(seed)
-    membranes = {}
-    theirs = run_snntorch(net, x, membranes)
+    theirs = run_snntorch(net, x)
     ours, model = hwgen_spikes(net, x, tmp_path)
     assert all(layer["exact_integers"] for layer in model.metadata["quantization"]["layers"])
-    if reset_mechanism == "subtract" and not reset_delay:
-        # The documented difference (test_snntorch_same_step_subtract_*): the two agree
-        # exactly on every neuron whose membrane snnTorch never carries above threshold --
-        # and downstream, in every sample where no upstream neuron did.
-        upstream_clean = np.ones(x.shape[0], dtype=bool)
-        compared = 0
-        for name in ("1", "3"):
-            clean = (membranes[name] <= threshold).all(axis=1) & upstream_clean[:, None]
-            mask = np.broadcast_to(clean[:, None, :], ours[name].shape)
-            assert np.array_equal(ours[name][mask], theirs[name][mask]), name
-            compared += int(theirs[name][mask].sum())
-            upstream_clean &= clean.all(axis=1)
-        assert compared > 0
-    else:
+    expected_order = "delayed" if reset_delay else "snntorch_same_step"
+    assert (model["1"].order, model["1"].reset) == (expected_order, reset_mechanism)
+    assert_same_spikes(ours, theirs)
+    assert 0 < theirs["1"].mean() < 1 and 0 < theirs["3"].mean() < 1
+
+
+def test_the_snntorch_order_is_needed_where_nirs_same_step_differs(tmp_path):
+    """Across the subtract / reset_delay=False cases above, NIR's same-step order (what a
+    generic reading of the same file gives) misses some of snnTorch's spikes, so the
+    agreement above is not the same-step order by another name."""
+    differing = 0
+    for beta, threshold in itertools.product((0.5, 0.875, 1.0), (1.0, 3.0)):
+        seed = int(beta * 8) * 100 + int(threshold)
+        net = integer_net(seed, [12, 10, 6], beta=beta, threshold=threshold,
+                          reset_delay=False)
+        x = random_spikes(seed)
+        theirs = run_snntorch(net, x)
+        ours, _ = hwgen_spikes(net, x, tmp_path)
+        nir_order, model = hwgen_spikes(net, x, tmp_path, source_framework="generic",
+                                        order="same_step")
+        assert model["1"].order == "same_step"
         assert_same_spikes(ours, theirs)
-        assert 0 < theirs["1"].mean() < 1 and 0 < theirs["3"].mean() < 1
+        differing += sum(int((nir_order[name] != theirs[name]).sum()) for name in theirs)
+    assert differing > 0
 
 
 # --- the documented difference: snnTorch's same-step subtract reset -----------------------
@@ -115,11 +122,12 @@ def test_snntorch_same_step_subtract_is_what_the_docs_say(beta):
         assert np.array_equal(spikes, theirs[str(index)])
 
 
-def test_snntorch_same_step_subtract_differs_when_the_membrane_stays_above_threshold(tmp_path):
-    """One neuron, theta 2, input 5 then nothing, beta 1. hwgen (and NIR, SpikingJelly):
+def test_snntorch_same_step_subtract_when_the_membrane_stays_above_threshold(tmp_path):
+    """One neuron, theta 2, input 5 then nothing, beta 1. NIR (and SpikingJelly):
     5 -> spike, 3 left -> spike, 1 left. snnTorch: 5 -> spike, 3 left; at the next step its
     decision subtracts theta again (3 - 2 = 1, no spike) and restores the membrane to 3,
-    which then never spikes: it stays at 3 > theta for ever."""
+    which then never spikes: it stays at 3 > theta for ever. hwgen's snntorch_same_step
+    order does the same."""
     net = torch.nn.Sequential(torch.nn.Linear(1, 1, bias=False),
                               snn.Leaky(beta=1.0, threshold=2.0, reset_delay=False,
                                         init_hidden=True, state_quant=torch.floor))
@@ -127,17 +135,28 @@ def test_snntorch_same_step_subtract_differs_when_the_membrane_stays_above_thres
         net[0].weight.fill_(1.0)
     x = np.array([[[1]] + [[0]] * 4], dtype=np.uint8)
     net[0].weight.data.fill_(5.0)
-    theirs = run_snntorch(net, x)["1"][0, :, 0].tolist()
+    membranes = {}
+    theirs = run_snntorch(net, x, membranes)["1"][0, :, 0].tolist()
     ours, model = hwgen_spikes(net, x, tmp_path)
-    assert model["1"].order == "same_step" and model["1"].reset == "subtract"
-    assert theirs == [1, 0, 0, 0, 0]
-    assert ours["1"][0, :, 0].tolist() == [1, 1, 0, 0, 0]
+    assert model["1"].order == "snntorch_same_step" and model["1"].reset == "subtract"
+    assert theirs == [1, 0, 0, 0, 0] == ours["1"][0, :, 0].tolist()
+    trace = reference.run(model, x)
+    assert trace.membranes["1"][0, 0] == membranes["1"][0, -1, 0] == 3
+    # the file says snntorch_same_step itself: any framework reads it so
+    assert hwgen_spikes(net, x, tmp_path, source_framework="generic")[1]["1"].order == \
+        "snntorch_same_step"
+    # an explicit NIR same-step reading of the same file gives NIR's answer
+    nir_order, model = hwgen_spikes(net, x, tmp_path, source_framework="generic",
+                                    order="same_step")
+    assert model["1"].order == "same_step"
+    assert nir_order["1"][0, :, 0].tolist() == [1, 1, 0, 0, 0]
 
 
 # --- float snnTorch (no state_quant) -----------------------------------------------------
 
 @pytest.mark.parametrize("beta, reset_mechanism, reset_delay", [
-    (0.5, "subtract", True), (0.75, "subtract", True), (0.5, "zero", False)])
+    (0.5, "subtract", True), (0.75, "subtract", True), (0.5, "zero", False),
+    (0.75, "subtract", False)])
 def test_float_snntorch_matches_the_float_model_and_differs_from_integers_by_the_floor(
         tmp_path, beta, reset_mechanism, reset_delay):
     """Without state_quant snnTorch computes beta*mem exactly; hwgen's float model does too
@@ -187,6 +206,20 @@ def test_graphs_from_snntorchs_own_exporter(beta):
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::RuntimeWarning")
+def test_order_same_step_from_snntorch_is_its_reset_delay_false(tmp_path):
+    """snnTorch's own exporter records no reset or order: --source-framework snntorch
+    --order same_step is how a user says reset_delay=False, and gets snnTorch's order."""
+    net = integer_net(13, [12, 10, 6], beta=0.875, threshold=2.0, reset_delay=False)
+    model = frontend.load(official_graph(net, 12), source_framework="snntorch",
+                          order="same_step", timesteps=T)
+    assert model["1"].order == "snntorch_same_step"
+    neuron = model.metadata["frontend"]["neurons"]["1"]
+    assert neuron["order_source"].startswith("--order option; snnTorch's same step")
+    x = random_spikes(13, density=0.6)
+    assert_same_spikes(reference.run(model, x).spikes, run_snntorch(net, x))
+
+
 def test_recurrent_snntorch_layers_are_refused_naming_the_cycle():
     net = torch.nn.Sequential(torch.nn.Linear(4, 3),
                               snn.RLeaky(beta=0.5, linear_features=3, init_hidden=True))

@@ -76,6 +76,56 @@ def test_matches_reference(mode, T, steps, v_bits, seed, ready_every):
         assert (out_slot, chunk_last) == (slot, slot & 1)
 
 
+@settings(max_examples=40, deadline=None)
+@given(mode=st.sampled_from(ALL_MODES), T=st.sampled_from([1, 4]), steps=st.sampled_from([1, 2]),
+       acc_bits=st.integers(2, 5), v_bits=st.integers(8, 24), seed=st.integers(0, 10_000))
+def test_thresholds_far_beyond_the_accumulator_range(mode, T, steps, acc_bits, v_bits, seed):
+    """The threshold is bounded by the membrane, not by the accumulator: a layer with a
+    2-bit accumulator may have a threshold of 2**23 - 1. Currents span the whole
+    accumulator range, extremes included (I - theta once wrapped to a positive value)."""
+    if T % steps:
+        steps = 1
+    rng = np.random.default_rng(seed)
+    g = geometry(T, acc_bits=acc_bits, v_bits=v_bits)
+    lo, hi = -(1 << (acc_bits - 1)), (1 << (acc_bits - 1)) - 1
+    vmax = (1 << (v_bits - 1)) - 1
+    thetas = [vmax, vmax - 1, 1 << (acc_bits + 1), (1 << (acc_bits + 1)) + 1,
+              *map(int, rng.integers(0, vmax + 1, size=2))]
+    currents = [[lo] * T, [hi] * T, list(map(int, rng.integers(lo, hi + 1, size=T)))]
+    neurons = [(current, theta, slot) for slot, (current, theta) in
+               enumerate((c, th) for th in thetas for c in currents)]
+    outputs = simulate(g, [hw_mode(mode, v_bits)], steps, neurons)
+    for (current, theta, _), (word, v, _, _) in zip(neurons, outputs):
+        assert (word, v) == expected(mode, v_bits, current, theta), (current, theta)
+
+
+SNNTORCH_SUBTRACT = [m for m in ALL_MODES
+                     if m.order == "snntorch_same_step" and m.reset == "subtract"]
+
+
+@settings(max_examples=30, deadline=None)
+@given(mode=st.sampled_from(SNNTORCH_SUBTRACT), T=st.sampled_from([4, 8]),
+       steps=st.sampled_from([1, 2, 4]), v_bits=st.sampled_from([4, 5, 8]),
+       seed=st.integers(0, 10_000))
+def test_snntorch_same_step_subtract_at_its_corners(mode, T, steps, v_bits, seed):
+    """The mode's own corners: 2*theta around vmax (where fire(h - theta) of a saturated
+    h is decided by theta alone), theta 0 and vmax, and membranes left at or above
+    threshold after a spike (r = 1) by large and saturating currents."""
+    rng = np.random.default_rng(seed)
+    g = geometry(T, v_bits=8)
+    vmax = (1 << (v_bits - 1)) - 1
+    thetas = [0, 1, vmax, vmax // 2, vmax // 2 + 1, int(rng.integers(0, vmax + 1))]
+    neurons = []
+    for theta in thetas:
+        for scale in (1, 3, 100):
+            high = min(511, scale * max(theta, 1))      # within the 10-bit accumulator
+            neurons.append((list(map(int, rng.integers(-high // 4, high + 1, size=T))),
+                            theta, len(neurons)))
+    outputs = simulate(g, [hw_mode(mode, v_bits)], steps, neurons)
+    for (currents, theta, _), (word, v, _, _) in zip(neurons, outputs):
+        assert (word, v) == expected(mode, v_bits, currents, theta), (currents, theta)
+
+
 def test_mode_select_picks_the_layer_mode():
     g = geometry(4)
     modes = [hw_mode(ALL_MODES[0], 8), hw_mode(ALL_MODES[-1], 6)]

@@ -122,3 +122,57 @@ def test_loader_writes_region_0_and_reports_loaded(words, seed):
     got_words, got_masks = apply_writes(writes, 0)
     assert got_words == fiber.words
     assert got_masks == dict(enumerate(fiber.masks))
+
+
+def one_chunk_program(tppes):
+    """A 4 -> 1 -> 4 chain: every buffer region is a single chunk (spike_depth = W)."""
+    import numpy as np
+
+    from compiler import hardware_config
+    from compiler.ir import LIF, Dense, Input, Model, Readout
+    from compiler.scheduler.program import compile_program
+    model = Model("one_chunk", 4)
+    model.add(Input("input", (4,), encoding="spikes"))
+    model.add(Dense("fc1", np.ones((1, 4), dtype=np.int64), None, weight_bits=2, acc_bits=4),
+              "input")
+    model.add(LIF("lif1", np.array([1]), v_bits=6), "fc1")
+    model.add(Dense("fc2", np.ones((4, 1), dtype=np.int64), None, weight_bits=2, acc_bits=2),
+              "lif1")
+    model.add(LIF("lif2", np.array([1] * 4), v_bits=6), "fc2")
+    model.add(Readout("readout"), "lif2")
+    return compile_program(model.validate(),
+                           hardware_config.load(None, [f"tppes={tppes}", "chunk=8"]))
+
+
+def test_one_chunk_regions_are_addressed_by_region():
+    """With spike_depth = W the chunk index is a single 0 bit; the slot must still carry it,
+    or the region bit lands where the chunk index goes (a 4 -> 1 -> 4 chain once delivered
+    nothing to its last layer)."""
+    program = one_chunk_program(tppes=2)
+    assert program.config.spike_depth == program.config.chunk
+    g = Geometry.of(program)
+    assert g.slot_bits >= g.offset_bits + g.chunk_bits
+    dut = OutputCompressor(g)
+    writes = []
+
+    async def feed(ctx):
+        ctx.set(dut.region, 1)
+        await amaranth_streams.put(ctx, dut.i, {"word": 0b1011, "v": 0, "slot": 0,
+                                               "chunk_last": 1})
+
+    async def drain(ctx):
+        writes.append(await amaranth_streams.get(ctx, dut.o))
+
+    amaranth_streams.run(dut, feed, drain)
+    (write,) = writes
+    region_words = 1 << (g.chunk_bits + g.offset_bits)
+    assert (write.word_en, write.word_addr, write.word) == (1, region_words, 0b1011)
+    assert (write.mask_en, write.mask_addr, write.mask) == (1, 1 << g.chunk_bits, 1)
+
+
+def test_a_slot_narrower_than_chunk_and_offset_is_refused():
+    import pytest
+    with pytest.raises(ValueError, match="slot_bits 3 cannot hold a chunk index of 1 bits "
+                                         "and an offset of 3 bits"):
+        Geometry(timesteps=4, chunk=8, chunk_bits=1, slot_bits=3, weight_addr_bits=4,
+                 weight_bits=4, acc_bits=8, v_bits=8)

@@ -1,7 +1,7 @@
 """The exact Verilog `hwgen compile` writes, on Verilator, against the integer reference.
 
 Nine designs cover T in {1, 4, 8} x TPPEs in {1, 4, 16}, three chunk widths, and every
-one of the 36 neuron modes once (four layers per design, each in its own mode). Layers
+one of the 54 neuron modes once (six layers per design, each in its own mode). Layers
 have widths that are no multiple of the chunk or the TPPE count (some narrower than the
 TPPE count), weight densities from 2% to 100%, 6-bit membranes that saturate, and
 thresholds from easy to unreachable. Every design runs samples from all-silent (0%) to
@@ -24,10 +24,11 @@ DESIGNS = [  # (T, TPPEs, chunk)
     (4, 1, 16), (4, 4, 32), (4, 16, 8),
     (8, 1, 32), (8, 4, 8), (8, 16, 16),
 ]
-SIZES = (37, 23, 5, 11)
-DENSITIES = (1.0, 0.3, 0.02, 0.6)
-V_BITS = (10, 6, 8, 12)
-THRESHOLD_SCALES = (1.0, 0.5, 3.0, 1.0)
+LAYERS = 6
+SIZES = (29, 17, 5, 11, 13, 7)
+DENSITIES = (1.0, 0.3, 0.02, 0.6, 0.5, 0.8)
+V_BITS = (10, 6, 8, 12, 5, 9)
+THRESHOLD_SCALES = (1.0, 0.5, 3.0, 1.0, 0.7, 1.5)
 INPUTS = 45
 # (spike density, silent fraction) per sample
 STIMULI = [(0.0, 0.0), (1.0, 0.0), (0.05, 0.0), (0.3, 0.5), (0.6, 0.2), (0.3, 0.0)]
@@ -35,7 +36,7 @@ STIMULI = [(0.0, 0.0), (1.0, 0.0), (0.05, 0.0), (0.3, 0.5), (0.6, 0.2), (0.3, 0.
 
 def design(index):
     T, tppes, chunk = DESIGNS[index]
-    modes = ALL_MODES[4 * index:4 * index + 4]
+    modes = ALL_MODES[LAYERS * index:LAYERS * index + LAYERS]
     layers = [LayerSpec(size, mode, density, v_bits, scale, bias=index % 2 == 0)
               for size, mode, density, v_bits, scale in
               zip(SIZES, modes, DENSITIES, V_BITS, THRESHOLD_SCALES)]
@@ -52,7 +53,8 @@ def stimulus(index):
 
 
 def test_the_grid_covers_every_mode_once():
-    covered = [mode for index in range(len(DESIGNS)) for mode in ALL_MODES[4 * index:4 * index + 4]]
+    covered = [mode for index in range(len(DESIGNS))
+               for mode in ALL_MODES[LAYERS * index:LAYERS * index + LAYERS]]
     assert sorted(map(repr, covered)) == sorted(map(repr, ALL_MODES))
 
 

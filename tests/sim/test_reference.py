@@ -59,9 +59,14 @@ def scalar_run(model, spikes):
                 theta, v, p = int(op.threshold[n]), 0, 0
                 for t in range(T):
                     leaked = scalar_leak(op.leak, v)
-                    if op.order == "same_step":
+
+                    def fire(value):
+                        return int(value >= theta if op.fire == "ge" else value > theta)
+                    if op.order in ("same_step", "snntorch_same_step"):
                         h = scalar_sat(leaked + current[t][n], op.v_bits)
-                        s = int(h >= theta if op.fire == "ge" else h > theta)
+                        r = fire(v) if op.order == "snntorch_same_step" \
+                            and op.reset == "subtract" else 0
+                        s = fire(h - r * theta)
                         v = {"subtract": h - s * theta, "zero": 0 if s else h,
                              "none": h}[op.reset]
                     else:
@@ -102,6 +107,28 @@ def test_vectorised_reference_matches_the_scalar_transcription(
 def test_if_neuron_same_step_subtract():
     # theta 5, inputs 3 3 3 3: h = 3, 6 (spike, v=1), 4, 7 (spike, v=2)
     assert single_neuron([3, 3, 3, 3], theta=5) == ([0, 1, 0, 1], 2)
+
+
+def test_snntorch_same_step_subtract_decides_after_a_second_subtraction():
+    """snnTorch's Leaky(reset_delay=False): theta 2, IF, input 5 then nothing. Step 0
+    spikes and stores 3; from then on the stored 3 is above threshold, so each decision
+    subtracts theta once more (3 - 2 = 1: no spike) and the membrane stays at 3. NIR's
+    same-step order spikes again at step 1 (3 > 2) and keeps 1."""
+    mode = NeuronMode(fire="gt", order="snntorch_same_step")
+    assert single_neuron([5, 0, 0, 0], theta=2, mode=mode) == ([1, 0, 0, 0], 3)
+    assert single_neuron([5, 0, 0, 0], theta=2, mode=NeuronMode(fire="gt")) == ([1, 1, 0, 0], 1)
+    # a stored membrane at threshold needs h - theta above it to spike again: 5 -> 3,
+    # then 3 + 2 = 5, 5 - 2 = 3 > 2 spikes and stores 3
+    assert single_neuron([5, 2, 1], theta=2, mode=mode) == ([1, 1, 0], 4)
+    # ge with theta 0: r*theta is 0, so it is exactly same_step
+    ge = NeuronMode(fire="ge", order="snntorch_same_step")
+    assert single_neuron([1, -1, 0, 2], theta=0, mode=ge) == \
+        single_neuron([1, -1, 0, 2], theta=0, mode=NeuronMode(fire="ge"))
+    # zero and none: the same as same_step
+    for reset in ("zero", "none"):
+        assert single_neuron([5, 0, 3], theta=2, mode=NeuronMode(fire="gt", reset=reset,
+                                                                  order="snntorch_same_step")) \
+            == single_neuron([5, 0, 3], theta=2, mode=NeuronMode(fire="gt", reset=reset))
 
 
 def test_fire_ge_versus_gt_at_equality():
