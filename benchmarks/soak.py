@@ -10,19 +10,31 @@ be bit-exact. At the first failure the other workers stop, hypothesis shrinks th
 case (at most a few minutes; each try is a Verilator build) and the smallest failing case
 is written to DIR/failure-<worker>/ with model.hwgen, inputs.npz, case.txt and
 reproduce.sh (one command). Prints designs / refused / failures / cycles simulated at the
-end; exits 1 if anything failed.
+end; exits 1 if anything failed. Ctrl-C stops early and still prints the tally. Builds
+go through ccache when it is installed (``apt-get install ccache``: 3-4x faster builds).
 """
 
 import argparse
 import multiprocessing
 import os
 import queue
+import shutil
+import signal
 import sys
 import time
 from pathlib import Path
 
 
+def use_ccache():
+    """Let Verilator's make compile through ccache if it is installed: every build compiles
+    the same Verilator runtime sources, and caching them cuts a small design's build by
+    about three quarters."""
+    if shutil.which("ccache") and "OBJCACHE" not in os.environ.get("MAKEFLAGS", ""):
+        os.environ["MAKEFLAGS"] = f"{os.environ.get('MAKEFLAGS', '')} OBJCACHE=ccache".strip()
+
+
 def worker(index, count, seed, out, events, stop, options):
+    use_ccache()
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as fix_seed
 
@@ -84,6 +96,9 @@ def main(argv=None):
     if args.designs < 1 or args.jobs < 1:
         parser.error("--designs and --jobs must be at least 1")
 
+    # A background job may inherit SIGINT ignored; and let `kill PID` stop it cleanly too.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     jobs = min(args.jobs, args.designs)
     shares = [args.designs // jobs + (i < args.designs % jobs) for i in range(jobs)]
     options = {"max_tppes": args.max_tppes, "max_size": args.max_size,
@@ -99,6 +114,7 @@ def main(argv=None):
     start = time.monotonic()
     counts = {"exact": 0, "refused": 0, "failed": 0}
     shrink_runs, cycles, finished, problems = 0, 0, 0, []
+    interrupted = False
     while finished < len(workers):
         try:
             event = events.get(timeout=5)
@@ -107,6 +123,13 @@ def main(argv=None):
                 problems.append("a worker died without reporting (see its stderr)")
                 break
             continue
+        except KeyboardInterrupt:
+            # Ctrl-C or kill: report what ran so far; a design in flight is dropped.
+            interrupted = True
+            stop.set()
+            for process in workers:
+                process.terminate()
+            break
         kind, index = event[:2]
         if kind == "design":
             _, _, outcome, design_cycles, seconds, shrinking, description, message = event
@@ -133,6 +156,8 @@ def main(argv=None):
             finished += 1
     for process in workers:
         process.join(timeout=30)
+    if interrupted:
+        problems.append("interrupted: fewer designs ran than asked")
 
     designs = sum(counts.values())
     print(f"\ndesigns: {designs} (bit-exact {counts['exact']}, refused {counts['refused']}), "
