@@ -15,6 +15,7 @@ go through ccache when it is installed (``apt-get install ccache``: 3-4x faster 
 """
 
 import argparse
+import contextlib
 import multiprocessing
 import os
 import queue
@@ -34,11 +35,12 @@ def use_ccache():
 
 
 def worker(index, count, seed, out, events, stop, options):
+    os.setpgrp()        # its own process group, so that stopping it stops its Verilator too
     use_ccache()
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as fix_seed
 
-    from sim.model_strategies import cases, run_case, write_reproducer
+    from sim.model_strategies import Outcome, cases, run_case, write_reproducer
 
     failing = {}
 
@@ -51,7 +53,10 @@ def worker(index, count, seed, out, events, stop, options):
         if stop.is_set() and not failing:
             return      # another worker failed: finish quickly without simulating
         started = time.monotonic()
-        outcome = run_case(case)
+        try:
+            outcome = run_case(case)
+        except Exception as error:      # not a HwgenError: a bug in hwgen, shrink it too
+            outcome = Outcome("failed", f"crash: {type(error).__name__}: {error}")
         events.put(("design", index, outcome.kind, outcome.cycles,
                     time.monotonic() - started, bool(failing), case.describe(),
                     outcome.message))
@@ -128,7 +133,8 @@ def main(argv=None):
             interrupted = True
             stop.set()
             for process in workers:
-                process.terminate()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)
             break
         kind, index = event[:2]
         if kind == "design":
