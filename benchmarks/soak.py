@@ -34,9 +34,14 @@ def use_ccache():
         os.environ["MAKEFLAGS"] = f"{os.environ.get('MAKEFLAGS', '')} OBJCACHE=ccache".strip()
 
 
-def worker(index, count, seed, out, events, stop, options):
+def worker_process(*args):
     os.setpgrp()        # its own process group, so that stopping it stops its Verilator too
     use_ccache()
+    worker(*args)
+
+
+def worker(index, count, seed, out, events, stop, options):
+    """Run ``count`` designs; put progress on ``events``; stop early once ``stop`` is set."""
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as fix_seed
 
@@ -110,7 +115,7 @@ def main(argv=None):
                "max_layers": args.max_layers, "flaw_weight": args.flaws}
     context = multiprocessing.get_context("spawn")
     events, stop = context.Queue(), context.Event()
-    workers = [context.Process(target=worker, args=(i, share, args.seed, args.out, events,
+    workers = [context.Process(target=worker_process, args=(i, share, args.seed, args.out, events,
                                                     stop, options), daemon=True)
                for i, share in enumerate(shares)]
     for process in workers:
