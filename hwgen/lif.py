@@ -2,9 +2,9 @@
 
 Implements docs/semantics.md section 4 exactly: the leak forms, ``>=`` / ``>``, reset by
 subtraction / to zero / none, the same-step, delayed and snnTorch same-step orders, and
-saturation of h once per step. A program's layers may use different neuron modes; the unit is generated for
-exactly the modes it is given (each a static circuit) and the ``mode`` input selects one
-per layer, so unused forms cost nothing.
+saturation of h once per step. A program's layers may use different neuron modes; the
+unit is generated for exactly the modes it is given (each a static circuit) and the
+``mode`` input selects one per layer, so unused forms cost nothing.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
@@ -84,8 +84,8 @@ def lif_step(m, mode, v, fired, current, minus_theta, minus_two_theta, theta, na
     side by side, each with one carry chain (the leak is folded in), the spike is the sign
     of x - theta (equal to comparing the saturated h, see below), and saturation is an
     overflow test on x's top bits. ``fired`` is the step's one bit of state: the previous
-    step's spike (delayed order), or whether the stored membrane is at threshold (r, in
-    the snnTorch same-step order with a subtract reset). Returns (membrane after the step,
+    step's spike (delayed order), or whether the stored membrane fires (r, in the
+    snnTorch same-step order with a subtract reset). Returns (membrane after the step,
     spike, next state bit) as signals.
 
     Why the sign of x - theta decides exactly: 0 <= theta <= vmax, so if x < vmin both h

@@ -44,7 +44,7 @@ def neuron(layer, current):
     for t in range(current.shape[1]):
         if snntorch_subtract:
             # snnTorch's own order of operations (rounding included): subtract the reset of
-            # a stored membrane at threshold, round, decide, then give that reset back.
+            # a stored membrane that fires, round, decide, then give that reset back.
             stored_fired = v >= theta if layer.fire == "ge" else v > theta
             h = beta * v + current[:, t] - np.where(stored_fired, theta, 0.0)
         elif same_step:

@@ -22,7 +22,7 @@ ORDERS = ("same_step", "delayed", "snntorch_same_step")
 ``delayed``: it resets the membrane at step t+1 (snnTorch's default Leaky);
 ``snntorch_same_step``: snnTorch's ``Leaky(reset_delay=False)``, same_step except that with a
 subtract reset the spike decision also subtracts theta if the membrane stored at the
-previous step was itself at threshold (docs/semantics.md section 4)."""
+previous step itself fires (docs/semantics.md section 4)."""
 
 LEAK_KINDS = ("none", "shift", "multiply")
 

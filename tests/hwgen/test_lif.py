@@ -78,10 +78,10 @@ def test_matches_reference(mode, T, steps, v_bits, seed, ready_every):
 
 @settings(max_examples=40, deadline=None)
 @given(mode=st.sampled_from(ALL_MODES), T=st.sampled_from([1, 4]), steps=st.sampled_from([1, 2]),
-       acc_bits=st.integers(2, 5), v_bits=st.integers(8, 24), seed=st.integers(0, 10_000))
+       acc_bits=st.integers(2, 5), v_bits=st.integers(8, 32), seed=st.integers(0, 10_000))
 def test_thresholds_far_beyond_the_accumulator_range(mode, T, steps, acc_bits, v_bits, seed):
     """The threshold is bounded by the membrane, not by the accumulator: a layer with a
-    2-bit accumulator may have a threshold of 2**23 - 1. Currents span the whole
+    2-bit accumulator may have a threshold of 2**31 - 1. Currents span the whole
     accumulator range, extremes included (I - theta once wrapped to a positive value)."""
     if T % steps:
         steps = 1
