@@ -1,0 +1,146 @@
+"""Whole models drawn by hwgen.sim.model_strategies, compiled and co-simulated on Verilator.
+
+Every drawn case is either refused with a one-line error naming the parameter at fault, or
+bit-exact against the integer reference in every layer. The sample is fixed
+(``derandomize``) so CI is reproducible; benchmarks/soak.py draws as many more as asked.
+Each case is one Verilator build (cached by design hash), so the example count is what
+bounds this test's time; designs are kept small (at most 8 TPPEs, 33 neurons a layer,
+three layers). The grid of tests/sim/test_cosim_grid.py covers every neuron mode on larger
+configurations.
+"""
+
+import os
+import shutil
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from model_strategies import FLAWS, Case, cases, check_refusal, run_case
+
+pytestmark = [pytest.mark.verilator, pytest.mark.slow]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def ccache():
+    """Every build compiles the same Verilator runtime sources: cache them if ccache is
+    installed (a small design then builds in about a quarter of the time)."""
+    with pytest.MonkeyPatch.context() as patch:
+        flags = os.environ.get("MAKEFLAGS", "")
+        if shutil.which("ccache") and "OBJCACHE" not in flags:
+            patch.setenv("MAKEFLAGS", f"{flags} OBJCACHE=ccache".strip())
+        yield
+
+
+@settings(max_examples=8, derandomize=True, deadline=None, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(cases(max_layers=3, max_size=33, max_tppes=8, flaw_weight=0.15))
+def test_generated_designs_are_refused_cleanly_or_bit_exact(case):
+    started = time.monotonic()
+    outcome = run_case(case)
+    print(f"{outcome.kind} in {time.monotonic() - started:.0f} s: {case.describe()}")
+    assert outcome.ok, f"{outcome.message}\n{case.describe()}"
+
+
+@settings(max_examples=60, derandomize=True, deadline=None, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(cases(flaw_weight=1.0))
+def test_every_flawed_case_is_refused_by_name(case):
+    """Compile only (no Verilator): a flawed case never reaches the hardware."""
+    from hwgen.errors import HwgenError
+    from hwgen.compiler.scheduler.program import compile_program
+    with pytest.raises(HwgenError) as refused:
+        model = case.model()
+        compile_program(model, case.config(model))
+    assert check_refusal(case, refused.value) is None, check_refusal(case, refused.value)
+
+
+@settings(max_examples=150, derandomize=True, deadline=None, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(cases(flaw_weight=0))
+def test_every_unflawed_case_compiles(case):
+    """Compile only: the generator's valid cases are all accepted (so the co-simulated
+    sample is not silently eaten by refusals)."""
+    from hwgen.compiler.scheduler.program import compile_program
+    model = case.model()
+    compile_program(model, case.config(model))
+    assert case.input_array().shape[0] == len(case.stimulus)
+
+
+def test_refusal_check_rejects_multiline_and_unnamed_messages():
+    case = Case(1, 1, "spikes", 0, (), False, (), (("silent",),), flaw="acc_bits_too_small")
+    assert check_refusal(case, ValueError("dense 'fc1': overflows acc_bits=3")) is None
+    assert "one line" in check_refusal(case, ValueError("acc_bits\nwrong"))
+    assert "names none" in check_refusal(case, ValueError("something is off"))
+    assert "without a flaw" in check_refusal(Case(1, 1, "spikes", 0, (), False, (), ()),
+                                             ValueError("acc_bits"))
+    assert set(FLAWS) >= {"threshold_above_vmax", "lif_steps_not_divisor"}
+
+
+def test_the_generator_reaches_every_corner_it_promises():
+    """Over a fixed sample of draws (no simulation): every neuron mode of the IR, the
+    extreme T, TPPE counts, widths and sizes, every input kind and every flaw."""
+    from hwgen.compiler.ir.neuron import FIRE_MODES, LEAK_KINDS, ORDERS, RESET_MODES
+    from model_strategies import THRESHOLD_STYLES, WEIGHT_STYLES
+    seen = {key: set() for key in ("order", "fire", "reset", "leak", "T", "tppes", "v_bits",
+                                   "weight_bits", "size_vs_chunk", "stimulus", "encoding",
+                                   "flaw", "weights", "thresholds")}
+
+    @settings(max_examples=800, derandomize=True, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(cases(flaw_weight=0.5))
+    def draw(case):
+        config = dict(item.split("=", 1) for item in case.overrides)
+        chunk = int(config["chunk"])
+        seen["T"].add(case.timesteps)
+        seen["tppes"].add(config["tppes"])
+        seen["flaw"].add(case.flaw)
+        seen["encoding"].add(case.encoding)
+        seen["stimulus"].update(kind for kind, *_ in case.stimulus)
+        for layer in case.layers:
+            seen["order"].add(layer.order)
+            seen["fire"].add(layer.fire)
+            seen["reset"].add(layer.reset)
+            seen["leak"].add(layer.leak[0])
+            seen["v_bits"].add(layer.v_bits)
+            seen["weight_bits"].add(layer.weight_bits)
+            seen["weights"].add(layer.weight_style)
+            seen["thresholds"].add(layer.threshold_style)
+            seen["size_vs_chunk"].add(layer.size - chunk if abs(layer.size - chunk) <= 1
+                                      else "one" if layer.size == 1 else None)
+
+    draw()
+    assert seen["order"] == set(ORDERS)
+    assert seen["fire"] == set(FIRE_MODES)
+    assert seen["reset"] == set(RESET_MODES)
+    assert seen["leak"] == set(LEAK_KINDS)
+    assert {1, 16} <= seen["T"] and any(t > 16 for t in seen["T"])
+    assert {"1", "32"} <= seen["tppes"]
+    assert {2, 32} <= seen["v_bits"] and {2, 16} <= seen["weight_bits"]
+    assert {-1, 0, 1, "one"} <= seen["size_vs_chunk"]
+    assert seen["stimulus"] == {"silent", "spiking", "random"}
+    assert seen["encoding"] == {"spikes", "if"}
+    assert seen["weights"] == set(WEIGHT_STYLES)
+    assert seen["thresholds"] == set(THRESHOLD_STYLES)
+    assert seen["flaw"] == set(FLAWS) | {None}
+
+
+def test_a_reproducer_holds_the_model_config_inputs_and_one_command(tmp_path):
+    import numpy as np
+
+    from hwgen.compiler.frontends import native
+    from model_strategies import LayerDraw, Outcome, write_reproducer
+    layer = LayerDraw(3, 4, "random", "max", 0, 8, "mixed", ("shift", 2), "gt", "zero",
+                      "delayed", 7)
+    case = Case(4, 5, "spikes", 0, (layer, layer), True, ("tppes=2", "chunk=4"),
+                (("silent",), ("spiking",), ("random", 0.3, 1)),
+                depth_pad=(("program_depth", 5),))
+    command = write_reproducer(case, Outcome("failed", "not bit-exact: ..."), tmp_path / "r")
+    assert command == f"sh {tmp_path / 'r' / 'reproduce.sh'}"
+    assert native.load(tmp_path / "r" / "model.hwgen") == case.model()
+    assert np.array_equal(np.load(tmp_path / "r" / "inputs.npz")["inputs"], case.input_array())
+    script = (tmp_path / "r" / "reproduce.sh").read_text()
+    needed = case.config(case.model()).program_depth
+    assert f"--set tppes=2 --set chunk=4 --set program_depth={needed}" in script
+    assert "hwgen simulate build --inputs inputs.npz" in script
+    assert "not bit-exact" in (tmp_path / "r" / "case.txt").read_text()

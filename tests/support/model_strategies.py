@@ -1,0 +1,518 @@
+"""Hypothesis strategies for whole models, hardware configurations and inputs.
+
+:func:`cases` draws a :class:`Case`: a fully-connected chain ``input -> (dense -> lif)+ ->
+readout`` over everything ``hwgen compile`` accepts (the IR's rules, the hardware
+configuration's ranges, :mod:`hwgen.compiler.passes.legalise`), pushed to its corners: layer
+sizes of 1, W - 1, W, W + 1 and non-multiples of the TPPE count; thresholds of 0, 1, the
+membrane maximum and beyond the accumulator's range; weights and biases at their extremes;
+every leak form with extreme parameters, every fire / reset / order mode (read from the IR,
+so a new mode is drawn as soon as the IR lists it); T from 1 to 16; every ``--set`` key;
+all-silent, all-spiking and random inputs.
+
+A case may carry one deliberate :class:`Flaw` (a value just outside what hwgen accepts).
+Such a case must be refused by the IR or the compiler with a one-line :class:`HwgenError`
+naming the parameter; every other case must compile and co-simulate bit-exact.
+:func:`run_case` judges one case either way; the CI test (tests/sim/test_cosim_generated.py)
+and the soak command (benchmarks/soak.py) both go through it.
+
+Hypothesis is a test dependency of hwgen; this module is for tests and developer tools.
+Tensor contents come from a drawn seed (numpy), so hypothesis shrinks a failing case by its
+structure (fewer layers, smaller sizes and T, simpler modes) rather than weight by weight.
+"""
+
+import shlex
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from hypothesis import strategies as st
+
+from hwgen.compiler import hardware_config
+from hwgen.errors import HwgenError
+from hwgen.compiler.frontends import native
+from hwgen.compiler.ir import LIF, Dense, Input, Leak, Model, Readout
+from hwgen.compiler.ir.graph import MAX_TIMESTEPS
+from hwgen.compiler.ir.neuron import FIRE_MODES, MAX_FRAC_BITS, ORDERS, RESET_MODES, signed_range
+
+CHUNKS = (4, 8, 16, 32, 64)
+MAX_TPPES = 32
+MAX_T = 16
+WEIGHT_STYLES = ("random", "sparse", "extremes", "min", "max", "ones", "zero", "one_hot")
+BIAS_STYLES = ("none", "zero", "random", "min", "max")
+THRESHOLD_STYLES = ("random", "zero", "one", "vmax", "reachable", "beyond_acc", "mixed")
+FLAWS = {
+    # flaw -> words one of which the refusal must name
+    "threshold_above_vmax": ("threshold",),
+    "threshold_negative": ("threshold",),
+    "acc_bits_too_small": ("acc_bits",),
+    "acc_bits_beyond_hardware": ("acc_bits",),
+    "weight_beyond_bits": ("weight",),
+    "leak_shift_too_large": ("shift",),
+    "leak_multiplier_too_large": ("multiplier",),
+    "leak_frac_bits_out_of_range": ("frac_bits",),
+    "timesteps_too_many": ("time steps", "timesteps"),
+    "config_timesteps_differs": ("timesteps",),
+    "lif_steps_not_divisor": ("lif_steps",),
+    "config_weight_bits_small": ("weight_bits",),
+    "config_acc_bits_small": ("acc_bits",),
+    "config_v_bits_small": ("v_bits",),
+    "program_depth_small": ("program_depth",),
+    "weight_depth_small": ("weight_depth",),
+    "spike_depth_small": ("spike_depth",),
+    "tppes_out_of_range": ("tppes",),
+    "chunk_not_power_of_two": ("chunk",),
+    "fifo_depth_out_of_range": ("fifo_depth",),
+    "unknown_parameter": ("unknown parameter",),
+}
+
+
+@dataclass(frozen=True)
+class LayerDraw:
+    """One dense -> lif layer as drawn; :meth:`Case.model` turns it into IR ops."""
+
+    size: int
+    weight_bits: int
+    weight_style: str
+    bias_style: str
+    acc_slack: int          # acc_bits = the bits the sums need + acc_slack (capped at 32)
+    v_bits: int
+    threshold_style: str
+    leak: tuple             # ("none",) | ("shift", k) | ("multiply", a, F)
+    fire: str
+    reset: str
+    order: str
+    seed: int
+
+
+@dataclass(frozen=True)
+class Case:
+    """One design to try: a model, ``--set`` overrides and inputs, all as plain data."""
+
+    timesteps: int
+    inputs: int
+    encoding: str               # "spikes" or "if"
+    encoder_threshold: int      # for "if"
+    layers: tuple
+    readout: bool
+    overrides: tuple            # ("key=value", ...) exactly as for `hwgen compile --set`
+    stimulus: tuple             # (("silent",) | ("spiking",) | ("random", density, seed), ...)
+    flaw: str = None
+    depth_pad: tuple = ()       # (("program_depth", extra), ...): explicit depths need + extra
+                                # (spike_depth: need << extra, a power of two)
+    wide_acc: bool = False      # acc_bits=32 explicitly (if the model's sums fit in 32 bits)
+
+    name = "generated"
+
+    @property
+    def expected_words(self):
+        return FLAWS[self.flaw] if self.flaw else ()
+
+    def model(self):
+        """The IR model (raises :class:`ModelError` for flaws the IR itself refuses)."""
+        model = Model(self.name, self.timesteps,
+                      metadata={"generator": "sim.model_strategies", "case": repr(self)})
+        threshold = self.encoder_threshold if self.encoding == "if" else None
+        model.add(Input("input", (self.inputs,), encoding=self.encoding, threshold=threshold))
+        previous, fan_in = "input", self.inputs
+        for index, layer in enumerate(self.layers, start=1):
+            dense, lif = _layer_ops(index, layer, fan_in, self.flaw if index == 1 else None,
+                                    self.timesteps)
+            model.add(dense, previous)
+            model.add(lif, dense.name)
+            previous, fan_in = lif.name, layer.size
+        if self.readout:
+            model.add(Readout("readout"), previous)
+        return model.validate()
+
+    def config(self, model=None):
+        """The hardware configuration; explicit depths (``depth_pad``) and ``wide_acc`` need
+        ``model``."""
+        overrides = list(self.overrides)
+        if self.wide_acc and model is not None and not any(
+                o.startswith("acc_bits=") for o in overrides) and max(
+                op.acc_bits for op in model.ops if isinstance(op, Dense)) <= 32:
+            overrides.append("acc_bits=32")
+        if self.depth_pad and model is not None:
+            from hwgen.compiler.scheduler.program import compile_program
+            needed = compile_program(model, hardware_config.load(None, overrides)).config
+            overrides += [f"{name}={getattr(needed, name) << extra}" if name == "spike_depth"
+                          else f"{name}={getattr(needed, name) + extra}"
+                          for name, extra in self.depth_pad]
+        return hardware_config.load(None, overrides)
+
+    def all_overrides(self, model):
+        """The ``--set`` list that reproduces :meth:`config` on the command line."""
+        config = self.config(model)
+        explicit = [name for name, _ in self.depth_pad]
+        if self.wide_acc and config.acc_bits == 32:
+            explicit.append("acc_bits")
+        return list(self.overrides) + [f"{name}={getattr(config, name)}" for name in explicit]
+
+    def input_array(self):
+        """(samples, T, inputs) spikes, or (samples, inputs) integers for the "if" encoding."""
+        rows = []
+        for kind, *rest in self.stimulus:
+            if self.encoding == "if":
+                if kind == "silent":
+                    rows.append(np.zeros(self.inputs, dtype=np.int64))
+                elif kind == "spiking":
+                    rows.append(np.full(self.inputs, self.encoder_threshold, dtype=np.int64))
+                else:
+                    density, seed = rest
+                    rng = np.random.default_rng(seed)
+                    values = rng.integers(0, self.encoder_threshold + 1, size=self.inputs)
+                    rows.append(values * (rng.random(self.inputs) < density))
+            else:
+                shape = (self.timesteps, self.inputs)
+                if kind == "silent":
+                    rows.append(np.zeros(shape, dtype=np.uint8))
+                elif kind == "spiking":
+                    rows.append(np.ones(shape, dtype=np.uint8))
+                else:
+                    density, seed = rest
+                    rng = np.random.default_rng(seed)
+                    rows.append((rng.random(shape) < density).astype(np.uint8))
+        return np.stack(rows)
+
+    def describe(self):
+        layers = " -> ".join(
+            f"{l.size}[{_leak_label(l.leak)}-{l.fire}-{l.reset}-{l.order} v{l.v_bits} "
+            f"w{l.weight_bits}:{l.weight_style} th:{l.threshold_style}]" for l in self.layers)
+        extra = f" flaw={self.flaw}" if self.flaw else ""
+        return (f"T={self.timesteps} in={self.inputs}({self.encoding}) -> {layers} "
+                f"set={','.join(self.overrides) or '-'}{extra}")
+
+
+def _leak_label(leak):
+    return {"none": "if", "shift": "shift{1}", "multiply": "mul{1}/{2}"}[leak[0]].format(*leak)
+
+
+def _layer_ops(index, layer, fan_in, flaw, T):
+    rng = np.random.default_rng(layer.seed)
+    n, b = layer.size, layer.weight_bits
+    wlo, whi = signed_range(b)
+    shape = (n, fan_in)
+    style = layer.weight_style
+    if style == "random":
+        weight = rng.integers(wlo, whi + 1, size=shape)
+    elif style == "sparse":
+        weight = rng.integers(wlo, whi + 1, size=shape) * (rng.random(shape) < 0.1)
+    elif style == "extremes":
+        weight = rng.choice([wlo, whi, 0], size=shape)
+    elif style == "min":
+        weight = np.full(shape, wlo)
+    elif style == "max":
+        weight = np.full(shape, whi)
+    elif style == "ones":
+        weight = np.ones(shape, dtype=np.int64)
+    elif style == "zero":
+        weight = np.zeros(shape, dtype=np.int64)
+    else:   # one_hot: neuron i listens to input i mod fan_in only (identity for square)
+        weight = np.zeros(shape, dtype=np.int64)
+        weight[np.arange(n), np.arange(n) % fan_in] = whi
+    weight = weight.astype(np.int64)
+    if flaw == "weight_beyond_bits":
+        weight[0, 0] = whi + 1
+    sums = np.abs(weight).sum(axis=1)
+    acc_bits = min(32, max(2, int(sums.max()).bit_length() + 1) + layer.acc_slack)
+    if flaw == "acc_bits_beyond_hardware":      # the IR takes up to 48, the hardware 32
+        acc_bits = 33 + layer.acc_slack % 16
+    acc_hi = signed_range(acc_bits)[1]
+    room = np.maximum(acc_hi - sums, 0)             # the largest |bias| that still fits
+    bias = {"none": None, "zero": np.zeros(n, dtype=np.int64),
+            "random": (rng.random(n) * (room + 1)).astype(np.int64) * rng.choice([-1, 1], n),
+            "min": -room, "max": room}[layer.bias_style]
+    if flaw == "acc_bits_too_small":
+        need = int((sums + (np.abs(bias) if bias is not None else 0)).max()).bit_length() + 1
+        acc_bits = need - 1
+        if need - 1 < 2:    # nothing to overflow: make a sum that needs 3 bits
+            bias = np.full(n, 3, dtype=np.int64)
+            acc_bits = 2
+    dense = Dense(f"fc{index}", weight, bias, weight_bits=b, acc_bits=acc_bits)
+
+    v = layer.v_bits
+    vmax = signed_range(v)[1]
+    # the largest current a neuron can see in one step, and over the whole sample
+    peak = int((sums + (np.abs(bias) if bias is not None else 0)).max())
+    style = layer.threshold_style
+    if style == "random":
+        theta = rng.integers(0, vmax + 1, size=n)
+    elif style == "zero":
+        theta = np.zeros(n, dtype=np.int64)
+    elif style == "one":
+        theta = np.ones(n, dtype=np.int64)
+    elif style == "vmax":
+        theta = np.full(n, vmax)
+    elif style == "reachable":
+        theta = rng.integers(0, max(1, peak * rng.integers(1, T + 1)) + 1, size=n)
+    elif style == "beyond_acc":
+        low = min(vmax, signed_range(acc_bits)[1] + 1)
+        theta = rng.integers(low, vmax + 1, size=n)
+    else:   # mixed: every neuron its own corner
+        corners = [0, 1, vmax, min(vmax, peak), min(vmax, peak + 1),
+                   min(vmax, 1 << max(0, acc_bits - 1)), min(vmax, 1 << (acc_bits + 1)) ]
+        theta = rng.choice(corners, size=n)
+    theta = np.minimum(theta, vmax).astype(np.int64)
+    if flaw == "threshold_above_vmax":
+        theta[-1] = vmax + 1
+    elif flaw == "threshold_negative":
+        theta[0] = -1
+    kind, *parameters = layer.leak
+    if flaw == "leak_shift_too_large":
+        leak = Leak.by_shift(v + 1)
+    elif flaw == "leak_multiplier_too_large":
+        leak = Leak.by_multiply(3, 1)
+    elif flaw == "leak_frac_bits_out_of_range":
+        leak = Leak.by_multiply(1, MAX_FRAC_BITS + 1)
+    elif kind == "shift":
+        leak = Leak.by_shift(min(parameters[0], v))
+    elif kind == "multiply":
+        leak = Leak.by_multiply(*parameters)
+    else:
+        leak = Leak.none()
+    lif = LIF(f"lif{index}", theta, leak=leak, fire=layer.fire, reset=layer.reset,
+              order=layer.order, v_bits=v)
+    return dense, lif
+
+
+# ---------------------------------------------------------------------------- strategies
+
+def _corner_or_any(corners, lo, hi):
+    """Mostly the listed corners (clipped into [lo, hi]), sometimes anything in between."""
+    corners = sorted({min(hi, max(lo, c)) for c in corners})
+    return st.one_of(st.sampled_from(corners), st.integers(lo, hi))
+
+
+@st.composite
+def leaks(draw, v_bits):
+    kind = draw(st.sampled_from(("none", "shift", "multiply")))
+    if kind == "shift":
+        return ("shift", draw(_corner_or_any([1, 2, v_bits - 1, v_bits], 1, v_bits)))
+    if kind == "multiply":
+        frac = draw(_corner_or_any([1, 2, 8, MAX_FRAC_BITS], 1, MAX_FRAC_BITS))
+        top = 1 << frac
+        return ("multiply", draw(_corner_or_any([0, 1, top - 1, top], 0, top)), frac)
+    return ("none",)
+
+
+@st.composite
+def layers(draw, chunk, tppes, timesteps, max_size):
+    size = draw(sizes(chunk, tppes, max_size))
+    v_bits = draw(_corner_or_any([2, 3, 8, 16, 31, 32], 2, 32))
+    return LayerDraw(
+        size=size,
+        weight_bits=draw(_corner_or_any([2, 3, 4, 8, 15, 16], 2, 16)),
+        weight_style=draw(st.sampled_from(WEIGHT_STYLES)),
+        bias_style=draw(st.sampled_from(BIAS_STYLES)),
+        acc_slack=draw(st.one_of(st.just(0), st.integers(0, 3), st.integers(0, 32))),
+        v_bits=v_bits,
+        threshold_style=draw(st.sampled_from(THRESHOLD_STYLES)),
+        leak=draw(leaks(v_bits)),
+        fire=draw(st.sampled_from(FIRE_MODES)),
+        reset=draw(st.sampled_from(RESET_MODES)),
+        order=draw(st.sampled_from(ORDERS)),
+        seed=draw(st.integers(0, 2**32 - 1)))
+
+
+def sizes(chunk, tppes, max_size):
+    corners = [1, chunk - 1, chunk, chunk + 1, tppes - 1, tppes + 1, 2 * chunk + 1,
+               tppes * 2 + 1]
+    return _corner_or_any([c for c in corners if c >= 1], 1, max_size)
+
+
+@st.composite
+def stimuli(draw, timesteps):
+    """All-silent and all-spiking samples (each usually present) and random ones."""
+    chosen = []
+    if draw(st.integers(0, 4)):
+        chosen.append(("silent",))
+    if draw(st.integers(0, 4)):
+        chosen.append(("spiking",))
+    count = draw(st.integers(0 if chosen else 1, 4))
+    for _ in range(count):
+        density = draw(st.sampled_from((0.02, 0.1, 0.3, 0.5, 0.8, 0.97)))
+        chosen.append(("random", density, draw(st.integers(0, 2**32 - 1))))
+    return tuple(chosen)
+
+
+def _divisors(n):
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+@st.composite
+def cases(draw, *, max_layers=4, max_size=70, flaw_weight=0.1, max_tppes=MAX_TPPES):
+    """A :class:`Case`. ``flaw_weight``: about the fraction of cases with a :class:`Flaw`
+    (drawn from :data:`FLAWS`); ``max_tppes`` and ``max_size`` bound the design (and so
+    its Verilator build time)."""
+    flaw = None
+    if flaw_weight >= 1 or (flaw_weight > 0 and draw(st.floats(0, 1)) < flaw_weight):
+        flaw = draw(st.sampled_from(sorted(FLAWS)))
+    T = draw(_corner_or_any([1, 2, 3, 4, 8, 15, 16], 1, MAX_T))
+    if flaw == "timesteps_too_many":
+        T = draw(st.integers(MAX_T + 1, MAX_TIMESTEPS))
+    chunk = draw(st.sampled_from(CHUNKS))
+    tppes = draw(_corner_or_any([1, 2, 3, 4, 7, 16, max_tppes], 1, max_tppes))
+    overrides = [f"tppes={tppes}", f"chunk={chunk}"]
+    lif_steps = draw(st.sampled_from(["1", "auto"] + [str(d) for d in _divisors(T)]))
+    if lif_steps != "1":
+        overrides.append(f"lif_steps={lif_steps}")
+    fifo = draw(_corner_or_any([2, 3, 4, 64], 2, 64))
+    if fifo != 4:
+        overrides.append(f"fifo_depth={fifo}")
+    if draw(st.booleans()):
+        overrides.append(f"timesteps={T}")
+    if draw(st.booleans()):
+        overrides.append(f"join={draw(st.sampled_from(hardware_config.JOIN_VARIANTS))}")
+
+    inputs = draw(sizes(chunk, tppes, max_size))
+    drawn = tuple(draw(layers(chunk, tppes, T, max_size))
+                  for _ in range(draw(st.integers(1, max_layers))))
+    # Explicit widths at least what the model needs: wider hardware must compute the same.
+    need_w = max(l.weight_bits for l in drawn)
+    need_v = max(l.v_bits for l in drawn)
+    if draw(st.booleans()):
+        overrides.append(f"weight_bits={draw(st.integers(need_w, 16))}")
+    if draw(st.booleans()):
+        overrides.append(f"v_bits={draw(st.integers(need_v, 32))}")
+    wide_acc = draw(st.booleans())
+    pad = tuple((name, draw(st.sampled_from([0, 1, 5]))) for name in
+                ("program_depth", "weight_depth") if draw(st.booleans()))
+    if draw(st.booleans()):     # spike_depth stays a power of two: need << 0 or 1
+        pad += (("spike_depth", draw(st.integers(0, 1))),)
+
+    overrides += _flaw_overrides(flaw, T, tppes, chunk, need_w, need_v)
+    if flaw in ("program_depth_small", "weight_depth_small", "spike_depth_small"):
+        pad = tuple(p for p in pad if p[0] != flaw[:-len("_small")])
+    encoding = draw(st.sampled_from(("spikes", "spikes", "spikes", "if")))
+    encoder = draw(_corner_or_any([1, 2, 255, 1 << 16], 1, 1 << 16)) if encoding == "if" else 0
+    return Case(T, inputs, encoding, encoder, drawn, draw(st.booleans()),
+                tuple(_dedupe(overrides)), draw(stimuli(T)), flaw, pad, wide_acc)
+
+
+def _flaw_overrides(flaw, T, tppes, chunk, need_w, need_v):
+    if flaw == "config_timesteps_differs":
+        return [f"timesteps={T % 16 + 1}"]
+    if flaw == "lif_steps_not_divisor":
+        return [f"lif_steps={T + 1}"]
+    if flaw == "config_weight_bits_small":
+        return [f"weight_bits={need_w - 1}"] if need_w > 2 else ["weight_bits=1"]
+    if flaw == "config_acc_bits_small":
+        return ["acc_bits=1"]
+    if flaw == "config_v_bits_small":
+        return [f"v_bits={need_v - 1}"] if need_v > 2 else ["v_bits=1"]
+    if flaw == "program_depth_small":
+        return ["program_depth=1"]
+    if flaw == "weight_depth_small":
+        return ["weight_depth=0"]
+    if flaw == "spike_depth_small":
+        return [f"spike_depth={chunk // 2}"]
+    if flaw == "tppes_out_of_range":
+        return ["tppes=0" if tppes % 2 else f"tppes={MAX_TPPES + 1}"]
+    if flaw == "chunk_not_power_of_two":
+        return [f"chunk={chunk + 2}"]
+    if flaw == "fifo_depth_out_of_range":
+        return ["fifo_depth=1" if tppes % 2 else "fifo_depth=65"]
+    if flaw == "unknown_parameter":
+        return ["tppe=2"]
+    return []
+
+
+def _dedupe(overrides):
+    """Later ``key=value`` wins, as on the command line; keep one entry per key."""
+    last = {}
+    for item in overrides:
+        last[item.split("=", 1)[0]] = item
+    return list(last.values())
+
+
+# ---------------------------------------------------------------------------- judging
+
+@dataclass
+class Outcome:
+    """What one case did. ``kind``: "exact", "refused" or "failed" (``message`` says why)."""
+
+    kind: str
+    message: str = ""
+    samples: int = 0
+    cycles: int = 0             # simulated cycles over all samples (load + inference)
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def ok(self):
+        return self.kind in ("exact", "refused")
+
+
+def check_refusal(case, error):
+    """None if ``error`` is a proper refusal of ``case``, else what is wrong with it."""
+    message = str(error)
+    if not message or "\n" in message:
+        return f"refusal is not one line: {message!r}"
+    if not case.flaw:
+        return f"refused a case without a flaw ({type(error).__name__}): {message}"
+    if not any(word in message for word in case.expected_words):
+        return (f"refusal for flaw {case.flaw} names none of {case.expected_words}: "
+                f"{message}")
+    return None
+
+
+def run_case(case, *, work_dir=None):
+    """Compile ``case`` and co-simulate it on Verilator (one process); an :class:`Outcome`."""
+    from hwgen import build_directory
+    from hwgen.compiler.scheduler.program import compile_program
+    from hwgen.sim.cosim import cosimulate
+
+    try:
+        model = case.model()
+        config = case.config(model)
+        program = compile_program(model, config)
+    except HwgenError as error:
+        problem = check_refusal(case, error)
+        return Outcome("failed", problem) if problem else Outcome("refused", str(error))
+    if case.flaw:
+        return Outcome("failed", f"flaw {case.flaw} was accepted by the compiler")
+    with tempfile.TemporaryDirectory(prefix="hwgen-gen-", dir=work_dir) as folder:
+        build = build_directory.write(program, model, Path(folder) / "build")
+        try:
+            result = cosimulate(build, case.input_array(), parallel=1)
+        except HwgenError as error:
+            return Outcome("failed", f"co-simulation failed: {error}")
+    samples = result.samples
+    cycles = int(result.cycles.sum() + result.load_cycles.sum())
+    if not result.verdict.bit_exact:
+        first = next(m for m in result.verdict.first_mismatch if m)
+        return Outcome("failed", f"not bit-exact: {first.describe()}", samples, cycles,
+                       {"mismatching_samples": result.verdict.mismatching_samples})
+    if not (result.layer_cycles >= result.ideal).all():
+        return Outcome("failed", "a layer took fewer cycles than its ideal bound", samples,
+                       cycles)
+    if result.trace.predictions is not None and \
+            not (result.rtl_predictions == result.trace.predictions).all():
+        return Outcome("failed", "predictions differ", samples, cycles)
+    return Outcome("exact", "", samples, cycles)
+
+
+def write_reproducer(case, outcome, folder):
+    """Write ``case`` to ``folder`` (model.hwgen, inputs.npz, case.txt, reproduce.sh) so
+    that one command re-runs it; return the command."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "case.txt").write_text(f"{case!r}\n\n{case.describe()}\n\n{outcome.message}\n")
+    try:
+        model = case.model()
+        overrides = case.all_overrides(model)
+    except HwgenError:
+        model, overrides = None, list(case.overrides)
+    sets = " ".join(f"--set {shlex.quote(item)}" for item in overrides)
+    if model is None:
+        command = (f"python -c 'from hwgen.sim.model_strategies import *; print(run_case("
+                   f"eval(open(\"case.txt\").read().split(chr(10))[0])))'")
+    else:
+        native.save(model, folder / "model.hwgen")
+        np.savez(folder / "inputs.npz", inputs=case.input_array())
+        command = (f"hwgen compile model.hwgen -o build {sets} && "
+                   f"hwgen simulate build --inputs inputs.npz --jobs 1")
+    (folder / "reproduce.sh").write_text(f"#!/bin/sh\ncd \"$(dirname \"$0\")\" && "
+                                         f"rm -rf build && {command}\n")
+    (folder / "reproduce.sh").chmod(0o755)
+    return f"sh {folder / 'reproduce.sh'}"
