@@ -10,6 +10,7 @@ from dataclasses import replace
 from hwgen.errors import FitError
 
 from ..hardware_config import AUTO
+from ..ir.widths import MAX_ACC_BITS, MAX_V_BITS, MAX_WEIGHT_BITS
 
 
 def next_power_of_two(n):
@@ -35,6 +36,13 @@ def resolve_widths(config, model, chain):
         "v_bits": max(((l.lif.v_bits, f"lif {l.lif.name!r} has a {l.lif.v_bits}-bit membrane")
                        for l in chain.layers), key=_need),
     }
+    # The IR allows wider sums than the accelerator holds (ir/widths.py): refuse here, with
+    # the op and both numbers, rather than failing later in the gateware.
+    limits = {"weight_bits": MAX_WEIGHT_BITS, "acc_bits": MAX_ACC_BITS, "v_bits": MAX_V_BITS}
+    for name, limit in limits.items():
+        need, why = needs[name]
+        if need > limit:
+            raise FitError(f"{why}; the accelerator's {name} is at most {limit}")
     values = {}
     for name, (need, why) in needs.items():
         value = getattr(config, name)

@@ -32,7 +32,13 @@ def model_warnings(model):
     return list(calibration.get("warnings", [])) + silent_layers(model)
 
 
-def compile_to(model, config, out, calibration_spikes=None, notes=None):
+def force_option(function):
+    return click.option("--force", is_flag=True,
+                        help="Replace the output directory even if it is not an hwgen build "
+                             "directory (everything in it is deleted).")(function)
+
+
+def compile_to(model, config, out, calibration_spikes=None, notes=None, force=False):
     """Schedule ``model`` on ``config`` and write the build directory; return both.
 
     Warnings (:func:`model_warnings`) are printed and written to report.json's notes."""
@@ -41,7 +47,7 @@ def compile_to(model, config, out, calibration_spikes=None, notes=None):
     for warning in warnings:
         warn(warning)
     notes = dict(notes or {}, **({"warnings": warnings} if warnings else {}))
-    return program, build_directory.write(program, model, out, notes=notes)
+    return program, build_directory.write(program, model, out, notes=notes, force=force)
 
 
 def print_summary(program, build):
@@ -74,10 +80,13 @@ them).
 {MODEL_HELP}""")
 @model_argument
 @click.option("-o", "--out", required=True, type=click.Path(file_okay=False),
-              help="Build directory to write (replaced as a whole, atomically).")
+              help="Build directory to write (replaced as a whole, atomically, if it is "
+                   "one; any other non-empty directory is refused unless --force).")
+@force_option
 @config_options
 @frontend_options
-def command(model, out, config_path, overrides, frontend):
+def command(model, out, force, config_path, overrides, frontend):
+    build_directory.check_output(out, force=force)
     # --calibration also balances TPPEs, so unlike the other NIR options it is fine for any
     # model; only a NIR model is quantized with it.
     is_nir = model.endswith(".nir")
@@ -87,7 +96,8 @@ def command(model, out, config_path, overrides, frontend):
     calibration = None
     if frontend.calibration:
         note(f"running the reference on {frontend.calibration} for activity estimates")
-        calibration = reference.run(m, load_inputs(frontend.calibration).inputs).spikes
+        stimulus = load_inputs(frontend.calibration).check(m)
+        calibration = reference.run(m, stimulus.inputs).spikes
     note(f"scheduling {m.name} and generating Verilog")
-    program, build = compile_to(m, config, out, calibration)
+    program, build = compile_to(m, config, out, calibration, force=force)
     print_summary(program, build)

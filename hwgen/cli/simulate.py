@@ -17,30 +17,33 @@ from .console import console, note, progress, table
 
 
 def run_cosimulation(build, stimulus, *, waves=False, jobs=None):
-    """Co-simulate with a progress bar; write DIR/sim/{results.json, outputs.npz}."""
-    with tempfile.TemporaryDirectory(prefix="hwgen-cosim-") as work, progress() as bar:
+    """Co-simulate with a progress bar; write DIR/sim/{results.json, outputs.npz}.
+
+    DIR/sim's staging directory is made first, so a build directory that cannot be written
+    (a read-only mount) is refused before the simulation runs rather than after it."""
+    with atomic_directory(build.path / "sim") as staging, \
+            tempfile.TemporaryDirectory(prefix="hwgen-cosim-") as work, progress() as bar:
         task = bar.add_task("co-simulating on Verilator", total=len(stimulus))
         result = cosimulate(build, stimulus.inputs, labels=stimulus.labels, waves=waves,
                             parallel=jobs, work_dir=work,
                             progress=lambda done: bar.update(task, completed=done),
                             log=note)
         report = result.to_json()
-        _write_results(build, result, report, waves)
+        _write_results(staging, result, report, waves)
     if waves:
         report["waves"] = [str(build.path / "sim" / f"waves{i}.vcd")
                            for i in range(len(result.waves))]
     return result, report
 
 
-def _write_results(build, result, report, waves):
-    with atomic_directory(build.path / "sim") as staging:
-        (staging / "results.json").write_text(json.dumps(report, indent=1) + "\n")
-        np.savez_compressed(staging / "outputs.npz", spikes=result.rtl_output_spikes(),
-                            membranes=result.verdict.rtl_membranes)
-        if waves:
-            for index, path in enumerate(result.waves):
-                if path.exists():
-                    shutil.move(path, staging / f"waves{index}.vcd")
+def _write_results(staging, result, report, waves):
+    (staging / "results.json").write_text(json.dumps(report, indent=1) + "\n")
+    np.savez_compressed(staging / "outputs.npz", spikes=result.rtl_output_spikes(),
+                        membranes=result.verdict.rtl_membranes)
+    if waves:
+        for index, path in enumerate(result.waves):
+            if path.exists():
+                shutil.move(path, staging / f"waves{index}.vcd")
 
 
 def print_report(result, report, build):
@@ -88,10 +91,12 @@ def print_report(result, report, build):
 def command(directory, inputs_path, samples, waves, jobs):
     """Co-simulate the build in DIR against the integer reference, layer by layer.
 
-    Exits with status 1 if any layer of any sample differs from the reference.
+    Exits with status 1 if any layer of any sample differs from the reference. Results
+    go to DIR/sim (replaced as a whole); a DIR that cannot be written is refused before
+    simulating.
     """
     build = BuildDirectory(directory)
-    stimulus = load_inputs(inputs_path).head(samples)
+    stimulus = load_inputs(inputs_path).head(samples).check(build.model())
     result, report = run_cosimulation(build, stimulus, waves=waves, jobs=jobs)
     print_report(result, report, build)
     if not report["bit_exact"]:
