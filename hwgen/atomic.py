@@ -15,6 +15,7 @@ import contextlib
 import os
 import re
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 
@@ -41,6 +42,18 @@ def _fail(path, error):
     where = Path(error.filename) if error.filename else path
     return OutputError(f"{path}: cannot write ({reason}"
                        + (f": {where}" if where != path and error.filename else "") + ")")
+
+
+@contextlib.contextmanager
+def _signals_deferred():
+    """Hold SIGINT and SIGTERM while a staging path is created and recorded, so an
+    interruption lands either before it exists or after the code that removes it is armed."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _check_parents(path):
@@ -117,11 +130,19 @@ def atomic_file(path, mode="wb"):
     """Yield a file object; on success it replaces ``path``, on error it is removed."""
     path = Path(path)
     _check_parents(Path(os.path.abspath(path)))
+    temporary = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(prefix=_prefix(path), suffix=".tmp", dir=path.parent)
+        with _signals_deferred():
+            fd, temporary = tempfile.mkstemp(prefix=_prefix(path), suffix=".tmp",
+                                             dir=path.parent)
     except OSError as error:
         raise _fail(path, error) from None
+    except BaseException:
+        if temporary is not None:
+            os.close(fd)
+            os.unlink(temporary)
+        raise
     try:
         # mkstemp creates the file 0600; give it the permissions an ordinary open() would.
         os.fchmod(fd, 0o666 & ~_umask())
@@ -149,20 +170,34 @@ def atomic_directory(path, *, owned=None, force=False):
     # refused as the working directory) instead of reaching os.replace as "." or "..".
     path = Path(os.path.abspath(path))
     check_replaceable(path, owned=owned, force=force)
+    staging = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_staging(path)
-        staging = Path(tempfile.mkdtemp(prefix=_prefix(path), suffix=".tmp", dir=path.parent))
+        with _signals_deferred():
+            staging = Path(tempfile.mkdtemp(prefix=_prefix(path), suffix=".tmp",
+                                            dir=path.parent))
     except OSError as error:
         raise _fail(path, error) from None
+    except BaseException:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
     try:
         os.chmod(staging, 0o777 & ~_umask())
         yield staging
         if os.path.lexists(path):
-            retired = Path(tempfile.mkdtemp(prefix=_prefix(path), suffix=".old",
-                                            dir=path.parent))
-            os.replace(path, retired / path.name)
-            os.replace(staging, path)
+            # The swap is two renames; an interruption between them would leave neither
+            # the old nor the new directory at ``path``.
+            with _signals_deferred():
+                retired = Path(tempfile.mkdtemp(prefix=_prefix(path), suffix=".old",
+                                                dir=path.parent))
+                os.replace(path, retired / path.name)
+                try:
+                    os.replace(staging, path)
+                except OSError:
+                    os.replace(retired / path.name, path)
+                    raise
             shutil.rmtree(retired, ignore_errors=True)
         else:
             os.replace(staging, path)

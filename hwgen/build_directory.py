@@ -312,6 +312,8 @@ class BuildDirectory:
         def fail(message):
             return FormatError(f"{path}: {message}")
 
+        if not isinstance(program, dict):
+            raise fail("not an hwgen program summary")
         _check(program, PROGRAM_SCHEMA, "", fail)
         for key in ("entries_per_tppe", "weights_per_tppe"):
             if any(v < 0 for v in _ints(program[key], key, fail)):

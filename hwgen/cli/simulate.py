@@ -3,7 +3,6 @@
 import json
 import shutil
 import sys
-import tempfile
 
 import click
 import numpy as np
@@ -21,8 +20,10 @@ def run_cosimulation(build, stimulus, *, waves=False, jobs=None):
 
     DIR/sim's staging directory is made first, so a build directory that cannot be written
     (a read-only mount) is refused before the simulation runs rather than after it."""
-    with atomic_directory(build.path / "sim") as staging, \
-            tempfile.TemporaryDirectory(prefix="hwgen-cosim-") as work, progress() as bar:
+    # The simulator's scratch files live in the staging directory too, so one cleanup
+    # (on success, error or signal) removes everything this command made.
+    with atomic_directory(build.path / "sim") as staging, progress() as bar:
+        work = staging / "work"
         task = bar.add_task("co-simulating on Verilator", total=len(stimulus))
         result = cosimulate(build, stimulus.inputs, labels=stimulus.labels, waves=waves,
                             parallel=jobs, work_dir=work,
@@ -30,6 +31,7 @@ def run_cosimulation(build, stimulus, *, waves=False, jobs=None):
                             log=note)
         report = result.to_json()
         _write_results(staging, result, report, waves)
+        shutil.rmtree(work)
     if waves:
         report["waves"] = [str(build.path / "sim" / f"waves{i}.vcd")
                            for i in range(len(result.waves))]

@@ -104,7 +104,7 @@ def test_a_deleted_file(hostile, build, inputs):
 
 
 PROGRAM_CASES = {
-    "list": ([1, 2], "the top level must be an object"),
+    "list": ([1, 2], "not an hwgen program summary"),
     "no-layers": ({"timesteps": 4}, "missing field"),
     "layers-not-list": (lambda p: p.__setitem__("layers", {}), "layers must be a list"),
     "timesteps-wrong": (lambda p: p.__setitem__("timesteps", 8), "timesteps = 8 but"),
