@@ -17,6 +17,10 @@ from hwgen.errors import ConfigError
 from .ir.widths import MAX_ACC_BITS, MAX_V_BITS, MAX_WEIGHT_BITS, MIN_BITS
 
 AUTO = "auto"
+# The largest memories a configuration may ask for (words per TPPE or per buffer region).
+MAX_SPIKE_DEPTH = 1 << 16
+MAX_PROGRAM_DEPTH = 1 << 20
+MAX_WEIGHT_DEPTH = 1 << 22
 # A configuration is a dozen numbers; a larger file is not one.
 MAX_CONFIG_BYTES = 1 << 16
 
@@ -90,9 +94,9 @@ class HardwareConfig:
         integer("acc_bits", MIN_BITS, MAX_ACC_BITS, auto=True)
         integer("v_bits", MIN_BITS, MAX_V_BITS, auto=True)
         integer("lif_steps", 1, 16, auto=True)
-        integer("spike_depth", 1, 1 << 16, auto=True)
-        integer("program_depth", 1, 1 << 20, auto=True)
-        integer("weight_depth", 1, 1 << 22, auto=True)
+        integer("spike_depth", 1, MAX_SPIKE_DEPTH, auto=True)
+        integer("program_depth", 1, MAX_PROGRAM_DEPTH, auto=True)
+        integer("weight_depth", 1, MAX_WEIGHT_DEPTH, auto=True)
         integer("fifo_depth", 2, 64)
         if AUTO not in (self.timesteps, self.lif_steps) and self.timesteps % self.lif_steps:
             raise ConfigError(f"{source}: lif_steps = {self.lif_steps} must divide "

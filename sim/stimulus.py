@@ -101,8 +101,9 @@ def load_inputs(path):
         if inflated > MAX_INPUTS_BYTES:
             raise fail(f"inflates to {inflated} bytes, more than the {MAX_INPUTS_BYTES} an "
                        f"inputs file may hold")
-        inputs = read_npy(archive, names["inputs"], fail, kinds="iub")
-        labels = read_npy(archive, names["labels"], fail) if "labels" in names else None
+        inputs = read_npy(archive, names["inputs"], fail, kinds="iub", label=names["inputs"])
+        labels = (read_npy(archive, names["labels"], fail, label=names["labels"])
+                  if "labels" in names else None)
     if inputs.ndim < 2:
         raise fail(f"'inputs' must be (samples, inputs...) or (samples, T, inputs...), got "
                    f"shape {inputs.shape}")

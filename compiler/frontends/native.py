@@ -168,10 +168,12 @@ def loads(data, source="<bytes>"):
     return model
 
 
-def read_npy(archive, member, fail, kinds="iu"):
+def read_npy(archive, member, fail, kinds="iu", label=None):
     """An array of dtype kind in ``kinds`` (integers by default) from the .npy ``member`` of
     a ZIP ``archive``, its header checked against the member's size before the data are
-    allocated (a header may claim any shape). ``fail(message)`` makes the error."""
+    allocated (a header may claim any shape). ``fail(message)`` makes the error, which
+    calls the member ``label`` (default: "tensor MEMBER")."""
+    label = label or f"tensor {member}"
     try:
         with archive.open(member) as f:
             major, minor = np.lib.format.read_magic(f)
@@ -179,7 +181,7 @@ def read_npy(archive, member, fail, kinds="iu"):
                 raise ValueError(f"npy format version {major}.{minor}; hwgen writes 1.0")
             shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
             if dtype.kind not in kinds or dtype.hasobject:
-                raise fail(f"{member} has dtype {dtype}; integers are required")
+                raise fail(f"{label} has dtype {dtype}; integers are required")
             count = int(np.prod(shape, dtype=object))
             available = archive.getinfo(member).file_size - f.tell()
             if count * dtype.itemsize != available:
@@ -187,7 +189,7 @@ def read_npy(archive, member, fail, kinds="iu"):
                                  f"bytes) but the member holds {available} bytes of data")
             array = np.frombuffer(f.read(available), dtype=dtype)
     except _DAMAGED + (ValueError,) as error:
-        raise fail(f"{member} is damaged ({error})") from None
+        raise fail(f"{label} is damaged ({error})") from None
     return array.reshape(shape, order="F" if fortran else "C").copy()
 
 

@@ -166,3 +166,22 @@ def test_a_calibration_file_of_the_wrong_shape_is_named(hostile, scratch, model_
     np.savez(scratch / "cal.npz", inputs=np.zeros((2, 4, 5), dtype=np.uint8))
     hostile("compile", model_file, "-o", "out", "--calibration", "cal.npz",
             names=["cal.npz: spike trains have shape (2, 4, 5)"])
+
+
+def test_a_layer_wider_than_any_buffer_is_refused_before_scheduling(hostile, scratch):
+    from hwgen.compiler.frontends import native
+    from hwgen.sim.workloads import random_model
+    native.save(random_model(2, [70000, 2], 4, weight_density=0.001, name="wide"),
+                scratch / "wide.hwgen")
+    hostile("compile", "wide.hwgen", "-o", "out",
+            names=["layer", "70000 inputs", "at most 65536 (spike_depth)"])
+
+
+def test_more_weights_than_the_tppes_hold(hostile, scratch):
+    from hwgen.compiler.frontends import native
+    from hwgen.sim.workloads import random_model
+    native.save(random_model(2, [4096, 2100], 4, weight_density=1.0, name="dense"),
+                scratch / "dense.hwgen")
+    hostile("compile", "dense.hwgen", "-o", "out", "--set", "tppes=1",
+            names=["nonzero weights need at least", "per TPPE on 1 TPPEs",
+                   "at most 4194304 (weight_depth)"])
