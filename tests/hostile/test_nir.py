@@ -81,3 +81,22 @@ def test_a_calibration_file_of_the_wrong_shape_is_named(hostile, scratch):
     np.savez(scratch / "cal.npz", inputs=np.zeros((2, 4, 5), np.uint8))
     hostile("inspect", "m.nir", "--timesteps", "4", "--calibration", "cal.npz",
             names="cal.npz: ")
+
+
+def test_subgraphs_nested_too_deeply(hostile, scratch):
+    with h5py.File(scratch / "m.nir", "w") as f:
+        group = f.create_group("node")
+        for _ in range(1200):
+            group.create_dataset("type", data="NIRGraph", dtype=h5py.string_dtype())
+            group = group.create_group("nodes").create_group("g")
+    hostile("inspect", "m.nir", "--timesteps", "4", names="m.nir: groups nested too deeply")
+
+
+def test_a_dataset_declaring_more_than_the_limit(hostile, scratch):
+    write(scratch / "m.nir")
+    with h5py.File(scratch / "m.nir", "r+") as f:
+        del f["node/nodes/fc/weight"]
+        f["node/nodes/fc"].create_dataset("weight", shape=(1 << 16, 1 << 15), dtype="f8",
+                                          chunks=(1024, 1024), compression="gzip")
+    hostile("inspect", "m.nir", "--timesteps", "4",
+            names=["m.nir: dataset /node/nodes/fc/weight", "1073741824 bytes"])
