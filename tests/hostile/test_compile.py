@@ -185,3 +185,15 @@ def test_more_weights_than_the_tppes_hold(hostile, scratch):
     hostile("compile", "dense.hwgen", "-o", "out", "--set", "tppes=1",
             names=["nonzero weights need at least", "per TPPE on 1 TPPEs",
                    "at most 4194304 (weight_depth)"])
+
+
+def test_a_full_disk_leaves_nothing_behind(hostile, model_file, monkeypatch):
+    import errno
+
+    from hwgen import build_directory
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(build_directory, "_write_into", full)
+    hostile("compile", model_file, "-o", "out",
+            names=["out: cannot write (No space left on device)"])

@@ -217,3 +217,16 @@ def test_inputs_that_are_a_directory(hostile, build, scratch):
 def test_samples_zero(hostile, build, inputs):
     hostile("simulate", "build", "--inputs", inputs, "--samples", "0",
             names="--samples must be at least 1")
+
+
+def test_a_read_only_build_directory_is_refused_before_simulating(hostile, build, inputs,
+                                                                   monkeypatch):
+    # As on a read-only mount (root ignores chmod, so the OS's answer is simulated).
+    import errno
+    import tempfile
+
+    def read_only(*args, dir=None, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), dir)
+    monkeypatch.setattr(tempfile, "mkdtemp", read_only)
+    hostile("simulate", "build", "--inputs", inputs,
+            names=["build/sim: cannot write (Read-only file system"])
