@@ -48,6 +48,9 @@ def _fail(path, error):
 def _signals_deferred():
     """Hold SIGINT and SIGTERM while a staging path is created and recorded, so an
     interruption lands either before it exists or after the code that removes it is armed."""
+    if not hasattr(signal, "pthread_sigmask"):                # not POSIX
+        yield
+        return
     held = {signal.SIGINT, signal.SIGTERM}
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
     try:
@@ -105,8 +108,8 @@ def check_replaceable(path, *, owned=None, force=False):
     Commands call it before any long work so that a refusal comes first, not last."""
     path = Path(os.path.abspath(path))
     _check_parents(path)
-    here = Path.cwd().resolve()
-    if path == here or path in here.parents:
+    here, target = Path.cwd().resolve(), path.resolve()
+    if target == here or target in here.parents:
         raise OutputError(f"{path}: refusing to replace the current directory or one of its "
                           f"parents; name a new directory")
     if not os.path.lexists(path):

@@ -55,6 +55,13 @@ def test_a_disagreeing_reference_fails_the_simulation(small, tmp_path):
     model = native.load(tmp_path / "build/model.hwgen")
     model["lif2"].threshold[0] += 3
     native.save(model, tmp_path / "build/model.hwgen")
+    # Record the new model's hash as compile would have: an edited build directory is
+    # refused otherwise (tests/hostile), and this test is about the comparison.
+    import hashlib
+    manifest = json.loads((tmp_path / "build/manifest.json").read_text())
+    manifest["files"]["model"]["sha256"] = hashlib.sha256(
+        (tmp_path / "build/model.hwgen").read_bytes()).hexdigest()
+    (tmp_path / "build/manifest.json").write_text(json.dumps(manifest))
     result = invoke("simulate", tmp_path / "build", "--inputs", folder / "inputs.npz")
     assert result.exit_code == 1
     assert "bit-exact: no" in result.output
