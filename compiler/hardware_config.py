@@ -14,7 +14,15 @@ from pathlib import Path
 
 from hwgen.errors import ConfigError
 
+from .ir.widths import MAX_ACC_BITS, MAX_V_BITS, MAX_WEIGHT_BITS, MIN_BITS
+
 AUTO = "auto"
+# The largest memories a configuration may ask for (words per TPPE or per buffer region).
+MAX_SPIKE_DEPTH = 1 << 16
+MAX_PROGRAM_DEPTH = 1 << 20
+MAX_WEIGHT_DEPTH = 1 << 22
+# A configuration is a dozen numbers; a larger file is not one.
+MAX_CONFIG_BYTES = 1 << 16
 
 
 
@@ -66,31 +74,32 @@ class HardwareConfig:
                                   f"{', '.join(sorted(known))}")
         return replace(self, **values)
 
-    def check(self):
-        """Check every explicit value's range; return self."""
+    def check(self, source="config"):
+        """Check every explicit value's range; return self. ``source`` (a file, --set)
+        names where the values came from in errors."""
         def integer(name, lo, hi, *, auto=False):
             value = getattr(self, name)
             if auto and value == AUTO:
                 return
             if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-                raise ConfigError(f"config: {name} = {value!r} must be an integer between "
+                raise ConfigError(f"{source}: {name} = {value!r} must be an integer between "
                                   f"{lo} and {hi}" + (" or 'auto'" if auto else ""))
         integer("timesteps", 1, 16, auto=True)
         integer("tppes", 1, 32)
         integer("chunk", 4, 64)
         if self.chunk & (self.chunk - 1):
-            raise ConfigError(f"config: chunk = {self.chunk} must be a power of two "
+            raise ConfigError(f"{source}: chunk = {self.chunk} must be a power of two "
                               f"(4, 8, 16, 32 or 64)")
-        integer("weight_bits", 2, 16, auto=True)
-        integer("acc_bits", 2, 32, auto=True)
-        integer("v_bits", 2, 32, auto=True)
+        integer("weight_bits", MIN_BITS, MAX_WEIGHT_BITS, auto=True)
+        integer("acc_bits", MIN_BITS, MAX_ACC_BITS, auto=True)
+        integer("v_bits", MIN_BITS, MAX_V_BITS, auto=True)
         integer("lif_steps", 1, 16, auto=True)
-        integer("spike_depth", 1, 1 << 16, auto=True)
-        integer("program_depth", 1, 1 << 20, auto=True)
-        integer("weight_depth", 1, 1 << 22, auto=True)
+        integer("spike_depth", 1, MAX_SPIKE_DEPTH, auto=True)
+        integer("program_depth", 1, MAX_PROGRAM_DEPTH, auto=True)
+        integer("weight_depth", 1, MAX_WEIGHT_DEPTH, auto=True)
         integer("fifo_depth", 2, 64)
         if AUTO not in (self.timesteps, self.lif_steps) and self.timesteps % self.lif_steps:
-            raise ConfigError(f"config: lif_steps = {self.lif_steps} must divide "
+            raise ConfigError(f"{source}: lif_steps = {self.lif_steps} must divide "
                               f"timesteps = {self.timesteps}")
         return self
 
@@ -121,22 +130,33 @@ def load(path=None, overrides=()):
     config = HardwareConfig()
     if path is not None:
         path = Path(path)
+        kind = "JSON" if path.suffix == ".json" else "TOML"
         try:
-            text = path.read_text()
+            if path.stat().st_size > MAX_CONFIG_BYTES:
+                raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes; not a "
+                                  f"hardware configuration")
+            text = path.read_bytes().decode("utf-8")
+            values = json.loads(text) if kind == "JSON" else tomllib.loads(text)
         except OSError as error:
             raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
-        try:
-            values = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-        except (ValueError, tomllib.TOMLDecodeError) as error:
-            raise ConfigError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'TOML'}"
-                              f" ({error})") from None
+        except UnicodeDecodeError as error:
+            raise ConfigError(f"{path}: not valid {kind} (not UTF-8 text: {error.reason} at "
+                              f"byte {error.start})") from None
+        except (ValueError, RecursionError) as error:
+            raise ConfigError(f"{path}: not valid {kind} "
+                              f"({error if str(error) else 'nested too deeply'})") from None
         if not isinstance(values, dict):
             raise ConfigError(f"{path}: must hold a table of parameters")
-        values = values.get("hardware", values)
-        config = config.with_values(values, str(path))
+        if "hardware" in values:
+            if not isinstance(values["hardware"], dict):
+                raise ConfigError(f"{path}: 'hardware' must be a table of parameters, got "
+                                  f"{values['hardware']!r}")
+            values = values["hardware"]
+        config = config.with_values(values, str(path)).check(str(path))
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"--set {item!r}: expected key=value")
         key, value = item.split("=", 1)
-        config = config.with_values({key.strip(): _parse_value(value)}, f"--set {item}")
+        config = config.with_values({key.strip(): _parse_value(value)},
+                                    f"--set {item}").check(f"--set {item}")
     return config.check()

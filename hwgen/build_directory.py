@@ -15,7 +15,7 @@ import json
 from importlib.metadata import version
 from pathlib import Path, PurePosixPath
 
-from hwgen.atomic import atomic_directory
+from hwgen.atomic import atomic_directory, check_replaceable
 from hwgen.compiler.frontends import native
 from hwgen.compiler.ir import Flatten
 from hwgen.compiler.passes.reachability import silent_layers
@@ -40,7 +40,7 @@ def model_warnings(model):
     return list(calibration.get("warnings", [])) + silent_layers(model)
 
 
-def compile_model(model, config, path, calibration_spikes=None):
+def compile_model(model, config, path, calibration_spikes=None, *, force=False):
     """Schedule ``model`` on ``config`` and write its build directory at ``path``: what
     ``hwgen compile`` does. Returns (program, :class:`BuildDirectory`, warnings); the
     warnings (:func:`model_warnings`) are also in report.json's notes.
@@ -50,7 +50,7 @@ def compile_model(model, config, path, calibration_spikes=None):
     program = compile_program(model, config, calibration_spikes)
     warnings = model_warnings(model)
     notes = {"warnings": warnings} if warnings else {}
-    return program, write(program, model, path, notes=notes,
+    return program, write(program, model, path, notes=notes, force=force,
                           sparsity=layer_sparsity(program, model, calibration_spikes)), warnings
 
 
@@ -89,66 +89,97 @@ def _sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def write(program, model, path, *, notes=None, sparsity=None):
+def write(program, model, path, *, notes=None, sparsity=None, force=False):
     """Write the build directory for ``program`` (compiled from ``model``) at ``path``.
 
     report.json carries ``notes`` (JSON-able: the compile-time warnings), the model's
-    metadata, where frontends record their assumptions and the quantization report, and
-    per layer the schedule and ``sparsity`` (one dict per layer, merged in).
+    metadata, where frontends record their assumptions and the quantization report, and per
+    layer the schedule and ``sparsity`` (one dict per layer, merged in). An existing ``path``
+    is replaced only if it is a build directory or empty, or ``force`` is true
+    (:func:`hwgen.atomic.atomic_directory`).
     """
-    verilog = to_verilog(program)
-    geometry = Geometry.of(program)
-    images = program.memory_images()
-    memories = program.memory_bits()
-    files = {
-        "verilog": (f"rtl/{TOP_MODULE}.v", verilog.encode()),
-        "model": ("model.hwgen", native.dumps(model)),
-        "config": ("config.json", _json(program.config.to_json()).encode()),
-        "program": ("program.json", _json(program.summary()).encode()),
-    }
-    report = {"model": program.model_name, "notes": notes or {}, "metadata": model.metadata,
-              "layers": [{"name": layer.name, "inputs": layer.inputs, "outputs": layer.outputs,
-                          "neurons_per_tppe": [len(n) for n in layer.tppe_neurons],
-                          "estimated_cycles_per_tppe": layer.estimated_cycles,
-                          **(sparsity[index] if sparsity else {})}
-                         for index, layer in enumerate(program.layers)]}
-    files["report"] = ("report.json", _json(report).encode())
-    for name, (width, words) in images.items():
-        files[f"memory:{name}"] = (f"memories/{name}.hex", hex_image(width, words))
-    manifest = {
-        "model": {"name": program.model_name, "timesteps": program.timesteps,
-                  "inputs": program.input_size, "outputs": program.output_size,
-                  "v_bits": program.config.v_bits,
-                  "layers": [layer.name for layer in program.layers]},
-        "top": {"module": TOP_MODULE,
-                "ports": {"inputs": program.timesteps,
-                          "results": program.timesteps + program.config.v_bits,
-                          "cycles": CYCLES_BITS,
-                          "trace": {"layer_bits": geometry.layer_bits,
-                                    "slot_bits": geometry.slot_bits}}},
-        "config": program.config.to_json(),
-        "resources": {
-            "memory_bits": sum(depth * width for depth, width in memories.values()),
-            "memories": [{"name": name, "depth": depth, "width": width, "bits": depth * width}
-                         for name, (depth, width) in memories.items()]},
-    }
-    return write_files(path, manifest, files)
+    # The staging directory comes first: an output that cannot be written is refused
+    # before the Verilog is generated, and an interrupted run leaves nothing behind.
+    with atomic_directory(path, owned=is_build_directory, force=force) as staging:
+        verilog = to_verilog(program)
+        geometry = Geometry.of(program)
+        images = program.memory_images()
+        memories = program.memory_bits()
+        files = {
+            "verilog": (f"rtl/{TOP_MODULE}.v", verilog.encode()),
+            "model": ("model.hwgen", native.dumps(model)),
+            "config": ("config.json", _json(program.config.to_json()).encode()),
+            "program": ("program.json", _json(program.summary()).encode()),
+        }
+        report = {"model": program.model_name, "notes": notes or {},
+                  "metadata": model.metadata,
+                  "layers": [{"name": layer.name, "inputs": layer.inputs,
+                              "outputs": layer.outputs,
+                              "neurons_per_tppe": [len(n) for n in layer.tppe_neurons],
+                              "estimated_cycles_per_tppe": layer.estimated_cycles,
+                              **(sparsity[index] if sparsity else {})}
+                             for index, layer in enumerate(program.layers)]}
+        files["report"] = ("report.json", _json(report).encode())
+        for name, (width, words) in images.items():
+            files[f"memory:{name}"] = (f"memories/{name}.hex", hex_image(width, words))
+        manifest = {
+            "model": {"name": program.model_name, "timesteps": program.timesteps,
+                      "inputs": program.input_size, "outputs": program.output_size,
+                      "v_bits": program.config.v_bits,
+                      "layers": [layer.name for layer in program.layers]},
+            "top": {"module": TOP_MODULE,
+                    "ports": {"inputs": program.timesteps,
+                              "results": program.timesteps + program.config.v_bits,
+                              "cycles": CYCLES_BITS,
+                              "trace": {"layer_bits": geometry.layer_bits,
+                                        "slot_bits": geometry.slot_bits}}},
+            "config": program.config.to_json(),
+            "resources": {
+                "memory_bits": sum(depth * width for depth, width in memories.values()),
+                "memories": [{"name": name, "depth": depth, "width": width,
+                              "bits": depth * width}
+                             for name, (depth, width) in memories.items()]},
+        }
+        _write_into(staging, manifest, files)
+    return BuildDirectory(path)
 
 
-def write_files(path, manifest, files):
+def is_build_directory(path):
+    """Whether ``path`` holds an hwgen manifest (of any version), i.e. may be replaced by a
+    new build; a user's directory that merely has a manifest.json of its own does not."""
+    manifest = Path(path) / MANIFEST
+    try:
+        if not manifest.is_file() or manifest.stat().st_size > MAX_MANIFEST_BYTES:
+            return False
+        document = json.loads(manifest.read_bytes())
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return False
+    return isinstance(document, dict) and document.get("format") == "hwgen.build"
+
+
+def check_output(path, *, force=False):
+    """Refuse, before compiling, an output ``path`` that :func:`write` would refuse."""
+    check_replaceable(path, owned=is_build_directory, force=force)
+
+
+def write_files(path, manifest, files, *, force=False):
     """Write ``files`` ({role: (relative path, bytes)}) and a manifest recording each one's
     path and SHA-256 beside ``manifest``'s other fields, atomically at ``path``."""
+    with atomic_directory(path, owned=is_build_directory, force=force) as staging:
+        _write_into(staging, manifest, files)
+    return BuildDirectory(path)
+
+
+def _write_into(staging, manifest, files):
     document = {"format": "hwgen.build", "version": MANIFEST_VERSION,
                 "hwgen_version": version("hwgen"), **manifest,
                 "files": {role: {"path": relative, "sha256": _sha256(data)}
                           for role, (relative, data) in files.items()}}
-    with atomic_directory(path) as staging:
-        for relative, data in files.values():
-            target = staging / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-        (staging / MANIFEST).write_text(_json(document))
-    return BuildDirectory(path)
+    for relative, data in files.values():
+        target = staging / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    (staging / MANIFEST).write_text(_json(document))
 
 
 # What a manifest must hold: a dict maps keys to the schema of their values; a tuple of
@@ -165,12 +196,26 @@ MANIFEST_SCHEMA = {
     "files": (dict,),
 }
 REQUIRED_FILES = ("verilog", "model")
+# What the commands read from program.json (sim/cosim.py, sim/compare.py); the layers'
+# neuron lists are further checked against each layer's size.
+PROGRAM_SCHEMA = {"timesteps": _POSITIVE, "inputs": _POSITIVE, "outputs": _POSITIVE,
+                  "config": (dict,), "layers": (list,), "entries_per_tppe": (list,),
+                  "weights_per_tppe": (list,)}
+LAYER_SCHEMA = {"name": (str,), "dense": (str,), "inputs": _POSITIVE, "outputs": _POSITIVE,
+                "last": (bool,), "output_slots": (list,), "tppe_neurons": (list,)}
+
+
+def _ints(values, where, fail):
+    if not isinstance(values, list) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in values):
+        raise fail(f"{where} must be a list of integers")
+    return values
 
 
 def _check(value, schema, where, fail):
     if isinstance(schema, dict):
         if not isinstance(value, dict):
-            raise fail(f"{where or 'the manifest'} must be an object")
+            raise fail(f"{where or 'the top level'} must be an object")
         for key, inner in schema.items():
             if key not in value:
                 raise fail(f"missing field {where + '.' if where else ''}{key}")
@@ -179,7 +224,8 @@ def _check(value, schema, where, fail):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise fail(f"{where} must be a positive integer, got {value!r}")
     elif not isinstance(value, schema) or (schema == (str,) and not value):
-        raise fail(f"{where} must be a non-empty {schema[0].__name__}, got {value!r}")
+        kind = ("a non-empty " if schema == (str,) else "a ") + schema[0].__name__
+        raise fail(f"{where} must be {kind}, got {value!r}"[:200])
 
 
 class BuildDirectory:
@@ -231,6 +277,8 @@ class BuildDirectory:
                 raise fail(f"missing field files.{role}")
         for role in self._files:
             self._verified(role)
+        if "program" in self._files:
+            self.program()                      # its shape, before any command relies on it
 
     def _confined(self, relative, where, fail):
         """``relative`` resolved inside the directory; anything that leaves it is refused."""
@@ -304,21 +352,48 @@ class BuildDirectory:
 
     def report(self):
         """report.json: compile notes and per-layer figures."""
-        return self._json_object("report")
+        return self._json_object("report", "report")
 
-    def _json_object(self, role):
+    def _json_object(self, role, what):
         path = self.file(role)
         try:
             document = json.loads(self.read(role))
         except (UnicodeDecodeError, ValueError, RecursionError) as error:
             raise FormatError(f"{path}: not valid JSON ({error})") from None
         if not isinstance(document, dict):
-            raise FormatError(f"{path}: not an hwgen {role} file")
+            raise FormatError(f"{path}: not an hwgen {what}")
         return document
 
     def program(self):
-        """The program summary (program.json: schedule, layouts; no memory contents)."""
-        program = self._json_object("program")
-        if not isinstance(program.get("layers"), list):
-            raise FormatError(f"{self.file('program')}: not an hwgen program summary")
+        """The program summary (program.json: schedule, layouts; no memory contents),
+        checked against :data:`PROGRAM_SCHEMA` and the manifest."""
+        program = self._json_object("program", "program summary")
+        path = self.file("program")
+
+        def fail(message):
+            return FormatError(f"{path}: {message}")
+
+        _check(program, PROGRAM_SCHEMA, "", fail)
+        for key in ("entries_per_tppe", "weights_per_tppe"):
+            if any(v < 0 for v in _ints(program[key], key, fail)):
+                raise fail(f"{key} must not be negative")
+        model = self.manifest["model"]
+        for key in ("timesteps", "inputs", "outputs"):
+            if program[key] != model[key]:
+                raise fail(f"{key} = {program[key]} but {MANIFEST} says {model[key]}")
+        if program["config"].get("v_bits") != model["v_bits"]:
+            raise fail(f"config.v_bits does not match {MANIFEST}'s model.v_bits")
+        if [layer.get("name") if isinstance(layer, dict) else None
+                for layer in program["layers"]] != model["layers"]:
+            raise fail(f"layers do not match {MANIFEST}'s model.layers")
+        for index, layer in enumerate(program["layers"]):
+            where = f"layers[{index}]"
+            _check(layer, LAYER_SCHEMA, where, fail)
+            n = layer["outputs"]
+            neurons = [v for tppe in layer["tppe_neurons"] for v in _ints(tppe, where, fail)]
+            if sorted(neurons) != list(range(n)):
+                raise fail(f"{where}.tppe_neurons must list each of its {n} neurons once")
+            slots = _ints(layer["output_slots"], f"{where}.output_slots", fail)
+            if any(not -1 <= v < n for v in slots):
+                raise fail(f"{where}.output_slots must hold neurons 0..{n - 1} or -1")
         return program

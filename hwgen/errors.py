@@ -48,3 +48,8 @@ class LinkError(HwgenError):
 
 class MismatchError(HwgenError):
     """Hardware results differ from the integer reference."""
+
+
+class OutputError(HwgenError):
+    """An output path cannot be written (the file system refused), or replacing it would
+    destroy files that are not hwgen's."""

@@ -28,6 +28,7 @@ import numpy as np
 
 from hwgen.errors import ConfigError, FormatError, HwgenError, ModelError, UnsupportedError
 from ..ir import FIRE_MODES, MAX_TIMESTEPS, ORDERS, RESET_MODES
+from ..ir.widths import MAX_IR_ACC_BITS
 from ..ir.floating import (ROUNDINGS, FloatConv, FloatDense, FloatFlatten, FloatInput,
                            FloatIntegrator, FloatNetwork, FloatNeuron, FloatReadout,
                            FloatSumPool)
@@ -152,6 +153,10 @@ def _json_safe(value):
     if isinstance(value, (bool, int, float, str)) or value is None:
         return value
     return str(value)
+
+
+_MAY_BE_INFINITE = ("tau", "r", "tau_mem", "tau_syn")
+_MAX_PARAMETER = float(1 << (MAX_IR_ACC_BITS - 1))
 
 
 def _shape_text(shape):
@@ -348,6 +353,16 @@ class _Importer:
             raise FormatError(f"{node.where}: parameter {key!r} is not numeric") from None
         if np.any(np.isnan(array)):
             raise FormatError(f"{node.where}: parameter {key!r} holds NaN")
+        # An infinite time constant (and snnTorch's matching infinite r) means "no leak";
+        # any other parameter must be a number the IR can hold once quantized, so that no
+        # width computation later meets inf or a 998-bit "integer".
+        finite = array[np.isfinite(array)] if key in _MAY_BE_INFINITE else array
+        if finite.size and not np.all(np.isfinite(finite)):
+            raise FormatError(f"{node.where}: parameter {key!r} is infinite")
+        if finite.size and np.abs(finite).max() > _MAX_PARAMETER:
+            raise FormatError(f"{node.where}: parameter {key!r} holds "
+                              f"{float(np.abs(finite).max()):g}, beyond the +-2**47 any "
+                              f"quantized value can hold")
         return array
 
     def ints(self, node, key, dims, default=_MISSING, minimum=0):

@@ -66,13 +66,23 @@ def _plain(value):
 
 # --- files ------------------------------------------------------------------------------
 
-def _group_to_dict(group):
+# What a NIR file's datasets may hold in all, checked against each dataset's declared size
+# before it is read (HDF5 datasets are compressed; a small file can declare gigabytes).
+MAX_NIR_BYTES = 1 << 30
+
+
+def _group_to_dict(group, budget, path):
     import h5py
     result = {}
     for key, item in group.items():
         if isinstance(item, h5py.Group):
-            result[key] = _group_to_dict(item)
+            result[key] = _group_to_dict(item, budget, path)
         else:
+            budget[0] -= item.size * item.dtype.itemsize
+            if budget[0] < 0:
+                raise FormatError(f"{path}: dataset {item.name} takes the "
+                                  f"datasets past {MAX_NIR_BYTES} bytes; not a model hwgen "
+                                  f"can hold")
             result[key] = _plain(item[()])
     return result
 
@@ -89,13 +99,18 @@ def read_file(path):
             version = _plain(f["version"][()]) if "version" in f else None
             if "node" not in f or not isinstance(f["node"], h5py.Group):
                 raise FormatError(f"{path}: HDF5 file has no 'node' group; not a NIR graph")
-            data = _group_to_dict(f["node"])
+            data = _group_to_dict(f["node"], [MAX_NIR_BYTES], path)
     except FormatError:
         raise
+    except RecursionError:
+        raise FormatError(f"{path}: groups nested too deeply to be a NIR graph") from None
     except (OSError, KeyError, ValueError, RuntimeError, TypeError) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise FormatError(f"{path}: not a readable NIR (HDF5) file ({reason})") from None
-    return _document(data, str(path), version if isinstance(version, str) else None)
+    try:
+        return _document(data, str(path), version if isinstance(version, str) else None)
+    except RecursionError:
+        raise FormatError(f"{path}: subgraphs nested too deeply to be a NIR graph") from None
 
 
 def _edges(raw, where):

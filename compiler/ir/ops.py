@@ -14,6 +14,7 @@ import numpy as np
 from hwgen.errors import ModelError
 from .neuron import FIRE_MODES, ORDERS, RESET_MODES, Leak, signed_range
 from .values import Current, Membrane, Prediction, Spikes
+from .widths import MAX_IR_ACC_BITS, MAX_V_BITS, MAX_WEIGHT_BITS, MIN_BITS
 
 OP_TYPES = {}
 
@@ -41,8 +42,20 @@ def _require_choice(where, name, value, choices):
     return value
 
 
+_TENSOR_LIMIT = 1 << (MAX_IR_ACC_BITS - 1)
+
+
 def _integer_tensor(where, name, array, shape):
     array = np.asarray(array)
+    if array.dtype.kind in "iuf" and array.size and np.all(np.isfinite(array)):
+        # No IR value is wider than the widest sum; checking here, before the int64 cast
+        # (which wraps uint64) and before any np.abs (which overflows at INT64_MIN), keeps
+        # every later bound computation exact.
+        low, high = array.min(), array.max()
+        if int(low) < -_TENSOR_LIMIT or int(high) > _TENSOR_LIMIT:
+            bad = int(low) if int(low) < -_TENSOR_LIMIT else int(high)
+            raise ModelError(f"{where}: {name} value {bad} is beyond +-2**{MAX_IR_ACC_BITS - 1}, "
+                             f"more than any IR value can hold")
     if array.dtype.kind not in "iu":
         if array.dtype.kind == "f" and array.size and np.all(np.isfinite(array)) \
                 and np.array_equal(array, np.round(array)):
@@ -191,8 +204,10 @@ class Dense(_Synapse):
 
     def __init__(self, name, weight, bias=None, *, weight_bits, acc_bits):
         super().__init__(name)
-        self.weight_bits = _require_int(self.where, "weight_bits", weight_bits, 2, 16)
-        self.acc_bits = _require_int(self.where, "acc_bits", acc_bits, 2, 48)
+        self.weight_bits = _require_int(self.where, "weight_bits", weight_bits, MIN_BITS,
+                                        MAX_WEIGHT_BITS)
+        self.acc_bits = _require_int(self.where, "acc_bits", acc_bits, MIN_BITS,
+                                     MAX_IR_ACC_BITS)
         weight = np.asarray(weight)
         if weight.ndim != 2:
             raise ModelError(f"{self.where}: weight must be a 2-D (outputs, inputs) matrix, "
@@ -260,7 +275,7 @@ class LIF(Op):
     def __init__(self, name, threshold, *, leak=Leak(), fire="ge", reset="subtract",
                  order="same_step", v_bits):
         super().__init__(name)
-        self.v_bits = _require_int(self.where, "v_bits", v_bits, 2, 32)
+        self.v_bits = _require_int(self.where, "v_bits", v_bits, MIN_BITS, MAX_V_BITS)
         if not isinstance(leak, Leak):
             raise ModelError(f"{self.where}: leak must be a Leak, got {leak!r}")
         leak.check(self.where, self.v_bits)
@@ -381,8 +396,10 @@ class _Conv(_Synapse):
     def __init__(self, name, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1,
                  weight_bits, acc_bits):
         super().__init__(name)
-        self.weight_bits = _require_int(self.where, "weight_bits", weight_bits, 2, 16)
-        self.acc_bits = _require_int(self.where, "acc_bits", acc_bits, 2, 48)
+        self.weight_bits = _require_int(self.where, "weight_bits", weight_bits, MIN_BITS,
+                                        MAX_WEIGHT_BITS)
+        self.acc_bits = _require_int(self.where, "acc_bits", acc_bits, MIN_BITS,
+                                     MAX_IR_ACC_BITS)
         weight = np.asarray(weight)
         if weight.ndim != self.dims + 2:
             raise ModelError(f"{self.where}: weight must be {self.dims + 2}-D (out_channels, "
@@ -519,8 +536,9 @@ class SumPool2d(Op):
             raise ModelError(f"{self.where}: kernel {list(self.kernel)} does not fit the "
                              f"input {source}")
         bits = self.output_bits(source)
-        if bits > 48:
-            raise ModelError(f"{self.where}: sums need {bits} bits, more than 48")
+        if bits > MAX_IR_ACC_BITS:
+            raise ModelError(f"{self.where}: sums need {bits} bits, more than "
+                             f"{MAX_IR_ACC_BITS}")
         return Current((source.shape[0], *spatial), bits)
 
 
@@ -576,7 +594,7 @@ class LI(Op):
 
     def __init__(self, name, *, leak=Leak(), v_bits):
         super().__init__(name)
-        self.v_bits = _require_int(self.where, "v_bits", v_bits, 2, 32)
+        self.v_bits = _require_int(self.where, "v_bits", v_bits, MIN_BITS, MAX_V_BITS)
         if not isinstance(leak, Leak):
             raise ModelError(f"{self.where}: leak must be a Leak, got {leak!r}")
         leak.check(self.where, self.v_bits)

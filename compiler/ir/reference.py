@@ -162,7 +162,7 @@ def dense(op, spikes):
     """current[s, t, n] = sum_k weight[n, k] * spikes[s, t, k] + bias[n], exactly.
 
     float64 products are exact here: every partial sum is an integer below 2**47 in
-    magnitude (the IR bounds acc_bits at 48), well inside float64's 2**53.
+    magnitude (the IR bounds acc_bits at widths.MAX_IR_ACC_BITS = 48), well inside float64's 2**53.
     """
     current = np.rint(spikes.astype(np.float64) @ op.weight.T.astype(np.float64))
     current = current.astype(np.int64)

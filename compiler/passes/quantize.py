@@ -38,6 +38,7 @@ from ..ir import (LI, LIF, Conv1d, Conv2d, Dense, Flatten, Input, Leak, Model, R
 from ..ir.floating import (FloatConv, FloatDense, FloatFlatten, FloatInput, FloatIntegrator,
                            FloatNeuron, FloatReadout, FloatSumPool)
 from ..ir.neuron import MAX_FRAC_BITS
+from ..ir.widths import MAX_IR_ACC_BITS, MAX_V_BITS, MAX_WEIGHT_BITS, MIN_BITS
 
 CLIP_CANDIDATES = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5)
 """Calibration maps c * max|w| to the largest weight code for each c here (c < 1 clips the
@@ -68,10 +69,12 @@ class QuantizeOptions:
     leak_frac_bits: int = 8
 
     def check(self):
-        if self.weight_bits is not None and not 2 <= self.weight_bits <= 16:
-            raise ConfigError(f"weight bits must be between 2 and 16, got {self.weight_bits}")
-        if self.v_bits is not None and not 2 <= self.v_bits <= 32:
-            raise ConfigError(f"membrane bits must be between 2 and 32, got {self.v_bits}")
+        if self.weight_bits is not None and not MIN_BITS <= self.weight_bits <= MAX_WEIGHT_BITS:
+            raise ConfigError(f"weight bits must be between {MIN_BITS} and {MAX_WEIGHT_BITS}, "
+                              f"got {self.weight_bits}")
+        if self.v_bits is not None and not MIN_BITS <= self.v_bits <= MAX_V_BITS:
+            raise ConfigError(f"membrane bits must be between {MIN_BITS} and {MAX_V_BITS}, got "
+                              f"{self.v_bits}")
         if self.leak_form not in LEAK_FORMS:
             raise ConfigError(f"leak form {self.leak_form!r} is not one of {', '.join(LEAK_FORMS)}")
         if not 1 <= self.leak_frac_bits <= MAX_FRAC_BITS:
@@ -281,7 +284,8 @@ class _Builder:
                               max_abs_weight=float(np.abs(layer.weight).max())
                               if layer.weight.size else 0.0)
                 if isinstance(layer, FloatDense):
-                    probe = Dense(layer.name, weight, bias, weight_bits=weight_bits, acc_bits=48)
+                    probe = Dense(layer.name, weight, bias, weight_bits=weight_bits,
+                                  acc_bits=MAX_IR_ACC_BITS)
                     bound = probe.accumulator_bound()
                     op = Dense(layer.name, weight, bias, weight_bits=weight_bits,
                                acc_bits=signed_bits(bound))
@@ -289,8 +293,8 @@ class _Builder:
                     cls = Conv1d if layer.dims == 1 else Conv2d
                     geometry = dict(stride=layer.stride, padding=layer.padding,
                                     dilation=layer.dilation, groups=layer.groups)
-                    probe = cls(layer.name, weight, bias, weight_bits=weight_bits, acc_bits=48,
-                                **geometry)
+                    probe = cls(layer.name, weight, bias, weight_bits=weight_bits,
+                                acc_bits=MAX_IR_ACC_BITS, **geometry)
                     magnitude = 1 if isinstance(in_type, Spikes) else 1 << (in_type.bits - 1)
                     bound = probe.accumulator_bound(magnitude)
                     op = cls(layer.name, weight, bias, weight_bits=weight_bits,

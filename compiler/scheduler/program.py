@@ -14,7 +14,7 @@ from ..passes.legalise import legalise
 from ..program import LayerPlan, LIFMode, Program
 from .assign import neuron_costs, schedule_layer
 from .fibers import WeightFiber
-from .widths import resolve_depths, resolve_widths
+from .widths import check_capacity, resolve_depths, resolve_widths
 
 
 def _activity(trace_spikes, source_name, size):
@@ -34,6 +34,7 @@ def compile_program(model, config, calibration_spikes=None):
     """
     chain = legalise(model)
     config = resolve_widths(config.check(), model, chain)
+    check_capacity(config, model, chain)
     W, P, T = config.chunk, config.tppes, model.timesteps
     lif_cycles = T // config.lif_steps
 

@@ -7,9 +7,12 @@ TPPE needs more.
 
 from dataclasses import replace
 
+import numpy as np
+
 from hwgen.errors import FitError
 
-from ..hardware_config import AUTO
+from ..hardware_config import AUTO, MAX_SPIKE_DEPTH, MAX_WEIGHT_DEPTH
+from ..ir.widths import MAX_ACC_BITS, MAX_V_BITS, MAX_WEIGHT_BITS
 
 
 def next_power_of_two(n):
@@ -35,6 +38,13 @@ def resolve_widths(config, model, chain):
         "v_bits": max(((l.lif.v_bits, f"lif {l.lif.name!r} has a {l.lif.v_bits}-bit membrane")
                        for l in chain.layers), key=_need),
     }
+    # The IR allows wider sums than the accelerator holds (ir/widths.py): refuse here, with
+    # the op and both numbers, rather than failing later in the gateware.
+    limits = {"weight_bits": MAX_WEIGHT_BITS, "acc_bits": MAX_ACC_BITS, "v_bits": MAX_V_BITS}
+    for name, limit in limits.items():
+        need, why = needs[name]
+        if need > limit:
+            raise FitError(f"{why}; the accelerator's {name} is at most {limit}")
     values = {}
     for name, (need, why) in needs.items():
         value = getattr(config, name)
@@ -54,6 +64,23 @@ def resolve_widths(config, model, chain):
         raise FitError(f"config lif_steps = {config.lif_steps} must divide the model's "
                        f"{T} time steps")
     return config
+
+
+def check_capacity(config, model, chain):
+    """Refuse, before scheduling (which takes time and memory in proportion to the
+    weights), a model that no configuration of ``config.tppes`` TPPEs can hold."""
+    for layer in chain.layers:
+        widest = max(layer.inputs, layer.outputs)
+        if widest > MAX_SPIKE_DEPTH:
+            raise FitError(f"model {model.name!r} does not fit: layer {layer.name!r} has "
+                           f"{layer.inputs} inputs and {layer.outputs} outputs; activation "
+                           f"buffers hold at most {MAX_SPIKE_DEPTH} (spike_depth)")
+    nonzero = sum(int(np.count_nonzero(layer.dense.weight)) for layer in chain.layers)
+    least = -(-nonzero // config.tppes)
+    if least > MAX_WEIGHT_DEPTH:
+        raise FitError(f"model {model.name!r} does not fit: {nonzero} nonzero weights need at "
+                       f"least {least} per TPPE on {config.tppes} TPPEs; a TPPE holds at "
+                       f"most {MAX_WEIGHT_DEPTH} (weight_depth); use more TPPEs or prune")
 
 
 def resolve_depths(config, model, plans, per_tppe, weights):

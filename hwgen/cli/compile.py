@@ -22,10 +22,16 @@ def config_options(function):
                         help="Hardware configuration file (TOML or JSON).")(function)
 
 
-def compile_to(model, config, out, calibration_spikes=None):
+def force_option(function):
+    return click.option("--force", is_flag=True,
+                        help="Replace the output directory even if it is not an hwgen build "
+                             "directory (everything in it is deleted).")(function)
+
+
+def compile_to(model, config, out, calibration_spikes=None, force=False):
     """:func:`hwgen.build_directory.compile_model`, printing its warnings."""
     program, build, warnings = build_directory.compile_model(model, config, out,
-                                                             calibration_spikes)
+                                                             calibration_spikes, force=force)
     for warning in warnings:
         warn(warning)
     return program, build
@@ -71,10 +77,13 @@ them).
 {MODEL_HELP}""")
 @model_argument
 @click.option("-o", "--out", required=True, type=click.Path(file_okay=False),
-              help="Build directory to write (replaced as a whole, atomically).")
+              help="Build directory to write (replaced as a whole, atomically, if it is "
+                   "one; any other non-empty directory is refused unless --force).")
+@force_option
 @config_options
 @frontend_options
-def command(model, out, config_path, overrides, frontend):
+def command(model, out, force, config_path, overrides, frontend):
+    build_directory.check_output(out, force=force)
     # --calibration also balances TPPEs, so unlike the other NIR options it is fine for any
     # model; only a NIR model is quantized with it.
     is_nir = model.endswith(".nir")
@@ -84,7 +93,8 @@ def command(model, out, config_path, overrides, frontend):
     calibration = None
     if frontend.calibration:
         note(f"running the reference on {frontend.calibration} for activity estimates")
-        calibration = reference.run(m, load_inputs(frontend.calibration).inputs).spikes
+        stimulus = load_inputs(frontend.calibration).check(m)
+        calibration = reference.run(m, stimulus.inputs).spikes
     note(f"scheduling {m.name} and generating Verilog")
-    program, build = compile_to(m, config, out, calibration)
+    program, build = compile_to(m, config, out, calibration, force=force)
     print_summary(program, build)

@@ -14,7 +14,10 @@ import click
 
 from hwgen.compiler.frontends.conventions import FRAMEWORKS, SPIKE_FNS
 from hwgen.compiler.ir import FIRE_MODES, ORDERS, RESET_MODES
+from hwgen.compiler.ir.widths import MAX_V_BITS, MAX_WEIGHT_BITS, MIN_BITS
 from hwgen.compiler.passes.quantize import LEAK_FORMS
+
+from .params import PositiveFinite
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ _OPTIONS = [
                  help="NIR: the framework that exported the graph, whose conventions (dt, "
                       "spike comparison, reset, time step) apply where NIR is silent. "
                       "[default: generic]"),
-    click.option("--dt", type=float,
+    click.option("--dt", type=PositiveFinite(),
                  help="NIR: the time step (s) the graph's time constants assume "
                       "[default: the framework's: 1e-4, norse 1e-3, sinabs 1]."),
     click.option("--timesteps", type=click.IntRange(1, 64),
@@ -72,9 +75,9 @@ _OPTIONS = [
     click.option("--calibration", type=click.Path(dir_okay=False),
                  help="NIR: inputs .npz to calibrate quantization on and to measure "
                       "float-vs-integer spike agreement with."),
-    click.option("--weight-bits", type=click.IntRange(2, 16),
+    click.option("--weight-bits", type=click.IntRange(MIN_BITS, MAX_WEIGHT_BITS),
                  help="NIR: weight width [default: exact for integer weights, else 8]."),
-    click.option("--v-bits", type=click.IntRange(2, 32),
+    click.option("--v-bits", type=click.IntRange(MIN_BITS, MAX_V_BITS),
                  help="NIR: membrane width [default: the narrowest that never saturates]."),
     click.option("--leak-form", type=click.Choice(LEAK_FORMS),
                  help="NIR: multiply ((a*v)>>F = floor(beta*v)) or shift (v - (v>>k)) "

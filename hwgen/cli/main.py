@@ -5,7 +5,11 @@ Every command is a thin layer over the packages. Bad input surfaces as a
 status 1; click's own usage errors exit with 2.
 """
 
+import signal
+import warnings
+
 import click
+from amaranth.hdl import UnusedElaboratable
 
 from hwgen.errors import HwgenError
 
@@ -43,5 +47,18 @@ for command in (compile.command, simulate.command, synth.command, flash.command,
     cli.add_command(command)
 
 
+def _interrupted(signum, frame):
+    """SIGINT and SIGTERM unwind the stack like an exception, so every ``finally`` and
+    context manager runs: staging and temporary directories are removed
+    (hwgen.atomic). Elaboratables built but never elaborated because of the interruption
+    are expected, so Amaranth's warnings about them are silenced rather than printed."""
+    warnings.simplefilter("ignore", UnusedElaboratable)
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise SystemExit(128 + signum)
+
+
 def main():
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupted)
     cli(prog_name="hwgen")

@@ -3,6 +3,7 @@
 import click
 
 from hwgen.compiler import frontends
+from hwgen.errors import InputError
 
 from .. import bundled
 from hwgen.sim.stimulus import Stimulus, load_inputs
@@ -31,7 +32,15 @@ def load_model(name, frontend=None):
                                  f"bundled: {', '.join(BUNDLED)}", param_hint="MODEL")
     if flags and not name.endswith(frontends.nir_frontend.SUFFIX):
         raise click.UsageError(f"{', '.join(flags)} only apply to NIR (.nir) models")
-    return frontends.load(name, **(frontend.given() if frontend is not None else {}))
+    try:
+        return frontends.load(name, **(frontend.given() if frontend is not None else {}))
+    except InputError as error:
+        # Only the calibration inputs are input data here; a model file's own faults are
+        # FormatError or ModelError.
+        if frontend is None or frontend.calibration is None \
+                or str(error).startswith(f"{frontend.calibration}: "):
+            raise
+        raise InputError(f"{frontend.calibration}: {error}") from None
 
 
 def load_stimulus(model_name, inputs_path, samples):
@@ -39,7 +48,7 @@ def load_stimulus(model_name, inputs_path, samples):
     if inputs_path is not None:
         stimulus = load_inputs(inputs_path)
     elif model_name in BUNDLED:
-        stimulus = Stimulus(*BUNDLED[model_name][1]())
+        stimulus = Stimulus(*BUNDLED[model_name][1](), source=f"{model_name}'s held-out split")
     else:
         raise click.UsageError("--inputs is required for a model that is not bundled")
     return stimulus.head(samples)

@@ -9,7 +9,8 @@ from hwgen.compiler import hardware_config
 from hwgen.sim.stimulus import Stimulus
 
 from .. import bundled
-from .compile import compile_to, print_summary
+from .. import build_directory
+from .compile import compile_to, force_option, print_summary
 from .console import console, note
 from .simulate import print_report, run_cosimulation
 
@@ -20,16 +21,19 @@ from .simulate import print_report, run_cosimulation
 @click.option("--samples", type=int, help="Held-out digits to co-simulate (default: all 450).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override one hardware parameter (repeatable).")
-def command(out, samples, overrides):
+@force_option
+def command(out, samples, overrides, force):
     """Compile the bundled digits SNN, co-simulate it on Verilator against the integer
     reference, and report bit-exactness, accuracy and cycles per inference."""
     started = time.monotonic()
+    build_directory.check_output(out, force=force)
     model = bundled.digits_model()
     inputs, labels = bundled.digits_test_set()
     stimulus = Stimulus(inputs, labels).head(samples)
     console.print(f"[bold]1. compile[/bold] the bundled {model.name} (64 -> 128 -> 10 LIF, "
                   f"T = {model.timesteps}) with the default hardware configuration")
-    program, build = compile_to(model, hardware_config.load(None, overrides), out)
+    program, build = compile_to(model, hardware_config.load(None, overrides), out,
+                                force=force)
     print_summary(program, build)
     console.print(f"[bold]2. co-simulate[/bold] {len(stimulus)} held-out digits: the generated "
                   f"Verilog on Verilator against the integer reference")

@@ -27,7 +27,7 @@ density, matched pairs) and, if the inputs carry labels, the accuracy.
 @frontend_options
 def command(model, inputs_path, samples, outputs_path, as_json, frontend):
     m = load_model(model, frontend)
-    stimulus = load_stimulus(model, inputs_path, samples)
+    stimulus = load_stimulus(model, inputs_path, samples).check(m)
     trace = reference.run(m, stimulus.inputs)
     layers = statistics.layer_statistics(m, trace)
     result = {"model": m.name, "samples": len(stimulus),

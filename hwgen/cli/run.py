@@ -8,10 +8,10 @@ from hwgen.errors import MismatchError
 from hwgen.build_directory import BuildDirectory
 from hwgen.fpga import driver
 from hwgen.fpga.core import CoreSpec
-from hwgen.compiler.ir import reference
 from hwgen.sim.stimulus import load_inputs
 
 from .console import console, note, print_json, progress, table
+from .params import PositiveFinite
 
 
 @click.command("run")
@@ -23,9 +23,9 @@ from .console import console, note, print_json, progress, table
 @click.option("--inputs", "inputs_path", required=True, type=click.Path(dir_okay=False),
               help="Inputs .npz ('inputs', optional 'labels'), see docs/formats.md.")
 @click.option("--samples", type=int, help="Run only the first N samples.")
-@click.option("--baud", type=int, default=115200, show_default=True,
+@click.option("--baud", type=click.IntRange(1), default=115200, show_default=True,
               help="Baud rate the bitstream was built with.")
-@click.option("--timeout", type=float, default=2.0, show_default=True,
+@click.option("--timeout", type=PositiveFinite(maximum=3600), default=2.0, show_default=True,
               help="Seconds to wait for each response from the board.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def command(build_dir, port, simulate, inputs_path, samples, baud, timeout, as_json):
@@ -41,8 +41,7 @@ def command(build_dir, port, simulate, inputs_path, samples, baud, timeout, as_j
     spec = CoreSpec.of(build)
     model = build.model()
     driver.check_model(spec, model)
-    stimulus = load_inputs(inputs_path).head(samples)
-    reference.encode(model, stimulus.inputs)         # bad inputs fail before the port opens
+    stimulus = load_inputs(inputs_path).head(samples).check(model)  # before the port opens
 
     def execute(port_name):
         transport = driver.SerialTransport(port_name, baud, timeout=timeout)

@@ -65,10 +65,12 @@ def print_report(result, report, build):
 def command(directory, inputs_path, samples, waves, jobs):
     """Co-simulate the build in DIR against the integer reference, layer by layer.
 
-    Exits with status 1 if any layer of any sample differs from the reference.
+    Exits with status 1 if any layer of any sample differs from the reference. Results
+    go to DIR/sim (replaced as a whole); a DIR that cannot be written is refused before
+    simulating.
     """
     build = BuildDirectory(directory)
-    stimulus = load_inputs(inputs_path).head(samples)
+    stimulus = load_inputs(inputs_path).head(samples).check(build.model())
     result, report = run_cosimulation(build, stimulus, waves=waves, jobs=jobs)
     print_report(result, report, build)
     if not report["bit_exact"]:

@@ -11,6 +11,7 @@ from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 
 from hwgen.compiler.instruction_format import bits_for
+from hwgen.compiler.ir.widths import MAX_ACC_BITS, MAX_V_BITS, MAX_WEIGHT_BITS, MIN_BITS
 
 from .core_interface import result_layout, trace_layout
 
@@ -43,12 +44,15 @@ class Geometry:
             (self.chunk_bits >= 1, "chunk_bits must be >= 1"),
             (self.slot_bits >= 1, "slot_bits must be >= 1"),
             (self.weight_addr_bits >= 1, "weight_addr_bits must be >= 1"),
-            (2 <= self.weight_bits <= 16, f"weight_bits {self.weight_bits} must be 2..16"),
-            (2 <= self.acc_bits <= 32, f"acc_bits {self.acc_bits} must be 2..32"),
-            (2 <= self.v_bits <= 32, f"v_bits {self.v_bits} must be 2..32"),
             (self.slot_bits >= self.offset_bits + self.chunk_bits,
              f"slot_bits {self.slot_bits} cannot hold a chunk index of {self.chunk_bits} "
              f"bits and an offset of {self.offset_bits} bits"),
+            (MIN_BITS <= self.weight_bits <= MAX_WEIGHT_BITS,
+             f"weight_bits {self.weight_bits} must be {MIN_BITS}..{MAX_WEIGHT_BITS}"),
+            (MIN_BITS <= self.acc_bits <= MAX_ACC_BITS,
+             f"acc_bits {self.acc_bits} must be {MIN_BITS}..{MAX_ACC_BITS}"),
+            (MIN_BITS <= self.v_bits <= MAX_V_BITS,
+             f"v_bits {self.v_bits} must be {MIN_BITS}..{MAX_V_BITS}"),
         ]
         for ok, message in checks:
             if not ok:

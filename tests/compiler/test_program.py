@@ -99,15 +99,15 @@ def test_models_that_do_not_fit_are_refused(overrides, message):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["tppes=0"], "config: tppes = 0 must be an integer between 1 and 32"),
-    (["tppes=33"], "config: tppes = 33 must be an integer between 1 and 32"),
-    (["chunk=12"], "config: chunk = 12 must be a power of two (4, 8, 16, 32 or 64)"),
-    (["timesteps=17"], "config: timesteps = 17 must be an integer between 1 and 16 or 'auto'"),
+    (["tppes=0"], "--set tppes=0: tppes = 0 must be an integer between 1 and 32"),
+    (["tppes=33"], "--set tppes=33: tppes = 33 must be an integer between 1 and 32"),
+    (["chunk=12"], "--set chunk=12: chunk = 12 must be a power of two (4, 8, 16, 32 or 64)"),
+    (["timesteps=17"], "--set timesteps=17: timesteps = 17 must be an integer between 1 and 16 or 'auto'"),
     (["join=laggy"], "--set join=laggy: unknown parameter 'join'"),
-    (["fifo_depth=1"], "config: fifo_depth = 1 must be an integer between 2 and 64"),
+    (["fifo_depth=1"], "--set fifo_depth=1: fifo_depth = 1 must be an integer between 2 and 64"),
     (["banana=1"], "--set banana=1: unknown parameter 'banana'"),
     (["tppes"], "--set 'tppes': expected key=value"),
-    (["timesteps=4", "lif_steps=3"], "config: lif_steps = 3 must divide timesteps = 4"),
+    (["timesteps=4", "lif_steps=3"], "--set lif_steps=3: lif_steps = 3 must divide timesteps = 4"),
 ])
 def test_bad_configurations_are_refused(overrides, message):
     with pytest.raises(ConfigError, match=re.escape(message)):

@@ -6,7 +6,8 @@ import pytest
 from hwgen.compiler import hardware_config
 from hwgen.errors import FitError
 from hwgen.compiler.ir import LIF, Dense, Input, Model
-from hwgen.compiler.scheduler.program import MAX_ACC_BITS, compile_program
+from hwgen.compiler.ir.widths import MAX_ACC_BITS
+from hwgen.compiler.scheduler.program import compile_program
 
 
 def model_with_acc_bits(acc_bits):

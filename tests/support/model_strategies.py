@@ -362,8 +362,6 @@ def cases(draw, *, max_layers=4, max_size=70, flaw_weight=0.1, max_tppes=MAX_TPP
         overrides.append(f"fifo_depth={fifo}")
     if draw(st.booleans()):
         overrides.append(f"timesteps={T}")
-    if draw(st.booleans()):
-        overrides.append(f"join={draw(st.sampled_from(hardware_config.JOIN_VARIANTS))}")
 
     inputs = draw(sizes(chunk, tppes, max_size))
     drawn = tuple(draw(layers(chunk, tppes, T, max_size))
