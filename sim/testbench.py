@@ -16,6 +16,7 @@ import os
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
+from cocotb.simtime import get_sim_time
 from cocotb.triggers import ReadOnly, RisingEdge
 
 from hwgen.gateware.core_interface import field_slices, trace_layout
@@ -90,7 +91,8 @@ async def run_inferences(dut):
     record = {"field": field}
     progress = os.environ.get("HWGEN_PROGRESS")
 
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+    period_ns = 10
+    cocotb.start_soon(Clock(dut.clk, period_ns, unit="ns").start())
     dut.inputs__valid.value = 0
     dut.results__ready.value = 0
     dut.start.value = 0
@@ -118,4 +120,5 @@ async def run_inferences(dut):
     events = np.array(events, dtype=np.int64).reshape(-1, 5)
     np.savez(os.environ["HWGEN_OBSERVED"], events=events, cycles=np.array(cycles),
              load_cycles=np.array(loading), layer_bounds=np.array(starts, dtype=np.int64),
-             results=np.array(results, dtype=np.int64).reshape(len(words), outputs))
+             results=np.array(results, dtype=np.int64).reshape(len(words), outputs),
+             edges=int(get_sim_time("ns")) // period_ns)
