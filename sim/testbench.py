@@ -3,7 +3,8 @@
 It runs the inferences listed in the job file named by ``HWGEN_JOB`` through the core's
 interface exactly as docs/architecture.md specifies (input words, start, done, results)
 and records everything observable: every trace event (the words each layer writes), the
-cycle each layer began, the cycle counter and the result words. It writes them to the
+cycle each layer began, the cycle counter and the result words (and how many clock cycles
+it simulated, for speed measurements). It writes them to the
 file named by ``HWGEN_OBSERVED`` and judges nothing: :mod:`hwgen.sim.compare` compares the
 recording with the integer reference, so the verdict logic is ordinary, testable Python.
 
@@ -97,7 +98,9 @@ async def run_inferences(dut):
     dut.results__ready.value = 0
     dut.start.value = 0
     dut.rst.value = 1
-    for _ in range(3):
+    await RisingEdge(dut.clk)
+    first_edge_ns = get_sim_time("ns")
+    for _ in range(2):
         await RisingEdge(dut.clk)
     dut.rst.value = 0
     await RisingEdge(dut.clk)
@@ -121,4 +124,4 @@ async def run_inferences(dut):
     np.savez(os.environ["HWGEN_OBSERVED"], events=events, cycles=np.array(cycles),
              load_cycles=np.array(loading), layer_bounds=np.array(starts, dtype=np.int64),
              results=np.array(results, dtype=np.int64).reshape(len(words), outputs),
-             edges=int(get_sim_time("ns")) // period_ns)
+             edges=round((get_sim_time("ns") - first_edge_ns) / period_ns) + 1)
