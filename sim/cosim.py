@@ -1,9 +1,10 @@
 """Co-simulation: the generated Verilog on Verilator against the integer reference.
 
 :func:`cosimulate` runs the reference, builds the build directory's Verilog with
-Verilator (cached by design hash), runs the samples in parallel shards, and compares every layer's spikes and the output layer's results and membranes
-with the reference (:mod:`hwgen.sim.compare`). It also measures cycles per inference and per
-layer, next to each layer's ideal bound.
+Verilator (cached by design hash), runs the samples in parallel shards, and compares
+every layer's spikes and the output layer's results and membranes with the reference
+(:mod:`hwgen.sim.compare`). It also measures cycles per inference and per layer, next to
+each layer's ideal bound.
 
 Two engines drive the core, cycle for cycle alike and recording the same things: the native
 one (default, :mod:`hwgen.sim.native`), whose clock loop is C++ so Python sees only the
@@ -28,7 +29,6 @@ from hwgen.compiler.ir.spike_words import spikes_to_words
 from hwgen.gateware.core_interface import field_slices, trace_layout
 
 from .compare import compare, ideal_bounds
-
 from .native import NativeBuild, children_cpu
 from .verilator import VerilatorBuild
 

@@ -137,10 +137,13 @@ class NativeBuild:
             raise ToolchainError(f"{executable} --clock failed: {result.stderr.strip()}")
         return elapsed, cpu
 
-    def run_many(self, runs, *, parallel=None, log=None):
+    def run_many(self, runs, *, parallel=None, log=None, bare=False):
         """Run shards: ``runs`` is a list of (folder, job) with ``job`` a dict as
         :func:`write_job` takes; each folder gets job.bin, observed.bin, progress (and
-        dump.vcd with waves). Returns one recording dict per run, in order."""
+        dump.vcd with waves). Returns one recording dict per run, in order.
+
+        ``bare``: the same runs without reading the trace (no events, no layer starts):
+        the model's own speed on the workload, for benchmarks only."""
         executable = self.build(log=log)
         parallel = max(1, min(parallel or os.cpu_count() or 1, len(runs)))
 
@@ -148,7 +151,8 @@ class NativeBuild:
             folder, job = Path(run[0]), run[1]
             folder.mkdir(parents=True, exist_ok=True)
             write_job(folder / "job.bin", **job)
-            command = [str(executable), str(folder / "job.bin"), str(folder / "observed.bin"),
+            command = [str(executable), *(["--bare"] if bare else []),
+                       str(folder / "job.bin"), str(folder / "observed.bin"),
                        str(folder / "progress"),
                        str(folder / "dump.vcd") if self.waves else "-"]
             result = subprocess.run(command, capture_output=True, text=True)
