@@ -1,6 +1,7 @@
 """Judging a recorded RTL run against the integer reference, layer by layer.
 
-The testbench (:mod:`hwgen.sim.testbench`) records every word each layer writes, by output slot;
+The co-simulation (:mod:`hwgen.sim.native`'s C++ driver, or the cocotb testbench
+:mod:`hwgen.sim.testbench`) records every word each layer writes, by output slot;
 the program summary maps slots back to neurons. Every layer's spikes, and the result
 words and final membranes of the output layer, must equal the reference's exactly. The
 first difference is reported as (sample, layer, neuron, step).

@@ -1,15 +1,22 @@
 """Co-simulation: the generated Verilog on Verilator against the integer reference.
 
 :func:`cosimulate` runs the reference, builds the build directory's Verilog with
-Verilator (cached by design hash), runs the cocotb testbench on the samples in parallel
-shards, and compares every layer's spikes and the output layer's results and membranes
-with the reference (:mod:`hwgen.sim.compare`). It also measures cycles per inference and per
-layer, next to each layer's ideal bound.
+Verilator (cached by design hash), runs the samples in parallel shards, and compares
+every layer's spikes and the output layer's results and membranes with the reference
+(:mod:`hwgen.sim.compare`). It also measures cycles per inference and per layer, next to
+each layer's ideal bound.
+
+Two engines drive the core, cycle for cycle alike and recording the same things: the native
+one (default, :mod:`hwgen.sim.native`), whose clock loop is C++ so Python sees only the
+recording, and the cocotb testbench (:mod:`hwgen.sim.testbench`), which wakes Python on every
+clock edge and is about two orders of magnitude slower (benchmarks/cosim_speed.py); it is
+kept as an independent second driver.
 """
 
 import os
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,11 +26,14 @@ from hwgen.errors import ToolchainError
 
 from hwgen.compiler.ir import reference
 from hwgen.compiler.ir.spike_words import spikes_to_words
+from hwgen.gateware.core_interface import field_slices, trace_layout
 
 from .compare import compare, ideal_bounds
+from .native import NativeBuild, children_cpu
 from .verilator import VerilatorBuild
 
 TESTBENCH = "hwgen.sim.testbench"
+ENGINES = ("native", "cocotb")
 
 
 @dataclass
@@ -37,6 +47,12 @@ class CosimResult:
     ideal: np.ndarray               # (samples, layers) ideal bound
     labels: np.ndarray = None
     waves: list = None
+    # Clock cycles simulated over all shards (reset, loading, inferences, reading results),
+    # the wall-clock seconds the shards took and the CPU seconds their processes used,
+    # build excluded: the simulation's speed (CPU time stays meaningful on a busy machine).
+    simulated_cycles: int = None
+    simulation_seconds: float = None
+    simulation_cpu_seconds: float = None
 
     @property
     def samples(self):
@@ -95,7 +111,7 @@ def _shards(samples, parallel):
 
 
 def cosimulate(build, inputs, *, labels=None, waves=False, parallel=None, work_dir=None,
-               progress=None, log=None):
+               progress=None, log=None, engine="native"):
     """Co-simulate ``inputs`` (as for :func:`hwgen.compiler.ir.reference.encode`) on ``build``
     (a :class:`~hwgen.build_directory.BuildDirectory`).
 
@@ -103,17 +119,22 @@ def cosimulate(build, inputs, *, labels=None, waves=False, parallel=None, work_d
     ``waves``: record a VCD (one shard, so keep the sample count small); the VCD files stay
     in ``work_dir``, which must then be given. Without ``work_dir`` the simulator's files
     live in a temporary folder that is removed afterwards.
+    ``engine``: "native" (C++ clock loop) or "cocotb" (the Python testbench); see above.
     """
+    if engine not in ENGINES:
+        raise ValueError(f"cosimulate: engine must be one of {', '.join(ENGINES)}, "
+                         f"not {engine!r}")
     if waves and work_dir is None:
         raise ValueError("cosimulate: waves need a work_dir to keep the VCD in")
     if work_dir is None:
         with tempfile.TemporaryDirectory(prefix="hwgen-cosim-") as folder:
             return _cosimulate(build, inputs, labels, waves, parallel, Path(folder),
-                               progress, log)
-    return _cosimulate(build, inputs, labels, waves, parallel, Path(work_dir), progress, log)
+                               progress, log, engine)
+    return _cosimulate(build, inputs, labels, waves, parallel, Path(work_dir), progress, log,
+                       engine)
 
 
-def _cosimulate(build, inputs, labels, waves, parallel, work, progress, log):
+def _cosimulate(build, inputs, labels, waves, parallel, work, progress, log, engine):
     model = build.model()
     program = build.program()
     trace = reference.run(model, inputs)
@@ -122,21 +143,13 @@ def _cosimulate(build, inputs, labels, waves, parallel, work, progress, log):
     parallel = 1 if waves else (parallel or os.cpu_count() or 1)
     shards = _shards(samples, parallel)
 
-    verilator = VerilatorBuild([build.verilog], build.top_module, waves=waves)
-    verilator.build(log=log)
-
+    ports = build.manifest["top"]["ports"]
+    layers = len(program["layers"])
     runs = []
     for index, (a, b) in enumerate(shards):
         folder = work / f"shard{index}"
         folder.mkdir(parents=True, exist_ok=True)
-        ports = build.manifest["top"]["ports"]
-        np.savez(folder / "job.npz", words=words[a:b], outputs=program["outputs"],
-                 timesteps=program["timesteps"], layer_bits=ports["trace"]["layer_bits"],
-                 slot_bits=ports["trace"]["slot_bits"], layers=len(program["layers"]),
-                 timeout=_timeout_cycles(program))
-        runs.append((folder, {"HWGEN_JOB": str(folder / "job.npz"),
-                              "HWGEN_OBSERVED": str(folder / "observed.npz"),
-                              "HWGEN_PROGRESS": str(folder / "progress")}))
+        runs.append((folder, (a, b)))
 
     stop = threading.Event()
     watcher = None
@@ -147,25 +160,59 @@ def _cosimulate(build, inputs, labels, waves, parallel, work, progress, log):
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
     try:
-        results = verilator.run_many(TESTBENCH, runs, parallel=parallel, log=log)
+        if engine == "native":
+            fields = field_slices(trace_layout(program["timesteps"], ports["trace"]["layer_bits"],
+                                               ports["trace"]["slot_bits"]))
+            simulator = NativeBuild([build.verilog], build.top_module, waves=waves)
+            simulator.build(log=log)
+            began, cpu = time.perf_counter(), children_cpu()
+            parts = simulator.run_many(
+                [(folder, {"words": words[a:b], "outputs": program["outputs"],
+                           "layers": layers, "timeout": _timeout_cycles(program),
+                           "fields": fields}) for folder, (a, b) in runs],
+                parallel=parallel, log=log)
+            seconds, cpu = time.perf_counter() - began, children_cpu() - cpu
+        else:
+            parts, seconds, cpu = _run_cocotb(build, program, ports, words, runs, waves,
+                                              parallel, log)
     finally:
         stop.set()
         if watcher:
             watcher.join()
-    for (folder, _), result in zip(runs, results):
-        if not result.ok:
-            raise ToolchainError(f"the testbench failed in {folder} (see {result.log}): "
-                                 f"{', '.join(result.failed) or 'no test ran'}")
     if progress:
         progress(samples)
 
-    observed = _merge([np.load(folder / "observed.npz") for folder, _ in runs], shards)
+    observed = _merge(parts, shards)
     verdict = compare(program, trace, observed)
     bounds = observed["layer_bounds"]
     layer_cycles = bounds[:, 1:] - bounds[:, :-1]
     return CosimResult(program, trace, verdict, observed["cycles"], observed["load_cycles"],
                        layer_cycles, ideal_bounds(program, model, trace), labels,
-                       waves=[folder / "dump.vcd" for folder, _ in runs] if waves else None)
+                       waves=[folder / "dump.vcd" for folder, _ in runs] if waves else None,
+                       simulated_cycles=sum(int(part["edges"]) for part in parts),
+                       simulation_seconds=seconds, simulation_cpu_seconds=cpu)
+
+
+def _run_cocotb(build, program, ports, words, runs, waves, parallel, log):
+    verilator = VerilatorBuild([build.verilog], build.top_module, waves=waves)
+    verilator.build(log=log)
+    jobs = []
+    for folder, (a, b) in runs:
+        np.savez(folder / "job.npz", words=words[a:b], outputs=program["outputs"],
+                 timesteps=program["timesteps"], layer_bits=ports["trace"]["layer_bits"],
+                 slot_bits=ports["trace"]["slot_bits"], layers=len(program["layers"]),
+                 timeout=_timeout_cycles(program))
+        jobs.append((folder, {"HWGEN_JOB": str(folder / "job.npz"),
+                              "HWGEN_OBSERVED": str(folder / "observed.npz"),
+                              "HWGEN_PROGRESS": str(folder / "progress")}))
+    began, cpu = time.perf_counter(), children_cpu()
+    results = verilator.run_many(TESTBENCH, jobs, parallel=parallel, log=log)
+    seconds, cpu = time.perf_counter() - began, children_cpu() - cpu
+    for (folder, _), result in zip(jobs, results):
+        if not result.ok:
+            raise ToolchainError(f"the testbench failed in {folder} (see {result.log}): "
+                                 f"{', '.join(result.failed) or 'no test ran'}")
+    return [dict(np.load(folder / "observed.npz")) for folder, _ in jobs], seconds, cpu
 
 
 def _timeout_cycles(program):

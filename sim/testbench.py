@@ -3,7 +3,8 @@
 It runs the inferences listed in the job file named by ``HWGEN_JOB`` through the core's
 interface exactly as docs/architecture.md specifies (input words, start, done, results)
 and records everything observable: every trace event (the words each layer writes), the
-cycle each layer began, the cycle counter and the result words. It writes them to the
+cycle each layer began, the cycle counter and the result words (and how many clock cycles
+it simulated, for speed measurements). It writes them to the
 file named by ``HWGEN_OBSERVED`` and judges nothing: :mod:`hwgen.sim.compare` compares the
 recording with the integer reference, so the verdict logic is ordinary, testable Python.
 
@@ -16,6 +17,7 @@ import os
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
+from cocotb.simtime import get_sim_time
 from cocotb.triggers import ReadOnly, RisingEdge
 
 from hwgen.gateware.core_interface import field_slices, trace_layout
@@ -90,12 +92,15 @@ async def run_inferences(dut):
     record = {"field": field}
     progress = os.environ.get("HWGEN_PROGRESS")
 
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+    period_ns = 10
+    cocotb.start_soon(Clock(dut.clk, period_ns, unit="ns").start())
     dut.inputs__valid.value = 0
     dut.results__ready.value = 0
     dut.start.value = 0
     dut.rst.value = 1
-    for _ in range(3):
+    await RisingEdge(dut.clk)
+    first_edge_ns = get_sim_time("ns")
+    for _ in range(2):
         await RisingEdge(dut.clk)
     dut.rst.value = 0
     await RisingEdge(dut.clk)
@@ -118,4 +123,5 @@ async def run_inferences(dut):
     events = np.array(events, dtype=np.int64).reshape(-1, 5)
     np.savez(os.environ["HWGEN_OBSERVED"], events=events, cycles=np.array(cycles),
              load_cycles=np.array(loading), layer_bounds=np.array(starts, dtype=np.int64),
-             results=np.array(results, dtype=np.int64).reshape(len(words), outputs))
+             results=np.array(results, dtype=np.int64).reshape(len(words), outputs),
+             edges=round((get_sim_time("ns") - first_edge_ns) / period_ns) + 1)

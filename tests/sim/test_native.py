@@ -1,0 +1,87 @@
+"""The native co-simulation engine (hwgen.sim.native): the same recording as the cocotb
+testbench, cycle for cycle, and its refusals."""
+
+import numpy as np
+import pytest
+
+from hwgen import build_directory
+from hwgen.compiler import hardware_config
+from hwgen.compiler.ir.spike_words import spikes_to_words
+from hwgen.compiler.scheduler.program import compile_program
+from hwgen.errors import ToolchainError
+from hwgen.gateware.core_interface import field_slices, trace_layout
+from hwgen.sim.cosim import _timeout_cycles, cosimulate
+from hwgen.sim.native import NativeBuild, read_observed, write_job
+from hwgen.sim.workloads import ALL_MODES, random_workload
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("native")
+    w = random_workload(5, [40, 23, 7], 4, samples=6, spike_density=0.35, weight_density=0.4,
+                        silent_fraction=0.3, modes=(ALL_MODES[3], ALL_MODES[28]))
+    config = hardware_config.load(None, ["tppes=3", "chunk=8"])
+    program = compile_program(w.model, config)
+    return build_directory.write(program, w.model, folder / "build"), w
+
+
+@pytest.mark.verilator
+def test_native_and_cocotb_record_the_same(small, tmp_path):
+    build, w = small
+    native = cosimulate(build, w.spikes, parallel=2, work_dir=tmp_path / "native")
+    cocotb = cosimulate(build, w.spikes, parallel=1, engine="cocotb",
+                        work_dir=tmp_path / "cocotb")
+    assert native.verdict.bit_exact and cocotb.verdict.bit_exact
+    # Two independent drivers of the same interface: every recorded number must agree.
+    np.testing.assert_array_equal(native.cycles, cocotb.cycles)
+    np.testing.assert_array_equal(native.load_cycles, cocotb.load_cycles)
+    np.testing.assert_array_equal(native.layer_cycles, cocotb.layer_cycles)
+    for layer, spikes in cocotb.verdict.rtl_spikes.items():
+        np.testing.assert_array_equal(native.verdict.rtl_spikes[layer], spikes)
+    np.testing.assert_array_equal(native.verdict.rtl_membranes, cocotb.verdict.rtl_membranes)
+    events = [read_observed(tmp_path / f"native/shard{i}/observed.bin")["events"]
+              for i in range(2)]
+    events[1][:, 0] += 3                                    # shard 1 holds samples 3..5
+    with np.load(tmp_path / "cocotb/shard0/observed.npz") as recorded:
+        np.testing.assert_array_equal(np.concatenate(events), recorded["events"])
+        assert native.simulated_cycles == int(recorded["edges"]) + 4   # the second reset
+    assert (native.layer_cycles > 0).all() and native.simulation_seconds > 0
+
+
+@pytest.mark.verilator
+def test_a_core_that_never_finishes_is_reported(small, tmp_path):
+    build, w = small
+    program = build.program()
+    ports = build.manifest["top"]["ports"]["trace"]
+    fields = field_slices(trace_layout(program["timesteps"], ports["layer_bits"],
+                                       ports["slot_bits"]))
+    words = spikes_to_words(w.spikes[:1])
+    job = {"words": words, "outputs": program["outputs"], "layers": len(program["layers"]),
+           "timeout": 5, "fields": fields}
+    simulator = NativeBuild([build.verilog], build.top_module)
+    with pytest.raises(ToolchainError, match="sample 0: no done after 5 cycles"):
+        simulator.run_many([(tmp_path / "shard0", job)])
+    # With the real timeout the same job finishes, so the error came from the limit.
+    job["timeout"] = _timeout_cycles(program)
+    (observed,) = simulator.run_many([(tmp_path / "shard1", job)])
+    assert observed["results"].shape == (1, program["outputs"])
+
+
+def test_a_truncated_recording_is_refused(tmp_path):
+    path = tmp_path / "observed.bin"
+    path.write_bytes(b"\0" * 10)
+    with pytest.raises(ToolchainError, match="not a recording"):
+        read_observed(path)
+
+
+def test_the_job_refuses_a_trace_field_wider_than_the_recording(tmp_path):
+    fields = {"layer": (0, 2, False), "slot": (2, 5, False), "word": (7, 64, False)}
+    with pytest.raises(ToolchainError, match="'word' is 64 bits"):
+        write_job(tmp_path / "job.bin", words=np.zeros((1, 3)), outputs=1, layers=1,
+                  timeout=10, fields=fields)
+
+
+def test_an_unknown_engine_is_refused(small):
+    build, w = small
+    with pytest.raises(ValueError, match="engine must be one of"):
+        cosimulate(build, w.spikes, engine="icarus")
