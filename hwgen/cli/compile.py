@@ -9,7 +9,7 @@ from hwgen.compiler.ir import reference
 from hwgen.sim.stimulus import load_inputs
 
 from .. import build_directory
-from .console import console, note, table, warn
+from .console import console, stage, table, warn
 from .frontend_options import frontend_options
 from .models import MODEL_HELP, load_model, model_argument
 
@@ -87,14 +87,16 @@ def command(model, out, force, config_path, overrides, frontend):
     # --calibration also balances TPPEs, so unlike the other NIR options it is fine for any
     # model; only a NIR model is quantized with it.
     is_nir = model.endswith(".nir")
-    m = load_model(model, frontend if is_nir else dataclasses.replace(frontend,
-                                                                      calibration=None))
+    with stage(f"reading {model}" + (" and quantizing it" if is_nir else "")):
+        m = load_model(model, frontend if is_nir else dataclasses.replace(frontend,
+                                                                          calibration=None))
     config = hardware_config.load(config_path, overrides)
     calibration = None
     if frontend.calibration:
-        note(f"running the reference on {frontend.calibration} for activity estimates")
-        stimulus = load_inputs(frontend.calibration).check(m)
-        calibration = reference.run(m, stimulus.inputs).spikes
-    note(f"scheduling {m.name} and generating Verilog")
-    program, build = compile_to(m, config, out, calibration, force=force)
+        with stage(f"running the reference on {frontend.calibration} for activity "
+                   f"estimates"):
+            stimulus = load_inputs(frontend.calibration).check(m)
+            calibration = reference.run(m, stimulus.inputs).spikes
+    with stage(f"scheduling {m.name} and generating Verilog"):
+        program, build = compile_to(m, config, out, calibration, force=force)
     print_summary(program, build)

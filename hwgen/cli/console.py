@@ -4,7 +4,10 @@ import json
 import sys
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+import contextlib
+
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
+                           TimeElapsedColumn)
 from rich.table import Table
 
 # Piped output gets 120 columns instead of rich's 80 so that tables stay on one line.
@@ -26,6 +29,18 @@ def progress():
     """A progress bar for long steps, written to stderr so stdout stays parseable."""
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), console=errors, transient=not errors.is_terminal)
+
+
+@contextlib.contextmanager
+def stage(message):
+    """A step of unknown length (importing a model, scheduling, generating Verilog): its
+    note, then a spinner with the elapsed time on stderr until it ends, so a long step is
+    never silent."""
+    note(message)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=errors, transient=True) as spinner:
+        spinner.add_task(message, total=None)
+        yield
 
 
 def print_json(data):

@@ -88,7 +88,8 @@ def test_hwgen_run_reports_mismatches_with_exit_1(standin_build, tmp_path):
     result = invoke("run", standin_build, "--simulate", "--inputs", tmp_path / "x.npz")
     assert result.exit_code == 1
     assert result.output.strip().splitlines()[-1] == (
-        "Error: 3 of 3 samples differ from the reference; first: sample 0, neuron 0, step 1")
+        "Error: 3 of 3 samples differ from the reference; first: sample 0, layer 'lif', "
+        "neuron 0, step 1: expected spike 0, the hardware gave 1")
 
 
 def test_hwgen_run_option_errors(standin_build, tmp_path):

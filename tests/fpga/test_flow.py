@@ -183,13 +183,16 @@ def test_an_accepted_timing_failure(standin_build):
 @pytest.mark.fpga
 @pytest.mark.slow
 def test_a_design_that_does_not_fit(tmp_path):
+    from fpga_standin import standin_model
+    from hwgen import build_directory
+    from hwgen.compiler.frontends import native
     build = tmp_path / "build"
-    (build / "rtl").mkdir(parents=True)
-    (build / "rtl" / "hwgen_core.v").write_text(OVERSIZED_CORE)
-    (build / "manifest.json").write_text(json.dumps({
+    build_directory.write_files(build, {
         "model": {"name": "oversized", "timesteps": 8, "inputs": 4, "outputs": 4,
                   "v_bits": 6},
-        "top": {"module": "hwgen_core", "verilog": "rtl/hwgen_core.v"}}))
+        "top": {"module": "hwgen_core", "ports": {"inputs": 8, "results": 14, "cycles": 32}}},
+        {"verilog": ("rtl/hwgen_core.v", OVERSIZED_CORE.encode()),
+         "model": ("model.hwgen", native.dumps(standin_model(neurons=4)))})
     result = invoke("synth", build, "--target", "ice40-up5k")
     assert result.exit_code == 1
     assert result.output.strip().splitlines()[-1] == (

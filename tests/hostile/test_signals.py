@@ -63,11 +63,13 @@ def test_sigterm_during_simulate_keeps_the_build_and_removes_temporaries(tmp_pat
     import shutil
     build = shutil.copytree(pristine_build, tmp_path / "build")
     before = sorted(p.relative_to(build) for p in build.rglob("*"))
-    np.savez(tmp_path / "x.npz", inputs=good_inputs(200))
+    # Enough samples that the (fast, native) simulation is still running when the signal
+    # comes.
+    np.savez(tmp_path / "x.npz", inputs=good_inputs(100000))
     (tmp_path / "tmp").mkdir()
     process = start(["simulate", "build", "--inputs", "x.npz", "--jobs", "1"], tmp_path,
                     tmp_path / "tmp")
-    running = lambda: list(build.glob(".sim.*.tmp/work/shard0/job.npz"))  # noqa: E731
+    running = lambda: list(build.glob(".sim.*.tmp/work/shard0/job.*"))  # noqa: E731
     assert wait_for(running, process), process.communicate()
     code, output = interrupt(process, signal.SIGTERM)
     assert code == 128 + signal.SIGTERM, output

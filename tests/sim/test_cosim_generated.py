@@ -86,7 +86,7 @@ def test_the_generator_reaches_every_corner_it_promises():
                                    "weight_bits", "size_vs_chunk", "stimulus", "encoding",
                                    "flaw", "weights", "thresholds")}
 
-    @settings(max_examples=800, derandomize=True, deadline=None, database=None,
+    @settings(max_examples=1500, derandomize=True, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
     @given(cases(flaw_weight=0.5))
     def draw(case):
