@@ -87,10 +87,11 @@ def command(model, out, force, config_path, overrides, frontend):
     # --calibration also balances TPPEs, so unlike the other NIR options it is fine for any
     # model; only a NIR model is quantized with it.
     is_nir = model.endswith(".nir")
+    # The configuration first: it is cheap to check, and reading a model may not be.
+    config = hardware_config.load(config_path, overrides)
     with stage(f"reading {model}" + (" and quantizing it" if is_nir else "")):
         m = load_model(model, frontend if is_nir else dataclasses.replace(frontend,
                                                                           calibration=None))
-    config = hardware_config.load(config_path, overrides)
     calibration = None
     if frontend.calibration:
         with stage(f"running the reference on {frontend.calibration} for activity "

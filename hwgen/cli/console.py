@@ -37,6 +37,9 @@ def stage(message):
     note, then a spinner with the elapsed time on stderr until it ends, so a long step is
     never silent."""
     note(message)
+    if not errors.is_terminal:          # a log or a pipe gets the note alone
+        yield
+        return
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=errors, transient=True) as spinner:
         spinner.add_task(message, total=None)

@@ -1,6 +1,6 @@
 """The accelerator's cycle model: what a layer costs beyond its ideal bound.
 
-Measured on the generated hardware (tests/hwgen/test_performance.py checks it, and
+Measured on the generated hardware (tests/gateware/test_performance.py checks it, and
 benchmarks/fc_cycles.py reports it on larger workloads):
 
 - A layer takes at least its **ideal bound**: the matched pairs of its busiest TPPE,
