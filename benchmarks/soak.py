@@ -179,7 +179,16 @@ def main(argv=None):
         elif kind == "finished":
             finished += 1
     for process in workers:
-        process.join(timeout=30)
+        try:
+            process.join(timeout=30)
+        except KeyboardInterrupt:
+            # A second Ctrl-C (or a kill) while the workers wind down: stop waiting for
+            # them, but still print what ran.
+            interrupted = True
+            for late in workers:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(late.pid, signal.SIGKILL)
+            break
     if interrupted:
         problems.append("interrupted: fewer designs ran than asked")
 
