@@ -14,6 +14,7 @@ from pathlib import Path
 
 from hwgen.errors import ConfigError
 
+from .ir.graph import MAX_TIMESTEPS
 from .ir.widths import MAX_ACC_BITS, MAX_V_BITS, MAX_WEIGHT_BITS, MIN_BITS
 
 AUTO = "auto"
@@ -23,6 +24,9 @@ MAX_PROGRAM_DEPTH = 1 << 20
 MAX_WEIGHT_DEPTH = 1 << 22
 # A configuration is a dozen numbers; a larger file is not one.
 MAX_CONFIG_BYTES = 1 << 16
+# Steps processed together (accumulators per TPPE): the area grows with it, not with T.
+MAX_TIME_CHUNK = 16
+DATAFLOWS = ("temporal_parallel", "sequential")
 
 
 
@@ -31,7 +35,17 @@ class HardwareConfig:
     """Parameters of one accelerator; ``"auto"`` means "sized to the model"."""
 
     timesteps: object = AUTO
-    """T: time steps processed in parallel (1..16); must equal the model's."""
+    """T: the model's time steps (1..1024); must equal the model's."""
+    time_chunk: object = AUTO
+    """T_c: time steps processed together, in parallel (1..16, divides T): the TPPE's
+    accumulators, the LIF unit's currents and the width of every spike word in the core.
+    T_c = T is the fully temporal-parallel dataflow; smaller values run T / T_c passes over
+    the whole network, each a chunk of T_c steps, with every membrane kept in memory between
+    passes; T_c = 1 is the temporal-sequential baseline. 'auto': T if T <= 16, else the
+    largest divisor of T that is at most 16."""
+    dataflow: str = "temporal_parallel"
+    """'temporal_parallel' (T_c as set by time_chunk) or 'sequential': the
+    temporal-sequential baseline, one step at a time (time_chunk = 1)."""
     tppes: int = 2
     """Number of temporal-parallel processing elements (1..32). Two fit the bundled model
     into an iCE40UP5K; larger FPGAs take many more."""
@@ -44,10 +58,10 @@ class HardwareConfig:
     v_bits: object = AUTO
     """Signed membrane width (2..32)."""
     lif_steps: object = 1
-    """Time steps each LIF unit evaluates per cycle (divides T); a neuron takes T/lif_steps
+    """Time steps each LIF unit evaluates per cycle (divides T_c); a neuron takes T_c/lif_steps
     cycles in the LIF stage, overlapped with the next neuron's accumulation. Each extra step
     chains another membrane update into the same cycle (Fmax falls). 'auto': the smallest
-    divisor of T that makes it at most 4 cycles, chaining at most 4 step circuits (see
+    divisor of T_c that makes it at most 4 cycles, chaining at most 4 step circuits (see
     :meth:`auto_lif_steps`)."""
     spike_depth: object = AUTO
     """Words per activation buffer region: at least the widest layer, padded to chunks."""
@@ -84,7 +98,15 @@ class HardwareConfig:
             if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
                 raise ConfigError(f"{source}: {name} = {value!r} must be an integer between "
                                   f"{lo} and {hi}" + (" or 'auto'" if auto else ""))
-        integer("timesteps", 1, 16, auto=True)
+        integer("timesteps", 1, MAX_TIMESTEPS, auto=True)
+        integer("time_chunk", 1, MAX_TIME_CHUNK, auto=True)
+        if self.dataflow not in DATAFLOWS:
+            raise ConfigError(f"{source}: dataflow = {self.dataflow!r} must be one of "
+                              f"{', '.join(DATAFLOWS)}")
+        if self.dataflow == "sequential" and self.time_chunk not in (AUTO, 1):
+            raise ConfigError(f"{source}: dataflow = 'sequential' runs one step at a time; "
+                              f"time_chunk = {self.time_chunk!r} contradicts it (leave it "
+                              f"'auto' or set 1)")
         integer("tppes", 1, 32)
         integer("chunk", 4, 64)
         if self.chunk & (self.chunk - 1):
@@ -98,16 +120,28 @@ class HardwareConfig:
         integer("program_depth", 1, MAX_PROGRAM_DEPTH, auto=True)
         integer("weight_depth", 1, MAX_WEIGHT_DEPTH, auto=True)
         integer("fifo_depth", 2, 64)
-        if AUTO not in (self.timesteps, self.lif_steps) and self.timesteps % self.lif_steps:
-            raise ConfigError(f"{source}: lif_steps = {self.lif_steps} must divide "
+        if AUTO not in (self.timesteps, self.time_chunk) and self.timesteps % self.time_chunk:
+            raise ConfigError(f"{source}: time_chunk = {self.time_chunk} must divide "
                               f"timesteps = {self.timesteps}")
+        if AUTO not in (self.time_chunk, self.lif_steps) and self.time_chunk % self.lif_steps:
+            raise ConfigError(f"{source}: lif_steps = {self.lif_steps} must divide "
+                              f"time_chunk = {self.time_chunk}")
         return self
+
+    def auto_time_chunk(self, timesteps):
+        """The 'auto' time_chunk for T: 1 for the sequential dataflow, else T itself if it
+        fits the accumulators, else the largest divisor of T that does (a prime T above
+        MAX_TIME_CHUNK leaves 1: correct, but temporal-sequential)."""
+        if self.dataflow == "sequential":
+            return 1
+        return max(d for d in range(1, min(timesteps, MAX_TIME_CHUNK) + 1)
+                   if timesteps % d == 0)
 
     @staticmethod
     def auto_lif_steps(timesteps):
-        """The 'auto' lif_steps for T: the smallest divisor d of T with T / d <= 4 if it is
-        at most 4 (more chained step circuits would lengthen the critical path), else the
-        largest divisor of T that is at most 4."""
+        """The 'auto' lif_steps for T_c steps: the smallest divisor d of T_c with
+        T_c / d <= 4 if it is at most 4 (more chained step circuits would lengthen the
+        critical path), else the largest divisor of T_c that is at most 4."""
         divisors = [d for d in range(1, min(4, timesteps) + 1) if timesteps % d == 0]
         return next((d for d in divisors if timesteps // d <= 4), divisors[-1])
 

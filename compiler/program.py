@@ -90,6 +90,29 @@ class Program:
     def tppes(self):
         return len(self.entries)
 
+    @property
+    def lanes(self):
+        """T_c: the steps processed together; the width of every spike word in the core."""
+        return self.config.time_chunk
+
+    @property
+    def time_chunks(self):
+        """T / T_c: the passes over the whole network one inference takes."""
+        return self.timesteps // self.config.time_chunk
+
+    @property
+    def spike_regions(self):
+        """Regions of each spike buffer: two that alternate between layers, plus, when an
+        inference takes several passes, one per time chunk for the input (all of it is
+        loaded before the start)."""
+        return 2 if self.time_chunks == 1 else 2 + self.time_chunks
+
+    def neurons_per_tppe(self):
+        """Neurons each TPPE computes over all layers: its membrane memory's depth when the
+        membranes are carried between time chunks."""
+        return [sum(len(plan.tppe_neurons[p]) for plan in self.layers)
+                for p in range(self.tppes)]
+
     def memory_images(self):
         """{name: (width, [words])} for every initialised memory."""
         images = {"layers": (self.layouts["layer"].width, self.descriptors)}
@@ -105,13 +128,17 @@ class Program:
         c = self.config
         memories = {
             "layers": (len(self.descriptors), self.layouts["layer"].width),
-            "results": (self.output_size, self.timesteps + c.v_bits),
+            "results": (self.time_chunks * self.output_size, self.lanes + c.v_bits),
         }
-        for p in range(self.tppes):
+        regions = self.spike_regions
+        for p, neurons in enumerate(self.neurons_per_tppe()):
             memories[f"tppe{p}_program"] = (c.program_depth, self.layouts["entry"].width)
             memories[f"tppe{p}_weights"] = (c.weight_depth, c.weight_bits)
-            memories[f"tppe{p}_spike_words"] = (2 * c.spike_depth, self.timesteps)
-            memories[f"tppe{p}_spike_masks"] = (2 * c.spike_depth // c.chunk, c.chunk)
+            memories[f"tppe{p}_spike_words"] = (regions * c.spike_depth, self.lanes)
+            memories[f"tppe{p}_spike_masks"] = (regions * c.spike_depth // c.chunk, c.chunk)
+            if self.time_chunks > 1:
+                # the membrane and the one bit of order state of each neuron
+                memories[f"tppe{p}_membranes"] = (max(1, neurons), c.v_bits + 1)
         return memories
 
     def summary(self):

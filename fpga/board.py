@@ -59,8 +59,9 @@ class BoardLogic(wiring.Component):
         self._receiver = UARTReceiver(divisor)
         self._transmitter = UARTTransmitter(divisor)
         try:
-            self._engine = ProtocolEngine(timesteps=spec.timesteps, inputs=spec.inputs,
-                                          outputs=spec.outputs, v_bits=spec.v_bits,
+            # The engine moves the core's words: T_c bits, every neuron of every time chunk.
+            self._engine = ProtocolEngine(timesteps=spec.time_chunk, inputs=spec.input_words,
+                                          outputs=spec.result_words, v_bits=spec.v_bits,
                                           design_id=spec.design_id, timeout=timeout)
         except ConfigError:
             for part in (self._receiver, self._transmitter):
@@ -201,7 +202,7 @@ class CoreHarness(Elaboratable):
 
     def __init__(self, spec):
         self.spec = spec
-        self.input_bits = spec.timesteps + 3                     # payload, valid, start, ready
+        self.input_bits = spec.time_chunk + 3                    # payload, valid, start, ready
         self.output_bits = 1 + 1 + 1 + 32 + spec.result_width + 1
         self.flip_flops = self.input_bits + self.output_bits + 1
 
@@ -212,7 +213,7 @@ class CoreHarness(Elaboratable):
         serial_out = _pin(m, platform, "o", "harness_out", 0).o
         shift = Signal(self.input_bits)
         m.d.sync += shift.eq(Cat(serial_in, shift[:-1]))
-        T = spec.timesteps
+        T = spec.time_chunk
         inputs_ready, busy, done = Signal(), Signal(), Signal()
         cycles = Signal(32)
         results, results_valid = Signal(spec.result_width), Signal()

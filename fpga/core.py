@@ -21,6 +21,7 @@ class CoreSpec:
     directory: Path
     name: str
     timesteps: int
+    time_chunk: int
     inputs: int
     outputs: int
     v_bits: int
@@ -30,16 +31,30 @@ class CoreSpec:
     design_id: int
 
     @property
+    def time_chunks(self):
+        return self.timesteps // self.time_chunk
+
+    @property
+    def input_words(self):
+        """Words the core takes per inference: every input neuron in every time chunk."""
+        return self.inputs * self.time_chunks
+
+    @property
+    def result_words(self):
+        """Words the core gives per inference: every output neuron in every time chunk."""
+        return self.outputs * self.time_chunks
+
+    @property
     def result_width(self):
-        return self.timesteps + self.v_bits
+        return self.time_chunk + self.v_bits
 
     @property
     def input_bytes(self):
-        return protocol.input_bytes(self.timesteps)
+        return protocol.input_bytes(self.time_chunk)
 
     @property
     def result_bytes(self):
-        return protocol.result_bytes(self.timesteps, self.v_bits)
+        return protocol.result_bytes(self.time_chunk, self.v_bits)
 
     def verilog_text(self):
         return self.verilog.read_text()
@@ -48,7 +63,7 @@ class CoreSpec:
     def of(cls, build):
         """The core of an opened :class:`~hwgen.build_directory.BuildDirectory`."""
         return cls(directory=build.path, name=build.name, timesteps=build.timesteps,
-                   inputs=build.inputs, outputs=build.outputs, v_bits=build.v_bits,
+                   time_chunk=build.time_chunk, inputs=build.inputs, outputs=build.outputs, v_bits=build.v_bits,
                    module=build.top_module, verilog=build.verilog,
                    model_path=build.file("model"),
                    design_id=protocol.design_id(build.read("verilog")))

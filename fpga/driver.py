@@ -21,7 +21,7 @@ import numpy as np
 from hwgen.errors import FormatError, LinkError
 from hwgen.compiler.ir import LIF, Readout
 from hwgen.compiler.ir import reference
-from hwgen.compiler.ir.spike_words import spikes_to_words
+from hwgen.compiler.ir.spike_words import spikes_to_chunk_words
 from hwgen.gateware.core_interface import unpack_results
 from hwgen.sim.compare import Mismatch
 
@@ -123,13 +123,16 @@ class Board:
         if spec is not None:
             board = (status.timesteps, status.inputs, status.outputs, status.v_bits,
                      status.design_id)
-            ours = (spec.timesteps, spec.inputs, spec.outputs, spec.v_bits, spec.design_id)
+            # The board counts the core's words: T_c bits, every neuron of every time chunk.
+            ours = (spec.time_chunk, spec.input_words, spec.result_words, spec.v_bits,
+                    spec.design_id)
             if board != ours:
                 raise LinkError(
-                    f"the board runs a different design (id 0x{status.design_id:08x}, T="
-                    f"{status.timesteps}, {status.inputs} inputs, {status.outputs} outputs) "
-                    f"than {spec.directory} (id 0x{spec.design_id:08x}, T={spec.timesteps}, "
-                    f"{spec.inputs} inputs, {spec.outputs} outputs): flash it first")
+                    f"the board runs a different design (id 0x{status.design_id:08x}, "
+                    f"{status.timesteps}-bit words, {status.inputs} input words, "
+                    f"{status.outputs} result words) than {spec.directory} (id "
+                    f"0x{spec.design_id:08x}, {spec.time_chunk}-bit words, {spec.input_words} "
+                    f"input words, {spec.result_words} result words): flash it first")
         self.reset()
         return status
 
@@ -145,7 +148,7 @@ class Board:
             if time.monotonic() > deadline:
                 raise LinkError(f"the inference did not finish within {self.done_timeout:g} s "
                                 f"(status flags {flags!r})")
-        body = self.request(Command.RESULTS, length=spec.outputs * spec.result_bytes)
+        body = self.request(Command.RESULTS, length=spec.result_words * spec.result_bytes)
         results = protocol.unpack_words(body, spec.result_bytes)
         cycles = int.from_bytes(self.request(Command.CYCLES, length=protocol.CYCLES_LENGTH),
                                 "little")
@@ -211,8 +214,10 @@ def run(board, spec, model, inputs, labels=None, progress=None, max_reported=10)
     report = RunReport(samples=len(spikes_in))
     started = time.monotonic()
     for sample in range(len(spikes_in)):
-        words, cycles = board.infer(spikes_to_words(spikes_in[sample]).tolist(), spec)
-        spikes, membranes = unpack_results(words, spec.timesteps, spec.v_bits)
+        words, cycles = board.infer(
+            spikes_to_chunk_words(spikes_in[sample], spec.time_chunk).tolist(), spec)
+        spikes, membranes = unpack_results(words, spec.timesteps, spec.v_bits,
+                                           spec.time_chunk)
         report.cycles.append(cycles)
         report.predictions.append(int(np.argmax(spikes.sum(axis=0))))
         differ = False

@@ -26,7 +26,7 @@ from .gateware.core_interface import CYCLES_BITS
 from .gateware.geometry import Geometry
 from .gateware.top import TOP_MODULE, to_verilog
 
-MANIFEST_VERSION = 2
+MANIFEST_VERSION = 3
 MANIFEST = "manifest.json"
 # Manifests are small; a larger one is not ours.
 MAX_MANIFEST_BYTES = 1 << 20
@@ -124,14 +124,14 @@ def write(program, model, path, *, notes=None, sparsity=None, force=False):
             files[f"memory:{name}"] = (f"memories/{name}.hex", hex_image(width, words))
         manifest = {
             "model": {"name": program.model_name, "timesteps": program.timesteps,
-                      "inputs": program.input_size, "outputs": program.output_size,
+                      "time_chunk": program.lanes, "inputs": program.input_size, "outputs": program.output_size,
                       "v_bits": program.config.v_bits,
                       "layers": [layer.name for layer in program.layers]},
             "top": {"module": TOP_MODULE,
-                    "ports": {"inputs": program.timesteps,
-                              "results": program.timesteps + program.config.v_bits,
+                    "ports": {"inputs": program.lanes,
+                              "results": program.lanes + program.config.v_bits,
                               "cycles": CYCLES_BITS,
-                              "trace": {"layer_bits": geometry.layer_bits,
+                              "trace": {"pass_bits": geometry.pass_bits,
                                         "slot_bits": geometry.slot_bits}}},
             "config": program.config.to_json(),
             "resources": {
@@ -189,8 +189,8 @@ _POSITIVE = "positive integer"
 MANIFEST_SCHEMA = {
     "format": (str,),
     "version": _POSITIVE,
-    "model": {"name": (str,), "timesteps": _POSITIVE, "inputs": _POSITIVE,
-              "outputs": _POSITIVE, "v_bits": _POSITIVE},
+    "model": {"name": (str,), "timesteps": _POSITIVE, "time_chunk": _POSITIVE,
+              "inputs": _POSITIVE, "outputs": _POSITIVE, "v_bits": _POSITIVE},
     "top": {"module": (str,),
             "ports": {"inputs": _POSITIVE, "results": _POSITIVE, "cycles": _POSITIVE}},
     "files": (dict,),
@@ -260,11 +260,14 @@ class BuildDirectory:
             raise fail(f"written by an older hwgen (version {found!r}); recompile the model")
         _check(self.manifest, MANIFEST_SCHEMA, "", fail)
         ports = self.manifest["top"]["ports"]
-        expected = self.timesteps + self.v_bits
-        if ports["inputs"] != self.timesteps or ports["results"] != expected:
+        if self.timesteps % self.time_chunk:
+            raise fail(f"model.time_chunk {self.time_chunk} does not divide model.timesteps "
+                       f"{self.timesteps}")
+        expected = self.time_chunk + self.v_bits
+        if ports["inputs"] != self.time_chunk or ports["results"] != expected:
             raise fail(f"top.ports (inputs {ports['inputs']}, results {ports['results']} "
-                       f"bits) do not match the model's dimensions (inputs {self.timesteps}, "
-                       f"results {expected} bits)")
+                       f"bits) do not match the model's dimensions (inputs "
+                       f"{self.time_chunk}, results {expected} bits)")
         self._files = {}
         for role, entry in self.manifest["files"].items():
             if not (isinstance(entry, dict) and isinstance(entry.get("path"), str)
@@ -334,6 +337,11 @@ class BuildDirectory:
     @property
     def timesteps(self):
         return self.manifest["model"]["timesteps"]
+
+    @property
+    def time_chunk(self):
+        """T_c: the bits of every spike word at the core's ports."""
+        return self.manifest["model"]["time_chunk"]
 
     @property
     def inputs(self):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hwgen.compiler.ir import Flatten
-from hwgen.compiler.ir.spike_words import spikes_to_words, words_to_spikes
+from hwgen.compiler.ir.spike_words import words_to_spikes
 from hwgen.gateware.core_interface import unpack_results
 
 
@@ -73,6 +73,7 @@ def compare(program, trace, observed):
     """``program``: the program summary (program.json); ``trace``: the reference run;
     ``observed``: the testbench recording (events, results) for the same samples."""
     T = program["timesteps"]
+    lanes = program["config"]["time_chunk"]
     layers = program["layers"]
     samples = len(observed["cycles"])
     v_bits = program["config"]["v_bits"]
@@ -84,26 +85,30 @@ def compare(program, trace, observed):
         neuron_of_slot = np.array(plan["output_slots"], dtype=np.int64)
         rtl = np.zeros((samples, T, neurons), dtype=np.uint8)
         mismatching = 0
-        layer_events = events[events[:, 1] == index] if len(events) else events
+        # events carry the pass (time chunk x layers + layer)
+        layer_events = events[events[:, 1] % len(layers) == index] if len(events) else events
         for sample in range(samples):
             own = layer_events[layer_events[:, 0] == sample] if len(layer_events) else \
                 layer_events
-            words = np.zeros(neurons, dtype=np.int64)
-            seen = set()
+            seen, written = set(), []
             problem = None
-            for _, _, slot, word, _ in own:
-                slot = int(slot)
+            for _, layer_pass, slot, word, _ in own:
+                chunk, slot = int(layer_pass) // len(layers), int(slot)
                 neuron = int(neuron_of_slot[slot]) if slot < len(neuron_of_slot) else -1
                 if neuron < 0:
                     problem = problem or Mismatch(sample, name, slot, what="write to a "
                                                   "padding or out-of-range slot",
                                                   expected="none", got=f"slot {slot}")
                     continue
-                if neuron in seen and not plan["last"]:
+                if (neuron, chunk) in seen and not plan["last"]:
                     problem = problem or Mismatch(sample, name, neuron, what="written twice")
-                seen.add(neuron)
-                words[neuron] = int(word)
-            rtl[sample] = words_to_spikes(words, T)
+                seen.add((neuron, chunk))
+                written.append((neuron, chunk, int(word)))
+            if written:
+                neuron, chunk, word = np.array(written, dtype=np.int64).T
+                bits = words_to_spikes(word[np.newaxis], lanes)[0]     # (lanes, writes)
+                for j in range(lanes):
+                    rtl[sample, chunk * lanes + j, neuron] = bits[j]
             expected = trace.spikes[name][sample]
             difference = _first_spike_difference(sample, name, expected, rtl[sample])
             mismatching += int(np.any(expected != rtl[sample], axis=0).sum())
@@ -116,19 +121,21 @@ def compare(program, trace, observed):
     # The result stream must agree with the trace and carry the final membranes.
     last = layers[-1]["name"]
     results = np.asarray(observed["results"], dtype=np.int64)
-    result_spikes, membranes = unpack_results(results, T, v_bits)
-    result_words = spikes_to_words(result_spikes)
+    result_spikes, membranes = unpack_results(results, T, v_bits, lanes)
     verdict.rtl_membranes = membranes
-    expected_words = spikes_to_words(trace.spikes[last])
+    expected_spikes = trace.spikes[last]
     for sample in range(samples):
         if verdict.first_mismatch[sample] is not None:
             continue
-        for neuron in range(results.shape[1]):
-            if result_words[sample, neuron] != expected_words[sample, neuron]:
+        for neuron in range(membranes.shape[1]):
+            differ = np.flatnonzero(result_spikes[sample, :, neuron]
+                                    != expected_spikes[sample, :, neuron])
+            if len(differ):
+                step = int(differ[0])
                 verdict.first_mismatch[sample] = Mismatch(
-                    sample, last, neuron, what="result word differs from the reference",
-                    expected=int(expected_words[sample, neuron]),
-                    got=int(result_words[sample, neuron]))
+                    sample, last, neuron, step, int(expected_spikes[sample, step, neuron]),
+                    int(result_spikes[sample, step, neuron]),
+                    what="result word differs from the reference at a step")
                 break
             if membranes[sample, neuron] != trace.membranes[last][sample, neuron]:
                 verdict.first_mismatch[sample] = Mismatch(
@@ -144,18 +151,23 @@ def ideal_bounds(program, model, trace):
 
     A TPPE processes at most one matched (active input, nonzero weight) pair per cycle, so
     a layer cannot take fewer cycles than the largest number of matched pairs any one TPPE
-    must process (DESIGN.md section 4).
+    must process (DESIGN.md section 4); with T / T_c time chunks, an input is active in a
+    chunk if it spikes in one of the chunk's steps, and the layer's bound is the sum of its
+    chunks' bounds.
     """
+    T, lanes = program["timesteps"], program["config"]["time_chunk"]
     bounds = []
     for plan in program["layers"]:
         dense = model[plan["dense"]]
         source = model.inputs_of(plan["dense"])[0]
         while isinstance(model[source], Flatten):           # same spikes, relabelled
             source = model.inputs_of(source)[0]
-        active = trace.spikes[source].any(axis=1).astype(np.int64)       # (samples, K)
-        pairs = active @ (dense.weight != 0).T.astype(np.int64)           # (samples, N)
-        per_tppe = [pairs[:, neurons].sum(axis=1) if neurons else np.zeros(len(pairs),
-                                                                           dtype=np.int64)
+        spikes = trace.spikes[source]
+        chunked = spikes.reshape(len(spikes), T // lanes, lanes, -1)
+        active = chunked.any(axis=2).astype(np.int64)                # (samples, chunks, K)
+        pairs = active @ (dense.weight != 0).T.astype(np.int64)     # (samples, chunks, N)
+        per_tppe = [pairs[..., neurons].sum(axis=-1) if neurons else
+                    np.zeros(pairs.shape[:2], dtype=np.int64)
                     for neurons in plan["tppe_neurons"]]
-        bounds.append(np.max(np.stack(per_tppe, axis=1), axis=1))
+        bounds.append(np.max(np.stack(per_tppe, axis=-1), axis=-1).sum(axis=1))
     return np.stack(bounds, axis=1)

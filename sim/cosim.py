@@ -25,7 +25,7 @@ import numpy as np
 from hwgen.errors import ToolchainError
 
 from hwgen.compiler.ir import reference
-from hwgen.compiler.ir.spike_words import spikes_to_words
+from hwgen.compiler.ir.spike_words import spikes_to_chunk_words
 from hwgen.gateware.core_interface import field_slices, trace_layout
 
 from .compare import compare, ideal_bounds
@@ -138,13 +138,16 @@ def _cosimulate(build, inputs, labels, waves, parallel, work, progress, log, eng
     model = build.model()
     program = build.program()
     trace = reference.run(model, inputs)
-    words = spikes_to_words(trace.spikes[model.input.name])
+    lanes = program["config"]["time_chunk"]
+    chunks = program["timesteps"] // lanes
+    words = spikes_to_chunk_words(trace.spikes[model.input.name], lanes)
     samples = len(words)
     parallel = 1 if waves else (parallel or os.cpu_count() or 1)
     shards = _shards(samples, parallel)
 
     ports = build.manifest["top"]["ports"]
     layers = len(program["layers"])
+    passes = layers * chunks            # the trace counts passes: time chunk x layers + layer
     runs = []
     for index, (a, b) in enumerate(shards):
         folder = work / f"shard{index}"
@@ -161,20 +164,20 @@ def _cosimulate(build, inputs, labels, waves, parallel, work, progress, log, eng
         watcher.start()
     try:
         if engine == "native":
-            fields = field_slices(trace_layout(program["timesteps"], ports["trace"]["layer_bits"],
+            fields = field_slices(trace_layout(lanes, ports["trace"]["pass_bits"],
                                                ports["trace"]["slot_bits"]))
             simulator = NativeBuild([build.verilog], build.top_module, waves=waves)
             simulator.build(log=log)
             began, cpu = time.perf_counter(), children_cpu()
             parts = simulator.run_many(
-                [(folder, {"words": words[a:b], "outputs": program["outputs"],
-                           "layers": layers, "timeout": _timeout_cycles(program),
+                [(folder, {"words": words[a:b], "outputs": program["outputs"] * chunks,
+                           "layers": passes, "timeout": _timeout_cycles(program),
                            "fields": fields}) for folder, (a, b) in runs],
                 parallel=parallel, log=log)
             seconds, cpu = time.perf_counter() - began, children_cpu() - cpu
         else:
             parts, seconds, cpu = _run_cocotb(build, program, ports, words, runs, waves,
-                                              parallel, log)
+                                              parallel, log, lanes, passes)
     finally:
         stop.set()
         if watcher:
@@ -185,7 +188,8 @@ def _cosimulate(build, inputs, labels, waves, parallel, work, progress, log, eng
     observed = _merge(parts, shards)
     verdict = compare(program, trace, observed)
     bounds = observed["layer_bounds"]
-    layer_cycles = bounds[:, 1:] - bounds[:, :-1]
+    # cycles per pass, summed over the time chunks into cycles per layer
+    layer_cycles = (bounds[:, 1:] - bounds[:, :-1]).reshape(samples, chunks, layers).sum(axis=1)
     return CosimResult(program, trace, verdict, observed["cycles"], observed["load_cycles"],
                        layer_cycles, ideal_bounds(program, model, trace), labels,
                        waves=[folder / "dump.vcd" for folder, _ in runs] if waves else None,
@@ -193,14 +197,15 @@ def _cosimulate(build, inputs, labels, waves, parallel, work, progress, log, eng
                        simulation_seconds=seconds, simulation_cpu_seconds=cpu)
 
 
-def _run_cocotb(build, program, ports, words, runs, waves, parallel, log):
+def _run_cocotb(build, program, ports, words, runs, waves, parallel, log, lanes, passes):
     verilator = VerilatorBuild([build.verilog], build.top_module, waves=waves)
     verilator.build(log=log)
     jobs = []
     for folder, (a, b) in runs:
-        np.savez(folder / "job.npz", words=words[a:b], outputs=program["outputs"],
-                 timesteps=program["timesteps"], layer_bits=ports["trace"]["layer_bits"],
-                 slot_bits=ports["trace"]["slot_bits"], layers=len(program["layers"]),
+        np.savez(folder / "job.npz", words=words[a:b],
+                 outputs=program["outputs"] * (passes // len(program["layers"])),
+                 lanes=lanes, pass_bits=ports["trace"]["pass_bits"],
+                 slot_bits=ports["trace"]["slot_bits"], layers=passes,
                  timeout=_timeout_cycles(program))
         jobs.append((folder, {"HWGEN_JOB": str(folder / "job.npz"),
                               "HWGEN_OBSERVED": str(folder / "observed.npz"),
@@ -219,10 +224,12 @@ def _timeout_cycles(program):
     """Cycles after which an inference is declared hung: four times a bound on the work
     of the busiest TPPE (every entry, every weight, a whole LIF per neuron) plus slack."""
     T = program["timesteps"]
+    chunks = T // program["config"]["time_chunk"]
     neurons = max(sum(len(plan["tppe_neurons"][p]) for plan in program["layers"])
                   for p in range(len(program["entries_per_tppe"])))
-    work = max(program["entries_per_tppe"]) + max(program["weights_per_tppe"]) + T * neurons
-    return 1000 + 4 * work + 100 * len(program["layers"])
+    work = chunks * (max(program["entries_per_tppe"]) + max(program["weights_per_tppe"])) \
+        + T * neurons
+    return 1000 + 4 * work + 100 * chunks * len(program["layers"])
 
 
 def _read_progress(folder):

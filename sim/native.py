@@ -175,19 +175,24 @@ def children_cpu():
     return usage.ru_utime + usage.ru_stime
 
 
+# The trace fields the driver reads, in the order of the job header.
+TRACE_FIELDS = ("layer_pass", "slot", "word")
+
+
 def write_job(path, *, words, outputs, layers, timeout, fields):
     """The driver's job file: ``words`` (samples, words per sample) input words, the
-    number of result words, layers and the timeout in cycles, and ``fields``
-    ({name: (offset, width, signed)}) of the trace layout (layer, slot, word)."""
+    number of result words, passes (time chunks x layers) and the timeout in cycles, and
+    ``fields`` ({name: (offset, width, signed)}) of the trace layout (layer_pass, slot,
+    word)."""
     words = np.asarray(words, dtype=np.int64)
     if words.ndim != 2:
         raise ValueError(f"write_job: words must be (samples, words), not {words.shape}")
-    for name in ("layer", "slot", "word"):
+    for name in TRACE_FIELDS:
         if fields[name][1] > 63:
             raise ToolchainError(f"trace field {name!r} is {fields[name][1]} bits wide; the "
                                  f"recording holds at most 63")
     header = [JOB_MAGIC, len(words), words.shape[1], int(outputs), int(timeout), int(layers)]
-    for name in ("layer", "slot", "word"):
+    for name in TRACE_FIELDS:
         header += [int(fields[name][0]), int(fields[name][1])]
     header += [0] * (16 - len(header))
     with open(path, "wb") as f:

@@ -48,7 +48,7 @@ async def _run_one(dut, words, outputs, record, timeout):
         await ReadOnly()
         if dut.busy.value:
             payload = int(dut.trace__payload.value.to_unsigned())
-            current = record["field"](payload, "layer")
+            current = record["field"](payload, "layer_pass")
             if current != layer:
                 layer = current
                 layer_starts.append(cycle)
@@ -56,7 +56,7 @@ async def _run_one(dut, words, outputs, record, timeout):
                 record["events"].append((layer, record["field"](payload, "slot"),
                                          record["field"](payload, "word"), cycle))
         elif dut.done.value:
-            layer_starts.append(cycle)          # the last layer's end
+            layer_starts.append(cycle)          # the last pass's end
             break
         cycle += 1
         if cycle > timeout:
@@ -80,9 +80,9 @@ async def _run_one(dut, words, outputs, record, timeout):
 async def run_inferences(dut):
     job = np.load(os.environ["HWGEN_JOB"])
     words, outputs, timeout = job["words"], int(job["outputs"]), int(job["timeout"])
-    layers = int(job["layers"])
+    layers = int(job["layers"])             # passes: time chunks x layers
     # The trace port's fields, by name, from the core interface's one definition.
-    slices = field_slices(trace_layout(int(job["timesteps"]), int(job["layer_bits"]),
+    slices = field_slices(trace_layout(int(job["lanes"]), int(job["pass_bits"]),
                                        int(job["slot_bits"])))
 
     def field(payload, name):

@@ -5,7 +5,9 @@ import networkx as nx
 from hwgen.errors import ModelError
 from .ops import Input, Op
 
-MAX_TIMESTEPS = 64
+# Packed words outside the core are Python-side arrays of chunks (spike_words.py), so T is
+# bounded by memory and patience, not by a machine word.
+MAX_TIMESTEPS = 1024
 
 
 class Model:

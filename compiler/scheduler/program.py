@@ -36,7 +36,7 @@ def compile_program(model, config, calibration_spikes=None):
     config = resolve_widths(config.check(), model, chain)
     check_capacity(config, model, chain)
     W, P, T = config.chunk, config.tppes, model.timesteps
-    lif_cycles = T // config.lif_steps
+    lif_cycles = config.time_chunk // config.lif_steps
 
     modes, plans = [], []
     per_tppe = [[] for _ in range(P)]           # (kind, fields) entries

@@ -54,15 +54,18 @@ def resolve_widths(config, model, chain):
             raise FitError(f"config timesteps = {value}, but {why}")
         elif value < need:
             raise FitError(f"config {name} = {value} is too small: {why}")
-    if T > 16:
-        raise FitError(f"model {model.name!r} runs {T} time steps; the accelerator supports "
-                       f"1 to 16")
-    if config.lif_steps == AUTO:
-        values["lif_steps"] = config.auto_lif_steps(T)
-    config = replace(config, **values)
-    if T % config.lif_steps:
-        raise FitError(f"config lif_steps = {config.lif_steps} must divide the model's "
+    if config.time_chunk == AUTO:
+        values["time_chunk"] = config.auto_time_chunk(T)
+    elif T % config.time_chunk:
+        raise FitError(f"config time_chunk = {config.time_chunk} must divide the model's "
                        f"{T} time steps")
+    lanes = values.get("time_chunk", config.time_chunk)
+    if config.lif_steps == AUTO:
+        values["lif_steps"] = config.auto_lif_steps(lanes)
+    config = replace(config, **values)
+    if lanes % config.lif_steps:
+        raise FitError(f"config lif_steps = {config.lif_steps} must divide the {lanes} time "
+                       f"steps processed together (time_chunk)")
     return config
 
 

@@ -39,9 +39,13 @@ def compile_to(model, config, out, calibration_spikes=None, force=False):
 
 def print_summary(program, build):
     c = program.config
-    console.print(f"[bold]{program.model_name}[/bold] on {c.tppes} TPPEs, T = "
-                  f"{program.timesteps}, chunk W = {c.chunk}, weights i{c.weight_bits}, "
-                  f"accumulators i{c.acc_bits}, membrane i{c.v_bits}")
+    steps = f"T = {program.timesteps}"
+    if program.time_chunks > 1:
+        steps += (f" in {program.time_chunks} time chunks of T_c = {program.lanes}"
+                  + (" (temporal-sequential)" if program.lanes == 1 else ""))
+    console.print(f"[bold]{program.model_name}[/bold] on {c.tppes} TPPEs, {steps}, chunk W = "
+                  f"{c.chunk}, weights i{c.weight_bits}, accumulators i{c.acc_bits}, "
+                  f"membrane i{c.v_bits}")
     rows = []
     sparsity = build.report()["layers"]
 

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 import click
 
 from hwgen.compiler.frontends.conventions import FRAMEWORKS, SPIKE_FNS
-from hwgen.compiler.ir import FIRE_MODES, ORDERS, RESET_MODES
+from hwgen.compiler.ir import FIRE_MODES, MAX_TIMESTEPS, ORDERS, RESET_MODES
 from hwgen.compiler.ir.widths import MAX_V_BITS, MAX_WEIGHT_BITS, MIN_BITS
 from hwgen.compiler.passes.quantize import LEAK_FORMS
 
@@ -56,7 +56,7 @@ _OPTIONS = [
     click.option("--dt", type=PositiveFinite(),
                  help="NIR: the time step (s) the graph's time constants assume "
                       "[default: the framework's: 1e-4, norse 1e-3, sinabs 1]."),
-    click.option("--timesteps", type=click.IntRange(1, 64),
+    click.option("--timesteps", type=click.IntRange(1, MAX_TIMESTEPS),
                  help="NIR: steps per sample T (NIR stores none) [default: the graph's "
                       "hwgen.timesteps metadata, else the calibration spike trains' length]."),
     click.option("--fire", type=click.Choice(FIRE_MODES),

@@ -17,37 +17,42 @@ from amaranth.hdl import Shape, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hwgen.compiler.ir.spike_words import words_to_spikes
+from hwgen.compiler.ir.spike_words import chunk_words_to_spikes, time_chunks
 
 CYCLES_BITS = 32
 
 
-def result_layout(timesteps, v_bits):
-    """One output neuron: its packed spike word and its final membrane."""
-    return data.StructLayout({"word": unsigned(timesteps), "v": signed(v_bits)})
+def result_layout(lanes, v_bits):
+    """One output neuron in one time chunk: its packed spike word over the chunk's
+    ``lanes`` (T_c) steps and its membrane at the end of the chunk."""
+    return data.StructLayout({"word": unsigned(lanes), "v": signed(v_bits)})
 
 
-def trace_layout(timesteps, layer_bits, slot_bits):
-    """One word a layer writes: the layer, the output slot (docs/architecture.md,
-    "Output placement") and the packed spike word."""
-    return data.StructLayout({"layer": unsigned(layer_bits), "slot": unsigned(slot_bits),
-                              "word": unsigned(timesteps)})
+def trace_layout(lanes, pass_bits, slot_bits):
+    """One word a layer writes: the pass (time chunk x layers + layer), the output slot
+    (docs/architecture.md, "Output placement") and the packed spike word of the chunk."""
+    return data.StructLayout({"layer_pass": unsigned(pass_bits), "slot": unsigned(slot_bits),
+                              "word": unsigned(lanes)})
 
 
 class CoreSignature(wiring.Signature):
     """The core's ports, from the core's side (flip it for whoever drives the core).
 
-    ``inputs``: the packed spike words of the input neurons, in input order, before
-    ``start``; ``results``: one :func:`result_layout` word per output neuron after ``done``;
-    ``start`` (pulse), ``busy``, ``done``, ``cycles`` (cycles of the last inference, counted
-    from when its inputs have all arrived). With ``trace`` (a :func:`trace_layout`), a
-    monitor-only stream (no ready) of every word a layer writes, for layer-by-layer checks.
+    Spike words are ``lanes`` (T_c) bits: an inference of T steps is T / T_c time chunks,
+    and every word list is chunk-major (word c * neurons + k: neuron k in chunk c; see
+    :func:`~hwgen.compiler.ir.spike_words.spikes_to_chunk_words`). ``inputs``: the input
+    neurons' words of every chunk, before ``start``; ``results``: one :func:`result_layout`
+    word per output neuron and chunk after ``done`` (the last chunk's membranes are the final
+    ones); ``start`` (pulse), ``busy``, ``done``, ``cycles`` (cycles of the last inference,
+    counted from when its inputs have all arrived). With ``trace`` (a :func:`trace_layout`),
+    a monitor-only stream (no ready) of every word a layer writes, for layer-by-layer
+    checks.
     """
 
-    def __init__(self, timesteps, v_bits, trace=None):
+    def __init__(self, lanes, v_bits, trace=None):
         members = {
-            "inputs": In(stream.Signature(unsigned(timesteps))),
-            "results": Out(stream.Signature(result_layout(timesteps, v_bits))),
+            "inputs": In(stream.Signature(unsigned(lanes))),
+            "results": Out(stream.Signature(result_layout(lanes, v_bits))),
             "start": In(1),
             "busy": Out(1),
             "done": Out(1),
@@ -95,7 +100,11 @@ def unpack(layout, words):
     return fields
 
 
-def unpack_results(words, timesteps, v_bits):
-    """Result words (..., neurons) -> (spikes (..., T, neurons) uint8, membranes (..., neurons))."""
-    fields = unpack(result_layout(timesteps, v_bits), np.asarray(words, dtype=np.int64))
-    return words_to_spikes(fields["word"], timesteps), fields["v"]
+def unpack_results(words, timesteps, v_bits, lanes=None):
+    """Result words (..., chunks * neurons), chunk-major, -> (spikes (..., T, neurons)
+    uint8, final membranes (..., neurons)). ``lanes``: T_c (default T, one chunk)."""
+    lanes = lanes or timesteps
+    fields = unpack(result_layout(lanes, v_bits), np.asarray(words, dtype=np.int64))
+    chunks = time_chunks(timesteps, lanes)
+    neurons = fields["v"].shape[-1] // chunks
+    return chunk_words_to_spikes(fields["word"], timesteps, lanes), fields["v"][..., -neurons:]

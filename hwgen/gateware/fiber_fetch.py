@@ -29,7 +29,7 @@ class FiberFetch(wiring.Component):
 
     Ports:
     ``program``: read port of the fiber-program memory; ``masks``: read port of the
-    spike-mask memory; ``region``: which half of the spike buffer holds this layer's input;
+    spike-mask memory; ``region``: which region of the spike buffer holds this layer's input;
     ``rewind``: restart the program from entry 0 (start of an inference); ``go``: run
     until the next LAYER_END; ``halted``: stopped at a LAYER_END with nothing in flight;
     ``matches``: chunk matches to the inner join; ``headers``: neuron headers, in neuron
@@ -60,7 +60,7 @@ class FiberFetch(wiring.Component):
                                              shape=layouts["entry"].width)),
             "masks": In(ReadPort.Signature(addr_width=geometry.mask_addr_bits,
                                            shape=geometry.chunk)),
-            "region": In(1),
+            "region": In(range(geometry.regions)),
             "rewind": In(1),
             "go": In(1),
             "halted": Out(1),

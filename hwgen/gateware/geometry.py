@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 
+from hwgen.compiler.hardware_config import MAX_TIME_CHUNK
 from hwgen.compiler.instruction_format import bits_for
+from hwgen.compiler.ir.graph import MAX_TIMESTEPS
 from hwgen.compiler.ir.widths import MAX_ACC_BITS, MAX_V_BITS, MAX_WEIGHT_BITS, MIN_BITS
 
 from .core_interface import result_layout, trace_layout
@@ -26,7 +28,7 @@ def struct_of(bit_layout):
 
 @dataclass(frozen=True)
 class Geometry:
-    timesteps: int          # T: bits of a packed spike word, accumulators per TPPE
+    timesteps: int          # T: the steps of an inference
     chunk: int              # W: bits of a fiber mask
     chunk_bits: int         # index of a chunk within a region of the spike buffer
     slot_bits: int          # output slot (next layer's input position, or output index)
@@ -35,10 +37,20 @@ class Geometry:
     acc_bits: int
     v_bits: int
     layer_bits: int = 1
+    lanes: int = None       # T_c: bits of a packed spike word, accumulators per TPPE
+    layers: int = 1
 
     def __post_init__(self):
+        if self.lanes is None:
+            object.__setattr__(self, "lanes", self.timesteps)
         checks = [
-            (1 <= self.timesteps <= 16, f"timesteps {self.timesteps} must be 1..16"),
+            (1 <= self.timesteps <= MAX_TIMESTEPS,
+             f"timesteps {self.timesteps} must be 1..{MAX_TIMESTEPS}"),
+            (1 <= self.lanes <= MAX_TIME_CHUNK and self.timesteps % self.lanes == 0,
+             f"lanes {self.lanes} must be 1..{MAX_TIME_CHUNK} and divide timesteps "
+             f"{self.timesteps}"),
+            (self.layers >= 1 and self.layer_bits >= bits_for(self.layers),
+             f"layer_bits {self.layer_bits} cannot count {self.layers} layers"),
             (self.chunk in (4, 8, 16, 32, 64), f"chunk {self.chunk} must be 4, 8, 16, 32 "
                                                f"or 64"),
             (self.chunk_bits >= 1, "chunk_bits must be >= 1"),
@@ -66,7 +78,8 @@ class Geometry:
                    slot_bits=program.layouts["neuron_entry"]["slot"].width,
                    weight_addr_bits=bits_for(c.weight_depth), weight_bits=c.weight_bits,
                    acc_bits=c.acc_bits, v_bits=c.v_bits,
-                   layer_bits=bits_for(len(program.layers)))
+                   layer_bits=bits_for(len(program.layers)), lanes=program.lanes,
+                   layers=len(program.layers))
 
     # --- derived widths ---------------------------------------------------------------
 
@@ -76,13 +89,42 @@ class Geometry:
         return bits_for(self.chunk)
 
     @property
+    def time_chunks(self):
+        """T / T_c: passes over the network per inference."""
+        return self.timesteps // self.lanes
+
+    @property
+    def regions(self):
+        """Regions of a spike buffer: two alternating between layers, and one per time chunk
+        for the input when there are several chunks (:meth:`Program.spike_regions`)."""
+        return 2 if self.time_chunks == 1 else 2 + self.time_chunks
+
+    @property
+    def region_bits(self):
+        return bits_for(self.regions)
+
+    @property
+    def pass_bits(self):
+        """A pass: time chunk x layers + layer."""
+        return bits_for(self.time_chunks * self.layers)
+
+    @property
     def spike_addr_bits(self):
-        """A spike-word address: region (ping-pong), chunk, offset."""
-        return 1 + self.chunk_bits + self.offset_bits
+        """A spike-word address: region, chunk, offset."""
+        return self.region_bits + self.chunk_bits + self.offset_bits
 
     @property
     def mask_addr_bits(self):
-        return 1 + self.chunk_bits
+        return self.region_bits + self.chunk_bits
+
+    @property
+    def spike_words_depth(self):
+        """Words of a spike buffer: only the regions that exist."""
+        return self.regions << (self.chunk_bits + self.offset_bits)
+
+    @property
+    def spike_masks_depth(self):
+        return self.regions << self.chunk_bits
 
     @property
     def theta_bits(self):
@@ -118,13 +160,15 @@ class Geometry:
     @property
     def lif_input(self):
         return data.StructLayout({
-            "sums": data.ArrayLayout(signed(self.acc_bits), self.timesteps),
-            "header": self.neuron_header})
+            "sums": data.ArrayLayout(signed(self.acc_bits), self.lanes),
+            "header": self.neuron_header,
+            # the membrane and order state the neuron left at the end of the previous chunk
+            "v": signed(self.v_bits), "state": unsigned(1)})
 
     @property
     def lif_output(self):
         return data.StructLayout({
-            "word": unsigned(self.timesteps), "v": signed(self.v_bits),
+            "word": unsigned(self.lanes), "v": signed(self.v_bits), "state": unsigned(1),
             "slot": unsigned(self.slot_bits), "chunk_last": unsigned(1)})
 
     @property
@@ -133,7 +177,7 @@ class Geometry:
         into the result buffer. ``slot`` says which neuron a word belongs to (trace)."""
         return data.StructLayout({
             "word_en": unsigned(1), "word_addr": unsigned(self.spike_addr_bits),
-            "word": unsigned(self.timesteps),
+            "word": unsigned(self.lanes),
             "mask_en": unsigned(1), "mask_addr": unsigned(self.mask_addr_bits),
             "mask": unsigned(self.chunk),
             "result_en": unsigned(1), "v": signed(self.v_bits),
@@ -141,8 +185,8 @@ class Geometry:
 
     @property
     def result(self):
-        return result_layout(self.timesteps, self.v_bits)
+        return result_layout(self.lanes, self.v_bits)
 
     @property
     def trace(self):
-        return trace_layout(self.timesteps, self.layer_bits, self.slot_bits)
+        return trace_layout(self.lanes, self.pass_bits, self.slot_bits)

@@ -155,20 +155,21 @@ def lif_step(m, mode, v, fired, current, minus_theta, minus_two_theta, theta, na
 
 
 class LIFUnit(wiring.Component):
-    """Evaluates one neuron at a time over T steps, ``steps_per_cycle`` steps per cycle.
+    """Evaluates one neuron at a time over T_c steps, ``steps_per_cycle`` steps per cycle.
 
-    Ports: ``i`` takes a neuron's T input currents (synaptic sum + bias: the TPPE folds
-    the bias into its accumulators) and its header (threshold, slot, chunk_last; the
-    header's bias is not used here); ``o`` gives its packed spike word, final membrane,
-    slot and chunk_last; ``mode`` selects the neuron mode (held for a whole layer);
+    Ports: ``i`` takes a neuron's T_c input currents (synaptic sum + bias: the TPPE folds
+    the bias into its accumulators), its header (threshold, slot, chunk_last; the
+    header's bias is not used here) and the membrane and order bit (``state``) it starts
+    from (0 in the first time chunk); ``o`` gives its packed spike word, the membrane and
+    order bit it ends with, slot and chunk_last; ``mode`` selects the neuron mode (held for a whole layer);
     ``idle`` is high when nothing is in flight. The input should come from registers: I -
     theta is computed from it as it is accepted.
 
-    Latency: T / steps_per_cycle cycles from acceptance to a valid output.
-    Throughput: one neuron per T / steps_per_cycle cycles: the next neuron is accepted in
+    Latency: T_c / steps_per_cycle cycles from acceptance to a valid output.
+    Throughput: one neuron per T_c / steps_per_cycle cycles: the next neuron is accepted in
     the cycle the current one finishes. ``i.ready`` depends on registers only.
     Resources: per mode, steps_per_cycle chained step circuits of two parallel adders, an
-    overflow test and muxes (a constant leak multiply becomes shifted adds); T current
+    overflow test and muxes (a constant leak multiply becomes shifted adds); T_c current
     registers and one output register. The membrane loop is two adders deep per step.
     """
 
@@ -185,9 +186,9 @@ class LIFUnit(wiring.Component):
             if not 2 <= mode.v_bits <= geometry.v_bits:
                 raise ValueError(f"{where}: v_bits {mode.v_bits} exceeds the unit's "
                                  f"{geometry.v_bits}")
-        if steps_per_cycle < 1 or geometry.timesteps % steps_per_cycle:
+        if steps_per_cycle < 1 or geometry.lanes % steps_per_cycle:
             raise ValueError(f"LIFUnit: steps_per_cycle {steps_per_cycle} must divide "
-                             f"T = {geometry.timesteps}")
+                             f"T_c = {geometry.lanes}")
         self.geometry = geometry
         self.modes = modes
         self.steps_per_cycle = steps_per_cycle
@@ -201,7 +202,7 @@ class LIFUnit(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         g, u = self.geometry, self.steps_per_cycle
-        T = g.timesteps
+        T = g.lanes
         cycles = T // u
         width = signed(g.acc_bits + 1)
         two_theta = any(mode.order in ("delayed", "snntorch_same_step")
@@ -275,6 +276,7 @@ class LIFUnit(wiring.Component):
                 self.o.valid.eq(1),
                 self.o.payload.word.eq(word >> u | next_spikes << (T - u)),
                 self.o.payload.v.eq(next_v),
+                self.o.payload.state.eq(next_fired),
                 self.o.payload.slot.eq(slot),
                 self.o.payload.chunk_last.eq(chunk_last),
                 busy.eq(0),
@@ -288,7 +290,8 @@ class LIFUnit(wiring.Component):
             m.d.sync += [current[t].eq(self.i.payload.sums[t]) for t in range(T)]
             m.d.sync += prepare(self.i.payload.sums, header.theta)
             m.d.sync += [theta.eq(header.theta), slot.eq(header.slot),
-                         chunk_last.eq(header.chunk_last), v.eq(0), fired.eq(0),
+                         chunk_last.eq(header.chunk_last),
+                         v.eq(self.i.payload.v), fired.eq(self.i.payload.state),
                          word.eq(0), count.eq(0), last_step.eq(cycles == 1), busy.eq(1)]
         m.d.comb += self.idle.eq(~busy & ~self.o.valid)
         return m

@@ -17,7 +17,7 @@ class OutputCompressor(wiring.Component):
     """Packs a stream of neuron results into spike-fiber writes.
 
     Ports: ``i`` neuron results (``geometry.lif_output``), in slot order within each
-    chunk; ``region`` the half of the spike buffer to write; ``last_layer`` route results to
+    chunk; ``region`` the region of the spike buffer to write; ``last_layer`` route results to
     the result buffer; ``o`` write requests; ``idle`` nothing held.
 
     Throughput: with ``registered_ready`` (default) one neuron per two cycles at most,
@@ -31,7 +31,7 @@ class OutputCompressor(wiring.Component):
         self.registered_ready = registered_ready
         super().__init__({
             "i": In(stream.Signature(geometry.lif_output)),
-            "region": In(1),
+            "region": In(range(geometry.regions)),
             "last_layer": In(1),
             "o": Out(stream.Signature(geometry.write_request)),
             "idle": Out(1),

@@ -5,14 +5,15 @@ benchmarks/fc_cycles.py reports it on larger workloads):
 
 - A layer takes at least its **ideal bound**: the matched pairs of its busiest TPPE,
   one per cycle.
-- Plus a **fixed overhead** of ``20 + T / lif_steps`` cycles per layer: the barrier and
+- Plus a **fixed overhead** of ``20 + T_c / lif_steps`` cycles per layer and time chunk
+  (T_c = T unless the design runs in time chunks): the barrier and
   descriptor fetch (3); the pipeline filling (13: program read and its register, spike-mask
   read and its register, hold-back, the buffered match FIFO (2), two inner-join stages,
   weight and spike-word read and their register, the accumulators' hand-over to the LIF
   stage); the last neuron's LIF evaluation
-  (T / lif_steps); its output, compression and the write bus draining (4). Every block
+  (T_c / lif_steps); its output, compression and the write bus draining (4). Every block
   RAM's output is registered before logic uses it, for clock speed.
-- Plus, per neuron, ``max(0, T / lif_steps - pairs)`` when a neuron has fewer matched
+- Plus, per neuron and chunk, ``max(0, T_c / lif_steps - pairs)`` when a neuron has fewer matched
   pairs than its LIF evaluation takes (the LIF stage, overlapped with the next neuron's
   accumulation, becomes the bottleneck), and likewise when a neuron's fiber-program
   entries (1 + its nonzero weight chunks) outnumber its pairs. The scheduler balances
@@ -23,5 +24,6 @@ FILL_AND_DRAIN = 20
 
 
 def layer_overhead(config, timesteps):
-    """The fixed per-layer overhead in cycles."""
-    return FILL_AND_DRAIN + timesteps // config.lif_steps
+    """The fixed per-layer overhead in cycles: once per time chunk."""
+    chunks = timesteps // config.time_chunk
+    return chunks * (FILL_AND_DRAIN + config.time_chunk // config.lif_steps)

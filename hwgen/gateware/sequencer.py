@@ -4,10 +4,13 @@ A layer needs all of its input before it starts (every output neuron reads the w
 fiber), so the sequencer runs a barrier between layers: it lets every TPPE walk its fiber
 program up to the layer's end, waits until all TPPEs are idle and the write bus has
 drained (the layer's output fiber is complete), then starts the next layer on the other
-half of the spike buffers.
+half of the spike buffers. When T is processed in time chunks of T_c steps, it runs every
+layer for chunk 0, then every layer for chunk 1, and so on: the membranes wait in the
+TPPEs' membrane memories between chunks, so a chunk's outputs (and a decision taken on
+them) are complete before the next chunk starts.
 """
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -16,30 +19,48 @@ from .geometry import struct_of
 
 
 class LayerSequencer(wiring.Component):
-    """Controls one inference.
+    """Controls one inference: T / T_c passes over the layers, one per time chunk.
 
     Ports: ``start`` (pulse) arms an inference, which begins once ``ready`` (all inputs
     loaded and written); ``all_idle`` every TPPE idle and the write bus empty; outputs the
-    current ``layer``, its descriptor (``mode``, ``last_layer``), the input ``region``,
-    ``rewind`` / ``go`` pulses for the TPPEs, ``busy``, ``done`` and ``cycles`` (start to
-    done). ``begin`` pulses when an inference begins.
+    current ``layer``, time ``chunk`` and ``layer_pass`` (chunk x layers + layer), the
+    layer's descriptor (``mode``, ``last_layer``), the spike-buffer regions it reads
+    (``in_region``) and writes (``out_region``), ``first_chunk``, ``rewind`` / ``go``
+    pulses for the TPPEs, ``busy``, ``done`` and ``cycles`` (start to done). ``begin``
+    pulses when an inference begins.
 
-    Overhead per layer: 3 cycles between one layer's barrier and the next layer's first
-    fetch (read the descriptor, pulse ``go``, let the TPPEs leave their halt).
+    Regions: with one chunk, layer l reads region l mod 2 and writes the other (layer 0
+    reads the input in region 0). With several, the input of chunk c waits in region 2 + c
+    and layer l writes region l mod 2, so each pass finds its input where the loader put it.
+
+    Overhead per layer and chunk: 3 cycles between one layer's barrier and the next layer's
+    first fetch (read the descriptor, pulse ``go``, let the TPPEs leave their halt).
     """
 
-    def __init__(self, descriptors, layout, layer_bits):
+    def __init__(self, descriptors, layout, layer_bits, time_chunks=1, pass_bits=None):
         if not descriptors:
             raise ValueError("LayerSequencer: a program needs at least one layer")
+        if time_chunks < 1:
+            raise ValueError(f"LayerSequencer: time_chunks {time_chunks} must be at least 1")
         self.descriptors = list(descriptors)
         self.layout = layout
+        self.time_chunks = time_chunks
+        passes = time_chunks * len(self.descriptors)
+        pass_bits = pass_bits or max(1, (passes - 1).bit_length())
+        if passes > 1 << pass_bits:
+            raise ValueError(f"LayerSequencer: {passes} passes do not fit {pass_bits} bits")
+        regions = 2 if time_chunks == 1 else 2 + time_chunks
         super().__init__({
             "start": In(1),
             "ready": In(1),
             "all_idle": In(1),
             "begin": Out(1),
             "layer": Out(layer_bits),
-            "region": Out(1),
+            "chunk": Out(range(time_chunks)),
+            "layer_pass": Out(pass_bits),
+            "first_chunk": Out(1),
+            "in_region": Out(range(regions)),
+            "out_region": Out(range(regions)),
             "mode": Out(layout["mode"].width),
             "last_layer": Out(1),
             "rewind": Out(1),
@@ -57,7 +78,17 @@ class LayerSequencer(wiring.Component):
         read = table.read_port()
         descriptor = Signal(struct_of(self.layout))
         m.d.comb += descriptor.eq(read.data)
-        m.d.comb += [read.addr.eq(self.layer), self.region.eq(self.layer[0])]
+        m.d.comb += read.addr.eq(self.layer)
+
+        C = self.time_chunks
+        single = int(C == 1)
+        parity = self.layer[0] ^ single            # the region layer `layer` writes
+        input_region = 0 if C == 1 else 2 + self.chunk
+        m.d.comb += [
+            self.out_region.eq(parity),
+            self.in_region.eq(Mux(self.layer == 0, input_region, ~parity & 1)),
+            self.first_chunk.eq(self.chunk == 0),
+        ]
 
         armed = Signal()
         with m.If(self.start):
@@ -72,7 +103,8 @@ class LayerSequencer(wiring.Component):
                 with m.If((armed | self.start) & self.ready):
                     m.d.comb += [self.begin.eq(1), self.rewind.eq(1)]
                     m.d.sync += [armed.eq(0), self.busy.eq(1), self.done.eq(0),
-                                 self.cycles.eq(0), self.layer.eq(0)]
+                                 self.cycles.eq(0), self.layer.eq(0), self.chunk.eq(0),
+                                 self.layer_pass.eq(0)]
                     m.next = "DESCRIPTOR"
             with m.State("DESCRIPTOR"):
                 m.next = "GO"           # the descriptor of `layer` is read this cycle
@@ -85,9 +117,15 @@ class LayerSequencer(wiring.Component):
                 m.next = "RUN"
             with m.State("RUN"):
                 with m.If(self.all_idle):
-                    with m.If(self.last_layer):
+                    m.d.sync += self.layer_pass.eq(self.layer_pass + 1)
+                    with m.If(self.last_layer & (self.chunk == C - 1)):
                         m.d.sync += [self.busy.eq(0), self.done.eq(1)]
                         m.next = "IDLE"
+                    with m.Elif(self.last_layer):
+                        # the next time chunk: every program walks from its start again
+                        m.d.comb += self.rewind.eq(1)
+                        m.d.sync += [self.layer.eq(0), self.chunk.eq(self.chunk + 1)]
+                        m.next = "DESCRIPTOR"
                     with m.Else():
                         m.d.sync += self.layer.eq(self.layer + 1)
                         m.next = "DESCRIPTOR"

@@ -1,4 +1,4 @@
-"""The input loader: packed input words in, in input order; layer 0's spike fiber out."""
+"""The input loader: packed input words in, chunk-major; layer 0's spike fibers out."""
 
 from amaranth.hdl import Module, Signal
 from amaranth.lib import stream, wiring
@@ -8,14 +8,17 @@ from .output_compressor import OutputCompressor
 
 
 class SpikeLoader(wiring.Component):
-    """Writes the K input words of one inference into region 0 of the spike buffers.
+    """Writes the input words of one inference into the spike buffers' input regions.
 
-    The inputs fill chunks in natural order, so this is an :class:`OutputCompressor` fed
-    with slot = input index and a chunk end every W inputs and at the last one.
+    The words arrive chunk-major (every input neuron of time chunk 0, then of chunk 1, ...);
+    chunk c goes to region 0 when there is one chunk, else to region 2 + c
+    (:class:`~.sequencer.LayerSequencer` reads it there). Within a chunk the inputs fill
+    fiber chunks in natural order, so this is an :class:`OutputCompressor` fed with
+    slot = input index and a fiber-chunk end every W inputs and at the last one.
 
-    Ports: ``i`` one packed T-bit word per input neuron; ``clear`` forget the loaded input
-    (an inference started); ``loaded`` all K words have been accepted; ``o`` write
-    requests; ``idle`` no write pending.
+    Ports: ``i`` one packed T_c-bit word per input neuron and time chunk; ``clear`` forget
+    the loaded input (an inference started); ``loaded`` all words have been accepted; ``o``
+    write requests; ``idle`` no write pending.
     Throughput: one input word per cycle. Latency: 1 cycle.
     """
 
@@ -26,7 +29,7 @@ class SpikeLoader(wiring.Component):
         self.geometry = geometry
         self.inputs = inputs
         super().__init__({
-            "i": In(stream.Signature(geometry.timesteps)),
+            "i": In(stream.Signature(geometry.lanes)),
             "clear": In(1),
             "loaded": Out(1),
             "o": Out(stream.Signature(geometry.write_request)),
@@ -36,23 +39,33 @@ class SpikeLoader(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         g = self.geometry
+        C = g.time_chunks
         m.submodules.pack = pack = OutputCompressor(g, registered_ready=False)
-        count = Signal(range(self.inputs + 1))
+        count = Signal(range(self.inputs))
+        chunk = Signal(range(C))
+        loaded = Signal()
         m.d.comb += [
-            self.loaded.eq(count == self.inputs),
-            pack.region.eq(0),
+            self.loaded.eq(loaded),
+            pack.region.eq(0 if C == 1 else 2 + chunk),
             pack.last_layer.eq(0),
-            pack.i.valid.eq(self.i.valid & ~self.loaded),
+            pack.i.valid.eq(self.i.valid & ~loaded),
             pack.i.payload.word.eq(self.i.payload),
             pack.i.payload.slot.eq(count),
             pack.i.payload.chunk_last.eq((count[:g.offset_bits] == g.chunk - 1)
                                          | (count == self.inputs - 1)),
-            self.i.ready.eq(pack.i.ready & ~self.loaded),
+            self.i.ready.eq(pack.i.ready & ~loaded),
             self.idle.eq(pack.idle),
         ]
         wiring.connect(m, wiring.flipped(self.o), pack.o)
         with m.If(self.i.valid & self.i.ready):
-            m.d.sync += count.eq(count + 1)
+            with m.If(count == self.inputs - 1):
+                m.d.sync += count.eq(0)
+                with m.If(chunk == C - 1):
+                    m.d.sync += loaded.eq(1)
+                with m.Else():
+                    m.d.sync += chunk.eq(chunk + 1)
+            with m.Else():
+                m.d.sync += count.eq(count + 1)
         with m.If(self.clear):
-            m.d.sync += count.eq(0)
+            m.d.sync += [count.eq(0), chunk.eq(0), loaded.eq(0)]
         return m

@@ -29,9 +29,10 @@ TOP_MODULE = "hwgen_core"
 class Accelerator(wiring.Component):
     """The generated accelerator for one compiled program (:class:`Program`).
 
-    Latency per inference: about (max over TPPEs of its matched pairs) per layer, plus a
-    fixed per-layer overhead for the barrier and pipeline fill/drain (measured by
-    benchmarks/fc_cycles.py); input loading takes one cycle per input word, before start.
+    Latency per inference: for each of the T / T_c time chunks and each layer, about the
+    most matched pairs any TPPE has in that chunk, plus a fixed per-layer overhead for the
+    barrier and pipeline fill/drain (measured by benchmarks/fc_cycles.py); input loading
+    takes one cycle per input word (inputs x T / T_c words), before start.
     """
 
     def __init__(self, program):
@@ -39,19 +40,20 @@ class Accelerator(wiring.Component):
             raise ValueError("Accelerator: the program's configuration is not resolved")
         self.program = program
         self.geometry = g = Geometry.of(program)
-        super().__init__(CoreSignature(g.timesteps, g.v_bits, trace=g.trace))
+        super().__init__(CoreSignature(g.lanes, g.v_bits, trace=g.trace))
 
     def elaborate(self, platform):
         m = Module()
         program, g, config = self.program, self.geometry, self.program.config
 
         m.submodules.sequencer = sequencer = LayerSequencer(
-            program.descriptors, program.layouts["layer"], g.layer_bits)
+            program.descriptors, program.layouts["layer"], g.layer_bits,
+            time_chunks=g.time_chunks, pass_bits=g.pass_bits)
         m.submodules.loader = loader = SpikeLoader(g, program.input_size)
         m.submodules.arbiter = arbiter = WriteArbiter(g, program.tppes + 1)
 
         wiring.connect(m, wiring.flipped(self.inputs), loader.i)
-        # Inputs are refused while an inference runs: region 0 may still be read.
+        # Inputs are refused while an inference runs: the input regions may still be read.
         m.d.comb += [
             loader.i.valid.eq(self.inputs.valid & ~sequencer.busy),
             self.inputs.ready.eq(loader.i.ready & ~sequencer.busy),
@@ -67,7 +69,8 @@ class Accelerator(wiring.Component):
                         fifo_depth=config.fifo_depth)
             m.submodules[f"tppe{p}"] = tppe
             m.d.comb += [
-                tppe.region.eq(sequencer.region), tppe.mode.eq(sequencer.mode),
+                tppe.region.eq(sequencer.in_region), tppe.out_region.eq(sequencer.out_region),
+                tppe.first_chunk.eq(sequencer.first_chunk), tppe.mode.eq(sequencer.mode),
                 tppe.last_layer.eq(sequencer.last_layer), tppe.rewind.eq(sequencer.rewind),
                 tppe.go.eq(sequencer.go),
                 tppe.bus.valid.eq(arbiter.bus.valid), tppe.bus.payload.eq(arbiter.bus.payload),
@@ -84,26 +87,26 @@ class Accelerator(wiring.Component):
             self.cycles.eq(sequencer.cycles),
         ]
 
-        # Result buffer: the last layer's words and final membranes, by output index.
-        m.submodules.results = results = Memory(shape=g.result, depth=program.output_size,
-                                                init=[])
+        # Result buffer: the last layer's words and membranes, by time chunk and output index.
+        outputs = program.output_size * g.time_chunks
+        m.submodules.results = results = Memory(shape=g.result, depth=outputs, init=[])
         write = results.write_port()
         bus = arbiter.bus.payload
         m.d.comb += [
             write.en.eq(arbiter.bus.valid & bus.result_en),
-            write.addr.eq(bus.slot),
+            write.addr.eq(sequencer.chunk * program.output_size + bus.slot),
             write.data.word.eq(bus.word),
             write.data.v.eq(bus.v),
         ]
         read = results.read_port()
-        pointer = Signal(range(program.output_size + 1))
+        pointer = Signal(range(outputs + 1))
         primed = Signal()
         m.d.sync += primed.eq(sequencer.done)
         take = self.results.valid & self.results.ready
         m.d.comb += [
             read.addr.eq(pointer + take),
             self.results.payload.eq(read.data),
-            self.results.valid.eq(sequencer.done & primed & (pointer < program.output_size)),
+            self.results.valid.eq(sequencer.done & primed & (pointer < outputs)),
         ]
         with m.If(take):
             m.d.sync += pointer.eq(pointer + 1)
@@ -112,7 +115,7 @@ class Accelerator(wiring.Component):
 
         m.d.comb += [
             self.trace.valid.eq(sequencer.busy & arbiter.bus.valid & (bus.word_en | bus.result_en)),
-            self.trace.payload.layer.eq(sequencer.layer),
+            self.trace.payload.layer_pass.eq(sequencer.layer_pass),
             self.trace.payload.slot.eq(bus.slot),
             self.trace.payload.word.eq(bus.word),
         ]

@@ -13,8 +13,10 @@ copy of the two-region spike buffer (a packed-word memory and a mask memory), wh
 write bus fills: one region holds this layer's input while the other receives its output.
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed
-from amaranth.lib import wiring
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+
+from hwgen.compiler.instruction_format import TAG_NEURON
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -30,7 +32,8 @@ from amaranth.lib import stream
 class TPPE(wiring.Component):
     """One TPPE of a compiled program.
 
-    Ports: ``region`` this layer's input region (the output goes to the other one);
+    Ports: ``region`` this layer's input region, ``out_region`` its output's;
+    ``first_chunk`` the pass is the first time chunk (membranes start at 0);
     ``mode`` / ``last_layer`` from the layer descriptor; ``rewind`` / ``go`` from the
     sequencer; ``bus`` the write bus into this TPPE's spike buffers; ``writes`` this TPPE's
     write requests; ``halted`` reached the layer's end in its program; ``idle`` halted and
@@ -39,9 +42,13 @@ class TPPE(wiring.Component):
     Throughput: one matched pair per cycle, overlapped with the LIF evaluation of the
     previous neuron (T / lif_steps cycles) and with fetching the next chunks; a finished
     neuron waits in the accumulators until the LIF stage takes it.
-    Resources: T accumulators of acc_bits + 1, the inner join, the LIF unit, and memories:
-    program (program_depth x entry width), weights (weight_depth x weight_bits), spike
-    words (2 x spike_depth x T), spike masks (2 x spike_depth / W x W).
+    Resources: T_c accumulators of acc_bits + 1, the inner join, the LIF unit, and
+    memories: program (program_depth x entry width), weights (weight_depth x
+    weight_bits), spike words (regions x spike_depth x T_c), spike masks (regions x
+    spike_depth / W x W), and with several time chunks a membrane memory (one v_bits + 1
+    word per neuron of the program: read as a neuron enters the LIF stage, written as it
+    leaves; a pass reads and writes each word once, in program order, so the two never
+    meet).
     """
 
     def __init__(self, geometry, layouts, modes, program, weights, *, program_depth,
@@ -61,7 +68,9 @@ class TPPE(wiring.Component):
         self.lif_steps = lif_steps
         self.fifo_depth = fifo_depth
         super().__init__({
-            "region": In(1),
+            "region": In(range(geometry.regions)),
+            "out_region": In(range(geometry.regions)),
+            "first_chunk": In(1),
             "mode": In(range(max(2, len(self.modes)))),
             "last_layer": In(1),
             "rewind": In(1),
@@ -75,7 +84,7 @@ class TPPE(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         g = self.geometry
-        T = g.timesteps
+        T = g.lanes
 
         m.submodules.program = program = Memory(
             shape=self.layouts["entry"].width, depth=self.program_depth,
@@ -83,9 +92,9 @@ class TPPE(wiring.Component):
         m.submodules.weights = weights = Memory(
             shape=signed(g.weight_bits), depth=self.weight_depth, init=self.weight_values)
         m.submodules.spike_words = spike_words = Memory(
-            shape=T, depth=1 << g.spike_addr_bits, init=[])
+            shape=T, depth=g.spike_words_depth, init=[])
         m.submodules.spike_masks = spike_masks = Memory(
-            shape=g.chunk, depth=1 << g.mask_addr_bits, init=[])
+            shape=g.chunk, depth=g.spike_masks_depth, init=[])
 
         # The write bus fills both halves of the spike buffer.
         word_write = spike_words.write_port()
@@ -171,9 +180,12 @@ class TPPE(wiring.Component):
         with m.Elif(r_move):
             m.d.sync += r_valid.eq(0)
 
+        if g.time_chunks > 1:
+            self.carry_membranes(m, lif)
         m.submodules.compress = compress = OutputCompressor(g)
         wiring.connect(m, lif.o, compress.i)
-        m.d.comb += [compress.region.eq(~self.region), compress.last_layer.eq(self.last_layer)]
+        m.d.comb += [compress.region.eq(self.out_region),
+                     compress.last_layer.eq(self.last_layer)]
         wiring.connect(m, compress.o, wiring.flipped(self.writes))
 
         m.d.comb += [
@@ -182,3 +194,34 @@ class TPPE(wiring.Component):
                          & join.idle & ~skid.o.valid & ~r_valid & ~m_valid & ~held & lif.idle & compress.idle),
         ]
         return m
+
+    def carry_membranes(self, m, lif):
+        """Each neuron's membrane and order bit, from the end of one time chunk to the start
+        of the next. Neurons enter and leave the LIF stage in program order, so a counter
+        of each is the address; the read address runs one neuron ahead of the acceptance
+        (``+ accept``) so that the word is on the read port when the neuron is accepted."""
+        g = self.geometry
+        neurons = max(1, sum(1 for word in self.program_words
+                             if self.layouts["entry"].unpack(word)["tag"] == TAG_NEURON))
+        state = data.StructLayout({"v": signed(g.v_bits), "state": unsigned(1)})
+        m.submodules.membranes = membranes = Memory(shape=state, depth=neurons, init=[])
+        read, write = membranes.read_port(), membranes.write_port()
+        loads = Signal(range(neurons + 1))
+        stores = Signal(range(neurons + 1))
+        accept = lif.i.valid & lif.i.ready
+        leave = lif.o.valid & lif.o.ready
+        m.d.comb += [
+            read.addr.eq(loads + accept),
+            lif.i.payload.v.eq(Mux(self.first_chunk, 0, read.data.v)),
+            lif.i.payload.state.eq(Mux(self.first_chunk, 0, read.data.state)),
+            write.en.eq(leave),
+            write.addr.eq(stores),
+            write.data.v.eq(lif.o.payload.v),
+            write.data.state.eq(lif.o.payload.state),
+        ]
+        with m.If(accept):
+            m.d.sync += loads.eq(loads + 1)
+        with m.If(leave):
+            m.d.sync += stores.eq(stores + 1)
+        with m.If(self.rewind):
+            m.d.sync += [loads.eq(0), stores.eq(0)]

@@ -40,8 +40,8 @@ def test_float_tensors_holding_integers_are_accepted():
 
 @pytest.mark.parametrize("build, message", [
     (lambda: Model("", 4), "model name must be a non-empty string"),
-    (lambda: Model("m", 0), "timesteps must be an integer between 1 and 64, got 0"),
-    (lambda: Model("m", 65), "timesteps must be an integer between 1 and 64, got 65"),
+    (lambda: Model("m", 0), "timesteps must be an integer between 1 and 1024, got 0"),
+    (lambda: Model("m", 1025), "timesteps must be an integer between 1 and 1024, got 1025"),
     (lambda: Input("x", (0,)), "shape = 0 must be at least 1"),
     (lambda: Input("x", ()), "shape must have at least one dimension"),
     (lambda: Input("x", (3,), "rate"), "encoding 'rate' is not one of spikes, if"),

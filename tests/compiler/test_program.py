@@ -89,7 +89,9 @@ def test_compilation_is_deterministic():
      "= 100, but TPPE 1 needs 187 fiber-program entries; raise it or use more TPPEs"),
     (["tppes=4", "weight_depth=500"], "model 'digits_mlp' does not fit: config weight_depth = "
      "500, but TPPE 1 holds 687 nonzero weights; raise it or use more TPPEs"),
-    (["lif_steps=3"], "config lif_steps = 3 must divide the model's 8 time steps"),
+    (["lif_steps=3"], "config lif_steps = 3 must divide the 8 time steps processed together "
+                      "(time_chunk)"),
+    (["time_chunk=3"], "config time_chunk = 3 must divide the model's 8 time steps"),
     (["spike_depth=192"], "config spike_depth = 192 must be a power of two and at least the "
                           "chunk width 16"),
 ])
@@ -102,12 +104,16 @@ def test_models_that_do_not_fit_are_refused(overrides, message):
     (["tppes=0"], "--set tppes=0: tppes = 0 must be an integer between 1 and 32"),
     (["tppes=33"], "--set tppes=33: tppes = 33 must be an integer between 1 and 32"),
     (["chunk=12"], "--set chunk=12: chunk = 12 must be a power of two (4, 8, 16, 32 or 64)"),
-    (["timesteps=17"], "--set timesteps=17: timesteps = 17 must be an integer between 1 and 16 or 'auto'"),
+    (["timesteps=1025"], "--set timesteps=1025: timesteps = 1025 must be an integer between 1 and 1024 or 'auto'"),
+    (["time_chunk=17"], "--set time_chunk=17: time_chunk = 17 must be an integer between 1 and 16 or 'auto'"),
+    (["dataflow=diagonal"], "--set dataflow=diagonal: dataflow = 'diagonal' must be one of temporal_parallel, sequential"),
+    (["dataflow=sequential", "time_chunk=2"], "--set time_chunk=2: dataflow = 'sequential' runs one step at a time; time_chunk = 2 contradicts it"),
+    (["timesteps=8", "time_chunk=3"], "--set time_chunk=3: time_chunk = 3 must divide timesteps = 8"),
     (["join=laggy"], "--set join=laggy: unknown parameter 'join'"),
     (["fifo_depth=1"], "--set fifo_depth=1: fifo_depth = 1 must be an integer between 2 and 64"),
     (["banana=1"], "--set banana=1: unknown parameter 'banana'"),
     (["tppes"], "--set 'tppes': expected key=value"),
-    (["timesteps=4", "lif_steps=3"], "--set lif_steps=3: lif_steps = 3 must divide timesteps = 4"),
+    (["time_chunk=4", "lif_steps=3"], "--set lif_steps=3: lif_steps = 3 must divide time_chunk = 4"),
 ])
 def test_bad_configurations_are_refused(overrides, message):
     with pytest.raises(ConfigError, match=re.escape(message)):

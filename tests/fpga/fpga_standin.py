@@ -96,7 +96,7 @@ def write_standin_build(directory, neurons=6, timesteps=8, v_bits=6, latency=5):
     verilog_text = verilog.convert(core, name="hwgen_core", emit_src=False)
     model = standin_model(neurons, timesteps, v_bits)
     manifest = {
-        "model": {"name": "standin", "timesteps": timesteps,
+        "model": {"name": "standin", "timesteps": timesteps, "time_chunk": timesteps,
                   "inputs": neurons, "outputs": neurons, "v_bits": v_bits},
         "top": {"module": "hwgen_core",
                 "ports": {"inputs": timesteps, "results": timesteps + v_bits, "cycles": 32}},

@@ -162,7 +162,7 @@ def test_throughput_is_one_neuron_per_t_over_steps_cycles():
 
 @pytest.mark.parametrize("args, message", [
     (dict(modes=[]), "LIFUnit needs at least one neuron mode"),
-    (dict(steps_per_cycle=3), "steps_per_cycle 3 must divide T = 4"),
+    (dict(steps_per_cycle=3), "steps_per_cycle 3 must divide T_c = 4"),
     (dict(modes=[LIFMode({"kind": "shift", "shift": 0}, "ge", "zero", "same_step", 8)]),
      "LIFUnit mode 0: leak shift 0 must be between 1"),
     (dict(modes=[LIFMode({"kind": "none"}, "ge", "zero", "same_step", 9)]),

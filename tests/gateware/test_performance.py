@@ -13,12 +13,12 @@ from hwgen.compiler.scheduler.program import compile_program
 from hwgen.gateware.performance import layer_overhead
 from hwgen.gateware.top import Accelerator
 import amaranth_streams
-from hwgen.compiler.ir.spike_words import spikes_to_words
+from hwgen.compiler.ir.spike_words import spikes_to_chunk_words
 
 INPUTS = 64
 
 
-def measured_cycles(pairs_per_neuron, timesteps, lif_steps, neurons=1):
+def measured_cycles(pairs_per_neuron, timesteps, lif_steps, neurons=1, time_chunk=None):
     model = Model("m", timesteps)
     model.add(Input("x", (INPUTS,)))
     weights = np.zeros((neurons, INPUTS), dtype=int)
@@ -26,9 +26,11 @@ def measured_cycles(pairs_per_neuron, timesteps, lif_steps, neurons=1):
     model.add(Dense("fc", weights, weight_bits=2, acc_bits=9), "x")
     model.add(LIF("lif", np.full(neurons, 3), v_bits=10), "fc")
     model.add(Readout("r"), "lif")
-    config = load(overrides=["tppes=1", "chunk=16", f"lif_steps={lif_steps}"])
+    config = load(overrides=["tppes=1", "chunk=16", f"lif_steps={lif_steps}"]
+                  + ([f"time_chunk={time_chunk}"] if time_chunk else []))
     program = compile_program(model, config)
-    words = spikes_to_words(np.ones((1, timesteps, INPUTS), dtype=np.uint8))[0]
+    words = spikes_to_chunk_words(np.ones((1, timesteps, INPUTS), dtype=np.uint8),
+                                  program.lanes)[0]
     dut = Accelerator(program)
     result = {}
 
@@ -56,3 +58,11 @@ def test_neurons_shorter_than_their_lif_evaluation_cost_the_difference():
     # 8 neurons of 4 pairs, T = 8: after the first, each waits 8 - 4 cycles for the LIF.
     cycles, config = measured_cycles(4, 8, 1, neurons=8)
     assert cycles == 8 * 4 + layer_overhead(config, 8) + 7 * (8 - 4)
+
+
+@pytest.mark.parametrize("timesteps, time_chunk, lif_steps", [(8, 4, 1), (8, 1, 1), (32, 16, 4)])
+def test_each_time_chunk_costs_its_pairs_plus_the_fixed_overhead(timesteps, time_chunk,
+                                                                 lif_steps):
+    """Every input spikes in every chunk, so each of the T / T_c passes walks all pairs."""
+    cycles, config = measured_cycles(16, timesteps, lif_steps, time_chunk=time_chunk)
+    assert cycles == timesteps // time_chunk * 16 + layer_overhead(config, timesteps)

@@ -84,7 +84,7 @@ def test_the_generator_reaches_every_corner_it_promises():
     from model_strategies import THRESHOLD_STYLES, WEIGHT_STYLES
     seen = {key: set() for key in ("order", "fire", "reset", "leak", "T", "tppes", "v_bits",
                                    "weight_bits", "size_vs_chunk", "stimulus", "encoding",
-                                   "flaw", "weights", "thresholds")}
+                                   "flaw", "weights", "thresholds", "time_chunks")}
 
     @settings(max_examples=1500, derandomize=True, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
@@ -93,6 +93,14 @@ def test_the_generator_reaches_every_corner_it_promises():
         config = dict(item.split("=", 1) for item in case.overrides)
         chunk = int(config["chunk"])
         seen["T"].add(case.timesteps)
+        if "dataflow=sequential" in case.overrides:
+            seen["time_chunks"].add("sequential")
+        elif "time_chunk" in config and int(config["time_chunk"]) < case.timesteps:
+            seen["time_chunks"].add("several")
+        elif case.timesteps > 16:
+            seen["time_chunks"].add("auto, several")
+        else:
+            seen["time_chunks"].add("one")
         seen["tppes"].add(config["tppes"])
         seen["flaw"].add(case.flaw)
         seen["encoding"].add(case.encoding)
@@ -115,6 +123,7 @@ def test_the_generator_reaches_every_corner_it_promises():
     assert seen["reset"] == set(RESET_MODES)
     assert seen["leak"] == set(LEAK_KINDS)
     assert {1, 16} <= seen["T"] and any(t > 16 for t in seen["T"])
+    assert seen["time_chunks"] == {"sequential", "several", "auto, several", "one"}
     assert {"1", "32"} <= seen["tppes"]
     assert {2, 32} <= seen["v_bits"] and {2, 16} <= seen["weight_bits"]
     assert {-1, 0, 1, "one"} <= seen["size_vs_chunk"]

@@ -53,7 +53,7 @@ def test_a_core_that_never_finishes_is_reported(small, tmp_path):
     build, w = small
     program = build.program()
     ports = build.manifest["top"]["ports"]["trace"]
-    fields = field_slices(trace_layout(program["timesteps"], ports["layer_bits"],
+    fields = field_slices(trace_layout(program["timesteps"], ports["pass_bits"],
                                        ports["slot_bits"]))
     words = spikes_to_words(w.spikes[:1])
     job = {"words": words, "outputs": program["outputs"], "layers": len(program["layers"]),

@@ -37,7 +37,8 @@ from hwgen.compiler.ir.neuron import FIRE_MODES, MAX_FRAC_BITS, ORDERS, RESET_MO
 
 CHUNKS = (4, 8, 16, 32, 64)
 MAX_TPPES = 32
-MAX_T = 16
+MAX_T = 16              # T_c at most; the usual T
+LONG_T = (17, 24, 32, 48, 64)   # longer T: run in time chunks (a few, to keep builds short)
 WEIGHT_STYLES = ("random", "sparse", "extremes", "min", "max", "ones", "zero", "one_hot")
 BIAS_STYLES = ("none", "zero", "random", "min", "max")
 THRESHOLD_STYLES = ("random", "zero", "one", "vmax", "reachable", "beyond_acc", "mixed")
@@ -54,6 +55,8 @@ FLAWS = {
     "timesteps_too_many": ("time steps", "timesteps"),
     "config_timesteps_differs": ("timesteps",),
     "lif_steps_not_divisor": ("lif_steps",),
+    "time_chunk_not_divisor": ("time_chunk",),
+    "sequential_with_time_chunk": ("time_chunk", "dataflow"),
     "config_weight_bits_small": ("weight_bits",),
     "config_acc_bits_small": ("acc_bits",),
     "config_v_bits_small": ("v_bits",),
@@ -349,12 +352,25 @@ def cases(draw, *, max_layers=4, max_size=70, flaw_weight=0.1, max_tppes=MAX_TPP
     if flaw_weight >= 1 or (flaw_weight > 0 and draw(st.floats(0, 1)) < flaw_weight):
         flaw = draw(st.sampled_from(sorted(FLAWS)))
     T = draw(_corner_or_any([1, 2, 3, 4, 8, 15, 16], 1, MAX_T))
+    if draw(st.integers(0, 7)) == 0:
+        T = draw(st.sampled_from(LONG_T))
     if flaw == "timesteps_too_many":
-        T = draw(st.integers(MAX_T + 1, MAX_TIMESTEPS))
+        T = draw(st.integers(MAX_TIMESTEPS + 1, 2 * MAX_TIMESTEPS))
     chunk = draw(st.sampled_from(CHUNKS))
     tppes = draw(_corner_or_any([1, 2, 3, 4, 7, 16, max_tppes], 1, max_tppes))
     overrides = [f"tppes={tppes}", f"chunk={chunk}"]
-    lif_steps = draw(st.sampled_from(["1", "auto"] + [str(d) for d in _divisors(T)]))
+    # Steps processed together: the whole of T (if it fits), any divisor up to MAX_T, or
+    # the temporal-sequential baseline.
+    fitting = [d for d in _divisors(T) if d <= MAX_T]
+    lanes = draw(st.sampled_from(["auto", "sequential"] + fitting))
+    if lanes == "sequential":
+        overrides.append("dataflow=sequential")
+        lanes = 1
+    elif lanes == "auto":
+        lanes = fitting[-1]
+    else:
+        overrides.append(f"time_chunk={lanes}")
+    lif_steps = draw(st.sampled_from(["1", "auto"] + [str(d) for d in _divisors(lanes)]))
     if lif_steps != "1":
         overrides.append(f"lif_steps={lif_steps}")
     fifo = draw(_corner_or_any([2, 3, 4, 64], 2, 64))
@@ -393,6 +409,10 @@ def _flaw_overrides(flaw, T, tppes, chunk, need_w, need_v):
         return [f"timesteps={T % 16 + 1}"]
     if flaw == "lif_steps_not_divisor":
         return [f"lif_steps={T + 1}"]
+    if flaw == "time_chunk_not_divisor":
+        return [f"time_chunk={T + 1}"]
+    if flaw == "sequential_with_time_chunk":
+        return ["dataflow=sequential", "time_chunk=2"]
     if flaw == "config_weight_bits_small":
         return [f"weight_bits={need_w - 1}"] if need_w > 2 else ["weight_bits=1"]
     if flaw == "config_acc_bits_small":
