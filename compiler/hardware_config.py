@@ -14,6 +14,7 @@ from pathlib import Path
 
 from hwgen.errors import ConfigError
 
+from .ir.early_exit import check_rule
 from .ir.graph import MAX_TIMESTEPS
 from .ir.widths import MAX_ACC_BITS, MAX_V_BITS, MAX_WEIGHT_BITS, MIN_BITS
 
@@ -46,6 +47,11 @@ class HardwareConfig:
     dataflow: str = "temporal_parallel"
     """'temporal_parallel' (T_c as set by time_chunk) or 'sequential': the
     temporal-sequential baseline, one step at a time (time_chunk = 1)."""
+    early_exit: object = "off"
+    """Stop an inference after a time chunk once its spike-count decision is taken:
+    'certain' (the prediction can no longer change: exact) or a margin M (the leader is M
+    spikes ahead: may change the prediction); 'off' runs every step. Needs several time
+    chunks. The rule is docs/semantics.md section 8."""
     tppes: int = 2
     """Number of temporal-parallel processing elements (1..32). Two fit the bundled model
     into an iCE40UP5K; larger FPGAs take many more."""
@@ -103,6 +109,7 @@ class HardwareConfig:
         if self.dataflow not in DATAFLOWS:
             raise ConfigError(f"{source}: dataflow = {self.dataflow!r} must be one of "
                               f"{', '.join(DATAFLOWS)}")
+        check_rule(self.early_exit, source)
         if self.dataflow == "sequential" and self.time_chunk not in (AUTO, 1):
             raise ConfigError(f"{source}: dataflow = 'sequential' runs one step at a time; "
                               f"time_chunk = {self.time_chunk!r} contradicts it (leave it "

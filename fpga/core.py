@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hwgen.build_directory import BuildDirectory
+from hwgen.compiler.ir.early_exit import check_rule
 
 from . import protocol
 
@@ -29,6 +30,7 @@ class CoreSpec:
     verilog: Path
     model_path: Path
     design_id: int
+    early_exit: object = "off"
 
     @property
     def time_chunks(self):
@@ -66,7 +68,9 @@ class CoreSpec:
                    time_chunk=build.time_chunk, inputs=build.inputs, outputs=build.outputs, v_bits=build.v_bits,
                    module=build.top_module, verilog=build.verilog,
                    model_path=build.file("model"),
-                   design_id=protocol.design_id(build.read("verilog")))
+                   design_id=protocol.design_id(build.read("verilog")),
+                   early_exit=check_rule(build.manifest.get("config", {}).get(
+                       "early_exit", "off"), f"{build.path}/manifest.json config") or "off")
 
     @classmethod
     def load(cls, directory):

@@ -31,7 +31,8 @@ class Mismatch:
     what: str = "spike"
 
     def describe(self):
-        where = f"sample {self.sample}, layer {self.layer!r}, neuron {self.neuron}"
+        where = f"sample {self.sample}, layer {self.layer!r}" + (
+            f", neuron {self.neuron}" if self.neuron >= 0 else "")
         if self.what == "spike":
             return (f"{where}, step {self.step}: expected spike {self.expected}, "
                     f"the hardware gave {self.got}")
@@ -117,6 +118,14 @@ def compare(program, trace, observed):
                 verdict.first_mismatch[sample] = problem
         verdict.rtl_spikes[name] = rtl
         verdict.mismatching_neurons[name] = mismatching
+
+    # Every sample ran the steps the reference ran (all T, or up to the early exit).
+    expected_steps = trace.steps if trace.steps is not None else np.full(samples, T)
+    for sample, (ran, expected) in enumerate(zip(observed["steps"], expected_steps)):
+        if ran != expected and verdict.first_mismatch[sample] is None:
+            verdict.first_mismatch[sample] = Mismatch(
+                sample, layers[-1]["name"], -1, what="ran a different number of steps",
+                expected=int(expected), got=int(ran))
 
     # The result stream must agree with the trace and carry the final membranes.
     last = layers[-1]["name"]

@@ -53,6 +53,7 @@ class CosimResult:
     simulated_cycles: int = None
     simulation_seconds: float = None
     simulation_cpu_seconds: float = None
+    steps: np.ndarray = None        # (samples,) time steps run (fewer after an early exit)
 
     @property
     def samples(self):
@@ -86,6 +87,8 @@ class CosimResult:
             "cycles_per_sample": self.cycles.tolist(),
             "cycles_mean": round(float(self.cycles.mean()), 2),
             "load_cycles_per_sample": self.load_cycles.tolist(),
+            "steps_per_sample": self.steps.tolist(),
+            "steps_mean": round(float(self.steps.mean()), 3),
             "layers": layers,
         }
         if self.trace.predictions is not None:
@@ -137,7 +140,9 @@ def cosimulate(build, inputs, *, labels=None, waves=False, parallel=None, work_d
 def _cosimulate(build, inputs, labels, waves, parallel, work, progress, log, engine):
     model = build.model()
     program = build.program()
-    trace = reference.run(model, inputs)
+    config = program["config"]
+    trace = reference.run(model, inputs, early_exit=config.get("early_exit"),
+                          time_chunk=config["time_chunk"])
     lanes = program["config"]["time_chunk"]
     chunks = program["timesteps"] // lanes
     words = spikes_to_chunk_words(trace.spikes[model.input.name], lanes)
@@ -187,12 +192,13 @@ def _cosimulate(build, inputs, labels, waves, parallel, work, progress, log, eng
 
     observed = _merge(parts, shards)
     verdict = compare(program, trace, observed)
-    bounds = observed["layer_bounds"]
     # cycles per pass, summed over the time chunks into cycles per layer
-    layer_cycles = (bounds[:, 1:] - bounds[:, :-1]).reshape(samples, chunks, layers).sum(axis=1)
+    layer_cycles = _pass_cycles(observed["layer_bounds"]).reshape(
+        samples, chunks, layers).sum(axis=1)
     return CosimResult(program, trace, verdict, observed["cycles"], observed["load_cycles"],
                        layer_cycles, ideal_bounds(program, model, trace), labels,
                        waves=[folder / "dump.vcd" for folder, _ in runs] if waves else None,
+                       steps=observed["steps"],
                        simulated_cycles=sum(int(part["edges"]) for part in parts),
                        simulation_seconds=seconds, simulation_cpu_seconds=cpu)
 
@@ -239,6 +245,16 @@ def _read_progress(folder):
         return 0
 
 
+def _pass_cycles(bounds):
+    """(samples, passes) cycles from the cycle each pass began and the end (-1 where a pass
+    never ran: after an early exit), 0 for the passes not run."""
+    cycles = np.zeros((len(bounds), bounds.shape[1] - 1), dtype=np.int64)
+    for sample, row in enumerate(bounds):
+        recorded = int((row >= 0).sum())
+        cycles[sample, :recorded - 1] = np.diff(row[:recorded])
+    return cycles
+
+
 def _merge(parts, shards):
     events = []
     for part, (start, _) in zip(parts, shards):
@@ -248,6 +264,7 @@ def _merge(parts, shards):
     return {
         "events": np.concatenate(events) if events else np.zeros((0, 5), dtype=np.int64),
         "cycles": np.concatenate([p["cycles"] for p in parts]),
+        "steps": np.concatenate([p["steps"] for p in parts]),
         "load_cycles": np.concatenate([p["load_cycles"] for p in parts]),
         "layer_bounds": np.concatenate([p["layer_bounds"] for p in parts]),
         "results": np.concatenate([p["results"] for p in parts]),

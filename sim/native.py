@@ -46,7 +46,7 @@ OPT_FAST = "-O1"
 OPT_SLOW = "-O0"
 BUILD_ARGS = ("-Wno-fatal",)
 JOB_MAGIC = 0x31424F4A4E475748          # "HWGNJOB1", as in native_driver.cpp
-OBSERVED_MAGIC = 0x3153424F4E475748     # "HWGNOBS1"
+OBSERVED_MAGIC = 0x3253424F4E475748     # "HWGNOBS2": with the steps each sample ran
 
 
 class NativeBuild:
@@ -207,7 +207,7 @@ def read_observed(path):
     if len(data) < 8 or int(data[0]) != OBSERVED_MAGIC:
         raise ToolchainError(f"{path}: not a recording of the native driver")
     samples, layers, outputs, events, edges = (int(x) for x in data[1:6])
-    sizes = [("cycles", samples), ("load_cycles", samples),
+    sizes = [("cycles", samples), ("steps", samples), ("load_cycles", samples),
              ("layer_bounds", samples * (layers + 1)), ("results", samples * outputs),
              ("events", events * 5)]
     if len(data) != 8 + sum(size for _, size in sizes):

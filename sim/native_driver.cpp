@@ -34,7 +34,7 @@
 namespace {
 
 constexpr uint64_t JOB_MAGIC = 0x31424f4a4e475748ULL;       // "HWGNJOB1"
-constexpr uint64_t OBSERVED_MAGIC = 0x3153424f4e475748ULL;  // "HWGNOBS1"
+constexpr uint64_t OBSERVED_MAGIC = 0x3253424f4e475748ULL;  // "HWGNOBS2"
 constexpr int MAX_CHUNKS = 64;                              // ports up to 2048 bits
 
 // Ports of up to 64 bits are integers in the Verilated class, wider ones VlWide arrays of
@@ -191,7 +191,7 @@ void reset(Simulation& sim) {
 
 struct Recording {
     std::vector<int64_t> events;        // rows of (sample, layer, slot, word, cycle)
-    std::vector<int64_t> cycles, load_cycles, layer_bounds, results;
+    std::vector<int64_t> cycles, steps, load_cycles, layer_bounds, results;
 };
 
 void run_sample(Simulation& sim, const Job& job, int64_t sample, Recording& out, bool trace) {
@@ -250,6 +250,7 @@ void run_sample(Simulation& sim, const Job& job, int64_t sample, Recording& out,
         sim.edge();
     }
     out.cycles.push_back(static_cast<int64_t>(read_port(top.cycles)));
+    out.steps.push_back(static_cast<int64_t>(read_port(top.steps)));
     starts.resize(job.layers + 1, -1);
     out.layer_bounds.insert(out.layer_bounds.end(), starts.begin(), starts.end());
 
@@ -326,6 +327,7 @@ int main(int argc, char** argv) {
         if (std::fwrite(header, sizeof(int64_t), 8, file) != 8)
             fail("cannot write the recording");
         write_all(file, recording.cycles);
+        write_all(file, recording.steps);
         write_all(file, recording.load_cycles);
         write_all(file, recording.layer_bounds);
         write_all(file, recording.results);

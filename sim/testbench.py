@@ -63,6 +63,7 @@ async def _run_one(dut, words, outputs, record, timeout):
             raise TimeoutError(f"no done after {timeout} cycles: the core hangs")
         await RisingEdge(dut.clk)
     cycles = int(dut.cycles.value.to_unsigned())
+    steps = int(dut.steps.value.to_unsigned())
 
     await RisingEdge(dut.clk)
     dut.results__ready.value = 1
@@ -73,7 +74,7 @@ async def _run_one(dut, words, outputs, record, timeout):
             results.append(int(dut.results__payload.value.to_unsigned()))
         await RisingEdge(dut.clk)
     dut.results__ready.value = 0
-    return cycles, cycles_loading, layer_starts, results
+    return cycles, steps, cycles_loading, layer_starts, results
 
 
 @cocotb.test()
@@ -106,13 +107,14 @@ async def run_inferences(dut):
     await RisingEdge(dut.clk)
 
     # layer_bounds[s]: testbench cycle at which each layer began, then the cycle of done.
-    events, cycles, loading, starts, results = [], [], [], [], []
+    events, cycles, steps, loading, starts, results = [], [], [], [], [], []
     for sample, sample_words in enumerate(words):
         record["events"] = []
-        total, load, layer_starts, result = await _run_one(dut, sample_words, outputs, record,
-                                                                 timeout)
+        total, ran, load, layer_starts, result = await _run_one(dut, sample_words, outputs,
+                                                                record, timeout)
         events += [(sample, *event) for event in record["events"]]
         cycles.append(total)
+        steps.append(ran)
         loading.append(load)
         starts.append((layer_starts + [-1] * (layers + 1))[:layers + 1])
         results.append(result)
@@ -122,6 +124,7 @@ async def run_inferences(dut):
 
     events = np.array(events, dtype=np.int64).reshape(-1, 5)
     np.savez(os.environ["HWGEN_OBSERVED"], events=events, cycles=np.array(cycles),
+             steps=np.array(steps),
              load_cycles=np.array(loading), layer_bounds=np.array(starts, dtype=np.int64),
              results=np.array(results, dtype=np.int64).reshape(len(words), outputs),
              edges=round((get_sim_time("ns") - first_edge_ns) / period_ns) + 1)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hwgen.errors import InputError, UnsupportedError
+from hwgen.compiler.ir import early_exit as exit_rules
 from hwgen.compiler.ir import (LI, LIF, Conv1d, Conv2d, Dense, Flatten, Input, Readout, SumPool2d,
                          saturate)
 
@@ -28,6 +29,7 @@ class Trace:
     ``potentials[name]``: int64 (samples, T, neurons), the membrane at every step, for LI ops.
     ``counts`` / ``predictions``: spike counts (samples, classes) and the predicted class per
     sample, if the model has a readout (``counts`` only for a spike-count readout).
+    ``steps``: the steps each sample ran, if it ran with an early exit (:func:`run`).
 
     Multi-dimensional values (a convolution's channels x positions) are flattened in C order,
     so every array here is (samples, T, neurons) whatever the op.
@@ -39,6 +41,7 @@ class Trace:
     potentials: dict = field(default_factory=dict)
     counts: np.ndarray = None
     predictions: np.ndarray = None
+    steps: np.ndarray = None            # steps run per sample, with an early exit
 
     @property
     def samples(self):
@@ -242,8 +245,43 @@ def li(op, current):
     return potentials, v
 
 
-def run(model, inputs):
-    """Run ``model`` on ``inputs`` (see :func:`encode`) and return a :class:`Trace`."""
+def run(model, inputs, *, early_exit=None, time_chunk=None):
+    """Run ``model`` on ``inputs`` (see :func:`encode`) and return a :class:`Trace`.
+
+    ``early_exit`` ("certain" or a margin; None or "off": run every step) stops each sample
+    after the first time chunk of ``time_chunk`` steps (default T) after which the rule of
+    :mod:`.early_exit` decides; the trace then holds what was computed up to there and the
+    steps each sample ran (``steps``).
+    """
+    rule = exit_rules.check_rule(early_exit)
+    trace = _run(model, inputs)
+    if rule is not None:
+        _exit_early(model, trace, rule, time_chunk or model.timesteps)
+    return trace
+
+
+def _exit_early(model, trace, rule, lanes):
+    readout = next((op for op in model.ops if isinstance(op, Readout)), None)
+    if readout is None or readout.mode != "spike_count":
+        raise UnsupportedError(f"model {model.name!r}: early exit needs a spike-count readout")
+    output = model.inputs_of(readout.name)[0]
+    steps = exit_rules.exit_steps(trace.spikes[output], lanes, rule)
+    trace.steps = steps
+    T = model.timesteps
+    lifs = [op for op in model.ops if isinstance(op, LIF)]
+    for s in np.unique(steps[steps < T]):
+        rows = np.flatnonzero(steps == s)
+        for op in lifs:
+            # Nothing after the exit is computed; a step depends only on earlier steps, so
+            # the membrane at the exit is that of a run of s steps.
+            trace.spikes[op.name][rows, s:] = 0
+            current = trace.currents[model.inputs_of(op.name)[0]][rows, :s]
+            trace.membranes[op.name][rows] = lif(op, current)[1]
+    trace.counts = trace.spikes[output].sum(axis=1, dtype=np.int64)
+    trace.predictions = np.argmax(trace.counts, axis=1)
+
+
+def _run(model, inputs):
     model.validate()
     types = model.infer()
     trace = Trace()

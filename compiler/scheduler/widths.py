@@ -12,6 +12,8 @@ import numpy as np
 from hwgen.errors import FitError
 
 from ..hardware_config import AUTO, MAX_SPIKE_DEPTH, MAX_WEIGHT_DEPTH
+from ..ir import Readout
+from ..ir.early_exit import check_rule
 from ..ir.widths import MAX_ACC_BITS, MAX_V_BITS, MAX_WEIGHT_BITS
 
 
@@ -60,6 +62,15 @@ def resolve_widths(config, model, chain):
         raise FitError(f"config time_chunk = {config.time_chunk} must divide the model's "
                        f"{T} time steps")
     lanes = values.get("time_chunk", config.time_chunk)
+    if check_rule(config.early_exit) is not None:
+        if lanes == T:
+            raise FitError(f"config early_exit = {config.early_exit!r} stops after a time "
+                           f"chunk, but the model's {T} steps run in one (set time_chunk to "
+                           f"a divisor of {T} below it)")
+        readout = next((op for op in model.ops if isinstance(op, Readout)), None)
+        if readout is None or readout.mode != "spike_count":
+            raise FitError(f"config early_exit = {config.early_exit!r} decides on spike "
+                           f"counts, but model {model.name!r} has no spike-count readout")
     if config.lif_steps == AUTO:
         values["lif_steps"] = config.auto_lif_steps(lanes)
     config = replace(config, **values)

@@ -46,6 +46,11 @@ def print_report(result, report, build):
     console.print(f"cycles per inference: {report['cycles_mean']:.1f} mean "
                   f"({min(report['cycles_per_sample'])}..{max(report['cycles_per_sample'])}), "
                   f"plus {report['load_cycles_per_sample'][0]} cycles to stream the inputs in")
+    timesteps = result.program["timesteps"]
+    if report["steps_mean"] < timesteps:
+        console.print(f"early exit: {report['steps_mean']:.2f} of {timesteps} steps run on "
+                      f"average ({min(report['steps_per_sample'])}.."
+                      f"{max(report['steps_per_sample'])})")
     if "reference_accuracy" in report:
         console.print(f"accuracy: reference {report['reference_accuracy']:.2%}, "
                       f"RTL {report['rtl_accuracy']:.2%}")

@@ -20,6 +20,7 @@ from amaranth.lib.wiring import In, Out
 from hwgen.compiler.ir.spike_words import chunk_words_to_spikes, time_chunks
 
 CYCLES_BITS = 32
+STEPS_BITS = 16
 
 
 def result_layout(lanes, v_bits):
@@ -44,7 +45,9 @@ class CoreSignature(wiring.Signature):
     neurons' words of every chunk, before ``start``; ``results``: one :func:`result_layout`
     word per output neuron and chunk after ``done`` (the last chunk's membranes are the final
     ones); ``start`` (pulse), ``busy``, ``done``, ``cycles`` (cycles of the last inference,
-    counted from when its inputs have all arrived). With ``trace`` (a :func:`trace_layout`),
+    counted from when its inputs have all arrived), ``steps`` (the time steps it ran: T, or
+    fewer after an early exit, docs/semantics.md section 8). With ``trace`` (a
+    :func:`trace_layout`),
     a monitor-only stream (no ready) of every word a layer writes, for layer-by-layer
     checks.
     """
@@ -57,6 +60,7 @@ class CoreSignature(wiring.Signature):
             "busy": Out(1),
             "done": Out(1),
             "cycles": Out(CYCLES_BITS),
+            "steps": Out(STEPS_BITS),
         }
         if trace is not None:
             members["trace"] = Out(wiring.Signature({"valid": Out(1), "payload": Out(trace)}))

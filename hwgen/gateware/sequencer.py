@@ -26,8 +26,11 @@ class LayerSequencer(wiring.Component):
     current ``layer``, time ``chunk`` and ``layer_pass`` (chunk x layers + layer), the
     layer's descriptor (``mode``, ``last_layer``), the spike-buffer regions it reads
     (``in_region``) and writes (``out_region``), ``first_chunk``, ``rewind`` / ``go``
-    pulses for the TPPEs, ``busy``, ``done`` and ``cycles`` (start to done). ``begin``
-    pulses when an inference begins.
+    pulses for the TPPEs, ``busy``, ``done``, ``cycles`` (start to done) and ``steps`` (the
+    steps the last inference ran). ``begin`` pulses when an inference begins. With
+    ``early_exit``, after every chunk but the last it pulses ``check`` with ``remaining``
+    (steps after this chunk) and waits while ``checking``; ``exit`` then ends the
+    inference.
 
     Regions: with one chunk, layer l reads region l mod 2 and writes the other (layer 0
     reads the input in region 0). With several, the input of chunk c waits in region 2 + c
@@ -37,7 +40,8 @@ class LayerSequencer(wiring.Component):
     first fetch (read the descriptor, pulse ``go``, let the TPPEs leave their halt).
     """
 
-    def __init__(self, descriptors, layout, layer_bits, time_chunks=1, pass_bits=None):
+    def __init__(self, descriptors, layout, layer_bits, time_chunks=1, pass_bits=None, *,
+                 lanes=1, early_exit=False):
         if not descriptors:
             raise ValueError("LayerSequencer: a program needs at least one layer")
         if time_chunks < 1:
@@ -50,6 +54,11 @@ class LayerSequencer(wiring.Component):
         if passes > 1 << pass_bits:
             raise ValueError(f"LayerSequencer: {passes} passes do not fit {pass_bits} bits")
         regions = 2 if time_chunks == 1 else 2 + time_chunks
+        if early_exit and time_chunks < 2:
+            raise ValueError("LayerSequencer: an early exit needs at least two time chunks")
+        self.lanes = lanes
+        self.early_exit = early_exit
+        timesteps = lanes * time_chunks
         super().__init__({
             "start": In(1),
             "ready": In(1),
@@ -68,6 +77,12 @@ class LayerSequencer(wiring.Component):
             "busy": Out(1),
             "done": Out(1),
             "cycles": Out(32),
+            "steps": Out(range(timesteps + 1)),
+            # the early-exit check (:class:`~.early_exit.ExitCheck`)
+            "check": Out(1),
+            "remaining": Out(range(timesteps + 1)),
+            "checking": In(1),
+            "exit": In(1),
         })
 
     def elaborate(self, platform):
@@ -89,6 +104,20 @@ class LayerSequencer(wiring.Component):
             self.in_region.eq(Mux(self.layer == 0, input_region, ~parity & 1)),
             self.first_chunk.eq(self.chunk == 0),
         ]
+
+        # steps still to run after the current chunk, for the exit check
+        m.d.comb += self.remaining.eq(self.lanes * (C - 1 - self.chunk))
+
+        def finish():
+            m.d.sync += [self.busy.eq(0), self.done.eq(1),
+                         self.steps.eq(self.lanes * (self.chunk + 1))]
+            m.next = "IDLE"
+
+        def next_chunk():
+            # every program walks from its start again
+            m.d.comb += self.rewind.eq(1)
+            m.d.sync += [self.layer.eq(0), self.chunk.eq(self.chunk + 1)]
+            m.next = "DESCRIPTOR"
 
         armed = Signal()
         with m.If(self.start):
@@ -119,14 +148,20 @@ class LayerSequencer(wiring.Component):
                 with m.If(self.all_idle):
                     m.d.sync += self.layer_pass.eq(self.layer_pass + 1)
                     with m.If(self.last_layer & (self.chunk == C - 1)):
-                        m.d.sync += [self.busy.eq(0), self.done.eq(1)]
-                        m.next = "IDLE"
+                        finish()
                     with m.Elif(self.last_layer):
-                        # the next time chunk: every program walks from its start again
-                        m.d.comb += self.rewind.eq(1)
-                        m.d.sync += [self.layer.eq(0), self.chunk.eq(self.chunk + 1)]
-                        m.next = "DESCRIPTOR"
+                        if self.early_exit:
+                            m.d.comb += self.check.eq(1)
+                            m.next = "EXIT_CHECK"
+                        else:
+                            next_chunk()
                     with m.Else():
                         m.d.sync += self.layer.eq(self.layer + 1)
                         m.next = "DESCRIPTOR"
+            with m.State("EXIT_CHECK"):
+                with m.If(~self.checking):
+                    with m.If(self.exit):
+                        finish()
+                    with m.Else():
+                        next_chunk()
         return m

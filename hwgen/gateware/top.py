@@ -11,12 +11,15 @@ The component's ports are the core interface (:mod:`.core_interface`, docs/archi
 """
 
 from amaranth.back import verilog
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from hwgen.compiler.ir.early_exit import check_rule
+
 from .core_interface import CoreSignature
+from .early_exit import ExitCheck
 from .geometry import Geometry
 from .sequencer import LayerSequencer
 from .spike_loader import SpikeLoader
@@ -46,9 +49,11 @@ class Accelerator(wiring.Component):
         m = Module()
         program, g, config = self.program, self.geometry, self.program.config
 
+        rule = check_rule(config.early_exit)
         m.submodules.sequencer = sequencer = LayerSequencer(
             program.descriptors, program.layouts["layer"], g.layer_bits,
-            time_chunks=g.time_chunks, pass_bits=g.pass_bits)
+            time_chunks=g.time_chunks, pass_bits=g.pass_bits, lanes=g.lanes,
+            early_exit=rule is not None)
         m.submodules.loader = loader = SpikeLoader(g, program.input_size)
         m.submodules.arbiter = arbiter = WriteArbiter(g, program.tppes + 1)
 
@@ -85,6 +90,7 @@ class Accelerator(wiring.Component):
             self.busy.eq(sequencer.busy),
             self.done.eq(sequencer.done),
             self.cycles.eq(sequencer.cycles),
+            self.steps.eq(sequencer.steps),
         ]
 
         # Result buffer: the last layer's words and membranes, by time chunk and output index.
@@ -98,6 +104,19 @@ class Accelerator(wiring.Component):
             write.data.word.eq(bus.word),
             write.data.v.eq(bus.v),
         ]
+        if rule is not None:
+            m.submodules.exit_check = check = ExitCheck(program.output_size, g.timesteps,
+                                                        g.lanes, rule)
+            m.d.comb += [
+                check.clear.eq(sequencer.begin),
+                check.add.eq(arbiter.bus.valid & bus.result_en),
+                check.slot.eq(bus.slot),
+                check.word.eq(bus.word),
+                check.check.eq(sequencer.check),
+                check.remaining.eq(sequencer.remaining),
+                sequencer.checking.eq(check.busy),
+                sequencer.exit.eq(check.exit),
+            ]
         read = results.read_port()
         pointer = Signal(range(outputs + 1))
         primed = Signal()
@@ -112,6 +131,8 @@ class Accelerator(wiring.Component):
             m.d.sync += pointer.eq(pointer + 1)
         with m.If(sequencer.begin):
             m.d.sync += pointer.eq(0)
+        if rule is not None:
+            self.skip_chunks_not_run(m, read, take, sequencer)
 
         m.d.comb += [
             self.trace.valid.eq(sequencer.busy & arbiter.bus.valid & (bus.word_en | bus.result_en)),
@@ -120,6 +141,31 @@ class Accelerator(wiring.Component):
             self.trace.payload.word.eq(bus.word),
         ]
         return m
+
+
+    def skip_chunks_not_run(self, m, read, take, sequencer):
+        """After an early exit, the result words of the chunks that did not run read as no
+        spikes and the membrane at the exit (the one the last chunk run left), not as
+        whatever an earlier inference left there (docs/semantics.md section 8). The read
+        walks (chunk, output) with two counters; a chunk past the last one run reads that
+        one's word, with the spikes masked."""
+        N, C = self.program.output_size, self.geometry.time_chunks
+        chunk, index = Signal(range(C)), Signal(range(N))
+        next_chunk, next_index = Signal(range(C)), Signal(range(N))
+        wrap = index == N - 1
+        m.d.comb += [next_chunk.eq(chunk), next_index.eq(index)]
+        with m.If(take):
+            m.d.comb += [next_index.eq(Mux(wrap, 0, index + 1)),
+                         next_chunk.eq(Mux(wrap, chunk + 1, chunk))]
+        m.d.sync += [chunk.eq(next_chunk), index.eq(next_index)]
+        with m.If(sequencer.begin):
+            m.d.sync += [chunk.eq(0), index.eq(0)]
+        ran = sequencer.chunk                   # the last chunk run, once done
+        skipped = Signal()                      # aligned with the read port's data
+        m.d.sync += skipped.eq(next_chunk > ran)
+        m.d.comb += read.addr.eq(Mux(next_chunk > ran, ran, next_chunk) * N + next_index)
+        with m.If(skipped):
+            m.d.comb += self.results.payload.word.eq(0)
 
 
 def to_verilog(program):

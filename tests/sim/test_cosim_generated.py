@@ -93,6 +93,8 @@ def test_the_generator_reaches_every_corner_it_promises():
         config = dict(item.split("=", 1) for item in case.overrides)
         chunk = int(config["chunk"])
         seen["T"].add(case.timesteps)
+        if "early_exit" in config and not case.flaw:
+            seen["time_chunks"].add("early exit")
         if "dataflow=sequential" in case.overrides:
             seen["time_chunks"].add("sequential")
         elif "time_chunk" in config and int(config["time_chunk"]) < case.timesteps:
@@ -123,7 +125,8 @@ def test_the_generator_reaches_every_corner_it_promises():
     assert seen["reset"] == set(RESET_MODES)
     assert seen["leak"] == set(LEAK_KINDS)
     assert {1, 16} <= seen["T"] and any(t > 16 for t in seen["T"])
-    assert seen["time_chunks"] == {"sequential", "several", "auto, several", "one"}
+    assert seen["time_chunks"] == {"sequential", "several", "auto, several", "one",
+                                   "early exit"}
     assert {"1", "32"} <= seen["tppes"]
     assert {2, 32} <= seen["v_bits"] and {2, 16} <= seen["weight_bits"]
     assert {-1, 0, 1, "one"} <= seen["size_vs_chunk"]

@@ -5,7 +5,7 @@ An inference of T steps runs as T / T_c passes over the network (docs/architectu
 passes. These designs run the exact flow of `hwgen compile` and `hwgen simulate`: the
 bundled model in time chunks and as the temporal-sequential baseline (T_c = 1), an snnTorch
 MLP exported by hwgen's helper at T = 64 (checked against snnTorch's own simulation too),
-and an MLP at T = 256. Zero mismatching bits is the only pass.
+an MLP at T = 256, and early exits after a chunk. Zero mismatching bits is the only pass.
 """
 
 import numpy as np
@@ -47,6 +47,22 @@ def test_the_bundled_model_in_time_chunks(tmp_path, settings, lanes):
     assert program.lanes == lanes and program.time_chunks == model.timesteps // lanes
     # The trace saw every pass: a layer's cycles are its chunks' sum, all of them nonzero.
     assert (result.layer_cycles > 0).all()
+
+
+@pytest.mark.parametrize("settings", [["time_chunk=2", "early_exit=certain"],
+                                      ["time_chunk=1", "early_exit=2", "tppes=3"]])
+def test_an_early_exit_runs_the_steps_the_reference_runs(tmp_path, settings):
+    """The core stops after the chunk the rule of docs/semantics.md section 8 names: every
+    layer's spikes up to there, the exit membranes, and the steps run are the reference's
+    (compare() checks all three); a certain exit keeps every prediction."""
+    model = bundled.digits_model()
+    inputs, labels = bundled.digits_test_set()
+    _, result = cosimulate_design(model, settings, tmp_path, inputs[:16])
+    assert result.steps.min() < model.timesteps
+    assert np.array_equal(result.steps, result.trace.steps)
+    if "early_exit=certain" in settings:
+        full = reference.run(model, inputs[:16])
+        assert np.array_equal(result.rtl_predictions, full.predictions)
 
 
 def test_an_snntorch_mlp_at_64_steps(tmp_path):

@@ -57,6 +57,7 @@ FLAWS = {
     "lif_steps_not_divisor": ("lif_steps",),
     "time_chunk_not_divisor": ("time_chunk",),
     "sequential_with_time_chunk": ("time_chunk", "dataflow"),
+    "early_exit_bad_rule": ("early_exit",),
     "config_weight_bits_small": ("weight_bits",),
     "config_acc_bits_small": ("acc_bits",),
     "config_v_bits_small": ("v_bits",),
@@ -371,6 +372,9 @@ def cases(draw, *, max_layers=4, max_size=70, flaw_weight=0.1, max_tppes=MAX_TPP
     else:
         overrides.append(f"time_chunk={lanes}")
     lif_steps = draw(st.sampled_from(["1", "auto"] + [str(d) for d in _divisors(lanes)]))
+    readout = draw(st.booleans())
+    if readout and lanes < T and draw(st.integers(0, 2)) == 0:
+        overrides.append(f"early_exit={draw(st.sampled_from(['certain', '1', '2']))}")
     if lif_steps != "1":
         overrides.append(f"lif_steps={lif_steps}")
     fifo = draw(_corner_or_any([2, 3, 4, 64], 2, 64))
@@ -400,7 +404,7 @@ def cases(draw, *, max_layers=4, max_size=70, flaw_weight=0.1, max_tppes=MAX_TPP
         pad = tuple(p for p in pad if p[0] != flaw[:-len("_small")])
     encoding = draw(st.sampled_from(("spikes", "spikes", "spikes", "if")))
     encoder = draw(_corner_or_any([1, 2, 255, 1 << 16], 1, 1 << 16)) if encoding == "if" else 0
-    return Case(T, inputs, encoding, encoder, drawn, draw(st.booleans()),
+    return Case(T, inputs, encoding, encoder, drawn, readout,
                 tuple(_dedupe(overrides)), draw(stimuli(T)), flaw, pad, wide_acc)
 
 
@@ -413,6 +417,8 @@ def _flaw_overrides(flaw, T, tppes, chunk, need_w, need_v):
         return [f"time_chunk={T + 1}"]
     if flaw == "sequential_with_time_chunk":
         return ["dataflow=sequential", "time_chunk=2"]
+    if flaw == "early_exit_bad_rule":
+        return ["early_exit=0"]
     if flaw == "config_weight_bits_small":
         return [f"weight_bits={need_w - 1}"] if need_w > 2 else ["weight_bits=1"]
     if flaw == "config_acc_bits_small":
