@@ -23,7 +23,10 @@ class NeuronMode:
 
     def label(self):
         leak = {"none": "if", "shift": f"shift{self.leak.shift}",
-                "multiply": f"mul{self.leak.multiplier}/{self.leak.frac_bits}"}[self.leak.kind]
+                "multiply": f"mul{self.leak.multiplier}/{self.leak.frac_bits}",
+                "per_neuron": f"mul{min(self.leak.multipliers, default=0)}.."
+                              f"{max(self.leak.multipliers, default=0)}/"
+                              f"{self.leak.frac_bits}"}[self.leak.kind]
         return f"{leak}-{self.fire}-{self.reset}-{self.order}"
 
 

@@ -11,6 +11,7 @@ from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 
 from hwgen.compiler.instruction_format import bits_for
+from hwgen.compiler.ir.neuron import MAX_FRAC_BITS
 from hwgen.compiler.ir.widths import MAX_ACC_BITS, MAX_V_BITS, MAX_WEIGHT_BITS, MIN_BITS
 
 from .core_interface import result_layout, trace_layout
@@ -35,6 +36,7 @@ class Geometry:
     acc_bits: int
     v_bits: int
     layer_bits: int = 1
+    leak_bits: int = 0      # a neuron's leak multiplier (per-neuron leaks); 0: no such field
 
     def __post_init__(self):
         checks = [
@@ -53,6 +55,8 @@ class Geometry:
              f"acc_bits {self.acc_bits} must be {MIN_BITS}..{MAX_ACC_BITS}"),
             (MIN_BITS <= self.v_bits <= MAX_V_BITS,
              f"v_bits {self.v_bits} must be {MIN_BITS}..{MAX_V_BITS}"),
+            (0 <= self.leak_bits <= MAX_FRAC_BITS + 1,
+             f"leak_bits {self.leak_bits} must be 0..{MAX_FRAC_BITS + 1}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -66,7 +70,8 @@ class Geometry:
                    slot_bits=program.layouts["neuron_entry"]["slot"].width,
                    weight_addr_bits=bits_for(c.weight_depth), weight_bits=c.weight_bits,
                    acc_bits=c.acc_bits, v_bits=c.v_bits,
-                   layer_bits=bits_for(len(program.layers)))
+                   layer_bits=bits_for(len(program.layers)),
+                   leak_bits=max((mode.leak_bits for mode in program.modes), default=0))
 
     # --- derived widths ---------------------------------------------------------------
 
@@ -111,9 +116,11 @@ class Geometry:
 
     @property
     def neuron_header(self):
-        return data.StructLayout({
-            "theta": unsigned(self.theta_bits), "bias": signed(self.acc_bits),
-            "slot": unsigned(self.slot_bits), "chunk_last": unsigned(1)})
+        fields = {"theta": unsigned(self.theta_bits), "bias": signed(self.acc_bits),
+                  "slot": unsigned(self.slot_bits), "chunk_last": unsigned(1)}
+        if self.leak_bits:
+            fields["leak"] = unsigned(self.leak_bits)
+        return data.StructLayout(fields)
 
     @property
     def lif_input(self):
