@@ -26,7 +26,7 @@ from hwgen.errors import UnsupportedError
 from hwgen.compiler.frontends import native, snntorch_export
 from hwgen.compiler.frontends import nir as frontend
 from hwgen import bundled
-from hwgen.compiler.ir import float_reference, reference
+from hwgen.compiler.ir import Leak, float_reference, reference
 from snntorch_oracle import integer_net, linear, run_snntorch
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,6 +96,54 @@ def test_the_snntorch_order_is_needed_where_nirs_same_step_differs(tmp_path):
         assert_same_spikes(ours, theirs)
         differing += sum(int((nir_order[name] != theirs[name]).sum()) for name in theirs)
     assert differing > 0
+
+
+# --- per-neuron decays ------------------------------------------------------------------------
+
+PER_NEURON_BETAS = (0.0, 0.25, 0.5, 0.75, 0.875)
+
+
+def per_neuron_betas(seed, sizes):
+    """One beta tensor per layer, every neuron's drawn from :data:`PER_NEURON_BETAS`, each
+    layer holding at least two distinct values."""
+    rng = np.random.default_rng(seed)
+    betas = []
+    for size in sizes[1:]:
+        values = rng.choice(PER_NEURON_BETAS, size)
+        values[:2] = rng.choice(PER_NEURON_BETAS, 2, replace=False)
+        betas.append(torch.tensor(values, dtype=torch.float32))
+    return betas
+
+
+@pytest.mark.parametrize("reset_mechanism, reset_delay",
+                         list(itertools.product(("subtract", "zero", "none"), (True, False))))
+@pytest.mark.parametrize("threshold", [2.0, 5.0])
+def test_per_neuron_betas_spike_exactly_like_snntorch(tmp_path, reset_mechanism, reset_delay,
+                                                      threshold):
+    """snnTorch Leaky layers with a beta tensor (one decay per neuron): hwgen gives every
+    neuron its own multiplier, exactly, and spikes as snnTorch does in every layer. One
+    leak per layer (the median beta, what hwgen did before) does not."""
+    seed = 40 + int(threshold) + 7 * reset_delay
+    sizes = [12, 16, 8]
+    betas = per_neuron_betas(seed, sizes)
+    net = integer_net(seed, sizes, beta=betas, threshold=threshold,
+                      reset_mechanism=reset_mechanism, reset_delay=reset_delay)
+    x = random_spikes(seed, density=0.6)
+    theirs = run_snntorch(net, x)
+    ours, model = hwgen_spikes(net, x, tmp_path)
+    for name, beta in zip(("1", "3"), betas):
+        assert model[name].leak == Leak.per_neuron(beta.numpy() * 8, 3)
+    layers = model.metadata["quantization"]["layers"]
+    assert all(layer["leak"]["exact"] for layer in layers)
+    assert_same_spikes(ours, theirs)
+    assert 0 < theirs["1"].mean() < 1 and 0 < theirs["3"].mean() < 1
+    # the experiment has power: one leak per layer spikes differently somewhere
+    median = native.loads(native.dumps(model))
+    for name in ("1", "3"):
+        beta = float(np.median(median[name].leak.betas))
+        median[name].leak = Leak.by_multiply(round(beta * 8), 3)
+    differing = reference.run(median, x).spikes
+    assert any((differing[name] != theirs[name]).any() for name in theirs)
 
 
 # --- the documented difference: snnTorch's same-step subtract reset -----------------------
