@@ -145,17 +145,15 @@ def quantize_betas(betas, *, frac_bits=8):
     """One leak for neurons whose decays ``betas`` differ: (Leak, exact?).
 
     Every beta becomes a_n / 2**F with one F for the layer: the smallest F <= 16 at which
-    all are exact, else ``frac_bits`` (raised to what the exactly dyadic betas need, so
-    those stay exact) in lowest terms. If every a_n comes out equal, the layer gets the
-    cheaper one-for-all ``multiply`` leak (or ``none`` for a_n = 2**F).
+    all are exact, else ``frac_bits``, in lowest terms. (Not the F some of the betas need:
+    a float beta lands within the tolerance of a/2**16 by chance one time in eight, which
+    would widen every multiplier of the layer for nothing.) If every a_n comes out equal,
+    the layer gets the cheaper one-for-all ``multiply`` leak (or ``none`` for a_n = 2**F).
     """
     betas = np.asarray(betas, dtype=np.float64).reshape(-1)
     needed = [_exact_frac_bits(float(b)) for b in betas]
     exact = all(f is not None for f in needed)
-    f = max([x for x in needed if x is not None], default=0)
-    if not exact:
-        f = max(f, frac_bits)
-    f = max(f, 1)
+    f = max(max(needed, default=1), 1) if exact else frac_bits
     a = np.clip(np.round(betas * (1 << f)), 0, 1 << f).astype(np.int64)
     while f > 1 and not np.any(a & 1):
         a, f = a >> 1, f - 1

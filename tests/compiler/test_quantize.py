@@ -170,7 +170,8 @@ def test_options_are_checked():
     ([1.0, 1.0], Leak.none(), True),
     ([0.9, 0.5], Leak.per_neuron([115, 64], 7), False),             # 230/256, 128/256
     ([0.9, 0.9002], Leak.by_multiply(115, 7), False),               # both round to 230/256
-    ([2 ** -10, 0.9], Leak.per_neuron([1, 922], 10), False),        # the dyadic one stays exact
+    ([2 ** -10, 0.9], Leak.per_neuron([0, 115], 7), False),         # not all exact: F = 8
+    ([2 ** -10, 0.5], Leak.per_neuron([1, 512], 10), True),
     ([0.5, 1 - 2 ** -16], Leak.per_neuron([32768, 65535], 16), True),
 ])
 def test_betas_that_differ_get_one_multiplier_each(betas, expected, exact):
