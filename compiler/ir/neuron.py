@@ -174,7 +174,7 @@ class Leak:
         if self.kind == "per_neuron":
             low, high = min(self.multipliers, default=0), max(self.multipliers, default=0)
             scale = 2.0 ** self.frac_bits
-            return (f"(a[n] * v) >> {self.frac_bits}, a in {low}..{high} per neuron "
+            return (f"(a_n * v) >> {self.frac_bits}, a_n in {low}..{high} per neuron "
                     f"(beta {low / scale:g}..{high / scale:g})")
         return "none (IF)"
 

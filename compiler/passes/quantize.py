@@ -403,7 +403,7 @@ class _Builder:
                                   "distinct": len(set(leak.multipliers))}
             entry["beta_quantized_range"] = [float(quantized.min()), float(quantized.max())]
             entry["note"] = ("betas differ across neurons: one multiplier per neuron, "
-                             f"(a[n] * v) >> {leak.frac_bits}")
+                             f"(a_n * v) >> {leak.frac_bits}")
         report["leak"] = entry
         return leak
 

@@ -186,7 +186,7 @@ def test_per_neuron_leak_applies_each_neurons_multiplier_with_floor():
     # floor((a * v) / 8): -9, -4.5 -> -5, -1.125 -> -2, 0, -7.875 -> -8; and for +9
     assert leak.apply(v).tolist() == [[-9, -5, -2, 0, -8], [9, 4, 1, 0, 7]]
     assert leak.beta == 1.0 and leak.betas.tolist() == [1.0, 0.5, 0.125, 0.0, 0.875]
-    assert "a in 0..8 per neuron" in leak.describe()
+    assert "(a_n * v) >> 3, a_n in 0..8 per neuron" in leak.describe()
     op = LIF("l", np.array([3, 3, 3, 3, 3]), leak=leak, v_bits=8)
     spikes, v = reference.lif(op, np.full((1, 2, 5), 2, dtype=np.int64))
     # step 0: h = 2 everywhere; step 1: L(2) = 2, 1, 0, 0, 1 (+2), theta 3, subtract
