@@ -150,7 +150,8 @@ def test_per_neuron_leak_matches_reference(attributes, frac_bits, T, steps, v_bi
         steps = 1
     fire, reset, order = attributes
     rng = np.random.default_rng(seed)
-    g = replace(geometry(T, acc_bits=12, v_bits=16), leak_bits=frac_bits + 1 + extra_bits)
+    g = replace(geometry(T, acc_bits=12, v_bits=16),
+                leak_bits=min(17, frac_bits + 1 + extra_bits))
     vmax = (1 << (v_bits - 1)) - 1
     top = 1 << frac_bits
     thetas = [0, vmax, *map(int, rng.integers(0, vmax + 1, size=6))]
