@@ -69,10 +69,6 @@ def train(x, y, epochs):
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-    with torch.no_grad():        # snnTorch clamps beta to [0, 1] when it runs; so does export
-        for module in net:
-            if isinstance(module, snn.Leaky):
-                module.beta.clamp_(0.0, 0.999)
     return net
 
 
@@ -89,7 +85,6 @@ def integer_twin(net, scale=16.0):
             layers.append(linear)
         else:
             beta = torch.round(module.beta.detach().clamp(0, 1) * 256) / 256
-            beta = beta.clamp(max=255 / 256)         # the helper refuses beta 1 beside < 1
             layers.append(snn.Leaky(beta=beta, threshold=float(round(scale)),
                                     init_hidden=True, state_quant=torch.floor))
     return torch.nn.Sequential(*layers)

@@ -60,7 +60,7 @@ def test_rtl_per_neuron_decays_exactly_like_snntorch(tmp_path):
     RTL spikes as snnTorch does, in a delayed, a same-step and a zero-reset layer."""
     rng = np.random.default_rng(8)
     sizes = [14, 20, 13, 9, 6]
-    betas = [torch.tensor(rng.choice([0.0, 0.25, 0.5, 0.75, 0.875, 0.9375], n),
+    betas = [torch.tensor(rng.choice([0.0, 0.25, 0.5, 0.75, 0.875, 0.9375, 1.0], n),
                           dtype=torch.float32) for n in sizes[1:3]] + [0.5, torch.tensor(
                               rng.choice([0.125, 0.5, 0.75], sizes[4]), dtype=torch.float32)]
     net = integer_net(8, sizes, beta=betas, threshold=[2.0, 3.0, 2.0, 2.0],
@@ -73,6 +73,7 @@ def test_rtl_per_neuron_decays_exactly_like_snntorch(tmp_path):
     assert [model[n].leak.kind for n in ("1", "3", "5", "7")] == [
         "per_neuron", "per_neuron", "multiply", "per_neuron"]
     assert model["3"].leak.frac_bits == 4 and model["7"].leak.frac_bits == 3
+    assert 16 in model["3"].leak.multipliers          # beta = 1 beside leaky neurons
     program = compile_program(model, hardware_config.load(None, ["tppes=3", "chunk=8",
                                                                  "lif_steps=2"]))
     assert program.layouts["neuron_entry"]["leak"].width == 5
