@@ -17,6 +17,8 @@ index into the result buffer instead.
 
 from dataclasses import dataclass
 
+from .ir import Leak
+
 
 @dataclass(frozen=True)
 class LIFMode:
@@ -49,7 +51,6 @@ class LIFMode:
         """The :class:`~hwgen.compiler.ir.Leak` one neuron of this mode computes; a
         per-neuron leak needs that neuron's ``multiplier`` (else it has none, which only
         :meth:`Leak.check` of the layer's form accepts)."""
-        from .ir import Leak
         if self.leak["kind"] == "per_neuron":
             multipliers = [] if multiplier is None else [multiplier]
             return Leak.per_neuron(multipliers, self.leak["frac_bits"])
