@@ -6,8 +6,9 @@ directory" and "Dataflow"):
     per layer:  [NEURON header, CHUNK entry, CHUNK entry, ...] per neuron, then LAYER_END
 
 An entry is a 2-bit tag and a payload. A NEURON header carries the neuron's threshold, bias
-and output slot (and its leak multiplier, in programs with per-neuron leaks); a CHUNK entry one nonzero chunk of its weight fiber (chunk index, mask, and
-the address of the chunk's first weight in the TPPE's weight memory). The sequencer reads one
+and output slot (and its leak multiplier, in programs with per-neuron leaks); a CHUNK entry
+one nonzero chunk of its weight fiber (chunk index, mask, and the address of the chunk's
+first weight in the TPPE's weight memory). The sequencer reads one
 **layer descriptor** per layer (which LIF mode, whether it is the last layer).
 
 One definition serves both sides: the compiler packs memory images with

@@ -44,9 +44,10 @@ def leak_terms(v, leak, multiplier=None):
     ``multiply``: (a * v) >> F with a in canonical signed digits, so the sum holds only
     shifted copies of v and no multiplier. ``per_neuron``: (a * v) >> F with the neuron's
     a (``multiplier``, 0..2**F unsigned) from its header: one product term, a made signed
-    by a zero top bit so that a * v is a signed product of full width. Returned as terms, not a sum, so the caller can
-    add the synaptic current inside the same carry-save tree (floor((t + 2**F * I) / 2**F)
-    = floor(t / 2**F) + I, since 2**F * I is a multiple of 2**F).
+    by a zero top bit so that a * v is a signed product of full width. Returned as terms,
+    not a sum, so the caller can add the synaptic current inside the same carry-save tree
+    (floor((t + 2**F * I) / 2**F) = floor(t / 2**F) + I, since 2**F * I is a multiple of
+    2**F).
     """
     if leak.kind == "shift":
         return [(v, 1), (v >> leak.shift, -1)], 0
@@ -101,8 +102,8 @@ def lif_step(m, mode, v, fired, current, minus_theta, minus_two_theta, theta, na
     overflow test on x's top bits. ``fired`` is the step's one bit of state: the previous
     step's spike (delayed order), or whether the stored membrane fires (r, in the
     snnTorch same-step order with a subtract reset). ``multiplier`` is the neuron's leak
-    multiplier (a per-neuron leak only). Returns (membrane after the step,
-    spike, next state bit) as signals.
+    multiplier (a per-neuron leak only). Returns (membrane after the step, spike, next
+    state bit) as signals.
 
     Why the sign of x - theta decides exactly: 0 <= theta <= vmax, so if x < vmin both h
     and x are below theta, and if x > vmax, h = vmax >= theta; only ``gt`` with
@@ -175,10 +176,11 @@ class LIFUnit(wiring.Component):
 
     Ports: ``i`` takes a neuron's T input currents (synaptic sum + bias: the TPPE folds
     the bias into its accumulators) and its header (threshold, slot, chunk_last and, with
-    per-neuron leaks, the neuron's leak multiplier; the header's bias is not used here); ``o`` gives its packed spike word, final membrane,
-    slot and chunk_last; ``mode`` selects the neuron mode (held for a whole layer);
-    ``idle`` is high when nothing is in flight. The input should come from registers: I -
-    theta is computed from it as it is accepted.
+    per-neuron leaks, the neuron's leak multiplier; the header's bias is not used here);
+    ``o`` gives its packed spike word, final membrane, slot and chunk_last; ``mode``
+    selects the neuron mode (held for a whole layer); ``idle`` is high when nothing is in
+    flight. The input should come from registers: I - theta is computed from it as it is
+    accepted.
 
     Latency: T / steps_per_cycle cycles from acceptance to a valid output.
     Throughput: one neuron per T / steps_per_cycle cycles: the next neuron is accepted in
