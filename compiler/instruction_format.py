@@ -6,8 +6,9 @@ directory" and "Dataflow"):
     per layer:  [NEURON header, CHUNK entry, CHUNK entry, ...] per neuron, then LAYER_END
 
 An entry is a 2-bit tag and a payload. A NEURON header carries the neuron's threshold, bias
-and output slot; a CHUNK entry one nonzero chunk of its weight fiber (chunk index, mask, and
-the address of the chunk's first weight in the TPPE's weight memory). The sequencer reads one
+and output slot (and its leak multiplier, in programs with per-neuron leaks); a CHUNK entry
+one nonzero chunk of its weight fiber (chunk index, mask, and the address of the chunk's
+first weight in the TPPE's weight memory). The sequencer reads one
 **layer descriptor** per layer (which LIF mode, whether it is the last layer).
 
 One definition serves both sides: the compiler packs memory images with
@@ -78,11 +79,14 @@ def bits_for(count):
     return max(1, (count - 1).bit_length())
 
 
-def program_layouts(config, modes, output_size):
+def program_layouts(config, modes, output_size, leak_bits=0):
     """The bit layouts of fiber-program entries and layer descriptors.
 
     ``config``: a resolved :class:`~hwgen.compiler.hardware_config.HardwareConfig`;
-    ``modes``: how many LIF modes the program uses; ``output_size``: output neurons.
+    ``modes``: how many LIF modes the program uses; ``output_size``: output neurons;
+    ``leak_bits``: width of a NEURON entry's per-neuron leak multiplier (the widest F + 1
+    of the program's per-neuron leaks), 0 when no layer has one: the field then does not
+    exist, so other programs' words and gateware are unchanged.
     Returns ``{"entry", "chunk_entry", "neuron_entry", "layer": BitLayout}``.
     """
     W = config.chunk
@@ -98,6 +102,8 @@ def program_layouts(config, modes, output_size):
              Field("wbase", bits_for(config.weight_depth))]
     neuron = [Field("theta", max(1, config.v_bits - 1)), Field("bias", config.acc_bits, True),
               Field("slot", slot_bits), Field("empty", 1), Field("chunk_last", 1)]
+    if leak_bits:
+        neuron.append(Field("leak", leak_bits))
     payload = max(sum(f.width for f in chunk), sum(f.width for f in neuron))
     return {
         "entry": BitLayout("entry", [Field("tag", 2), Field("payload", payload)]),

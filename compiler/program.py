@@ -17,6 +17,8 @@ index into the result buffer instead.
 
 from dataclasses import dataclass
 
+from .ir import Leak
+
 
 @dataclass(frozen=True)
 class LIFMode:
@@ -33,7 +35,26 @@ class LIFMode:
 
     @classmethod
     def of(cls, lif):
-        return cls(lif.leak.to_json(), lif.fire, lif.reset, lif.order, lif.v_bits)
+        leak = lif.leak.to_json()
+        if lif.leak.kind == "per_neuron":
+            # the mode keeps the layer's F; each neuron's multiplier is in its NEURON entry
+            leak = {"kind": "per_neuron", "frac_bits": lif.leak.frac_bits}
+        return cls(leak, lif.fire, lif.reset, lif.order, lif.v_bits)
+
+    @property
+    def leak_bits(self):
+        """Width of the NEURON entry's ``leak`` field this mode reads: F + 1 bits (a
+        multiplier 0..2**F) for a per-neuron leak, else 0 (the field is not needed)."""
+        return self.leak["frac_bits"] + 1 if self.leak["kind"] == "per_neuron" else 0
+
+    def neuron_leak(self, multiplier=None):
+        """The :class:`~hwgen.compiler.ir.Leak` one neuron of this mode computes; a
+        per-neuron leak needs that neuron's ``multiplier`` (else it has none, which only
+        :meth:`Leak.check` of the layer's form accepts)."""
+        if self.leak["kind"] == "per_neuron":
+            multipliers = [] if multiplier is None else [multiplier]
+            return Leak.per_neuron(multipliers, self.leak["frac_bits"])
+        return Leak.from_json(self.leak, "LIF mode")
 
     def to_json(self):
         return {"leak": self.leak, "fire": self.fire, "reset": self.reset,

@@ -14,7 +14,9 @@ from hwgen.compiler.ir import LIF, Dense, Input, Leak, Model, Readout
 
 @dataclass(frozen=True)
 class NeuronMode:
-    """One choice of the neuron attributes of docs/semantics.md section 4."""
+    """One choice of the neuron attributes of docs/semantics.md section 4. A per-neuron
+    leak without multipliers (``Leak.per_neuron([], F)``) asks :func:`random_chain` to draw
+    one multiplier in 0..2**F for every neuron of the layer."""
 
     leak: Leak = Leak()
     fire: str = "ge"
@@ -23,7 +25,8 @@ class NeuronMode:
 
     def label(self):
         leak = {"none": "if", "shift": f"shift{self.leak.shift}",
-                "multiply": f"mul{self.leak.multiplier}/{self.leak.frac_bits}"}[self.leak.kind]
+                "multiply": f"mul{self.leak.multiplier}/{self.leak.frac_bits}",
+                "per_neuron": f"mul_each/{self.leak.frac_bits}"}[self.leak.kind]
         return f"{leak}-{self.fire}-{self.reset}-{self.order}"
 
 
@@ -81,7 +84,11 @@ def random_chain(seed, inputs, layers, timesteps, *, weight_bits=4, name=None):
         theta = np.clip(rng.normal(typical * spec.threshold_scale, typical / 4,
                                    size=spec.size), 1, vmax).astype(np.int64)
         mode = spec.mode
-        model.add(LIF(f"lif{index}", theta, leak=mode.leak, fire=mode.fire, reset=mode.reset,
+        leak = mode.leak
+        if leak.kind == "per_neuron" and not leak.multipliers:
+            leak = Leak.per_neuron(rng.integers(0, (1 << leak.frac_bits) + 1, size=spec.size),
+                                   leak.frac_bits)
+        model.add(LIF(f"lif{index}", theta, leak=leak, fire=mode.fire, reset=mode.reset,
                       order=mode.order, v_bits=spec.v_bits), f"fc{index}")
         previous, fan_in = f"lif{index}", spec.size
     model.add(Readout("readout"), previous)

@@ -752,7 +752,11 @@ class _Importer:
                 rate = self.fw.steps(tau, np.ones_like(r), dt)[1]
             undefined = ~np.isfinite(gain)
             if np.any(undefined):
-                if self.fw.name == "snntorch" and np.all(np.isinf(tau[undefined])):
+                # hwgen's helper writes snnTorch's r = tau/dt for each neuron, also where a
+                # beta = 1 makes both infinite beside finite ones (it says so in the node)
+                from_snntorch = self.fw.name == "snntorch" or \
+                    node.metadata.get("snntorch.module") is not None
+                if from_snntorch and np.all(np.isinf(tau[undefined])):
                     gain = np.where(undefined, 1.0, gain)
                     self.note(f"{node.where}: tau and r are infinite (snnTorch's export of "
                               f"beta = 1); input gain 1 assumed, as snnTorch sets r = tau/dt")

@@ -66,9 +66,10 @@ def _leaky(name, module, shape, torch):
     if np.all(beta == 1.0):
         return nir.IF(r=np.full(shape, 1.0 / DT), v_threshold=threshold, v_reset=zeros,
                       metadata=metadata)
-    if np.any(beta == 1.0):
-        raise UnsupportedError(f"{where}: mixes beta = 1 with beta < 1 in one layer")
-    tau = DT / (1.0 - beta)
+    # beta = 1 beside beta < 1: tau = r = inf for those neurons (snnTorch's own convention,
+    # r = tau/dt); the node's snntorch.module metadata tells hwgen's reader the gain is 1
+    with np.errstate(divide="ignore"):
+        tau = DT / (1.0 - beta)
     return nir.LIF(tau=tau, r=tau / DT, v_leak=zeros, v_threshold=threshold, v_reset=zeros,
                    metadata=metadata)
 

@@ -24,7 +24,7 @@ ORDERS = ("same_step", "delayed", "snntorch_same_step")
 subtract reset the spike decision also subtracts theta if the membrane stored at the
 previous step itself fires (docs/semantics.md section 4)."""
 
-LEAK_KINDS = ("none", "shift", "multiply")
+LEAK_KINDS = ("none", "shift", "multiply", "per_neuron")
 
 MAX_FRAC_BITS = 16
 
@@ -40,8 +40,11 @@ class Leak:
     ``multiply``
         (multiplier * v) >> frac_bits, beta = multiplier / 2**frac_bits;
         0 <= multiplier <= 2**frac_bits.
+    ``per_neuron``
+        (multipliers[n] * v[n]) >> frac_bits: the multiply form with one multiplier per
+        neuron (a tuple, in the op's neuron order) and one ``frac_bits`` per layer.
 
-    ``>>`` is an arithmetic shift (floor division by a power of two), so neither form can
+    ``>>`` is an arithmetic shift (floor division by a power of two), so no form can
     leave the membrane's range.
     """
 
@@ -49,6 +52,7 @@ class Leak:
     shift: int = 0
     multiplier: int = 0
     frac_bits: int = 0
+    multipliers: tuple = ()
 
     @classmethod
     def none(cls):
@@ -62,36 +66,68 @@ class Leak:
     def by_multiply(cls, multiplier, frac_bits):
         return cls("multiply", multiplier=int(multiplier), frac_bits=int(frac_bits))
 
+    @classmethod
+    def per_neuron(cls, multipliers, frac_bits):
+        return cls("per_neuron", frac_bits=int(frac_bits),
+                   multipliers=tuple(int(a) for a in np.asarray(multipliers).reshape(-1)))
+
+    @property
+    def betas(self):
+        """The decay factor of every neuron (per_neuron) or of all (one element), floats."""
+        if self.kind == "per_neuron":
+            return np.asarray(self.multipliers, dtype=np.float64) / 2.0 ** self.frac_bits
+        return np.array([self.beta])
+
     @property
     def beta(self):
-        """The decay factor this leak implements, as a float."""
+        """The decay factor this leak implements, as a float; for ``per_neuron`` the
+        largest one (the slowest decay: the worst case of any bound on the membrane)."""
         if self.kind == "shift":
             return 1.0 - 2.0 ** -self.shift
         if self.kind == "multiply":
             return self.multiplier / 2.0 ** self.frac_bits
+        if self.kind == "per_neuron":
+            return max(self.multipliers, default=0) / 2.0 ** self.frac_bits
         return 1.0
 
-    def check(self, where, v_bits):
-        """Raise :class:`ModelError` naming ``where`` if this leak is malformed."""
+    def check(self, where, v_bits, neurons=None):
+        """Raise :class:`ModelError` naming ``where`` if this leak is malformed; ``neurons``
+        (when known) is the number of neurons a ``per_neuron`` leak must cover."""
         if self.kind not in LEAK_KINDS:
             raise ModelError(f"{where}: leak kind {self.kind!r} is not one of {', '.join(LEAK_KINDS)}")
         if self.kind == "shift" and not 1 <= self.shift <= v_bits:
             raise ModelError(f"{where}: leak shift {self.shift} must be between 1 and "
                              f"the membrane width {v_bits}")
-        if self.kind == "multiply":
+        if self.kind in ("multiply", "per_neuron"):
             if not 1 <= self.frac_bits <= MAX_FRAC_BITS:
                 raise ModelError(f"{where}: leak frac_bits {self.frac_bits} must be between 1 "
                                  f"and {MAX_FRAC_BITS}")
-            if not 0 <= self.multiplier <= 1 << self.frac_bits:
-                raise ModelError(f"{where}: leak multiplier {self.multiplier} must be between 0 "
-                                 f"and 2**frac_bits = {1 << self.frac_bits}")
+        if self.kind == "multiply" and not 0 <= self.multiplier <= 1 << self.frac_bits:
+            raise ModelError(f"{where}: leak multiplier {self.multiplier} must be between 0 "
+                             f"and 2**frac_bits = {1 << self.frac_bits}")
+        if self.kind == "per_neuron":
+            for n, a in enumerate(self.multipliers):
+                if not 0 <= a <= 1 << self.frac_bits:
+                    raise ModelError(f"{where}: leak multipliers[{n}] = {a} must be between 0 "
+                                     f"and 2**frac_bits = {1 << self.frac_bits}")
+            self.check_neurons(where, neurons)
+
+    def check_neurons(self, where, neurons):
+        """A ``per_neuron`` leak needs exactly one multiplier per neuron."""
+        if self.kind == "per_neuron" and neurons is not None \
+                and len(self.multipliers) != neurons:
+            raise ModelError(f"{where}: leak has {len(self.multipliers)} multipliers for "
+                             f"{neurons} neurons (one per neuron)")
 
     def apply(self, v):
-        """Leak an int64 array of membrane values."""
+        """Leak an int64 array of membrane values; a ``per_neuron`` leak's multipliers run
+        along the last axis (neurons)."""
         if self.kind == "shift":
             return v - (v >> self.shift)
         if self.kind == "multiply":
             return (self.multiplier * v) >> self.frac_bits
+        if self.kind == "per_neuron":
+            return (np.asarray(self.multipliers, dtype=np.int64) * v) >> self.frac_bits
         return v
 
     def to_json(self):
@@ -99,13 +135,17 @@ class Leak:
             return {"kind": "shift", "shift": self.shift}
         if self.kind == "multiply":
             return {"kind": "multiply", "multiplier": self.multiplier, "frac_bits": self.frac_bits}
+        if self.kind == "per_neuron":
+            return {"kind": "per_neuron", "multipliers": list(self.multipliers),
+                    "frac_bits": self.frac_bits}
         return {"kind": "none"}
 
     @classmethod
     def from_json(cls, data, where):
         if not isinstance(data, dict) or "kind" not in data:
             raise ModelError(f"{where}: leak must be an object with a 'kind'")
-        fields = {"none": set(), "shift": {"shift"}, "multiply": {"multiplier", "frac_bits"}}
+        fields = {"none": set(), "shift": {"shift"}, "multiply": {"multiplier", "frac_bits"},
+                  "per_neuron": {"multipliers", "frac_bits"}}
         kind = data["kind"]
         if kind not in fields:
             raise ModelError(f"{where}: leak kind {kind!r} is not one of {', '.join(LEAK_KINDS)}")
@@ -113,15 +153,29 @@ class Leak:
         if given != fields[kind]:
             raise ModelError(f"{where}: leak of kind {kind!r} takes exactly "
                              f"{sorted(fields[kind]) or 'no parameters'}, got {sorted(given)}")
-        if not all(isinstance(data[k], int) and not isinstance(data[k], bool) for k in given):
+
+        def integer(x):
+            return isinstance(x, int) and not isinstance(x, bool)
+        values = dict((k, data[k]) for k in given)
+        if kind == "per_neuron":
+            multipliers = values.pop("multipliers")
+            if not isinstance(multipliers, list) or not all(integer(a) for a in multipliers):
+                raise ModelError(f"{where}: leak multipliers must be a list of integers")
+            values["multipliers"] = tuple(multipliers)
+        if not all(integer(v) for k, v in values.items() if k != "multipliers"):
             raise ModelError(f"{where}: leak parameters must be integers")
-        return cls(kind, **{k: data[k] for k in given})
+        return cls(kind, **values)
 
     def describe(self):
         if self.kind == "shift":
             return f"v - (v >> {self.shift})  (beta {self.beta:g})"
         if self.kind == "multiply":
             return f"({self.multiplier} * v) >> {self.frac_bits}  (beta {self.beta:g})"
+        if self.kind == "per_neuron":
+            low, high = min(self.multipliers, default=0), max(self.multipliers, default=0)
+            scale = 2.0 ** self.frac_bits
+            return (f"(a_n * v) >> {self.frac_bits}, a_n in {low}..{high} per neuron "
+                    f"(beta {low / scale:g}..{high / scale:g})")
         return "none (IF)"
 
 

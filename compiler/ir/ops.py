@@ -293,6 +293,7 @@ class LIF(Op):
             bad = int(self.threshold.min() if self.threshold.min() < 0 else self.threshold.max())
             raise ModelError(f"{self.where}: threshold {bad} must be between 0 and {hi} "
                              f"(v_bits={self.v_bits})")
+        leak.check_neurons(self.where, self.size)
 
     @property
     def size(self):
@@ -612,4 +613,5 @@ class LI(Op):
     def infer(self, inputs, timesteps):
         self._expect_inputs(inputs, Current)
         (source,) = inputs
+        self.leak.check_neurons(self.where, source.size)
         return Membrane(source.shape, self.v_bits)

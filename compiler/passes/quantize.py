@@ -20,6 +20,8 @@ scale is independent of the others'.
   a/2**F, else the nearest a/2**F with F = ``leak_frac_bits`` (or the nearest 1 - 2**-k
   with ``leak_form="shift"``); the error is reported. The multiply form is the default
   because it is floor(beta * v), what a framework that floors its membrane computes.
+  Neurons of one layer whose betas differ get a multiplier each over one F per layer (the
+  ``per_neuron`` leak, :func:`quantize_betas`), never a shared approximation.
 - The membrane width, unless given, is the narrowest that can never saturate over T steps,
   so the integer model differs from the float one only by rounding.
 
@@ -131,14 +133,45 @@ def quantize_leak(beta, *, form="multiply", frac_bits=8, v_bits=32):
     return Leak.by_multiply(a, max(f, 1)), False
 
 
-def _layer_beta(layer):
-    beta = np.asarray(layer.beta, dtype=np.float64)
-    low, high = float(beta.min()), float(beta.max())
+def _exact_frac_bits(beta):
+    """The smallest F <= MAX_FRAC_BITS with beta = a/2**F (within the tolerance), or None."""
+    for f in range(0, MAX_FRAC_BITS + 1):
+        if abs(round(beta * (1 << f)) / (1 << f) - beta) <= EXACT_BETA_TOLERANCE:
+            return f
+    return None
+
+
+def quantize_betas(betas, *, frac_bits=8):
+    """One leak for neurons whose decays ``betas`` differ: (Leak, exact?).
+
+    Every beta becomes a_n / 2**F with one F for the layer: the smallest F <= 16 at which
+    all are exact, else ``frac_bits``, in lowest terms. (Not the F some of the betas need:
+    a float beta lands within the tolerance of a/2**16 by chance one time in eight, which
+    would widen every multiplier of the layer for nothing.) If every a_n comes out equal,
+    the layer gets the cheaper one-for-all ``multiply`` leak (or ``none`` for a_n = 2**F).
+    """
+    betas = np.asarray(betas, dtype=np.float64).reshape(-1)
+    needed = [_exact_frac_bits(float(b)) for b in betas]
+    exact = all(f is not None for f in needed)
+    f = max(max(needed, default=1), 1) if exact else frac_bits
+    a = np.clip(np.round(betas * (1 << f)), 0, 1 << f).astype(np.int64)
+    while f > 1 and not np.any(a & 1):
+        a, f = a >> 1, f - 1
+    if a.size and np.all(a == a[0]):
+        if a[0] == 1 << f:
+            return Leak.none(), exact
+        return Leak.by_multiply(int(a[0]), f), exact
+    return Leak.per_neuron(a, f), exact
+
+
+def _layer_betas(layer):
+    beta = np.asarray(layer.beta, dtype=np.float64).reshape(-1)
+    low, high = (float(beta.min()), float(beta.max())) if beta.size else (1.0, 1.0)
     if low < -1e-9 or high > 1 + 1e-9:
         bad = low if low < 0 else high
         raise UnsupportedError(f"layer {layer.name!r}: decay beta {bad:g} is outside [0, 1] "
                                f"(tau shorter than dt?)")
-    return float(np.median(beta)), low, high
+    return np.clip(beta, 0.0, 1.0), low, high
 
 
 # --- the plan: which float layers form one quantized layer ------------------------------
@@ -345,16 +378,32 @@ class _Builder:
         return bits
 
     def leak(self, layer, report):
-        beta, low, high = _layer_beta(layer)
-        v_bits = self.options.v_bits or MAX_FRAC_BITS     # the longest shift worth trying
-        leak, exact = quantize_leak(beta, form=self.options.leak_form,
-                                    frac_bits=self.options.leak_frac_bits, v_bits=v_bits)
-        error = max(abs(low - leak.beta), abs(high - leak.beta))
-        entry = {"beta": beta, "quantized": leak.to_json(), "beta_quantized": leak.beta,
-                 "error": error, "exact": bool(exact and low == high)}
+        betas, low, high = _layer_betas(layer)
+        if high - low <= EXACT_BETA_TOLERANCE:
+            v_bits = self.options.v_bits or MAX_FRAC_BITS     # the longest shift worth trying
+            leak, exact = quantize_leak(float(np.median(betas)), form=self.options.leak_form,
+                                        frac_bits=self.options.leak_frac_bits, v_bits=v_bits)
+        elif self.options.leak_form == "shift":
+            raise UnsupportedError(
+                f"layer {layer.name!r}: its neurons decay differently (beta {low:g} to "
+                f"{high:g}); a leak per neuron is a multiply: use the multiply leak form")
+        else:
+            leak, exact = quantize_betas(betas, frac_bits=self.options.leak_frac_bits)
+        quantized = leak.betas if leak.kind == "per_neuron" else np.full(betas.shape, leak.beta)
+        error = float(np.abs(betas - quantized).max()) if betas.size else 0.0
+        entry = {"beta": high, "quantized": leak.to_json(), "beta_quantized": leak.beta,
+                 "error": error, "exact": bool(exact)}
         if high - low > 1e-12:
             entry["beta_range"] = [low, high]
-            entry["note"] = "betas differ across neurons; one leak per layer uses their median"
+        if leak.kind == "per_neuron":
+            # the multipliers themselves are in the model; the report says what they span
+            entry["quantized"] = {"kind": "per_neuron", "frac_bits": leak.frac_bits,
+                                  "multiplier_range": [min(leak.multipliers),
+                                                       max(leak.multipliers)],
+                                  "distinct": len(set(leak.multipliers))}
+            entry["beta_quantized_range"] = [float(quantized.min()), float(quantized.max())]
+            entry["note"] = ("betas differ across neurons: one multiplier per neuron, "
+                             f"(a_n * v) >> {leak.frac_bits}")
         report["leak"] = entry
         return leak
 

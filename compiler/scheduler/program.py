@@ -72,10 +72,12 @@ def compile_program(model, config, calibration_spikes=None):
             for j, n in enumerate(neurons):
                 fiber = WeightFiber.encode(permuted[n], W)
                 chunk_last = not last and (j == len(neurons) - 1 or (j + 1) % W == 0)
-                per_tppe[p].append(("neuron", {
-                    "theta": int(layer.lif.threshold[n]), "bias": int(bias[n]),
-                    "slot": slot_of[n], "empty": int(not fiber.entries),
-                    "chunk_last": int(chunk_last)}))
+                header = {"theta": int(layer.lif.threshold[n]), "bias": int(bias[n]),
+                          "slot": slot_of[n], "empty": int(not fiber.entries),
+                          "chunk_last": int(chunk_last)}
+                if layer.lif.leak.kind == "per_neuron":
+                    header["leak"] = layer.lif.leak.multipliers[n]
+                per_tppe[p].append(("neuron", header))
                 base = len(weights[p])
                 for i, (c, mask) in enumerate(fiber.entries):
                     per_tppe[p].append(("chunk", {"chunk": c, "mask": mask, "wbase": base,
@@ -91,7 +93,8 @@ def compile_program(model, config, calibration_spikes=None):
 
     output_size = chain.layers[-1].outputs
     config = resolve_depths(config, model, plans, per_tppe, weights)
-    layouts = program_layouts(config, len(modes), output_size)
+    layouts = program_layouts(config, len(modes), output_size,
+                              max((mode.leak_bits for mode in modes), default=0))
     entries = [[pack_entry(layouts, kind, values) for kind, values in tppe]
                for tppe in per_tppe]
     descriptors = [layouts["layer"].pack(mode=plan.mode, last=int(plan.last))

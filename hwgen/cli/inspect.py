@@ -74,6 +74,15 @@ def show_frontend(notes):
         console.print(f"  - {assumption}", soft_wrap=True)
 
 
+def _beta(leak):
+    """beta -> its quantized value; a range for neurons that decay differently."""
+    def span(key, single):
+        low, high = leak.get(key, [leak.get(single, 1)] * 2)
+        return f"{low:.6g}" if low == high else f"{low:.6g}..{high:.6g}"
+    return (f"{span('beta_range', 'beta')} -> {span('beta_quantized_range', 'beta_quantized')}"
+            f" (error {leak.get('error', 0):.2g})")
+
+
 def show_quantization(summary):
     console.print(f"[bold]quantization[/bold]: {summary['method']}", soft_wrap=True)
     rows = []
@@ -85,8 +94,7 @@ def show_quantization(summary):
                      layer.get("weight_bits", ""),
                      f"{layer.get('clipped_weights', 0)} / {layer.get('weights', 0)}",
                      _number(layer.get("threshold", {}).get("integer", "")),
-                     f"{leak.get('beta', 1):.6g} -> {leak.get('beta_quantized', 1):.6g} "
-                     f"(error {leak.get('error', 0):.2g})", layer["v_bits"],
+                     _beta(leak), layer["v_bits"],
                      "" if agreement is None else f"{agreement:.2%}"))
     console.print(table(None, ["layer", "synapse", "scale", "exact", "w bits", "clipped",
                                "threshold", "beta", "v bits", "spike agreement"], rows))

@@ -178,6 +178,8 @@ class FiberFetch(wiring.Component):
             header.theta.eq(s1_neuron.theta), header.bias.eq(s1_neuron.bias),
             header.slot.eq(s1_neuron.slot), header.chunk_last.eq(s1_neuron.chunk_last),
         ]
+        if g.leak_bits:
+            m.d.comb += header.leak.eq(s1_neuron.leak)
         m.d.comb += [
             self.program.addr.eq(pc),
             self.program.en.eq(issue),

@@ -13,6 +13,7 @@ from amaranth.lib import data
 from hwgen.compiler.hardware_config import MAX_TIME_CHUNK
 from hwgen.compiler.instruction_format import bits_for
 from hwgen.compiler.ir.graph import MAX_TIMESTEPS
+from hwgen.compiler.ir.neuron import MAX_FRAC_BITS
 from hwgen.compiler.ir.widths import MAX_ACC_BITS, MAX_V_BITS, MAX_WEIGHT_BITS, MIN_BITS
 
 from .core_interface import result_layout, trace_layout
@@ -39,6 +40,7 @@ class Geometry:
     layer_bits: int = 1
     lanes: int = None       # T_c: bits of a packed spike word, accumulators per TPPE
     layers: int = 1
+    leak_bits: int = 0      # a neuron's leak multiplier (per-neuron leaks); 0: no such field
 
     def __post_init__(self):
         if self.lanes is None:
@@ -65,6 +67,8 @@ class Geometry:
              f"acc_bits {self.acc_bits} must be {MIN_BITS}..{MAX_ACC_BITS}"),
             (MIN_BITS <= self.v_bits <= MAX_V_BITS,
              f"v_bits {self.v_bits} must be {MIN_BITS}..{MAX_V_BITS}"),
+            (0 <= self.leak_bits <= MAX_FRAC_BITS + 1,
+             f"leak_bits {self.leak_bits} must be 0..{MAX_FRAC_BITS + 1}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -79,7 +83,8 @@ class Geometry:
                    weight_addr_bits=bits_for(c.weight_depth), weight_bits=c.weight_bits,
                    acc_bits=c.acc_bits, v_bits=c.v_bits,
                    layer_bits=bits_for(len(program.layers)), lanes=program.lanes,
-                   layers=len(program.layers))
+                   layers=len(program.layers),
+                   leak_bits=max((mode.leak_bits for mode in program.modes), default=0))
 
     # --- derived widths ---------------------------------------------------------------
 
@@ -153,9 +158,11 @@ class Geometry:
 
     @property
     def neuron_header(self):
-        return data.StructLayout({
-            "theta": unsigned(self.theta_bits), "bias": signed(self.acc_bits),
-            "slot": unsigned(self.slot_bits), "chunk_last": unsigned(1)})
+        fields = {"theta": unsigned(self.theta_bits), "bias": signed(self.acc_bits),
+                  "slot": unsigned(self.slot_bits), "chunk_last": unsigned(1)}
+        if self.leak_bits:
+            fields["leak"] = unsigned(self.leak_bits)
+        return data.StructLayout(fields)
 
     @property
     def lif_input(self):

@@ -28,20 +28,35 @@ def csd_digits(constant):
     return digits
 
 
-def leak_terms(v, leak):
+def mode_leak(mode, where):
+    """The leak form of LIF mode ``mode``; a per-neuron leak's multipliers are not part of
+    the mode (each neuron's comes with its header), so it has none here."""
+    data = mode.leak
+    if isinstance(data, dict) and data.get("kind") == "per_neuron" and "multipliers" not in data:
+        data = {**data, "multipliers": []}
+    return Leak.from_json(data, where)
+
+
+def leak_terms(v, leak, multiplier=None):
     """L(v) as (terms, frac_bits): L(v) = floor(sum(terms) / 2**frac_bits).
 
     Each term is (value, sign). ``shift``: v - (v >> k) = v + (-(v >> k)), exact as is.
     ``multiply``: (a * v) >> F with a in canonical signed digits, so the sum holds only
-    shifted copies of v and no multiplier. Returned as terms, not a sum, so the caller can
-    add the synaptic current inside the same carry-save tree (floor((t + 2**F * I) / 2**F)
-    = floor(t / 2**F) + I, since 2**F * I is a multiple of 2**F).
+    shifted copies of v and no multiplier. ``per_neuron``: (a * v) >> F with the neuron's
+    a (``multiplier``, 0..2**F unsigned) from its header: one product term, a made signed
+    by a zero top bit so that a * v is a signed product of full width. Returned as terms,
+    not a sum, so the caller can add the synaptic current inside the same carry-save tree
+    (floor((t + 2**F * I) / 2**F) = floor(t / 2**F) + I, since 2**F * I is a multiple of
+    2**F).
     """
     if leak.kind == "shift":
         return [(v, 1), (v >> leak.shift, -1)], 0
     if leak.kind == "multiply":
         return [(v << shift, digit) for shift, digit in csd_digits(leak.multiplier)], \
             leak.frac_bits
+    if leak.kind == "per_neuron":
+        a = Cat(multiplier[:leak.frac_bits + 1], Const(0, 1)).as_signed()
+        return [(v * a, 1)], leak.frac_bits
     return [(v, 1)], 0
 
 
@@ -75,7 +90,8 @@ def carry_save_sum(terms):
     return total.as_signed()
 
 
-def lif_step(m, mode, v, fired, current, minus_theta, minus_two_theta, theta, name):
+def lif_step(m, mode, v, fired, current, minus_theta, minus_two_theta, theta, name,
+             multiplier=None):
     """One step of one neuron in ``mode``, built in ``m`` from named signals.
 
     ``current`` is I[t]; ``minus_theta`` / ``minus_two_theta`` are I[t] - theta and
@@ -85,8 +101,9 @@ def lif_step(m, mode, v, fired, current, minus_theta, minus_two_theta, theta, na
     of x - theta (equal to comparing the saturated h, see below), and saturation is an
     overflow test on x's top bits. ``fired`` is the step's one bit of state: the previous
     step's spike (delayed order), or whether the stored membrane fires (r, in the
-    snnTorch same-step order with a subtract reset). Returns (membrane after the step,
-    spike, next state bit) as signals.
+    snnTorch same-step order with a subtract reset). ``multiplier`` is the neuron's leak
+    multiplier (a per-neuron leak only). Returns (membrane after the step, spike, next
+    state bit) as signals.
 
     Why the sign of x - theta decides exactly: 0 <= theta <= vmax, so if x < vmin both h
     and x are below theta, and if x > vmax, h = vmax >= theta; only ``gt`` with
@@ -96,8 +113,8 @@ def lif_step(m, mode, v, fired, current, minus_theta, minus_two_theta, theta, na
     """
     B = mode.v_bits
     lo, hi = signed_range(B)
-    leak = Leak.from_json(mode.leak, "LIF mode")
-    terms, frac = leak_terms(v, leak)
+    leak = mode_leak(mode, "LIF mode")
+    terms, frac = leak_terms(v, leak, multiplier)
     if mode.order == "delayed" and mode.reset == "zero":
         # the previous step's spike zeroes the leaked membrane: gate every leak term
         terms = [(Mux(fired, 0, value), sign) for value, sign in terms]
@@ -158,12 +175,13 @@ class LIFUnit(wiring.Component):
     """Evaluates one neuron at a time over T_c steps, ``steps_per_cycle`` steps per cycle.
 
     Ports: ``i`` takes a neuron's T_c input currents (synaptic sum + bias: the TPPE folds
-    the bias into its accumulators), its header (threshold, slot, chunk_last; the
-    header's bias is not used here) and the membrane and order bit (``state``) it starts
-    from (0 in the first time chunk); ``o`` gives its packed spike word, the membrane and
-    order bit it ends with, slot and chunk_last; ``mode`` selects the neuron mode (held for a whole layer);
-    ``idle`` is high when nothing is in flight. The input should come from registers: I -
-    theta is computed from it as it is accepted.
+    the bias into its accumulators), its header (threshold, slot, chunk_last and, with
+    per-neuron leaks, the neuron's leak multiplier; the header's bias is not used here)
+    and the membrane and order bit (``state``) it starts from (0 in the first time chunk);
+    ``o`` gives its packed spike word, the membrane and order bit it ends with, slot and
+    chunk_last; ``mode`` selects the neuron mode (held for a whole layer); ``idle`` is high
+    when nothing is in flight. The input should come from registers: I - theta is computed
+    from it as it is accepted.
 
     Latency: T_c / steps_per_cycle cycles from acceptance to a valid output.
     Throughput: one neuron per T_c / steps_per_cycle cycles: the next neuron is accepted in
@@ -171,6 +189,9 @@ class LIFUnit(wiring.Component):
     Resources: per mode, steps_per_cycle chained step circuits of two parallel adders, an
     overflow test and muxes (a constant leak multiply becomes shifted adds); T_c current
     registers and one output register. The membrane loop is two adders deep per step.
+    A per-neuron leak mode adds, per step circuit, one v_bits x (F + 2) signed multiplier
+    (its product is a term of both sums, so the loop is a multiplier and an adder deep),
+    and the unit a register for the neuron's multiplier.
     """
 
     def __init__(self, geometry, modes, steps_per_cycle=1):
@@ -179,7 +200,13 @@ class LIFUnit(wiring.Component):
             raise ValueError("LIFUnit needs at least one neuron mode")
         for index, mode in enumerate(modes):
             where = f"LIFUnit mode {index}"
-            Leak.from_json(mode.leak, where).check(where, mode.v_bits)
+            leak = mode_leak(mode, where)
+            leak.check(where, mode.v_bits)
+            if leak.kind == "per_neuron" and geometry.leak_bits < leak.frac_bits + 1:
+                raise ValueError(f"{where}: a per-neuron leak with frac_bits "
+                                 f"{leak.frac_bits} needs {leak.frac_bits + 1}-bit "
+                                 f"multipliers; the geometry's leak_bits is "
+                                 f"{geometry.leak_bits}")
             if mode.fire not in FIRE_MODES or mode.reset not in RESET_MODES \
                     or mode.order not in ORDERS:
                 raise ValueError(f"{where}: unknown fire/reset/order in {mode}")
@@ -220,6 +247,7 @@ class LIFUnit(wiring.Component):
                                   name=f"minus_two_theta_{j}")
                            for j in range(u)] if two_theta else [None] * u
         theta = Signal(g.theta_bits)
+        multiplier = Signal(g.leak_bits) if g.leak_bits else None
         slot = Signal(g.slot_bits)
         chunk_last = Signal()
         v = Signal(signed(g.v_bits))
@@ -234,7 +262,7 @@ class LIFUnit(wiring.Component):
             for j in range(u):
                 step_v, spike, step_fired = lif_step(
                     m, mode, step_v, step_fired, current[j], minus_theta[j],
-                    minus_two_theta[j], theta, f"mode{index}_step{j}")
+                    minus_two_theta[j], theta, f"mode{index}_step{j}", multiplier)
                 spikes.append(spike)
             results.append((step_v, step_fired, spikes))
         next_v = Signal(signed(g.v_bits))
@@ -293,5 +321,7 @@ class LIFUnit(wiring.Component):
                          chunk_last.eq(header.chunk_last),
                          v.eq(self.i.payload.v), fired.eq(self.i.payload.state),
                          word.eq(0), count.eq(0), last_step.eq(cycles == 1), busy.eq(1)]
+            if multiplier is not None:
+                m.d.sync += multiplier.eq(header.leak)
         m.d.comb += self.idle.eq(~busy & ~self.o.valid)
         return m

@@ -179,3 +179,29 @@ def test_missing_time_steps_and_bad_calibration(tmp_path):
     result = invoke("inspect", path, "--calibration", tmp_path / "cal.npz")
     assert result.exit_code == 0, result.output
     assert "T = 5 (the calibration spike trains)" in result.output
+
+
+def test_inspect_shows_per_neuron_decays_as_ranges(tmp_path):
+    """A NIR LIF whose tau differs per neuron: inspect's quantization table gives the beta
+    range and its quantized range, not one beta (which used to be the median)."""
+    betas = np.array([0.0, 0.25, 0.5, 0.75, 0.875])
+    tau = 1e-4 / (1.0 - betas)
+    path = tmp_path / "pn.nir"
+    nir.write(path, nir.NIRGraph(nodes={
+        "in": nir.Input(np.array([3])), "fc": nir.Linear(np.ones((5, 3))),
+        "lif": nir.LIF(tau=tau, r=tau / 1e-4, v_leak=np.zeros(5), v_threshold=np.full(5, 2.0),
+                       v_reset=np.zeros(5)),
+        "out": nir.Output(np.array([5]))},
+        edges=[("in", "fc"), ("fc", "lif"), ("lif", "out")], type_check=False))
+    result = CliRunner().invoke(cli, ["inspect", str(path), "--timesteps", "4",
+                                      "--source-framework", "snntorch"],
+                                catch_exceptions=False, terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "0..0.875 -> 0..0.875" in result.output
+    assert "(a_n * v) >> 3, a_n in 0..7 per neuron" in result.output
+    compiled = invoke("compile", path, "-o", tmp_path / "build", "--timesteps", "4",
+                      "--source-framework", "snntorch")
+    assert compiled.exit_code == 0, compiled.output
+    program = json.loads((tmp_path / "build" / "program.json").read_text())
+    assert program["modes"][0]["leak"] == {"kind": "per_neuron", "frac_bits": 3}
+    assert ["leak", 4, False] in program["layouts"]["neuron_entry"]

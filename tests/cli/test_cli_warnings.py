@@ -84,6 +84,30 @@ def test_the_bound_counts_only_positive_weights_and_the_leaks_best_case(tmp_path
     assert warnings_of(result.output) == [f"warning: {silent_layers(model(7))[0]}"]
 
 
+def test_the_bound_takes_each_neurons_own_leak(tmp_path):
+    """Per-neuron leaks: 3 inputs of weight 1 each step, T = 4. A neuron with a = 4/4 (no
+    leak) reaches 12; a = 2/4 reaches 3, 4, 5, 5 (floor); a = 0 stays at 3. Thresholds 12,
+    6 and 4: only the first can fire, so the layer is not silent, and the warning for a
+    layer of the two leakier neurons names its best neuron's bound, 5 against 6."""
+    def model(multipliers, thetas):
+        m = Model("per_neuron", 4)
+        m.add(Input("x", (3,)))
+        m.add(Dense("fc", np.ones((len(thetas), 3), dtype=np.int64), None, weight_bits=2,
+                    acc_bits=4), "x")
+        m.add(LIF("lif", np.array(thetas), leak=Leak.per_neuron(multipliers, 2), v_bits=8),
+              "fc")
+        return m
+    assert silent_layers(model([4, 2, 0], [12, 6, 4])) == []
+    found = silent_layers(model([2, 0], [6, 4]))
+    assert len(found) == 1 and "largest possible membrane is 5 against threshold 6" in found[0]
+    assert silent_layers(model([2, 0], [5, 4])) == []
+    native.save(model([2, 0], [6, 4]), tmp_path / "pn.hwgen")
+    result = invoke("inspect", tmp_path / "pn.hwgen")
+    assert result.exit_code == 0, result.output
+    assert warnings_of(result.output) == [f"warning: {found[0]}"]
+    assert "(a_n * v) >> 2, a_n in 0..2 per neuron" in result.output
+
+
 def test_quantization_that_changes_many_calibration_spikes_is_warned(tmp_path):
     """An integer-valued MLP (weights -3..3) is kept exactly: no warning. Squeezed into
     2-bit weights it changes far more than 3 % of its spikes on the calibration inputs."""

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from hwgen.errors import ModelError
-from hwgen.compiler.ir import (LIF, Current, Dense, Input, Leak, Model, Prediction, Readout, Spikes)
+from hwgen.compiler.ir import (LI, LIF, Current, Dense, Input, Leak, Model, Prediction, Readout,
+                               Spikes, reference)
 
 
 def chain(weight=None, *, acc_bits=8, threshold=(5, 5), size_in=3, v_bits=8):
@@ -177,3 +178,64 @@ def test_leak_json_round_trip_and_errors():
 def test_models_compare_by_value():
     assert chain() == chain()
     assert chain() != chain(threshold=(5, 6))
+
+
+def test_per_neuron_leak_applies_each_neurons_multiplier_with_floor():
+    leak = Leak.per_neuron([8, 4, 1, 0, 7], 3)
+    v = np.array([[-9, -9, -9, -9, -9], [9, 9, 9, 9, 9]])
+    # floor((a * v) / 8): -9, -4.5 -> -5, -1.125 -> -2, 0, -7.875 -> -8; and for +9
+    assert leak.apply(v).tolist() == [[-9, -5, -2, 0, -8], [9, 4, 1, 0, 7]]
+    assert leak.beta == 1.0 and leak.betas.tolist() == [1.0, 0.5, 0.125, 0.0, 0.875]
+    assert "(a_n * v) >> 3, a_n in 0..8 per neuron" in leak.describe()
+    op = LIF("l", np.array([3, 3, 3, 3, 3]), leak=leak, v_bits=8)
+    spikes, v = reference.lif(op, np.full((1, 2, 5), 2, dtype=np.int64))
+    # step 0: h = 2 everywhere; step 1: L(2) = 2, 1, 0, 0, 1 (+2), theta 3, subtract
+    assert v.tolist() == [[1, 0, 2, 2, 0]] and not spikes[:, 0].any()
+    assert spikes[0, 1].tolist() == [1, 1, 0, 0, 1]
+    assert Leak.per_neuron([8, 4, 1], 3) != Leak.per_neuron([8, 4, 2], 3)
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda: LIF("l", np.array([1, 1]), leak=Leak.per_neuron([1, 9], 3), v_bits=8),
+     "lif 'l': leak multipliers[1] = 9 must be between 0 and 2**frac_bits = 8"),
+    (lambda: LIF("l", np.array([1, 1]), leak=Leak.per_neuron([1, -1], 3), v_bits=8),
+     "lif 'l': leak multipliers[1] = -1 must be between 0"),
+    (lambda: LIF("l", np.array([1, 1]), leak=Leak.per_neuron([1, 1], 17), v_bits=8),
+     "lif 'l': leak frac_bits 17 must be between 1 and 16"),
+    (lambda: LIF("l", np.array([1, 1]), leak=Leak.per_neuron([1, 1], 0), v_bits=8),
+     "lif 'l': leak frac_bits 0 must be between 1 and 16"),
+    (lambda: LIF("l", np.array([1, 1, 1]), leak=Leak.per_neuron([1, 1], 3), v_bits=8),
+     "lif 'l': leak has 2 multipliers for 3 neurons (one per neuron)"),
+])
+def test_per_neuron_leak_errors_name_the_op(build, message):
+    with pytest.raises(ModelError, match="^" + re.escape(message)):
+        build()
+
+
+def test_per_neuron_leak_of_an_integrator_must_cover_its_input():
+    model = Model("m", 4)
+    model.add(Input("x", (3,)))
+    model.add(Dense("fc", np.ones((2, 3), dtype=int), None, weight_bits=4, acc_bits=8), "x")
+    model.add(LI("li", leak=Leak.per_neuron([1, 2, 3], 2), v_bits=8), "fc")
+    with pytest.raises(ModelError, match=re.escape(
+            "li 'li': leak has 3 multipliers for 2 neurons (one per neuron)")):
+        model.validate()
+
+
+def test_per_neuron_leak_json_round_trip_and_errors():
+    leak = Leak.per_neuron([0, 3, 4], 2)
+    assert leak.to_json() == {"kind": "per_neuron", "multipliers": [0, 3, 4], "frac_bits": 2}
+    assert Leak.from_json(leak.to_json(), "here") == leak
+    for data, message in [
+            ({"kind": "per_neuron", "frac_bits": 2}, "leak of kind 'per_neuron' takes exactly "
+                                                     "['frac_bits', 'multipliers']"),
+            ({"kind": "per_neuron", "multipliers": 3, "frac_bits": 2},
+             "leak multipliers must be a list of integers"),
+            ({"kind": "per_neuron", "multipliers": [1, 2.5], "frac_bits": 2},
+             "leak multipliers must be a list of integers"),
+            ({"kind": "per_neuron", "multipliers": [1, True], "frac_bits": 2},
+             "leak multipliers must be a list of integers"),
+            ({"kind": "per_neuron", "multipliers": [1], "frac_bits": "2"},
+             "leak parameters must be integers")]:
+        with pytest.raises(ModelError, match="^here: " + re.escape(message)):
+            Leak.from_json(data, "here")

@@ -138,3 +138,34 @@ def test_tensors_are_stored_narrow_and_read_back_as_int64():
         stored = np.load(io.BytesIO(archive.read("tensors/fc/weight.npy")))
     assert stored.dtype == np.int8
     assert native.loads(data)["fc"].weight.dtype == np.int64
+
+
+def per_neuron_example():
+    model = example()
+    model.ops[2].leak = Leak.per_neuron([3, 8], 3)     # before validation, as a loader would
+    return native.loads(native.dumps(model))
+
+
+def test_per_neuron_leaks_round_trip():
+    model = per_neuron_example()
+    assert model["lif"].leak == Leak.per_neuron([3, 8], 3)
+    assert native.loads(native.dumps(model)) == model
+    assert native.dumps(native.loads(native.dumps(model))) == native.dumps(model)
+    assert model != example()
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda a: a.update(leak={"kind": "per_neuron", "multipliers": [3], "frac_bits": 3}),
+     "lif 'lif': leak has 1 multipliers for 2 neurons \\(one per neuron\\)"),
+    (lambda a: a.update(leak={"kind": "per_neuron", "multipliers": [3, 9], "frac_bits": 3}),
+     "lif 'lif': leak multipliers\\[1\\] = 9 must be between 0 and 2\\*\\*frac_bits = 8"),
+    (lambda a: a.update(leak={"kind": "per_neuron", "multipliers": [3, 4]}),
+     "lif 'lif': leak of kind 'per_neuron' takes exactly \\['frac_bits', 'multipliers'\\]"),
+    (lambda a: a.update(leak={"kind": "per_neuron", "multipliers": "34", "frac_bits": 3}),
+     "lif 'lif': leak multipliers must be a list of integers"),
+])
+def test_bad_per_neuron_leaks_are_refused_naming_the_op(change, message):
+    data = edit_json(native.dumps(per_neuron_example()),
+                     lambda j: change(j["ops"][2]["attributes"]))
+    with pytest.raises(FormatError, match=f"^bad.hwgen: {message}"):
+        native.loads(data, source="bad.hwgen")

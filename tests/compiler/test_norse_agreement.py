@@ -97,3 +97,32 @@ def test_norse_lifbox_decay_matches_hwgens_float_model():
         assert expected[name].any() and not expected[name].all(), name
     # The integer model floors beta * v; it is quantized and imported without error.
     assert frontend.load(graph, timesteps=T, source_framework="norse")["1"].leak.beta == 0.5
+
+
+def test_norse_per_neuron_tau_gives_each_neuron_its_own_leak():
+    """A LIFBoxCell with a tau_mem_inv per neuron: Norse's exporter writes a tau vector
+    (dt / tau_mem_inv; its other parameters must then be vectors too, NIR wants one shape),
+    hwgen's float model of it spikes as Norse does, and the integer model gives every
+    neuron its own beta exactly (a per_neuron leak), not one leak for the layer."""
+    rng = np.random.default_rng(4)
+    tau_inv = rng.choice([250.0, 500.0, 750.0, 1000.0], 8)
+    tau_inv[:2] = [250.0, 750.0]
+    model = norse.SequentialState(
+        integer_linear(rng, 6, 8, -2, 4),
+        norse.LIFBoxCell(LIFBoxParameters(tau_mem_inv=torch.tensor(tau_inv, dtype=torch.float32),
+                                          v_th=torch.full((8,), 1.05),
+                                          v_leak=torch.zeros(8))))
+    graph = norse.to_nir(model, torch.zeros(1, 6))
+    assert graph.nodes["1"].tau.shape == (8,)
+    network = frontend.to_float(graph, timesteps=T, source_framework="norse")
+    betas = 1.0 - tau_inv / 1000.0
+    assert network["1"].beta == pytest.approx(betas)
+    x = spikes(5, 60, 6)
+    expected = run_norse(model, x)
+    trace = float_reference.run(network, x)
+    assert np.array_equal(trace.spikes["1"], expected["1"].astype(np.uint8))
+    assert expected["1"].any() and not expected["1"].all()
+    imported = frontend.load(graph, timesteps=T, source_framework="norse")
+    assert imported["1"].leak.kind == "per_neuron"
+    assert imported["1"].leak.betas.tolist() == betas.tolist()
+    assert imported.metadata["quantization"]["layers"][0]["leak"]["exact"]

@@ -10,13 +10,13 @@ from hypothesis import strategies as st
 
 from hwgen.compiler import hardware_config
 from hwgen.errors import ConfigError, FitError, UnsupportedError
-from hwgen.compiler.ir import LIF, Dense, Input, Model, Readout
+from hwgen.compiler.ir import LIF, Dense, Input, Leak, Model, Readout
 from hwgen.compiler.scheduler.program import compile_program
 from hwgen import bundled
 from hwgen.compiler.ir import reference
 import program_model
 from hwgen.compiler.ir.spike_words import spikes_to_words
-from hwgen.sim.workloads import ALL_MODES, random_workload
+from hwgen.sim.workloads import ALL_MODES, NeuronMode, random_workload
 
 
 def config(*overrides):
@@ -179,3 +179,62 @@ def test_unsupported_structures_are_refused_at_compile_time():
     with pytest.raises(UnsupportedError, match="dense 'fc': the accelerator needs each dense "
                                                "layer to feed exactly one lif op, it feeds 2"):
         compile_program(model, config())
+
+
+PER_NEURON = [NeuronMode(Leak.per_neuron([], frac_bits), mode.fire, mode.reset, mode.order)
+              for frac_bits, mode in zip((1, 3, 8, 16) * 6,
+                                         [m for m in ALL_MODES if m.leak.kind == "none"])]
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), tppes=st.sampled_from([1, 3, 4]),
+       chunk=st.sampled_from([4, 8]), T=st.sampled_from([1, 4, 8]),
+       modes=st.lists(st.sampled_from(PER_NEURON + ALL_MODES[:3]), min_size=1, max_size=3))
+def test_per_neuron_leaks_reach_every_neuron_entry(seed, tppes, chunk, T, modes):
+    """Each NEURON entry carries its neuron's own multiplier (placement permutes neurons
+    over TPPEs and slots, so a multiplier read by position would land on the wrong one)."""
+    rng = np.random.default_rng(seed)
+    sizes = [int(n) for n in rng.integers(1, 30, size=4)]
+    w = random_workload(seed, sizes, T, samples=3, spike_density=0.5, modes=tuple(modes))
+    program = compile_program(w.model, config(f"tppes={tppes}", f"chunk={chunk}"))
+    per_neuron = [op.leak for op in w.model.ops if isinstance(op, LIF)
+                  and op.leak.kind == "per_neuron"]
+    fields = program.layouts["neuron_entry"].fields
+    if per_neuron:
+        assert fields[-1].name == "leak"
+        assert fields[-1].width == max(leak.frac_bits for leak in per_neuron) + 1
+        assert {m.leak["kind"] for m in program.modes} >= {"per_neuron"}
+        assert all("multipliers" not in m.leak for m in program.modes)
+    else:
+        assert "leak" not in [f.name for f in fields]
+    trace = reference.run(w.model, w.spikes)
+    layers, membranes = program_model.run(program, w.spikes)
+    for plan in program.layers:
+        assert np.array_equal(layers[plan.name], spikes_to_words(trace.spikes[plan.name]))
+    assert np.array_equal(membranes, trace.membranes[program.layers[-1].name])
+
+
+def test_the_leak_field_exists_only_where_a_layer_needs_it():
+    """A program without per-neuron leaks packs the same words as before the field existed
+    (so its Verilog is unchanged); with one, each header holds a[n] in F + 1 bits."""
+    plain = random_workload(5, [12, 9, 7], 4, modes=(ALL_MODES[2],))
+    program = compile_program(plain.model, config("tppes=2"))
+    assert [f.name for f in program.layouts["neuron_entry"].fields] == [
+        "theta", "bias", "slot", "empty", "chunk_last"]
+    leaky = random_workload(5, [12, 9, 7], 4, modes=(
+        ALL_MODES[2], NeuronMode(Leak.per_neuron([], 5), "ge", "subtract", "same_step")))
+    program = compile_program(leaky.model, config("tppes=2"))
+    assert program.layouts["neuron_entry"]["leak"].width == 6
+    lif2 = leaky.model["lif2"]
+    for p in range(2):
+        layers = program_model.decode_entries(program, p)
+        for plan_index, entries in enumerate(layers):
+            plan = program.layers[plan_index]
+            neurons = iter(plan.tppe_neurons[p])
+            for kind, fields in entries:
+                if kind == "neuron":
+                    n = next(neurons)
+                    assert fields["leak"] == (lif2.leak.multipliers[n] if plan.name == "lif2"
+                                              else 0)
+    assert program.modes[1].leak == {"kind": "per_neuron", "frac_bits": 5}
+    assert program.modes[1].leak_bits == 6 and program.modes[0].leak_bits == 0

@@ -5,10 +5,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hwgen.errors import ConfigError
+from hwgen.errors import ConfigError, UnsupportedError
 from hwgen.compiler.ir import LIF, Leak
 from hwgen.compiler.ir.floating import FloatDense, FloatInput, FloatNetwork, FloatNeuron, FloatReadout
-from hwgen.compiler.passes.quantize import QuantizeOptions, quantize, quantize_leak
+from hwgen.compiler.passes.quantize import (QuantizeOptions, quantize, quantize_betas,
+                                           quantize_leak)
 from hwgen.compiler.ir import float_reference, reference
 
 
@@ -22,7 +23,7 @@ def network(weights, thresholds, *, beta=0.875, fire="gt", reset="subtract", ord
         net.add(FloatDense(name=f"fc{i}", inputs=[source], shape=(w.shape[0],), weight=w,
                            bias=None if bias is None else bias[i - 1]))
         net.add(FloatNeuron(name=f"lif{i}", inputs=[f"fc{i}"], shape=(w.shape[0],),
-                            beta=np.full(w.shape[0], beta),
+                            beta=np.resize(np.asarray(beta, dtype=float), w.shape[0]),
                             threshold=np.full(w.shape[0], float(theta)), fire=fire,
                             reset=reset, order=order))
         source = f"lif{i}"
@@ -121,7 +122,8 @@ def test_eight_bit_quantization_of_a_float_network_agrees_closely():
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 10_000), order=st.sampled_from(["same_step", "delayed"]),
        reset=st.sampled_from(["subtract", "zero", "none"]),
-       beta=st.sampled_from([0.0, 0.5, 0.875, 0.9, 1.0]),
+       beta=st.sampled_from([0.0, 0.5, 0.875, 0.9, 1.0, (0.0, 0.9, 1.0, 0.5),
+                             (0.99, 0.25)]),
        form=st.sampled_from(["multiply", "shift"]), steps=st.integers(1, 12))
 def test_automatic_membrane_width_never_saturates(seed, order, reset, beta, form, steps):
     """The automatic v_bits must give exactly the spikes of an unbounded membrane, even with
@@ -130,8 +132,11 @@ def test_automatic_membrane_width_never_saturates(seed, order, reset, beta, form
     w = rng.integers(-7, 8, (8, 12)).astype(float)
     net = network([w], [float(rng.integers(0, 20))], beta=beta, reset=reset, order=order,
                   timesteps=steps, bias=[rng.integers(-3, 4, 8).astype(float)])
+    if isinstance(beta, tuple):
+        form = "multiply"           # betas that differ per neuron need the multiply form
     model = quantize(net, QuantizeOptions(leak_form=form))
     narrow = model["lif1"]
+    assert (narrow.leak.kind == "per_neuron") == isinstance(beta, tuple)
     wide = LIF("lif1", narrow.threshold, leak=narrow.leak, fire=narrow.fire,
                reset=narrow.reset, order=narrow.order, v_bits=32)
     x = spikes(seed, samples=16, steps=steps, inputs=12, density=float(rng.choice([0.1, 0.9])))
@@ -156,3 +161,59 @@ def test_options_are_checked():
         QuantizeOptions(weight_bits=1).check()
     with pytest.raises(ConfigError, match="leak form 'exp' is not one of multiply, shift"):
         QuantizeOptions(leak_form="exp").check()
+
+
+@pytest.mark.parametrize("betas, expected, exact", [
+    ([0.5, 0.75, 0.875, 1.0], Leak.per_neuron([4, 6, 7, 8], 3), True),
+    ([0.0, 0.25, 0.0], Leak.per_neuron([0, 1, 0], 2), True),
+    ([0.5, 0.5], Leak.by_multiply(1, 1), True),                     # all equal: one for all
+    ([1.0, 1.0], Leak.none(), True),
+    ([0.9, 0.5], Leak.per_neuron([115, 64], 7), False),             # 230/256, 128/256
+    ([0.9, 0.9002], Leak.by_multiply(115, 7), False),               # both round to 230/256
+    ([2 ** -10, 0.9], Leak.per_neuron([0, 115], 7), False),         # not all exact: F = 8
+    ([2 ** -10, 0.5], Leak.per_neuron([1, 512], 10), True),
+    ([0.5, 1 - 2 ** -16], Leak.per_neuron([32768, 65535], 16), True),
+])
+def test_betas_that_differ_get_one_multiplier_each(betas, expected, exact):
+    leak, is_exact = quantize_betas(betas, frac_bits=8)
+    assert (leak, is_exact) == (expected, exact)
+    assert np.abs(leak.betas - np.asarray(betas)).max() <= 2 ** -9 or leak.kind != "per_neuron"
+
+
+def test_a_layer_whose_neurons_decay_differently_is_quantized_per_neuron():
+    """An integer-valued layer with betas 1/2, 3/4, 7/8, 0 keeps every neuron's own decay
+    exactly (it used to get one median leak for all), and the report says so."""
+    w = np.array([[2.0, 1.0], [1.0, 2.0], [3.0, -1.0], [1.0, 1.0]])
+    betas = [0.5, 0.75, 0.875, 0.0]
+    model = quantize(network([w], [3.0], beta=betas))
+    assert model["lif1"].leak == Leak.per_neuron([4, 6, 7, 0], 3)
+    leak = model.metadata["quantization"]["layers"][0]["leak"]
+    assert leak["exact"] and leak["error"] == 0.0
+    assert leak["beta_range"] == [0.0, 0.875] and leak["beta_quantized_range"] == [0.0, 0.875]
+    assert leak["quantized"] == {"kind": "per_neuron", "frac_bits": 3,
+                                 "multiplier_range": [0, 7], "distinct": 4}
+    assert "median" not in str(leak)
+    # floor((a[n] * v) / 8): the float model with a floored membrane is the same model
+    x = spikes(4, samples=32, inputs=2, density=0.6)
+    net = network([w], [3.0], beta=betas)
+    for layer in net:
+        if isinstance(layer, FloatNeuron):
+            layer.rounding = "floor"
+    expected = float_reference.run(net, x).spikes["lif1"]
+    assert np.array_equal(reference.run(model, x).spikes["lif1"], expected)
+    assert 0 < expected.mean() < 1
+
+
+def test_equal_betas_keep_the_cheaper_per_layer_leak():
+    w = np.array([[2.0, 1.0], [1.0, 2.0]])
+    model = quantize(network([w], [3.0], beta=[0.75, 0.75]))
+    assert model["lif1"].leak == Leak.by_multiply(3, 2)
+    assert "beta_range" not in model.metadata["quantization"]["layers"][0]["leak"]
+
+
+def test_per_neuron_betas_need_the_multiply_form():
+    w = np.array([[2.0, 1.0], [1.0, 2.0]])
+    with pytest.raises(UnsupportedError, match="layer 'lif1': its neurons decay differently "
+                                               r"\(beta 0.5 to 0.75\); a leak per neuron is a "
+                                               "multiply"):
+        quantize(network([w], [3.0], beta=[0.5, 0.75]), QuantizeOptions(leak_form="shift"))

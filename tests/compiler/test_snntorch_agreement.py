@@ -26,7 +26,7 @@ from hwgen.errors import UnsupportedError
 from hwgen.compiler.frontends import native, snntorch_export
 from hwgen.compiler.frontends import nir as frontend
 from hwgen import bundled
-from hwgen.compiler.ir import float_reference, reference
+from hwgen.compiler.ir import Leak, float_reference, reference
 from snntorch_oracle import integer_net, linear, run_snntorch
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,6 +96,57 @@ def test_the_snntorch_order_is_needed_where_nirs_same_step_differs(tmp_path):
         assert_same_spikes(ours, theirs)
         differing += sum(int((nir_order[name] != theirs[name]).sum()) for name in theirs)
     assert differing > 0
+
+
+# --- per-neuron decays ------------------------------------------------------------------------
+
+PER_NEURON_BETAS = (0.0, 0.25, 0.5, 0.75, 0.875, 1.0)
+
+
+def per_neuron_betas(seed, sizes):
+    """One beta tensor per layer, every neuron's drawn from :data:`PER_NEURON_BETAS`, each
+    layer holding beta = 1 (an IF neuron) beside a leaky one."""
+    rng = np.random.default_rng(seed)
+    betas = []
+    for size in sizes[1:]:
+        values = rng.choice(PER_NEURON_BETAS, size)
+        values[:2] = 1.0, rng.choice(PER_NEURON_BETAS[:-1])
+        betas.append(torch.tensor(values, dtype=torch.float32))
+    return betas
+
+
+@pytest.mark.parametrize("reset_mechanism, reset_delay",
+                         list(itertools.product(("subtract", "zero", "none"), (True, False))))
+@pytest.mark.parametrize("threshold", [2.0, 5.0])
+def test_per_neuron_betas_spike_exactly_like_snntorch(tmp_path, reset_mechanism, reset_delay,
+                                                      threshold):
+    """snnTorch Leaky layers with a beta tensor (one decay per neuron, beta = 1 beside
+    beta < 1 included): hwgen gives every neuron its own multiplier, exactly, and spikes as
+    snnTorch does in every layer. One leak per layer (the median beta, what hwgen did
+    before) does not."""
+    seed = 40 + int(threshold) + 7 * reset_delay
+    sizes = [12, 16, 8]
+    betas = per_neuron_betas(seed, sizes)
+    net = integer_net(seed, sizes, beta=betas, threshold=threshold,
+                      reset_mechanism=reset_mechanism, reset_delay=reset_delay)
+    x = random_spikes(seed, density=0.6)
+    theirs = run_snntorch(net, x)
+    ours, model = hwgen_spikes(net, x, tmp_path)
+    for name, beta in zip(("1", "3"), betas):
+        assert model[name].leak.kind == "per_neuron"
+        assert model[name].leak.betas.tolist() == beta.tolist()
+    assert all((b == 1).any() and (b < 1).any() for b in betas)
+    layers = model.metadata["quantization"]["layers"]
+    assert all(layer["leak"]["exact"] for layer in layers)
+    assert_same_spikes(ours, theirs)
+    assert 0 < theirs["1"].mean() < 1 and 0 < theirs["3"].mean() < 1
+    # the experiment has power: one leak per layer spikes differently somewhere
+    median = native.loads(native.dumps(model))
+    for name in ("1", "3"):
+        beta = float(np.median(median[name].leak.betas))
+        median[name].leak = Leak.by_multiply(round(beta * 8), 3)
+    differing = reference.run(median, x).spikes
+    assert any((differing[name] != theirs[name]).any() for name in theirs)
 
 
 # --- the documented difference: snnTorch's same-step subtract reset -----------------------
@@ -246,6 +297,28 @@ def test_helper_files_are_standard_nir(tmp_path):
     model = frontend.load(path)                  # self-describing: no framework needed
     assert (model["1"].reset, model["1"].order, model["1"].fire) == ("subtract", "delayed", "gt")
     assert model.timesteps == T and not list(tmp_path.glob(".*"))
+
+
+def test_helper_files_with_beta_one_beside_beta_below_one_are_standard_nir(tmp_path):
+    """A beta tensor holding 1 and values below 1: the helper writes one LIF whose tau and
+    r are infinite for the beta = 1 neurons; NIR reads it, and hwgen reads it without being
+    told the framework (the node's metadata says snnTorch) as a gain of 1 and no leak."""
+    net = integer_net(2, [12, 4, 3], beta=[torch.tensor([1.0, 0.5, 1.0, 0.0]), 0.5],
+                      threshold=3.0)
+    path = tmp_path / "net.nir"
+    snntorch_export.export(net, path, (12,), timesteps=T)
+    graph = nir.read(path)
+    assert np.isinf(graph.nodes["1"].tau).tolist() == [True, False, True, False]
+    model = frontend.load(path)
+    assert model["1"].leak == Leak.per_neuron([2, 1, 2, 0], 1)
+    assert any("tau and r are infinite" in note
+               for note in model.metadata["frontend"]["assumptions"])
+    x = random_spikes(2)
+    assert_same_spikes(reference.run(model, x).spikes, run_snntorch(net, x))
+    # without the helper's metadata a generic reader cannot know the gain: refused by name
+    graph.nodes["1"].metadata.pop("snntorch.module")
+    with pytest.raises(UnsupportedError, match="input gain r\\*dt/tau is undefined"):
+        frontend.load(graph, timesteps=T)
 
 
 @pytest.mark.parametrize("net, message", [

@@ -1,17 +1,19 @@
 """LIFUnit in the Amaranth simulator against the integer reference, every neuron mode."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hwgen.compiler.ir import LIF
+from hwgen.compiler.ir import LIF, Leak
 from hwgen.compiler.program import LIFMode
 from hwgen.gateware.geometry import Geometry
 from hwgen.gateware.lif import LIFUnit
 from hwgen.compiler.ir import reference
 import amaranth_streams
-from hwgen.sim.workloads import ALL_MODES
+from hwgen.sim.workloads import ALL_MODES, NeuronMode
 
 
 def geometry(T, acc_bits=10, v_bits=8):
@@ -31,17 +33,19 @@ def expected(mode, v_bits, currents, theta):
     return sum(int(s) << t for t, s in enumerate(spikes[0, :, 0])), int(v[0, 0])
 
 
-def simulate(g, modes, steps, neurons, mode_index=0, ready_every=1):
+def simulate(g, modes, steps, neurons, mode_index=0, ready_every=1, multipliers=None):
+    """``multipliers``: one per neuron, sent in the header's ``leak`` field."""
     dut = LIFUnit(g, modes, steps)
     outputs = []
 
     async def feed(ctx):
         ctx.set(dut.mode, mode_index)
-        for currents, theta, slot in neurons:
+        for index, (currents, theta, slot) in enumerate(neurons):
             # the header's bias is ignored: the TPPE folds it into the currents
-            await amaranth_streams.put(ctx, dut.i, {
-                "sums": currents, "header": {"theta": theta, "bias": 7, "slot": slot,
-                                             "chunk_last": slot & 1}})
+            header = {"theta": theta, "bias": 7, "slot": slot, "chunk_last": slot & 1}
+            if multipliers is not None:
+                header["leak"] = multipliers[index]
+            await amaranth_streams.put(ctx, dut.i, {"sums": currents, "header": header})
 
     async def drain(ctx):
         for _ in neurons:
@@ -127,6 +131,63 @@ def test_snntorch_same_step_subtract_at_its_corners(mode, T, steps, v_bits, seed
         assert (word, v) == expected(mode, v_bits, currents, theta), (currents, theta)
 
 
+PER_NEURON_MODES = [(mode.fire, mode.reset, mode.order) for mode in ALL_MODES
+                    if mode.leak.kind == "none"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(attributes=st.sampled_from(PER_NEURON_MODES), frac_bits=st.integers(1, 16),
+       T=st.sampled_from([1, 4, 8]), steps=st.sampled_from([1, 2, 4]),
+       v_bits=st.sampled_from([4, 8, 16]), extra_bits=st.integers(0, 2),
+       seed=st.integers(0, 10_000))
+def test_per_neuron_leak_matches_reference(attributes, frac_bits, T, steps, v_bits,
+                                           extra_bits, seed):
+    """Each neuron decays by its own header multiplier a in 0..2**F, the extremes (0: no
+    memory; 2**F: no leak) included; the header field may be wider than this mode's F + 1
+    (another per-neuron layer with a larger F), and each neuron's product is floored
+    exactly as the reference's (a[n] * v) >> F, also for negative membranes."""
+    if T % steps:
+        steps = 1
+    fire, reset, order = attributes
+    rng = np.random.default_rng(seed)
+    g = replace(geometry(T, acc_bits=12, v_bits=16),
+                leak_bits=min(17, frac_bits + 1 + extra_bits))
+    vmax = (1 << (v_bits - 1)) - 1
+    top = 1 << frac_bits
+    thetas = [0, vmax, *map(int, rng.integers(0, vmax + 1, size=6))]
+    multipliers = [top, 0, 1, top - 1, *map(int, rng.integers(0, top + 1, size=4))]
+    neurons = [(list(map(int, rng.integers(-2000, 2000, size=T))), theta, slot)
+               for slot, theta in enumerate(thetas)]
+    leak = Leak.per_neuron([], frac_bits)
+    mode = LIFMode({"kind": "per_neuron", "frac_bits": frac_bits}, fire, reset, order, v_bits)
+    outputs = simulate(g, [mode], steps, neurons, multipliers=multipliers)
+    for (currents, theta, slot), a, (word, v, _, _) in zip(neurons, multipliers, outputs):
+        neuron = NeuronMode(Leak.per_neuron([a], leak.frac_bits), fire, reset, order)
+        assert (word, v) == expected(neuron, v_bits, currents, theta), (currents, theta, a)
+
+
+def test_per_neuron_leak_beside_other_modes():
+    """A per-neuron mode next to a constant multiply: the layer's mode picks the form,
+    and a neuron's multiplier matters only in the per-neuron mode."""
+    g = replace(geometry(4), leak_bits=4)
+    per_neuron = LIFMode({"kind": "per_neuron", "frac_bits": 3}, "gt", "subtract",
+                         "delayed", 8)
+    constant = hw_mode(NeuronMode(Leak.by_multiply(7, 3), "gt", "subtract", "delayed"), 8)
+    neurons = [([60, -3, 0, 0], 100, 0), ([60, -3, 0, 0], 100, 1), ([-70, 0, 5, 0], 9, 2)]
+    multipliers = [8, 1, 3]
+    words = {}
+    for index, mode in enumerate([per_neuron, constant]):
+        outputs = simulate(g, [per_neuron, constant], 1, neurons, mode_index=index,
+                           multipliers=multipliers)
+        for (currents, theta, _), a, (word, v, _, _) in zip(neurons, multipliers, outputs):
+            leak = Leak.per_neuron([a], 3) if index == 0 else Leak.by_multiply(7, 3)
+            neuron = NeuronMode(leak, "gt", "subtract", "delayed")
+            assert (word, v) == expected(neuron, 8, currents, theta)
+            words[index, a] = v
+    # 60, -3: a = 8 keeps 57; a = 1 leaves 60 // 8 - 3 = 4, then 0; 7/8 gives 49, 42, 36
+    assert (words[0, 8], words[0, 1], words[1, 8], words[1, 1]) == (57, 0, 36, 36)
+
+
 def test_mode_select_picks_the_layer_mode():
     g = geometry(4)
     modes = [hw_mode(ALL_MODES[0], 8), hw_mode(ALL_MODES[-1], 6)]
@@ -169,6 +230,13 @@ def test_throughput_is_one_neuron_per_t_over_steps_cycles():
      "LIFUnit mode 0: v_bits 9 exceeds the unit's 8"),
     (dict(modes=[LIFMode({"kind": "none"}, "geq", "zero", "same_step", 8)]),
      "LIFUnit mode 0: unknown fire/reset/order"),
+    (dict(modes=[LIFMode({"kind": "per_neuron", "frac_bits": 3}, "ge", "zero", "same_step",
+                         8)]),
+     "LIFUnit mode 0: a per-neuron leak with frac_bits 3 needs 4-bit multipliers; the "
+     "geometry's leak_bits is 0"),
+    (dict(modes=[LIFMode({"kind": "per_neuron", "frac_bits": 17}, "ge", "zero", "same_step",
+                         8)]),
+     "LIFUnit mode 0: leak frac_bits 17 must be between 1 and 16"),
 ])
 def test_parameters_are_validated(args, message, refuses):
     from hwgen.errors import ModelError

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
 from hwgen.compiler import hardware_config
@@ -50,6 +51,38 @@ def test_rtl_spikes_exactly_like_snntorch(tmp_path):
     assert set(theirs) == set(result.verdict.rtl_spikes)
     for name, spikes in theirs.items():
         assert spikes.any(), f"layer {name} never spiked: a weak test"
+        assert np.array_equal(result.verdict.rtl_spikes[name], spikes), name
+
+
+def test_rtl_per_neuron_decays_exactly_like_snntorch(tmp_path):
+    """snnTorch Leaky layers with a beta per neuron (and a layer of one leak for all beside
+    them): each NEURON entry carries its multiplier, the LIF stage multiplies by it, and the
+    RTL spikes as snnTorch does, in a delayed, a same-step and a zero-reset layer."""
+    rng = np.random.default_rng(8)
+    sizes = [14, 20, 13, 9, 6]
+    betas = [torch.tensor(rng.choice([0.0, 0.25, 0.5, 0.75, 0.875, 0.9375, 1.0], n),
+                          dtype=torch.float32) for n in sizes[1:3]] + [0.5, torch.tensor(
+                              rng.choice([0.125, 0.5, 0.75], sizes[4]), dtype=torch.float32)]
+    net = integer_net(8, sizes, beta=betas, threshold=[2.0, 3.0, 2.0, 2.0],
+                      reset_mechanism=["subtract", "subtract", "zero", "zero"],
+                      reset_delay=[True, False, True, False])
+    x = (rng.random((12, 10, 14)) < 0.5).astype(np.uint8)
+    theirs = run_snntorch(net, x)
+    snntorch_export.export(net, tmp_path / "net.nir", (14,), timesteps=10)
+    model = frontend.load(tmp_path / "net.nir", source_framework="snntorch")
+    assert [model[n].leak.kind for n in ("1", "3", "5", "7")] == [
+        "per_neuron", "per_neuron", "multiply", "per_neuron"]
+    assert model["3"].leak.frac_bits == 4 and model["7"].leak.frac_bits == 3
+    assert 16 in model["3"].leak.multipliers          # beta = 1 beside leaky neurons
+    program = compile_program(model, hardware_config.load(None, ["tppes=3", "chunk=8",
+                                                                 "lif_steps=2"]))
+    assert program.layouts["neuron_entry"]["leak"].width == 5
+    build = build_directory.write(program, model, tmp_path / "build")
+    result = cosimulate(build, x)
+    assert result.verdict.bit_exact
+    assert set(theirs) == set(result.verdict.rtl_spikes)
+    for name, spikes in theirs.items():
+        assert spikes.any() and not spikes.all(), f"layer {name}: a weak test"
         assert np.array_equal(result.verdict.rtl_spikes[name], spikes), name
 
 

@@ -5,9 +5,9 @@ readout`` over everything ``hwgen compile`` accepts (the IR's rules, the hardwar
 configuration's ranges, :mod:`hwgen.compiler.passes.legalise`), pushed to its corners: layer
 sizes of 1, W - 1, W, W + 1 and non-multiples of the TPPE count; thresholds of 0, 1, the
 membrane maximum and beyond the accumulator's range; weights and biases at their extremes;
-every leak form with extreme parameters, every fire / reset / order mode (read from the IR,
-so a new mode is drawn as soon as the IR lists it); T from 1 to 16; every ``--set`` key;
-all-silent, all-spiking and random inputs.
+every leak form with extreme parameters (per-neuron multipliers too), every fire / reset /
+order mode (read from the IR, so a new mode is drawn as soon as the IR lists it); T from 1
+to 16; every ``--set`` key; all-silent, all-spiking and random inputs.
 
 A case may carry one deliberate :class:`Flaw` (a value just outside what hwgen accepts).
 Such a case must be refused by the IR or the compiler with a one-line :class:`HwgenError`
@@ -52,6 +52,8 @@ FLAWS = {
     "leak_shift_too_large": ("shift",),
     "leak_multiplier_too_large": ("multiplier",),
     "leak_frac_bits_out_of_range": ("frac_bits",),
+    "leak_multipliers_count": ("multipliers",),
+    "leak_per_neuron_multiplier_too_large": ("multipliers",),
     "timesteps_too_many": ("time steps", "timesteps"),
     "config_timesteps_differs": ("timesteps",),
     "lif_steps_not_divisor": ("lif_steps",),
@@ -83,6 +85,9 @@ class LayerDraw:
     v_bits: int
     threshold_style: str
     leak: tuple             # ("none",) | ("shift", k) | ("multiply", a, F)
+                            # | ("per_neuron", F, style): a multiplier per neuron, drawn
+                            # from ``seed`` ("random" in 0..2**F, or "extremes" 0, 1,
+                            # 2**F - 1, 2**F)
     fire: str
     reset: str
     order: str
@@ -189,7 +194,8 @@ class Case:
 
 
 def _leak_label(leak):
-    return {"none": "if", "shift": "shift{1}", "multiply": "mul{1}/{2}"}[leak[0]].format(*leak)
+    return {"none": "if", "shift": "shift{1}", "multiply": "mul{1}/{2}",
+            "per_neuron": "each/{1}:{2}"}[leak[0]].format(*leak)
 
 
 def _layer_ops(index, layer, fan_in, flaw, T):
@@ -273,8 +279,20 @@ def _layer_ops(index, layer, fan_in, flaw, T):
         leak = Leak.by_shift(min(parameters[0], v))
     elif kind == "multiply":
         leak = Leak.by_multiply(*parameters)
+    elif kind == "per_neuron":
+        frac, style = parameters
+        top = 1 << frac
+        if style == "extremes":
+            multipliers = rng.choice([0, 1, top - 1, top], size=n)
+        else:
+            multipliers = rng.integers(0, top + 1, size=n)
+        leak = Leak.per_neuron(multipliers, frac)
     else:
         leak = Leak.none()
+    if flaw == "leak_multipliers_count":
+        leak = Leak.per_neuron(np.ones(n + 1, dtype=np.int64), 2)
+    elif flaw == "leak_per_neuron_multiplier_too_large":
+        leak = Leak.per_neuron(np.r_[np.ones(n - 1, dtype=np.int64), 5], 2)
     lif = LIF(f"lif{index}", theta, leak=leak, fire=layer.fire, reset=layer.reset,
               order=layer.order, v_bits=v)
     return dense, lif
@@ -290,13 +308,16 @@ def _corner_or_any(corners, lo, hi):
 
 @st.composite
 def leaks(draw, v_bits):
-    kind = draw(st.sampled_from(("none", "shift", "multiply")))
+    kind = draw(st.sampled_from(("none", "shift", "multiply", "per_neuron")))
     if kind == "shift":
         return ("shift", draw(_corner_or_any([1, 2, v_bits - 1, v_bits], 1, v_bits)))
     if kind == "multiply":
         frac = draw(_corner_or_any([1, 2, 8, MAX_FRAC_BITS], 1, MAX_FRAC_BITS))
         top = 1 << frac
         return ("multiply", draw(_corner_or_any([0, 1, top - 1, top], 0, top)), frac)
+    if kind == "per_neuron":
+        frac = draw(_corner_or_any([1, 2, 8, MAX_FRAC_BITS], 1, MAX_FRAC_BITS))
+        return ("per_neuron", frac, draw(st.sampled_from(("random", "extremes"))))
     return ("none",)
 
 

@@ -10,7 +10,7 @@ is right independently of the RTL; the RTL's unit tests use its pieces as models
 
 import numpy as np
 
-from hwgen.compiler.ir import LIF, Leak
+from hwgen.compiler.ir import LIF
 from hwgen.compiler.scheduler.fibers import SpikeFiber, prefix_popcount
 from hwgen.compiler.instruction_format import TAG_CHUNK, TAG_LAYER_END, TAG_NEURON
 from hwgen.compiler.ir import reference
@@ -42,9 +42,10 @@ def decode_entries(program, p):
     return layers
 
 
-def neuron_lif(mode, theta, current):
-    """Run one neuron in ``mode`` over its T currents (sum + bias) with the reference."""
-    op = LIF("n", np.array([theta]), leak=Leak.from_json(mode.leak, "mode"), fire=mode.fire,
+def neuron_lif(mode, theta, current, multiplier=None):
+    """Run one neuron in ``mode`` over its T currents (sum + bias) with the reference;
+    ``multiplier``: its header's leak multiplier (per-neuron leaks)."""
+    op = LIF("n", np.array([theta]), leak=mode.neuron_leak(multiplier), fire=mode.fire,
              reset=mode.reset, order=mode.order, v_bits=mode.v_bits)
     spikes, v = reference.lif(op, np.asarray(current, dtype=np.int64).reshape(1, -1, 1))
     word = sum(int(s) << t for t, s in enumerate(spikes[0, :, 0]))
@@ -83,7 +84,8 @@ def run_sample(program, input_words):
                             acc += weight * ((word >> np.arange(T)) & 1)
                     assert chunk["wbase"] == weight_pointer[p], "weight base out of step"
                     weight_pointer[p] += bin(chunk["mask"]).count("1")
-                word, v = neuron_lif(mode, header["theta"], acc + header["bias"])
+                word, v = neuron_lif(mode, header["theta"], acc + header["bias"],
+                                     header.get("leak"))
                 slot_words[header["slot"]] = word
                 results[header["slot"]] = (word, v)
         outputs[plan.name] = [slot_words.get(s, 0) if n >= 0 else 0
