@@ -54,8 +54,10 @@ MANIFEST_CASES = {
     "older": (lambda m: m.__setitem__("version", 1), "written by an older hwgen"),
     "timesteps-text": (lambda m: m["model"].__setitem__("timesteps", "4"),
                        "model.timesteps must be a positive integer"),
-    "timesteps-mismatch": (lambda m: m["model"].__setitem__("timesteps", 8),
-                           "do not match the model's dimensions"),
+    "time-chunk-mismatch": (lambda m: m["model"].__setitem__("time_chunk", 2),
+                            "do not match the model's dimensions"),
+    "time-chunk-not-divisor": (lambda m: m["model"].__setitem__("time_chunk", 3),
+                               "model.time_chunk 3 does not divide model.timesteps 4"),
     "top-module-empty": (lambda m: m["top"].__setitem__("module", ""), "top.module must be"),
     "ports-missing": (lambda m: m["top"].pop("ports"), "missing field top.ports"),
 }
@@ -67,6 +69,13 @@ def test_tampered_manifests(hostile, build, inputs, case):
     edit_manifest(build, edit)
     hostile("simulate", "build", "--inputs", inputs,
             names=["build/manifest.json: ", message])
+
+
+def test_a_manifest_whose_steps_disagree_with_the_program(hostile, build, inputs):
+    # The ports (T_c bits) still agree; the program summary holds the real T.
+    edit_manifest(build, lambda m: m["model"].__setitem__("timesteps", 8))
+    hostile("simulate", "build", "--inputs", inputs,
+            names=["build/program.json: ", "timesteps = 4 but manifest.json says 8"])
 
 
 @pytest.mark.parametrize("content, message", [

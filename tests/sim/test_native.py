@@ -75,7 +75,7 @@ def test_a_truncated_recording_is_refused(tmp_path):
 
 
 def test_the_job_refuses_a_trace_field_wider_than_the_recording(tmp_path):
-    fields = {"layer": (0, 2, False), "slot": (2, 5, False), "word": (7, 64, False)}
+    fields = {"layer_pass": (0, 2, False), "slot": (2, 5, False), "word": (7, 64, False)}
     with pytest.raises(ToolchainError, match="'word' is 64 bits"):
         write_job(tmp_path / "job.bin", words=np.zeros((1, 3)), outputs=1, layers=1,
                   timeout=10, fields=fields)
