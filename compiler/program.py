@@ -30,14 +30,22 @@ class LIFMode:
     reset: str
     order: str
     v_bits: int
+    synapse: dict = None        # a current-based neuron's synaptic leak (section 4b)
+    i_bits: int = None          # and the width of its synaptic current
 
     @classmethod
     def of(cls, lif):
-        return cls(lif.leak.to_json(), lif.fire, lif.reset, lif.order, lif.v_bits)
+        if lif.synapse is None:
+            return cls(lif.leak.to_json(), lif.fire, lif.reset, lif.order, lif.v_bits)
+        return cls(lif.leak.to_json(), lif.fire, lif.reset, lif.order, lif.v_bits,
+                   lif.synapse.to_json(), lif.i_bits)
 
     def to_json(self):
-        return {"leak": self.leak, "fire": self.fire, "reset": self.reset,
-                "order": self.order, "v_bits": self.v_bits}
+        result = {"leak": self.leak, "fire": self.fire, "reset": self.reset,
+                  "order": self.order, "v_bits": self.v_bits}
+        if self.synapse is not None:
+            result.update(synapse=self.synapse, i_bits=self.i_bits)
+        return result
 
 
 @dataclass
@@ -107,6 +115,12 @@ class Program:
         loaded before the start)."""
         return 2 if self.time_chunks == 1 else 2 + self.time_chunks
 
+    @property
+    def i_bits(self):
+        """The synaptic current's width in the LIF stage: the widest current-based mode's
+        i_bits, 0 when no layer is current-based (no current state is generated)."""
+        return max((m.i_bits for m in self.modes if m.synapse is not None), default=0)
+
     def neurons_per_tppe(self):
         """Neurons each TPPE computes over all layers: its membrane memory's depth when the
         membranes are carried between time chunks."""
@@ -137,8 +151,10 @@ class Program:
             memories[f"tppe{p}_spike_words"] = (regions * c.spike_depth, self.lanes)
             memories[f"tppe{p}_spike_masks"] = (regions * c.spike_depth // c.chunk, c.chunk)
             if self.time_chunks > 1:
-                # the membrane and the one bit of order state of each neuron
-                memories[f"tppe{p}_membranes"] = (max(1, neurons), c.v_bits + 1)
+                # the membrane, the one bit of order state and, with current-based
+                # neurons, the synaptic current of each neuron
+                memories[f"tppe{p}_membranes"] = (max(1, neurons),
+                                                  c.v_bits + 1 + self.i_bits)
         return memories
 
     def summary(self):

@@ -171,11 +171,28 @@ def dense(op, spikes):
     return current
 
 
+def synaptic_currents(op, current):
+    """The current a neuron's membrane integrates, (samples, T, neurons): ``current`` itself
+    for a voltage-based op, else the synaptic current i[t] = sat(L_syn(i[t-1]) + I[t]),
+    i[-1] = 0 (docs/semantics.md section 4b). Also returns the final i (None if none)."""
+    if op.synapse is None:
+        return current, None
+    filtered = np.zeros(current.shape, dtype=np.int64)
+    i = np.zeros((current.shape[0], current.shape[2]), dtype=np.int64)
+    for t in range(current.shape[1]):
+        i = saturate(op.synapse.apply(i) + current[:, t], op.i_bits)
+        filtered[:, t] = i
+    return filtered, i
+
+
 def lif(op, current):
     """Run ``op``'s neurons over the T steps of ``current`` (samples, T, neurons).
 
     Returns (spikes uint8 (samples, T, neurons), final membrane int64 (samples, neurons)).
+    A current-based op first filters ``current`` through its synapse (the filter depends on
+    the input only, never on v or the spikes, so it can run ahead of the membrane).
     """
+    current, _ = synaptic_currents(op, current)
     samples, steps, neurons = current.shape
     theta = op.threshold[np.newaxis, :]
     v = np.zeros((samples, neurons), dtype=np.int64)
@@ -193,6 +210,11 @@ def lif(op, current):
             h = saturate(leaked + current[:, t], op.v_bits)
             fired = fire(h - np.where(fire(v), theta, 0))
             v = h - np.where(fired, theta, 0)
+        elif op.order == "delayed" and op.reset == "zero" and op.current_based:
+            # snnTorch's Synaptic zeroes the whole step after a spike, current included.
+            h = np.where(fired, 0, saturate(leaked + current[:, t], op.v_bits))
+            fired = fire(h)
+            v = h
         elif op.order in ("same_step", "snntorch_same_step"):
             h = saturate(leaked + current[:, t], op.v_bits)
             fired = fire(h)
@@ -232,7 +254,9 @@ def pool(op, values, shape):
 
 
 def li(op, current):
-    """A leaky integrator: v = sat(L(v) + I[t]). Returns (membrane per step, final membrane)."""
+    """A leaky integrator: v = sat(L(v) + I[t]) (I through the synapse of a current-based
+    one). Returns (membrane per step, final membrane)."""
+    current, _ = synaptic_currents(op, current)
     samples, steps, neurons = current.shape
     v = np.zeros((samples, neurons), dtype=np.int64)
     potentials = np.zeros(current.shape, dtype=np.int64)

@@ -39,6 +39,7 @@ class Geometry:
     layer_bits: int = 1
     lanes: int = None       # T_c: bits of a packed spike word, accumulators per TPPE
     layers: int = 1
+    i_bits: int = 0         # synaptic current of current-based modes; 0: none generated
 
     def __post_init__(self):
         if self.lanes is None:
@@ -65,6 +66,9 @@ class Geometry:
              f"acc_bits {self.acc_bits} must be {MIN_BITS}..{MAX_ACC_BITS}"),
             (MIN_BITS <= self.v_bits <= MAX_V_BITS,
              f"v_bits {self.v_bits} must be {MIN_BITS}..{MAX_V_BITS}"),
+            (self.i_bits == 0 or MIN_BITS <= self.i_bits <= MAX_V_BITS,
+             f"i_bits {self.i_bits} must be 0 (no current-based mode) or "
+             f"{MIN_BITS}..{MAX_V_BITS}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -79,7 +83,7 @@ class Geometry:
                    weight_addr_bits=bits_for(c.weight_depth), weight_bits=c.weight_bits,
                    acc_bits=c.acc_bits, v_bits=c.v_bits,
                    layer_bits=bits_for(len(program.layers)), lanes=program.lanes,
-                   layers=len(program.layers))
+                   layers=len(program.layers), i_bits=program.i_bits)
 
     # --- derived widths ---------------------------------------------------------------
 
@@ -158,17 +162,26 @@ class Geometry:
             "slot": unsigned(self.slot_bits), "chunk_last": unsigned(1)})
 
     @property
+    def neuron_state(self):
+        """What a neuron carries from one time chunk to the next: its membrane, its one bit
+        of order state and, if any mode is current-based, its synaptic current."""
+        fields = {"v": signed(self.v_bits), "state": unsigned(1)}
+        if self.i_bits:
+            fields["i"] = signed(self.i_bits)
+        return fields
+
+    @property
     def lif_input(self):
         return data.StructLayout({
             "sums": data.ArrayLayout(signed(self.acc_bits), self.lanes),
             "header": self.neuron_header,
-            # the membrane and order state the neuron left at the end of the previous chunk
-            "v": signed(self.v_bits), "state": unsigned(1)})
+            # the state the neuron left at the end of the previous chunk
+            **self.neuron_state})
 
     @property
     def lif_output(self):
         return data.StructLayout({
-            "word": unsigned(self.lanes), "v": signed(self.v_bits), "state": unsigned(1),
+            "word": unsigned(self.lanes), **self.neuron_state,
             "slot": unsigned(self.slot_bits), "chunk_last": unsigned(1)})
 
     @property
