@@ -71,13 +71,14 @@ class Leak:
             return self.multiplier / 2.0 ** self.frac_bits
         return 1.0
 
-    def check(self, where, v_bits):
-        """Raise :class:`ModelError` naming ``where`` if this leak is malformed."""
+    def check(self, where, v_bits, state="membrane"):
+        """Raise :class:`ModelError` naming ``where`` if this leak is malformed; ``v_bits``
+        is the width of the ``state`` it decays (a synaptic leak: the current's)."""
         if self.kind not in LEAK_KINDS:
             raise ModelError(f"{where}: leak kind {self.kind!r} is not one of {', '.join(LEAK_KINDS)}")
         if self.kind == "shift" and not 1 <= self.shift <= v_bits:
             raise ModelError(f"{where}: leak shift {self.shift} must be between 1 and "
-                             f"the membrane width {v_bits}")
+                             f"the {state} width {v_bits}")
         if self.kind == "multiply":
             if not 1 <= self.frac_bits <= MAX_FRAC_BITS:
                 raise ModelError(f"{where}: leak frac_bits {self.frac_bits} must be between 1 "

@@ -343,7 +343,7 @@ def _synapse(where, synapse, i_bits):
         raise ModelError(f"{where}: a current-based neuron (synapse given) needs i_bits, the "
                          f"width of its synaptic current")
     i_bits = _require_int(where, "i_bits", i_bits, MIN_BITS, MAX_V_BITS)
-    synapse.check(f"{where}: synapse", i_bits)
+    synapse.check(f"{where}: synapse", i_bits, "synaptic current")
     return synapse, i_bits
 
 
