@@ -30,21 +30,23 @@ class LIFMode:
     reset: str
     order: str
     v_bits: int
-    synapse: dict = None        # a current-based neuron's synaptic leak (section 4b)
-    i_bits: int = None          # and the width of its synaptic current
+    synapse: dict = None        # a current-based neuron's synaptic leak (section 4b),
+    i_bits: int = None          # the width of its synaptic current
+    synapse_rounding: str = None                # and how it rounds (separate / joint)
 
     @classmethod
     def of(cls, lif):
         if lif.synapse is None:
             return cls(lif.leak.to_json(), lif.fire, lif.reset, lif.order, lif.v_bits)
         return cls(lif.leak.to_json(), lif.fire, lif.reset, lif.order, lif.v_bits,
-                   lif.synapse.to_json(), lif.i_bits)
+                   lif.synapse.to_json(), lif.i_bits, lif.synapse_rounding)
 
     def to_json(self):
         result = {"leak": self.leak, "fire": self.fire, "reset": self.reset,
                   "order": self.order, "v_bits": self.v_bits}
         if self.synapse is not None:
-            result.update(synapse=self.synapse, i_bits=self.i_bits)
+            result.update(synapse=self.synapse, i_bits=self.i_bits,
+                          synapse_rounding=self.synapse_rounding)
         return result
 
 

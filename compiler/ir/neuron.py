@@ -26,6 +26,19 @@ previous step itself fires (docs/semantics.md section 4)."""
 
 LEAK_KINDS = ("none", "shift", "multiply")
 
+SYNAPSE_ROUNDINGS = ("separate", "joint")
+"""How a current-based neuron rounds (docs/semantics.md section 4b). ``separate``: the
+membrane adds this step's synaptic current, each state floored on its own (h = L(v) + i[t]);
+``joint``: snnTorch's ``Synaptic`` with ``state_quant=torch.floor``, which floors the
+membrane's whole sum once: h = floor(beta*v + alpha*i[t-1]) + I[t]."""
+
+
+def joint_leak(leak, v, synapse, i):
+    """floor(L(v) + L_syn(i)) with one floor over both unfloored leaks (int64 arrays)."""
+    a, f = leak.unfloored(v)
+    b, g = synapse.unfloored(i)
+    return ((a << g) + (b << f)) >> (f + g)
+
 MAX_FRAC_BITS = 16
 
 
@@ -86,6 +99,15 @@ class Leak:
             if not 0 <= self.multiplier <= 1 << self.frac_bits:
                 raise ModelError(f"{where}: leak multiplier {self.multiplier} must be between 0 "
                                  f"and 2**frac_bits = {1 << self.frac_bits}")
+
+    def unfloored(self, v):
+        """L(v) before its final floor, as (numerator, frac_bits): L(v) = numerator >>
+        frac_bits. A joint synaptic rounding adds two of these before one floor."""
+        if self.kind == "shift":
+            return v - (v >> self.shift), 0
+        if self.kind == "multiply":
+            return self.multiplier * v, self.frac_bits
+        return v, 0
 
     def apply(self, v):
         """Leak an int64 array of membrane values."""

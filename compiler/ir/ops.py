@@ -12,7 +12,7 @@ The native format and the graph pick it up from the registry.
 import numpy as np
 
 from hwgen.errors import ModelError
-from .neuron import FIRE_MODES, ORDERS, RESET_MODES, Leak, signed_range
+from .neuron import FIRE_MODES, ORDERS, RESET_MODES, SYNAPSE_ROUNDINGS, Leak, signed_range
 from .values import Current, Membrane, Prediction, Spikes
 from .widths import MAX_IR_ACC_BITS, MAX_V_BITS, MAX_WEIGHT_BITS, MIN_BITS
 
@@ -273,14 +273,16 @@ class LIF(Op):
     required_tensors = ("threshold",)
 
     def __init__(self, name, threshold, *, leak=Leak(), fire="ge", reset="subtract",
-                 order="same_step", v_bits, synapse=None, i_bits=None):
+                 order="same_step", v_bits, synapse=None, i_bits=None,
+                 synapse_rounding=None):
         super().__init__(name)
         self.v_bits = _require_int(self.where, "v_bits", v_bits, MIN_BITS, MAX_V_BITS)
         if not isinstance(leak, Leak):
             raise ModelError(f"{self.where}: leak must be a Leak, got {leak!r}")
         leak.check(self.where, self.v_bits)
         self.leak = leak
-        self.synapse, self.i_bits = _synapse(self.where, synapse, i_bits)
+        self.synapse, self.i_bits, self.synapse_rounding = _synapse(
+            self.where, synapse, i_bits, synapse_rounding)
         self.fire = _require_choice(self.where, "fire", fire, FIRE_MODES)
         self.reset = _require_choice(self.where, "reset", reset, RESET_MODES)
         self.order = _require_choice(self.where, "order", order, ORDERS)
@@ -330,13 +332,15 @@ class LIF(Op):
         return Spikes(source.shape)
 
 
-def _synapse(where, synapse, i_bits):
-    """(synapse, i_bits) checked: both given (a current-based neuron) or neither."""
+def _synapse(where, synapse, i_bits, rounding):
+    """(synapse, i_bits, synapse_rounding) checked: a current-based neuron has a synapse
+    and i_bits (its rounding defaults to ``separate``), a voltage-based one none of them."""
     if synapse is None:
-        if i_bits is not None:
-            raise ModelError(f"{where}: i_bits {i_bits!r} is given without a synapse leak; "
-                             f"only a current-based neuron has a synaptic current")
-        return None, None
+        for name, value in (("i_bits", i_bits), ("synapse_rounding", rounding)):
+            if value is not None:
+                raise ModelError(f"{where}: {name} {value!r} is given without a synapse "
+                                 f"leak; only a current-based neuron has a synaptic current")
+        return None, None, None
     if not isinstance(synapse, Leak):
         raise ModelError(f"{where}: synapse must be a Leak, got {synapse!r}")
     if i_bits is None:
@@ -344,7 +348,9 @@ def _synapse(where, synapse, i_bits):
                          f"width of its synaptic current")
     i_bits = _require_int(where, "i_bits", i_bits, MIN_BITS, MAX_V_BITS)
     synapse.check(f"{where}: synapse", i_bits, "synaptic current")
-    return synapse, i_bits
+    rounding = _require_choice(where, "synapse_rounding", rounding or "separate",
+                               SYNAPSE_ROUNDINGS)
+    return synapse, i_bits, rounding
 
 
 def _synapse_attributes(op):
@@ -352,13 +358,15 @@ def _synapse_attributes(op):
     op's JSON is what it was before current-based neurons existed)."""
     if op.synapse is None:
         return {}
-    return {"synapse": op.synapse.to_json(), "i_bits": op.i_bits}
+    return {"synapse": op.synapse.to_json(), "i_bits": op.i_bits,
+            "synapse_rounding": op.synapse_rounding}
 
 
 def _synapse_parts(where, attributes):
     synapse = attributes.get("synapse")
     return {"synapse": None if synapse is None else Leak.from_json(synapse, f"{where}: synapse"),
-            "i_bits": attributes.get("i_bits")}
+            "i_bits": attributes.get("i_bits"),
+            "synapse_rounding": attributes.get("synapse_rounding")}
 
 
 @op_type
@@ -630,14 +638,16 @@ class LI(Op):
 
     type_name = "li"
 
-    def __init__(self, name, *, leak=Leak(), v_bits, synapse=None, i_bits=None):
+    def __init__(self, name, *, leak=Leak(), v_bits, synapse=None, i_bits=None,
+                 synapse_rounding=None):
         super().__init__(name)
         self.v_bits = _require_int(self.where, "v_bits", v_bits, MIN_BITS, MAX_V_BITS)
         if not isinstance(leak, Leak):
             raise ModelError(f"{self.where}: leak must be a Leak, got {leak!r}")
         leak.check(self.where, self.v_bits)
         self.leak = leak
-        self.synapse, self.i_bits = _synapse(self.where, synapse, i_bits)
+        self.synapse, self.i_bits, self.synapse_rounding = _synapse(
+            self.where, synapse, i_bits, synapse_rounding)
 
     @property
     def current_based(self):

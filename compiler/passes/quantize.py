@@ -131,13 +131,14 @@ def quantize_leak(beta, *, form="multiply", frac_bits=8, v_bits=32):
     return Leak.by_multiply(a, max(f, 1)), False
 
 
-def _layer_beta(layer):
-    beta = np.asarray(layer.beta, dtype=np.float64)
+def _layer_beta(layer, which="beta"):
+    beta = np.asarray(getattr(layer, which), dtype=np.float64)
     low, high = float(beta.min()), float(beta.max())
     if low < -1e-9 or high > 1 + 1e-9:
         bad = low if low < 0 else high
-        raise UnsupportedError(f"layer {layer.name!r}: decay beta {bad:g} is outside [0, 1] "
-                               f"(tau shorter than dt?)")
+        tau = "tau" if which == "beta" else "tau_syn"
+        raise UnsupportedError(f"layer {layer.name!r}: decay {which} {bad:g} is outside "
+                               f"[0, 1] ({tau} shorter than dt?)")
     return float(np.median(beta)), low, high
 
 
@@ -344,19 +345,41 @@ class _Builder:
         report.update(v_bits=bits, v_bits_source=f"given: |h| <= {reach}, {saturates}")
         return bits
 
-    def leak(self, layer, report):
-        beta, low, high = _layer_beta(layer)
+    def leak(self, layer, report, which="beta"):
+        beta, low, high = _layer_beta(layer, which)
         v_bits = self.options.v_bits or MAX_FRAC_BITS     # the longest shift worth trying
         leak, exact = quantize_leak(beta, form=self.options.leak_form,
                                     frac_bits=self.options.leak_frac_bits, v_bits=v_bits)
         error = max(abs(low - leak.beta), abs(high - leak.beta))
-        entry = {"beta": beta, "quantized": leak.to_json(), "beta_quantized": leak.beta,
+        entry = {which: beta, "quantized": leak.to_json(), f"{which}_quantized": leak.beta,
                  "error": error, "exact": bool(exact and low == high)}
         if high - low > 1e-12:
-            entry["beta_range"] = [low, high]
-            entry["note"] = "betas differ across neurons; one leak per layer uses their median"
-        report["leak"] = entry
+            entry[f"{which}_range"] = [low, high]
+            entry["note"] = (f"{which}s differ across neurons; one leak per layer uses their "
+                             f"median")
+        report["leak" if which == "beta" else "synapse"] = entry
         return leak
+
+    def synapse(self, layer, bound, report):
+        """A current-based layer's synaptic leak (from alpha, as a membrane's from beta) and
+        current width: the narrowest that never saturates, by the same bound as v (|L(i)|
+        <= min(|i|, alpha*|i| + 1), each step adding at most ``bound``). Returns (leak,
+        i_bits, the largest |i|: the membrane's largest input per step), or (None, None,
+        ``bound``) for a voltage-based layer."""
+        if layer.alpha is None:
+            return None, None, bound
+        synapse = self.leak(layer, report, "alpha")
+        reach = 0
+        for _ in range(self.T):
+            leaked = reach if synapse.kind == "none" else min(reach, synapse.beta * reach + 1)
+            reach = int(np.floor(leaked)) + bound
+        i_bits = signed_bits(reach)
+        if synapse.kind == "shift":
+            i_bits = max(i_bits, synapse.shift)
+        report.update(i_bits=i_bits, i_bits_source=f"auto: |i| <= {reach}, never saturates",
+                      synapse_rounding=layer.synapse_rounding)
+        # A joint rounding adds alpha*i[t-1] + I[t] unrounded: at most one more than i.
+        return synapse, i_bits, reach + (layer.synapse_rounding == "joint")
 
     def neuron_op(self, layer, scale, bound, report):
         theta = np.asarray(layer.threshold, dtype=np.float64) * scale
@@ -374,16 +397,22 @@ class _Builder:
         if rounded.size and np.any((rounded == 0) & (theta > 0)):
             report["threshold"]["note"] = "some positive thresholds round to 0"
         leak = self.leak(layer, report)
+        synapse, i_bits, bound = self.synapse(layer, bound, report)
         v_bits = self.v_bits_for(layer, leak, bound, threshold_max,
                                  layer.order == "delayed" and layer.reset == "subtract", report)
         op = LIF(layer.name, rounded.astype(np.int64), leak=leak, fire=layer.fire,
-                 reset=layer.reset, order=layer.order, v_bits=v_bits)
+                 reset=layer.reset, order=layer.order, v_bits=v_bits, synapse=synapse,
+                 i_bits=i_bits,
+                 synapse_rounding=None if synapse is None else layer.synapse_rounding)
         return op, 1
 
     def integrator_op(self, layer, bound, report):
         leak = self.leak(layer, report)
+        synapse, i_bits, bound = self.synapse(layer, bound, report)
         v_bits = self.v_bits_for(layer, leak, bound, 0, False, report)
-        return LI(layer.name, leak=leak, v_bits=v_bits), 1 << (v_bits - 1)
+        return LI(layer.name, leak=leak, v_bits=v_bits, synapse=synapse, i_bits=i_bits,
+                  synapse_rounding=None if synapse is None else layer.synapse_rounding), \
+            1 << (v_bits - 1)
 
 
 # --- the pass ---------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hwgen.compiler.ir import FIRE_MODES, ORDERS, RESET_MODES, Leak
+from hwgen.compiler.ir import FIRE_MODES, ORDERS, RESET_MODES, SYNAPSE_ROUNDINGS, Leak
 from hwgen.compiler.ir.neuron import signed_range
 
 
@@ -118,40 +118,51 @@ def lif_step(m, mode, v, fired, current, minus_theta, minus_two_theta, theta, na
     of x - 2 theta, except that when x > vmax it is fire(vmax - theta). Terms that depend
     only on theta are computed from its register, beside the loop.
 
-    A current-based mode (``mode.synapse``) first computes this step's synaptic current
-    from ``i`` (:func:`synapse_step`) and uses it in place of I: I - theta cannot be
-    prepared ahead since i depends on the loop, so i and -theta (or -2 theta) enter the
-    membrane's carry-save sums as separate terms, still one carry chain each. Returns the
-    next i too (``i`` unchanged for a voltage-based mode).
+    A current-based mode (``mode.synapse``) computes this step's synaptic current from ``i``
+    (:func:`synapse_step`). With the ``separate`` rounding it replaces I: I - theta cannot
+    be prepared ahead since i depends on the loop, so i and -theta (or -2 theta) enter the
+    membrane's carry-save sums as separate terms, still one carry chain each, after the
+    synapse's. With the ``joint`` rounding the synaptic leak's terms of the previous i join
+    the membrane's leak terms over a common fraction (one floor over both) beside I and the
+    prepared I - theta, and the next i is computed in parallel. Returns the next i too
+    (``i`` unchanged for a voltage-based mode).
     """
     B = mode.v_bits
     lo, hi = signed_range(B)
     leak = Leak.from_json(mode.leak, "LIF mode")
     terms, frac = leak_terms(v, leak)
     current_based = mode.synapse is not None
+    joint = current_based and mode.synapse_rounding == "joint"
     if mode.order == "delayed" and mode.reset == "zero" and not current_based:
         # the previous step's spike zeroes the leaked membrane: gate every leak term
         terms = [(Mux(fired, 0, value), sign) for value, sign in terms]
-    if current_based:
+    if joint:
+        i_next = synapse_step(m, mode, i, current, name)
+        synaptic, g = leak_terms(i, Leak.from_json(mode.synapse, "LIF mode synapse"))
+        terms = [(value << g, sign) for value, sign in terms] + \
+            [(value << frac, sign) for value, sign in synaptic]
+        frac += g
+    if current_based and not joint:
         i_next = synapse_step(m, mode, i, current, name)
         cur, cur_minus = [(i_next, 1)], [(i_next, 1), (theta, -1)]
         cur_minus_two = [(i_next, 1), (theta << 1, -1)]
         width = max(len(v), mode.i_bits, len(theta) + 2)
     else:
-        i_next = i
+        i_next = i_next if joint else i
         cur, cur_minus, cur_minus_two = [(current, 1)], [(minus_theta, 1)], [(minus_two_theta, 1)]
     base, base_minus = cur, cur_minus
     if mode.order == "delayed" and mode.reset == "subtract":
-        if current_based:
+        if current_based and not joint:
             base = [(i_next, 1), (Mux(fired, theta, 0), -1)]
             base_minus = [(i_next, 1), (Mux(fired, theta << 1, theta), -1)]
         else:
             base = [(Mux(fired, minus_theta, current), 1)]
             base_minus = [(Mux(fired, minus_two_theta, minus_theta), 1)]
     snntorch_subtract = mode.order == "snntorch_same_step" and mode.reset == "subtract"
-    if not current_based:
+    if not current_based or joint:
         widest = minus_two_theta if snntorch_subtract else base_minus[0][0]
-        width = max(len(v), len(Value.cast(widest)))
+        # floor(beta*v + alpha*i) needs one bit more than the wider of v and i
+        width = max(len(v), len(Value.cast(widest)), len(i) + 1 if joint else 0)
     wide = signed(width + 3)
     x = Signal(wide, name=f"{name}_x")
     d = Signal(wide, name=f"{name}_x_minus_theta")
@@ -245,6 +256,9 @@ class LIFUnit(wiring.Component):
             if mode.synapse is not None:
                 Leak.from_json(mode.synapse, f"{where} synapse").check(f"{where} synapse",
                                                                        mode.i_bits)
+                if mode.synapse_rounding not in SYNAPSE_ROUNDINGS:
+                    raise ValueError(f"{where}: synapse_rounding {mode.synapse_rounding!r} is "
+                                     f"not one of {', '.join(SYNAPSE_ROUNDINGS)}")
                 if not 2 <= mode.i_bits <= geometry.i_bits:
                     raise ValueError(f"{where}: i_bits {mode.i_bits} exceeds the unit's "
                                      f"{geometry.i_bits}")

@@ -25,6 +25,11 @@ from hwgen.errors import ModelError
      "lif 'cell': synapse: leak shift 7 must be between 1 and the synaptic current width 6"),
     (lambda: LIF("cell", np.array([1]), v_bits=8, synapse=Leak.none(), i_bits=1),
      "lif 'cell': i_bits = 1 must be between 2 and 32"),
+    (lambda: LIF("cell", np.array([1]), v_bits=8, synapse=Leak.none(), i_bits=8,
+                 synapse_rounding="round"),
+     "lif 'cell': synapse_rounding 'round' is not one of separate, joint"),
+    (lambda: LIF("cell", np.array([1]), v_bits=8, synapse_rounding="joint"),
+     "lif 'cell': synapse_rounding 'joint' is given without a synapse leak"),
     (lambda: LI("out", v_bits=8, synapse=Leak.by_multiply(5, 2), i_bits=8),
      "li 'out': synapse: leak multiplier 5 must be between 0 and 2**frac_bits = 4"),
 ])
@@ -64,8 +69,11 @@ def test_native_format_round_trip(tmp_path):
     assert "synapse" not in LIF("plain", np.array([1]), v_bits=8).attributes()
 
 
-def scalar_neuron(I, theta, leak, synapse, B, Bi, fire, reset, order):
-    """One neuron, step by step, straight from docs/semantics.md sections 4 and 4b."""
+def scalar_neuron(I, theta, leak, synapse, B, Bi, fire, reset, order, rounding="separate"):
+    """One neuron, step by step, straight from docs/semantics.md sections 4 and 4b (joint
+    rounding: floor(beta*v + alpha*i[t-1]) + I[t] in exact fractions)."""
+    from fractions import Fraction
+    import math
     def sat(x, bits):
         return max(-(1 << (bits - 1)), min((1 << (bits - 1)) - 1, x))
 
@@ -80,21 +88,33 @@ def scalar_neuron(I, theta, leak, synapse, B, Bi, fire, reset, order):
     def fires(h):
         return h >= theta if fire == "ge" else h > theta
 
+    def exact(x, form):
+        kind, a, b = form
+        if kind == "shift":
+            return Fraction(x - (x >> a))
+        if kind == "multiply":
+            return Fraction(a * x, 1 << b)
+        return Fraction(x)
+
     v = i = p = 0
     spikes = []
     for current in I:
+        if rounding == "joint":
+            total = math.floor(exact(v, leak) + exact(i, synapse)) + current
         i = sat(L(i, synapse) + current, Bi)
+        if rounding == "separate":
+            total = L(v, leak) + i
         if order == "delayed":
             if reset == "subtract":
-                h = sat(L(v, leak) + i - p * theta, B)
+                h = sat(total - p * theta, B)
             elif reset == "zero":
-                h = 0 if p else sat(L(v, leak) + i, B)
+                h = 0 if p else sat(total, B)
             else:
-                h = sat(L(v, leak) + i, B)
+                h = sat(total, B)
             s = fires(h)
             v, p = h, s
         else:
-            h = sat(L(v, leak) + i, B)
+            h = sat(total, B)
             r = fires(v) if order == "snntorch_same_step" and reset == "subtract" else False
             s = fires(h - theta) if r else fires(h)
             v = h - theta if (s and reset == "subtract") else 0 if (s and reset == "zero") \
@@ -103,9 +123,10 @@ def scalar_neuron(I, theta, leak, synapse, B, Bi, fire, reset, order):
     return spikes, v
 
 
+@pytest.mark.parametrize("rounding", ["separate", "joint"])
 @pytest.mark.parametrize("fire, reset, order", list(itertools.product(
     ("ge", "gt"), ("subtract", "zero", "none"), ("same_step", "delayed", "snntorch_same_step"))))
-def test_reference_matches_a_scalar_model(fire, reset, order):
+def test_reference_matches_a_scalar_model(fire, reset, order, rounding):
     rng = np.random.default_rng(hash((fire, reset, order)) % 1000)
     forms = [(Leak.by_multiply(7, 3), ("multiply", 7, 3)), (Leak.by_shift(2), ("shift", 2, 0)),
              (Leak.none(), ("none", 0, 0)), (Leak.by_multiply(0, 2), ("multiply", 0, 2))]
@@ -113,11 +134,11 @@ def test_reference_matches_a_scalar_model(fire, reset, order):
         current = rng.integers(-40, 60, (1, 12, 5))
         thetas = np.array([0, 3, 17, 63, 127])
         op = LIF("l", thetas, leak=leak, fire=fire, reset=reset, order=order, v_bits=8,
-                 synapse=synapse, i_bits=6)
+                 synapse=synapse, i_bits=6, synapse_rounding=rounding)
         spikes, v = reference.lif(op, current)
         for n, theta in enumerate(thetas):
             want = scalar_neuron(current[0, :, n].tolist(), int(theta), leak_t, synapse_t, 8,
-                                 6, fire, reset, order)
+                                 6, fire, reset, order, rounding)
             assert (spikes[0, :, n].tolist(), int(v[0, n])) == want, (leak, synapse, theta)
 
 

@@ -13,7 +13,7 @@ from hwgen.compiler.ir import LIF, Leak, reference
 from hwgen.compiler.program import LIFMode
 from hwgen.gateware.geometry import Geometry
 from hwgen.gateware.lif import LIFUnit
-from hwgen.sim.workloads import ALL_MODES
+from hwgen.sim.workloads import ALL_MODES, NeuronMode
 import amaranth_streams
 
 SYNAPSES = [Leak.none(), Leak.by_shift(1), Leak.by_shift(3), Leak.by_multiply(3, 2),
@@ -26,14 +26,17 @@ def geometry(T, lanes, i_bits, acc_bits=10, v_bits=8):
                     i_bits=i_bits)
 
 
-def hw_mode(mode, v_bits, synapse=None, i_bits=None):
+def hw_mode(mode, v_bits, synapse=None, i_bits=None, rounding="separate"):
+    if synapse is None:
+        return LIFMode(mode.leak.to_json(), mode.fire, mode.reset, mode.order, v_bits)
     return LIFMode(mode.leak.to_json(), mode.fire, mode.reset, mode.order, v_bits,
-                   None if synapse is None else synapse.to_json(), i_bits)
+                   synapse.to_json(), i_bits, rounding)
 
 
-def expected(mode, v_bits, synapse, i_bits, currents, theta):
+def expected(mode, v_bits, synapse, i_bits, currents, theta, rounding="separate"):
     op = LIF("n", np.array([theta]), leak=mode.leak, fire=mode.fire, reset=mode.reset,
-             order=mode.order, v_bits=v_bits, synapse=synapse, i_bits=i_bits)
+             order=mode.order, v_bits=v_bits, synapse=synapse, i_bits=i_bits,
+             synapse_rounding=rounding if synapse is not None else None)
     spikes, v = reference.lif(op, np.array(currents).reshape(1, -1, 1))
     return sum(int(s) << t for t, s in enumerate(spikes[0, :, 0])), int(v[0, 0])
 
@@ -66,13 +69,14 @@ def simulate(g, modes, steps, neurons, mode_index=0):
     return results
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(mode=st.sampled_from(ALL_MODES), synapse=st.sampled_from(SYNAPSES),
        T=st.sampled_from([1, 4, 8]), chunks=st.sampled_from([1, 2, 4]),
        steps=st.sampled_from([1, 2]), v_bits=st.sampled_from([5, 8]),
-       i_bits=st.sampled_from([4, 6, 9]), seed=st.integers(0, 10_000))
+       i_bits=st.sampled_from([4, 6, 9]), rounding=st.sampled_from(["separate", "joint"]),
+       seed=st.integers(0, 10_000))
 def test_current_based_modes_match_the_reference(mode, synapse, T, chunks, steps, v_bits,
-                                                  i_bits, seed):
+                                                  i_bits, rounding, seed):
     if T % chunks:
         chunks = 1
     lanes = T // chunks
@@ -87,15 +91,16 @@ def test_current_based_modes_match_the_reference(mode, synapse, T, chunks, steps
     thetas = [0, vmax, *map(int, rng.integers(0, vmax + 1, size=3))]
     neurons = [(list(map(int, rng.integers(-scale, scale + 1, size=T))), theta)
                for theta in thetas for scale in (6, 500)]
-    outputs = simulate(g, [hw_mode(mode, v_bits, synapse, i_bits)], steps, neurons)
+    outputs = simulate(g, [hw_mode(mode, v_bits, synapse, i_bits, rounding)], steps, neurons)
     for (currents, theta), result in zip(neurons, outputs):
-        assert result == expected(mode, v_bits, synapse, i_bits, currents, theta), \
+        assert result == expected(mode, v_bits, synapse, i_bits, currents, theta, rounding), \
             (currents, theta)
 
 
+@pytest.mark.parametrize("rounding", ["separate", "joint"])
 @pytest.mark.parametrize("index", range(len(ALL_MODES)),
                          ids=[m.label() for m in ALL_MODES])
-def test_every_mode_with_a_synapse(index):
+def test_every_mode_with_a_synapse(index, rounding):
     """Each of the 54 modes, deterministically (random draws above may miss a mode's own
     corner, e.g. the delayed zero reset that zeroes a whole step): two time chunks of 4,
     one or two steps per cycle, currents that saturate i and ones that do not."""
@@ -106,22 +111,24 @@ def test_every_mode_with_a_synapse(index):
     neurons = [([10] * 8, 4), ([10] * 8, 0), ([70, 0, 0, -5, 0, 0, 0, 0], 30)]
     neurons += [(list(map(int, rng.integers(-scale, scale + 1, size=8))), int(theta))
                 for theta in rng.integers(0, 128, size=3) for scale in (8, 300)]
-    outputs = simulate(g, [hw_mode(mode, 8, synapse, 7)], 1 + index % 2, neurons)
+    outputs = simulate(g, [hw_mode(mode, 8, synapse, 7, rounding)], 1 + index % 2, neurons)
     for (currents, theta), result in zip(neurons, outputs):
-        assert result == expected(mode, 8, synapse, 7, currents, theta), (currents, theta)
+        assert result == expected(mode, 8, synapse, 7, currents, theta, rounding), \
+            (currents, theta)
 
 
 def test_voltage_and_current_based_modes_share_the_unit():
-    """A voltage-based layer and a current-based one in the same unit, each selected by
-    the mode input; the voltage-based mode leaves the synaptic current alone."""
+    """A voltage-based layer and current-based ones of both roundings in the same unit,
+    each selected by the mode input."""
     g = geometry(8, 4, i_bits=8)
     plain, cuba = ALL_MODES[0], ALL_MODES[1]
-    modes = [hw_mode(plain, 8), hw_mode(cuba, 8, Leak.by_multiply(3, 2), 8)]
+    layers = [(plain, None, None, "separate"), (cuba, Leak.by_multiply(3, 2), 8, "separate"),
+              (cuba, Leak.by_multiply(3, 2), 6, "joint")]
+    modes = [hw_mode(mode, 8, *rest) for mode, *rest in layers]
     neurons = [([41, -2, 18, 10, 0, 0, 3, -7], 10), ([3, 3, 3, 3, 9, 9, -9, 1], 5)]
-    for index, (mode, synapse, i_bits) in enumerate([(plain, None, None),
-                                                      (cuba, Leak.by_multiply(3, 2), 8)]):
+    for index, (mode, synapse, i_bits, rounding) in enumerate(layers):
         for (currents, theta), result in zip(neurons, simulate(g, modes, 1, neurons, index)):
-            assert result == expected(mode, 8, synapse, i_bits, currents, theta)
+            assert result == expected(mode, 8, synapse, i_bits, currents, theta, rounding)
 
 
 def test_the_synaptic_current_changes_the_spikes():
@@ -142,3 +149,18 @@ def test_current_based_mode_needs_the_geometry_width(i_bits, message, refuses):
     g = geometry(4, 4, i_bits=0 if i_bits == 0 else 8)
     refuses(lambda: LIFUnit(g, [hw_mode(ALL_MODES[0], 8, Leak.none(),
                                         4 if i_bits == 0 else i_bits)]), ValueError, message)
+
+
+def test_the_joint_rounding_is_its_own_circuit():
+    """beta = alpha = 1/2: separate rounding floors v/2 and i/2 each (1/2 + 1/2 -> 0), the
+    joint one floors their sum (-> 1), so the two spike differently on this input."""
+    mode = NeuronMode(Leak.by_multiply(1, 1), "ge", "subtract", "same_step")
+    g = geometry(8, 4, i_bits=6)
+    neurons = [([1, 1, 0, 1, 1, 0, 1, 0], 2)]
+    results = {}
+    for rounding in ("separate", "joint"):
+        (results[rounding],) = simulate(
+            g, [hw_mode(mode, 8, Leak.by_multiply(1, 1), 6, rounding)], 1, neurons)
+        assert results[rounding] == expected(mode, 8, Leak.by_multiply(1, 1), 6, *neurons[0],
+                                             rounding)
+    assert results["separate"] != results["joint"]
