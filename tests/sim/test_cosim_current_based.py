@@ -1,7 +1,7 @@
 """Current-based neurons (docs/semantics.md section 4b) on Verilator, bit-exact.
 
-A model of two current-based layers (different synaptic leaks, orders and resets) and one
-voltage-based layer runs the exact flow of `hwgen compile` and `hwgen simulate`: in one
+A model of two current-based layers (different synaptic leaks, roundings, orders and
+resets) and one voltage-based layer runs the exact flow of `hwgen compile` and `hwgen simulate`: in one
 time chunk, in chunks of 2 (the synaptic current waits in the membrane memory with v and
 the order bit) and as the temporal-sequential baseline. Zero mismatching bits is the only
 pass, and the synaptic currents must matter (the same model without them spikes
@@ -20,10 +20,11 @@ from hwgen.sim.cosim import cosimulate
 pytestmark = [pytest.mark.verilator, pytest.mark.slow]
 
 T = 8
-LAYERS = [  # fan_out, leak, synapse, i_bits, fire, reset, order
-    (12, Leak.by_multiply(7, 3), Leak.by_multiply(3, 2), 7, "gt", "subtract", "delayed"),
-    (10, Leak.by_shift(2), None, None, "ge", "zero", "same_step"),
-    (6, Leak.none(), Leak.by_shift(1), 6, "gt", "zero", "delayed"),
+LAYERS = [  # fan_out, leak, synapse, i_bits, rounding, fire, reset, order
+    (12, Leak.by_multiply(7, 3), Leak.by_multiply(3, 2), 7, "joint", "gt", "subtract",
+     "delayed"),
+    (10, Leak.by_shift(2), None, None, None, "ge", "zero", "same_step"),
+    (6, Leak.none(), Leak.by_shift(1), 6, "separate", "gt", "zero", "delayed"),
 ]
 
 
@@ -32,15 +33,16 @@ def current_based_model(synapses=True):
     model = Model("cuba" if synapses else "cuba_without_synapses", T)
     model.add(Input("input", (16,), encoding="spikes"))
     previous, fan_in = "input", 16
-    for index, (fan_out, leak, synapse, i_bits, fire, reset, order) in enumerate(LAYERS, 1):
+    for index, (fan_out, leak, synapse, i_bits, rounding, fire, reset, order) in enumerate(
+            LAYERS, 1):
         weight = rng.integers(-3, 4, (fan_out, fan_in))
         model.add(Dense(f"fc{index}", weight, rng.integers(-1, 2, fan_out), weight_bits=3,
                         acc_bits=8), previous)
         if not synapses:
-            synapse = i_bits = None
+            synapse = i_bits = rounding = None
         model.add(LIF(f"lif{index}", rng.integers(2, 9, fan_out), leak=leak, fire=fire,
-                      reset=reset, order=order, v_bits=9, synapse=synapse, i_bits=i_bits),
-                  f"fc{index}")
+                      reset=reset, order=order, v_bits=9, synapse=synapse, i_bits=i_bits,
+                      synapse_rounding=rounding), f"fc{index}")
         previous, fan_in = f"lif{index}", fan_out
     model.add(Readout("readout"), previous)
     return model.validate()
