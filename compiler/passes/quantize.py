@@ -357,7 +357,7 @@ class _Builder:
             entry[f"{which}_range"] = [low, high]
             entry["note"] = (f"{which}s differ across neurons; one leak per layer uses their "
                              f"median")
-        report["leak" if which == "beta" else "synapse"] = entry
+        report["leak" if which == "beta" else "synaptic_leak"] = entry
         return leak
 
     def synapse(self, layer, bound, report):

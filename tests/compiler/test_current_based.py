@@ -170,3 +170,12 @@ def test_reachability_counts_the_synaptic_current():
     assert not silent_layers(model(10, Leak.none()))
     (warning,) = silent_layers(model(11, Leak.none()))
     assert "its largest possible membrane is 10 against threshold 11" in warning
+
+
+def test_inspect_describes_the_synapse():
+    from hwgen.cli.inspect import describe
+    op = LIF("l", np.array([3]), v_bits=8, synapse=Leak.by_multiply(3, 2), i_bits=6,
+             synapse_rounding="joint")
+    assert describe(op).startswith("synapse (3 * i) >> 2 (alpha 0.75), joint rounding, i i6; "
+                                   "leak none (IF)")
+    assert not describe(LIF("l", np.array([3]), v_bits=8)).startswith("synapse")

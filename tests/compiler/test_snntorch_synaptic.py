@@ -56,7 +56,10 @@ def test_integer_reference_spikes_exactly_like_snntorch_synaptic(tmp_path, alpha
     assert lif.synapse == Leak.none() if alpha == 1 else lif.synapse.beta == alpha
     assert (lif.order, lif.reset) == ("delayed" if reset_delay else "snntorch_same_step",
                                       reset_mechanism)
-    assert all(layer["exact_integers"] for layer in model.metadata["quantization"]["layers"])
+    layers = model.metadata["quantization"]["layers"]
+    assert all(layer["exact_integers"] for layer in layers)
+    assert layers[0]["synapse"] == "0" and layers[0]["synaptic_leak"]["alpha"] == alpha
+    assert layers[0]["synaptic_leak"]["exact"] and layers[0]["synapse_rounding"] == "joint"
     trace = reference.run(model, x)
     for name, spikes in theirs.items():
         mismatches = np.argwhere(trace.spikes[name] != spikes)
