@@ -143,7 +143,8 @@ def renamed_type(path):
 
 
 @pytest.mark.parametrize("make, message", [
-    (cubalif, "node 'syn' (CubaLIF): current-based neurons"),
+    (cubalif, "node 'syn' (CubaLIF): v_leak differs from v_reset (neuron 0): a "
+              "current-based neuron's constant drive"),
     (renamed_type, "node 'lif' (Izhikevich): NIR node type 'Izhikevich' is not supported"),
     (cycle, "recurrent connection"),
     (lambda p: mlp(p, nir.Linear(np.ones((2, 5)))),

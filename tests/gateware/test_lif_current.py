@@ -164,3 +164,14 @@ def test_the_joint_rounding_is_its_own_circuit():
         assert results[rounding] == expected(mode, 8, Leak.by_multiply(1, 1), 6, *neurons[0],
                                              rounding)
     assert results["separate"] != results["joint"]
+
+
+def test_only_current_based_modes_generate_synaptic_logic():
+    """A unit without current-based modes has no synaptic-current state or logic (its
+    Verilog does not depend on this feature); one with them has both."""
+    from amaranth.back import verilog
+    plain = verilog.convert(LIFUnit(geometry(4, 4, i_bits=0), [hw_mode(ALL_MODES[0], 8)]))
+    assert "syn" not in plain and "_i " not in plain and "_y" not in plain
+    cuba = verilog.convert(LIFUnit(geometry(4, 4, i_bits=6),
+                                   [hw_mode(ALL_MODES[0], 8, Leak.by_shift(1), 6)]))
+    assert "syn" in cuba and "mode0_step0_i" in cuba

@@ -2,8 +2,9 @@
 
 A model of two current-based layers (different synaptic leaks, roundings, orders and
 resets) and one voltage-based layer runs the exact flow of `hwgen compile` and `hwgen simulate`: in one
-time chunk, in chunks of 2 (the synaptic current waits in the membrane memory with v and
-the order bit) and as the temporal-sequential baseline. Zero mismatching bits is the only
+time chunk (4 steps per LIF cycle), in chunks of 2 (2 steps per cycle; the synaptic current
+waits in the membrane memory with v and the order bit) and as the temporal-sequential
+baseline. Zero mismatching bits is the only
 pass, and the synaptic currents must matter (the same model without them spikes
 differently).
 """
@@ -56,7 +57,8 @@ def inputs(samples=8):
 
 
 @pytest.mark.parametrize("settings, lanes", [
-    ([], T), (["time_chunk=2"], 2), (["dataflow=sequential", "tppes=3"], 1)])
+    (["lif_steps=4"], T), (["time_chunk=2", "lif_steps=2"], 2),
+    (["dataflow=sequential", "tppes=3"], 1)])
 def test_current_based_layers_are_bit_exact(tmp_path, settings, lanes):
     model = current_based_model()
     x = inputs()
