@@ -22,6 +22,8 @@ scale is independent of the others'.
   because it is floor(beta * v), what a framework that floors its membrane computes.
 - The membrane width, unless given, is the narrowest that can never saturate over T steps,
   so the integer model differs from the float one only by rounding.
+- A current-based layer's alpha becomes its synaptic leak as beta becomes the membrane's,
+  and its current width ``i_bits`` is likewise the narrowest that never saturates.
 
 Everything decided lands in ``model.metadata["quantization"]`` (docs/frontends.md lists the
 fields), including, with calibration inputs, per-layer spike agreement between the float
