@@ -3,9 +3,9 @@
 Implements docs/semantics.md section 4 exactly: the leak forms, ``>=`` / ``>``, reset by
 subtraction / to zero / none, the same-step, delayed and snnTorch same-step orders, and
 saturation of h once per step; and section 4b: the synaptic current of current-based
-neurons, filtered over t in the same pass. A program's layers may use different neuron modes; the
-unit is generated for exactly the modes it is given (each a static circuit) and the
-``mode`` input selects one per layer, so unused forms cost nothing.
+neurons, filtered over t in the same pass. A program's layers may use different neuron
+modes; the unit is generated for exactly the modes it is given (each a static circuit) and
+the ``mode`` input selects one per layer, so unused forms cost nothing.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
@@ -136,19 +136,18 @@ def lif_step(m, mode, v, fired, current, minus_theta, minus_two_theta, theta, na
     if mode.order == "delayed" and mode.reset == "zero" and not current_based:
         # the previous step's spike zeroes the leaked membrane: gate every leak term
         terms = [(Mux(fired, 0, value), sign) for value, sign in terms]
+    i_next = synapse_step(m, mode, i, current, name) if current_based else i
     if joint:
-        i_next = synapse_step(m, mode, i, current, name)
+        # floor(L°(v) + L°_syn(i)): both leaks' terms over the common fraction 2**(F+G)
         synaptic, g = leak_terms(i, Leak.from_json(mode.synapse, "LIF mode synapse"))
         terms = [(value << g, sign) for value, sign in terms] + \
             [(value << frac, sign) for value, sign in synaptic]
         frac += g
     if current_based and not joint:
-        i_next = synapse_step(m, mode, i, current, name)
         cur, cur_minus = [(i_next, 1)], [(i_next, 1), (theta, -1)]
         cur_minus_two = [(i_next, 1), (theta << 1, -1)]
         width = max(len(v), mode.i_bits, len(theta) + 2)
     else:
-        i_next = i_next if joint else i
         cur, cur_minus, cur_minus_two = [(current, 1)], [(minus_theta, 1)], [(minus_two_theta, 1)]
     base, base_minus = cur, cur_minus
     if mode.order == "delayed" and mode.reset == "subtract":
@@ -236,8 +235,10 @@ class LIFUnit(wiring.Component):
     overflow test and muxes (a constant leak multiply becomes shifted adds); T_c current
     registers and one output register. The membrane loop is two adders deep per step.
     A current-based mode adds, per step, the synaptic filter's carry-save sum and overflow
-    test ahead of the membrane's (its loop is then one carry chain deeper per step) and an
-    i_bits register; a voltage-based mode's circuit is unchanged.
+    test and an i_bits register: with the ``separate`` rounding ahead of the membrane's
+    sums (its loop is then one carry chain deeper per step), with the ``joint`` rounding
+    beside them (the membrane's sums take the synaptic leak's terms as well, no deeper);
+    a voltage-based mode's circuit is unchanged.
     """
 
     def __init__(self, geometry, modes, steps_per_cycle=1):
