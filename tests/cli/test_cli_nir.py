@@ -180,3 +180,28 @@ def test_missing_time_steps_and_bad_calibration(tmp_path):
     result = invoke("inspect", path, "--calibration", tmp_path / "cal.npz")
     assert result.exit_code == 0, result.output
     assert "T = 5 (the calibration spike trains)" in result.output
+
+
+def test_a_cubalif_file_is_inspected_and_compiled(tmp_path):
+    """A current-based layer end to end through the CLI: inspect names its synapse, compile
+    writes a design whose program lists the mode with its synaptic leak."""
+    n = np.ones(3)
+    path = write(tmp_path / "cuba.nir", {
+        "in": nir.Input(np.array([4])), "fc": nir.Linear(np.ones((3, 4))),
+        "syn": nir.CubaLIF(tau_syn=2e-4 * n, tau_mem=4e-4 * n, r=4 * n, v_leak=0 * n,
+                           v_threshold=3 * n, w_in=2 * n),
+        "out": nir.Output(np.array([3]))})
+    result = invoke("inspect", path, "--timesteps", "8")
+    assert result.exit_code == 0, result.output
+    assert "synapse (1 * i) >> 1 (alpha 0.5), separate rounding" in result.output
+    result = invoke("compile", path, "-o", tmp_path / "build", "--timesteps", "8",
+                    "--set", "time_chunk=4")
+    assert result.exit_code == 0, result.output
+    program = json.loads((tmp_path / "build" / "program.json").read_text())
+    (mode,) = program["modes"]
+    assert mode["synapse"] == {"kind": "multiply", "multiplier": 1, "frac_bits": 1}
+    assert mode["synapse_rounding"] == "separate" and mode["i_bits"] >= 4
+    # the membrane memory carries v, the order bit and the synaptic current between chunks
+    manifest = json.loads((tmp_path / "build" / "manifest.json").read_text())
+    widths = {m["name"]: m["width"] for m in manifest["resources"]["memories"]}
+    assert widths["tppe0_membranes"] == mode["v_bits"] + 1 + mode["i_bits"]
