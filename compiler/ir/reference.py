@@ -175,15 +175,15 @@ def dense(op, spikes):
 def synaptic_currents(op, current):
     """The current a neuron's membrane integrates, (samples, T, neurons): ``current`` itself
     for a voltage-based op, else the synaptic current i[t] = sat(L_syn(i[t-1]) + I[t]),
-    i[-1] = 0 (docs/semantics.md section 4b). Also returns the final i (None if none)."""
+    i[-1] = 0 (docs/semantics.md section 4b)."""
     if op.synapse is None:
-        return current, None
+        return current
     filtered = np.zeros(current.shape, dtype=np.int64)
     i = np.zeros((current.shape[0], current.shape[2]), dtype=np.int64)
     for t in range(current.shape[1]):
         i = saturate(op.synapse.apply(i) + current[:, t], op.i_bits)
         filtered[:, t] = i
-    return filtered, i
+    return filtered
 
 
 def _membrane_sums(op, current):
@@ -191,7 +191,7 @@ def _membrane_sums(op, current):
     Voltage-based: I[t]; current-based, separate rounding: this step's i[t]; joint
     rounding: floor(L(v) + L_syn(i[t-1])) + I[t], one floor (docs/semantics.md 4b). The
     synaptic current depends on the input only, so it is computed ahead of the membrane."""
-    filtered, _ = synaptic_currents(op, current)
+    filtered = synaptic_currents(op, current)
     if op.synapse is None or op.synapse_rounding == "separate":
         return lambda v, t: op.leak.apply(v) + filtered[:, t]
     zero = np.zeros((current.shape[0], current.shape[2]), dtype=np.int64)
