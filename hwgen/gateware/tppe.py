@@ -13,7 +13,7 @@ copy of the two-region spike buffer (a packed-word memory and a mask memory), wh
 write bus fills: one region holds this layer's input while the other receives its output.
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 
 from hwgen.compiler.instruction_format import TAG_NEURON
@@ -46,9 +46,9 @@ class TPPE(wiring.Component):
     memories: program (program_depth x entry width), weights (weight_depth x
     weight_bits), spike words (regions x spike_depth x T_c), spike masks (regions x
     spike_depth / W x W), and with several time chunks a membrane memory (one v_bits + 1
-    word per neuron of the program: read as a neuron enters the LIF stage, written as it
-    leaves; a pass reads and writes each word once, in program order, so the two never
-    meet).
+    word per neuron of the program, + i_bits with current-based neurons: read as a neuron
+    enters the LIF stage, written as it leaves; a pass reads and writes each word once, in
+    program order, so the two never meet).
     """
 
     def __init__(self, geometry, layouts, modes, program, weights, *, program_depth,
@@ -196,14 +196,15 @@ class TPPE(wiring.Component):
         return m
 
     def carry_membranes(self, m, lif):
-        """Each neuron's membrane and order bit, from the end of one time chunk to the start
-        of the next. Neurons enter and leave the LIF stage in program order, so a counter
-        of each is the address; the read address runs one neuron ahead of the acceptance
-        (``+ accept``) so that the word is on the read port when the neuron is accepted."""
+        """Each neuron's membrane, order bit and synaptic current (if any), from the end of
+        one time chunk to the start of the next. Neurons enter and leave the LIF stage in
+        program order, so a counter of each is the address; the read address runs one
+        neuron ahead of the acceptance (``+ accept``) so that the word is on the read port
+        when the neuron is accepted."""
         g = self.geometry
         neurons = max(1, sum(1 for word in self.program_words
                              if self.layouts["entry"].unpack(word)["tag"] == TAG_NEURON))
-        state = data.StructLayout({"v": signed(g.v_bits), "state": unsigned(1)})
+        state = data.StructLayout(g.neuron_state)
         m.submodules.membranes = membranes = Memory(shape=state, depth=neurons, init=[])
         read, write = membranes.read_port(), membranes.write_port()
         loads = Signal(range(neurons + 1))
@@ -219,6 +220,9 @@ class TPPE(wiring.Component):
             write.data.v.eq(lif.o.payload.v),
             write.data.state.eq(lif.o.payload.state),
         ]
+        if g.i_bits:
+            m.d.comb += [lif.i.payload.i.eq(Mux(self.first_chunk, 0, read.data.i)),
+                         write.data.i.eq(lif.o.payload.i)]
         with m.If(accept):
             m.d.sync += loads.eq(loads + 1)
         with m.If(leave):
