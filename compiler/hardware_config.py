@@ -23,6 +23,9 @@ MAX_PROGRAM_DEPTH = 1 << 20
 MAX_WEIGHT_DEPTH = 1 << 22
 # A configuration is a dozen numbers; a larger file is not one.
 MAX_CONFIG_BYTES = 1 << 16
+# Inner-join variants (docs/architecture.md, "Joins"): "dual" computes both prefix sums fast;
+# "laggy" is LoAS's join (fast weight-side prefix sum, slow spike-side walk, corrections).
+JOIN_VARIANTS = ("dual", "laggy")
 
 
 
@@ -57,6 +60,11 @@ class HardwareConfig:
     """Nonzero weights stored per TPPE."""
     fifo_depth: int = 4
     """Depth of the join-token and output FIFOs in each TPPE."""
+    join: str = "dual"
+    """Inner-join variant: ``dual`` (both prefix popcounts fast, T accumulators gated by the
+    spike word) or ``laggy`` (LoAS: fast weight-side prefix sum into one pseudo-accumulator,
+    the spike side resolved later by a one-bit-per-cycle walk into T correction
+    accumulators). Same sums bit for bit; different area and cycles."""
 
     @classmethod
     def names(cls):
@@ -98,6 +106,9 @@ class HardwareConfig:
         integer("program_depth", 1, MAX_PROGRAM_DEPTH, auto=True)
         integer("weight_depth", 1, MAX_WEIGHT_DEPTH, auto=True)
         integer("fifo_depth", 2, 64)
+        if self.join not in JOIN_VARIANTS:
+            raise ConfigError(f"{source}: join = {self.join!r} must be one of "
+                              f"{', '.join(JOIN_VARIANTS)}")
         if AUTO not in (self.timesteps, self.lif_steps) and self.timesteps % self.lif_steps:
             raise ConfigError(f"{source}: lif_steps = {self.lif_steps} must divide "
                               f"timesteps = {self.timesteps}")
