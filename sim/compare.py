@@ -13,6 +13,7 @@ import numpy as np
 
 from hwgen.compiler.ir import Flatten
 from hwgen.compiler.ir.spike_words import spikes_to_words, words_to_spikes
+from hwgen.compiler.scheduler.assign import walk_steps
 from hwgen.gateware.core_interface import unpack_results
 
 
@@ -144,8 +145,12 @@ def ideal_bounds(program, model, trace):
 
     A TPPE processes at most one matched (active input, nonzero weight) pair per cycle, so
     a layer cannot take fewer cycles than the largest number of matched pairs any one TPPE
-    must process (DESIGN.md section 4).
+    must process (DESIGN.md section 4). With the laggy join a TPPE's walker also visits at
+    most one active input per cycle, so its bound is the larger of its matched pairs and
+    its walk (:func:`~hwgen.compiler.scheduler.assign.walk_steps`).
     """
+    config = program["config"]
+    laggy = config.get("join", "dual") == "laggy"
     bounds = []
     for plan in program["layers"]:
         dense = model[plan["dense"]]
@@ -157,5 +162,10 @@ def ideal_bounds(program, model, trace):
         per_tppe = [pairs[:, neurons].sum(axis=1) if neurons else np.zeros(len(pairs),
                                                                            dtype=np.int64)
                     for neurons in plan["tppe_neurons"]]
+        if laggy:
+            walks = walk_steps(active.astype(bool), dense.weight != 0, config["chunk"],
+                               plan["input_slots"])
+            per_tppe = [np.maximum(pairs_p, walks[:, neurons].sum(axis=1))
+                        for pairs_p, neurons in zip(per_tppe, plan["tppe_neurons"])]
         bounds.append(np.max(np.stack(per_tppe, axis=1), axis=1))
     return np.stack(bounds, axis=1)
