@@ -20,6 +20,12 @@ from amaranth.lib.wiring import In, Out
 
 from .geometry import Geometry
 
+# Cycles a weight FIFO slot spends between a pop and the next entry readable there: the
+# freed slot shows in ``w_rdy`` a cycle later, and a buffered FIFO shows a write two cycles
+# later; without these entries beyond the lead, a walker as fast as the fast side would
+# wait on the FIFO.
+ROUND_TRIP = 2
+
 
 def weight_value(geometry):
     """A matched weight from the fast side (its value is ignored when ``empty``)."""
@@ -47,14 +53,17 @@ class LaggyAccumulator(wiring.Component):
     finished neuron waits, as the dual join's accumulate stage does.
 
     Throughput: one weight and one word per cycle, concurrently. The fast side runs ahead
-    of the slow side by at most ``fifo_depth`` pairs (the weight FIFO) and ``fifo_depth``
-    neurons (the pending FIFO); a finished neuron waits in the correction accumulators
-    until ``o`` takes it (they are also its output register), stalling the slow side.
+    of the slow side by at most ``fifo_depth + 2`` pairs (the weight FIFO: ``fifo_depth``
+    of lead, plus the 2 cycles a slot takes from a pop back to a readable entry, which a
+    slow side as fast as the fast side would otherwise wait for) and ``fifo_depth`` neurons
+    (the pending FIFO: one entry per neuron, so the round trip matters only for neurons of
+    one or two pairs); a finished neuron waits in the correction accumulators until ``o``
+    takes it (they are also its output register), stalling the slow side.
     Latency: a neuron's currents are valid the cycle after its last word is taken (at the
     earliest 2 cycles after its last weight: the buffered FIFOs).
     Resources: one pseudo-accumulator (acc_bits + 1 bits, one adder); T correction
     accumulators of acc_bits + 1 bits, each a three-operand add on a neuron's last word
-    (the correction plus the pending pseudo-sum); the weight FIFO, ``fifo_depth`` x
+    (the correction plus the pending pseudo-sum); the weight FIFO, ``fifo_depth + 2`` x
     weight_bits (a weight waits there for its word: the slow side's lag in pairs); the
     pending FIFO, ``fifo_depth`` x (acc_bits + 1 + theta, slot, chunk_last) (a neuron's
     pseudo-sum and header wait there for its last word: the lag in neurons).
@@ -86,7 +95,7 @@ class LaggyAccumulator(wiring.Component):
         width = signed(g.acc_bits + 1)
 
         m.submodules.weight_fifo = weight_fifo = fifo.SyncFIFOBuffered(
-            width=g.weight_bits, depth=self.fifo_depth)
+            width=g.weight_bits, depth=self.fifo_depth + ROUND_TRIP)
         m.submodules.pending_fifo = pending_fifo = fifo.SyncFIFOBuffered(
             width=self.pending_entry.size, depth=self.fifo_depth)
 
