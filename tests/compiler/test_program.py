@@ -103,7 +103,8 @@ def test_models_that_do_not_fit_are_refused(overrides, message):
     (["tppes=33"], "--set tppes=33: tppes = 33 must be an integer between 1 and 32"),
     (["chunk=12"], "--set chunk=12: chunk = 12 must be a power of two (4, 8, 16, 32 or 64)"),
     (["timesteps=17"], "--set timesteps=17: timesteps = 17 must be an integer between 1 and 16 or 'auto'"),
-    (["join=laggy"], "--set join=laggy: unknown parameter 'join'"),
+    (["join=lazy"], "--set join=lazy: join = 'lazy' must be one of dual, laggy"),
+    (["join=3"], "--set join=3: join = 3 must be one of dual, laggy"),
     (["fifo_depth=1"], "--set fifo_depth=1: fifo_depth = 1 must be an integer between 2 and 64"),
     (["banana=1"], "--set banana=1: unknown parameter 'banana'"),
     (["tppes"], "--set 'tppes': expected key=value"),
@@ -119,6 +120,12 @@ def test_configuration_files(tmp_path):
     assert hardware_config.load(tmp_path / "hw.toml", ["tppes=2"]).to_json()["tppes"] == 2
     (tmp_path / "hw.json").write_text('{"tppes": 3}')
     assert hardware_config.load(tmp_path / "hw.json").tppes == 3
+    (tmp_path / "laggy.toml").write_text('join = "laggy"\n')
+    assert hardware_config.load(tmp_path / "laggy.toml").join == "laggy"
+    (tmp_path / "join.json").write_text('{"join": ["laggy"]}')
+    with pytest.raises(ConfigError, match=re.escape(
+            "join.json: join = ['laggy'] must be one of dual, laggy")):
+        hardware_config.load(tmp_path / "join.json")
     (tmp_path / "bad.toml").write_text("tppes = = 3")
     with pytest.raises(ConfigError, match="bad.toml: not valid TOML"):
         hardware_config.load(tmp_path / "bad.toml")

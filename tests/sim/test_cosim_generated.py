@@ -79,12 +79,13 @@ def test_refusal_check_rejects_multiline_and_unnamed_messages():
 
 def test_the_generator_reaches_every_corner_it_promises():
     """Over a fixed sample of draws (no simulation): every neuron mode of the IR, the
-    extreme T, TPPE counts, widths and sizes, every input kind and every flaw."""
+    extreme T, TPPE counts, widths and sizes, every input kind, both joins and every
+    flaw."""
     from hwgen.compiler.ir.neuron import FIRE_MODES, LEAK_KINDS, ORDERS, RESET_MODES
     from model_strategies import THRESHOLD_STYLES, WEIGHT_STYLES
     seen = {key: set() for key in ("order", "fire", "reset", "leak", "T", "tppes", "v_bits",
                                    "weight_bits", "size_vs_chunk", "stimulus", "encoding",
-                                   "flaw", "weights", "thresholds")}
+                                   "flaw", "weights", "thresholds", "join")}
 
     @settings(max_examples=1500, derandomize=True, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
@@ -94,6 +95,7 @@ def test_the_generator_reaches_every_corner_it_promises():
         chunk = int(config["chunk"])
         seen["T"].add(case.timesteps)
         seen["tppes"].add(config["tppes"])
+        seen["join"].add(config.get("join", "default"))
         seen["flaw"].add(case.flaw)
         seen["encoding"].add(case.encoding)
         seen["stimulus"].update(kind for kind, *_ in case.stimulus)
@@ -123,6 +125,7 @@ def test_the_generator_reaches_every_corner_it_promises():
     assert seen["weights"] == set(WEIGHT_STYLES)
     assert seen["thresholds"] == set(THRESHOLD_STYLES)
     assert seen["flaw"] == set(FLAWS) | {None}
+    assert {"default", "dual", "laggy"} <= seen["join"]
 
 
 def test_a_reproducer_holds_the_model_config_inputs_and_one_command(tmp_path):
