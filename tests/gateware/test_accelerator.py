@@ -110,3 +110,20 @@ def test_verilog_differs_only_when_the_design_does():
     two = to_verilog(compile_program(model, hardware_config.load(None, ["tppes=2"])))
     other = to_verilog(compile_program(model, hardware_config.load(None, ["tppes=3"])))
     assert one == two and one != other
+
+
+def test_the_join_is_part_of_the_design_and_its_record(tmp_path):
+    # The Verilator build cache is keyed by the Verilog's hash, sweeps by the configuration:
+    # both must tell the joins apart, and the build must record which one it holds.
+    model = bundled.digits_model()
+    builds = {}
+    for join in ("dual", "laggy"):
+        program = compile_program(model, hardware_config.load(None, [f"join={join}"]))
+        builds[join] = build_directory.write(program, model, tmp_path / join)
+        assert builds[join].manifest["config"]["join"] == join
+    verilog = {join: (tmp_path / join / "rtl/hwgen_core.v").read_bytes() for join in builds}
+    assert verilog["dual"] != verilog["laggy"]
+    from hwgen.sim.verilator import VerilatorBuild
+    keys = {join: VerilatorBuild([tmp_path / join / "rtl/hwgen_core.v"], "hwgen_core").key
+            for join in builds}
+    assert keys["dual"] != keys["laggy"]
