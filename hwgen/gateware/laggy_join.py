@@ -24,7 +24,7 @@ first, chunk matches in arrival order; an empty match, which only ends a neuron,
   them. Chunk matches wait for the walker in a FIFO.
 """
 
-from amaranth.hdl import Module, Signal, unsigned
+from amaranth.hdl import Cat, Module, Signal, unsigned
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -55,6 +55,14 @@ def walk_cycles(smask, wmask):
     return bin(smask & ((1 << matched.bit_length()) - 1)).count("1")
 
 
+def _at_or_below_highest(value):
+    """The bits at or below ``value``'s highest set bit (0 if none): with the bits reversed,
+    ``r | -r`` sets every bit from the lowest set one up, in one carry chain."""
+    reversed_ = Cat(*reversed([value[i] for i in range(len(value))]))
+    spread = (reversed_ | -reversed_)[:len(value)]
+    return Cat(*reversed([spread[i] for i in range(len(value))]))
+
+
 class LaggyJoin(wiring.Component):
     """Chunk matches in; weight addresses (fast) and spike-word addresses (slow) out.
 
@@ -69,7 +77,9 @@ class LaggyJoin(wiring.Component):
     Latency: ``weights`` 2 cycles (select the lowest matched bit; then the weight-mask
     popcount and the address add), ``spikes`` at least 4 cycles from acceptance (the
     buffered walk FIFO's 2, the walker, its output register).
-    Resources: one W-bit popcount tree (weight side only) and the address adder; the
+    Resources: one W-bit popcount tree (weight side only) and the address adder; a W-bit
+    carry chain that trims each spike mask above its highest matched bit on its way into
+    the walk FIFO (so the walker's "last bit" test is a gate tree on its own registers); the
     walker: two W-bit registers, a lowest-set-bit selector (one W-bit carry chain) and an
     offset counter; the walk FIFO, ``fifo_depth`` entries of 2W + chunk_bits + 1 bits (the
     spike mask, the matched bits, the chunk index and the end flag). ``fifo_depth`` entries
@@ -153,7 +163,8 @@ class LaggyJoin(wiring.Component):
                          single.eq(at_most_one(matched_in)), loaded.eq(1)]
         entry = Signal(self.walk_entry)
         m.d.comb += [
-            entry.smask.eq(self.i.payload.smask), entry.matched.eq(matched_in),
+            entry.smask.eq(self.i.payload.smask & _at_or_below_highest(matched_in)),
+            entry.matched.eq(matched_in),
             entry.chunk.eq(self.i.payload.chunk), entry.end.eq(self.i.payload.end),
             walk_fifo.w_data.eq(entry),
             walk_fifo.w_en.eq(accepted),
@@ -171,7 +182,10 @@ class LaggyJoin(wiring.Component):
 
         # ---- slow side: walk the spike mask's set bits, one per cycle ----
         walking = Signal()
-        spikes_left = Signal(g.chunk)       # spike-mask bits not yet visited
+        # Spike-mask bits not yet visited, trimmed above the highest matched bit as they
+        # entered the FIFO: the walk ends when at most one is left, a test of registers
+        # with no carry chain, so the FIFO's read enable does not wait for ``visit``.
+        spikes_left = Signal(g.chunk)
         matched_left = Signal(g.chunk)      # matched bits not yet emitted
         walk_chunk = Signal(g.chunk_bits)
         walk_end = Signal()
@@ -185,8 +199,8 @@ class LaggyJoin(wiring.Component):
         m.d.comb += visit.eq(spikes_left & -spikes_left)
         hit = (visit & matched_left) != 0
         no_match = matched_left == 0        # an empty match: it only ends its neuron
-        last_hit = hit & at_most_one(matched_left)
-        done = step & (no_match | last_hit)
+        last_visit = at_most_one(spikes_left)
+        done = step & last_visit
         m.d.comb += walk_fifo.r_en.eq(~walking | done)
 
         with m.If(step):
@@ -205,7 +219,7 @@ class LaggyJoin(wiring.Component):
                 self.spikes.valid.eq(1),
                 self.spikes.payload.chunk.eq(walk_chunk),
                 self.spikes.payload.offset.eq(offset),
-                self.spikes.payload.end.eq(walk_end & (no_match | last_hit)),
+                self.spikes.payload.end.eq(walk_end & last_visit),
                 self.spikes.payload.empty.eq(no_match),
             ]
         with m.Elif(self.spikes.ready):
