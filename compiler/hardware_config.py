@@ -23,7 +23,7 @@ MAX_PROGRAM_DEPTH = 1 << 20
 MAX_WEIGHT_DEPTH = 1 << 22
 # A configuration is a dozen numbers; a larger file is not one.
 MAX_CONFIG_BYTES = 1 << 16
-# Inner-join variants (docs/architecture.md, "Joins"): "dual" computes both prefix sums fast;
+# Inner-join variants (docs/architecture.md, "The laggy join"): "dual" computes both prefix sums fast;
 # "laggy" is LoAS's join (fast weight-side prefix sum, slow spike-side walk, corrections).
 JOIN_VARIANTS = ("dual", "laggy")
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..hardware_config import JOIN_VARIANTS
+
 
 @dataclass(frozen=True)
 class Assignment:
@@ -28,17 +30,15 @@ class Assignment:
     estimated_cycles: tuple
 
 
-JOINS = ("dual", "laggy")
-
-
 def neuron_costs(weight, chunk, lif_cycles, activity=None, join="dual", positions=None):
     """Estimated cycles per output neuron of a (outputs, inputs) weight matrix.
 
     ``positions`` (laggy only): the input neuron at each position of the layer's spike
     fiber (-1 for padding), which decides the walker's order; default: input order.
     """
-    if join not in JOINS:
-        raise ValueError(f"neuron_costs: join {join!r} must be one of {', '.join(JOINS)}")
+    if join not in JOIN_VARIANTS:
+        raise ValueError(f"neuron_costs: join {join!r} must be one of "
+                         f"{', '.join(JOIN_VARIANTS)}")
     nonzero = weight != 0
     if activity is None:
         activity = np.ones(weight.shape[1])

@@ -43,7 +43,8 @@ def print_summary(program, build):
     c = program.config
     console.print(f"[bold]{program.model_name}[/bold] on {c.tppes} TPPEs, T = "
                   f"{program.timesteps}, chunk W = {c.chunk}, weights i{c.weight_bits}, "
-                  f"accumulators i{c.acc_bits}, membrane i{c.v_bits}")
+                  f"accumulators i{c.acc_bits}, membrane i{c.v_bits}"
+                  + (f", {c.join} join" if c.join != "dual" else ""))
     rows = []
     sparsity = build.report()["layers"]
 

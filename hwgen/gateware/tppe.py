@@ -18,6 +18,8 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from hwgen.compiler.hardware_config import JOIN_VARIANTS
+
 from .fiber_fetch import FiberFetch
 from .inner_join import InnerJoin
 from .laggy_accumulator import LaggyAccumulator
@@ -63,8 +65,8 @@ class TPPE(wiring.Component):
                              f"{program_depth}")
         if len(weights) > weight_depth:
             raise ValueError(f"TPPE: {len(weights)} weights exceed weight_depth {weight_depth}")
-        if join not in ("dual", "laggy"):
-            raise ValueError(f"TPPE: join {join!r} must be 'dual' or 'laggy'")
+        if join not in JOIN_VARIANTS:
+            raise ValueError(f"TPPE: join {join!r} must be one of {', '.join(JOIN_VARIANTS)}")
         self.join = join
         self.geometry = geometry
         self.layouts = layouts
