@@ -55,12 +55,14 @@ def walk_cycles(smask, wmask):
     return bin(smask & ((1 << matched.bit_length()) - 1)).count("1")
 
 
-def _at_or_below_highest(value):
+def _at_or_below_highest(m, value):
     """The bits at or below ``value``'s highest set bit (0 if none): with the bits reversed,
     ``r | -r`` sets every bit from the lowest set one up, in one carry chain."""
-    reversed_ = Cat(*reversed([value[i] for i in range(len(value))]))
-    spread = (reversed_ | -reversed_)[:len(value)]
-    return Cat(*reversed([spread[i] for i in range(len(value))]))
+    width = len(value)
+    flipped = Cat(*reversed([value[i] for i in range(width)]))
+    spread = Signal(width)
+    m.d.comb += spread.eq(flipped | -flipped)
+    return Cat(*reversed([spread[i] for i in range(width)]))
 
 
 class LaggyJoin(wiring.Component):
@@ -163,7 +165,7 @@ class LaggyJoin(wiring.Component):
                          single.eq(at_most_one(matched_in)), loaded.eq(1)]
         entry = Signal(self.walk_entry)
         m.d.comb += [
-            entry.smask.eq(self.i.payload.smask & _at_or_below_highest(matched_in)),
+            entry.smask.eq(self.i.payload.smask & _at_or_below_highest(m, matched_in)),
             entry.matched.eq(matched_in),
             entry.chunk.eq(self.i.payload.chunk), entry.end.eq(self.i.payload.end),
             walk_fifo.w_data.eq(entry),
