@@ -79,15 +79,16 @@ def test_refusal_check_rejects_multiline_and_unnamed_messages():
 
 def test_the_generator_reaches_every_corner_it_promises():
     """Over a fixed sample of draws (no simulation): every neuron mode of the IR, voltage-
-    and current-based, the extreme T, TPPE counts, widths and sizes, every input kind and
-    every flaw."""
+    and current-based, the extreme T, TPPE counts, widths and sizes, every input kind, both
+    joins and every flaw."""
     from hwgen.compiler.ir.neuron import (FIRE_MODES, LEAK_KINDS, ORDERS, RESET_MODES,
                                          SYNAPSE_ROUNDINGS)
     from model_strategies import THRESHOLD_STYLES, WEIGHT_STYLES
     seen = {key: set() for key in ("order", "fire", "reset", "leak", "T", "tppes", "v_bits",
                                    "weight_bits", "size_vs_chunk", "stimulus", "encoding",
                                    "flaw", "weights", "thresholds", "time_chunks",
-                                   "synapse", "synapse_rounding", "i_bits", "cuba_order")}
+                                   "synapse", "synapse_rounding", "i_bits", "cuba_order",
+                                   "join")}
 
     @settings(max_examples=1500, derandomize=True, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
@@ -107,6 +108,7 @@ def test_the_generator_reaches_every_corner_it_promises():
         else:
             seen["time_chunks"].add("one")
         seen["tppes"].add(config["tppes"])
+        seen["join"].add(config.get("join", "default"))
         seen["flaw"].add(case.flaw)
         seen["encoding"].add(case.encoding)
         seen["stimulus"].update(kind for kind, *_ in case.stimulus)
@@ -146,6 +148,7 @@ def test_the_generator_reaches_every_corner_it_promises():
     assert seen["weights"] == set(WEIGHT_STYLES)
     assert seen["thresholds"] == set(THRESHOLD_STYLES)
     assert seen["flaw"] == set(FLAWS) | {None}
+    assert {"default", "dual", "laggy"} <= seen["join"]
 
 
 def test_a_reproducer_holds_the_model_config_inputs_and_one_command(tmp_path):

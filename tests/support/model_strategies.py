@@ -73,6 +73,7 @@ FLAWS = {
     "tppes_out_of_range": ("tppes",),
     "chunk_not_power_of_two": ("chunk",),
     "fifo_depth_out_of_range": ("fifo_depth",),
+    "join_unknown": ("join",),
     "unknown_parameter": ("unknown parameter",),
 }
 
@@ -432,6 +433,9 @@ def cases(draw, *, max_layers=4, max_size=70, flaw_weight=0.1, max_tppes=MAX_TPP
     fifo = draw(_corner_or_any([2, 3, 4, 64], 2, 64))
     if fifo != 4:
         overrides.append(f"fifo_depth={fifo}")
+    join = draw(st.sampled_from(["default", "dual", "laggy", "laggy"]))
+    if join != "default":
+        overrides.append(f"join={join}")
     if draw(st.booleans()):
         overrides.append(f"timesteps={T}")
 
@@ -489,6 +493,8 @@ def _flaw_overrides(flaw, T, tppes, chunk, need_w, need_v):
         return [f"chunk={chunk + 2}"]
     if flaw == "fifo_depth_out_of_range":
         return ["fifo_depth=1" if tppes % 2 else "fifo_depth=65"]
+    if flaw == "join_unknown":
+        return ["join=lazy" if tppes % 2 else "join=0"]
     if flaw == "unknown_parameter":
         return ["tppe=2"]
     return []
