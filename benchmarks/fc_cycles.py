@@ -6,7 +6,8 @@
 
 For every workload it compiles the model, co-simulates it on Verilator (bit-exactness is
 checked on the way: a mismatch aborts the benchmark) and prints per layer: the mean
-measured cycles, the mean ideal bound (matched pairs of the busiest TPPE), their ratio,
+measured cycles, the mean ideal bound (matched pairs of the busiest TPPE; with
+``--set join=laggy`` the larger of those and its walker's steps), their ratio,
 the cycles left after subtracting the documented fixed per-layer overhead
 (docs/architecture.md, "Performance"), and the write-bus bound (the layer's output writes,
 one per cycle: active output neurons plus chunk masks). The goal it checks: on layers with

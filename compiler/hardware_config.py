@@ -28,6 +28,9 @@ MAX_CONFIG_BYTES = 1 << 16
 # Steps processed together (accumulators per TPPE): the area grows with it, not with T.
 MAX_TIME_CHUNK = 16
 DATAFLOWS = ("temporal_parallel", "sequential")
+# Inner-join variants (docs/architecture.md, "The laggy join"): "dual" computes both prefix sums fast;
+# "laggy" is LoAS's join (fast weight-side prefix sum, slow spike-side walk, corrections).
+JOIN_VARIANTS = ("dual", "laggy")
 
 
 
@@ -77,6 +80,11 @@ class HardwareConfig:
     """Nonzero weights stored per TPPE."""
     fifo_depth: int = 4
     """Depth of the join-token and output FIFOs in each TPPE."""
+    join: str = "dual"
+    """Inner-join variant: ``dual`` (both prefix popcounts fast, T accumulators gated by the
+    spike word) or ``laggy`` (LoAS: fast weight-side prefix sum into one pseudo-accumulator,
+    the spike side resolved later by a one-bit-per-cycle walk into T correction
+    accumulators). Same sums bit for bit; different area and cycles."""
 
     @classmethod
     def names(cls):
@@ -127,6 +135,9 @@ class HardwareConfig:
         integer("program_depth", 1, MAX_PROGRAM_DEPTH, auto=True)
         integer("weight_depth", 1, MAX_WEIGHT_DEPTH, auto=True)
         integer("fifo_depth", 2, 64)
+        if self.join not in JOIN_VARIANTS:
+            raise ConfigError(f"{source}: join = {self.join!r} must be one of "
+                              f"{', '.join(JOIN_VARIANTS)}")
         if AUTO not in (self.timesteps, self.time_chunk) and self.timesteps % self.time_chunk:
             raise ConfigError(f"{source}: time_chunk = {self.time_chunk} must divide "
                               f"timesteps = {self.timesteps}")

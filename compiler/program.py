@@ -32,6 +32,9 @@ class LIFMode:
     reset: str
     order: str
     v_bits: int
+    synapse: dict = None        # a current-based neuron's synaptic leak (section 4b),
+    i_bits: int = None          # the width of its synaptic current
+    synapse_rounding: str = None                # and how it rounds (separate / joint)
 
     @classmethod
     def of(cls, lif):
@@ -39,7 +42,10 @@ class LIFMode:
         if lif.leak.kind == "per_neuron":
             # the mode keeps the layer's F; each neuron's multiplier is in its NEURON entry
             leak = {"kind": "per_neuron", "frac_bits": lif.leak.frac_bits}
-        return cls(leak, lif.fire, lif.reset, lif.order, lif.v_bits)
+        if lif.synapse is None:
+            return cls(leak, lif.fire, lif.reset, lif.order, lif.v_bits)
+        return cls(leak, lif.fire, lif.reset, lif.order, lif.v_bits,
+                   lif.synapse.to_json(), lif.i_bits, lif.synapse_rounding)
 
     @property
     def leak_bits(self):
@@ -57,8 +63,12 @@ class LIFMode:
         return Leak.from_json(self.leak, "LIF mode")
 
     def to_json(self):
-        return {"leak": self.leak, "fire": self.fire, "reset": self.reset,
-                "order": self.order, "v_bits": self.v_bits}
+        result = {"leak": self.leak, "fire": self.fire, "reset": self.reset,
+                  "order": self.order, "v_bits": self.v_bits}
+        if self.synapse is not None:
+            result.update(synapse=self.synapse, i_bits=self.i_bits,
+                          synapse_rounding=self.synapse_rounding)
+        return result
 
 
 @dataclass
@@ -128,6 +138,12 @@ class Program:
         loaded before the start)."""
         return 2 if self.time_chunks == 1 else 2 + self.time_chunks
 
+    @property
+    def i_bits(self):
+        """The synaptic current's width in the LIF stage: the widest current-based mode's
+        i_bits, 0 when no layer is current-based (no current state is generated)."""
+        return max((m.i_bits for m in self.modes if m.synapse is not None), default=0)
+
     def neurons_per_tppe(self):
         """Neurons each TPPE computes over all layers: its membrane memory's depth when the
         membranes are carried between time chunks."""
@@ -158,8 +174,10 @@ class Program:
             memories[f"tppe{p}_spike_words"] = (regions * c.spike_depth, self.lanes)
             memories[f"tppe{p}_spike_masks"] = (regions * c.spike_depth // c.chunk, c.chunk)
             if self.time_chunks > 1:
-                # the membrane and the one bit of order state of each neuron
-                memories[f"tppe{p}_membranes"] = (max(1, neurons), c.v_bits + 1)
+                # the membrane, the one bit of order state and, with current-based
+                # neurons, the synaptic current of each neuron
+                memories[f"tppe{p}_membranes"] = (max(1, neurons),
+                                                  c.v_bits + 1 + self.i_bits)
         return memories
 
     def summary(self):

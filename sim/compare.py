@@ -13,6 +13,7 @@ import numpy as np
 
 from hwgen.compiler.ir import Flatten
 from hwgen.compiler.ir.spike_words import words_to_spikes
+from hwgen.compiler.scheduler.assign import walk_steps
 from hwgen.gateware.core_interface import unpack_results
 
 
@@ -162,9 +163,13 @@ def ideal_bounds(program, model, trace):
     a layer cannot take fewer cycles than the largest number of matched pairs any one TPPE
     must process (DESIGN.md section 4); with T / T_c time chunks, an input is active in a
     chunk if it spikes in one of the chunk's steps, and the layer's bound is the sum of its
-    chunks' bounds.
+    chunks' bounds. With the laggy join a TPPE's walker also visits at most one active
+    input per cycle, so its bound is the larger of its matched pairs and its walk
+    (:func:`~hwgen.compiler.scheduler.assign.walk_steps`).
     """
-    T, lanes = program["timesteps"], program["config"]["time_chunk"]
+    config = program["config"]
+    T, lanes = program["timesteps"], config["time_chunk"]
+    laggy = config.get("join", "dual") == "laggy"
     bounds = []
     for plan in program["layers"]:
         dense = model[plan["dense"]]
@@ -178,5 +183,12 @@ def ideal_bounds(program, model, trace):
         per_tppe = [pairs[..., neurons].sum(axis=-1) if neurons else
                     np.zeros(pairs.shape[:2], dtype=np.int64)
                     for neurons in plan["tppe_neurons"]]
+        if laggy:
+            samples, chunks, inputs = active.shape
+            walks = walk_steps(active.reshape(samples * chunks, inputs).astype(bool),
+                               dense.weight != 0, config["chunk"], plan["input_slots"])
+            walks = walks.reshape(samples, chunks, -1)
+            per_tppe = [np.maximum(pairs_p, walks[..., neurons].sum(axis=-1))
+                        for pairs_p, neurons in zip(per_tppe, plan["tppe_neurons"])]
         bounds.append(np.max(np.stack(per_tppe, axis=-1), axis=-1).sum(axis=1))
     return np.stack(bounds, axis=1)

@@ -45,6 +45,8 @@ class Framework:
     if_dt: float = None
     time_reason: str = None
     spike_fn: str = "single"
+    synapse_unit_gain: bool = False
+    synapse_reason: str = None
 
     def steps(self, tau, r, dt):
         """(beta, input gain) of a LIF node with time constant ``tau`` as written."""
@@ -54,6 +56,13 @@ class Framework:
             beta = np.exp(-dt / tau)
             return beta, r * (1.0 - beta)
         return 1.0 - dt / tau, r * dt / tau
+
+    def synapse_steps(self, tau_syn, w_in, dt):
+        """(alpha, input gain) of a CubaLIF / CubaLI node's synapse: as a LIF's decay, except
+        that a framework whose synapse adds its input unscaled (``synapse_unit_gain``:
+        Norse's LIFCell, i += I) has gain w_in."""
+        alpha, gain = self.steps(tau_syn, w_in, dt)
+        return (alpha, w_in * np.ones_like(alpha)) if self.synapse_unit_gain else (alpha, gain)
 
 
 FRAMEWORKS = {
@@ -80,7 +89,12 @@ FRAMEWORKS = {
         time_reason="Norse 1.1's exporter writes a LIFBox/LIBox tau as dt / tau_mem_inv "
                     "(dt times the time constant), so beta = 1 - dt*tau_mem_inv = "
                     "1 - dt**2/tau; its IAF adds its input unscaled (v += I) whatever dt, "
-                    "so an IF's gain is r"),
+                    "so an IF's gain is r",
+        synapse_unit_gain=True,
+        synapse_reason="Norse 1.1's LIFCell (exported as CubaLIF, tau_syn = dt / tau_syn_inv) "
+                       "adds its input to the synaptic current unscaled (i += I) and decays it "
+                       "by alpha = 1 - dt*tau_syn_inv; the membrane sees that current scaled "
+                       "by dt*tau_mem_inv"),
     "sinabs": Framework(
         "sinabs", 1.0, "Sinabs steps once per time bin: its IAF adds the input each step "
         "(v += I) and its LIF's tau_mem is in steps",

@@ -27,7 +27,7 @@ import networkx as nx
 import numpy as np
 
 from hwgen.errors import ConfigError, FormatError, HwgenError, ModelError, UnsupportedError
-from ..ir import FIRE_MODES, MAX_TIMESTEPS, ORDERS, RESET_MODES
+from ..ir import FIRE_MODES, MAX_TIMESTEPS, ORDERS, RESET_MODES, SYNAPSE_ROUNDINGS
 from ..ir.widths import MAX_IR_ACC_BITS
 from ..ir.floating import (ROUNDINGS, FloatConv, FloatDense, FloatFlatten, FloatInput,
                            FloatIntegrator, FloatNetwork, FloatNeuron, FloatReadout,
@@ -45,19 +45,19 @@ SUPPORTED = {
     "AvgPool2d": "sum_pool2d, 1/(kh*kw) folded into the next layer", "Flatten": "flatten",
     "LIF": "lif", "IF": "lif (no leak)", "Threshold": "lif (beta 0, no reset)",
     "LI": "li (readout)", "I": "li (no leak, readout)",
+    "CubaLIF": "lif with a synapse (current-based)",
+    "CubaLI": "li with a synapse (current-based readout)",
 }
 """NIR node types hwgen imports and what each becomes (docs/frontends.md has the table)."""
 
 REJECTED = {
-    "CubaLIF": "current-based neurons (a decaying synaptic current state) are not supported; "
-               "hwgen neurons integrate their input current directly",
-    "CubaLI": "current-based integrators (a decaying synaptic current state) are not supported",
     "Delay": "synaptic delays are not supported",
 }
 
 _MISSING = object()
 METADATA_KEYS = ("hwgen.fire", "hwgen.reset", "hwgen.order", "hwgen.membrane_rounding",
-                 "hwgen.encoding", "hwgen.encoder_threshold", "hwgen.timesteps")
+                 "hwgen.synapse_rounding", "hwgen.encoding", "hwgen.encoder_threshold",
+                 "hwgen.timesteps")
 """Node / graph metadata the frontend honours (written by :mod:`.snntorch_export`)."""
 
 
@@ -155,7 +155,7 @@ def _json_safe(value):
     return str(value)
 
 
-_MAY_BE_INFINITE = ("tau", "r", "tau_mem", "tau_syn")
+_MAY_BE_INFINITE = ("tau", "r", "tau_mem", "tau_syn", "w_in")
 _MAX_PARAMETER = float(1 << (MAX_IR_ACC_BITS - 1))
 
 
@@ -256,7 +256,7 @@ class _Importer:
         self.check_spikes_per_step()
         for node_name in order:
             node = doc.nodes[node_name]
-            if node.type in ("LIF", "IF", "Threshold", "LI", "I") \
+            if node.type in ("LIF", "IF", "Threshold", "LI", "I", "CubaLIF", "CubaLI") \
                     and not list(graph.successors(node_name)):
                 self.note(f"{node.where} feeds no Output node: it is an output of the model, "
                           f"without a readout")
@@ -302,6 +302,11 @@ class _Importer:
             if not isinstance(layer, FloatNeuron) or layer.reset == "none":
                 continue
             node = self.doc.nodes[layer.name]
+            if layer.alpha is not None:
+                raise UnsupportedError(f"{node.where}: with {self.spike_fn_reason}, a step may "
+                                       f"emit several spikes, and a current-based neuron's "
+                                       f"input per step is not bounded here; pass --spike-fn "
+                                       f"single if the model emits one spike per step")
             reach = self.max_input(layer)
             theta = np.asarray(layer.threshold, dtype=np.float64)
             if reach is None:
@@ -733,7 +738,9 @@ class _Importer:
             array = self.array(node, key, default)
             return None if array is None else self.per_neuron(node, key, array, shape, broadcast)
 
-        kind = node.type
+        cuba = node.type in ("CubaLIF", "CubaLI")
+        # A current-based node is its voltage-based counterpart behind a synaptic filter.
+        kind = {"CubaLIF": "LIF", "CubaLI": "LI"}.get(node.type, node.type)
         v_reset = v_leak = drive = v_threshold = None
         if kind in ("LIF", "IF"):
             v_threshold = param("v_threshold")
@@ -743,9 +750,10 @@ class _Importer:
                 self.note(f"{node.where}: no v_reset (a file from before NIR 1.0.x added it); "
                           f"0 assumed")
         if kind in ("LIF", "LI"):
-            tau, r, v_leak = param("tau"), param("r"), param("v_leak")
+            tau_key = "tau_mem" if cuba else "tau"
+            tau, r, v_leak = param(tau_key), param("r"), param("v_leak")
             if np.any(tau <= 0):
-                raise FormatError(f"{node.where}: tau must be positive, got "
+                raise FormatError(f"{node.where}: {tau_key} must be positive, got "
                                   f"{float(tau.min()):g}")
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 beta, gain = self.fw.steps(tau, r, dt)
@@ -765,6 +773,12 @@ class _Importer:
                                            f"(tau and r infinite)")
             drive = (v_leak - (v_reset if v_reset is not None else 0.0)) * np.where(
                 np.isinf(tau), 0.0, np.nan_to_num(rate))
+            if cuba and np.any(drive != 0):
+                n = int(np.argmax(drive != 0))
+                raise UnsupportedError(f"{node.where}: v_leak differs from v_reset (neuron "
+                                       f"{n}): a current-based neuron's constant drive acts on "
+                                       f"its membrane, and a bias would pass through its "
+                                       f"synaptic filter instead")
         elif kind in ("IF", "I"):
             r = param("r")
             step = dt if self.fw.if_dt is None else self.fw.if_dt
@@ -772,11 +786,16 @@ class _Importer:
         else:                                              # Threshold
             threshold = param("threshold")
             beta, gain = np.zeros_like(threshold), np.ones_like(threshold)
+        alpha = None
+        if cuba:
+            alpha, synapse_gain = self.synapse(node, param)
+            gain = gain * synapse_gain
         if self.fw.time_reason and kind in (("IF", "I") if self.fw.if_dt is not None else ()) \
                 + (("LIF", "LI") if self.fw.decay != "euler" or self.fw.tau_per_dt else ()):
             self.note(f"{self.fw.name}: {self.fw.time_reason}")
         if broadcast:
-            fields = ("tau", "r", "v_leak", "v_threshold", "v_reset", "threshold")
+            fields = ("tau", "tau_syn", "tau_mem", "r", "w_in", "v_leak", "v_threshold",
+                      "v_reset", "threshold")
             broadcast = sorted(broadcast, key=fields.index)
             self.note(f"{node.where}: scalar {', '.join(broadcast)} broadcast to its "
                       f"{int(np.prod(shape))} neurons")
@@ -786,8 +805,18 @@ class _Importer:
         beta, gain = self.snap(node, "beta", beta, _dyadic), self.snap(node, "input gain", gain,
                                                                         lambda x: 1.0)
         spiking = kind in ("LIF", "IF", "Threshold")
-        entry = {"nir_type": kind, "neurons": int(np.prod(shape)),
+        entry = {"nir_type": node.type, "neurons": int(np.prod(shape)),
                  "beta": _range(beta), "input_gain": _range(gain)}
+        synapse_rounding = "separate"
+        if cuba:
+            alpha = self.snap(node, "alpha", alpha, _dyadic)
+            synapse_rounding, synapse_rounding_source = self.semantic(
+                node, "synapse_rounding", "joint" if self.fw.name == "snntorch" else "separate",
+                "snnTorch's Synaptic adds alpha*syn + I to beta*mem before it floors the "
+                "membrane (state_quant)" if self.fw.name == "snntorch" else
+                "the membrane integrates this step's synaptic current", SYNAPSE_ROUNDINGS)
+            entry.update(alpha=_range(alpha), synapse_rounding=synapse_rounding,
+                         synapse_rounding_source=synapse_rounding_source)
         if spiking:
             if kind == "Threshold":
                 threshold_v = threshold
@@ -818,6 +847,9 @@ class _Importer:
         if rounding == "exact" and np.any((beta > 0) & (beta < 1)):
             self.note(f"{node.where}: the source computes beta*v exactly; hwgen floors it every "
                       f"step (docs/semantics.md), so spikes can differ by rounding")
+        if cuba and rounding == "exact" and np.any((alpha > 0) & (alpha < 1)):
+            self.note(f"{node.where}: the source computes alpha*i exactly; hwgen floors it "
+                      f"every step (docs/semantics.md 4b), so spikes can differ by rounding")
 
         producer = self.network[value.layer]
         if spiking and np.all(gain > 0):
@@ -845,15 +877,42 @@ class _Importer:
             entry["threshold"] = _range(threshold_i)
             layer = FloatNeuron(name=node.name, inputs=[value.layer], shape=shape, beta=beta,
                                 threshold=threshold_i, fire=fire, reset=reset, order=order,
-                                rounding=rounding)
+                                rounding=rounding, alpha=alpha,
+                                synapse_rounding=synapse_rounding)
         else:
             layer = FloatIntegrator(name=node.name, inputs=[value.layer], shape=shape, beta=beta,
-                                    rounding=rounding)
+                                    rounding=rounding, alpha=alpha,
+                                    synapse_rounding=synapse_rounding)
         self.network.add(layer)
         self.neurons[node.name] = entry
         return _Value(node.name, shape, None, node.name)
 
-    _lif = _if = _li = _i = _threshold = _neuron
+    _lif = _if = _li = _i = _threshold = _cubalif = _cubali = _neuron
+
+    def synapse(self, node, param):
+        """(alpha, input gain) of a CubaLIF / CubaLI node's synaptic filter, per neuron:
+        tau_syn di/dt = -i + w_in*S stepped by the framework's convention (Euler:
+        alpha = 1 - dt/tau_syn, gain w_in*dt/tau_syn; docs/semantics.md 4b)."""
+        tau_syn = param("tau_syn")
+        w_in = param("w_in", np.ones(1))
+        if np.any(tau_syn <= 0):
+            raise FormatError(f"{node.where}: tau_syn must be positive, got "
+                              f"{float(tau_syn.min()):g}")
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            alpha, gain = self.fw.synapse_steps(tau_syn, w_in, self.dt)
+        undefined = ~np.isfinite(gain)
+        if np.any(undefined):
+            if self.fw.name == "snntorch" and np.all(np.isinf(tau_syn[undefined])):
+                gain = np.where(undefined, 1.0, gain)
+                self.note(f"{node.where}: tau_syn and w_in are infinite (snnTorch's export of "
+                          f"alpha = 1); synaptic input gain 1 assumed, as snnTorch sets "
+                          f"w_in = tau_syn/dt")
+            else:
+                raise UnsupportedError(f"{node.where}: synaptic input gain w_in*dt/tau_syn is "
+                                       f"undefined (tau_syn and w_in infinite)")
+        if self.fw.synapse_reason:
+            self.note(f"{self.fw.name}: {self.fw.synapse_reason}")
+        return alpha, gain
 
     def snap(self, node, what, values, nearest):
         """Values within float32 precision (SNAP_TOLERANCE) of ``nearest(value)`` become it:

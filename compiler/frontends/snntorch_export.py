@@ -11,7 +11,7 @@ snnTorch 1.0's own ``export_to_nir`` cannot produce such a file:
 - ``beta = 1`` becomes tau = r = infinity.
 
 This helper walks the Sequential itself and tracks shapes, writes every neuron parameter
-per neuron, exports ``beta = 1`` as an IF node, and records what NIR cannot express in
+per neuron, exports ``beta = 1`` as an IF node and a ``Synaptic`` as a CubaLIF, and records what NIR cannot express in
 node metadata (``hwgen.fire``, ``hwgen.reset``, ``hwgen.order``,
 ``hwgen.membrane_rounding``; docs/frontends.md), which hwgen honours and other NIR
 readers ignore. Time constants follow snnTorch's convention (tau = dt/(1-beta),
@@ -40,9 +40,8 @@ def _pair_out(size, kernel, stride, padding, dilation):
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
-def _leaky(name, module, shape, torch):
-    import nir
-    where = f"module {name!r} (Leaky)"
+def _settings(where, module, torch):
+    """The node metadata recording what NIR cannot express of a Leaky or Synaptic."""
     if getattr(module, "inhibition", False):
         raise UnsupportedError(f"{where}: inhibition cannot be exported")
     graded = _numpy(module.graded_spikes_factor)
@@ -57,11 +56,17 @@ def _leaky(name, module, shape, torch):
     else:
         raise UnsupportedError(f"{where}: state_quant other than torch.floor cannot be "
                                f"represented")
+    return {"hwgen.fire": "gt", "hwgen.reset": module.reset_mechanism,
+            "hwgen.order": "delayed" if module.reset_delay else "snntorch_same_step",
+            "hwgen.membrane_rounding": rounding, "snntorch.module": type(module).__name__}
+
+
+def _leaky(name, module, shape, torch):
+    import nir
+    where = f"module {name!r} (Leaky)"
+    metadata = _settings(where, module, torch)
     beta = np.clip(_numpy(module.beta, shape), 0.0, 1.0)
     threshold = _numpy(module.threshold, shape)
-    metadata = {"hwgen.fire": "gt", "hwgen.reset": module.reset_mechanism,
-                "hwgen.order": "delayed" if module.reset_delay else "snntorch_same_step",
-                "hwgen.membrane_rounding": rounding, "snntorch.module": type(module).__name__}
     zeros = np.zeros(shape)
     if np.all(beta == 1.0):
         return nir.IF(r=np.full(shape, 1.0 / DT), v_threshold=threshold, v_reset=zeros,
@@ -74,11 +79,35 @@ def _leaky(name, module, shape, torch):
                    metadata=metadata)
 
 
+def _synaptic(name, module, shape, torch):
+    """A Synaptic(alpha, beta) as a CubaLIF with snnTorch's own convention (tau_syn =
+    dt/(1-alpha), w_in = tau_syn/dt, tau_mem = dt/(1-beta), r = tau_mem/dt: one Euler step
+    is then syn = alpha*syn + I, mem = beta*mem + syn). alpha or beta = 1 is an infinite time
+    constant and gain, which hwgen reads back as gain 1 (NIR has no current-based IF).
+    ``state_quant=torch.floor`` floors both states, recorded as ``floor`` rounding; snnTorch
+    adds alpha*syn + I to beta*mem before that floor: ``joint`` synaptic rounding."""
+    import nir
+    where = f"module {name!r} (Synaptic)"
+    metadata = {**_settings(where, module, torch), "hwgen.synapse_rounding": "joint"}
+    alpha = np.clip(_numpy(module.alpha, shape), 0.0, 1.0)
+    beta = np.clip(_numpy(module.beta, shape), 0.0, 1.0)
+    zeros = np.zeros(shape)
+    with np.errstate(divide="ignore"):
+        tau_syn = DT / (1.0 - alpha)
+        tau_mem = DT / (1.0 - beta)
+    return nir.CubaLIF(tau_syn=tau_syn, tau_mem=tau_mem, r=tau_mem / DT, v_leak=zeros,
+                       v_threshold=_numpy(module.threshold, shape), v_reset=zeros,
+                       w_in=tau_syn / DT, metadata=metadata)
+
+
+RECURRENT = ("RLeaky", "RSynaptic")
+
+
 def to_nir(net, input_shape, *, timesteps=None, input_encoding=None, input_name="input",
            output_name="output"):
-    """The NIR graph of ``net`` (a ``torch.nn.Sequential`` of Linear, Leaky, Flatten, Conv1d,
-    Conv2d, AvgPool2d; Dropout and Identity are skipped) for inputs of ``input_shape``
-    (no batch dimension).
+    """The NIR graph of ``net`` (a ``torch.nn.Sequential`` of Linear, Leaky, Synaptic,
+    Flatten, Conv1d, Conv2d, AvgPool2d; Dropout and Identity are skipped) for inputs of
+    ``input_shape`` (no batch dimension).
 
     ``timesteps``: recorded as graph metadata ``hwgen.timesteps``. ``input_encoding``:
     ``("if", threshold)`` records that inputs are integers through hwgen's IF encoder.
@@ -114,6 +143,12 @@ def to_nir(net, input_shape, *, timesteps=None, input_encoding=None, input_name=
             shape = (module.out_features,)
         elif isinstance(module, snntorch.Leaky) and type(module).__name__ == "Leaky":
             node = _leaky(name, module, shape, torch)
+        elif isinstance(module, snntorch.Synaptic) and type(module).__name__ == "Synaptic":
+            node = _synaptic(name, module, shape, torch)
+        elif type(module).__name__ in RECURRENT:
+            raise UnsupportedError(f"{where}: recurrent layers (a layer's spikes feeding its "
+                                   f"own input at the next step) are not supported; hwgen "
+                                   f"runs feed-forward networks")
         elif isinstance(module, torch.nn.Flatten):
             rank = len(shape) + 1                      # torch counts the batch dimension
             start = module.start_dim % rank - 1
@@ -165,7 +200,8 @@ def to_nir(net, input_shape, *, timesteps=None, input_encoding=None, input_name=
                 shape[1:], kernel, stride, padding)])
         else:
             raise UnsupportedError(f"{where}: not supported by the exporter (Linear, Leaky, "
-                                   f"Flatten, Conv1d, Conv2d, AvgPool2d, Dropout, Identity)")
+                                   f"Synaptic, Flatten, Conv1d, Conv2d, AvgPool2d, Dropout, "
+                                   f"Identity)")
         nodes[name] = node
     nodes[output_name] = nir.Output(np.array(shape))
     names = list(nodes)

@@ -33,8 +33,38 @@ def _per_step(values, shape, function):
     return function(values.reshape(samples * steps, *shape)).reshape(samples, steps, -1)
 
 
+def synaptic_current(layer, current):
+    """``current`` through the layer's synaptic filter i = alpha*i + I (floored with
+    ``rounding = floor``), or unchanged for a voltage-based layer."""
+    if layer.alpha is None:
+        return current
+    alpha = layer.alpha[np.newaxis, :]
+    i = np.zeros(current.shape[::2], dtype=np.float64)
+    filtered = np.zeros(current.shape, dtype=np.float64)
+    for t in range(current.shape[1]):
+        i = alpha * i + current[:, t]
+        if layer.rounding == "floor":
+            i = np.floor(i)
+        filtered[:, t] = i
+    return filtered
+
+
+def _inputs(layer, current):
+    """``drive(t)``: what the membrane adds to beta*v at step t: I[t], or a current-based
+    layer's i[t] = alpha*i[t-1] + I[t], written as alpha*i[t-1] + I[t] for a joint rounding
+    so that the membrane's floor is taken once over the whole sum (snnTorch's Synaptic)."""
+    filtered = synaptic_current(layer, current)
+    if layer.alpha is None or layer.synapse_rounding == "separate":
+        return lambda t: filtered[:, t]
+    alpha = layer.alpha[np.newaxis, :]
+    return lambda t: (alpha * filtered[:, t - 1] if t else 0.0) + current[:, t]
+
+
 def neuron(layer, current):
     """Float LIF over T steps of ``current`` (samples, T, neurons): uint8 spikes."""
+    drive = _inputs(layer, current)
+    synaptic_zero = layer.alpha is not None and layer.order == "delayed" \
+        and layer.reset == "zero"
     beta, theta = layer.beta[np.newaxis, :], layer.threshold[np.newaxis, :]
     v = np.zeros(current.shape[::2], dtype=np.float64)
     fired = np.zeros(v.shape, dtype=bool)
@@ -46,15 +76,18 @@ def neuron(layer, current):
             # snnTorch's own order of operations (rounding included): subtract the reset of
             # a stored membrane that fires, round, decide, then give that reset back.
             stored_fired = v >= theta if layer.fire == "ge" else v > theta
-            h = beta * v + current[:, t] - np.where(stored_fired, theta, 0.0)
+            h = beta * v + drive(t) - np.where(stored_fired, theta, 0.0)
         elif same_step:
-            h = beta * v + current[:, t]
+            h = beta * v + drive(t)
         elif layer.reset == "subtract":
-            h = beta * v + current[:, t] - np.where(fired, theta, 0.0)
+            h = beta * v + drive(t) - np.where(fired, theta, 0.0)
+        elif synaptic_zero:
+            # snnTorch's Synaptic: the reset zeroes the whole step, current included
+            h = np.where(fired, 0.0, beta * v + drive(t))
         elif layer.reset == "zero":
             h = np.where(fired, 0.0, beta * v) + current[:, t]
         else:
-            h = beta * v + current[:, t]
+            h = beta * v + drive(t)
         if layer.rounding == "floor":
             h = np.floor(h)
         fired = h >= theta if layer.fire == "ge" else h > theta
@@ -71,11 +104,12 @@ def neuron(layer, current):
 
 
 def integrator(layer, current):
+    drive = _inputs(layer, current)
     beta = layer.beta[np.newaxis, :]
     v = np.zeros(current.shape[::2], dtype=np.float64)
     potentials = np.zeros(current.shape, dtype=np.float64)
     for t in range(current.shape[1]):
-        v = beta * v + current[:, t]
+        v = beta * v + drive(t)
         if layer.rounding == "floor":
             v = np.floor(v)
         potentials[:, t] = v

@@ -81,7 +81,9 @@ class FloatFlatten(FloatLayer):
 @dataclass(kw_only=True)
 class FloatNeuron(FloatLayer):
     """Spiking neurons: per step h = beta*v + I (order, reset and comparison as in
-    docs/semantics.md, in exact float arithmetic unless ``rounding`` is ``floor``)."""
+    docs/semantics.md, in exact float arithmetic unless ``rounding`` is ``floor``). With
+    ``alpha`` (current-based, section 4b) I is first filtered: i = alpha*i + I, and h uses
+    this step's i."""
 
     beta: np.ndarray                        # (neurons,), in [0, 1]
     threshold: np.ndarray                   # (neurons,), in current units
@@ -89,6 +91,8 @@ class FloatNeuron(FloatLayer):
     reset: str
     order: str
     rounding: str = "exact"
+    alpha: np.ndarray = None                # (neurons,) synaptic decay; None: voltage-based
+    synapse_rounding: str = "separate"      # as LIF's (neuron.SYNAPSE_ROUNDINGS)
 
     def check(self):
         for name, value, choices in (("fire", self.fire, FIRE_MODES),
@@ -102,10 +106,13 @@ class FloatNeuron(FloatLayer):
 
 @dataclass(kw_only=True)
 class FloatIntegrator(FloatLayer):
-    """A non-spiking leaky integrator (readout): v = beta*v + I every step."""
+    """A non-spiking leaky integrator (readout): v = beta*v + I every step (I through the
+    synaptic filter i = alpha*i + I if ``alpha`` is given)."""
 
     beta: np.ndarray
     rounding: str = "exact"
+    alpha: np.ndarray = None
+    synapse_rounding: str = "separate"
 
 
 @dataclass(kw_only=True)

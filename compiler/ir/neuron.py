@@ -26,6 +26,19 @@ previous step itself fires (docs/semantics.md section 4)."""
 
 LEAK_KINDS = ("none", "shift", "multiply", "per_neuron")
 
+SYNAPSE_ROUNDINGS = ("separate", "joint")
+"""How a current-based neuron rounds (docs/semantics.md section 4b). ``separate``: the
+membrane adds this step's synaptic current, each state floored on its own (h = L(v) + i[t]);
+``joint``: snnTorch's ``Synaptic`` with ``state_quant=torch.floor``, which floors the
+membrane's whole sum once: h = floor(beta*v + alpha*i[t-1]) + I[t]."""
+
+
+def joint_leak(leak, v, synapse, i):
+    """floor(L(v) + L_syn(i)) with one floor over both unfloored leaks (int64 arrays)."""
+    a, f = leak.unfloored(v)
+    b, g = synapse.unfloored(i)
+    return ((a << g) + (b << f)) >> (f + g)
+
 MAX_FRAC_BITS = 16
 
 
@@ -90,14 +103,15 @@ class Leak:
             return max(self.multipliers, default=0) / 2.0 ** self.frac_bits
         return 1.0
 
-    def check(self, where, v_bits, neurons=None):
-        """Raise :class:`ModelError` naming ``where`` if this leak is malformed; ``neurons``
-        (when known) is the number of neurons a ``per_neuron`` leak must cover."""
+    def check(self, where, v_bits, neurons=None, state="membrane"):
+        """Raise :class:`ModelError` naming ``where`` if this leak is malformed; ``v_bits``
+        is the width of the ``state`` it decays (a synaptic leak: the current's);
+        ``neurons`` (when known) is the number of neurons a ``per_neuron`` leak must cover."""
         if self.kind not in LEAK_KINDS:
             raise ModelError(f"{where}: leak kind {self.kind!r} is not one of {', '.join(LEAK_KINDS)}")
         if self.kind == "shift" and not 1 <= self.shift <= v_bits:
             raise ModelError(f"{where}: leak shift {self.shift} must be between 1 and "
-                             f"the membrane width {v_bits}")
+                             f"the {state} width {v_bits}")
         if self.kind in ("multiply", "per_neuron"):
             if not 1 <= self.frac_bits <= MAX_FRAC_BITS:
                 raise ModelError(f"{where}: leak frac_bits {self.frac_bits} must be between 1 "
@@ -118,6 +132,17 @@ class Leak:
                 and len(self.multipliers) != neurons:
             raise ModelError(f"{where}: leak has {len(self.multipliers)} multipliers for "
                              f"{neurons} neurons (one per neuron)")
+
+    def unfloored(self, v):
+        """L(v) before its final floor, as (numerator, frac_bits): L(v) = numerator >>
+        frac_bits. A joint synaptic rounding adds two of these before one floor."""
+        if self.kind == "shift":
+            return v - (v >> self.shift), 0
+        if self.kind == "multiply":
+            return self.multiplier * v, self.frac_bits
+        if self.kind == "per_neuron":
+            return np.asarray(self.multipliers, dtype=np.int64) * v, self.frac_bits
+        return v, 0
 
     def apply(self, v):
         """Leak an int64 array of membrane values; a ``per_neuron`` leak's multipliers run

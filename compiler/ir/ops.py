@@ -12,7 +12,7 @@ The native format and the graph pick it up from the registry.
 import numpy as np
 
 from hwgen.errors import ModelError
-from .neuron import FIRE_MODES, ORDERS, RESET_MODES, Leak, signed_range
+from .neuron import FIRE_MODES, ORDERS, RESET_MODES, SYNAPSE_ROUNDINGS, Leak, signed_range
 from .values import Current, Membrane, Prediction, Spikes
 from .widths import MAX_IR_ACC_BITS, MAX_V_BITS, MAX_WEIGHT_BITS, MIN_BITS
 
@@ -273,13 +273,16 @@ class LIF(Op):
     required_tensors = ("threshold",)
 
     def __init__(self, name, threshold, *, leak=Leak(), fire="ge", reset="subtract",
-                 order="same_step", v_bits):
+                 order="same_step", v_bits, synapse=None, i_bits=None,
+                 synapse_rounding=None):
         super().__init__(name)
         self.v_bits = _require_int(self.where, "v_bits", v_bits, MIN_BITS, MAX_V_BITS)
         if not isinstance(leak, Leak):
             raise ModelError(f"{self.where}: leak must be a Leak, got {leak!r}")
         leak.check(self.where, self.v_bits)
         self.leak = leak
+        self.synapse, self.i_bits, self.synapse_rounding = _synapse(
+            self.where, synapse, i_bits, synapse_rounding)
         self.fire = _require_choice(self.where, "fire", fire, FIRE_MODES)
         self.reset = _require_choice(self.where, "reset", reset, RESET_MODES)
         self.order = _require_choice(self.where, "order", order, ORDERS)
@@ -299,9 +302,14 @@ class LIF(Op):
     def size(self):
         return self.threshold.shape[0]
 
+    @property
+    def current_based(self):
+        """True if a synaptic current state filters the input (docs/semantics.md 4b)."""
+        return self.synapse is not None
+
     def attributes(self):
         return {"leak": self.leak.to_json(), "fire": self.fire, "reset": self.reset,
-                "order": self.order, "v_bits": self.v_bits}
+                "order": self.order, "v_bits": self.v_bits, **_synapse_attributes(self)}
 
     def tensors(self):
         return {"threshold": self.threshold}
@@ -312,7 +320,8 @@ class LIF(Op):
         return cls(name, tensors["threshold"],
                    leak=Leak.from_json(attributes.get("leak"), where),
                    fire=attributes.get("fire"), reset=attributes.get("reset"),
-                   order=attributes.get("order"), v_bits=attributes.get("v_bits"))
+                   order=attributes.get("order"), v_bits=attributes.get("v_bits"),
+                   **_synapse_parts(where, attributes))
 
     def infer(self, inputs, timesteps):
         self._expect_inputs(inputs, Current)
@@ -322,6 +331,43 @@ class LIF(Op):
         # Neurons of a multi-dimensional current (a convolution's channels x positions) are
         # numbered in C order, as the threshold tensor lists them.
         return Spikes(source.shape)
+
+
+def _synapse(where, synapse, i_bits, rounding):
+    """(synapse, i_bits, synapse_rounding) checked: a current-based neuron has a synapse
+    and i_bits (its rounding defaults to ``separate``), a voltage-based one none of them."""
+    if synapse is None:
+        for name, value in (("i_bits", i_bits), ("synapse_rounding", rounding)):
+            if value is not None:
+                raise ModelError(f"{where}: {name} {value!r} is given without a synapse "
+                                 f"leak; only a current-based neuron has a synaptic current")
+        return None, None, None
+    if not isinstance(synapse, Leak):
+        raise ModelError(f"{where}: synapse must be a Leak, got {synapse!r}")
+    if i_bits is None:
+        raise ModelError(f"{where}: a current-based neuron (synapse given) needs i_bits, the "
+                         f"width of its synaptic current")
+    i_bits = _require_int(where, "i_bits", i_bits, MIN_BITS, MAX_V_BITS)
+    synapse.check(f"{where}: synapse", i_bits, state="synaptic current")
+    rounding = _require_choice(where, "synapse_rounding", rounding or "separate",
+                               SYNAPSE_ROUNDINGS)
+    return synapse, i_bits, rounding
+
+
+def _synapse_attributes(op):
+    """The synapse attributes, present only for a current-based neuron (so a voltage-based
+    op's JSON is what it was before current-based neurons existed)."""
+    if op.synapse is None:
+        return {}
+    return {"synapse": op.synapse.to_json(), "i_bits": op.i_bits,
+            "synapse_rounding": op.synapse_rounding}
+
+
+def _synapse_parts(where, attributes):
+    synapse = attributes.get("synapse")
+    return {"synapse": None if synapse is None else Leak.from_json(synapse, f"{where}: synapse"),
+            "i_bits": attributes.get("i_bits"),
+            "synapse_rounding": attributes.get("synapse_rounding")}
 
 
 @op_type
@@ -593,22 +639,29 @@ class LI(Op):
 
     type_name = "li"
 
-    def __init__(self, name, *, leak=Leak(), v_bits):
+    def __init__(self, name, *, leak=Leak(), v_bits, synapse=None, i_bits=None,
+                 synapse_rounding=None):
         super().__init__(name)
         self.v_bits = _require_int(self.where, "v_bits", v_bits, MIN_BITS, MAX_V_BITS)
         if not isinstance(leak, Leak):
             raise ModelError(f"{self.where}: leak must be a Leak, got {leak!r}")
         leak.check(self.where, self.v_bits)
         self.leak = leak
+        self.synapse, self.i_bits, self.synapse_rounding = _synapse(
+            self.where, synapse, i_bits, synapse_rounding)
+
+    @property
+    def current_based(self):
+        return self.synapse is not None
 
     def attributes(self):
-        return {"leak": self.leak.to_json(), "v_bits": self.v_bits}
+        return {"leak": self.leak.to_json(), "v_bits": self.v_bits, **_synapse_attributes(self)}
 
     @classmethod
     def from_parts(cls, name, attributes, tensors):
         where = f"{cls.type_name} {name!r}"
         return cls(name, leak=Leak.from_json(attributes.get("leak"), where),
-                   v_bits=attributes.get("v_bits"))
+                   v_bits=attributes.get("v_bits"), **_synapse_parts(where, attributes))
 
     def infer(self, inputs, timesteps):
         self._expect_inputs(inputs, Current)

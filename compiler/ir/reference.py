@@ -16,6 +16,7 @@ from hwgen.errors import InputError, UnsupportedError
 from hwgen.compiler.ir import early_exit as exit_rules
 from hwgen.compiler.ir import (LI, LIF, Conv1d, Conv2d, Dense, Flatten, Input, Readout, SumPool2d,
                          saturate)
+from hwgen.compiler.ir.neuron import joint_leak
 
 
 @dataclass
@@ -174,11 +175,39 @@ def dense(op, spikes):
     return current
 
 
+def synaptic_currents(op, current):
+    """The current a neuron's membrane integrates, (samples, T, neurons): ``current`` itself
+    for a voltage-based op, else the synaptic current i[t] = sat(L_syn(i[t-1]) + I[t]),
+    i[-1] = 0 (docs/semantics.md section 4b)."""
+    if op.synapse is None:
+        return current
+    filtered = np.zeros(current.shape, dtype=np.int64)
+    i = np.zeros((current.shape[0], current.shape[2]), dtype=np.int64)
+    for t in range(current.shape[1]):
+        i = saturate(op.synapse.apply(i) + current[:, t], op.i_bits)
+        filtered[:, t] = i
+    return filtered
+
+
+def _membrane_sums(op, current):
+    """``total(v, t)``: L(v) plus what the membrane integrates at step t, unsaturated.
+    Voltage-based: I[t]; current-based, separate rounding: this step's i[t]; joint
+    rounding: floor(L(v) + L_syn(i[t-1])) + I[t], one floor (docs/semantics.md 4b). The
+    synaptic current depends on the input only, so it is computed ahead of the membrane."""
+    filtered = synaptic_currents(op, current)
+    if op.synapse is None or op.synapse_rounding == "separate":
+        return lambda v, t: op.leak.apply(v) + filtered[:, t]
+    zero = np.zeros((current.shape[0], current.shape[2]), dtype=np.int64)
+    return lambda v, t: joint_leak(op.leak, v, op.synapse,
+                                   filtered[:, t - 1] if t else zero) + current[:, t]
+
+
 def lif(op, current):
     """Run ``op``'s neurons over the T steps of ``current`` (samples, T, neurons).
 
     Returns (spikes uint8 (samples, T, neurons), final membrane int64 (samples, neurons)).
     """
+    total = _membrane_sums(op, current)
     samples, steps, neurons = current.shape
     theta = op.threshold[np.newaxis, :]
     v = np.zeros((samples, neurons), dtype=np.int64)
@@ -189,15 +218,20 @@ def lif(op, current):
         return h >= theta if op.fire == "ge" else h > theta
 
     for t in range(steps):
-        leaked = op.leak.apply(v)
+        summed = total(v, t)
         if op.order == "snntorch_same_step" and op.reset == "subtract":
             # r: did the membrane stored at step t-1 fire? snnTorch subtracts its reset
             # before deciding and gives it back after (it "avoids a double reset").
-            h = saturate(leaked + current[:, t], op.v_bits)
+            h = saturate(summed, op.v_bits)
             fired = fire(h - np.where(fire(v), theta, 0))
             v = h - np.where(fired, theta, 0)
+        elif op.order == "delayed" and op.reset == "zero" and op.current_based:
+            # snnTorch's Synaptic zeroes the whole step after a spike, current included.
+            h = np.where(fired, 0, saturate(summed, op.v_bits))
+            fired = fire(h)
+            v = h
         elif op.order in ("same_step", "snntorch_same_step"):
-            h = saturate(leaked + current[:, t], op.v_bits)
+            h = saturate(summed, op.v_bits)
             fired = fire(h)
             if op.reset == "subtract":
                 v = h - np.where(fired, theta, 0)
@@ -208,11 +242,11 @@ def lif(op, current):
         else:
             # Delayed: the spike of step t-1 (``fired`` still holds it) resets now.
             if op.reset == "subtract":
-                h = saturate(leaked + current[:, t] - np.where(fired, theta, 0), op.v_bits)
-            elif op.reset == "zero":
-                h = saturate(np.where(fired, 0, leaked) + current[:, t], op.v_bits)
+                h = saturate(summed - np.where(fired, theta, 0), op.v_bits)
+            elif op.reset == "zero":      # voltage-based: the leaked membrane only
+                h = saturate(np.where(fired, 0, op.leak.apply(v)) + current[:, t], op.v_bits)
             else:
-                h = saturate(leaked + current[:, t], op.v_bits)
+                h = saturate(summed, op.v_bits)
             fired = fire(h)
             v = h
         spikes[:, t] = fired
@@ -235,12 +269,14 @@ def pool(op, values, shape):
 
 
 def li(op, current):
-    """A leaky integrator: v = sat(L(v) + I[t]). Returns (membrane per step, final membrane)."""
+    """A leaky integrator: v = sat(L(v) + I[t]) (I through the synapse of a current-based
+    one). Returns (membrane per step, final membrane)."""
+    total = _membrane_sums(op, current)
     samples, steps, neurons = current.shape
     v = np.zeros((samples, neurons), dtype=np.int64)
     potentials = np.zeros(current.shape, dtype=np.int64)
     for t in range(steps):
-        v = saturate(op.leak.apply(v) + current[:, t], op.v_bits)
+        v = saturate(total(v, t), op.v_bits)
         potentials[:, t] = v
     return potentials, v
 

@@ -24,6 +24,8 @@ scale is independent of the others'.
   ``per_neuron`` leak, :func:`quantize_betas`), never a shared approximation.
 - The membrane width, unless given, is the narrowest that can never saturate over T steps,
   so the integer model differs from the float one only by rounding.
+- A current-based layer's alpha becomes its synaptic leak as beta becomes the membrane's,
+  and its current width ``i_bits`` is likewise the narrowest that never saturates.
 
 Everything decided lands in ``model.metadata["quantization"]`` (docs/frontends.md lists the
 fields), including, with calibration inputs, per-layer spike agreement between the float
@@ -164,13 +166,14 @@ def quantize_betas(betas, *, frac_bits=8):
     return Leak.per_neuron(a, f), exact
 
 
-def _layer_betas(layer):
-    beta = np.asarray(layer.beta, dtype=np.float64).reshape(-1)
+def _layer_betas(layer, which="beta"):
+    beta = np.asarray(getattr(layer, which), dtype=np.float64).reshape(-1)
     low, high = (float(beta.min()), float(beta.max())) if beta.size else (1.0, 1.0)
     if low < -1e-9 or high > 1 + 1e-9:
         bad = low if low < 0 else high
-        raise UnsupportedError(f"layer {layer.name!r}: decay beta {bad:g} is outside [0, 1] "
-                               f"(tau shorter than dt?)")
+        tau = "tau" if which == "beta" else "tau_syn"
+        raise UnsupportedError(f"layer {layer.name!r}: decay {which} {bad:g} is outside "
+                               f"[0, 1] ({tau} shorter than dt?)")
     return np.clip(beta, 0.0, 1.0), low, high
 
 
@@ -377,12 +380,17 @@ class _Builder:
         report.update(v_bits=bits, v_bits_source=f"given: |h| <= {reach}, {saturates}")
         return bits
 
-    def leak(self, layer, report):
-        betas, low, high = _layer_betas(layer)
+    def leak(self, layer, report, which="beta"):
+        betas, low, high = _layer_betas(layer, which)
         if high - low <= EXACT_BETA_TOLERANCE:
             v_bits = self.options.v_bits or MAX_FRAC_BITS     # the longest shift worth trying
             leak, exact = quantize_leak(float(np.median(betas)), form=self.options.leak_form,
                                         frac_bits=self.options.leak_frac_bits, v_bits=v_bits)
+        elif which == "alpha":
+            # One synaptic leak per layer in the hardware: refuse rather than approximate.
+            raise UnsupportedError(
+                f"layer {layer.name!r}: its neurons' synaptic currents decay differently "
+                f"(alpha {low:g} to {high:g}); hwgen has one synaptic leak per layer")
         elif self.options.leak_form == "shift":
             raise UnsupportedError(
                 f"layer {layer.name!r}: its neurons decay differently (beta {low:g} to "
@@ -391,10 +399,10 @@ class _Builder:
             leak, exact = quantize_betas(betas, frac_bits=self.options.leak_frac_bits)
         quantized = leak.betas if leak.kind == "per_neuron" else np.full(betas.shape, leak.beta)
         error = float(np.abs(betas - quantized).max()) if betas.size else 0.0
-        entry = {"beta": high, "quantized": leak.to_json(), "beta_quantized": leak.beta,
+        entry = {which: high, "quantized": leak.to_json(), f"{which}_quantized": leak.beta,
                  "error": error, "exact": bool(exact)}
         if high - low > 1e-12:
-            entry["beta_range"] = [low, high]
+            entry[f"{which}_range"] = [low, high]
         if leak.kind == "per_neuron":
             # the multipliers themselves are in the model; the report says what they span
             entry["quantized"] = {"kind": "per_neuron", "frac_bits": leak.frac_bits,
@@ -404,8 +412,29 @@ class _Builder:
             entry["beta_quantized_range"] = [float(quantized.min()), float(quantized.max())]
             entry["note"] = ("betas differ across neurons: one multiplier per neuron, "
                              f"(a_n * v) >> {leak.frac_bits}")
-        report["leak"] = entry
+        report["leak" if which == "beta" else "synaptic_leak"] = entry
         return leak
+
+    def synapse(self, layer, bound, report):
+        """A current-based layer's synaptic leak (from alpha, as a membrane's from beta) and
+        current width: the narrowest that never saturates, by the same bound as v (|L(i)|
+        <= min(|i|, alpha*|i| + 1), each step adding at most ``bound``). Returns (leak,
+        i_bits, the largest |i|: the membrane's largest input per step), or (None, None,
+        ``bound``) for a voltage-based layer."""
+        if layer.alpha is None:
+            return None, None, bound
+        synapse = self.leak(layer, report, "alpha")
+        reach = 0
+        for _ in range(self.T):
+            leaked = reach if synapse.kind == "none" else min(reach, synapse.beta * reach + 1)
+            reach = int(np.floor(leaked)) + bound
+        i_bits = signed_bits(reach)
+        if synapse.kind == "shift":
+            i_bits = max(i_bits, synapse.shift)
+        report.update(i_bits=i_bits, i_bits_source=f"auto: |i| <= {reach}, never saturates",
+                      synapse_rounding=layer.synapse_rounding)
+        # A joint rounding adds alpha*i[t-1] + I[t] unrounded: at most one more than i.
+        return synapse, i_bits, reach + (layer.synapse_rounding == "joint")
 
     def neuron_op(self, layer, scale, bound, report):
         theta = np.asarray(layer.threshold, dtype=np.float64) * scale
@@ -423,16 +452,22 @@ class _Builder:
         if rounded.size and np.any((rounded == 0) & (theta > 0)):
             report["threshold"]["note"] = "some positive thresholds round to 0"
         leak = self.leak(layer, report)
+        synapse, i_bits, bound = self.synapse(layer, bound, report)
         v_bits = self.v_bits_for(layer, leak, bound, threshold_max,
                                  layer.order == "delayed" and layer.reset == "subtract", report)
         op = LIF(layer.name, rounded.astype(np.int64), leak=leak, fire=layer.fire,
-                 reset=layer.reset, order=layer.order, v_bits=v_bits)
+                 reset=layer.reset, order=layer.order, v_bits=v_bits, synapse=synapse,
+                 i_bits=i_bits,
+                 synapse_rounding=None if synapse is None else layer.synapse_rounding)
         return op, 1
 
     def integrator_op(self, layer, bound, report):
         leak = self.leak(layer, report)
+        synapse, i_bits, bound = self.synapse(layer, bound, report)
         v_bits = self.v_bits_for(layer, leak, bound, 0, False, report)
-        return LI(layer.name, leak=leak, v_bits=v_bits), 1 << (v_bits - 1)
+        return LI(layer.name, leak=leak, v_bits=v_bits, synapse=synapse, i_bits=i_bits,
+                  synapse_rounding=None if synapse is None else layer.synapse_rounding), \
+            1 << (v_bits - 1)
 
 
 # --- the pass ---------------------------------------------------------------------------

@@ -20,11 +20,16 @@ from ..ir import LI, LIF, Conv1d, Conv2d, Dense, Flatten, Input, Readout, SumPoo
 
 def _reach(op, current, timesteps):
     """The largest h each neuron of LIF ``op`` reaches over the T steps with input
-    ``current`` (per neuron, >= 0) at every step."""
+    ``current`` (per neuron, >= 0) at every step. Both leaks are non-decreasing, so the
+    largest input at every step also gives a current-based neuron its largest synaptic
+    current at every step."""
     h = np.zeros(op.size, dtype=np.int64)
+    i = np.zeros(op.size, dtype=np.int64)
     best = np.full(op.size, np.iinfo(np.int64).min, dtype=np.int64)
     for _ in range(timesteps):
-        h = saturate(op.leak.apply(h) + current, op.v_bits)
+        if op.synapse is not None:
+            i = saturate(op.synapse.apply(i) + current, op.i_bits)
+        h = saturate(op.leak.apply(h) + (current if op.synapse is None else i), op.v_bits)
         best = np.maximum(best, h)
     return best
 

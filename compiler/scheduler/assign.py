@@ -8,11 +8,18 @@ stage) and its LIF time (T / lif_steps cycles, overlapped); balancing that sum b
 the layer. Matched pairs depend on the input, so they are estimated from each input
 neuron's probability of being active (measured on calibration data, else assumed 1:
 then the balance is over nonzero weights).
+
+With the laggy join (``join = "laggy"``) a neuron also costs its spike-side walk: the
+walker visits, per chunk with a matched pair, every active input of the chunk up to the
+highest matched one, one per cycle (:func:`walk_steps`), so that walk, at least the
+neuron's matched pairs, replaces them as its term.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
+
+from ..hardware_config import JOIN_VARIANTS
 
 
 @dataclass(frozen=True)
@@ -23,17 +30,92 @@ class Assignment:
     estimated_cycles: tuple
 
 
-def neuron_costs(weight, chunk, lif_cycles, activity=None):
-    """Estimated cycles per output neuron of a (outputs, inputs) weight matrix."""
+def neuron_costs(weight, chunk, lif_cycles, activity=None, join="dual", positions=None):
+    """Estimated cycles per output neuron of a (outputs, inputs) weight matrix.
+
+    ``positions`` (laggy only): the input neuron at each position of the layer's spike
+    fiber (-1 for padding), which decides the walker's order; default: input order.
+    """
+    if join not in JOIN_VARIANTS:
+        raise ValueError(f"neuron_costs: join {join!r} must be one of "
+                         f"{', '.join(JOIN_VARIANTS)}")
     nonzero = weight != 0
     if activity is None:
         activity = np.ones(weight.shape[1])
-    pairs = nonzero @ np.asarray(activity, dtype=float)
+    activity = np.asarray(activity, dtype=float)
+    pairs = nonzero @ activity
     padded = -(-weight.shape[1] // chunk) * chunk
     blocks = np.zeros((weight.shape[0], padded), dtype=bool)
     blocks[:, :weight.shape[1]] = nonzero
     entries = 1 + blocks.reshape(weight.shape[0], -1, chunk).any(axis=2).sum(axis=1)
-    return np.maximum(np.maximum(pairs, entries), lif_cycles)
+    costs = np.maximum(np.maximum(pairs, entries), lif_cycles)
+    if join == "laggy":
+        placed_nonzero, placed_activity = _in_fiber_order(nonzero, activity[None, :],
+                                                          positions, chunk)
+        costs = np.maximum(costs, expected_walk(placed_nonzero, placed_activity[0], chunk))
+    return costs
+
+
+def _in_fiber_order(nonzero, active, positions, chunk):
+    """``nonzero`` (N, K) and ``active`` (S, K), columns moved to their fiber positions
+    (padding: zero weight, never active), padded to whole chunks."""
+    if positions is None:
+        positions = range(nonzero.shape[1])
+    positions = np.asarray(list(positions), dtype=np.int64)
+    width = -(-len(positions) // chunk) * chunk
+    placed_nonzero = np.zeros((nonzero.shape[0], width), dtype=bool)
+    placed_active = np.zeros((active.shape[0], width), dtype=active.dtype)
+    used = np.flatnonzero(positions >= 0)
+    placed_nonzero[:, used] = nonzero[:, positions[used]]
+    placed_active[:, used] = active[:, positions[used]]
+    return placed_nonzero, placed_active
+
+
+def walk_steps(active, nonzero, chunk, positions=None):
+    """Exact cycles of the laggy join's spike-side walker, per sample and output neuron.
+
+    ``active`` (samples, K) bool: input neurons that spike at least once; ``nonzero``
+    (N, K) bool: nonzero weights; ``positions``: as for :func:`neuron_costs`. Per chunk
+    where the neuron has a matched pair, the walker visits the chunk's active inputs up to
+    and including the highest matched one; a neuron with no matched pair at all costs one
+    cycle (its empty match). Returns (samples, N) integers.
+    """
+    nonzero, active = _in_fiber_order(np.asarray(nonzero, dtype=bool),
+                                      np.asarray(active, dtype=bool), positions, chunk)
+    samples, N = active.shape[0], nonzero.shape[0]
+    steps = np.zeros((samples, N), dtype=np.int64)
+    any_match = np.zeros((samples, N), dtype=bool)
+    for start in range(0, nonzero.shape[1], chunk):
+        a = active[:, start:start + chunk]                          # (S, W)
+        w = nonzero[:, start:start + chunk]                         # (N, W)
+        matched = a[:, None, :] & w[None, :, :]                     # (S, N, W)
+        has = matched.any(axis=2)
+        highest = chunk - 1 - np.argmax(matched[:, :, ::-1], axis=2)
+        visited = np.cumsum(a, axis=1)                               # active bits <= j
+        steps += np.where(has, np.take_along_axis(visited, highest, axis=1), 0)
+        any_match |= has
+    return steps + ~any_match
+
+
+def expected_walk(nonzero, activity, chunk):
+    """:func:`walk_steps`' expectation when input k is active with probability
+    ``activity[k]``, independently (exact when every activity is 0 or 1). ``nonzero`` and
+    ``activity`` are in fiber order, padded to whole chunks. Returns (N,) floats.
+
+    Position j is visited iff it is active and a matched pair sits at j or above it in the
+    chunk: with probability a_j if w_j is nonzero, else a_j (1 - prod over nonzero i > j
+    of (1 - a_i)).
+    """
+    N, K = nonzero.shape
+    a = np.broadcast_to(np.asarray(activity, dtype=float), (N, K)).reshape(N, -1, chunk)
+    w = nonzero.reshape(N, -1, chunk)
+    miss = np.where(w, 1 - a, 1.0)                          # no match at position i
+    # prod over i > j: reverse cumulative product, shifted by one
+    above = np.cumprod(miss[:, :, ::-1], axis=2)[:, :, ::-1]
+    above = np.concatenate([above[:, :, 1:], np.ones((N, above.shape[1], 1))], axis=2)
+    visit = a * np.where(w, 1.0, 1 - above)
+    no_match = np.prod(miss.reshape(N, -1), axis=1)
+    return visit.sum(axis=(1, 2)) + no_match
 
 
 def schedule_layer(costs, tppes):

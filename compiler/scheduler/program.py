@@ -51,7 +51,7 @@ def compile_program(model, config, calibration_spikes=None):
             modes.append(mode)
         activity = _activity(calibration_spikes, source, layer.inputs)
         assignment = schedule_layer(
-            neuron_costs(layer.dense.weight, W, lif_cycles, activity), P)
+            neuron_costs(layer.dense.weight, W, lif_cycles, activity, config.join, slots), P)
         if last:
             output_slots = list(range(layer.outputs))
             slot_of = {n: n for n in range(layer.outputs)}

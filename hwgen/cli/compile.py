@@ -17,7 +17,9 @@ from .models import MODEL_HELP, load_model, model_argument
 def config_options(function):
     function = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
                             help="Override one hardware parameter (repeatable), e.g. "
-                                 "--set tppes=8.")(function)
+                                 "--set tppes=8 or --set join=laggy. Keys: "
+                                 + ", ".join(hardware_config.HardwareConfig.names())
+                                 + " (docs/architecture.md).")(function)
     return click.option("--config", "config_path", type=click.Path(dir_okay=False),
                         help="Hardware configuration file (TOML or JSON).")(function)
 
@@ -45,7 +47,7 @@ def print_summary(program, build):
                   + (" (temporal-sequential)" if program.lanes == 1 else ""))
     console.print(f"[bold]{program.model_name}[/bold] on {c.tppes} TPPEs, {steps}, chunk W = "
                   f"{c.chunk}, weights i{c.weight_bits}, accumulators i{c.acc_bits}, "
-                  f"membrane i{c.v_bits}")
+                  f"membrane i{c.v_bits}" + (f", {c.join} join" if c.join != "dual" else ""))
     rows = []
     sparsity = build.report()["layers"]
 

@@ -24,8 +24,9 @@ def describe(op):
     if isinstance(op, LIF):
         lo, hi = int(op.threshold.min()), int(op.threshold.max())
         theta = str(lo) if lo == hi else f"{lo}..{hi}"
-        return (f"leak {op.leak.describe()}, fire h {'>=' if op.fire == 'ge' else '>'} "
-                f"theta={theta}, reset {op.reset}, {op.order.replace('_', ' ')}, v i{op.v_bits}")
+        return (f"{_synapse(op)}leak {op.leak.describe()}, fire h "
+                f"{'>=' if op.fire == 'ge' else '>'} theta={theta}, reset {op.reset}, "
+                f"{op.order.replace('_', ' ')}, v i{op.v_bits}")
     if isinstance(op, (Conv1d, Conv2d)):
         density = np.count_nonzero(op.weight) / op.weight.size
         return (f"{op.out_channels} x {op.in_channels // op.groups} x "
@@ -38,10 +39,21 @@ def describe(op):
     if isinstance(op, Flatten):
         return f"merge dimensions {op.start_dim}..{op.end_dim}"
     if isinstance(op, LI):
-        return f"leak {op.leak.describe()}, no spikes, v i{op.v_bits}"
+        return f"{_synapse(op)}leak {op.leak.describe()}, no spikes, v i{op.v_bits}"
     if isinstance(op, Readout):
         return op.mode.replace("_", " ")
     return ""
+
+
+def _synapse(op):
+    """A current-based neuron's synaptic filter, as the description's first clause."""
+    if op.synapse is None:
+        return ""
+    leak = op.synapse
+    form = {"shift": f"i - (i >> {leak.shift})",
+            "multiply": f"({leak.multiplier} * i) >> {leak.frac_bits}"}.get(leak.kind, "i")
+    return (f"synapse {form} (alpha {leak.beta:g}), {op.synapse_rounding} rounding, "
+            f"i i{op.i_bits}; ")
 
 
 def _number(value):

@@ -41,6 +41,7 @@ class Geometry:
     lanes: int = None       # T_c: bits of a packed spike word, accumulators per TPPE
     layers: int = 1
     leak_bits: int = 0      # a neuron's leak multiplier (per-neuron leaks); 0: no such field
+    i_bits: int = 0         # synaptic current of current-based modes; 0: none generated
 
     def __post_init__(self):
         if self.lanes is None:
@@ -69,6 +70,9 @@ class Geometry:
              f"v_bits {self.v_bits} must be {MIN_BITS}..{MAX_V_BITS}"),
             (0 <= self.leak_bits <= MAX_FRAC_BITS + 1,
              f"leak_bits {self.leak_bits} must be 0..{MAX_FRAC_BITS + 1}"),
+            (self.i_bits == 0 or MIN_BITS <= self.i_bits <= MAX_V_BITS,
+             f"i_bits {self.i_bits} must be 0 (no current-based mode) or "
+             f"{MIN_BITS}..{MAX_V_BITS}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -83,7 +87,7 @@ class Geometry:
                    weight_addr_bits=bits_for(c.weight_depth), weight_bits=c.weight_bits,
                    acc_bits=c.acc_bits, v_bits=c.v_bits,
                    layer_bits=bits_for(len(program.layers)), lanes=program.lanes,
-                   layers=len(program.layers),
+                   layers=len(program.layers), i_bits=program.i_bits,
                    leak_bits=max((mode.leak_bits for mode in program.modes), default=0))
 
     # --- derived widths ---------------------------------------------------------------
@@ -165,17 +169,26 @@ class Geometry:
         return data.StructLayout(fields)
 
     @property
+    def neuron_state(self):
+        """What a neuron carries from one time chunk to the next: its membrane, its one bit
+        of order state and, if any mode is current-based, its synaptic current."""
+        fields = {"v": signed(self.v_bits), "state": unsigned(1)}
+        if self.i_bits:
+            fields["i"] = signed(self.i_bits)
+        return fields
+
+    @property
     def lif_input(self):
         return data.StructLayout({
             "sums": data.ArrayLayout(signed(self.acc_bits), self.lanes),
             "header": self.neuron_header,
-            # the membrane and order state the neuron left at the end of the previous chunk
-            "v": signed(self.v_bits), "state": unsigned(1)})
+            # the state the neuron left at the end of the previous chunk
+            **self.neuron_state})
 
     @property
     def lif_output(self):
         return data.StructLayout({
-            "word": unsigned(self.lanes), "v": signed(self.v_bits), "state": unsigned(1),
+            "word": unsigned(self.lanes), **self.neuron_state,
             "slot": unsigned(self.slot_bits), "chunk_last": unsigned(1)})
 
     @property

@@ -2,16 +2,17 @@
 
 Implements docs/semantics.md section 4 exactly: the leak forms, ``>=`` / ``>``, reset by
 subtraction / to zero / none, the same-step, delayed and snnTorch same-step orders, and
-saturation of h once per step. A program's layers may use different neuron modes; the
-unit is generated for exactly the modes it is given (each a static circuit) and the
-``mode`` input selects one per layer, so unused forms cost nothing.
+saturation of h once per step; and section 4b: the synaptic current of current-based
+neurons, filtered over t in the same pass. A program's layers may use different neuron
+modes; the unit is generated for exactly the modes it is given (each a static circuit) and
+the ``mode`` input selects one per layer, so unused forms cost nothing.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hwgen.compiler.ir import FIRE_MODES, ORDERS, RESET_MODES, Leak
+from hwgen.compiler.ir import FIRE_MODES, ORDERS, RESET_MODES, SYNAPSE_ROUNDINGS, Leak
 from hwgen.compiler.ir.neuron import signed_range
 
 
@@ -90,7 +91,30 @@ def carry_save_sum(terms):
     return total.as_signed()
 
 
-def lif_step(m, mode, v, fired, current, minus_theta, minus_two_theta, theta, name,
+def saturate(m, value, bits, name):
+    """``value`` clamped to ``bits`` signed bits, as a named signal: an overflow test on
+    value's top bits, no comparator."""
+    lo, hi = signed_range(bits)
+    top = value[bits - 1:]                 # all equal <=> value fits ``bits`` signed bits
+    over = ~value[-1] & top.any()
+    under = value[-1] & ~top.all()
+    result = Signal(signed(bits), name=name)
+    m.d.comb += result.eq(Mux(over, hi, Mux(under, lo, value)))
+    return result
+
+
+def synapse_step(m, mode, i, current, name):
+    """The synaptic current of one step, i = sat(L_syn(i) + I) (docs/semantics.md 4b): one
+    carry-save sum (the synaptic leak's terms and I) and an overflow test, ahead of the
+    membrane's sum in the same step."""
+    synapse = Leak.from_json(mode.synapse, "LIF mode synapse")
+    terms, frac = leak_terms(i, synapse)
+    y = Signal(signed(max(len(i), len(Value.cast(current))) + 3), name=f"{name}_y")
+    m.d.comb += y.eq(carry_save_sum(terms + [(current << frac, 1)]) >> frac)
+    return saturate(m, y, mode.i_bits, f"{name}_i")
+
+
+def lif_step(m, mode, v, fired, current, minus_theta, minus_two_theta, theta, name, i=None,
              multiplier=None):
     """One step of one neuron in ``mode``, built in ``m`` from named signals.
 
@@ -110,28 +134,65 @@ def lif_step(m, mode, v, fired, current, minus_theta, minus_two_theta, theta, na
     theta = vmax differs (h = vmax never exceeds it). Likewise fire(h - theta) is the sign
     of x - 2 theta, except that when x > vmax it is fire(vmax - theta). Terms that depend
     only on theta are computed from its register, beside the loop.
+
+    A current-based mode (``mode.synapse``) computes this step's synaptic current from ``i``
+    (:func:`synapse_step`). With the ``separate`` rounding it replaces I: I - theta cannot
+    be prepared ahead since i depends on the loop, so i and -theta (or -2 theta) enter the
+    membrane's carry-save sums as separate terms, still one carry chain each, after the
+    synapse's. With the ``joint`` rounding the synaptic leak's terms of the previous i join
+    the membrane's leak terms over a common fraction (one floor over both) beside I and the
+    prepared I - theta, and the next i is computed in parallel. Returns the next i too
+    (``i`` unchanged for a voltage-based mode).
     """
     B = mode.v_bits
     lo, hi = signed_range(B)
     leak = mode_leak(mode, "LIF mode")
     terms, frac = leak_terms(v, leak, multiplier)
-    if mode.order == "delayed" and mode.reset == "zero":
+    current_based = mode.synapse is not None
+    joint = current_based and mode.synapse_rounding == "joint"
+    if mode.order == "delayed" and mode.reset == "zero" and not current_based:
         # the previous step's spike zeroes the leaked membrane: gate every leak term
         terms = [(Mux(fired, 0, value), sign) for value, sign in terms]
-    base = current
-    base_minus = minus_theta
+    i_next = synapse_step(m, mode, i, current, name) if current_based else i
+    if joint:
+        # floor(L°(v) + L°_syn(i)): both leaks' terms over the common fraction 2**(F+G)
+        synaptic, g = leak_terms(i, Leak.from_json(mode.synapse, "LIF mode synapse"))
+        terms = [(value << g, sign) for value, sign in terms] + \
+            [(value << frac, sign) for value, sign in synaptic]
+        frac += g
+    if current_based and not joint:
+        cur, cur_minus = [(i_next, 1)], [(i_next, 1), (theta, -1)]
+        cur_minus_two = [(i_next, 1), (theta << 1, -1)]
+        width = max(len(v), mode.i_bits, len(theta) + 2)
+    else:
+        cur, cur_minus, cur_minus_two = [(current, 1)], [(minus_theta, 1)], [(minus_two_theta, 1)]
+    base, base_minus = cur, cur_minus
     if mode.order == "delayed" and mode.reset == "subtract":
-        base = Mux(fired, minus_theta, current)
-        base_minus = Mux(fired, minus_two_theta, minus_theta)
+        if current_based and not joint:
+            base = [(i_next, 1), (Mux(fired, theta, 0), -1)]
+            base_minus = [(i_next, 1), (Mux(fired, theta << 1, theta), -1)]
+        else:
+            base = [(Mux(fired, minus_theta, current), 1)]
+            base_minus = [(Mux(fired, minus_two_theta, minus_theta), 1)]
     snntorch_subtract = mode.order == "snntorch_same_step" and mode.reset == "subtract"
-    widest = minus_two_theta if snntorch_subtract else base_minus
-    wide = signed(max(len(v), len(Value.cast(widest))) + 3)
+    if not current_based or joint:
+        widest = minus_two_theta if snntorch_subtract else base_minus[0][0]
+        # floor(beta*v + alpha*i) needs one bit more than the wider of v and i
+        width = max(len(v), len(Value.cast(widest)), len(i) + 1 if joint else 0)
+    wide = signed(width + 3)
     x = Signal(wide, name=f"{name}_x")
     d = Signal(wide, name=f"{name}_x_minus_theta")
-    m.d.comb += [
-        x.eq(carry_save_sum(terms + [(base << frac, 1)]) >> frac),
-        d.eq(carry_save_sum(terms + [(base_minus << frac, 1)]) >> frac),
-    ]
+
+    def shifted(values):
+        return [(value << frac, sign) for value, sign in values]
+
+    x_sum = carry_save_sum(terms + shifted(base)) >> frac
+    d_sum = carry_save_sum(terms + shifted(base_minus)) >> frac
+    if current_based and mode.order == "delayed" and mode.reset == "zero":
+        # snnTorch's Synaptic: the previous step's spike zeroes the whole step, h = 0
+        # (so x = 0 and x - theta = -theta), the current included.
+        x_sum, d_sum = Mux(fired, 0, x_sum), Mux(fired, -theta, d_sum)
+    m.d.comb += [x.eq(x_sum), d.eq(d_sum)]
     h = Signal(signed(B), name=f"{name}_h")
     spike = Signal(name=f"{name}_spike")
     v_next = Signal(signed(B), name=f"{name}_v")
@@ -151,7 +212,7 @@ def lif_step(m, mode, v, fired, current, minus_theta, minus_two_theta, theta, na
         # and never recomputed from v (no comparison of v in the loop).
         d2 = Signal(wide, name=f"{name}_x_minus_two_theta")
         fires_twice = Signal(name=f"{name}_fires_twice")      # fire(h - theta)
-        m.d.comb += d2.eq(carry_save_sum(terms + [(minus_two_theta << frac, 1)]) >> frac)
+        m.d.comb += d2.eq(carry_save_sum(terms + shifted(cur_minus_two)) >> frac)
         if mode.fire == "ge":
             m.d.comb += fires_twice.eq(Mux(over, (theta << 1) <= hi, ~d2[-1]))
         else:
@@ -168,7 +229,7 @@ def lif_step(m, mode, v, fired, current, minus_theta, minus_two_theta, theta, na
         m.d.comb += v_next.eq(Mux(spike, Mux(over, hi - theta, d), h))
     else:
         m.d.comb += v_next.eq(Mux(spike, 0, h))
-    return v_next, spike, state
+    return v_next, spike, state, i_next
 
 
 class LIFUnit(wiring.Component):
@@ -176,12 +237,13 @@ class LIFUnit(wiring.Component):
 
     Ports: ``i`` takes a neuron's T_c input currents (synaptic sum + bias: the TPPE folds
     the bias into its accumulators), its header (threshold, slot, chunk_last and, with
-    per-neuron leaks, the neuron's leak multiplier; the header's bias is not used here)
-    and the membrane and order bit (``state``) it starts from (0 in the first time chunk);
-    ``o`` gives its packed spike word, the membrane and order bit it ends with, slot and
-    chunk_last; ``mode`` selects the neuron mode (held for a whole layer); ``idle`` is high
-    when nothing is in flight. The input should come from registers: I - theta is computed
-    from it as it is accepted.
+    per-neuron leaks, the neuron's leak multiplier; the header's bias is not used here),
+    the membrane and order bit (``state``) it starts from (0 in the first time chunk), and
+    its synaptic current ``i`` if the geometry has current-based modes (``i_bits`` > 0);
+    ``o`` gives its packed spike word, the membrane, order bit (and synaptic current) it
+    ends with, slot and chunk_last; ``mode`` selects the neuron mode (held for a whole
+    layer); ``idle`` is high when nothing is in flight. The input should come from
+    registers: I - theta is computed from it as it is accepted.
 
     Latency: T_c / steps_per_cycle cycles from acceptance to a valid output.
     Throughput: one neuron per T_c / steps_per_cycle cycles: the next neuron is accepted in
@@ -191,7 +253,12 @@ class LIFUnit(wiring.Component):
     registers and one output register. The membrane loop is two adders deep per step.
     A per-neuron leak mode adds, per step circuit, one v_bits x (F + 2) signed multiplier
     (its product is a term of both sums, so the loop is a multiplier and an adder deep),
-    and the unit a register for the neuron's multiplier.
+    and the unit a register for the neuron's multiplier. A current-based mode adds, per
+    step, the synaptic filter's carry-save sum and overflow test and an i_bits register:
+    with the ``separate`` rounding ahead of the membrane's sums (its loop is then one carry
+    chain deeper per step), with the ``joint`` rounding beside them (the membrane's sums
+    take the synaptic leak's terms as well, no deeper); a voltage-based mode's circuit is
+    unchanged.
     """
 
     def __init__(self, geometry, modes, steps_per_cycle=1):
@@ -213,6 +280,15 @@ class LIFUnit(wiring.Component):
             if not 2 <= mode.v_bits <= geometry.v_bits:
                 raise ValueError(f"{where}: v_bits {mode.v_bits} exceeds the unit's "
                                  f"{geometry.v_bits}")
+            if mode.synapse is not None:
+                Leak.from_json(mode.synapse, f"{where} synapse").check(f"{where} synapse",
+                                                                       mode.i_bits)
+                if mode.synapse_rounding not in SYNAPSE_ROUNDINGS:
+                    raise ValueError(f"{where}: synapse_rounding {mode.synapse_rounding!r} is "
+                                     f"not one of {', '.join(SYNAPSE_ROUNDINGS)}")
+                if not 2 <= mode.i_bits <= geometry.i_bits:
+                    raise ValueError(f"{where}: i_bits {mode.i_bits} exceeds the unit's "
+                                     f"{geometry.i_bits}")
         if steps_per_cycle < 1 or geometry.lanes % steps_per_cycle:
             raise ValueError(f"LIFUnit: steps_per_cycle {steps_per_cycle} must divide "
                              f"T_c = {geometry.lanes}")
@@ -252,27 +328,33 @@ class LIFUnit(wiring.Component):
         chunk_last = Signal()
         v = Signal(signed(g.v_bits))
         fired = Signal()
+        # the synaptic current, only when a mode is current-based
+        syn = Signal(signed(g.i_bits), name="syn") if g.i_bits else None
         word = Signal(T)
         count = Signal(range(cycles))
 
         # u chained steps, for every mode; the layer's mode picks the result.
         results = []
         for index, mode in enumerate(self.modes):
-            step_v, step_fired, spikes = v, fired, []
+            step_v, step_fired, step_i, spikes = v, fired, syn, []
             for j in range(u):
-                step_v, spike, step_fired = lif_step(
+                step_v, spike, step_fired, step_i = lif_step(
                     m, mode, step_v, step_fired, current[j], minus_theta[j],
-                    minus_two_theta[j], theta, f"mode{index}_step{j}", multiplier)
+                    minus_two_theta[j], theta, f"mode{index}_step{j}", i=step_i,
+                    multiplier=multiplier)
                 spikes.append(spike)
-            results.append((step_v, step_fired, spikes))
+            results.append((step_v, step_fired, step_i, spikes))
         next_v = Signal(signed(g.v_bits))
         next_fired = Signal()
+        next_i = Signal(signed(g.i_bits)) if syn is not None else None
         next_spikes = Signal(u)
         with m.Switch(self.mode):
-            for index, (step_v, step_fired, spikes) in enumerate(results):
+            for index, (step_v, step_fired, step_i, spikes) in enumerate(results):
                 with m.Case(index):
                     m.d.comb += [next_v.eq(step_v), next_fired.eq(step_fired)]
                     m.d.comb += [next_spikes[j].eq(s) for j, s in enumerate(spikes)]
+                    if syn is not None:
+                        m.d.comb += next_i.eq(step_i)
 
         def prepare(sums, theta_value):
             """This cycle's I - theta terms for the next u steps, from registers."""
@@ -294,6 +376,8 @@ class LIFUnit(wiring.Component):
         with m.If(busy & (~last_step | out_free)):
             m.d.sync += [v.eq(next_v), fired.eq(next_fired), count.eq(count + 1),
                          word.eq(word >> u | next_spikes << (T - u))]
+            if syn is not None:
+                m.d.sync += syn.eq(next_i)
             if cycles > 1:
                 m.d.sync += last_step.eq(count == cycles - 2)
             m.d.sync += [current[t].eq(current[t + u]) for t in range(T - u)]
@@ -305,6 +389,7 @@ class LIFUnit(wiring.Component):
                 self.o.payload.word.eq(word >> u | next_spikes << (T - u)),
                 self.o.payload.v.eq(next_v),
                 self.o.payload.state.eq(next_fired),
+                *([self.o.payload.i.eq(next_i)] if syn is not None else []),
                 self.o.payload.slot.eq(slot),
                 self.o.payload.chunk_last.eq(chunk_last),
                 busy.eq(0),
@@ -323,5 +408,7 @@ class LIFUnit(wiring.Component):
                          word.eq(0), count.eq(0), last_step.eq(cycles == 1), busy.eq(1)]
             if multiplier is not None:
                 m.d.sync += multiplier.eq(header.leak)
+            if syn is not None:
+                m.d.sync += syn.eq(self.i.payload.i)
         m.d.comb += self.idle.eq(~busy & ~self.o.valid)
         return m

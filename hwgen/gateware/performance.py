@@ -18,12 +18,21 @@ benchmarks/fc_cycles.py reports it on larger workloads):
   accumulation, becomes the bottleneck), and likewise when a neuron's fiber-program
   entries (1 + its nonzero weight chunks) outnumber its pairs. The scheduler balances
   TPPEs on exactly this per-neuron cost (:func:`hwgen.compiler.scheduler.assign.neuron_costs`).
+- With the laggy join (``join = "laggy"``) the spike side lags: its walker visits one active
+  input per cycle, up to a chunk's highest matched one, so a neuron's term is its walk
+  (:func:`hwgen.compiler.scheduler.assign.walk_steps`, at least its pairs) instead of its
+  pairs, and the fixed overhead is ``LAGGY_FILL`` cycles longer: the walk FIFO between the
+  fast side and the walker (buffered, one cycle more than a register), and the layer's last
+  word waiting for its neuron's pseudo-sum in the buffered pending FIFO; that second cycle
+  is hidden when the last neuron's walk is longer than its pairs (the walker lags anyway).
 """
 
 FILL_AND_DRAIN = 20
+LAGGY_FILL = 2
 
 
 def layer_overhead(config, timesteps):
     """The fixed per-layer overhead in cycles: once per time chunk."""
     chunks = timesteps // config.time_chunk
-    return chunks * (FILL_AND_DRAIN + config.time_chunk // config.lif_steps)
+    fill = FILL_AND_DRAIN + (LAGGY_FILL if config.join == "laggy" else 0)
+    return chunks * (fill + config.time_chunk // config.lif_steps)

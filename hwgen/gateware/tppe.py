@@ -13,15 +13,19 @@ copy of the two-region spike buffer (a packed-word memory and a mask memory), wh
 write bus fills: one region holds this layer's input while the other receives its output.
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 
 from hwgen.compiler.instruction_format import TAG_NEURON
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from hwgen.compiler.hardware_config import JOIN_VARIANTS
+
 from .fiber_fetch import FiberFetch
 from .inner_join import InnerJoin
+from .laggy_accumulator import LaggyAccumulator
+from .laggy_join import LaggyJoin, spike_pair, weight_pair
 from .lif import LIFUnit
 from .output_compressor import OutputCompressor
 from .skid_buffer import SkidBuffer
@@ -39,25 +43,37 @@ class TPPE(wiring.Component):
     write requests; ``halted`` reached the layer's end in its program; ``idle`` halted and
     nothing left in flight.
 
-    Throughput: one matched pair per cycle, overlapped with the LIF evaluation of the
-    previous neuron (T / lif_steps cycles) and with fetching the next chunks; a finished
-    neuron waits in the accumulators until the LIF stage takes it.
-    Resources: T_c accumulators of acc_bits + 1, the inner join, the LIF unit, and
-    memories: program (program_depth x entry width), weights (weight_depth x
-    weight_bits), spike words (regions x spike_depth x T_c), spike masks (regions x
-    spike_depth / W x W), and with several time chunks a membrane memory (one v_bits + 1
-    word per neuron of the program: read as a neuron enters the LIF stage, written as it
-    leaves; a pass reads and writes each word once, in program order, so the two never
-    meet).
+    ``join`` selects the inner join: ``"dual"`` (:class:`InnerJoin`, both prefix popcounts
+    at once, T_c accumulators gated by the spike word) or ``"laggy"`` (LoAS's:
+    :class:`LaggyJoin` and :class:`LaggyAccumulator`: the weight side at one pair per cycle
+    into a pseudo-accumulator, the spike side walked one spike-mask bit per cycle into T_c
+    correction accumulators; both sides read their memory through the same registered
+    two-stage read).
+
+    Throughput: one matched pair per cycle (laggy: the slower of that and the walker's one
+    set spike-mask bit per cycle), overlapped with the LIF evaluation of the previous
+    neuron (T_c / lif_steps cycles) and with fetching the next chunks; a finished neuron
+    waits in the accumulators until the LIF stage takes it.
+    Resources: T_c accumulators of acc_bits + 1 (laggy: also the pseudo-accumulator and
+    three FIFOs of ``fifo_depth``, see :class:`LaggyJoin`, :class:`LaggyAccumulator`), the
+    inner join, the LIF unit, and memories: program (program_depth x entry width), weights
+    (weight_depth x weight_bits), spike words (regions x spike_depth x T_c), spike masks
+    (regions x spike_depth / W x W), and with several time chunks a membrane memory (one
+    v_bits + 1 word per neuron of the program, + i_bits with current-based neurons: read
+    as a neuron enters the LIF stage, written as it leaves; a pass reads and writes each
+    word once, in program order, so the two never meet).
     """
 
     def __init__(self, geometry, layouts, modes, program, weights, *, program_depth,
-                 weight_depth, lif_steps=1, fifo_depth=4):
+                 weight_depth, lif_steps=1, fifo_depth=4, join="dual"):
         if len(program) > program_depth:
             raise ValueError(f"TPPE: {len(program)} program entries exceed program_depth "
                              f"{program_depth}")
         if len(weights) > weight_depth:
             raise ValueError(f"TPPE: {len(weights)} weights exceed weight_depth {weight_depth}")
+        if join not in JOIN_VARIANTS:
+            raise ValueError(f"TPPE: join {join!r} must be one of {', '.join(JOIN_VARIANTS)}")
+        self.join = join
         self.geometry = geometry
         self.layouts = layouts
         self.modes = list(modes)
@@ -114,6 +130,33 @@ class TPPE(wiring.Component):
         m.d.comb += [fetch.region.eq(self.region), fetch.rewind.eq(self.rewind),
                      fetch.go.eq(self.go)]
 
+        m.submodules.lif = lif = LIFUnit(g, self.modes, self.lif_steps)
+        m.d.comb += lif.mode.eq(self.mode)
+        word_read = spike_words.read_port()
+        weight_read = weights.read_port()
+        accumulate = self._accumulate_laggy if self.join == "laggy" else self._accumulate_dual
+        accumulating = accumulate(m, fetch, lif, word_read, weight_read)
+        if g.time_chunks > 1:
+            self.carry_membranes(m, lif)
+
+        m.submodules.compress = compress = OutputCompressor(g)
+        wiring.connect(m, lif.o, compress.i)
+        m.d.comb += [compress.region.eq(self.out_region),
+                     compress.last_layer.eq(self.last_layer)]
+        wiring.connect(m, compress.o, wiring.flipped(self.writes))
+
+        m.d.comb += [
+            self.halted.eq(fetch.halted),
+            self.idle.eq(fetch.halted & ~fetch.matches.valid & ~fetch.headers.valid
+                         & accumulating & lif.idle & compress.idle),
+        ]
+        return m
+
+    def _accumulate_dual(self, m, fetch, lif, word_read, weight_read):
+        """The dual join: both offsets at once, T_c accumulators gated by the word. Returns
+        the signal that is high when nothing is in flight here."""
+        g = self.geometry
+        T = g.lanes
         m.submodules.join = join = InnerJoin(g)
         wiring.connect(m, fetch.matches, join.i)
         # The accumulate stage's readiness depends on the LIF stage's; the skid buffer keeps
@@ -123,15 +166,10 @@ class TPPE(wiring.Component):
 
         # Memory stages: a pair's spike word and weight leave the block RAMs one cycle after
         # its acceptance (stage R) and are registered before any logic uses them (stage M).
-        word_read = spike_words.read_port()
-        weight_read = weights.read_port()
         r_valid, r_end, r_empty = Signal(), Signal(), Signal()
         m_valid, m_end, m_empty = Signal(), Signal(), Signal()
         m_word = Signal(T)
         m_weight = Signal(signed(g.weight_bits))
-
-        m.submodules.lif = lif = LIFUnit(g, self.modes, self.lif_steps)
-        m.d.comb += lif.mode.eq(self.mode)
 
         # The bias enters with a neuron's first pair (the header FIFO's head is that
         # neuron's header), so the accumulators end up holding its input currents. They
@@ -180,30 +218,18 @@ class TPPE(wiring.Component):
         with m.Elif(r_move):
             m.d.sync += r_valid.eq(0)
 
-        if g.time_chunks > 1:
-            self.carry_membranes(m, lif)
-        m.submodules.compress = compress = OutputCompressor(g)
-        wiring.connect(m, lif.o, compress.i)
-        m.d.comb += [compress.region.eq(self.out_region),
-                     compress.last_layer.eq(self.last_layer)]
-        wiring.connect(m, compress.o, wiring.flipped(self.writes))
-
-        m.d.comb += [
-            self.halted.eq(fetch.halted),
-            self.idle.eq(fetch.halted & ~fetch.matches.valid & ~fetch.headers.valid
-                         & join.idle & ~skid.o.valid & ~r_valid & ~m_valid & ~held & lif.idle & compress.idle),
-        ]
-        return m
+        return join.idle & ~skid.o.valid & ~r_valid & ~m_valid & ~held
 
     def carry_membranes(self, m, lif):
-        """Each neuron's membrane and order bit, from the end of one time chunk to the start
-        of the next. Neurons enter and leave the LIF stage in program order, so a counter
-        of each is the address; the read address runs one neuron ahead of the acceptance
-        (``+ accept``) so that the word is on the read port when the neuron is accepted."""
+        """Each neuron's membrane, order bit and synaptic current (if any), from the end of
+        one time chunk to the start of the next. Neurons enter and leave the LIF stage in
+        program order, so a counter of each is the address; the read address runs one
+        neuron ahead of the acceptance (``+ accept``) so that the word is on the read port
+        when the neuron is accepted."""
         g = self.geometry
         neurons = max(1, sum(1 for word in self.program_words
                              if self.layouts["entry"].unpack(word)["tag"] == TAG_NEURON))
-        state = data.StructLayout({"v": signed(g.v_bits), "state": unsigned(1)})
+        state = data.StructLayout(g.neuron_state)
         m.submodules.membranes = membranes = Memory(shape=state, depth=neurons, init=[])
         read, write = membranes.read_port(), membranes.write_port()
         loads = Signal(range(neurons + 1))
@@ -219,9 +245,71 @@ class TPPE(wiring.Component):
             write.data.v.eq(lif.o.payload.v),
             write.data.state.eq(lif.o.payload.state),
         ]
+        if g.i_bits:
+            m.d.comb += [lif.i.payload.i.eq(Mux(self.first_chunk, 0, read.data.i)),
+                         write.data.i.eq(lif.o.payload.i)]
         with m.If(accept):
             m.d.sync += loads.eq(loads + 1)
         with m.If(leave):
             m.d.sync += stores.eq(stores + 1)
         with m.If(self.rewind):
             m.d.sync += [loads.eq(0), stores.eq(0)]
+
+
+    def _accumulate_laggy(self, m, fetch, lif, word_read, weight_read):
+        """LoAS's laggy join: the weight address goes straight to the weight memory and the
+        pseudo-accumulator; the spike word follows on the walker's schedule and corrects.
+        Returns the signal that is high when nothing is in flight here."""
+        g = self.geometry
+        m.submodules.join = join = LaggyJoin(g, self.fifo_depth)
+        wiring.connect(m, fetch.matches, join.i)
+        # Skid buffers keep the accumulator's readiness out of both sides of the join.
+        m.submodules.weight_skid = weight_skid = SkidBuffer(weight_pair(g))
+        m.submodules.spike_skid = spike_skid = SkidBuffer(spike_pair(g))
+        wiring.connect(m, join.weights, weight_skid.i)
+        wiring.connect(m, join.spikes, spike_skid.i)
+        m.submodules.accumulator = accumulator = LaggyAccumulator(g, self.fifo_depth)
+        wiring.connect(m, fetch.headers, accumulator.headers)
+        # The currents and the header; the membrane a neuron starts from comes from
+        # carry_membranes (several time chunks) or is 0.
+        m.d.comb += [lif.i.valid.eq(accumulator.o.valid),
+                     accumulator.o.ready.eq(lif.i.ready),
+                     lif.i.payload.sums.eq(accumulator.o.payload.sums),
+                     lif.i.payload.header.eq(accumulator.o.payload.header)]
+        weight_pair_in = weight_skid.o.payload
+        weights_busy = _memory_stage(
+            m, weight_skid.o, weight_read, weight_pair_in.waddr, accumulator.weights,
+            "weight", ("end", "empty"))
+        spike_pair_in = spike_skid.o.payload
+        words_busy = _memory_stage(
+            m, spike_skid.o, word_read,
+            Cat(spike_pair_in.offset, spike_pair_in.chunk, self.region),
+            accumulator.words, "word", ("end", "empty"))
+        return (join.idle & ~weight_skid.o.valid & ~spike_skid.o.valid & ~weights_busy
+                & ~words_busy & accumulator.idle)
+
+
+def _memory_stage(m, source, read, address, sink, data_field, flags):
+    """``source`` pairs -> read ``read`` at ``address`` -> ``sink`` (registered).
+
+    The memory's output (stage R, the cycle after acceptance) is registered into ``sink``'s
+    payload (stage M) before any logic uses it: a block RAM's clock-to-out is slow. The
+    ``flags`` fields of the source payload travel alongside. Returns "a pair in flight".
+    """
+    r_valid = Signal()
+    r_flags = {name: Signal(name=f"r_{data_field}_{name}") for name in flags}
+    r_move = r_valid & (~sink.valid | sink.ready)
+    accept = source.valid & (~r_valid | r_move)
+    m.d.comb += [source.ready.eq(~r_valid | r_move), read.addr.eq(address),
+                 read.en.eq(accept)]
+    with m.If(r_move):
+        m.d.sync += [sink.valid.eq(1), sink.payload[data_field].eq(read.data)]
+        m.d.sync += [sink.payload[name].eq(r_flags[name]) for name in flags]
+    with m.Elif(sink.ready):
+        m.d.sync += sink.valid.eq(0)
+    with m.If(accept):
+        m.d.sync += r_valid.eq(1)
+        m.d.sync += [r_flags[name].eq(source.payload[name]) for name in flags]
+    with m.Elif(r_move):
+        m.d.sync += r_valid.eq(0)
+    return r_valid | sink.valid

@@ -143,7 +143,8 @@ def renamed_type(path):
 
 
 @pytest.mark.parametrize("make, message", [
-    (cubalif, "node 'syn' (CubaLIF): current-based neurons"),
+    (cubalif, "node 'syn' (CubaLIF): v_leak differs from v_reset (neuron 0): a "
+              "current-based neuron's constant drive"),
     (renamed_type, "node 'lif' (Izhikevich): NIR node type 'Izhikevich' is not supported"),
     (cycle, "recurrent connection"),
     (lambda p: mlp(p, nir.Linear(np.ones((2, 5)))),
@@ -205,3 +206,28 @@ def test_inspect_shows_per_neuron_decays_as_ranges(tmp_path):
     program = json.loads((tmp_path / "build" / "program.json").read_text())
     assert program["modes"][0]["leak"] == {"kind": "per_neuron", "frac_bits": 3}
     assert ["leak", 4, False] in program["layouts"]["neuron_entry"]
+
+
+def test_a_cubalif_file_is_inspected_and_compiled(tmp_path):
+    """A current-based layer end to end through the CLI: inspect names its synapse, compile
+    writes a design whose program lists the mode with its synaptic leak."""
+    n = np.ones(3)
+    path = write(tmp_path / "cuba.nir", {
+        "in": nir.Input(np.array([4])), "fc": nir.Linear(np.ones((3, 4))),
+        "syn": nir.CubaLIF(tau_syn=2e-4 * n, tau_mem=4e-4 * n, r=4 * n, v_leak=0 * n,
+                           v_threshold=3 * n, w_in=2 * n),
+        "out": nir.Output(np.array([3]))})
+    result = invoke("inspect", path, "--timesteps", "8")
+    assert result.exit_code == 0, result.output
+    assert "synapse (1 * i) >> 1 (alpha 0.5), separate rounding" in result.output
+    result = invoke("compile", path, "-o", tmp_path / "build", "--timesteps", "8",
+                    "--set", "time_chunk=4")
+    assert result.exit_code == 0, result.output
+    program = json.loads((tmp_path / "build" / "program.json").read_text())
+    (mode,) = program["modes"]
+    assert mode["synapse"] == {"kind": "multiply", "multiplier": 1, "frac_bits": 1}
+    assert mode["synapse_rounding"] == "separate" and mode["i_bits"] >= 4
+    # the membrane memory carries v, the order bit and the synaptic current between chunks
+    manifest = json.loads((tmp_path / "build" / "manifest.json").read_text())
+    widths = {m["name"]: m["width"] for m in manifest["resources"]["memories"]}
+    assert widths["tppe0_membranes"] == mode["v_bits"] + 1 + mode["i_bits"]

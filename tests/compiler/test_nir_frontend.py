@@ -287,8 +287,9 @@ def unsupported(kind):
 
 
 @pytest.mark.parametrize("kind, message", [
-    ("CubaLIF", "node 'bad' (CubaLIF): current-based neurons (a decaying synaptic current "
-                "state) are not supported"),
+    ("CubaLIF", "node 'bad' (CubaLIF): v_leak differs from v_reset (neuron 0): a "
+                "current-based neuron's constant drive acts on its membrane, and a bias would "
+                "pass through its synaptic filter instead"),
     ("Delay", "node 'bad' (Delay): synaptic delays are not supported"),
 ])
 def test_unsupported_nodes_are_named(tmp_path, kind, message):

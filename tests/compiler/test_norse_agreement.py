@@ -6,7 +6,9 @@ with r = 1 (its IAF adds the input unscaled whatever dt is). Integer-valued netw
 IAF layers and LIFBox layers with dt * tau_mem_inv = 1 (beta 0) are exact in hwgen's
 integer reference; a LIFBox with beta = 1/2 computes beta * v exactly in float, where hwgen
 floors it (docs/frontends.md, known difference 1), so it is compared with hwgen's float
-model of the imported graph.
+model of the imported graph. Norse's default LIFCell is current-based (a CubaLIF, read
+with the synapse conventions of docs/semantics.md section 4b): exact with tau_syn_inv = 0
+and dt * tau_mem_inv = 1, against the float model otherwise.
 """
 
 import numpy as np
@@ -126,3 +128,60 @@ def test_norse_per_neuron_tau_gives_each_neuron_its_own_leak():
     assert imported["1"].leak.kind == "per_neuron"
     assert imported["1"].leak.betas.tolist() == betas.tolist()
     assert imported.metadata["quantization"]["layers"][0]["leak"]["exact"]
+
+
+def lif_cell(tau_syn_inv, tau_mem_inv, v_th):
+    from norse.torch.functional.lif import LIFParameters
+    return norse.LIFCell(LIFParameters(tau_syn_inv=torch.tensor(tau_syn_inv),
+                                       tau_mem_inv=torch.tensor(tau_mem_inv),
+                                       v_th=torch.tensor(v_th)))
+
+
+def test_norse_lifcell_integer_network_spike_for_spike():
+    """Norse's default neuron, LIFCell, is current-based (exported as CubaLIF). With
+    tau_syn_inv = 0 its synaptic current sums the input (alpha = 1, tau_syn = inf) and with
+    dt * tau_mem_inv = 1 the membrane is that current (beta = 0, gain 1): integers
+    throughout, so hwgen's integer reference must spike exactly like it."""
+    rng = np.random.default_rng(4)
+    model = norse.SequentialState(
+        integer_linear(rng, 6, 8, -2, 3),
+        lif_cell(0.0, 1000.0, 4.0),
+        integer_linear(rng, 8, 5, -2, 3),
+        lif_cell(1000.0, 1000.0, 1.0))
+    graph = norse.to_nir(model, torch.zeros(1, 6))
+    assert graph.nodes["1"].__class__.__name__ == "CubaLIF"
+    imported = frontend.load(graph, timesteps=T, source_framework="norse")
+    cell = imported["1"]
+    assert (cell.synapse.kind, cell.synapse_rounding, cell.leak.beta) == ("none", "separate", 0)
+    assert imported["3"].synapse.beta == 0
+    x = spikes(5, 50, 6, density=0.4)
+    expected = run_norse(model, x)
+    trace = reference.run(imported, x)
+    for name in ("1", "3"):
+        assert np.array_equal(trace.spikes[name], expected[name].astype(np.uint8)), name
+        assert expected[name].any() and not expected[name].all(), name
+
+
+def test_norse_lifcell_decays_match_hwgens_float_model():
+    """tau_syn_inv = 500, tau_mem_inv = 250 /s at dt = 1e-3: alpha = 1/2, beta = 3/4 and the
+    membrane's input scaled by 1/4 (folded into the threshold). Norse computes the decays
+    exactly in float, hwgen's integer model floors them, so the comparison is with hwgen's
+    float model of the imported graph."""
+    rng = np.random.default_rng(6)
+    model = norse.SequentialState(
+        integer_linear(rng, 6, 8, -2, 4),
+        lif_cell(500.0, 250.0, 0.55),
+        integer_linear(rng, 8, 4, -2, 4),
+        lif_cell(250.0, 500.0, 0.45))
+    graph = norse.to_nir(model, torch.zeros(1, 6))
+    network = frontend.to_float(graph, timesteps=T, source_framework="norse")
+    assert network["1"].alpha == pytest.approx(np.full(8, 0.5))
+    assert network["1"].beta == pytest.approx(np.full(8, 0.75))
+    x = spikes(7, 60, 6)
+    expected = run_norse(model, x)
+    trace = float_reference.run(network, x)
+    for name in ("1", "3"):
+        assert np.array_equal(trace.spikes[name], expected[name].astype(np.uint8)), name
+        assert expected[name].any() and not expected[name].all(), name
+    integer = frontend.load(graph, timesteps=T, source_framework="norse")
+    assert (integer["1"].synapse.beta, integer["1"].leak.beta) == (0.5, 0.75)

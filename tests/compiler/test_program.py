@@ -109,7 +109,8 @@ def test_models_that_do_not_fit_are_refused(overrides, message):
     (["dataflow=diagonal"], "--set dataflow=diagonal: dataflow = 'diagonal' must be one of temporal_parallel, sequential"),
     (["dataflow=sequential", "time_chunk=2"], "--set time_chunk=2: dataflow = 'sequential' runs one step at a time; time_chunk = 2 contradicts it"),
     (["timesteps=8", "time_chunk=3"], "--set time_chunk=3: time_chunk = 3 must divide timesteps = 8"),
-    (["join=laggy"], "--set join=laggy: unknown parameter 'join'"),
+    (["join=lazy"], "--set join=lazy: join = 'lazy' must be one of dual, laggy"),
+    (["join=3"], "--set join=3: join = 3 must be one of dual, laggy"),
     (["fifo_depth=1"], "--set fifo_depth=1: fifo_depth = 1 must be an integer between 2 and 64"),
     (["banana=1"], "--set banana=1: unknown parameter 'banana'"),
     (["tppes"], "--set 'tppes': expected key=value"),
@@ -125,6 +126,12 @@ def test_configuration_files(tmp_path):
     assert hardware_config.load(tmp_path / "hw.toml", ["tppes=2"]).to_json()["tppes"] == 2
     (tmp_path / "hw.json").write_text('{"tppes": 3}')
     assert hardware_config.load(tmp_path / "hw.json").tppes == 3
+    (tmp_path / "laggy.toml").write_text('join = "laggy"\n')
+    assert hardware_config.load(tmp_path / "laggy.toml").join == "laggy"
+    (tmp_path / "join.json").write_text('{"join": ["laggy"]}')
+    with pytest.raises(ConfigError, match=re.escape(
+            "join.json: join = ['laggy'] must be one of dual, laggy")):
+        hardware_config.load(tmp_path / "join.json")
     (tmp_path / "bad.toml").write_text("tppes = = 3")
     with pytest.raises(ConfigError, match="bad.toml: not valid TOML"):
         hardware_config.load(tmp_path / "bad.toml")

@@ -50,11 +50,13 @@ def run_inferences(program, input_words, *, start_early=False):
     return out
 
 
+@pytest.mark.parametrize("join", ["dual", "laggy"])
 @pytest.mark.parametrize("start_early", [False, True])
-def test_back_to_back_inferences_match_the_reference(start_early):
+def test_back_to_back_inferences_match_the_reference(start_early, join):
     w = random_workload(11, [19, 13, 6], 4, samples=3, spike_density=0.4, weight_density=0.5,
                         modes=(ALL_MODES[5], ALL_MODES[30]))
-    program = compile_program(w.model, hardware_config.load(None, ["tppes=3", "chunk=8"]))
+    program = compile_program(w.model, hardware_config.load(None, ["tppes=3", "chunk=8",
+                                                                   f"join={join}"]))
     trace = reference.run(w.model, w.spikes)
     out = run_inferences(program, spikes_to_words(w.spikes), start_early=start_early)
     expected_words = spikes_to_words(trace.spikes["lif2"])
@@ -64,9 +66,11 @@ def test_back_to_back_inferences_match_the_reference(start_early):
         assert cycles == busy
 
 
-def test_all_silent_and_all_active_inputs():
+@pytest.mark.parametrize("join", ["dual", "laggy"])
+def test_all_silent_and_all_active_inputs(join):
     w = random_workload(3, [10, 7, 4], 2, samples=1, weight_density=0.7)
-    program = compile_program(w.model, hardware_config.load(None, ["tppes=2", "chunk=4"]))
+    program = compile_program(w.model, hardware_config.load(None, ["tppes=2", "chunk=4",
+                                                                   f"join={join}"]))
     for value in (0, 1):
         spikes = np.full((1, 2, 10), value, dtype=np.uint8)
         trace = reference.run(w.model, spikes)
@@ -106,3 +110,20 @@ def test_verilog_differs_only_when_the_design_does():
     two = to_verilog(compile_program(model, hardware_config.load(None, ["tppes=2"])))
     other = to_verilog(compile_program(model, hardware_config.load(None, ["tppes=3"])))
     assert one == two and one != other
+
+
+def test_the_join_is_part_of_the_design_and_its_record(tmp_path):
+    # The Verilator build cache is keyed by the Verilog's hash, sweeps by the configuration:
+    # both must tell the joins apart, and the build must record which one it holds.
+    model = bundled.digits_model()
+    builds = {}
+    for join in ("dual", "laggy"):
+        program = compile_program(model, hardware_config.load(None, [f"join={join}"]))
+        builds[join] = build_directory.write(program, model, tmp_path / join)
+        assert builds[join].manifest["config"]["join"] == join
+    verilog = {join: (tmp_path / join / "rtl/hwgen_core.v").read_bytes() for join in builds}
+    assert verilog["dual"] != verilog["laggy"]
+    from hwgen.sim.verilator import VerilatorBuild
+    keys = {join: VerilatorBuild([tmp_path / join / "rtl/hwgen_core.v"], "hwgen_core").key
+            for join in builds}
+    assert keys["dual"] != keys["laggy"]

@@ -9,6 +9,7 @@ import pytest
 
 from hwgen.compiler.hardware_config import load
 from hwgen.compiler.ir import LIF, Dense, Input, Model, Readout
+from hwgen.compiler.scheduler.assign import walk_steps
 from hwgen.compiler.scheduler.program import compile_program
 from hwgen.gateware.performance import layer_overhead
 from hwgen.gateware.top import Accelerator
@@ -18,15 +19,16 @@ from hwgen.compiler.ir.spike_words import spikes_to_chunk_words
 INPUTS = 64
 
 
-def measured_cycles(pairs_per_neuron, timesteps, lif_steps, neurons=1, time_chunk=None):
+def measured_cycles(pairs_per_neuron, timesteps, lif_steps, neurons=1, join="dual",
+                    positions=None, time_chunk=None):
     model = Model("m", timesteps)
     model.add(Input("x", (INPUTS,)))
     weights = np.zeros((neurons, INPUTS), dtype=int)
-    weights[:, :pairs_per_neuron] = 1
+    weights[:, positions if positions is not None else slice(pairs_per_neuron)] = 1
     model.add(Dense("fc", weights, weight_bits=2, acc_bits=9), "x")
     model.add(LIF("lif", np.full(neurons, 3), v_bits=10), "fc")
     model.add(Readout("r"), "lif")
-    config = load(overrides=["tppes=1", "chunk=16", f"lif_steps={lif_steps}"]
+    config = load(overrides=["tppes=1", "chunk=16", f"lif_steps={lif_steps}", f"join={join}"]
                   + ([f"time_chunk={time_chunk}"] if time_chunk else []))
     program = compile_program(model, config)
     words = spikes_to_chunk_words(np.ones((1, timesteps, INPUTS), dtype=np.uint8),
@@ -47,16 +49,18 @@ def measured_cycles(pairs_per_neuron, timesteps, lif_steps, neurons=1, time_chun
     return result["cycles"], program.config
 
 
+@pytest.mark.parametrize("join", ["dual", "laggy"])
 @pytest.mark.parametrize("timesteps, lif_steps", [(4, 1), (8, 1), (8, 2)])
 @pytest.mark.parametrize("pairs", [16, 48])
-def test_one_neuron_costs_its_pairs_plus_the_fixed_overhead(timesteps, lif_steps, pairs):
-    cycles, config = measured_cycles(pairs, timesteps, lif_steps)
+def test_one_neuron_costs_its_pairs_plus_the_fixed_overhead(timesteps, lif_steps, pairs, join):
+    cycles, config = measured_cycles(pairs, timesteps, lif_steps, join=join)
     assert cycles == pairs + layer_overhead(config, timesteps)
 
 
-def test_neurons_shorter_than_their_lif_evaluation_cost_the_difference():
+@pytest.mark.parametrize("join", ["dual", "laggy"])
+def test_neurons_shorter_than_their_lif_evaluation_cost_the_difference(join):
     # 8 neurons of 4 pairs, T = 8: after the first, each waits 8 - 4 cycles for the LIF.
-    cycles, config = measured_cycles(4, 8, 1, neurons=8)
+    cycles, config = measured_cycles(4, 8, 1, neurons=8, join=join)
     assert cycles == 8 * 4 + layer_overhead(config, 8) + 7 * (8 - 4)
 
 
@@ -66,3 +70,17 @@ def test_each_time_chunk_costs_its_pairs_plus_the_fixed_overhead(timesteps, time
     """Every input spikes in every chunk, so each of the T / T_c passes walks all pairs."""
     cycles, config = measured_cycles(16, timesteps, lif_steps, time_chunk=time_chunk)
     assert cycles == timesteps // time_chunk * 16 + layer_overhead(config, timesteps)
+
+
+@pytest.mark.parametrize("join, walk", [("dual", 4), ("laggy", 64)])
+def test_the_laggy_walker_visits_every_active_input_below_a_match(join, walk):
+    # One nonzero weight at the top of each of the 4 chunks, every input active: 4 pairs;
+    # the walker visits all 16 inputs of each chunk.
+    positions = [15, 31, 47, 63]
+    cycles, config = measured_cycles(4, 4, 1, join=join, positions=positions)
+    model_walk = walk_steps(np.ones((1, INPUTS), dtype=bool),
+                            np.isin(np.arange(INPUTS), positions)[None, :], 16)[0, 0]
+    assert model_walk == 64
+    # The laggy fill's second cycle (the last word waiting for its neuron's pseudo-sum) is
+    # hidden when the walker lags the fast side anyway.
+    assert cycles == walk + layer_overhead(config, 4) - (join == "laggy")

@@ -139,6 +139,7 @@ def test_a_missing_configuration(hostile, model_file):
     ("colour=3", "--set colour=3: unknown parameter 'colour'"),
     ("acc_bits=99", "--set acc_bits=99: acc_bits = 99 must be an integer between 2 and 32"),
     ("fifo_depth=1", "--set fifo_depth=1: fifo_depth = 1"),
+    ("join=Laggy", "--set join=Laggy: join = 'Laggy' must be one of dual, laggy"),
 ])
 def test_bad_overrides(hostile, model_file, item, names):
     hostile("compile", model_file, "-o", "out", "--set", item, names=names)

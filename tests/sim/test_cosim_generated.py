@@ -78,13 +78,17 @@ def test_refusal_check_rejects_multiline_and_unnamed_messages():
 
 
 def test_the_generator_reaches_every_corner_it_promises():
-    """Over a fixed sample of draws (no simulation): every neuron mode of the IR, the
-    extreme T, TPPE counts, widths and sizes, every input kind and every flaw."""
-    from hwgen.compiler.ir.neuron import FIRE_MODES, LEAK_KINDS, ORDERS, RESET_MODES
+    """Over a fixed sample of draws (no simulation): every neuron mode of the IR, voltage-
+    and current-based, the extreme T, TPPE counts, widths and sizes, every input kind, both
+    joins and every flaw."""
+    from hwgen.compiler.ir.neuron import (FIRE_MODES, LEAK_KINDS, ORDERS, RESET_MODES,
+                                         SYNAPSE_ROUNDINGS)
     from model_strategies import THRESHOLD_STYLES, WEIGHT_STYLES
     seen = {key: set() for key in ("order", "fire", "reset", "leak", "T", "tppes", "v_bits",
                                    "weight_bits", "size_vs_chunk", "stimulus", "encoding",
-                                   "flaw", "weights", "thresholds", "time_chunks")}
+                                   "flaw", "weights", "thresholds", "time_chunks",
+                                   "synapse", "synapse_rounding", "i_bits", "cuba_order",
+                                   "join")}
 
     @settings(max_examples=1500, derandomize=True, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
@@ -104,6 +108,7 @@ def test_the_generator_reaches_every_corner_it_promises():
         else:
             seen["time_chunks"].add("one")
         seen["tppes"].add(config["tppes"])
+        seen["join"].add(config.get("join", "default"))
         seen["flaw"].add(case.flaw)
         seen["encoding"].add(case.encoding)
         seen["stimulus"].update(kind for kind, *_ in case.stimulus)
@@ -112,6 +117,11 @@ def test_the_generator_reaches_every_corner_it_promises():
             seen["fire"].add(layer.fire)
             seen["reset"].add(layer.reset)
             seen["leak"].add(layer.leak[0])
+            seen["synapse"].add(layer.synapse[0] if layer.synapse else "voltage-based")
+            if layer.synapse:
+                seen["synapse_rounding"].add(layer.synapse_rounding)
+                seen["i_bits"].add(layer.i_bits)
+                seen["cuba_order"].add((layer.order, layer.reset))
             seen["v_bits"].add(layer.v_bits)
             seen["weight_bits"].add(layer.weight_bits)
             seen["weights"].add(layer.weight_style)
@@ -124,6 +134,9 @@ def test_the_generator_reaches_every_corner_it_promises():
     assert seen["fire"] == set(FIRE_MODES)
     assert seen["reset"] == set(RESET_MODES)
     assert seen["leak"] == set(LEAK_KINDS)
+    assert seen["synapse"] == set(LEAK_KINDS) | {"voltage-based"}
+    assert seen["synapse_rounding"] == set(SYNAPSE_ROUNDINGS) and {2, 32} <= seen["i_bits"]
+    assert seen["cuba_order"] == {(o, r) for o in ORDERS for r in RESET_MODES}
     assert {1, 16} <= seen["T"] and any(t > 16 for t in seen["T"])
     assert seen["time_chunks"] == {"sequential", "several", "auto, several", "one",
                                    "early exit"}
@@ -135,6 +148,7 @@ def test_the_generator_reaches_every_corner_it_promises():
     assert seen["weights"] == set(WEIGHT_STYLES)
     assert seen["thresholds"] == set(THRESHOLD_STYLES)
     assert seen["flaw"] == set(FLAWS) | {None}
+    assert {"default", "dual", "laggy"} <= seen["join"]
 
 
 def test_a_reproducer_holds_the_model_config_inputs_and_one_command(tmp_path):

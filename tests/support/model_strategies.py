@@ -6,8 +6,10 @@ configuration's ranges, :mod:`hwgen.compiler.passes.legalise`), pushed to its co
 sizes of 1, W - 1, W, W + 1 and non-multiples of the TPPE count; thresholds of 0, 1, the
 membrane maximum and beyond the accumulator's range; weights and biases at their extremes;
 every leak form with extreme parameters (per-neuron multipliers too), every fire / reset /
-order mode (read from the IR, so a new mode is drawn as soon as the IR lists it); T from 1
-to 16; every ``--set`` key; all-silent, all-spiking and random inputs.
+order mode (read from the IR, so a new mode is drawn as soon as the IR lists it), voltage-
+and current-based neurons (a synaptic leak of every form, current widths from 2 to 32, both
+synaptic roundings); T from 1 to 16 and longer T in time chunks; every ``--set`` key;
+all-silent, all-spiking and random inputs.
 
 A case may carry one deliberate :class:`Flaw` (a value just outside what hwgen accepts).
 Such a case must be refused by the IR or the compiler with a one-line :class:`HwgenError`
@@ -33,7 +35,8 @@ from hwgen.errors import HwgenError
 from hwgen.compiler.frontends import native
 from hwgen.compiler.ir import LIF, Dense, Input, Leak, Model, Readout
 from hwgen.compiler.ir.graph import MAX_TIMESTEPS
-from hwgen.compiler.ir.neuron import FIRE_MODES, MAX_FRAC_BITS, ORDERS, RESET_MODES, signed_range
+from hwgen.compiler.ir.neuron import (FIRE_MODES, MAX_FRAC_BITS, ORDERS, RESET_MODES,
+                                     SYNAPSE_ROUNDINGS, signed_range)
 
 CHUNKS = (4, 8, 16, 32, 64)
 MAX_TPPES = 32
@@ -54,6 +57,7 @@ FLAWS = {
     "leak_frac_bits_out_of_range": ("frac_bits",),
     "leak_multipliers_count": ("multipliers",),
     "leak_per_neuron_multiplier_too_large": ("multipliers",),
+    "synapse_shift_too_large": ("shift",),
     "timesteps_too_many": ("time steps", "timesteps"),
     "config_timesteps_differs": ("timesteps",),
     "lif_steps_not_divisor": ("lif_steps",),
@@ -69,6 +73,7 @@ FLAWS = {
     "tppes_out_of_range": ("tppes",),
     "chunk_not_power_of_two": ("chunk",),
     "fifo_depth_out_of_range": ("fifo_depth",),
+    "join_unknown": ("join",),
     "unknown_parameter": ("unknown parameter",),
 }
 
@@ -92,6 +97,9 @@ class LayerDraw:
     reset: str
     order: str
     seed: int
+    synapse: tuple = None   # current-based: the synaptic leak, as ``leak``; None: voltage-based
+    i_bits: int = None
+    synapse_rounding: str = None
 
 
 @dataclass(frozen=True)
@@ -187,7 +195,9 @@ class Case:
     def describe(self):
         layers = " -> ".join(
             f"{l.size}[{_leak_label(l.leak)}-{l.fire}-{l.reset}-{l.order} v{l.v_bits} "
-            f"w{l.weight_bits}:{l.weight_style} th:{l.threshold_style}]" for l in self.layers)
+            + (f"syn:{_leak_label(l.synapse)}-{l.synapse_rounding} i{l.i_bits} "
+               if l.synapse else "")
+            + f"w{l.weight_bits}:{l.weight_style} th:{l.threshold_style}]" for l in self.layers)
         extra = f" flaw={self.flaw}" if self.flaw else ""
         return (f"T={self.timesteps} in={self.inputs}({self.encoding}) -> {layers} "
                 f"set={','.join(self.overrides) or '-'}{extra}")
@@ -293,8 +303,18 @@ def _layer_ops(index, layer, fan_in, flaw, T):
         leak = Leak.per_neuron(np.ones(n + 1, dtype=np.int64), 2)
     elif flaw == "leak_per_neuron_multiplier_too_large":
         leak = Leak.per_neuron(np.r_[np.ones(n - 1, dtype=np.int64), 5], 2)
+    synapse, i_bits, rounding = None, layer.i_bits, layer.synapse_rounding
+    if flaw == "synapse_shift_too_large":
+        i_bits = i_bits or 8
+        synapse, rounding = Leak.by_shift(i_bits + 1), rounding or "separate"
+    elif layer.synapse is not None:
+        kind, *parameters = layer.synapse
+        synapse = (Leak.by_shift(min(parameters[0], i_bits)) if kind == "shift" else
+                   Leak.by_multiply(*parameters) if kind == "multiply" else Leak.none())
     lif = LIF(f"lif{index}", theta, leak=leak, fire=layer.fire, reset=layer.reset,
-              order=layer.order, v_bits=v)
+              order=layer.order, v_bits=v, synapse=synapse,
+              i_bits=i_bits if synapse is not None else None,
+              synapse_rounding=rounding if synapse is not None else None)
     return dense, lif
 
 
@@ -337,7 +357,19 @@ def layers(draw, chunk, tppes, timesteps, max_size):
         fire=draw(st.sampled_from(FIRE_MODES)),
         reset=draw(st.sampled_from(RESET_MODES)),
         order=draw(st.sampled_from(ORDERS)),
-        seed=draw(st.integers(0, 2**32 - 1)))
+        seed=draw(st.integers(0, 2**32 - 1)),
+        **draw(synapses()))
+
+
+@st.composite
+def synapses(draw):
+    """A third of the layers current-based: a synaptic leak of any form, a current width
+    from 2 to 32, either rounding."""
+    if draw(st.integers(0, 2)):
+        return {}
+    i_bits = draw(_corner_or_any([2, 3, 8, 16, 31, 32], 2, 32))
+    return {"synapse": draw(leaks(i_bits)), "i_bits": i_bits,
+            "synapse_rounding": draw(st.sampled_from(SYNAPSE_ROUNDINGS))}
 
 
 def sizes(chunk, tppes, max_size):
@@ -401,6 +433,9 @@ def cases(draw, *, max_layers=4, max_size=70, flaw_weight=0.1, max_tppes=MAX_TPP
     fifo = draw(_corner_or_any([2, 3, 4, 64], 2, 64))
     if fifo != 4:
         overrides.append(f"fifo_depth={fifo}")
+    join = draw(st.sampled_from(["default", "dual", "laggy", "laggy"]))
+    if join != "default":
+        overrides.append(f"join={join}")
     if draw(st.booleans()):
         overrides.append(f"timesteps={T}")
 
@@ -458,6 +493,8 @@ def _flaw_overrides(flaw, T, tppes, chunk, need_w, need_v):
         return [f"chunk={chunk + 2}"]
     if flaw == "fifo_depth_out_of_range":
         return ["fifo_depth=1" if tppes % 2 else "fifo_depth=65"]
+    if flaw == "join_unknown":
+        return ["join=lazy" if tppes % 2 else "join=0"]
     if flaw == "unknown_parameter":
         return ["tppe=2"]
     return []

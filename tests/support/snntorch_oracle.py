@@ -23,10 +23,12 @@ def linear(fan_in, fan_out, generator, low=-4, high=4, bias=True):
 
 
 def integer_net(seed, sizes, *, beta, threshold, reset_mechanism="subtract", reset_delay=True,
-                floor=True, low=-4, high=4):
+                floor=True, low=-4, high=4, alpha=None):
     """Linear + Leaky layers with integer weights. ``beta``, ``threshold``,
     ``reset_mechanism`` and ``reset_delay`` are one value for every layer or a list with one
-    per layer; a threshold may be a function of the layer's Linear."""
+    per layer; a threshold may be a function of the layer's Linear. With ``alpha`` (one
+    value or one per layer, None for a Leaky) the neurons are current-based ``Synaptic``
+    ones; ``state_quant`` then floors both the synaptic current and the membrane."""
     import snntorch as snn
     import torch
     count = len(sizes) - 1
@@ -36,28 +38,29 @@ def integer_net(seed, sizes, *, beta, threshold, reset_mechanism="subtract", res
 
     generator = torch.Generator().manual_seed(seed)
     layers = []
-    for fan_in, fan_out, b, theta, reset, delay in zip(
+    for fan_in, fan_out, b, theta, reset, delay, a in zip(
             sizes, sizes[1:], per_layer(beta), per_layer(threshold),
-            per_layer(reset_mechanism), per_layer(reset_delay)):
+            per_layer(reset_mechanism), per_layer(reset_delay), per_layer(alpha)):
         fc = linear(fan_in, fan_out, generator, low, high)
         theta = theta(fc) if callable(theta) else theta
-        layers += [fc, snn.Leaky(beta=b, threshold=theta, reset_mechanism=reset,
-                                 reset_delay=delay, init_hidden=True,
-                                 state_quant=torch.floor if floor else False)]
+        settings = dict(beta=b, threshold=theta, reset_mechanism=reset, reset_delay=delay,
+                        init_hidden=True, state_quant=torch.floor if floor else False)
+        layers += [fc, snn.Leaky(**settings) if a is None else snn.Synaptic(alpha=a, **settings)]
     return torch.nn.Sequential(*layers)
 
 
 def run_snntorch(net, spikes, membranes=None):
     """snnTorch's simulation over the T steps of ``spikes`` (samples, T, inputs):
-    {Leaky module name: uint8 (samples, T, neurons)}. If ``membranes`` is a dict, it receives
-    each Leaky's stored membrane after every step, float (samples, T, neurons)."""
+    {Leaky or Synaptic module name: uint8 (samples, T, neurons)}. If ``membranes`` is a
+    dict, it receives each one's stored membrane after every step, float (samples, T,
+    neurons)."""
     import snntorch as snn
     import torch
     from snntorch import utils
     utils.reset(net)
     records, stored, hooks = {}, {}, []
     for name, module in net.named_children():
-        if isinstance(module, snn.Leaky):
+        if isinstance(module, (snn.Leaky, snn.Synaptic)):
             records[name], stored[name] = [], []
 
             def hook(m, i, out, name=name):
