@@ -141,9 +141,13 @@ class HardwareConfig:
         if AUTO not in (self.timesteps, self.time_chunk) and self.timesteps % self.time_chunk:
             raise ConfigError(f"{source}: time_chunk = {self.time_chunk} must divide "
                               f"timesteps = {self.timesteps}")
-        if AUTO not in (self.time_chunk, self.lif_steps) and self.time_chunk % self.lif_steps:
+        lanes = self.time_chunk
+        if lanes == AUTO and self.timesteps != AUTO:
+            lanes = self.auto_time_chunk(self.timesteps)
+        if AUTO not in (lanes, self.lif_steps) and lanes % self.lif_steps:
+            auto = "" if self.time_chunk != AUTO else f" (auto for timesteps = {self.timesteps})"
             raise ConfigError(f"{source}: lif_steps = {self.lif_steps} must divide "
-                              f"time_chunk = {self.time_chunk}")
+                              f"time_chunk = {lanes}{auto}")
         return self
 
     def auto_time_chunk(self, timesteps):
