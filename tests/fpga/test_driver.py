@@ -76,7 +76,7 @@ def test_connect_retries_after_garbage(spec, monkeypatch):
 
 @pytest.mark.parametrize("changes, message", [
     ({"design_id": 7}, "the board runs a different design (id 0x00000007"),
-    ({"inputs": 3}, "3 inputs"),
+    ({"inputs": 3}, "3 input words"),
     ({"version": 9}, "the board speaks protocol version 9; this hwgen speaks 1"),
 ])
 def test_connect_refuses_another_design(spec, changes, message):

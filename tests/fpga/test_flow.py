@@ -15,7 +15,7 @@ from hwgen.cli.main import cli
 OVERSIZED_CORE = """\
 module hwgen_core(input clk, input rst, input [7:0] inputs__payload, input inputs__valid,
                   output inputs__ready, input start, output busy, output done,
-                  output [31:0] cycles, output [13:0] results__payload,
+                  output [31:0] cycles, output [15:0] steps, output [13:0] results__payload,
                   output results__valid, input results__ready);
   // 16384 x 8 bits = 32 iCE40 block RAMs; the UP5K has 30.
   reg [7:0] mem [0:16383];
@@ -30,6 +30,7 @@ module hwgen_core(input clk, input rst, input [7:0] inputs__payload, input input
   assign busy = start;
   assign done = 1'b1;
   assign cycles = 32'd0;
+  assign steps = 16'd8;
   assign results__payload = {6'b0, q};
   assign results__valid = 1'b1;
 endmodule
@@ -188,7 +189,8 @@ def test_a_design_that_does_not_fit(tmp_path):
     from hwgen.compiler.frontends import native
     build = tmp_path / "build"
     build_directory.write_files(build, {
-        "model": {"name": "oversized", "timesteps": 8, "inputs": 4, "outputs": 4,
+        "model": {"name": "oversized", "timesteps": 8, "time_chunk": 8, "inputs": 4,
+                  "outputs": 4,
                   "v_bits": 6},
         "top": {"module": "hwgen_core", "ports": {"inputs": 8, "results": 14, "cycles": 32}}},
         {"verilog": ("rtl/hwgen_core.v", OVERSIZED_CORE.encode()),

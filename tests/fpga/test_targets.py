@@ -135,7 +135,7 @@ def test_the_core_instance_takes_its_ports_from_the_core_interface(standin_build
     assert {name for name in ports if name.startswith("i_")} == {
         "i_clk", "i_rst", "i_inputs__payload", "i_inputs__valid", "i_results__ready", "i_start"}
     assert {name for name in ports if name.startswith("o_")} == {
-        "o_inputs__ready", "o_results__payload", "o_results__valid", "o_busy", "o_done",
+        "o_inputs__ready", "o_results__payload", "o_results__valid", "o_busy", "o_done", "o_steps",
         "o_cycles"}
     assert instance_ports(CoreSignature(8, 6).create(), clk=Signal(), rst=Signal()).keys() \
         == ports.keys()

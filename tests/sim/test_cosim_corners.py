@@ -21,11 +21,9 @@ all-spiking and random inputs; zero mismatching bits is the only pass.
 import numpy as np
 import pytest
 
-from hwgen.compiler import hardware_config
+from cosim_designs import cosimulate_design
+from cosim_designs import edge_stimulus as stimulus
 from hwgen.compiler.ir import LIF, Dense, Input, Leak, Model, Readout
-from hwgen.compiler.scheduler.program import compile_program
-from hwgen import build_directory
-from hwgen.sim.cosim import cosimulate
 
 pytestmark = [pytest.mark.verilator, pytest.mark.slow]
 
@@ -45,22 +43,6 @@ def chain(name, T, inputs, layers):
         previous = f"lif{index}"
     model.add(Readout("readout"), previous)
     return model.validate()
-
-
-def stimulus(seed, T, inputs, samples=4):
-    rng = np.random.default_rng(seed)
-    random = (rng.random((samples, T, inputs)) < 0.5).astype(np.uint8)
-    return np.concatenate([np.zeros((1, T, inputs), np.uint8),
-                           np.ones((1, T, inputs), np.uint8), random])
-
-
-def cosimulate_design(model, settings, tmp_path, inputs):
-    program = compile_program(model, hardware_config.load(None, settings))
-    build = build_directory.write(program, model, tmp_path / "build")
-    result = cosimulate(build, inputs, parallel=1)
-    first = next((m for m in result.verdict.first_mismatch if m), None)
-    assert result.verdict.bit_exact, first.describe()
-    return program, result
 
 
 IF = dict(leak=Leak.none(), fire="ge", reset="subtract", order="same_step")

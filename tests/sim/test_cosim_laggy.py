@@ -37,7 +37,7 @@ def test_digits_with_the_laggy_join_is_bit_exact(tmp_path):
     check(outcome)
     # Its layers have hundreds of pairs and the walk is their bottleneck, which the bound
     # counts: the RTL stays within the cycle model's overhead and 10 % of it.
-    config = hardware_config.load(None, ["join=laggy"])
+    config = hardware_config.HardwareConfig(**build.manifest["config"])    # resolved
     limit = 1.1 * outcome.ideal.mean(axis=0) + layer_overhead(config, build.model().timesteps)
     assert (outcome.layer_cycles.mean(axis=0) <= limit).all()
 

@@ -11,29 +11,15 @@ an MLP at T = 256, and early exits after a chunk. Zero mismatching bits is the o
 import numpy as np
 import pytest
 
-from hwgen import build_directory, bundled
-from hwgen.compiler import hardware_config
+from cosim_designs import cosimulate_design, edge_stimulus
+from hwgen import bundled
 from hwgen.compiler.ir import reference
-from hwgen.compiler.scheduler.program import compile_program
-from hwgen.sim.cosim import cosimulate
 
 pytestmark = [pytest.mark.verilator, pytest.mark.slow]
 
 
-def cosimulate_design(model, settings, tmp_path, inputs):
-    program = compile_program(model, hardware_config.load(None, settings))
-    build = build_directory.write(program, model, tmp_path / "build")
-    result = cosimulate(build, inputs, parallel=1)
-    first = next((m for m in result.verdict.first_mismatch if m), None)
-    assert result.verdict.bit_exact, first.describe()
-    return program, result
-
-
 def spikes(seed, samples, T, inputs, density=0.3):
-    rng = np.random.default_rng(seed)
-    random = (rng.random((samples, T, inputs)) < density).astype(np.uint8)
-    return np.concatenate([np.zeros((1, T, inputs), np.uint8),
-                           np.ones((1, T, inputs), np.uint8), random])
+    return edge_stimulus(seed, T, inputs, samples, density)
 
 
 @pytest.mark.parametrize("settings, lanes", [
