@@ -3,7 +3,7 @@
 import networkx as nx
 
 from hwgen.errors import ModelError
-from .ops import Input, Op
+from .ops import LIF, Input, Op
 
 # Packed words outside the core are Python-side arrays of chunks (spike_words.py), so T is
 # bounded by memory and patience, not by a machine word.
@@ -78,8 +78,8 @@ class Model:
         if not nx.is_directed_acyclic_graph(self._graph):
             cycle = nx.find_cycle(self._graph)
             raise ModelError(f"model {self.name!r}: cycle through "
-                             f"{' -> '.join(a for a, _ in cycle)}; recurrent connections "
-                             f"cannot run temporal-parallel")
+                             f"{' -> '.join(a for a, _ in cycle)}; a recurrent connection is "
+                             f"a dense op with recurrent weights, not an edge")
         names = nx.lexicographical_topological_sort(self._graph, key=self._order.__getitem__)
         return [self[name] for name in names]
 
@@ -102,7 +102,26 @@ class Model:
         for op in self.ops:
             types[op.name] = op.infer([types[s] for s in self.inputs_of(op.name)],
                                       self.timesteps)
+            if getattr(op, "recurrent", False):
+                self._check_recurrent(op)
         return types
+
+    def _check_recurrent(self, op):
+        """A recurrent synapse feeds exactly the neurons whose spikes it takes back."""
+        consumers = [self[name] for name in self.consumers_of(op.name)]
+        if len(consumers) != 1 or not isinstance(consumers[0], LIF) \
+                or consumers[0].size != op.outputs:
+            found = ", ".join(repr(c.name) for c in consumers) or "nothing"
+            raise ModelError(f"{op.where}: a recurrent synapse must feed exactly one lif op "
+                             f"of {op.outputs} neurons (its spikes come back one step "
+                             f"late), but it feeds {found}")
+
+    def recurrent_synapse(self, name):
+        """The recurrent dense op feeding the lif op ``name``, or None."""
+        sources = self.inputs_of(name)
+        if len(sources) == 1 and getattr(self[sources[0]], "recurrent", False):
+            return self[sources[0]]
+        return None
 
     def validate(self):
         """Check the whole model; return it so calls can chain."""

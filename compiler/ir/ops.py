@@ -196,14 +196,23 @@ class Dense(_Synapse):
     ``weight`` has shape (outputs, inputs) as in PyTorch and NIR. ``weight_bits`` is the
     signed width of the weights; ``acc_bits`` the signed width of the accumulator, which
     must hold sum_k |weight[n, k]| + |bias[n]| for every n, so the sum can never overflow.
+
+    ``recurrent``: the synapse also takes the spikes of the neurons it feeds, one step
+    late (docs/semantics.md, section 4c). ``weight`` is then (outputs, inputs + outputs):
+    its last ``outputs`` columns weigh the feeding op's own spikes of step t-1, and its
+    input is only the first ``inputs - outputs`` positions. Its one consumer must be a
+    ``lif`` op of ``outputs`` neurons (:meth:`~hwgen.compiler.ir.graph.Model.infer`).
     """
 
     type_name = "dense"
     required_tensors = ("weight",)
     optional_tensors = ("bias",)
 
-    def __init__(self, name, weight, bias=None, *, weight_bits, acc_bits):
+    def __init__(self, name, weight, bias=None, *, weight_bits, acc_bits, recurrent=False):
         super().__init__(name)
+        if not isinstance(recurrent, (bool, np.bool_)):
+            raise ModelError(f"{self.where}: recurrent must be true or false, got {recurrent!r}")
+        self.recurrent = bool(recurrent)
         self.weight_bits = _require_int(self.where, "weight_bits", weight_bits, MIN_BITS,
                                         MAX_WEIGHT_BITS)
         self.acc_bits = _require_int(self.where, "acc_bits", acc_bits, MIN_BITS,
@@ -214,6 +223,9 @@ class Dense(_Synapse):
                              f"got shape {weight.shape}")
         self.weight = _integer_tensor(self.where, "weight", weight, None)
         _check_fits(self.where, "weight", self.weight, self.weight_bits)
+        if self.recurrent and self.weight.shape[1] < self.weight.shape[0]:
+            raise ModelError(f"{self.where}: a recurrent weight is (outputs, inputs + "
+                             f"outputs); {self.weight.shape} has fewer columns than rows")
         if bias is not None:
             self.bias = _integer_tensor(self.where, "bias", bias, (self.weight.shape[0],))
         else:
@@ -231,7 +243,24 @@ class Dense(_Synapse):
 
     @property
     def inputs(self):
+        """Columns of the weight: the input positions the accelerator walks (with a
+        recurrent synapse, the fed neurons' own spikes of the previous step included)."""
         return self.weight.shape[1]
+
+    @property
+    def feedforward_inputs(self):
+        """Neurons of the op feeding this synapse (``inputs`` less the recurrent ones)."""
+        return self.inputs - self.outputs if self.recurrent else self.inputs
+
+    @property
+    def feedforward_weight(self):
+        return self.weight[:, :self.feedforward_inputs]
+
+    @property
+    def recurrent_weight(self):
+        """(outputs, outputs): weight[n, j] of neuron j's spike at step t-1 into neuron n;
+        None for a feed-forward synapse."""
+        return self.weight[:, self.feedforward_inputs:] if self.recurrent else None
 
     def accumulator_bound(self):
         """max over outputs of sum |w| + |bias|: the largest magnitude a sum can reach."""
@@ -241,12 +270,15 @@ class Dense(_Synapse):
         return int(column.max()) if column.size else 0
 
     def attributes(self):
-        return {"weight_bits": self.weight_bits, "acc_bits": self.acc_bits}
+        # "recurrent" only when set: a feed-forward op's JSON is what it was before.
+        return {"weight_bits": self.weight_bits, "acc_bits": self.acc_bits,
+                **({"recurrent": True} if self.recurrent else {})}
 
     @classmethod
     def from_parts(cls, name, attributes, tensors):
         return cls(name, tensors["weight"], tensors.get("bias"),
-                   weight_bits=attributes.get("weight_bits"), acc_bits=attributes.get("acc_bits"))
+                   weight_bits=attributes.get("weight_bits"), acc_bits=attributes.get("acc_bits"),
+                   recurrent=attributes.get("recurrent", False))
 
     def infer(self, inputs, timesteps):
         self._expect_inputs(inputs, Spikes)
@@ -254,9 +286,10 @@ class Dense(_Synapse):
         if len(source.shape) != 1:
             raise ModelError(f"{self.where}: input must be 1-D, got {source}; "
                              f"flatten it first")
-        if source.shape[0] != self.inputs:
-            raise ModelError(f"{self.where}: weight expects {self.inputs} inputs, "
-                             f"but its input has {source.shape[0]}")
+        if source.shape[0] != self.feedforward_inputs:
+            recurrent = (f" (and {self.outputs} recurrent)" if self.recurrent else "")
+            raise ModelError(f"{self.where}: weight expects {self.feedforward_inputs} "
+                             f"inputs{recurrent}, but its input has {source.shape[0]}")
         return Current((self.outputs,), self.acc_bits)
 
 

@@ -163,43 +163,41 @@ def _per_step(values, shape, function):
 
 
 def dense(op, spikes):
-    """current[s, t, n] = sum_k weight[n, k] * spikes[s, t, k] + bias[n], exactly.
+    """current[s, t, n] = sum_k weight[n, k] * spikes[s, t, k] + bias[n], exactly (the
+    feed-forward columns of a recurrent synapse).
 
     float64 products are exact here: every partial sum is an integer below 2**47 in
     magnitude (the IR bounds acc_bits at widths.MAX_IR_ACC_BITS = 48), well inside float64's 2**53.
     """
-    current = np.rint(spikes.astype(np.float64) @ op.weight.T.astype(np.float64))
+    current = np.rint(spikes.astype(np.float64) @ op.feedforward_weight.T.astype(np.float64))
     current = current.astype(np.int64)
     if op.bias is not None:
         current += op.bias
     return current
 
 
-def synaptic_currents(op, current):
-    """The current a neuron's membrane integrates, (samples, T, neurons): ``current`` itself
-    for a voltage-based op, else the synaptic current i[t] = sat(L_syn(i[t-1]) + I[t]),
-    i[-1] = 0 (docs/semantics.md section 4b)."""
-    if op.synapse is None:
-        return current
-    filtered = np.zeros(current.shape, dtype=np.int64)
-    i = np.zeros((current.shape[0], current.shape[2]), dtype=np.int64)
-    for t in range(current.shape[1]):
-        i = saturate(op.synapse.apply(i) + current[:, t], op.i_bits)
-        filtered[:, t] = i
-    return filtered
+class _Integrator:
+    """What a neuron integrates each step, in the order docs/semantics.md gives.
 
+    :meth:`step` takes the membrane v stored by step t-1 and this step's input current I[t]
+    and returns D, the leaked membrane plus what it integrates, unsaturated: L(v) + I[t]
+    for a voltage-based op; for a current-based one (section 4b) the synaptic current is
+    updated first, i' = sat(L_syn(i) + I[t]), and D = L(v) + i' (``separate``) or
+    floor(L°(v) + L°_syn(i)) + I[t] (``joint``, one floor).
+    """
 
-def _membrane_sums(op, current):
-    """``total(v, t)``: L(v) plus what the membrane integrates at step t, unsaturated.
-    Voltage-based: I[t]; current-based, separate rounding: this step's i[t]; joint
-    rounding: floor(L(v) + L_syn(i[t-1])) + I[t], one floor (docs/semantics.md 4b). The
-    synaptic current depends on the input only, so it is computed ahead of the membrane."""
-    filtered = synaptic_currents(op, current)
-    if op.synapse is None or op.synapse_rounding == "separate":
-        return lambda v, t: op.leak.apply(v) + filtered[:, t]
-    zero = np.zeros((current.shape[0], current.shape[2]), dtype=np.int64)
-    return lambda v, t: joint_leak(op.leak, v, op.synapse,
-                                   filtered[:, t - 1] if t else zero) + current[:, t]
+    def __init__(self, op, samples, neurons):
+        self.op = op
+        self.i = np.zeros((samples, neurons), dtype=np.int64)
+
+    def step(self, v, current):
+        op = self.op
+        if op.synapse is None:
+            return op.leak.apply(v) + current
+        previous, self.i = self.i, saturate(op.synapse.apply(self.i) + current, op.i_bits)
+        if op.synapse_rounding == "separate":
+            return op.leak.apply(v) + self.i
+        return joint_leak(op.leak, v, op.synapse, previous) + current
 
 
 def lif(op, current):
@@ -207,31 +205,43 @@ def lif(op, current):
 
     Returns (spikes uint8 (samples, T, neurons), final membrane int64 (samples, neurons)).
     """
-    total = _membrane_sums(op, current)
+    return recurrent_lif(op, current, None)[:2]
+
+
+def recurrent_lif(op, current, recurrent):
+    """:func:`lif` with ``recurrent`` (neurons, neurons) weights, if not None, adding
+    ``recurrent @ s[t-1]`` (the op's own spikes of the previous step; none before step 0)
+    to the current of step t (section 4c). Returns (spikes, final membrane, the currents
+    integrated (samples, T, neurons): ``current`` plus the recurrent part).
+    """
     samples, steps, neurons = current.shape
+    integrator = _Integrator(op, samples, neurons)
     theta = op.threshold[np.newaxis, :]
     v = np.zeros((samples, neurons), dtype=np.int64)
     fired = np.zeros((samples, neurons), dtype=bool)
     spikes = np.zeros(current.shape, dtype=np.uint8)
+    currents = np.array(current, dtype=np.int64)
 
     def fire(h):
         return h >= theta if op.fire == "ge" else h > theta
 
     for t in range(steps):
-        summed = total(v, t)
+        if recurrent is not None and t:
+            currents[:, t] += (spikes[:, t - 1].astype(np.int64) @ recurrent.T)
+        i_t = currents[:, t]
         if op.order == "snntorch_same_step" and op.reset == "subtract":
             # r: did the membrane stored at step t-1 fire? snnTorch subtracts its reset
             # before deciding and gives it back after (it "avoids a double reset").
-            h = saturate(summed, op.v_bits)
+            h = saturate(integrator.step(v, i_t), op.v_bits)
             fired = fire(h - np.where(fire(v), theta, 0))
             v = h - np.where(fired, theta, 0)
         elif op.order == "delayed" and op.reset == "zero" and op.current_based:
             # snnTorch's Synaptic zeroes the whole step after a spike, current included.
-            h = np.where(fired, 0, saturate(summed, op.v_bits))
+            h = np.where(fired, 0, saturate(integrator.step(v, i_t), op.v_bits))
             fired = fire(h)
             v = h
         elif op.order in ("same_step", "snntorch_same_step"):
-            h = saturate(summed, op.v_bits)
+            h = saturate(integrator.step(v, i_t), op.v_bits)
             fired = fire(h)
             if op.reset == "subtract":
                 v = h - np.where(fired, theta, 0)
@@ -242,15 +252,15 @@ def lif(op, current):
         else:
             # Delayed: the spike of step t-1 (``fired`` still holds it) resets now.
             if op.reset == "subtract":
-                h = saturate(summed - np.where(fired, theta, 0), op.v_bits)
+                h = saturate(integrator.step(v, i_t) - np.where(fired, theta, 0), op.v_bits)
             elif op.reset == "zero":      # voltage-based: the leaked membrane only
-                h = saturate(np.where(fired, 0, op.leak.apply(v)) + current[:, t], op.v_bits)
+                h = saturate(np.where(fired, 0, op.leak.apply(v)) + i_t, op.v_bits)
             else:
-                h = saturate(summed, op.v_bits)
+                h = saturate(integrator.step(v, i_t), op.v_bits)
             fired = fire(h)
             v = h
         spikes[:, t] = fired
-    return spikes, v
+    return spikes, v, currents
 
 
 def conv(op, values, shape):
@@ -271,12 +281,12 @@ def pool(op, values, shape):
 def li(op, current):
     """A leaky integrator: v = sat(L(v) + I[t]) (I through the synapse of a current-based
     one). Returns (membrane per step, final membrane)."""
-    total = _membrane_sums(op, current)
     samples, steps, neurons = current.shape
+    integrator = _Integrator(op, samples, neurons)
     v = np.zeros((samples, neurons), dtype=np.int64)
     potentials = np.zeros(current.shape, dtype=np.int64)
     for t in range(steps):
-        v = saturate(total(v, t), op.v_bits)
+        v = saturate(integrator.step(v, current[:, t]), op.v_bits)
         potentials[:, t] = v
     return potentials, v
 
@@ -311,6 +321,8 @@ def _exit_early(model, trace, rule, lanes):
             # Nothing after the exit is computed; a step depends only on earlier steps, so
             # the membrane at the exit is that of a run of s steps.
             trace.spikes[op.name][rows, s:] = 0
+            # The currents recorded include any recurrent part, which depends on spikes
+            # before the exit only.
             current = trace.currents[model.inputs_of(op.name)[0]][rows, :s]
             trace.membranes[op.name][rows] = lif(op, current)[1]
     trace.counts = trace.spikes[output].sum(axis=1, dtype=np.int64)
@@ -329,6 +341,7 @@ def _run(model, inputs):
         if isinstance(op, Input):
             values[op.name] = trace.spikes[op.name] = encode(model, inputs)
         elif isinstance(op, Dense):
+            # A recurrent synapse's own-spike part is added as its lif op runs.
             values[op.name] = trace.currents[op.name] = dense(op, source)
         elif isinstance(op, (Conv1d, Conv2d)):
             values[op.name] = trace.currents[op.name] = conv(op, source, shape)
@@ -337,9 +350,13 @@ def _run(model, inputs):
         elif isinstance(op, Flatten):
             values[op.name] = source              # C-order numbering is unchanged
         elif isinstance(op, LIF):
-            spikes, membrane = lif(op, source)
+            synapse = model.recurrent_synapse(op.name)
+            spikes, membrane, currents = recurrent_lif(
+                op, source, None if synapse is None else synapse.recurrent_weight)
             values[op.name] = trace.spikes[op.name] = spikes
             trace.membranes[op.name] = membrane
+            if synapse is not None:
+                trace.currents[synapse.name] = currents
         elif isinstance(op, LI):
             potentials, membrane = li(op, source)
             values[op.name] = trace.potentials[op.name] = potentials

@@ -144,8 +144,8 @@ def test_a_model_needs_exactly_one_input():
 def test_cycles_are_refused():
     model = chain()
     model._graph.add_edge("lif", "fc", port=1)
-    with pytest.raises(ModelError, match="cycle through .*recurrent connections cannot run "
-                                         "temporal-parallel"):
+    with pytest.raises(ModelError, match="cycle through .*a recurrent connection is a dense op "
+                                         "with recurrent weights, not an edge"):
         model.ops
 
 
