@@ -79,7 +79,7 @@ def bits_for(count):
     return max(1, (count - 1).bit_length())
 
 
-def program_layouts(config, modes, output_size, leak_bits=0):
+def program_layouts(config, modes, output_size, leak_bits=0, recurrent_layers=0):
     """The bit layouts of fiber-program entries and layer descriptors.
 
     ``config``: a resolved :class:`~hwgen.compiler.hardware_config.HardwareConfig`;
@@ -87,6 +87,10 @@ def program_layouts(config, modes, output_size, leak_bits=0):
     ``leak_bits``: width of a NEURON entry's per-neuron leak multiplier (the widest F + 1
     of the program's per-neuron leaks), 0 when no layer has one: the field then does not
     exist, so other programs' words and gateware are unchanged.
+    ``recurrent_layers``: with any, a CHUNK entry says whether its chunk is of the layer's
+    own spikes of the last step (``state``: read from the layer's state regions) and a
+    layer descriptor which region pair the layer writes (``state``, 1-based; 0: none) and
+    which it reads its input from (``reads_state``).
     Returns ``{"entry", "chunk_entry", "neuron_entry", "layer": BitLayout}``.
     """
     W = config.chunk
@@ -100,6 +104,11 @@ def program_layouts(config, modes, output_size, leak_bits=0):
     # mask popcounts in hardware put an adder behind the program memory's output.
     chunk = [Field("chunk", chunk_bits), Field("mask", W), Field("last", 1),
              Field("wbase", bits_for(config.weight_depth))]
+    layer = [Field("mode", bits_for(modes)), Field("last", 1)]
+    if recurrent_layers:
+        chunk.insert(1, Field("state", 1))
+        pair_bits = bits_for(recurrent_layers + 1)
+        layer += [Field("state", pair_bits), Field("reads_state", pair_bits)]
     neuron = [Field("theta", max(1, config.v_bits - 1)), Field("bias", config.acc_bits, True),
               Field("slot", slot_bits), Field("empty", 1), Field("chunk_last", 1)]
     if leak_bits:
@@ -109,7 +118,7 @@ def program_layouts(config, modes, output_size, leak_bits=0):
         "entry": BitLayout("entry", [Field("tag", 2), Field("payload", payload)]),
         "chunk_entry": BitLayout("chunk_entry", chunk),
         "neuron_entry": BitLayout("neuron_entry", neuron),
-        "layer": BitLayout("layer", [Field("mode", bits_for(modes)), Field("last", 1)]),
+        "layer": BitLayout("layer", layer),
     }
 
 

@@ -79,6 +79,13 @@ class LayerPlan:
     input) whose word sits in slot s of this layer's spike fiber, -1 for padding;
     ``output_slots`` likewise for this layer's outputs. ``tppe_neurons[p]`` lists the
     neurons TPPE p computes, in order; ``mode`` indexes :attr:`Program.modes`.
+
+    A recurrent layer (docs/semantics.md 4c) reads its own spikes of the previous step as
+    well: ``input_slots`` then runs on from ``state_base`` (a multiple of W) with those,
+    as input indices ``inputs - outputs + j``, laid out as the layer's ``output_slots``.
+    They sit in the layer's own pair of spike-buffer regions (:attr:`Program.spike_regions`),
+    the chunk of position ``state_base + s`` being chunk ``s // W`` there; None for a
+    feed-forward layer.
     """
 
     name: str
@@ -91,12 +98,27 @@ class LayerPlan:
     output_slots: list
     tppe_neurons: list
     estimated_cycles: list
+    state_base: int = None
+
+    @property
+    def recurrent(self):
+        return self.state_base is not None
+
+    def region_widths(self):
+        """Input positions the layer needs in one spike-buffer region: its input's, and
+        with recurrence its state's (which has regions of its own)."""
+        if self.state_base is None:
+            return (len(self.input_slots),)
+        return self.state_base, len(self.input_slots) - self.state_base
 
     def to_json(self):
-        return {"name": self.name, "dense": self.dense, "inputs": self.inputs,
-                "outputs": self.outputs, "mode": self.mode, "last": self.last,
-                "input_slots": self.input_slots, "output_slots": self.output_slots,
-                "tppe_neurons": self.tppe_neurons, "estimated_cycles": self.estimated_cycles}
+        result = {"name": self.name, "dense": self.dense, "inputs": self.inputs,
+                  "outputs": self.outputs, "mode": self.mode, "last": self.last,
+                  "input_slots": self.input_slots, "output_slots": self.output_slots,
+                  "tppe_neurons": self.tppe_neurons, "estimated_cycles": self.estimated_cycles}
+        if self.state_base is not None:
+            result["state_base"] = self.state_base
+        return result
 
 
 @dataclass
@@ -132,11 +154,19 @@ class Program:
         return self.timesteps // self.config.time_chunk
 
     @property
+    def recurrent_layers(self):
+        """How many layers are recurrent: each has a pair of regions of its own."""
+        return sum(plan.recurrent for plan in self.layers)
+
+    @property
     def spike_regions(self):
         """Regions of each spike buffer: two that alternate between layers, plus, when an
         inference takes several passes, one per time chunk for the input (all of it is
-        loaded before the start)."""
-        return 2 if self.time_chunks == 1 else 2 + self.time_chunks
+        loaded before the start), plus two per recurrent layer, which alternate between
+        time steps: the layer writes its spikes into one while it reads those of the step
+        before from the other (:class:`~hwgen.gateware.sequencer.LayerSequencer`)."""
+        base = 2 if self.time_chunks == 1 else 2 + self.time_chunks
+        return base + 2 * self.recurrent_layers
 
     @property
     def i_bits(self):

@@ -177,6 +177,11 @@ def ideal_bounds(program, model, trace):
         while isinstance(model[source], Flatten):           # same spikes, relabelled
             source = model.inputs_of(source)[0]
         spikes = trace.spikes[source]
+        if dense.recurrent:
+            # its own spikes of the step before are inputs too (docs/semantics.md 4c)
+            own = trace.spikes[plan["name"]]
+            late = np.concatenate([np.zeros_like(own[:, :1]), own[:, :-1]], axis=1)
+            spikes = np.concatenate([spikes, late], axis=2)
         chunked = spikes.reshape(len(spikes), T // lanes, lanes, -1)
         active = chunked.any(axis=2).astype(np.int64)                # (samples, chunks, K)
         pairs = active @ (dense.weight != 0).T.astype(np.int64)     # (samples, chunks, N)

@@ -9,6 +9,8 @@ program in the instruction format (:mod:`hwgen.compiler.instruction_format`).
 
 import numpy as np
 
+from hwgen.errors import UnsupportedError
+
 from ..instruction_format import pack_entry, program_layouts
 from ..passes.legalise import legalise
 from ..program import LayerPlan, LIFMode, Program
@@ -44,14 +46,34 @@ def compile_program(model, config, calibration_spikes=None):
     input_size = int(np.prod(chain.input.shape))        # a shaped input is streamed in C order
     slots = list(range(input_size)) + [-1] * (-input_size % W)
     source = chain.input.name
+    recurrent = 0               # recurrent layers so far: each has a region pair
+    reads_state = 0             # the pair the current layer reads its input from
+    descriptor_fields = []
     for index, layer in enumerate(chain.layers):
         last = index == len(chain.layers) - 1
         mode = LIFMode.of(layer.lif)
         if mode not in modes:
             modes.append(mode)
-        activity = _activity(calibration_spikes, source, layer.inputs)
+        activity = _activity(calibration_spikes, source, layer.dense.feedforward_inputs)
+        state_base = None
+        if layer.dense.recurrent:
+            if last:
+                raise UnsupportedError(
+                    f"{layer.dense.where}: a recurrent output layer is not supported by the "
+                    f"accelerator yet (its spikes go to the result buffer, not back into its "
+                    f"input); add a feed-forward output layer after it")
+            # Its own spikes follow its input, from a chunk boundary; estimated here in
+            # neuron order, placed below in output-slot order once the TPPEs are known.
+            state_base = len(slots)
+            own = _activity(calibration_spikes, layer.name, layer.outputs)
+            activity = None if activity is None else np.concatenate([activity, own])
+            provisional = slots + [layer.dense.feedforward_inputs + j
+                                   for j in range(layer.outputs)]
+        else:
+            provisional = slots
         assignment = schedule_layer(
-            neuron_costs(layer.dense.weight, W, lif_cycles, activity, config.join, slots), P)
+            neuron_costs(layer.dense.weight, W, lif_cycles, activity, config.join,
+                         provisional), P)
         if last:
             output_slots = list(range(layer.outputs))
             slot_of = {n: n for n in range(layer.outputs)}
@@ -62,6 +84,13 @@ def compile_program(model, config, calibration_spikes=None):
                     slot_of[n] = len(output_slots)
                     output_slots.append(n)
                 output_slots += [-1] * (-len(output_slots) % W)
+        if state_base is not None:
+            recurrent += 1
+            slots = slots + [-1 if n < 0 else layer.dense.feedforward_inputs + n
+                             for n in output_slots]
+        descriptor_fields.append({"state": recurrent if state_base is not None else 0,
+                                  "reads_state": reads_state})
+        reads_state = recurrent if state_base is not None else 0
         permuted = np.zeros((layer.outputs, len(slots)), dtype=np.int64)
         for s, k in enumerate(slots):
             if k >= 0:
@@ -80,24 +109,29 @@ def compile_program(model, config, calibration_spikes=None):
                 per_tppe[p].append(("neuron", header))
                 base = len(weights[p])
                 for i, (c, mask) in enumerate(fiber.entries):
-                    per_tppe[p].append(("chunk", {"chunk": c, "mask": mask, "wbase": base,
-                                                  "last": int(i == len(fiber.entries) - 1)}))
+                    chunk = {"chunk": c, "mask": mask, "wbase": base,
+                             "last": int(i == len(fiber.entries) - 1)}
+                    if state_base is not None and c >= state_base // W:
+                        chunk.update(chunk=c - state_base // W, state=1)
+                    per_tppe[p].append(("chunk", chunk))
                     base += bin(mask).count("1")
                 weights[p].extend(fiber.values)
             per_tppe[p].append(("layer_end", {}))
         plans.append(LayerPlan(layer.name, layer.dense.name, layer.inputs, layer.outputs,
                                modes.index(mode), last, slots, output_slots,
                                [list(ns) for ns in assignment.neurons],
-                               [round(float(c), 1) for c in assignment.estimated_cycles]))
+                               [round(float(c), 1) for c in assignment.estimated_cycles],
+                               state_base))
         slots, source = output_slots, layer.name
 
     output_size = chain.layers[-1].outputs
     config = resolve_depths(config, model, plans, per_tppe, weights)
     layouts = program_layouts(config, len(modes), output_size,
-                              max((mode.leak_bits for mode in modes), default=0))
+                              max((mode.leak_bits for mode in modes), default=0), recurrent)
     entries = [[pack_entry(layouts, kind, values) for kind, values in tppe]
                for tppe in per_tppe]
-    descriptors = [layouts["layer"].pack(mode=plan.mode, last=int(plan.last))
-                   for plan in plans]
+    descriptors = [layouts["layer"].pack(mode=plan.mode, last=int(plan.last),
+                                         **(fields if recurrent else {}))
+                   for plan, fields in zip(plans, descriptor_fields)]
     return Program(config, model.name, T, input_size, output_size,
                    plans, modes, entries, weights, descriptors, layouts)

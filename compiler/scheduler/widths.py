@@ -56,7 +56,14 @@ def resolve_widths(config, model, chain):
             raise FitError(f"config timesteps = {value}, but {why}")
         elif value < need:
             raise FitError(f"config {name} = {value} is too small: {why}")
-    if config.time_chunk == AUTO:
+    recurrent = next((l for l in chain.layers if l.dense.recurrent), None)
+    if recurrent is not None and config.time_chunk not in (AUTO, 1):
+        raise FitError(f"config time_chunk = {config.time_chunk}, but {recurrent.dense.where} "
+                       f"is recurrent: each of its steps needs the last one's spikes, so the "
+                       f"model runs one step per pass (time_chunk = 1, or leave it auto)")
+    if recurrent is not None:
+        values["time_chunk"] = 1
+    elif config.time_chunk == AUTO:
         values["time_chunk"] = config.auto_time_chunk(T)
     elif T % config.time_chunk:
         raise FitError(f"config time_chunk = {config.time_chunk} must divide the model's "
@@ -99,7 +106,10 @@ def check_capacity(config, model, chain):
 
 def resolve_depths(config, model, plans, per_tppe, weights):
     W = config.chunk
-    widest = max(max(len(plan.input_slots) for plan in plans),
+    # A recurrent layer's input positions run on into its state, which has regions of its
+    # own (LayerPlan.state_base): a region holds the larger of the two parts.
+    widest = max(max(plan.region_widths()) for plan in plans)
+    widest = max(widest,
                  max(len(plan.output_slots) for plan in plans if not plan.last)
                  if len(plans) > 1 else 0)
     needs = {

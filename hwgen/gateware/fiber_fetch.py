@@ -30,6 +30,8 @@ class FiberFetch(wiring.Component):
     Ports:
     ``program``: read port of the fiber-program memory; ``masks``: read port of the
     spike-mask memory; ``region``: which region of the spike buffer holds this layer's input;
+    ``state_region``: which holds a recurrent layer's own spikes of the last step (chunk
+    entries with ``state`` set; on the ``first_chunk`` they read as no spikes);
     ``rewind``: restart the program from entry 0 (start of an inference); ``go``: run
     until the next LAYER_END; ``halted``: stopped at a LAYER_END with nothing in flight;
     ``matches``: chunk matches to the inner join; ``headers``: neuron headers, in neuron
@@ -61,6 +63,8 @@ class FiberFetch(wiring.Component):
             "masks": In(ReadPort.Signature(addr_width=geometry.mask_addr_bits,
                                            shape=geometry.chunk)),
             "region": In(range(geometry.regions)),
+            "state_region": In(range(geometry.regions)),
+            "first_chunk": In(1),
             "rewind": In(1),
             "go": In(1),
             "halted": Out(1),
@@ -111,7 +115,7 @@ class FiberFetch(wiring.Component):
         s2_chunk = Signal()
         s2_empty_neuron = Signal()
         s2_wmask = Signal(g.chunk)
-        s2_index = Signal(g.chunk_bits)
+        s2_index = Signal(g.fiber_chunk_bits)
         s2_wbase = Signal(g.weight_addr_bits)
         s2_last = Signal()
         # Stage 3: the same with its spike mask registered (a block RAM's output is slow, so
@@ -154,6 +158,13 @@ class FiberFetch(wiring.Component):
             match_fifo.w_en.eq(push_held & match_fifo.w_rdy & ~stall_back),
         ]
         # A push that cannot happen without a new arrival (a flush) simply waits.
+        # The spike mask as read, except that a recurrent layer's state before its first
+        # step is no spikes, whatever an earlier inference left in the region.
+        smask = Signal(g.chunk)
+        m.d.comb += smask.eq(self.masks.data)
+        if g.state_pairs:
+            with m.If(self.first_chunk & s2_index[g.chunk_bits]):
+                m.d.comb += smask.eq(0)
         with m.If(~stall_back):
             with m.If(arrives):
                 m.d.sync += [held.eq(new_match), held_valid.eq(1)]
@@ -164,8 +175,8 @@ class FiberFetch(wiring.Component):
             # Stage 2 -> stage 3.
             m.d.sync += [
                 s3_chunk.eq(s2_chunk), s3_empty_neuron.eq(s2_empty_neuron),
-                s3_any.eq((self.masks.data & s2_wmask) != 0),
-                s3_match.smask.eq(self.masks.data), s3_match.wmask.eq(s2_wmask),
+                s3_any.eq((smask & s2_wmask) != 0),
+                s3_match.smask.eq(smask), s3_match.wmask.eq(s2_wmask),
                 s3_match.chunk.eq(s2_index), s3_match.wbase.eq(s2_wbase),
                 s3_match.end.eq(s2_last),
             ]
@@ -180,10 +191,15 @@ class FiberFetch(wiring.Component):
         ]
         if g.leak_bits:
             m.d.comb += header.leak.eq(s1_neuron.leak)
+        fiber_chunk = Signal(g.fiber_chunk_bits)
+        m.d.comb += fiber_chunk.eq(Cat(s1_chunk.chunk, s1_chunk.state) if g.state_pairs
+                                   else s1_chunk.chunk)
         m.d.comb += [
             self.program.addr.eq(pc),
             self.program.en.eq(issue),
-            self.masks.addr.eq(Cat(s1_chunk.chunk, self.region)),
+            self.masks.addr.eq(Cat(s1_chunk.chunk,
+                                   g.source_region(fiber_chunk, self.region,
+                                                   self.state_region))),
             self.masks.en.eq(~stall),
             header_fifo.w_data.eq(header),
             header_fifo.w_en.eq(s1_is[TAG_NEURON] & ~stall),
@@ -195,7 +211,7 @@ class FiberFetch(wiring.Component):
                 entry.eq(self.program.data),
                 s2_chunk.eq(s1_is[TAG_CHUNK]),
                 s2_empty_neuron.eq(s1_is[TAG_NEURON] & s1_neuron.empty),
-                s2_wmask.eq(s1_chunk.mask), s2_index.eq(s1_chunk.chunk),
+                s2_wmask.eq(s1_chunk.mask), s2_index.eq(fiber_chunk),
                 s2_wbase.eq(s1_chunk.wbase), s2_last.eq(s1_chunk.last),
             ]
             with m.If(issue):

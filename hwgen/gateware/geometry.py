@@ -7,7 +7,7 @@ shapes from it, so a width is never computed twice.
 
 from dataclasses import dataclass
 
-from amaranth.hdl import signed, unsigned
+from amaranth.hdl import Cat, Mux, signed, unsigned
 from amaranth.lib import data
 
 from hwgen.compiler.hardware_config import MAX_TIME_CHUNK
@@ -42,6 +42,7 @@ class Geometry:
     layers: int = 1
     leak_bits: int = 0      # a neuron's leak multiplier (per-neuron leaks); 0: no such field
     i_bits: int = 0         # synaptic current of current-based modes; 0: none generated
+    state_pairs: int = 0    # recurrent layers, each with a pair of spike-buffer regions
 
     def __post_init__(self):
         if self.lanes is None:
@@ -70,6 +71,9 @@ class Geometry:
              f"v_bits {self.v_bits} must be {MIN_BITS}..{MAX_V_BITS}"),
             (0 <= self.leak_bits <= MAX_FRAC_BITS + 1,
              f"leak_bits {self.leak_bits} must be 0..{MAX_FRAC_BITS + 1}"),
+            (self.state_pairs >= 0 and (self.state_pairs == 0 or self.lanes == 1),
+             f"state_pairs {self.state_pairs} must be >= 0, and recurrent layers run one "
+             f"step per pass (lanes 1, not {self.lanes})"),
             (self.i_bits == 0 or MIN_BITS <= self.i_bits <= MAX_V_BITS,
              f"i_bits {self.i_bits} must be 0 (no current-based mode) or "
              f"{MIN_BITS}..{MAX_V_BITS}"),
@@ -88,6 +92,7 @@ class Geometry:
                    acc_bits=c.acc_bits, v_bits=c.v_bits,
                    layer_bits=bits_for(len(program.layers)), lanes=program.lanes,
                    layers=len(program.layers), i_bits=program.i_bits,
+                   state_pairs=program.recurrent_layers,
                    leak_bits=max((mode.leak_bits for mode in program.modes), default=0))
 
     # --- derived widths ---------------------------------------------------------------
@@ -103,10 +108,22 @@ class Geometry:
         return self.timesteps // self.lanes
 
     @property
-    def regions(self):
-        """Regions of a spike buffer: two alternating between layers, and one per time chunk
-        for the input when there are several chunks (:meth:`Program.spike_regions`)."""
+    def input_regions_end(self):
+        """The regions of layers and inputs: two alternating between layers, and one per
+        time chunk for the input when there are several chunks. The recurrent layers'
+        region pairs follow (:meth:`Program.spike_regions`)."""
         return 2 if self.time_chunks == 1 else 2 + self.time_chunks
+
+    @property
+    def regions(self):
+        return self.input_regions_end + 2 * self.state_pairs
+
+    @property
+    def fiber_chunk_bits(self):
+        """A chunk of a layer's input fiber: its index in a region and, with recurrent
+        layers, a top bit saying it holds the layer's own spikes of the last step (read
+        from the layer's state region, not its input region)."""
+        return self.chunk_bits + (1 if self.state_pairs else 0)
 
     @property
     def region_bits(self):
@@ -121,6 +138,18 @@ class Geometry:
     def spike_addr_bits(self):
         """A spike-word address: region, chunk, offset."""
         return self.region_bits + self.chunk_bits + self.offset_bits
+
+    def source_region(self, chunk, region, state_region):
+        """The region a fiber chunk (``fiber_chunk_bits`` wide) is read from: the layer's
+        input ``region``, or for a chunk of its own last-step spikes ``state_region``."""
+        if not self.state_pairs:
+            return region
+        return Mux(chunk[self.chunk_bits], state_region, region)
+
+    def spike_word_addr(self, chunk, offset, region, state_region):
+        """The spike-buffer address of word ``offset`` of a fiber chunk."""
+        return Cat(offset, chunk[:self.chunk_bits],
+                   self.source_region(chunk, region, state_region))
 
     @property
     def mask_addr_bits(self):
@@ -149,14 +178,15 @@ class Geometry:
         pair at all."""
         return data.StructLayout({
             "smask": unsigned(self.chunk), "wmask": unsigned(self.chunk),
-            "chunk": unsigned(self.chunk_bits), "wbase": unsigned(self.weight_addr_bits),
+            "chunk": unsigned(self.fiber_chunk_bits),
+            "wbase": unsigned(self.weight_addr_bits),
             "end": unsigned(1)})
 
     @property
     def matched_pair(self):
         """One (spike word, weight) pair to accumulate; ``empty`` pairs carry only ``end``."""
         return data.StructLayout({
-            "chunk": unsigned(self.chunk_bits), "offset": unsigned(self.offset_bits),
+            "chunk": unsigned(self.fiber_chunk_bits), "offset": unsigned(self.offset_bits),
             "waddr": unsigned(self.weight_addr_bits), "end": unsigned(1),
             "empty": unsigned(1)})
 

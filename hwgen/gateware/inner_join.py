@@ -55,7 +55,7 @@ class InnerJoin(wiring.Component):
         sel_valid = Signal()
         sel_smask_below = Signal(g.chunk)
         sel_wmask_below = Signal(g.chunk)
-        sel_chunk = Signal(g.chunk_bits)
+        sel_chunk = Signal(g.fiber_chunk_bits)
         sel_wbase = Signal(g.weight_addr_bits)
         sel_end = Signal()
         sel_empty = Signal()

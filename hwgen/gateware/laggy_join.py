@@ -40,7 +40,7 @@ def weight_pair(geometry):
 
 def spike_pair(geometry):
     """The slow side's element: where the matched spike word sits."""
-    return data.StructLayout({"chunk": unsigned(geometry.chunk_bits),
+    return data.StructLayout({"chunk": unsigned(geometry.fiber_chunk_bits),
                               "offset": unsigned(geometry.offset_bits),
                               "end": unsigned(1), "empty": unsigned(1)})
 
@@ -83,7 +83,7 @@ class LaggyJoin(wiring.Component):
     carry chain that trims each spike mask above its highest matched bit on its way into
     the walk FIFO (so the walker's "last bit" test is a gate tree on its own registers); the
     walker: two W-bit registers, a lowest-set-bit selector (one W-bit carry chain) and an
-    offset counter; the walk FIFO, ``fifo_depth`` entries of 2W + chunk_bits + 1 bits (the
+    offset counter; the walk FIFO, ``fifo_depth`` entries of 2W + fiber_chunk_bits + 1 bits (the
     spike mask, the matched bits, the chunk index and the end flag). ``fifo_depth`` entries
     let the fast side run that many chunk matches ahead, which is what lets the walker
     keep working while the fetch spends a cycle on each neuron header; the TPPE's weight
@@ -100,7 +100,7 @@ class LaggyJoin(wiring.Component):
         self.fifo_depth = fifo_depth
         self.walk_entry = data.StructLayout({
             "smask": unsigned(geometry.chunk), "matched": unsigned(geometry.chunk),
-            "chunk": unsigned(geometry.chunk_bits), "end": unsigned(1)})
+            "chunk": unsigned(geometry.fiber_chunk_bits), "end": unsigned(1)})
         super().__init__({
             "i": In(stream.Signature(geometry.chunk_match)),
             "weights": Out(stream.Signature(weight_pair(geometry))),
@@ -189,7 +189,7 @@ class LaggyJoin(wiring.Component):
         # with no carry chain, so the FIFO's read enable does not wait for ``visit``.
         spikes_left = Signal(g.chunk)
         matched_left = Signal(g.chunk)      # matched bits not yet emitted
-        walk_chunk = Signal(g.chunk_bits)
+        walk_chunk = Signal(g.fiber_chunk_bits)
         walk_end = Signal()
         offset = Signal(g.offset_bits)      # set spike-mask bits visited so far
 

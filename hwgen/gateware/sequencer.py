@@ -10,7 +10,7 @@ TPPEs' membrane memories between chunks, so a chunk's outputs (and a decision ta
 them) are complete before the next chunk starts.
 """
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -35,13 +35,17 @@ class LayerSequencer(wiring.Component):
     Regions: with one chunk, layer l reads region l mod 2 and writes the other (layer 0
     reads the input in region 0). With several, the input of chunk c waits in region 2 + c
     and layer l writes region l mod 2, so each pass finds its input where the loader put it.
+    The k-th recurrent layer (descriptor ``state`` = k) has the pair of regions after
+    those, R + 2(k - 1) + {0, 1}: at step c it writes its spikes into the one of parity
+    c and reads its own spikes of step c - 1 (``state_region``) from the other; the layer
+    after it (``reads_state`` = k) reads its input from the first.
 
     Overhead per layer and chunk: 3 cycles between one layer's barrier and the next layer's
     first fetch (read the descriptor, pulse ``go``, let the TPPEs leave their halt).
     """
 
     def __init__(self, descriptors, layout, layer_bits, time_chunks=1, pass_bits=None, *,
-                 lanes=1, early_exit=False):
+                 lanes=1, early_exit=False, state_pairs=0):
         if not descriptors:
             raise ValueError("LayerSequencer: a program needs at least one layer")
         if time_chunks < 1:
@@ -53,7 +57,12 @@ class LayerSequencer(wiring.Component):
         pass_bits = pass_bits or max(1, (passes - 1).bit_length())
         if passes > 1 << pass_bits:
             raise ValueError(f"LayerSequencer: {passes} passes do not fit {pass_bits} bits")
-        regions = 2 if time_chunks == 1 else 2 + time_chunks
+        if state_pairs and (lanes != 1 or "state" not in layout.offsets):
+            raise ValueError("LayerSequencer: recurrent layers (state_pairs) run one step "
+                             "per pass (lanes 1) and need the descriptors' state fields")
+        self.state_pairs = state_pairs
+        self.input_regions_end = 2 if time_chunks == 1 else 2 + time_chunks
+        regions = self.input_regions_end + 2 * state_pairs
         if early_exit and time_chunks < 2:
             raise ValueError("LayerSequencer: an early exit needs at least two time chunks")
         self.lanes = lanes
@@ -70,6 +79,7 @@ class LayerSequencer(wiring.Component):
             "first_chunk": Out(1),
             "in_region": Out(range(regions)),
             "out_region": Out(range(regions)),
+            "state_region": Out(range(regions)),
             "mode": Out(layout["mode"].width),
             "last_layer": Out(1),
             "rewind": Out(1),
@@ -99,11 +109,27 @@ class LayerSequencer(wiring.Component):
         single = int(C == 1)
         parity = self.layer[0] ^ single            # the region layer `layer` writes
         input_region = 0 if C == 1 else 2 + self.chunk
-        m.d.comb += [
-            self.out_region.eq(parity),
-            self.in_region.eq(Mux(self.layer == 0, input_region, ~parity & 1)),
-            self.first_chunk.eq(self.chunk == 0),
-        ]
+        previous = Mux(self.layer == 0, input_region, ~parity & 1)
+        m.d.comb += self.first_chunk.eq(self.chunk == 0)
+        if self.state_pairs:
+            # latched with the mode: valid from the layer's first RUN cycle, before any read
+            state = Signal.like(descriptor.state)
+            reads_state = Signal.like(descriptor.reads_state)
+            with m.If(self.go):
+                m.d.sync += [state.eq(descriptor.state),
+                             reads_state.eq(descriptor.reads_state)]
+            step = self.chunk[0] if C > 1 else 0
+
+            def pair(k, p):
+                return self.input_regions_end - 2 + Cat(p, k)
+
+            m.d.comb += [
+                self.out_region.eq(Mux(state != 0, pair(state, step), parity)),
+                self.in_region.eq(Mux(reads_state != 0, pair(reads_state, step), previous)),
+                self.state_region.eq(pair(state, ~step & 1)),
+            ]
+        else:
+            m.d.comb += [self.out_region.eq(parity), self.in_region.eq(previous)]
 
         # steps still to run after the current chunk, for the exit check
         m.d.comb += self.remaining.eq(self.lanes * (C - 1 - self.chunk))

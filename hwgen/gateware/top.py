@@ -53,7 +53,7 @@ class Accelerator(wiring.Component):
         m.submodules.sequencer = sequencer = LayerSequencer(
             program.descriptors, program.layouts["layer"], g.layer_bits,
             time_chunks=g.time_chunks, pass_bits=g.pass_bits, lanes=g.lanes,
-            early_exit=rule is not None)
+            early_exit=rule is not None, state_pairs=g.state_pairs)
         m.submodules.loader = loader = SpikeLoader(g, program.input_size)
         m.submodules.arbiter = arbiter = WriteArbiter(g, program.tppes + 1)
 
@@ -75,6 +75,7 @@ class Accelerator(wiring.Component):
             m.submodules[f"tppe{p}"] = tppe
             m.d.comb += [
                 tppe.region.eq(sequencer.in_region), tppe.out_region.eq(sequencer.out_region),
+                tppe.state_region.eq(sequencer.state_region),
                 tppe.first_chunk.eq(sequencer.first_chunk), tppe.mode.eq(sequencer.mode),
                 tppe.last_layer.eq(sequencer.last_layer), tppe.rewind.eq(sequencer.rewind),
                 tppe.go.eq(sequencer.go),

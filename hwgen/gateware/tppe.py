@@ -36,7 +36,8 @@ from amaranth.lib import stream
 class TPPE(wiring.Component):
     """One TPPE of a compiled program.
 
-    Ports: ``region`` this layer's input region, ``out_region`` its output's;
+    Ports: ``region`` this layer's input region, ``out_region`` its output's,
+    ``state_region`` a recurrent layer's own spikes of the last step;
     ``first_chunk`` the pass is the first time chunk (membranes start at 0);
     ``mode`` / ``last_layer`` from the layer descriptor; ``rewind`` / ``go`` from the
     sequencer; ``bus`` the write bus into this TPPE's spike buffers; ``writes`` this TPPE's
@@ -86,6 +87,7 @@ class TPPE(wiring.Component):
         super().__init__({
             "region": In(range(geometry.regions)),
             "out_region": In(range(geometry.regions)),
+            "state_region": In(range(geometry.regions)),
             "first_chunk": In(1),
             "mode": In(range(max(2, len(self.modes)))),
             "last_layer": In(1),
@@ -127,7 +129,8 @@ class TPPE(wiring.Component):
                                                 self.fifo_depth)
         wiring.connect(m, fetch.program, program.read_port())
         wiring.connect(m, fetch.masks, spike_masks.read_port())
-        m.d.comb += [fetch.region.eq(self.region), fetch.rewind.eq(self.rewind),
+        m.d.comb += [fetch.region.eq(self.region), fetch.state_region.eq(self.state_region),
+                     fetch.first_chunk.eq(self.first_chunk), fetch.rewind.eq(self.rewind),
                      fetch.go.eq(self.go)]
 
         m.submodules.lif = lif = LIFUnit(g, self.modes, self.lif_steps)
@@ -196,7 +199,8 @@ class TPPE(wiring.Component):
         pair = skid.o.payload
         m.d.comb += [
             skid.o.ready.eq(~r_valid | r_move),
-            word_read.addr.eq(Cat(pair.offset, pair.chunk, self.region)),
+            word_read.addr.eq(g.spike_word_addr(pair.chunk, pair.offset, self.region,
+                                                self.state_region)),
             word_read.en.eq(accept),
             weight_read.addr.eq(pair.waddr),
             weight_read.en.eq(accept),
@@ -283,7 +287,8 @@ class TPPE(wiring.Component):
         spike_pair_in = spike_skid.o.payload
         words_busy = _memory_stage(
             m, spike_skid.o, word_read,
-            Cat(spike_pair_in.offset, spike_pair_in.chunk, self.region),
+            g.spike_word_addr(spike_pair_in.chunk, spike_pair_in.offset, self.region,
+                              self.state_region),
             accumulator.words, "word", ("end", "empty"))
         return (join.idle & ~weight_skid.o.valid & ~spike_skid.o.valid & ~weights_busy
                 & ~words_busy & accumulator.idle)
