@@ -88,9 +88,9 @@ def test_the_generator_reaches_every_corner_it_promises():
                                    "weight_bits", "size_vs_chunk", "stimulus", "encoding",
                                    "flaw", "weights", "thresholds", "time_chunks",
                                    "synapse", "synapse_rounding", "i_bits", "cuba_order",
-                                   "join")}
+                                   "join", "recurrent")}
 
-    @settings(max_examples=1500, derandomize=True, deadline=None, database=None,
+    @settings(max_examples=2000, derandomize=True, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
     @given(cases(flaw_weight=0.5))
     def draw(case):
@@ -112,6 +112,9 @@ def test_the_generator_reaches_every_corner_it_promises():
         seen["flaw"].add(case.flaw)
         seen["encoding"].add(case.encoding)
         seen["stimulus"].update(kind for kind, *_ in case.stimulus)
+        seen["recurrent"].update(
+            "first" if i == 0 else "later" for i, layer in enumerate(case.layers)
+            if layer.recurrent and not case.flaw)
         for layer in case.layers:
             seen["order"].add(layer.order)
             seen["fire"].add(layer.fire)
@@ -147,7 +150,8 @@ def test_the_generator_reaches_every_corner_it_promises():
     assert seen["encoding"] == {"spikes", "if"}
     assert seen["weights"] == set(WEIGHT_STYLES)
     assert seen["thresholds"] == set(THRESHOLD_STYLES)
-    assert seen["flaw"] == set(FLAWS) | {None}
+    assert seen["flaw"] == set(FLAWS) | {None}, set(FLAWS) - seen["flaw"]
+    assert seen["recurrent"] == {"first", "later"}
     assert {"default", "dual", "laggy"} <= seen["join"]
 
 

@@ -24,7 +24,7 @@ structure (fewer layers, smaller sizes and T, simpler modes) rather than weight 
 
 import shlex
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +74,8 @@ FLAWS = {
     "chunk_not_power_of_two": ("chunk",),
     "fifo_depth_out_of_range": ("fifo_depth",),
     "join_unknown": ("join",),
+    "recurrent_with_time_chunk": ("time_chunk",),
+    "recurrent_output_layer": ("recurrent",),
     "unknown_parameter": ("unknown parameter",),
 }
 
@@ -100,6 +102,7 @@ class LayerDraw:
     synapse: tuple = None   # current-based: the synaptic leak, as ``leak``; None: voltage-based
     i_bits: int = None
     synapse_rounding: str = None
+    recurrent: bool = False     # also weighs its own spikes of the step before (section 4c)
 
 
 @dataclass(frozen=True)
@@ -197,6 +200,7 @@ class Case:
             f"{l.size}[{_leak_label(l.leak)}-{l.fire}-{l.reset}-{l.order} v{l.v_bits} "
             + (f"syn:{_leak_label(l.synapse)}-{l.synapse_rounding} i{l.i_bits} "
                if l.synapse else "")
+            + ("rec " if l.recurrent else "")
             + f"w{l.weight_bits}:{l.weight_style} th:{l.threshold_style}]" for l in self.layers)
         extra = f" flaw={self.flaw}" if self.flaw else ""
         return (f"T={self.timesteps} in={self.inputs}({self.encoding}) -> {layers} "
@@ -212,7 +216,7 @@ def _layer_ops(index, layer, fan_in, flaw, T):
     rng = np.random.default_rng(layer.seed)
     n, b = layer.size, layer.weight_bits
     wlo, whi = signed_range(b)
-    shape = (n, fan_in)
+    shape = (n, fan_in + (n if layer.recurrent else 0))
     style = layer.weight_style
     if style == "random":
         weight = rng.integers(wlo, whi + 1, size=shape)
@@ -249,7 +253,8 @@ def _layer_ops(index, layer, fan_in, flaw, T):
         if need - 1 < 2:    # nothing to overflow: make a sum that needs 3 bits
             bias = np.full(n, 3, dtype=np.int64)
             acc_bits = 2
-    dense = Dense(f"fc{index}", weight, bias, weight_bits=b, acc_bits=acc_bits)
+    dense = Dense(f"fc{index}", weight, bias, weight_bits=b, acc_bits=acc_bits,
+                  recurrent=layer.recurrent)
 
     v = layer.v_bits
     vmax = signed_range(v)[1]
@@ -358,6 +363,7 @@ def layers(draw, chunk, tppes, timesteps, max_size):
         reset=draw(st.sampled_from(RESET_MODES)),
         order=draw(st.sampled_from(ORDERS)),
         seed=draw(st.integers(0, 2**32 - 1)),
+        recurrent=draw(st.integers(0, 4)) == 4,
         **draw(synapses()))
 
 
@@ -440,8 +446,20 @@ def cases(draw, *, max_layers=4, max_size=70, flaw_weight=0.1, max_tppes=MAX_TPP
         overrides.append(f"timesteps={T}")
 
     inputs = draw(sizes(chunk, tppes, max_size))
-    drawn = tuple(draw(layers(chunk, tppes, T, max_size))
-                  for _ in range(draw(st.integers(1, max_layers))))
+    drawn = list(draw(layers(chunk, tppes, T, max_size))
+                 for _ in range(draw(st.integers(1, max_layers))))
+    # A recurrent layer runs one step per pass (docs/semantics.md 4c) and is never the
+    # output layer (the accelerator refuses that): drop what contradicts either, unless
+    # that is the flaw to try.
+    drawn[-1] = replace(drawn[-1], recurrent=flaw == "recurrent_output_layer")
+    if flaw == "recurrent_with_time_chunk":
+        drawn = [replace(drawn[0], recurrent=True), *drawn[1:],
+                 replace(drawn[-1], recurrent=False)]
+        overrides.append("time_chunk=2")
+    elif any(layer.recurrent for layer in drawn[:-1]):
+        overrides = [o for o in overrides if not o.startswith(
+            ("time_chunk=", "lif_steps=", "dataflow="))]
+    drawn = tuple(drawn)
     # Explicit widths at least what the model needs: wider hardware must compute the same.
     need_w = max(l.weight_bits for l in drawn)
     need_v = max(l.v_bits for l in drawn)
