@@ -26,6 +26,9 @@ scale is independent of the others'.
   so the integer model differs from the float one only by rounding.
 - A current-based layer's alpha becomes its synaptic leak as beta becomes the membrane's,
   and its current width ``i_bits`` is likewise the narrowest that never saturates.
+- A recurrent layer (docs/semantics.md section 4c) has one scale for all K + N columns of
+  its weight, the fed-back spikes' included: both halves add into one current. It must
+  feed its own spiking layer directly.
 
 Everything decided lands in ``model.metadata["quantization"]`` (docs/frontends.md lists the
 fields), including, with calibration inputs, per-layer spike agreement between the float
