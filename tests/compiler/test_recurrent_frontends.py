@@ -434,19 +434,24 @@ def test_a_linear_recurrent_synapse_and_a_linear_feed_forward_one():
 
 
 def test_input_gains_fold_into_both_halves():
-    """An r*dt/tau that is not 1 scales the node's whole input, recurrent half included."""
-    g = rnn(lif=nir.LIF(tau=np.full(3, 2e-4), r=np.array([2.0, 4.0, 6.0]), v_leak=np.zeros(3),
-                        v_threshold=np.array([3.0, 6.0, 9.0]), v_reset=np.zeros(3)))
+    """r*dt/tau scales the node's whole input, the recurrent half included: a gain that
+    cannot go into the threshold (one negative) is folded into the rows of both halves."""
+    gain = np.array([1.0, -1.0, 2.0])
+    g = rnn(lif=nir.LIF(tau=np.full(3, 2e-4), r=2.0 * gain, v_leak=np.zeros(3),
+                        v_threshold=np.full(3, 3.0), v_reset=np.zeros(3)))
     network = frontend.to_float(g, timesteps=T)
-    dense = network["fc"]
-    assert dense.recurrent
-    plain = frontend.to_float(rnn(), timesteps=T)["fc"]
-    # gains 1, 2, 3 with thresholds 3, 6, 9: both fold to the same layer as gain 1 threshold 3
+    plain = rnn()
+    for name in ("fc", "rec"):
+        plain.nodes[name].weight = plain.nodes[name].weight * gain[:, None]
+        plain.nodes[name].bias = plain.nodes[name].bias * gain
+    expected = frontend.to_float(plain, timesteps=T)
+    assert network["fc"].recurrent
+    assert np.array_equal(network["fc"].weight, expected["fc"].weight)
+    assert np.array_equal(network["fc"].bias, expected["fc"].bias)
     x = random_spikes(11, inputs=4)
-    assert_same(float_reference.run(network, x).spikes["lif"],
-                float_reference.run(frontend.to_float(rnn(), timesteps=T), x).spikes["lif"],
-                "lif")
-    assert dense.weight.shape == plain.weight.shape
+    ours = float_reference.run(network, x).spikes["lif"]
+    assert_same(ours, float_reference.run(expected, x).spikes["lif"], "lif")
+    assert 0 < ours.mean() < 1
 
 
 def test_the_braille_graph_shape_imports_as_one_recurrent_layer():
