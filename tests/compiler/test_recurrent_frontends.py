@@ -260,6 +260,29 @@ def test_recurrent_snntorch_layers_spike_exactly_like_snntorch(tmp_path, kind, r
                for note in model.metadata["frontend"]["assumptions"])
 
 
+@pytest.mark.parametrize("kind", ["RLeaky", "RSynaptic"])
+def test_beta_one_and_a_scalar_v(tmp_path, kind):
+    """beta = 1 (written as an IF node, or a CubaLIF with infinite tau_mem) and
+    all_to_all=False with snnTorch's default scalar V = 1 (the identity; snnTorch's own
+    exporter refuses a scalar V)."""
+    generator = torch.Generator().manual_seed(8)
+    common = dict(beta=1.0, threshold=4.0, init_hidden=True, state_quant=torch.floor,
+                  all_to_all=False)
+    cell = snn.RLeaky(**common) if kind == "RLeaky" else snn.RSynaptic(alpha=0.5, **common)
+    net = torch.nn.Sequential(linear(8, 6, generator), cell, linear(6, 4, generator),
+                              snn.Leaky(beta=0.5, threshold=2.0, init_hidden=True,
+                                        state_quant=torch.floor))
+    x = random_spikes(8)
+    theirs = run_snntorch(net, x)
+    path, model = exported(net, x, tmp_path)
+    assert np.array_equal(model["0"].recurrent_weight, np.eye(6))
+    assert model["1.lif"].leak.kind == "none"
+    trace = reference.run(model, x)
+    assert_same(trace.spikes["1.lif"], theirs["1"], "1.lif")
+    assert_same(trace.spikes["3"], theirs["3"], "3")
+    assert 0 < theirs["1"].mean() < 1
+
+
 def test_the_recurrent_connection_changes_the_spikes(tmp_path):
     """Without it (the same net, recurrent weights zeroed) snnTorch spikes differently, so
     the agreement above depends on the recurrent half being read right."""
