@@ -6,8 +6,10 @@ definition, and -- from snnTorch -- not even the reset. This frontend
 
 1. reads the graph node by node (:mod:`.nir_file`; nir's own reader refuses what real
    exporters write),
-2. checks its structure (one Input, no cycles, one input per node, supported node types)
-   and infers every shape along the edges, broadcasting scalar parameters,
+2. checks its structure (one Input, one input per node, supported node types, no cycles
+   but a neuron's recurrent synapse ``neuron -> Affine -> neuron``, which it merges with the
+   neuron's feed-forward Affine into one recurrent layer) and infers every shape along the
+   edges, broadcasting scalar parameters,
 3. translates each node into hwgen's terms (:mod:`hwgen.compiler.ir.floating`) using the source
    framework's conventions (:mod:`.conventions`) unless an option or the node's own
    ``hwgen.*`` metadata says otherwise, folding resistances, Scale nodes, average-pooling
@@ -49,6 +51,9 @@ SUPPORTED = {
     "CubaLI": "li with a synapse (current-based readout)",
 }
 """NIR node types hwgen imports and what each becomes (docs/frontends.md has the table)."""
+
+RECURRENT_NEURONS = ("LIF", "IF", "CubaLIF")
+"""Spiking NIR neuron nodes whose output may come back to them through an Affine/Linear."""
 
 REJECTED = {
     "Delay": "synaptic delays are not supported",
@@ -221,16 +226,21 @@ class _Importer:
         graph.add_nodes_from(doc.nodes)
         graph.add_edges_from(doc.edges)
         self.graph = graph
+        self.recurrent = self.find_recurrent(graph)
         if not nx.is_directed_acyclic_graph(graph):
             cycle = nx.find_cycle(graph)
             path = " -> ".join([a for a, _ in cycle] + [cycle[0][0]])
             raise UnsupportedError(f"recurrent connection {cycle[-1][0]!r} -> {cycle[-1][1]!r} "
-                                   f"(cycle {path}); hwgen runs feed-forward networks only")
+                                   f"(cycle {path}); hwgen runs a recurrent connection only as "
+                                   f"a spiking neuron node -> an Affine or Linear node that "
+                                   f"feeds nothing else -> the same neuron node")
         inputs = [n for n in doc.nodes.values() if n.type == "Input"]
         if len(inputs) != 1:
             raise UnsupportedError(f"the graph has {len(inputs)} Input nodes; hwgen models "
                                    f"have exactly one")
         for node in doc.nodes.values():
+            if node.name not in graph:            # a recurrent synapse, read with its neuron
+                continue
             sources = list(graph.predecessors(node.name))
             if node.type == "Input" and sources:
                 raise FormatError(f"{node.where}: an Input node cannot have incoming edges")
@@ -252,7 +262,11 @@ class _Importer:
             source = next(iter(graph.predecessors(node_name)), None)
             value = self.values.get(source)
             handler = getattr(self, "_" + node.type.lower())
+            if node_name in self.recurrent:
+                self.merge_recurrent(node, value)
             self.values[node_name] = handler(node, value, shape if node is input_node else None)
+            if node_name in self.recurrent:
+                self.neurons[node_name]["recurrent_synapse"] = self.recurrent[node_name]
         self.check_spikes_per_step()
         for node_name in order:
             node = doc.nodes[node_name]
@@ -261,6 +275,78 @@ class _Importer:
                 self.note(f"{node.where} feeds no Output node: it is an output of the model, "
                           f"without a readout")
         return self.network
+
+    def find_recurrent(self, graph):
+        """{neuron node: its recurrent synapse node} for every cycle ``neuron -> Affine or
+        Linear -> neuron`` whose synapse reads and feeds only that neuron; each such synapse
+        is taken out of ``graph`` (:meth:`merge_recurrent` reads it with its neuron), so any
+        cycle left is of another form, and refused."""
+        found = {}
+        for name, node in self.doc.nodes.items():
+            if node.type not in ("Affine", "Linear"):
+                continue
+            sources, targets = list(graph.predecessors(name)), list(graph.successors(name))
+            loops = [s for s in sources if s in targets]
+            if not loops:
+                continue
+            neuron = self.doc.nodes[loops[0]]
+            if len(sources) != 1 or len(targets) != 1:
+                others = sorted((set(sources) | set(targets)) - {neuron.name})
+                raise UnsupportedError(
+                    f"{node.where}: takes the spikes of {neuron.name!r} back to it and also "
+                    f"connects to {', '.join(map(repr, others))}; a recurrent synapse may "
+                    f"read and feed only its own neuron node")
+            if neuron.type not in RECURRENT_NEURONS:
+                raise UnsupportedError(
+                    f"{node.where}: feeds the output of {neuron.where} back to it; hwgen runs "
+                    f"recurrent connections of spiking neurons only "
+                    f"({', '.join(RECURRENT_NEURONS)})")
+            if neuron.name in found:
+                raise UnsupportedError(
+                    f"{neuron.where}: has two recurrent synapses ({found[neuron.name]!r}, "
+                    f"{name!r}); hwgen reads one per neuron node")
+            found[neuron.name] = name
+            graph.remove_node(name)
+        return found
+
+    def merge_recurrent(self, node, value):
+        """Fold the recurrent synapse of neuron ``node`` into the feed-forward Affine/Linear
+        feeding it: one recurrent FloatDense whose weight is [feed-forward | recurrent] and
+        whose bias is the sum of both (NIR sums a node's incoming edges). NIR's value on the
+        back edge at step t is the neuron's output of step t-1 (docs/frontends.md)."""
+        synapse = self.doc.nodes[self.recurrent[node.name]]
+        source = self.doc.nodes[self.source_name(node)]
+        producer = self.network[value.layer]
+        if not isinstance(producer, FloatDense) or value.gain is not None \
+                or producer.name != source.name:
+            raise UnsupportedError(
+                f"{node.where}: takes its own spikes back through {synapse.name!r}, so its "
+                f"other input must come straight from an Affine or Linear node; "
+                f"{source.where} is not one (hwgen merges both into one recurrent layer)")
+        n = int(np.prod(value.shape))
+        weight = self.array(synapse, "weight")
+        if weight.shape != (n, n):
+            raise ModelError(f"{synapse.where}: a recurrent weight of {node.name!r}'s {n} "
+                             f"neurons must be ({n}, {n}), got {_shape_text(weight.shape)}")
+        bias = None
+        if synapse.type == "Affine":
+            bias = self.array(synapse, "bias", None)
+            if bias is None:
+                raise FormatError(f"{synapse.where}: missing parameter 'bias'")
+            if bias.size == 1 and n != 1:
+                bias = np.full(n, float(bias.reshape(-1)[0]))
+            elif bias.shape != (n,):
+                raise ModelError(f"{synapse.where}: bias has shape {_shape_text(bias.shape)}, "
+                                 f"expected ({n},)")
+        producer.weight = np.hstack([producer.weight, weight])
+        if bias is not None:
+            producer.bias = bias if producer.bias is None else producer.bias + bias
+        producer.recurrent = True
+        self.note(f"{synapse.where}: the cycle {node.name!r} -> {synapse.name!r} -> "
+                  f"{node.name!r} is a recurrent connection: at step t it carries "
+                  f"{node.name!r}'s spikes of step t-1 (none at step 0), as in snnTorch's "
+                  f"RLeaky / RSynaptic; merged with {producer.name!r} into one recurrent "
+                  f"dense layer{' (bias: the sum of both)' if bias is not None else ''}")
 
     def max_input(self, layer):
         """Per neuron of ``layer``, the largest current one step can bring (every input

@@ -11,7 +11,8 @@ snnTorch 1.0's own ``export_to_nir`` cannot produce such a file:
 - ``beta = 1`` becomes tau = r = infinity.
 
 This helper walks the Sequential itself and tracks shapes, writes every neuron parameter
-per neuron, exports ``beta = 1`` as an IF node and a ``Synaptic`` as a CubaLIF, and records what NIR cannot express in
+per neuron, exports ``beta = 1`` as an IF node, a ``Synaptic`` as a CubaLIF and an ``RLeaky`` /
+``RSynaptic`` as snnTorch's own recurrent subgraph, and records what NIR cannot express in
 node metadata (``hwgen.fire``, ``hwgen.reset``, ``hwgen.order``,
 ``hwgen.membrane_rounding``; docs/frontends.md), which hwgen honours and other NIR
 readers ignore. Time constants follow snnTorch's convention (tau = dt/(1-beta),
@@ -63,7 +64,7 @@ def _settings(where, module, torch):
 
 def _leaky(name, module, shape, torch):
     import nir
-    where = f"module {name!r} (Leaky)"
+    where = f"module {name!r} ({type(module).__name__})"
     metadata = _settings(where, module, torch)
     beta = np.clip(_numpy(module.beta, shape), 0.0, 1.0)
     threshold = _numpy(module.threshold, shape)
@@ -87,7 +88,7 @@ def _synaptic(name, module, shape, torch):
     ``state_quant=torch.floor`` floors both states, recorded as ``floor`` rounding; snnTorch
     adds alpha*syn + I to beta*mem before that floor: ``joint`` synaptic rounding."""
     import nir
-    where = f"module {name!r} (Synaptic)"
+    where = f"module {name!r} ({type(module).__name__})"
     metadata = {**_settings(where, module, torch), "hwgen.synapse_rounding": "joint"}
     alpha = np.clip(_numpy(module.alpha, shape), 0.0, 1.0)
     beta = np.clip(_numpy(module.beta, shape), 0.0, 1.0)
@@ -103,11 +104,68 @@ def _synaptic(name, module, shape, torch):
 RECURRENT = ("RLeaky", "RSynaptic")
 
 
+def _recurrent_weight(where, module, n):
+    """The (n, n) recurrent weight and bias (None) of an RLeaky / RSynaptic: its
+    ``Linear(n, n)`` (all_to_all=True), or diag(V) (all_to_all=False, one weight per
+    neuron, a scalar V broadcast)."""
+    import torch
+    recurrent = module.recurrent
+    if isinstance(recurrent, torch.nn.Linear):
+        if recurrent.in_features != n or recurrent.out_features != n:
+            raise UnsupportedError(f"{where}: its recurrent Linear is {recurrent.in_features} "
+                                   f"-> {recurrent.out_features}, its input has {n} neurons")
+        return _numpy(recurrent.weight), (None if recurrent.bias is None
+                                          else _numpy(recurrent.bias))
+    if type(recurrent).__name__ == "RecurrentOneToOne":
+        v = _numpy(recurrent.V)
+        if v.size not in (1, n):
+            raise UnsupportedError(f"{where}: V has {v.size} values for {n} neurons")
+        return np.diag(np.broadcast_to(v.reshape(-1), (n,))), None
+    raise UnsupportedError(f"{where}: its recurrent {type(recurrent).__name__} (a convolution) "
+                           f"cannot be exported; hwgen's recurrent layers are fully connected "
+                           f"(linear_features) or one-to-one (all_to_all=False)")
+
+
+def _recurrent(name, module, shape, torch):
+    """An RLeaky / RSynaptic as snnTorch 1.0's own export_to_nir writes it: a NIR subgraph
+    ``input -> lif -> output`` with the cycle ``lif -> w_rec -> lif`` (the recurrent
+    Linear, an Affine with its bias; a diagonal Linear for all_to_all=False), the neuron
+    written as :func:`_leaky` / :func:`_synaptic` write a Leaky / Synaptic. NIR reads the
+    back edge one step late, as snnTorch adds ``recurrent(spk)`` of the previous step."""
+    import nir
+    kind = type(module).__name__
+    where = f"module {name!r} ({kind})"
+    if len(shape) != 1:
+        raise UnsupportedError(f"{where}: its input has shape {shape}; a recurrent layer "
+                               f"takes a vector (put it after a Linear)")
+    n = shape[0]
+    if kind == "RLeaky" and module.reset_mechanism == "zero" and module.reset_delay:
+        # RLeaky's zero reset is state - reset * state over the whole update, input included
+        # (unlike Leaky's, which zeroes the leaked membrane only).
+        raise UnsupportedError(f"{where}: reset_mechanism='zero' with reset_delay=True zeroes "
+                               f"the whole step after a spike, its input too (unlike Leaky); "
+                               f"hwgen's voltage-based zero reset keeps the input; use "
+                               f"reset_delay=False or another reset_mechanism")
+    if kind == "RSynaptic" and not module.reset_delay:
+        raise UnsupportedError(f"{where}: snnTorch 1.0's RSynaptic(reset_delay=False) applies "
+                               f"its same-step reset to local copies and loses it (it "
+                               f"computes what reset_delay=True does, and fails with "
+                               f"init_hidden=True); use reset_delay=True")
+    weight, bias = _recurrent_weight(where, module, n)
+    neuron = (_leaky if kind == "RLeaky" else _synaptic)(name, module, shape, torch)
+    synapse = nir.Linear(weight=weight) if bias is None else nir.Affine(weight=weight, bias=bias)
+    return nir.NIRGraph(nodes={"input": nir.Input(np.array([n])), "lif": neuron,
+                               "w_rec": synapse, "output": nir.Output(np.array([n]))},
+                        edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"),
+                               ("lif", "output")], type_check=False)
+
+
 def to_nir(net, input_shape, *, timesteps=None, input_encoding=None, input_name="input",
            output_name="output"):
     """The NIR graph of ``net`` (a ``torch.nn.Sequential`` of Linear, Leaky, Synaptic,
-    Flatten, Conv1d, Conv2d, AvgPool2d; Dropout and Identity are skipped) for inputs of
-    ``input_shape`` (no batch dimension).
+    RLeaky, RSynaptic, Flatten, Conv1d, Conv2d, AvgPool2d; Dropout and Identity are skipped)
+    for inputs of ``input_shape`` (no batch dimension). A recurrent layer becomes a NIR
+    subgraph as snnTorch's own exporter writes it (:func:`_recurrent`).
 
     ``timesteps``: recorded as graph metadata ``hwgen.timesteps``. ``input_encoding``:
     ``("if", threshold)`` records that inputs are integers through hwgen's IF encoder.
@@ -146,9 +204,7 @@ def to_nir(net, input_shape, *, timesteps=None, input_encoding=None, input_name=
         elif isinstance(module, snntorch.Synaptic) and type(module).__name__ == "Synaptic":
             node = _synaptic(name, module, shape, torch)
         elif type(module).__name__ in RECURRENT:
-            raise UnsupportedError(f"{where}: recurrent layers (a layer's spikes feeding its "
-                                   f"own input at the next step) are not supported; hwgen "
-                                   f"runs feed-forward networks")
+            node = _recurrent(name, module, shape, torch)
         elif isinstance(module, torch.nn.Flatten):
             rank = len(shape) + 1                      # torch counts the batch dimension
             start = module.start_dim % rank - 1
@@ -200,7 +256,7 @@ def to_nir(net, input_shape, *, timesteps=None, input_encoding=None, input_name=
                 shape[1:], kernel, stride, padding)])
         else:
             raise UnsupportedError(f"{where}: not supported by the exporter (Linear, Leaky, "
-                                   f"Synaptic, Flatten, Conv1d, Conv2d, AvgPool2d, Dropout, "
+                                   f"Synaptic, RLeaky, RSynaptic, Flatten, Conv1d, Conv2d, AvgPool2d, Dropout, "
                                    f"Identity)")
         nodes[name] = node
     nodes[output_name] = nir.Output(np.array(shape))

@@ -38,31 +38,45 @@ def synaptic_current(layer, current):
     ``rounding = floor``), or unchanged for a voltage-based layer."""
     if layer.alpha is None:
         return current
-    alpha = layer.alpha[np.newaxis, :]
-    i = np.zeros(current.shape[::2], dtype=np.float64)
+    drive = _Drive(layer, current.shape[::2])
     filtered = np.zeros(current.shape, dtype=np.float64)
     for t in range(current.shape[1]):
-        i = alpha * i + current[:, t]
-        if layer.rounding == "floor":
-            i = np.floor(i)
-        filtered[:, t] = i
+        drive.step(current[:, t])
+        filtered[:, t] = drive.i
     return filtered
 
 
-def _inputs(layer, current):
-    """``drive(t)``: what the membrane adds to beta*v at step t: I[t], or a current-based
-    layer's i[t] = alpha*i[t-1] + I[t], written as alpha*i[t-1] + I[t] for a joint rounding
-    so that the membrane's floor is taken once over the whole sum (snnTorch's Synaptic)."""
-    filtered = synaptic_current(layer, current)
-    if layer.alpha is None or layer.synapse_rounding == "separate":
-        return lambda t: filtered[:, t]
-    alpha = layer.alpha[np.newaxis, :]
-    return lambda t: (alpha * filtered[:, t - 1] if t else 0.0) + current[:, t]
+class _Drive:
+    """What the membrane adds to beta*v, one step at a time: I[t], or a current-based
+    layer's i[t] = alpha*i[t-1] + I[t] (floored with ``rounding = floor``), written as
+    alpha*i[t-1] + I[t] for a joint rounding so that the membrane's floor is taken once over
+    the whole sum (snnTorch's Synaptic). Stepwise, because a recurrent layer's I[t] depends
+    on its own spikes of step t-1."""
+
+    def __init__(self, layer, shape):
+        self.layer = layer
+        self.i = np.zeros(shape, dtype=np.float64)
+
+    def step(self, current):
+        layer = self.layer
+        if layer.alpha is None:
+            return current
+        alpha = layer.alpha[np.newaxis, :]
+        previous = self.i
+        self.i = alpha * previous + current
+        if layer.rounding == "floor":
+            self.i = np.floor(self.i)
+        if layer.synapse_rounding == "separate":
+            return self.i
+        return alpha * previous + current
 
 
-def neuron(layer, current):
-    """Float LIF over T steps of ``current`` (samples, T, neurons): uint8 spikes."""
-    drive = _inputs(layer, current)
+def neuron(layer, current, recurrent=None):
+    """Float LIF over T steps of ``current`` (samples, T, neurons): uint8 spikes.
+
+    ``recurrent``: (neurons, neurons) weights of the layer's own spikes of step t-1, added
+    to the current of step t (docs/semantics.md section 4c), or None."""
+    drive = _Drive(layer, current.shape[::2])
     synaptic_zero = layer.alpha is not None and layer.order == "delayed" \
         and layer.reset == "zero"
     beta, theta = layer.beta[np.newaxis, :], layer.threshold[np.newaxis, :]
@@ -72,22 +86,26 @@ def neuron(layer, current):
     snntorch_subtract = layer.order == "snntorch_same_step" and layer.reset == "subtract"
     same_step = layer.order in ("same_step", "snntorch_same_step")
     for t in range(current.shape[1]):
+        current_t = current[:, t]
+        if recurrent is not None and t:
+            current_t = current_t + spikes[:, t - 1].astype(np.float64) @ recurrent.T
+        driven = drive.step(current_t)
         if snntorch_subtract:
             # snnTorch's own order of operations (rounding included): subtract the reset of
             # a stored membrane that fires, round, decide, then give that reset back.
             stored_fired = v >= theta if layer.fire == "ge" else v > theta
-            h = beta * v + drive(t) - np.where(stored_fired, theta, 0.0)
+            h = beta * v + driven - np.where(stored_fired, theta, 0.0)
         elif same_step:
-            h = beta * v + drive(t)
+            h = beta * v + driven
         elif layer.reset == "subtract":
-            h = beta * v + drive(t) - np.where(fired, theta, 0.0)
+            h = beta * v + driven - np.where(fired, theta, 0.0)
         elif synaptic_zero:
             # snnTorch's Synaptic: the reset zeroes the whole step, current included
-            h = np.where(fired, 0.0, beta * v + drive(t))
+            h = np.where(fired, 0.0, beta * v + driven)
         elif layer.reset == "zero":
-            h = np.where(fired, 0.0, beta * v) + current[:, t]
+            h = np.where(fired, 0.0, beta * v) + current_t
         else:
-            h = beta * v + drive(t)
+            h = beta * v + driven
         if layer.rounding == "floor":
             h = np.floor(h)
         fired = h >= theta if layer.fire == "ge" else h > theta
@@ -104,12 +122,12 @@ def neuron(layer, current):
 
 
 def integrator(layer, current):
-    drive = _inputs(layer, current)
+    drive = _Drive(layer, current.shape[::2])
     beta = layer.beta[np.newaxis, :]
     v = np.zeros(current.shape[::2], dtype=np.float64)
     potentials = np.zeros(current.shape, dtype=np.float64)
     for t in range(current.shape[1]):
-        v = beta * v + drive(t)
+        v = beta * v + drive.step(current[:, t])
         if layer.rounding == "floor":
             v = np.floor(v)
         potentials[:, t] = v
@@ -126,7 +144,8 @@ def run(network, spikes):
         if isinstance(layer, FloatInput):
             values[layer.name] = trace.spikes[layer.name] = np.asarray(spikes, dtype=np.uint8)
         elif isinstance(layer, FloatDense):
-            current = source.astype(np.float64) @ layer.weight.T
+            # a recurrent layer's own-spike part is added as its neuron layer runs
+            current = source.astype(np.float64) @ layer.feedforward_weight.T
             if layer.bias is not None:
                 current = current + layer.bias
             values[layer.name] = current
@@ -142,7 +161,9 @@ def run(network, spikes):
             if source.dtype == np.uint8:          # flattened spikes are still spikes
                 trace.spikes[layer.name] = source
         elif isinstance(layer, FloatNeuron):
-            values[layer.name] = trace.spikes[layer.name] = neuron(layer, source)
+            producer = network[layer.inputs[0]]
+            recurrent = producer.recurrent_weight if isinstance(producer, FloatDense) else None
+            values[layer.name] = trace.spikes[layer.name] = neuron(layer, source, recurrent)
         elif isinstance(layer, FloatIntegrator):
             values[layer.name] = trace.potentials[layer.name] = integrator(layer, source)
         elif isinstance(layer, FloatReadout):

@@ -47,8 +47,26 @@ class FloatInput(FloatLayer):
 
 @dataclass(kw_only=True)
 class FloatDense(FloatLayer):
-    weight: np.ndarray                      # (outputs, inputs)
+    """``current = weight @ x + bias`` each step. ``recurrent``: as the IR's ``dense``
+    (docs/semantics.md section 4c), the weight is (outputs, inputs + outputs) and its last
+    ``outputs`` columns weigh the spikes of step t-1 of the one neuron layer it feeds."""
+
+    weight: np.ndarray                      # (outputs, inputs [+ outputs if recurrent])
     bias: np.ndarray = None                 # (outputs,)
+    recurrent: bool = False
+
+    @property
+    def feedforward_inputs(self):
+        return self.weight.shape[1] - (self.weight.shape[0] if self.recurrent else 0)
+
+    @property
+    def feedforward_weight(self):
+        return self.weight[:, :self.feedforward_inputs]
+
+    @property
+    def recurrent_weight(self):
+        """(outputs, outputs), or None for a feed-forward layer."""
+        return self.weight[:, self.feedforward_inputs:] if self.recurrent else None
 
 
 @dataclass(kw_only=True)
@@ -138,6 +156,10 @@ class FloatNetwork:
                                  f"of this network")
         if isinstance(layer, FloatNeuron):
             layer.check()
+        if isinstance(layer, FloatDense) and layer.recurrent \
+                and layer.weight.shape[1] < layer.weight.shape[0]:
+            raise ModelError(f"layer {layer.name!r}: a recurrent weight is (outputs, inputs + "
+                             f"outputs); {layer.weight.shape} has fewer columns than rows")
         self.layers[layer.name] = layer
         return layer
 

@@ -26,6 +26,9 @@ scale is independent of the others'.
   so the integer model differs from the float one only by rounding.
 - A current-based layer's alpha becomes its synaptic leak as beta becomes the membrane's,
   and its current width ``i_bits`` is likewise the narrowest that never saturates.
+- A recurrent layer (docs/semantics.md section 4c) has one scale for all K + N columns of
+  its weight, the fed-back spikes' included: both halves add into one current. It must
+  feed its own spiking layer directly.
 
 Everything decided lands in ``model.metadata["quantization"]`` (docs/frontends.md lists the
 fields), including, with calibration inputs, per-layer spike agreement between the float
@@ -212,6 +215,8 @@ def _plan(network):
                                    f"supported only right after one pooling of spikes (which "
                                    f"the frontend folds into its weights)")
         elif isinstance(layer, (FloatDense, FloatConv)):
+            if isinstance(layer, FloatDense) and layer.recurrent:
+                _check_recurrent(network, layer)
             if source not in ("spikes", "counts"):
                 raise UnsupportedError(f"{where}: its input {layer.inputs[0]!r} is a {source}, "
                                        f"not spikes; put a neuron between two synapses")
@@ -250,6 +255,19 @@ def _plan(network):
                 raise UnsupportedError(f"layer {layer.name!r}: its {domain[layer.name]} {what}; "
                                        f"hwgen needs exactly one neuron layer after a synapse")
     return groups
+
+
+def _check_recurrent(network, layer):
+    """A recurrent synapse feeds exactly one spiking layer of its outputs, directly: its
+    last columns weigh that layer's spikes (docs/semantics.md section 4c)."""
+    consumers = [network[name] for name in network.consumers_of(layer.name)]
+    outputs = layer.weight.shape[0]
+    if len(consumers) != 1 or not isinstance(consumers[0], FloatNeuron) \
+            or consumers[0].size != outputs:
+        found = ", ".join(repr(c.name) for c in consumers) or "nothing"
+        raise UnsupportedError(f"layer {layer.name!r}: a recurrent synapse must feed exactly one "
+                               f"spiking layer of {outputs} neurons (its spikes come back one "
+                               f"step late), but it feeds {found}")
 
 
 # --- building one group's integer ops ---------------------------------------------------
@@ -315,16 +333,21 @@ class _Builder:
                 weight = np.clip(raw, lo, q_max).astype(np.int64)
                 bias = _scaled(layer.bias, scale)
                 bias = None if bias is None else bias.astype(np.int64)
+                if isinstance(layer, FloatDense) and layer.recurrent:
+                    # One scale for all K + N columns: both halves add into one current.
+                    report["recurrent_weights"] = int(layer.weight.shape[0] ** 2)
                 report.update(synapse=layer.name, weights=int(weight.size),
                               clipped_weights=clipped, weight_bits=weight_bits,
                               max_abs_weight=float(np.abs(layer.weight).max())
                               if layer.weight.size else 0.0)
                 if isinstance(layer, FloatDense):
+                    recurrent = layer.recurrent
                     probe = Dense(layer.name, weight, bias, weight_bits=weight_bits,
-                                  acc_bits=MAX_IR_ACC_BITS)
+                                  acc_bits=MAX_IR_ACC_BITS, recurrent=recurrent)
+                    # every column's input is a spike (the recurrent ones too): sum |w| + |b|
                     bound = probe.accumulator_bound()
                     op = Dense(layer.name, weight, bias, weight_bits=weight_bits,
-                               acc_bits=signed_bits(bound))
+                               acc_bits=signed_bits(bound), recurrent=recurrent)
                 else:
                     cls = Conv1d if layer.dims == 1 else Conv2d
                     geometry = dict(stride=layer.stride, padding=layer.padding,

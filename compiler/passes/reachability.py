@@ -7,7 +7,8 @@ largest membrane any input can produce and reports the layers where no neuron ge
 The bound: with every input that could spike spiking at every step, only the positive
 weights (and a positive bias) counting, each step adds at most
 ``P[n] = sum_k max(w[n, k], 0) * m[k] + max(b[n], 0)``, where ``m[k]`` is 1 if input k can
-spike at all (0 for a neuron this pass already found silent). Until a neuron first fires
+spike at all (0 for a neuron this pass already found silent; always 1 for the own spikes a
+recurrent synapse takes back, docs/semantics.md section 4c). Until a neuron first fires
 no reset happens, and both leak forms and the saturation are monotone in v, so iterating
 ``h = sat(L(h) + P)`` from 0 over the T steps gives the largest h it can reach (the leak's
 best case); if that never passes the threshold, the neuron cannot fire.
@@ -50,6 +51,10 @@ def silent_layers(model):
             continue            # fed by something this pass does not bound (an integrator)
         elif isinstance(op, Dense):
             bias = np.zeros(op.outputs, dtype=np.int64) if op.bias is None else op.bias
+            if op.recurrent:
+                # The fed neurons' own spikes of step t-1 are inputs that may be 1 too
+                # (whether a neuron can fire is what this pass is finding out).
+                upstream = np.concatenate([upstream, np.ones(op.outputs, dtype=np.int64)])
             most[op.name] = np.maximum(op.weight, 0) @ upstream + np.maximum(bias, 0)
         elif isinstance(op, (Conv1d, Conv2d)):
             # Per output channel, every positive weight over a full window of the largest

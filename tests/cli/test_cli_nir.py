@@ -129,9 +129,12 @@ def cubalif(path):
 
 
 def cycle(path):
+    # lif -> rec -> lif alone is a recurrent layer hwgen imports; through a Scale it is not
     return write(path, {"in": nir.Input(np.array([3])), "fc": nir.Linear(np.eye(3)),
-                        "lif": lif(3), "rec": nir.Linear(np.eye(3))},
-                 [("in", "fc"), ("fc", "lif"), ("lif", "rec"), ("rec", "lif")])
+                        "lif": lif(3), "scale": nir.Scale(np.full(3, 2.0)),
+                        "rec": nir.Linear(np.eye(3))},
+                 [("in", "fc"), ("fc", "lif"), ("lif", "scale"), ("scale", "rec"),
+                  ("rec", "lif")])
 
 
 def renamed_type(path):

@@ -313,15 +313,22 @@ def test_unknown_node_types_are_named(tmp_path):
         frontend.load(path, timesteps=2)
 
 
-def test_recurrent_edges_are_refused_naming_the_cycle(tmp_path):
+def test_cycles_other_than_a_recurrent_synapse_are_refused_naming_the_cycle(tmp_path):
+    # lif -> rec -> lif alone is a recurrent layer (test_recurrent_frontends.py); through a
+    # Scale it is not of that form
     g = graph({"in": nir.Input(np.array([3])), "fc": nir.Linear(np.eye(3)), "lif": lif(3),
-               "rec": nir.Linear(np.eye(3)), "out": nir.Output(np.array([3]))},
-              edges=[("in", "fc"), ("fc", "lif"), ("lif", "rec"), ("rec", "lif"),
-                     ("lif", "out")])
+               "scale": nir.Scale(np.full(3, 2.0)), "rec": nir.Linear(np.eye(3)),
+               "out": nir.Output(np.array([3]))},
+              edges=[("in", "fc"), ("fc", "lif"), ("lif", "scale"), ("scale", "rec"),
+                     ("rec", "lif"), ("lif", "out")])
     path = write(tmp_path, g)
     with pytest.raises(UnsupportedError, match=rf"^{path}: recurrent connection .*cycle "
-                                               r"(lif -> rec -> lif|rec -> lif -> rec)\); hwgen "
-                                               r"runs feed-forward networks only$"):
+                                               r"(lif -> scale -> rec -> lif|"
+                                               r"scale -> rec -> lif -> scale|"
+                                               r"rec -> lif -> scale -> rec)\); hwgen runs a "
+                                               r"recurrent connection only as a spiking neuron "
+                                               r"node -> an Affine or Linear node that feeds "
+                                               r"nothing else -> the same neuron node$"):
         frontend.load(path, timesteps=2)
 
 

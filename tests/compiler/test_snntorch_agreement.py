@@ -276,13 +276,12 @@ def test_order_same_step_from_snntorch_is_its_reset_delay_false(tmp_path):
     assert_same_spikes(reference.run(model, x).spikes, run_snntorch(net, x))
 
 
-def test_recurrent_snntorch_layers_are_refused_naming_the_cycle():
+def test_recurrent_snntorch_layers_import_as_one_recurrent_layer():
+    # spike-for-spike agreement with snnTorch: test_recurrent_frontends.py
     net = torch.nn.Sequential(torch.nn.Linear(4, 3),
                               snn.RLeaky(beta=0.5, linear_features=3, init_hidden=True))
-    graph = official_graph(net, 4)
-    with pytest.raises(UnsupportedError, match=r"^NIR graph: recurrent connection .*1\.lif.*"
-                                               r"1\.w_rec.*feed-forward networks only"):
-        frontend.load(graph, source_framework="snntorch", timesteps=4)
+    model = frontend.load(official_graph(net, 4), source_framework="snntorch", timesteps=4)
+    assert model["0"].recurrent and model.recurrent_synapse("1.lif") is model["0"]
 
 
 # --- the helper -----------------------------------------------------------------------------

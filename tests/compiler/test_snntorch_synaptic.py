@@ -85,12 +85,15 @@ def test_the_float_model_is_snntorch_without_state_quant(tmp_path):
 
 
 @pytest.mark.parametrize("module", ["RLeaky", "RSynaptic"])
-def test_recurrent_layers_are_refused_by_the_exporter(module):
+def test_recurrent_layers_are_exported_as_a_subgraph(module):
+    # what they compute against snnTorch, and what the exporter refuses of them:
+    # test_recurrent_frontends.py
     cell = (snn.RLeaky(beta=0.5, linear_features=4, init_hidden=True) if module == "RLeaky"
             else snn.RSynaptic(alpha=0.5, beta=0.5, linear_features=4, init_hidden=True))
     net = torch.nn.Sequential(torch.nn.Linear(3, 4), cell)
-    with pytest.raises(UnsupportedError, match=f"module '1' \\({module}\\): recurrent layers"):
-        snntorch_export.to_nir(net, (3,))
+    graph = snntorch_export.to_nir(net, (3,))
+    assert isinstance(graph.nodes["1"], nir.NIRGraph)
+    assert ("lif", "w_rec") in graph.nodes["1"].edges
 
 
 def cuba_graph(**params):
