@@ -14,7 +14,7 @@ import pytest
 from hwgen.compiler.ir import LIF, Dense, Input, Leak, Model, Readout, reference
 from hwgen.errors import FitError, UnsupportedError
 
-from tests.support.cosim_designs import cosimulate_design
+from cosim_designs import cosimulate_design
 
 pytestmark = [pytest.mark.verilator, pytest.mark.slow]
 
@@ -76,3 +76,21 @@ def test_a_current_based_recurrent_layer_is_bit_exact(tmp_path):
     model = recurrent_model((True, False), sizes=(12, 4), synapse=Leak.by_shift(1))
     cosimulate_design(model, ["chunk=8", "tppes=2"], tmp_path,
                       stimulus(model.timesteps, 10))
+
+
+def test_the_braille_rnn_runs_256_steps_bit_exact(tmp_path):
+    """The NIR paper's braille RNN shape (12 -> CubaLIF 38 with a recurrent Affine in a NIR
+    subgraph -> CubaLIF 7), imported from NIR and run for T = 256 steps: 256 passes of two
+    layers per inference."""
+    from hwgen.compiler.frontends import nir as nir_frontend
+    from braille import braille_graph, braille_inputs
+
+    model = nir_frontend.load(braille_graph(seed=0, timesteps=256))
+    assert [op.name for op in model.ops if getattr(op, "recurrent", False)] == ["fc1"]
+    x = np.concatenate([braille_inputs(samples=3, seed=2),
+                        np.zeros((1, 256, 12), np.uint8)])
+    program, result = cosimulate_design(model, ["tppes=2"], tmp_path, x)
+    assert program.lanes == 1 and program.time_chunks == 256
+    spikes = reference.run(model, x).spikes
+    hidden = next(name for name in spikes if name.startswith("lif1"))
+    assert 0.02 < spikes[hidden][:3].mean() < 0.5
