@@ -99,9 +99,15 @@ class Accelerator(wiring.Component):
         m.submodules.results = results = Memory(shape=g.result, depth=outputs, init=[])
         write = results.write_port()
         bus = arbiter.bus.payload
+        # chunk x outputs, advanced at each chunk's rewind: a multiplier here became a DSP
+        base = Signal(range(max(2, outputs)))
+        with m.If(sequencer.begin):
+            m.d.sync += base.eq(0)
+        with m.Elif(sequencer.rewind):
+            m.d.sync += base.eq(base + program.output_size)
         m.d.comb += [
             write.en.eq(arbiter.bus.valid & bus.result_en),
-            write.addr.eq(sequencer.chunk * program.output_size + bus.slot),
+            write.addr.eq(base + bus.slot),
             write.data.word.eq(bus.word),
             write.data.v.eq(bus.v),
         ]
@@ -133,7 +139,7 @@ class Accelerator(wiring.Component):
         with m.If(sequencer.begin):
             m.d.sync += pointer.eq(0)
         if rule is not None:
-            self.skip_chunks_not_run(m, read, take, sequencer)
+            self.skip_chunks_not_run(m, read, take, sequencer, base)
 
         m.d.comb += [
             self.trace.valid.eq(sequencer.busy & arbiter.bus.valid & (bus.word_en | bus.result_en)),
@@ -144,12 +150,13 @@ class Accelerator(wiring.Component):
         return m
 
 
-    def skip_chunks_not_run(self, m, read, take, sequencer):
+    def skip_chunks_not_run(self, m, read, take, sequencer, base):
         """After an early exit, the result words of the chunks that did not run read as no
         spikes and the membrane at the exit (the one the last chunk run left), not as
         whatever an earlier inference left there (docs/semantics.md section 8). The read
         walks (chunk, output) with two counters; a chunk past the last one run reads that
-        one's word, with the spikes masked."""
+        one's word (at ``base``, which the last chunk run left at chunk x outputs), with the
+        spikes masked."""
         N, C = self.program.output_size, self.geometry.time_chunks
         chunk, index = Signal(range(C)), Signal(range(N))
         next_chunk, next_index = Signal(range(C)), Signal(range(N))
@@ -164,7 +171,8 @@ class Accelerator(wiring.Component):
         ran = sequencer.chunk                   # the last chunk run, once done
         skipped = Signal()                      # aligned with the read port's data
         m.d.sync += skipped.eq(next_chunk > ran)
-        m.d.comb += read.addr.eq(Mux(next_chunk > ran, ran, next_chunk) * N + next_index)
+        with m.If(next_chunk > ran):
+            m.d.comb += read.addr.eq(base + next_index)
         with m.If(skipped):
             m.d.comb += self.results.payload.word.eq(0)
 
