@@ -46,7 +46,8 @@ class HardwareConfig:
     T_c = T is the fully temporal-parallel dataflow; smaller values run T / T_c passes over
     the whole network, each a chunk of T_c steps, with every membrane kept in memory between
     passes; T_c = 1 is the temporal-sequential baseline. 'auto': T if T <= 16, else the
-    largest divisor of T that is at most 16."""
+    largest divisor of T that is at most 16; 1 for a model with a recurrent layer, which
+    needs each step's spikes before the next step (docs/semantics.md 4c)."""
     dataflow: str = "temporal_parallel"
     """'temporal_parallel' (T_c as set by time_chunk) or 'sequential': the
     temporal-sequential baseline, one step at a time (time_chunk = 1)."""
