@@ -55,7 +55,10 @@ def print_summary(program, build):
         return "–" if value is None else f"{100 * value:.1f}%"
     for layer, zeros in zip(program.layers, sparsity):
         counts = [len(n) for n in layer.tppe_neurons]
-        rows.append((layer.name, f"{layer.inputs} -> {layer.outputs}",
+        # a recurrent layer's own last-step spikes are inputs too (docs/semantics.md 4c)
+        shape = (f"{layer.inputs - layer.outputs} + {layer.outputs} rec. -> {layer.outputs}"
+                 if layer.recurrent else f"{layer.inputs} -> {layer.outputs}")
+        rows.append((layer.name, shape,
                      f"{min(counts)}..{max(counts)}",
                      f"{max(layer.estimated_cycles):.0f}",
                      percent(zeros["weight_sparsity"]), percent(zeros["input_spike_sparsity"]),
