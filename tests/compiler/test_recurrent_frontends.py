@@ -31,7 +31,8 @@ from hwgen.compiler.passes.legalise import legalise                        # noq
 from hwgen.compiler.passes.quantize import quantize, signed_bits            # noqa: E402
 from hwgen.compiler.passes.reachability import silent_layers               # noqa: E402
 from hwgen.errors import FormatError, ModelError, UnsupportedError         # noqa: E402
-from snntorch_oracle import linear                                          # noqa: E402
+import snntorch_oracle                                                      # noqa: E402
+from snntorch_oracle import linear, recurrent_net                          # noqa: E402
 
 T = 12
 
@@ -174,44 +175,9 @@ def test_legalise_takes_a_recurrent_layer_as_one_dense_lif_pair():
 
 # --- snnTorch: RLeaky and RSynaptic, exported and imported ------------------------------------
 
-def recurrent_net(seed, kind, *, reset_mechanism="subtract", reset_delay=True, all_to_all=True,
-                  hidden=6, beta=0.5, alpha=0.5, threshold=3.0):
-    """Linear(8, hidden) -> RLeaky / RSynaptic(hidden) -> Linear(hidden, 4) -> Leaky, integer
-    weights, states floored (snnTorch then computes what hwgen's integer reference does)."""
-    generator = torch.Generator().manual_seed(seed)
-    common = dict(beta=beta, threshold=threshold, init_hidden=True, state_quant=torch.floor,
-                  reset_mechanism=reset_mechanism, reset_delay=reset_delay)
-    shape = (dict(linear_features=hidden) if all_to_all else
-             dict(all_to_all=False, V=torch.randint(-2, 3, (hidden,), generator=generator)
-                  .float()))
-    cell = (snn.RLeaky(**shape, **common) if kind == "RLeaky"
-            else snn.RSynaptic(alpha=alpha, **shape, **common))
-    if all_to_all:
-        with torch.no_grad():
-            cell.recurrent.weight.copy_(torch.randint(-3, 4, (hidden, hidden),
-                                                      generator=generator))
-            cell.recurrent.bias.copy_(torch.randint(-1, 2, (hidden,), generator=generator))
-    return torch.nn.Sequential(linear(8, hidden, generator), cell, linear(hidden, 4, generator),
-                               snn.Leaky(beta=0.5, threshold=2.0, init_hidden=True,
-                                         state_quant=torch.floor))
-
-
 def run_snntorch(net, x):
     """snnTorch's spikes of modules '1' (the recurrent one) and '3', (samples, T, n)."""
-    from snntorch import utils
-    utils.reset(net)
-    records = {"1": [], "3": []}
-    hooks = [net[int(name)].register_forward_hook(
-        lambda m, i, out, name=name: records[name].append(out)) for name in records]
-    try:
-        with torch.no_grad():
-            for t in range(x.shape[1]):
-                net(torch.tensor(x[:, t], dtype=torch.float32))
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return {name: torch.stack(out, 1).numpy().astype(np.uint8)
-            for name, out in records.items()}
+    return snntorch_oracle.run_snntorch(net, x)
 
 
 def exported(net, x, tmp_path, **options):

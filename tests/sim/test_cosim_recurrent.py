@@ -94,3 +94,27 @@ def test_the_braille_rnn_runs_256_steps_bit_exact(tmp_path):
     spikes = reference.run(model, x).spikes
     hidden = next(name for name in spikes if name.startswith("lif1"))
     assert 0.02 < spikes[hidden][:3].mean() < 0.5
+
+
+@pytest.mark.parametrize("kind", ["RLeaky", "RSynaptic"])
+def test_snntorchs_recurrent_layers_spike_alike_in_rtl(tmp_path, kind):
+    """snnTorch's own simulation and the generated Verilog agree spike for spike: an
+    RLeaky / RSynaptic network with integer weights, exported with hwgen's helper (the
+    recurrent Linear with its bias; snnTorch's subgraph form), imported and co-simulated."""
+    pytest.importorskip("snntorch")
+    from hwgen.compiler.frontends import nir as nir_frontend
+    from hwgen.compiler.frontends import snntorch_export
+    from snntorch_oracle import recurrent_net, run_snntorch
+
+    T = 20
+    net = recurrent_net(11, kind, hidden=10, inputs=8)
+    rng = np.random.default_rng(4)
+    x = (rng.random((6, T, 8)) < 0.4).astype(np.uint8)
+    theirs = run_snntorch(net, x)
+    path = tmp_path / "rnn.nir"
+    snntorch_export.export(net, path, (8,), timesteps=T)
+    model = nir_frontend.load(path)
+    _, result = cosimulate_design(model, ["chunk=8", "tppes=2"], tmp_path, x)
+    for ours, module in (("1.lif", "1"), ("3", "3")):
+        assert np.array_equal(result.verdict.rtl_spikes[ours], theirs[module]), ours
+    assert 0 < theirs["1"].mean() < 1

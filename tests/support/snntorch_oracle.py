@@ -51,7 +51,7 @@ def integer_net(seed, sizes, *, beta, threshold, reset_mechanism="subtract", res
 
 def run_snntorch(net, spikes, membranes=None):
     """snnTorch's simulation over the T steps of ``spikes`` (samples, T, inputs):
-    {Leaky or Synaptic module name: uint8 (samples, T, neurons)}. If ``membranes`` is a
+    {Leaky, Synaptic, RLeaky or RSynaptic module name: uint8 (samples, T, neurons)}. If ``membranes`` is a
     dict, it receives each one's stored membrane after every step, float (samples, T,
     neurons)."""
     import snntorch as snn
@@ -60,7 +60,7 @@ def run_snntorch(net, spikes, membranes=None):
     utils.reset(net)
     records, stored, hooks = {}, {}, []
     for name, module in net.named_children():
-        if isinstance(module, (snn.Leaky, snn.Synaptic)):
+        if isinstance(module, (snn.Leaky, snn.Synaptic, snn.RLeaky, snn.RSynaptic)):
             records[name], stored[name] = [], []
 
             def hook(m, i, out, name=name):
@@ -77,3 +77,29 @@ def run_snntorch(net, spikes, membranes=None):
     if membranes is not None:
         membranes.update({name: torch.stack(m, 1).numpy() for name, m in stored.items()})
     return {name: torch.stack(out, 1).numpy().astype(np.uint8) for name, out in records.items()}
+
+
+def recurrent_net(seed, kind, *, reset_mechanism="subtract", reset_delay=True, all_to_all=True,
+                  hidden=6, beta=0.5, alpha=0.5, threshold=3.0, inputs=8):
+    """Linear(inputs, hidden) -> RLeaky / RSynaptic(hidden) -> Linear(hidden, 4) -> Leaky,
+    integer weights (the recurrent ones too; with ``all_to_all=False`` one integer V per
+    neuron), states floored: snnTorch then computes what hwgen's integer reference does."""
+    import snntorch as snn
+    import torch
+    generator = torch.Generator().manual_seed(seed)
+    common = dict(beta=beta, threshold=threshold, init_hidden=True, state_quant=torch.floor,
+                  reset_mechanism=reset_mechanism, reset_delay=reset_delay)
+    shape = (dict(linear_features=hidden) if all_to_all else
+             dict(all_to_all=False, V=torch.randint(-2, 3, (hidden,), generator=generator)
+                  .float()))
+    cell = (snn.RLeaky(**shape, **common) if kind == "RLeaky"
+            else snn.RSynaptic(alpha=alpha, **shape, **common))
+    if all_to_all:
+        with torch.no_grad():
+            cell.recurrent.weight.copy_(torch.randint(-3, 4, (hidden, hidden),
+                                                      generator=generator))
+            cell.recurrent.bias.copy_(torch.randint(-1, 2, (hidden,), generator=generator))
+    return torch.nn.Sequential(linear(inputs, hidden, generator), cell,
+                               linear(hidden, 4, generator),
+                               snn.Leaky(beta=0.5, threshold=2.0, init_hidden=True,
+                                         state_quant=torch.floor))
