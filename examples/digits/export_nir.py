@@ -2,6 +2,7 @@
 
     pip install -e ".[train]"
     python examples/digits/export_nir.py       # writes examples/digits/digits.nir
+    python examples/digits/export_nir.py --cnn # writes examples/digits/digits_cnn.nir
 
 The bundled model (hwgen/bundled/digits_mlp.hwgen, trained by train.py) already holds
 integer weights and thresholds. This script puts them into the snnTorch network they
@@ -13,7 +14,9 @@ held-out split, and exports it with hwgen's snnTorch helper
 
     hwgen inspect examples/digits/digits.nir --source-framework snntorch
 
-reads back the bundled model. train.py calls :func:`export` too, after training.
+reads back the bundled model. train.py calls :func:`export` too, after training. The
+bundled CNN (digits_cnn.hwgen, trained by train_cnn.py, which also calls :func:`export`)
+goes the same way, its convolutions as Conv2d and its flatten as Flatten.
 """
 
 import argparse
@@ -115,11 +118,16 @@ def export(model, path, inputs=None):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=HERE / "digits.nir")
+    parser.add_argument("--cnn", action="store_true",
+                        help="export the bundled CNN (@digits_cnn) instead of the MLP")
+    parser.add_argument("--out", type=Path,
+                        help="default: digits.nir, or digits_cnn.nir with --cnn, next to this "
+                             "script")
     args = parser.parse_args(argv)
+    out = args.out or HERE / ("digits_cnn.nir" if args.cnn else "digits.nir")
     inputs, _ = bundled.digits_test_set()
-    export(bundled.digits_model(), args.out, inputs)
-    print(f"wrote {args.out}")
+    export(bundled.digits_cnn_model() if args.cnn else bundled.digits_model(), out, inputs)
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
