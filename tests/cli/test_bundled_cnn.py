@@ -65,11 +65,13 @@ def test_the_shipped_model_is_the_one_the_training_run_recorded():
     assert hashlib.sha256(data).hexdigest() == summary["model_sha256"]
 
 
-def test_the_exported_nir_file_reads_back_as_the_bundled_model(model):
+@pytest.mark.parametrize("framework", ["snntorch", "generic"])
+def test_the_exported_nir_file_reads_back_as_the_bundled_model(model, framework):
     """train_cnn.py writes the NIR file in the same run, through snnTorch: hwgen's NIR
-    frontend must give back the same integer model (flatten written as 0..2, not 0..-1)."""
+    frontend must give back the same integer model (flatten written as 0..2, not 0..-1),
+    and with membranes wide enough never to saturate (no --v-bits), the same spikes."""
     from hwgen.compiler.frontends import nir as frontend
-    read = frontend.load(NIR_FILE, source_framework="snntorch", v_bits=10)
+    read = frontend.load(NIR_FILE, source_framework=framework, v_bits=10)
     assert [op.name for op in read.ops] == [op.name for op in model.ops]
     for op in model.ops:
         if isinstance(op, Flatten):
@@ -77,7 +79,8 @@ def test_the_exported_nir_file_reads_back_as_the_bundled_model(model):
         else:
             assert read[op.name] == op, op.name
     inputs, _ = bundled.digits_test_set()
-    ours, theirs = reference.run(model, inputs), reference.run(read, inputs)
+    auto = frontend.load(NIR_FILE, source_framework=framework)
+    ours, theirs = reference.run(model, inputs), reference.run(auto, inputs)
     for name, spikes in ours.spikes.items():
         assert np.array_equal(theirs.spikes[name], spikes), name
 
