@@ -52,7 +52,7 @@ def command(model_name, out, samples, overrides, force):
 
 
 def _layers(model):
-    """The synapses' shapes, "64 -> 128 -> 10 LIF" for the MLP, from the model itself."""
+    """The input's and each LIF layer's shape, "64 -> 128 -> 10 LIF" for the MLP."""
     types = model.infer()
 
     def shape(name):
