@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwgen.compiler.ir import LIF, Dense, Flatten, Input
+from hwgen.compiler.ir import LIF, Conv1d, Conv2d, Dense, Flatten, Input
+from hwgen.compiler.ir.reference import convolve
 
 
 @dataclass
@@ -21,7 +22,9 @@ class LayerStatistics:
     spiking at step t and ``silent_fraction`` the fraction spiking at no step, both averaged
     over samples. For Dense ops: ``weight_density`` is the fraction of nonzero weights and
     ``matched_pairs[s]`` the number of (input neuron active in sample s, nonzero weight)
-    pairs, summed over output neurons.
+    pairs, summed over output neurons. For convolutions fed by spikes the same, a pair
+    being an (active input in the window, nonzero weight) pair of one output neuron (one
+    channel at one position), summed over output neurons: what im2col's product walks.
     """
 
     name: str
@@ -50,8 +53,10 @@ def active_neurons(spikes):
 
 
 def layer_statistics(model, trace):
-    """One :class:`LayerStatistics` per input, Dense and LIF op, in model order."""
+    """One :class:`LayerStatistics` per input, Dense, LIF op and convolution fed by spikes,
+    in model order."""
     result = []
+    types = None
     for op in model.ops:
         if isinstance(op, (Input, LIF)):
             spikes = trace.spikes[op.name]
@@ -70,4 +75,23 @@ def layer_statistics(model, trace):
                 op.name, op.type_name, op.outputs,
                 weight_density=float(nonzero.mean()),
                 matched_pairs=(active @ nonzero.T.astype(np.int64)).sum(axis=1)))
+        elif isinstance(op, (Conv1d, Conv2d)):
+            producer = model.inputs_of(op.name)[0]
+            while isinstance(model[producer], Flatten):
+                producer = model.inputs_of(producer)[0]
+            if producer not in trace.spikes:          # fed by a current: no spike fiber
+                continue
+            types = types or model.infer()
+            shape = types[model.inputs_of(op.name)[0]].shape
+            active = active_neurons(trace.spikes[producer]).reshape(-1, *shape)
+            nonzero = op.weight != 0
+            # each output neuron's count of active inputs under its nonzero weights: the
+            # convolution of the active map by the nonzero mask (exact small integers)
+            pairs = convolve(active, nonzero, None, stride=op.stride, padding=op.padding,
+                             dilation=op.dilation, groups=op.groups)
+            result.append(LayerStatistics(
+                op.name, op.type_name, int(np.prod(types[op.name].shape)),
+                weight_density=float(nonzero.mean()),
+                matched_pairs=np.rint(pairs.reshape(len(pairs), -1).sum(axis=1))
+                .astype(np.int64)))
     return result

@@ -2,6 +2,7 @@
 
     pip install -e ".[train]"
     python examples/digits/export_nir.py       # writes examples/digits/digits.nir
+    python examples/digits/export_nir.py --cnn # writes examples/digits/digits_cnn.nir
 
 The bundled model (hwgen/bundled/digits_mlp.hwgen, trained by train.py) already holds
 integer weights and thresholds. This script puts them into the snnTorch network they
@@ -13,7 +14,9 @@ held-out split, and exports it with hwgen's snnTorch helper
 
     hwgen inspect examples/digits/digits.nir --source-framework snntorch
 
-reads back the bundled model. train.py calls :func:`export` too, after training.
+reads back the bundled model. train.py calls :func:`export` too, after training. The
+bundled CNN (digits_cnn.hwgen, trained by train_cnn.py, which also calls :func:`export`)
+goes the same way, its convolutions as Conv2d and its flatten as Flatten.
 """
 
 import argparse
@@ -26,7 +29,7 @@ import snntorch as snn
 from snntorch import utils
 
 from hwgen.compiler.frontends import snntorch_export
-from hwgen.compiler.ir import LIF, Dense
+from hwgen.compiler.ir import LIF, Conv2d, Dense, Flatten
 from hwgen import bundled
 from hwgen.compiler.ir import reference
 
@@ -34,10 +37,26 @@ HERE = Path(__file__).resolve().parent
 
 
 def to_snntorch(model):
-    """The snnTorch nn.Sequential that computes ``model`` (dense -> delayed-subtract LIF)."""
+    """The snnTorch nn.Sequential that computes ``model`` (dense or conv2d -> delayed-subtract
+    LIF, flatten)."""
     layers = OrderedDict()
+    types = model.infer()
     for op in model.ops:
-        if isinstance(op, Dense):
+        if isinstance(op, Conv2d):
+            conv = torch.nn.Conv2d(op.in_channels, op.out_channels, op.kernel, stride=op.stride,
+                                   padding=op.padding, dilation=op.dilation, groups=op.groups,
+                                   bias=op.bias is not None)
+            with torch.no_grad():
+                conv.weight.copy_(torch.tensor(op.weight, dtype=torch.float32))
+                if op.bias is not None:
+                    conv.bias.copy_(torch.tensor(op.bias, dtype=torch.float32))
+            layers[op.name] = conv
+        elif isinstance(op, Flatten):
+            # the IR flattens one sample's dimensions; torch's tensors carry a batch first
+            start = op.start_dim + 1 if op.start_dim >= 0 else op.start_dim
+            end = op.end_dim + 1 if op.end_dim >= 0 else op.end_dim
+            layers[op.name] = torch.nn.Flatten(start, end)
+        elif isinstance(op, Dense):
             linear = torch.nn.Linear(op.inputs, op.outputs, bias=op.bias is not None)
             with torch.no_grad():
                 linear.weight.copy_(torch.tensor(op.weight, dtype=torch.float32))
@@ -48,15 +67,20 @@ def to_snntorch(model):
             if op.leak.kind != "multiply" or op.fire != "gt" or op.reset != "subtract" \
                     or op.order != "delayed":
                 raise ValueError(f"{op.where}: not a default snnTorch Leaky")
+            # one threshold per neuron, in the shape of the current it integrates
+            shape = types[op.name].shape
             layers[op.name] = snn.Leaky(
-                beta=op.leak.beta, threshold=torch.tensor(op.threshold, dtype=torch.float32),
+                beta=op.leak.beta,
+                threshold=torch.tensor(op.threshold.reshape(shape), dtype=torch.float32),
                 reset_mechanism="subtract", reset_delay=True, init_hidden=True,
                 state_quant=torch.floor)
     return torch.nn.Sequential(layers)
 
 
-def snntorch_spikes(net, spikes):
-    """snnTorch's own simulation: {Leaky name: uint8 (samples, T, neurons)}."""
+def snntorch_spikes(net, spikes, shape=None):
+    """snnTorch's own simulation of input ``spikes`` (samples, T, inputs), each step shaped
+    ``shape`` (default: flat) for the first module: {Leaky name: uint8 (samples, T, neurons)}."""
+    shape = (spikes.shape[2],) if shape is None else tuple(shape)
     utils.reset(net)
     records, hooks = {}, []
     for name, module in net.named_children():
@@ -66,10 +90,12 @@ def snntorch_spikes(net, spikes):
                 lambda m, i, out, name=name: records[name].append(out)))
     with torch.no_grad():
         for t in range(spikes.shape[1]):
-            net(torch.tensor(spikes[:, t], dtype=torch.float32))
+            net(torch.tensor(spikes[:, t].reshape(len(spikes), *shape), dtype=torch.float32))
     for hook in hooks:
         hook.remove()
-    return {name: torch.stack(out, 1).numpy().astype(np.uint8) for name, out in records.items()}
+    # the reference numbers neurons in C order, one flat vector per step
+    return {name: torch.stack(out, 1).flatten(2).numpy().astype(np.uint8)
+            for name, out in records.items()}
 
 
 def export(model, path, inputs=None):
@@ -78,7 +104,7 @@ def export(model, path, inputs=None):
     net = to_snntorch(model)
     if inputs is not None:
         trace = reference.run(model, inputs)
-        ours = snntorch_spikes(net, trace.spikes[model.input.name])
+        ours = snntorch_spikes(net, trace.spikes[model.input.name], model.input.shape)
         for name, spikes in ours.items():
             if not np.array_equal(spikes, trace.spikes[name]):
                 raise AssertionError(f"snnTorch and the hwgen reference disagree on {name}")
@@ -92,11 +118,16 @@ def export(model, path, inputs=None):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=HERE / "digits.nir")
+    parser.add_argument("--cnn", action="store_true",
+                        help="export the bundled CNN (@digits_cnn) instead of the MLP")
+    parser.add_argument("--out", type=Path,
+                        help="default: digits.nir, or digits_cnn.nir with --cnn, next to this "
+                             "script")
     args = parser.parse_args(argv)
+    out = args.out or HERE / ("digits_cnn.nir" if args.cnn else "digits.nir")
     inputs, _ = bundled.digits_test_set()
-    export(bundled.digits_model(), args.out, inputs)
-    print(f"wrote {args.out}")
+    export(bundled.digits_cnn_model() if args.cnn else bundled.digits_model(), out, inputs)
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

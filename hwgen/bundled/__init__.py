@@ -1,8 +1,10 @@
 """Models that ship inside hwgen, so the flow runs with no training framework installed.
 
 ``digits_mlp.hwgen`` is the spiking MLP for scikit-learn's digits trained by
-examples/digits/train.py; ``digits_test.npz`` is its held-out split (inputs, labels);
-``digits_mlp.json`` records the split and the accuracies the script measured.
+examples/digits/train.py; ``digits_cnn.hwgen`` the spiking CNN (strided convolutions) for
+the same digits trained by examples/digits/train_cnn.py. Both are scored on one held-out
+split, ``digits_test.npz`` (inputs, labels); ``digits_mlp.json`` and ``digits_cnn.json``
+record the split and the accuracies the scripts measured.
 """
 
 import json
@@ -17,13 +19,28 @@ def _path(name):
     return resources.files(__name__) / name
 
 
+def _load(name):
+    with resources.as_file(_path(name)) as path:
+        return native.load(path)
+
+
 def digits_model_path():
     return _path("digits_mlp.hwgen")
 
 
 def digits_model():
-    with resources.as_file(digits_model_path()) as path:
-        return native.load(path)
+    return _load("digits_mlp.hwgen")
+
+
+def digits_cnn_model_path():
+    return _path("digits_cnn.hwgen")
+
+
+def digits_cnn_model():
+    """The spiking CNN: conv 1->16 and 16->32 (3x3, stride 2) -> dense 128->10, LIF after
+    each, spike-count readout; its input is the (1, 8, 8) image, which also accepts the
+    flat 64 pixels of :func:`digits_test_set`."""
+    return _load("digits_cnn.hwgen")
 
 
 def digits_test_set():
@@ -36,5 +53,10 @@ def digits_training_summary():
     return json.loads(_path("digits_mlp.json").read_text())
 
 
-MODELS = {"@digits": (digits_model, digits_test_set)}
+def digits_cnn_training_summary():
+    return json.loads(_path("digits_cnn.json").read_text())
+
+
+MODELS = {"@digits": (digits_model, digits_test_set),
+          "@digits_cnn": (digits_cnn_model, digits_test_set)}
 """The bundled models by the name commands take (``@digits``): (model, held-out split)."""

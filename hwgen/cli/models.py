@@ -1,4 +1,5 @@
-"""How CLI commands name models and inputs: a file path, or ``@digits`` for the bundled one."""
+"""How CLI commands name models and inputs: a file path, or a bundled model's name
+(``@digits``, ``@digits_cnn``)."""
 
 import click
 
@@ -12,7 +13,8 @@ BUNDLED = bundled.MODELS
 
 
 MODEL_HELP = ("MODEL is a .hwgen file, a .nir file (NIR, quantized on import; see the NIR "
-              "options), or @digits for the bundled digits model.")
+              "options), or a bundled model: @digits (the digits MLP) or @digits_cnn (the "
+              "spiking CNN for the same digits).")
 
 
 def model_argument(function):

@@ -1,4 +1,4 @@
-"""``hwgen quickstart``: the whole flow on the bundled digits model."""
+"""``hwgen quickstart``: the whole flow on a bundled model (the digits MLP by default)."""
 
 import sys
 import time
@@ -6,6 +6,7 @@ import time
 import click
 
 from hwgen.compiler import hardware_config
+from hwgen.compiler.ir import LIF, Conv2d
 from hwgen.sim.stimulus import Stimulus
 
 from .. import bundled
@@ -16,21 +17,25 @@ from .simulate import print_report, run_cosimulation
 
 
 @click.command("quickstart")
+@click.option("--model", "model_name", default="@digits", show_default=True,
+              type=click.Choice(list(bundled.MODELS)), help="The bundled model to run.")
 @click.option("-o", "--out", default="hwgen-quickstart", show_default=True,
               type=click.Path(file_okay=False), help="Build directory to write.")
 @click.option("--samples", type=int, help="Held-out digits to co-simulate (default: all 450).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override one hardware parameter (repeatable).")
 @force_option
-def command(out, samples, overrides, force):
-    """Compile the bundled digits SNN, co-simulate it on Verilator against the integer
-    reference, and report bit-exactness, accuracy and cycles per inference."""
+def command(model_name, out, samples, overrides, force):
+    """Compile a bundled digits SNN (--model; the MLP @digits by default), co-simulate it on
+    Verilator against the integer reference, and report bit-exactness, accuracy and cycles
+    per inference."""
     started = time.monotonic()
     build_directory.check_output(out, force=force)
-    model = bundled.digits_model()
-    inputs, labels = bundled.digits_test_set()
-    stimulus = Stimulus(inputs, labels).head(samples)
-    console.print(f"[bold]1. compile[/bold] the bundled {model.name} (64 -> 128 -> 10 LIF, "
+    load_model, load_test_set = bundled.MODELS[model_name]
+    model = load_model()
+    inputs, labels = load_test_set()
+    stimulus = Stimulus(inputs, labels, source=f"{model_name}'s held-out split").head(samples)
+    console.print(f"[bold]1. compile[/bold] the bundled {model.name} ({_layers(model)}, "
                   f"T = {model.timesteps}) with the default hardware configuration")
     program, build = compile_to(model, hardware_config.load(None, overrides), out,
                                 force=force)
@@ -44,3 +49,18 @@ def command(out, samples, overrides, force):
                   f"hwgen simulate {out} --inputs YOUR.npz, or read docs/architecture.md")
     if not report["bit_exact"]:
         sys.exit(1)
+
+
+def _layers(model):
+    """The input's and each LIF layer's shape, "64 -> 128 -> 10 LIF" for the MLP."""
+    types = model.infer()
+
+    def shape(name):
+        return "x".join(map(str, types[name].shape))
+
+    sizes = [shape(model.input.name)]
+    for op in model.ops:
+        if isinstance(op, LIF):
+            kind = "conv " if isinstance(model[model.inputs_of(op.name)[0]], Conv2d) else ""
+            sizes.append(f"{kind}{shape(op.name)}")
+    return " -> ".join(sizes) + " LIF"
