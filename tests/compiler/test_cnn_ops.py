@@ -219,3 +219,25 @@ def test_add_widths():
     assert Add("a").infer([Current((2,), 8), Current((2,), 8)], 1) == Current((2,), 9)
     assert Add("a").infer([Current((2,), 8), Spikes((2,))], 1) == Current((2,), 9)  # ..128
     assert Add("a").infer([Current((2,), 2), Current((2,), 6)], 1) == Current((2,), 7)
+
+
+def test_reachability_bounds_adds_and_max_pools():
+    from hwgen.compiler.passes.reachability import silent_layers
+    model = residual_model()
+    assert silent_layers(model) == []
+    quiet = Model("quiet", 6)
+    quiet.add(Input("x", 2))
+    quiet.add(Dense("a", np.array([[1, 0]]), weight_bits=2, acc_bits=2), "x")
+    quiet.add(Dense("b", np.array([[0, 1]]), weight_bits=2, acc_bits=2), "x")
+    quiet.add(Add("s"), ("a", "b"))
+    quiet.add(LIF("l", np.array([13]), v_bits=6), "s")
+    (warning,) = silent_layers(quiet)                      # 1 + 1 per step: 12 < 13
+    assert "its largest possible membrane is 12 against threshold 13" in warning
+    quiet = Model("quiet", 5)
+    quiet.add(Input("x", (1, 2, 2)))
+    quiet.add(Conv2d("c", np.ones((1, 1, 1, 1), dtype=int), weight_bits=2, acc_bits=2), "x")
+    quiet.add(MaxPool2d("m", 2), "c")
+    quiet.add(LIF("l", np.array([6]), v_bits=6), "m")
+    (warning,) = silent_layers(quiet)                      # a max of 1 per step: 5 < 6
+    assert warning.startswith("layer 'l' can never spike within T = 5 steps")
+    assert "its largest possible membrane is 5 against threshold 6" in warning
