@@ -277,3 +277,31 @@ def test_a_sum_pool_node_without_metadata_still_sums():
     assert model["p"].type_name == "sum_pool2d"
     model = frontend.load(pooled_graph({"hwgen.pool": "max"}), timesteps=2)
     assert model["p"].type_name == "max_pool2d"
+
+
+def test_a_gain_behind_an_add_folds_into_every_summed_synapse():
+    g = residual_graph()
+    r = np.array([2.0, 4.0, 2.0, 4.0])                # gain r*dt/tau = 1, 2, 1, 2
+    g.nodes["out"] = nir.LI(tau=np.full(4, 2e-4), r=r, v_leak=np.array([0.0, 1.0, 0.0, 0.0]))
+    network = frontend.to_float(g, timesteps=4)
+    original, gain = residual_graph(), r * 0.5
+    assert np.array_equal(network["b"].weight, original.nodes["b"].weight * gain[:, None])
+    assert np.array_equal(network["skip"].weight, original.nodes["skip"].weight * gain[:, None])
+    assert np.array_equal(network["skip"].bias, original.nodes["skip"].bias * gain)
+    # the v_leak drive goes into one synapse's bias only (b had none)
+    assert network["b"].bias is not None and network["b"].bias[1] != 0
+    assert np.count_nonzero(network["b"].bias) == 1
+
+
+def test_a_residual_layer_is_not_calibrated_on_one_input():
+    rng = np.random.default_rng(3)
+    g = residual_graph()
+    for name in ("b", "skip"):
+        g.nodes[name].weight = g.nodes[name].weight * 0.3
+    g.nodes["skip"].bias = g.nodes["skip"].bias * 0.3
+    g.nodes["out"] = lif(4, threshold=0.9, **FLOOR)
+    model = frontend.load(g, timesteps=6, calibration=rng.integers(0, 2, (8, 6, 6)))
+    entry = next(e for e in model.metadata["quantization"]["layers"] if e["layer"] == "out")
+    assert entry["synapses"] == ["b", "skip"]
+    assert "not calibrated: the layer reads several producers" in entry["scale_source"]
+    assert "agreement" in entry                       # still measured end to end
