@@ -230,6 +230,12 @@ def _plan(network):
             raise UnsupportedError(f"{where}: a recurrent layer reads spikes, not spike counts")
         elif isinstance(layer, FloatAdd):
             kinds = [domain[name] for name in layer.inputs]
+            pooled = [name for name, kind in zip(layer.inputs, kinds)
+                      if kind == "counts" and name not in standalone]
+            if pooled and all(kind in ("spikes", "counts") for kind in kinds):
+                # they would belong to no layer: a pooling's counts feed one layer
+                raise UnsupportedError(f"{where}: adds the pooled counts of {pooled[0]!r}; "
+                                       f"a spike add sums spikes or other spike adds")
             if all(kind in ("spikes", "counts") for kind in kinds):
                 domain[layer.name] = "counts"
                 standalone.add(layer.name)

@@ -189,3 +189,16 @@ def test_a_max_pool_of_a_membrane_is_refused():
                          stride=(2, 2), padding=(0, 0)))
     with pytest.raises(UnsupportedError, match=re.escape("layer 'm': cannot max-pool a membrane")):
         quantize(net)
+
+
+def test_a_spike_add_of_pooled_counts_is_refused():
+    from hwgen.compiler.ir.floating import FloatSumPool
+    net = FloatNetwork("pooled", 2)
+    net.add(FloatInput(name="x", inputs=[], shape=(1, 2, 2)))
+    net.add(FloatSumPool(name="p", inputs=["x"], shape=(1, 2, 2), kernel=(1, 1), stride=(1, 1),
+                         padding=(0, 0)))
+    net.add(FloatAdd(name="a", inputs=["p", "x"], shape=(1, 2, 2)))
+    with pytest.raises(UnsupportedError, match=re.escape(
+            "layer 'a': adds the pooled counts of 'p'; a spike add sums spikes or other spike "
+            "adds")):
+        quantize(net)
