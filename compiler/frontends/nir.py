@@ -371,8 +371,9 @@ class _Importer:
                 if np.all(g == 1):
                     continue
                 producer = self.network[value.layer]
-                if not isinstance(producer, (FloatDense, FloatConv)) \
-                        or len(list(self.graph.successors(source))) != 1:
+                shared = any(len(list(self.graph.successors(n))) != 1
+                             for n in {source, value.layer} if n in self.graph)
+                if not isinstance(producer, (FloatDense, FloatConv)) or shared:
                     raise UnsupportedError(
                         f"{node.where}: its incoming edges are scaled differently, and the "
                         f"one from {source!r} has no synapse of its own to fold its factor "

@@ -305,3 +305,15 @@ def test_a_residual_layer_is_not_calibrated_on_one_input():
     assert entry["synapses"] == ["b", "skip"]
     assert "not calibrated: the layer reads several producers" in entry["scale_source"]
     assert "agreement" in entry                       # still measured end to end
+
+
+def test_a_scaled_edge_whose_synapse_feeds_another_node_too_is_refused():
+    g = residual_graph()
+    g.nodes["half"] = nir.Scale(scale=np.full(4, 0.5))
+    g.nodes["other"] = lif(4)
+    g.edges.remove(("skip", "out"))
+    g.edges += [("skip", "half"), ("half", "out"), ("skip", "other")]
+    with pytest.raises(UnsupportedError, match=re.escape(
+            "node 'out' (LIF): its incoming edges are scaled differently, and the one from "
+            "'half' has no synapse of its own to fold its factor into")):
+        frontend.to_float(g, timesteps=4)
