@@ -317,3 +317,17 @@ def test_a_scaled_edge_whose_synapse_feeds_another_node_too_is_refused():
             "node 'out' (LIF): its incoming edges are scaled differently, and the one from "
             "'half' has no synapse of its own to fold its factor into")):
         frontend.to_float(g, timesteps=4)
+
+
+def test_helper_files_with_max_pooling_and_batch_norm_are_standard_nir(tmp_path):
+    generator = torch.Generator().manual_seed(11)
+    net = torch.nn.Sequential(integer_conv(1, 2, generator), torch.nn.BatchNorm2d(2),
+                              torch.nn.MaxPool2d(2), leaky(0.5, 2.0)).eval()
+    path = tmp_path / "cnn.nir"
+    snntorch_export.export(net, path, (1, 4, 4), timesteps=3)
+    graph_ = nir.read(path)                      # NIR's own reader and type check accept it
+    assert isinstance(graph_.nodes["2"], nir.SumPool2d)
+    assert graph_.nodes["2"].metadata == {"hwgen.pool": "max"}
+    assert [n for n in graph_.nodes if n not in ("input", "output")] == ["0", "2", "3"]
+    model = frontend.load(path)
+    assert [op.type_name for op in model.ops] == ["input", "conv2d", "max_pool2d", "lif"]
