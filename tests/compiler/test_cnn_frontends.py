@@ -331,3 +331,40 @@ def test_helper_files_with_max_pooling_and_batch_norm_are_standard_nir(tmp_path)
     assert [n for n in graph_.nodes if n not in ("input", "output")] == ["0", "2", "3"]
     model = frontend.load(path)
     assert [op.type_name for op in model.ops] == ["input", "conv2d", "max_pool2d", "lif"]
+
+
+def test_a_sum_named_like_another_node_is_refused():
+    g = residual_graph()
+    g.nodes["out.sum"] = lif(4)
+    g.edges.append(("out", "out.sum"))
+    with pytest.raises(FormatError, match=re.escape(
+            "node 'out' (LIF): the sum of its edges would be named 'out.sum', which another "
+            "node already is")):
+        frontend.to_float(g, timesteps=2)
+
+
+def test_a_max_pool_of_a_negatively_scaled_input_is_refused():
+    g = pooled_graph({"hwgen.pool": "max"})
+    g.nodes["neg"] = nir.Scale(scale=np.full((1, 4, 4), -1.0))
+    g.edges.remove(("c", "p"))
+    g.edges += [("c", "neg"), ("neg", "p")]
+    with pytest.raises(UnsupportedError, match=re.escape(
+            "node 'p' (SumPool2d): its input is scaled by a factor that is not positive, which "
+            "a max does not commute with")):
+        frontend.load(g, timesteps=2)
+
+
+@pytest.mark.parametrize("net, shape, message", [
+    (lambda: torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(3)).eval(),
+     (1, 6, 6), "module '1' (BatchNorm2d): normalises 3 channels, the layer before it has 2"),
+    (lambda: torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm1d(2)).eval(),
+     (1, 6, 6), "module '1' (BatchNorm1d): hwgen folds a BatchNorm1d into the Linear before "
+                "it; its input has shape (2, 4, 4)"),
+    (lambda: torch.nn.Sequential(torch.nn.Linear(4, 2), leaky(0.5, 1.0),
+                                 torch.nn.BatchNorm1d(2)).eval(),
+     (4,), "module '2' (BatchNorm1d): hwgen folds a batch norm into the layer before it, "
+           "which must be a Linear; here it is LIF"),
+])
+def test_more_batch_norm_refusals(net, shape, message):
+    with pytest.raises(UnsupportedError, match=re.escape(message)):
+        snntorch_export.to_nir(net(), shape)

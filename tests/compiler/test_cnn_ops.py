@@ -241,3 +241,8 @@ def test_reachability_bounds_adds_and_max_pools():
     (warning,) = silent_layers(quiet)                      # a max of 1 per step: 5 < 6
     assert warning.startswith("layer 'l' can never spike within T = 5 steps")
     assert "its largest possible membrane is 5 against threshold 6" in warning
+
+
+def test_an_add_too_wide_for_the_ir_is_refused():
+    with pytest.raises(ModelError, match=re.escape("add 'a': sums need 49 bits, more than 48")):
+        Add("a").infer([Current((1,), 48), Current((1,), 48)], 1)

@@ -202,3 +202,11 @@ def test_a_spike_add_of_pooled_counts_is_refused():
             "layer 'a': adds the pooled counts of 'p'; a spike add sums spikes or other spike "
             "adds")):
         quantize(net)
+
+
+def test_a_layer_other_than_an_add_with_two_inputs_is_refused():
+    net = residual_network()
+    net.add(FloatDense(name="two", inputs=["h", "out"], shape=(1,), weight=np.ones((1, 5))))
+    with pytest.raises(UnsupportedError, match=re.escape(
+            "layer 'two': takes 2 inputs; only an add sums several")):
+        quantize(net)
