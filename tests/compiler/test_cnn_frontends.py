@@ -368,3 +368,45 @@ def test_a_max_pool_of_a_negatively_scaled_input_is_refused():
 def test_more_batch_norm_refusals(net, shape, message):
     with pytest.raises(UnsupportedError, match=re.escape(message)):
         snntorch_export.to_nir(net(), shape)
+
+
+def conv(weight, padding=1):
+    return nir.Conv2d(input_shape=None, weight=weight.astype(float), stride=1, padding=padding,
+                      dilation=1, groups=1, bias=np.zeros(weight.shape[0]))
+
+
+def shaped_lif(shape, threshold):
+    node = lif(int(np.prod(shape)), threshold=threshold, **FLOOR)
+    for key in ("tau", "r", "v_leak", "v_threshold", "v_reset"):
+        setattr(node, key, getattr(node, key).reshape(shape))
+    return node
+
+
+def test_a_nir_sew_block_of_convolutions_agrees_with_the_float_model():
+    """SEW-ResNet's basic block in NIR: conv -> LIF -> conv -> LIF, plus the block's input
+    spikes (ADD), then a convolution reading the counts; and a convolutional residual of
+    currents (a shortcut convolution summed into the second LIF)."""
+    rng = np.random.default_rng(12)
+    shape = (2, 5, 5)
+    g = graph({
+        "in": nir.Input(np.array(shape)),
+        "c1": conv(rng.integers(-1, 3, (2, 2, 3, 3))),
+        "l1": shaped_lif(shape, 2.0),
+        "c2": conv(rng.integers(-1, 3, (2, 2, 3, 3))),
+        "short": conv(rng.integers(-1, 2, (2, 2, 1, 1)), padding=0),
+        "l2": shaped_lif(shape, 3.0),
+        "c3": conv(rng.integers(-1, 3, (1, 2, 2, 2)), padding=0),
+        "l3": shaped_lif((1, 4, 4), 2.0),
+    }, [("in", "c1"), ("c1", "l1"), ("l1", "c2"), ("c2", "l2"), ("in", "short"),
+        ("short", "l2"), ("l2", "c3"), ("in", "c3"), ("c3", "l3")])
+    model = frontend.load(g, timesteps=6)
+    assert model.inputs_of("l2.sum") == ["c2", "short"]
+    assert model.inputs_of("c3.sum") == ["in", "l2"]
+    assert str(model.infer()["c3.sum"]) == "current[2, 5, 5]:i3"
+    x = rng.integers(0, 2, (10, 6, *shape))
+    ours = reference.run(model, x)
+    theirs = float_reference.run(frontend.to_float(g, timesteps=6), x)
+    for name in ("l1", "l2", "l3"):
+        assert np.array_equal(ours.spikes[name], theirs.spikes[name]), name
+        assert 0 < ours.spikes[name].mean() < 1, name
+    assert ours.currents["c3.sum"].max() == 2
