@@ -6,10 +6,11 @@ definition, and -- from snnTorch -- not even the reset. This frontend
 
 1. reads the graph node by node (:mod:`.nir_file`; nir's own reader refuses what real
    exporters write),
-2. checks its structure (one Input, one input per node, supported node types, no cycles
-   but a neuron's recurrent synapse ``neuron -> Affine -> neuron``, which it merges with the
-   neuron's feed-forward Affine into one recurrent layer) and infers every shape along the
-   edges, broadcasting scalar parameters,
+2. checks its structure (one Input, supported node types, no cycles but a neuron's
+   recurrent synapse ``neuron -> Affine -> neuron``, which it merges with the neuron's
+   feed-forward Affine into one recurrent layer; a node with several incoming edges reads
+   their sum, an ``add`` op) and infers every shape along the edges, broadcasting scalar
+   parameters,
 3. translates each node into hwgen's terms (:mod:`hwgen.compiler.ir.floating`) using the source
    framework's conventions (:mod:`.conventions`) unless an option or the node's own
    ``hwgen.*`` metadata says otherwise, folding resistances, Scale nodes, average-pooling
@@ -31,9 +32,9 @@ import numpy as np
 from hwgen.errors import ConfigError, FormatError, HwgenError, ModelError, UnsupportedError
 from ..ir import FIRE_MODES, MAX_TIMESTEPS, ORDERS, RESET_MODES, SYNAPSE_ROUNDINGS
 from ..ir.widths import MAX_IR_ACC_BITS
-from ..ir.floating import (ROUNDINGS, FloatConv, FloatDense, FloatFlatten, FloatInput,
-                           FloatIntegrator, FloatNetwork, FloatNeuron, FloatReadout,
-                           FloatSumPool)
+from ..ir.floating import (ROUNDINGS, FloatAdd, FloatConv, FloatDense, FloatFlatten,
+                           FloatInput, FloatIntegrator, FloatMaxPool, FloatNetwork, FloatNeuron,
+                           FloatReadout, FloatSumPool)
 from ..passes.quantize import QuantizeOptions, quantize
 from . import nir_file
 from .conventions import SPIKE_FNS, framework
@@ -43,7 +44,8 @@ SUFFIX = ".nir"
 SUPPORTED = {
     "Input": "input", "Output": "readout (spike count or final membrane)",
     "Affine": "dense", "Linear": "dense", "Scale": "folded into a neighbour",
-    "Conv1d": "conv1d", "Conv2d": "conv2d", "SumPool2d": "sum_pool2d",
+    "Conv1d": "conv1d", "Conv2d": "conv2d",
+    "SumPool2d": "sum_pool2d (max_pool2d with metadata hwgen.pool = 'max')",
     "AvgPool2d": "sum_pool2d, 1/(kh*kw) folded into the next layer", "Flatten": "flatten",
     "LIF": "lif", "IF": "lif (no leak)", "Threshold": "lif (beta 0, no reset)",
     "LI": "li (readout)", "I": "li (no leak, readout)",
@@ -62,7 +64,7 @@ REJECTED = {
 _MISSING = object()
 METADATA_KEYS = ("hwgen.fire", "hwgen.reset", "hwgen.order", "hwgen.membrane_rounding",
                  "hwgen.synapse_rounding", "hwgen.encoding", "hwgen.encoder_threshold",
-                 "hwgen.timesteps")
+                 "hwgen.timesteps", "hwgen.pool")
 """Node / graph metadata the frontend honours (written by :mod:`.snntorch_export`)."""
 
 
@@ -247,10 +249,6 @@ class _Importer:
             if node.type != "Input" and not sources:
                 raise FormatError(f"{node.where}: has no incoming edge; it is not connected to "
                                   f"the Input")
-            if len(sources) > 1:
-                raise UnsupportedError(f"{node.where}: has {len(sources)} incoming edges "
-                                       f"({', '.join(map(repr, sorted(sources)))}); hwgen does "
-                                       f"not sum branches yet")
         position = {n: i for i, n in enumerate(doc.nodes)}
         order = list(nx.lexicographical_topological_sort(graph, key=position.__getitem__))
 
@@ -259,8 +257,11 @@ class _Importer:
         self.network = FloatNetwork(name, self.resolve_timesteps(shape))
         for node_name in order:
             node = doc.nodes[node_name]
-            source = next(iter(graph.predecessors(node_name)), None)
-            value = self.values.get(source)
+            sources = sorted(graph.predecessors(node_name), key=position.__getitem__)
+            if len(sources) > 1:
+                value = self.sum_edges(node, sources)
+            else:
+                value = self.values.get(sources[0]) if sources else None
             handler = getattr(self, "_" + node.type.lower())
             if node_name in self.recurrent:
                 self.merge_recurrent(node, value)
@@ -347,6 +348,44 @@ class _Importer:
                   f"{node.name!r}'s spikes of step t-1 (none at step 0), as in snnTorch's "
                   f"RLeaky / RSynaptic; merged with {producer.name!r} into one recurrent "
                   f"dense layer{' (bias: the sum of both)' if bias is not None else ''}")
+
+    def sum_edges(self, node, sources):
+        """The value of a node with several incoming edges: NIR sums them element-wise, so
+        an ``add`` layer of the sources' values (docs/semantics.md 3b). A gain still to be
+        absorbed (a Scale, an AvgPool2d's divisor) carries over when every edge has the
+        same; otherwise each is folded into its own synapse's weights first."""
+        values = [self.values[name] for name in sources]
+        if len({tuple(v.shape) for v in values}) != 1:
+            found = ", ".join(f"{name!r} {_shape_text(v.shape)}" for name, v in zip(sources,
+                                                                                   values))
+            raise ModelError(f"{node.where}: its incoming edges carry different shapes "
+                             f"({found}); NIR sums them element-wise")
+        name = f"{node.name}.sum"
+        if name in self.doc.nodes or name in self.network.layers:
+            raise FormatError(f"{node.where}: the sum of its edges would be named {name!r}, "
+                              f"which another node already is")
+        gains = [np.ones(v.shape) if v.gain is None else v.gain for v in values]
+        gain = values[0].gain
+        if any(not np.array_equal(g, gains[0]) for g in gains):
+            for source, value, g in zip(sources, values, gains):
+                if np.all(g == 1):
+                    continue
+                producer = self.network[value.layer]
+                shared = any(len(list(self.graph.successors(n))) != 1
+                             for n in {source, value.layer} if n in self.graph)
+                if not isinstance(producer, (FloatDense, FloatConv)) or shared:
+                    raise UnsupportedError(
+                        f"{node.where}: its incoming edges are scaled differently, and the "
+                        f"one from {source!r} has no synapse of its own to fold its factor "
+                        f"into")
+                self.fold_rows(node, producer, g.reshape(-1), value.shape)
+            gain = None
+        self.network.add(FloatAdd(name=name, inputs=[v.layer for v in values],
+                                  shape=values[0].shape))
+        self.note(f"{node.where}: its {len(sources)} incoming edges "
+                  f"({', '.join(map(repr, sources))}) are summed, as NIR defines, by an add "
+                  f"op {name!r}")
+        return _Value(name, values[0].shape, gain, sources[0])
 
     def max_input(self, layer):
         """Per neuron of ``layer``, the largest current one step can bring (every input
@@ -775,6 +814,12 @@ class _Importer:
         shape = (value.shape[0], *out)
         gain = self.channel_gain(node, value.gain, value.shape)
         gain = None if gain is None else np.repeat(gain, int(np.prod(out))).reshape(shape)
+        pool = node.metadata.get("hwgen.pool", "sum")
+        if pool not in ("sum", "max") or (pool == "max" and node.type != "SumPool2d"):
+            raise FormatError(f"{node.where}: metadata hwgen.pool = {pool!r} is not 'sum' or "
+                              f"'max' (on a SumPool2d node)")
+        if pool == "max":
+            return self.max_pool(node, value, kernel, stride, padding, shape, gain)
         if node.type == "AvgPool2d":
             divisor = 1.0 / (kernel[0] * kernel[1])
             gain = np.full(shape, divisor) if gain is None else gain * divisor
@@ -785,6 +830,21 @@ class _Importer:
         return _Value(node.name, shape, gain, node.name)
 
     _avgpool2d = _sumpool2d
+
+    def max_pool(self, node, value, kernel, stride, padding, shape, gain):
+        """A SumPool2d node that hwgen's snnTorch helper marked ``hwgen.pool = "max"``:
+        NIR has no max pooling (docs/frontends.md)."""
+        if any(p > k // 2 for p, k in zip(padding, kernel)):
+            raise ModelError(f"{node.where}: max pooling padding {list(padding)} must be at "
+                             f"most half the kernel {list(kernel)}")
+        if gain is not None and np.any(gain <= 0):
+            raise UnsupportedError(f"{node.where}: its input is scaled by a factor that is not "
+                                   f"positive, which a max does not commute with")
+        self.network.add(FloatMaxPool(name=node.name, inputs=[value.layer], shape=shape,
+                                      kernel=kernel, stride=stride, padding=padding))
+        self.note(f"{node.where}: a max pooling (metadata hwgen.pool = 'max'; NIR has no max "
+                  f"pooling node): the maximum of each window, padding taking no part")
+        return _Value(node.name, shape, gain, node.name)
 
     def _flatten(self, node, value, _):
         start = self.ints(node, "start_dim", 1, 1, minimum=-64)[0]
@@ -1014,7 +1074,17 @@ class _Importer:
         return np.where(close, target, values)
 
     def fold_rows(self, node, producer, gain, shape):
-        """Multiply each neuron's input by ``gain`` in its producer's weights and bias."""
+        """Multiply each neuron's input by ``gain`` in its producer's weights and bias (in
+        every synapse summed by an add: the gain multiplies the sum)."""
+        if isinstance(producer, FloatAdd):
+            for name in producer.inputs:
+                self.fold_rows(node, self.network[name], gain, shape)
+            return
+        if isinstance(producer, FloatMaxPool) and np.all(gain > 0):
+            # a positive per-channel factor commutes with a max: fold it before the pool
+            inner, per_channel = self.through_pool(node, producer, gain, shape)
+            self.fold_rows(node, inner, per_channel, inner.shape)
+            return
         if isinstance(producer, FloatDense):
             producer.weight = producer.weight * gain[:, None]
             if producer.bias is not None:
@@ -1030,8 +1100,26 @@ class _Importer:
                                f"positive and uniform, and {producer.name!r} has no weights to "
                                f"fold it into")
 
+    def through_pool(self, node, pool, values, shape):
+        """(the layer a max pool reads, ``values`` -- one per channel of the pool's output
+        -- spread over that layer's positions)."""
+        per_channel = self.channel_gain(node, values.reshape(shape), shape)
+        inner = self.network[pool.inputs[0]]
+        return inner, _per_position(per_channel, inner.shape).reshape(-1)
+
     def add_drive(self, node, producer, drive, shape):
-        """Add a constant per-step input (from v_leak) to the producer's bias."""
+        """Add a constant per-step input (from v_leak) to the producer's bias (the first
+        synapse's, for an add of several)."""
+        if isinstance(producer, FloatAdd):
+            synapses = [self.network[n] for n in producer.inputs
+                        if isinstance(self.network[n], (FloatDense, FloatConv))]
+            if synapses:
+                producer = synapses[0]
+        if isinstance(producer, FloatMaxPool):
+            # a per-channel constant commutes with a max: add it before the pool
+            inner, per_channel = self.through_pool(node, producer, drive, shape)
+            self.add_drive(node, inner, per_channel, inner.shape)
+            return
         if isinstance(producer, FloatDense):
             producer.bias = drive if producer.bias is None else producer.bias + drive
             return
@@ -1041,6 +1129,10 @@ class _Importer:
             return
         raise UnsupportedError(f"{node.where}: v_leak differs from v_reset, which needs a "
                                f"constant input, but {producer.name!r} has no bias to carry it")
+
+
+def _per_position(per_channel, shape):
+    return np.repeat(per_channel, int(np.prod(shape[1:]))).reshape(shape)
 
 
 def _unpool(weight, shape, pool):

@@ -15,7 +15,11 @@ per neuron, exports ``beta = 1`` as an IF node, a ``Synaptic`` as a CubaLIF and 
 ``RSynaptic`` as snnTorch's own recurrent subgraph, and records what NIR cannot express in
 node metadata (``hwgen.fire``, ``hwgen.reset``, ``hwgen.order``,
 ``hwgen.membrane_rounding``; docs/frontends.md), which hwgen honours and other NIR
-readers ignore. Time constants follow snnTorch's convention (tau = dt/(1-beta),
+readers ignore. NIR has no max pooling: a ``MaxPool2d`` is written as a ``SumPool2d`` node
+of the same geometry with metadata ``hwgen.pool = "max"`` (hwgen's reader pools by the
+maximum; another reader sees a sum pool). A ``BatchNorm2d`` / ``BatchNorm1d`` right after a
+convolution / Linear is folded into its weight and bias with the running statistics
+(docs/semantics.md 3a). Time constants follow snnTorch's convention (tau = dt/(1-beta),
 r = tau/dt, dt = 1e-4 s), so the file also means what snnTorch's exporter would have
 meant. torch and snntorch are imported only when this module is used.
 """
@@ -160,12 +164,69 @@ def _recurrent(name, module, shape, torch):
                                ("lif", "output")], type_check=False)
 
 
+def _max_pool(where, module, shape, torch):
+    """A MaxPool2d as a SumPool2d node marked ``hwgen.pool = "max"`` (NIR has no max pool)."""
+    import nir
+    pair = torch.nn.modules.utils._pair
+    kernel, padding = pair(module.kernel_size), pair(module.padding)
+    stride = pair(module.stride or module.kernel_size)
+    if module.ceil_mode or pair(module.dilation) != (1, 1) or module.return_indices:
+        raise UnsupportedError(f"{where}: ceil_mode, dilation and return_indices cannot be "
+                               f"exported")
+    if len(shape) != 3:
+        raise UnsupportedError(f"{where}: takes (channels, height, width), gets shape {shape}")
+    node = nir.SumPool2d(kernel_size=np.array(kernel), stride=np.array(stride),
+                         padding=np.array(padding), metadata={"hwgen.pool": "max"})
+    return node, (shape[0], *[_pair_out(n, k, s, p, 1) for n, k, s, p in zip(
+        shape[1:], kernel, stride, padding)])
+
+
+def _fold_batch_norm(where, module, previous, torch):
+    """Fold an eval-mode batch norm into the convolution / Linear node ``previous`` (the
+    node of the module right before it): w' = w g, b' = (b - mean) g + beta per channel,
+    g = gamma / sqrt(var + eps). Returns the node to put in ``previous``'s place."""
+    import nir
+    if module.training:
+        raise UnsupportedError(f"{where}: is in training mode, where it normalises by each "
+                               f"batch's statistics; call net.eval() to export its running "
+                               f"statistics")
+    if module.running_mean is None:
+        raise UnsupportedError(f"{where}: track_running_stats=False keeps no running "
+                               f"statistics to fold")
+    kinds = (nir.Conv2d,) if isinstance(module, torch.nn.BatchNorm2d) else (nir.Affine,
+                                                                            nir.Linear)
+    if not isinstance(previous, kinds):
+        needs = ("a Conv2d" if isinstance(module, torch.nn.BatchNorm2d) else "a Linear")
+        raise UnsupportedError(f"{where}: hwgen folds a batch norm into the layer before it, "
+                               f"which must be {needs}; here it is "
+                               f"{type(previous).__name__ if previous is not None else 'none'}")
+    weight = previous.weight
+    if weight.shape[0] != module.num_features:
+        raise UnsupportedError(f"{where}: normalises {module.num_features} channels, the "
+                               f"layer before it has {weight.shape[0]}")
+    mean, var = _numpy(module.running_mean), _numpy(module.running_var)
+    gamma = _numpy(module.weight) if module.weight is not None else np.ones_like(mean)
+    beta = _numpy(module.bias) if module.bias is not None else np.zeros_like(mean)
+    g = gamma / np.sqrt(var + module.eps)
+    bias = getattr(previous, "bias", None)
+    bias = np.zeros(weight.shape[0]) if bias is None else np.asarray(bias, dtype=np.float64)
+    new_weight = np.asarray(weight, dtype=np.float64) * g.reshape(-1, *([1] * (weight.ndim - 1)))
+    new_bias = (bias - mean) * g + beta
+    if isinstance(previous, nir.Conv2d):
+        previous.weight, previous.bias = new_weight, new_bias
+        return previous
+    return nir.Affine(weight=new_weight, bias=new_bias)
+
+
 def to_nir(net, input_shape, *, timesteps=None, input_encoding=None, input_name="input",
            output_name="output"):
     """The NIR graph of ``net`` (a ``torch.nn.Sequential`` of Linear, Leaky, Synaptic,
-    RLeaky, RSynaptic, Flatten, Conv1d, Conv2d, AvgPool2d; Dropout and Identity are skipped)
-    for inputs of ``input_shape`` (no batch dimension). A recurrent layer becomes a NIR
-    subgraph as snnTorch's own exporter writes it (:func:`_recurrent`).
+    RLeaky, RSynaptic, Flatten, Conv1d, Conv2d, AvgPool2d, MaxPool2d, and BatchNorm2d /
+    BatchNorm1d right after a Conv2d / Linear; Dropout and Identity are skipped) for inputs
+    of ``input_shape`` (no batch dimension). A recurrent layer becomes a NIR subgraph as
+    snnTorch's own exporter writes it (:func:`_recurrent`); a MaxPool2d a SumPool2d node
+    with metadata ``hwgen.pool = "max"``; a batch norm is folded into the layer before it
+    (:func:`_fold_batch_norm`).
 
     ``timesteps``: recorded as graph metadata ``hwgen.timesteps``. ``input_encoding``:
     ``("if", threshold)`` records that inputs are integers through hwgen's IF encoder.
@@ -191,6 +252,13 @@ def to_nir(net, input_shape, *, timesteps=None, input_encoding=None, input_name=
             continue
         if name in (input_name, output_name) or name in nodes:
             raise UnsupportedError(f"{where}: its name clashes with another node")
+        if isinstance(module, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+            last = next(reversed(nodes))
+            if isinstance(module, torch.nn.BatchNorm1d) and len(shape) != 1:
+                raise UnsupportedError(f"{where}: hwgen folds a BatchNorm1d into the Linear "
+                                       f"before it; its input has shape {shape}")
+            nodes[last] = _fold_batch_norm(where, module, nodes[last], torch)
+            continue
         if isinstance(module, torch.nn.Linear):
             if shape != (module.in_features,):
                 raise UnsupportedError(f"{where}: expects {module.in_features} inputs, gets "
@@ -242,6 +310,8 @@ def to_nir(net, input_shape, *, timesteps=None, input_encoding=None, input_name=
             shape = (module.out_channels, *[
                 _pair_out(n, k, s, p, d) for n, k, s, p, d in zip(
                     spatial, module.kernel_size, module.stride, pads, module.dilation)])
+        elif isinstance(module, torch.nn.MaxPool2d):
+            node, shape = _max_pool(where, module, shape, torch)
         elif isinstance(module, torch.nn.AvgPool2d):
             kernel = torch.nn.modules.utils._pair(module.kernel_size)
             stride = torch.nn.modules.utils._pair(module.stride or module.kernel_size)
@@ -256,7 +326,8 @@ def to_nir(net, input_shape, *, timesteps=None, input_encoding=None, input_name=
                 shape[1:], kernel, stride, padding)])
         else:
             raise UnsupportedError(f"{where}: not supported by the exporter (Linear, Leaky, "
-                                   f"Synaptic, RLeaky, RSynaptic, Flatten, Conv1d, Conv2d, AvgPool2d, Dropout, "
+                                   f"Synaptic, RLeaky, RSynaptic, Flatten, Conv1d, Conv2d, "
+                                   f"AvgPool2d, MaxPool2d, BatchNorm2d, BatchNorm1d, Dropout, "
                                    f"Identity)")
         nodes[name] = node
     nodes[output_name] = nir.Output(np.array(shape))

@@ -6,13 +6,14 @@ See docs/semantics.md for what each op computes, exactly.
 from .graph import MAX_TIMESTEPS, Model
 from .neuron import (FIRE_MODES, LEAK_KINDS, ORDERS, RESET_MODES, SYNAPSE_ROUNDINGS, Leak,
                      saturate, signed_range)
-from .ops import (LI, LIF, OP_TYPES, Conv1d, Conv2d, Dense, Flatten, Input, Op, Readout, SumPool2d,
-                  op_type)
+from .ops import (LI, LIF, OP_TYPES, Add, Conv1d, Conv2d, Dense, Flatten, Input, MaxPool2d, Op,
+                  Readout, SumPool2d, op_type)
 from .values import Current, Membrane, Prediction, Spikes
 
 __all__ = [
     "Model", "MAX_TIMESTEPS",
-    "Op", "Input", "Dense", "LIF", "Readout", "Conv1d", "Conv2d", "SumPool2d", "Flatten", "LI",
+    "Op", "Input", "Dense", "LIF", "Readout", "Conv1d", "Conv2d", "SumPool2d", "MaxPool2d",
+    "Add", "Flatten", "LI",
     "OP_TYPES", "op_type",
     "Leak", "FIRE_MODES", "RESET_MODES", "ORDERS", "LEAK_KINDS", "SYNAPSE_ROUNDINGS", "saturate",
     "signed_range",

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hwgen.compiler.ir.floating import (FloatConv, FloatDense, FloatFlatten, FloatInput,
-                                  FloatIntegrator, FloatNeuron, FloatReadout, FloatSumPool)
+from hwgen.compiler.ir.floating import (FloatAdd, FloatConv, FloatDense, FloatFlatten, FloatInput,
+                                        FloatIntegrator, FloatMaxPool, FloatNeuron, FloatReadout,
+                                        FloatSumPool)
 
-from .reference import convolve, sum_pool
+from .reference import convolve, max_pool, sum_pool
 
 
 @dataclass
@@ -142,7 +143,9 @@ def run(network, spikes):
         source = values.get(layer.inputs[0]) if layer.inputs else None
         shape = network[layer.inputs[0]].shape if layer.inputs else None
         if isinstance(layer, FloatInput):
-            values[layer.name] = trace.spikes[layer.name] = np.asarray(spikes, dtype=np.uint8)
+            spikes = np.asarray(spikes, dtype=np.uint8)
+            # (samples, T, neurons) like every other value, whatever the input's shape
+            values[layer.name] = trace.spikes[layer.name] = spikes.reshape(*spikes.shape[:2], -1)
         elif isinstance(layer, FloatDense):
             # a recurrent layer's own-spike part is added as its neuron layer runs
             current = source.astype(np.float64) @ layer.feedforward_weight.T
@@ -156,6 +159,17 @@ def run(network, spikes):
         elif isinstance(layer, FloatSumPool):
             values[layer.name] = _per_step(source.astype(np.float64), shape, lambda x: sum_pool(
                 x, layer.kernel, layer.stride, layer.padding))
+        elif isinstance(layer, FloatMaxPool):
+            if source.dtype == np.uint8:          # a max of spikes is spikes
+                values[layer.name] = trace.spikes[layer.name] = _per_step(
+                    source, shape, lambda x: max_pool(x, layer.kernel, layer.stride,
+                                                      layer.padding))
+            else:
+                values[layer.name] = _per_step(source.astype(np.float64), shape, lambda x:
+                                               max_pool(x, layer.kernel, layer.stride,
+                                                        layer.padding))
+        elif isinstance(layer, FloatAdd):
+            values[layer.name] = sum(values[name].astype(np.float64) for name in layer.inputs)
         elif isinstance(layer, FloatFlatten):
             values[layer.name] = source
             if source.dtype == np.uint8:          # flattened spikes are still spikes

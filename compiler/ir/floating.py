@@ -91,6 +91,21 @@ class FloatSumPool(FloatLayer):
 
 
 @dataclass(kw_only=True)
+class FloatMaxPool(FloatLayer):
+    """The IR's ``max_pool2d``: window maxima per channel, padded positions taking no part."""
+
+    kernel: tuple
+    stride: tuple
+    padding: tuple
+
+
+@dataclass(kw_only=True)
+class FloatAdd(FloatLayer):
+    """The IR's ``add``: the element-wise sum of its ``inputs`` (currents of synapses summed
+    into one neuron layer, or spikes summed into a count, docs/semantics.md 3b)."""
+
+
+@dataclass(kw_only=True)
 class FloatFlatten(FloatLayer):
     start_dim: int
     end_dim: int

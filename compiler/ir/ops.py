@@ -114,10 +114,11 @@ class Op:
     def _expect_inputs(self, inputs, kind):
         if len(inputs) != self.arity:
             raise ModelError(f"{self.where}: takes {self.arity} input(s), got {len(inputs)}")
+        kinds = kind if isinstance(kind, tuple) else (kind,)
         for value in inputs:
-            if not isinstance(value, kind):
-                raise ModelError(f"{self.where}: expects {kind.__name__.lower()} input, "
-                                 f"got {value}")
+            if not isinstance(value, kinds):
+                wanted = " or ".join(k.__name__.lower() for k in kinds)
+                raise ModelError(f"{self.where}: expects {wanted} input, got {value}")
 
     def __eq__(self, other):
         if type(other) is not type(self) or other.name != self.name:
@@ -281,7 +282,10 @@ class Dense(_Synapse):
                    recurrent=attributes.get("recurrent", False))
 
     def infer(self, inputs, timesteps):
-        self._expect_inputs(inputs, Spikes)
+        # An integer current (a spike add's or a sum pool's output) is weighted like a spike
+        # count (docs/semantics.md 3b); the recurrent columns weigh spikes, so a recurrent
+        # synapse reads spikes only.
+        self._expect_inputs(inputs, Spikes if self.recurrent else (Spikes, Current))
         (source,) = inputs
         if len(source.shape) != 1:
             raise ModelError(f"{self.where}: input must be 1-D, got {source}; "
@@ -290,6 +294,15 @@ class Dense(_Synapse):
             recurrent = (f" (and {self.outputs} recurrent)" if self.recurrent else "")
             raise ModelError(f"{self.where}: weight expects {self.feedforward_inputs} "
                              f"inputs{recurrent}, but its input has {source.shape[0]}")
+        if isinstance(source, Current):
+            column = np.abs(self.weight).sum(axis=1) * _magnitude(source)
+            if self.bias is not None:
+                column = column + np.abs(self.bias)
+            bound = int(column.max()) if column.size else 0
+            if bound > signed_range(self.acc_bits)[1]:
+                raise ModelError(f"{self.where}: sums of its {source} input can reach {bound} "
+                                 f"in magnitude, which overflows acc_bits={self.acc_bits}; it "
+                                 f"needs {bound.bit_length() + 1} bits")
         return Current((self.outputs,), self.acc_bits)
 
 
@@ -620,6 +633,100 @@ class SumPool2d(Op):
             raise ModelError(f"{self.where}: sums need {bits} bits, more than "
                              f"{MAX_IR_ACC_BITS}")
         return Current((source.shape[0], *spatial), bits)
+
+
+@op_type
+class MaxPool2d(Op):
+    """Maximum of each ``kernel`` window, per channel and step (docs/semantics.md 3a).
+
+    Input: a current (the convolution's, before the neurons, as snnTorch's tutorials pool)
+    or spikes (channels, height, width); output: the same kind, a current keeping its
+    width (a max never overflows). Padded positions do not take part in a max (PyTorch
+    pads with minus infinity); ``padding`` is at most half the kernel, so every window
+    holds an input position.
+    """
+
+    type_name = "max_pool2d"
+
+    def __init__(self, name, kernel, stride=None, padding=0):
+        super().__init__(name)
+        self.kernel = _int_tuple(self.where, "kernel", kernel, 2, 1)
+        self.stride = _int_tuple(self.where, "stride", self.kernel if stride is None else stride,
+                                 2, 1)
+        self.padding = _int_tuple(self.where, "padding", padding, 2, 0)
+        for p, k in zip(self.padding, self.kernel):
+            if p > k // 2:
+                raise ModelError(f"{self.where}: padding {list(self.padding)} must be at most "
+                                 f"half the kernel {list(self.kernel)}, so that every window "
+                                 f"holds an input position")
+
+    def output_spatial(self, spatial):
+        return tuple((n + 2 * p - k) // s + 1 for n, p, k, s in zip(
+            spatial, self.padding, self.kernel, self.stride))
+
+    def attributes(self):
+        return {"kernel": list(self.kernel), "stride": list(self.stride),
+                "padding": list(self.padding)}
+
+    @classmethod
+    def from_parts(cls, name, attributes, tensors):
+        return cls(name, attributes.get("kernel"), attributes.get("stride"),
+                   attributes.get("padding"))
+
+    def infer(self, inputs, timesteps):
+        source = _accepts_spikes_or_current(self, inputs)
+        if len(source.shape) != 3:
+            raise ModelError(f"{self.where}: input must be (channels, height, width), "
+                             f"got {source}")
+        spatial = self.output_spatial(source.shape[1:])
+        if min(spatial) < 1:
+            raise ModelError(f"{self.where}: kernel {list(self.kernel)} does not fit the "
+                             f"input {source}")
+        shape = (source.shape[0], *spatial)
+        return Spikes(shape) if isinstance(source, Spikes) else Current(shape, source.bits)
+
+
+def value_range(value):
+    """(lowest, highest) one element of spikes or a current can hold."""
+    if isinstance(value, Spikes):
+        return 0, 1
+    return signed_range(value.bits)
+
+
+@op_type
+class Add(Op):
+    """Element-wise sum of two or more spike or current inputs of one shape, every step
+    (docs/semantics.md 3b): residual currents into one neuron op, or SEW-ResNet's spike
+    add. The output is a current just wide enough for every sum (two spike inputs: 0..2
+    in 3 bits), so it never overflows; a sum of spikes is a count, not a spike.
+    """
+
+    type_name = "add"
+    arity = None
+
+    def infer(self, inputs, timesteps):
+        if len(inputs) < 2:
+            raise ModelError(f"{self.where}: takes at least 2 inputs, got {len(inputs)}")
+        for value in inputs:
+            if not isinstance(value, (Spikes, Current)):
+                raise ModelError(f"{self.where}: expects spikes or current inputs, got {value}")
+        shapes = {tuple(value.shape) for value in inputs}
+        if len(shapes) != 1:
+            raise ModelError(f"{self.where}: its inputs have different shapes "
+                             f"({', '.join(str(v) for v in inputs)}); an add sums elements "
+                             f"of one shape")
+        low = sum(value_range(value)[0] for value in inputs)
+        high = sum(value_range(value)[1] for value in inputs)
+        bits = max(MIN_BITS, max(high.bit_length(), (-low - 1).bit_length() if low < 0 else 0)
+                   + 1)
+        if bits > MAX_IR_ACC_BITS:
+            raise ModelError(f"{self.where}: sums need {bits} bits, more than "
+                             f"{MAX_IR_ACC_BITS}")
+        return Current(inputs[0].shape, bits)
+
+    @classmethod
+    def from_parts(cls, name, attributes, tensors):
+        return cls(name)
 
 
 @op_type

@@ -14,8 +14,8 @@ import numpy as np
 
 from hwgen.errors import InputError, UnsupportedError
 from hwgen.compiler.ir import early_exit as exit_rules
-from hwgen.compiler.ir import (LI, LIF, Conv1d, Conv2d, Dense, Flatten, Input, Readout, SumPool2d,
-                         saturate)
+from hwgen.compiler.ir import (LI, LIF, Add, Conv1d, Conv2d, Dense, Flatten, Input, MaxPool2d,
+                               Readout, SumPool2d, saturate)
 from hwgen.compiler.ir.neuron import joint_leak
 
 
@@ -24,7 +24,8 @@ class Trace:
     """Everything one reference run computed, per op name.
 
     ``spikes[name]``: uint8 (samples, T, neurons) for the input and every LIF op.
-    ``currents[name]``: int64 (samples, T, neurons) for every Dense, convolution and pooling op.
+    ``currents[name]``: int64 (samples, T, neurons) for every Dense, convolution, pooling (a
+    max pool of spikes is in ``spikes``) and add op.
     ``membranes[name]``: int64 (samples, neurons), the membrane after the last step, for every
     LIF and LI op.
     ``potentials[name]``: int64 (samples, T, neurons), the membrane at every step, for LI ops.
@@ -155,6 +156,17 @@ def sum_pool(x, kernel, stride, padding):
     return patches.sum(axis=tuple(range(-len(kernel), 0)))
 
 
+def max_pool(x, kernel, stride, padding):
+    """Window maxima of (N, C, H, W), padded positions taking no part: (N, C, H', W').
+
+    Padding with the dtype's lowest value is the same as leaving padded positions out,
+    since every window holds an input position (``padding`` <= kernel // 2)."""
+    lowest = np.iinfo(x.dtype).min if x.dtype.kind in "iu" else -np.inf
+    x = np.pad(x, [(0, 0), (0, 0)] + [(p, p) for p in padding], constant_values=lowest)
+    patches = windows(x, kernel, stride, (0,) * len(kernel), (1,) * len(kernel))
+    return patches.max(axis=tuple(range(-len(kernel), 0)))
+
+
 def _per_step(values, shape, function):
     """Apply ``function`` to (samples*T, *shape) and return (samples, T, outputs) again."""
     samples, steps = values.shape[:2]
@@ -278,6 +290,21 @@ def pool(op, values, shape):
                      lambda x: sum_pool(x, op.kernel, op.stride, op.padding))
 
 
+def max_pool2d(op, values, shape):
+    """A MaxPool2d op on (samples, T, inputs) values (spikes stay uint8 spikes)."""
+    dtype = np.uint8 if values.dtype == np.uint8 else np.int64
+    return _per_step(values.astype(dtype), shape,
+                     lambda x: max_pool(x, op.kernel, op.stride, op.padding))
+
+
+def add(values):
+    """Element-wise sum of (samples, T, elements) arrays, as int64 (never a spike)."""
+    total = np.zeros(values[0].shape, dtype=np.int64)
+    for value in values:
+        total += value
+    return total
+
+
 def li(op, current):
     """A leaky integrator: v = sat(L(v) + I[t]) (I through the synapse of a current-based
     one). Returns (membrane per step, final membrane)."""
@@ -347,6 +374,15 @@ def _run(model, inputs):
             values[op.name] = trace.currents[op.name] = conv(op, source, shape)
         elif isinstance(op, SumPool2d):
             values[op.name] = trace.currents[op.name] = pool(op, source, shape)
+        elif isinstance(op, MaxPool2d):
+            pooled = max_pool2d(op, source, shape)
+            values[op.name] = pooled
+            if pooled.dtype == np.uint8:
+                trace.spikes[op.name] = pooled
+            else:
+                trace.currents[op.name] = pooled
+        elif isinstance(op, Add):
+            values[op.name] = trace.currents[op.name] = add([values[s] for s in sources])
         elif isinstance(op, Flatten):
             values[op.name] = source              # C-order numbering is unchanged
         elif isinstance(op, LIF):

@@ -29,6 +29,11 @@ scale is independent of the others'.
 - A recurrent layer (docs/semantics.md section 4c) has one scale for all K + N columns of
   its weight, the fed-back spikes' included: both halves add into one current. It must
   feed its own spiking layer directly.
+- Residual currents (an ``add`` of several synapses' currents into one neuron layer,
+  docs/semantics.md 3b) form one layer with one scale for all those synapses: their
+  currents are summed in one unit. A max pool of currents belongs to its layer (a max
+  commutes with a positive scale). A spike add (spikes summed into counts) needs no
+  scale: it is an op of its own, read by the layers after it as sum-pooled spikes are.
 
 Everything decided lands in ``model.metadata["quantization"]`` (docs/frontends.md lists the
 fields), including, with calibration inputs, per-layer spike agreement between the float
@@ -40,10 +45,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwgen.errors import ConfigError, ModelError, UnsupportedError
-from ..ir import (LI, LIF, Conv1d, Conv2d, Dense, Flatten, Input, Leak, Model, Readout,
-                  Spikes, SumPool2d, signed_range)
-from ..ir.floating import (FloatConv, FloatDense, FloatFlatten, FloatInput, FloatIntegrator,
-                           FloatNeuron, FloatReadout, FloatSumPool)
+from ..ir import (LI, LIF, Add, Conv1d, Conv2d, Dense, Flatten, Input, Leak, MaxPool2d, Model,
+                  Readout, Spikes, SumPool2d, signed_range)
+from ..ir.floating import (FloatAdd, FloatConv, FloatDense, FloatFlatten, FloatInput,
+                           FloatIntegrator, FloatMaxPool, FloatNeuron, FloatReadout, FloatSumPool)
 from ..ir.neuron import MAX_FRAC_BITS
 from ..ir.widths import MAX_IR_ACC_BITS, MAX_V_BITS, MAX_WEIGHT_BITS, MIN_BITS
 
@@ -185,16 +190,26 @@ def _layer_betas(layer, which="beta"):
 @dataclass
 class _Group:
     """One quantized layer: ``neuron`` and the current-carrying layers feeding it
-    (``members``, in order, ending with the neuron), fed by spike producer ``source``."""
+    (``members``, in network order, ending with the neuron), fed by the spike (or spike
+    count) producers ``sources`` -- several for residual currents."""
 
     neuron: object
     members: list
-    source: str
+    sources: list
+
+    @property
+    def synapses(self):
+        return [m for m in self.members if isinstance(m, (FloatDense, FloatConv))]
 
     @property
     def weighted(self):
-        found = [m for m in self.members if isinstance(m, (FloatDense, FloatConv))]
+        found = self.synapses
         return found[0] if found else None
+
+    @property
+    def source(self):
+        """The one producer a layer without residual currents reads."""
+        return self.sources[0]
 
 
 def _plan(network):
@@ -202,18 +217,38 @@ def _plan(network):
     (sum-pooled spikes: exact small integers), ``current`` (weighted sums, in a layer's
     scale), ``membrane`` (an integrator's state), ``prediction``."""
     domain, groups = {}, {}
+    standalone = set()      # spike adds: counts that need no scale, read by several layers
     for layer in network:
         source = domain.get(layer.inputs[0]) if layer.inputs else None
         where = f"layer {layer.name!r}"
-        if len(layer.inputs) > 1:
-            raise UnsupportedError(f"{where}: sums {len(layer.inputs)} inputs; hwgen layers take "
-                                   f"one input")
+        if len(layer.inputs) > 1 and not isinstance(layer, FloatAdd):
+            raise UnsupportedError(f"{where}: takes {len(layer.inputs)} inputs; only an add "
+                                   f"sums several")
         if isinstance(layer, FloatInput):
             domain[layer.name] = "spikes"
-        elif isinstance(layer, FloatDense) and source == "counts":
-            raise UnsupportedError(f"{where}: a fully-connected layer on pooled spike counts is "
-                                   f"supported only right after one pooling of spikes (which "
-                                   f"the frontend folds into its weights)")
+        elif isinstance(layer, FloatDense) and layer.recurrent and source == "counts":
+            raise UnsupportedError(f"{where}: a recurrent layer reads spikes, not spike counts")
+        elif isinstance(layer, FloatAdd):
+            kinds = [domain[name] for name in layer.inputs]
+            pooled = [name for name, kind in zip(layer.inputs, kinds)
+                      if kind == "counts" and name not in standalone]
+            if pooled and all(kind in ("spikes", "counts") for kind in kinds):
+                # they would belong to no layer: a pooling's counts feed one layer
+                raise UnsupportedError(f"{where}: adds the pooled counts of {pooled[0]!r}; "
+                                       f"a spike add sums spikes or other spike adds")
+            if all(kind in ("spikes", "counts") for kind in kinds):
+                domain[layer.name] = "counts"
+                standalone.add(layer.name)
+            elif all(kind == "current" for kind in kinds):
+                domain[layer.name] = "current"
+            else:
+                found = ", ".join(f"{name!r} ({kind})" for name, kind in zip(layer.inputs, kinds))
+                raise UnsupportedError(f"{where}: adds {found}; an add sums synapses' currents "
+                                       f"(one layer, one scale) or spikes, not both")
+        elif isinstance(layer, FloatMaxPool):
+            if source not in ("spikes", "counts", "current"):
+                raise UnsupportedError(f"{where}: cannot max-pool a {source}")
+            domain[layer.name] = source
         elif isinstance(layer, (FloatDense, FloatConv)):
             if isinstance(layer, FloatDense) and layer.recurrent:
                 _check_recurrent(network, layer)
@@ -234,11 +269,17 @@ def _plan(network):
                 raise UnsupportedError(f"{where}: takes {source} directly; hwgen neurons need a "
                                        f"synapse (Linear, Affine, Conv) or pooling before them")
             domain[layer.name] = "spikes" if isinstance(layer, FloatNeuron) else "membrane"
-            members, name = [layer], layer.inputs[0]
-            while domain[name] in ("current", "counts"):
-                members.insert(0, network[name])
-                name = network[name].inputs[0]
-            groups[layer.name] = _Group(layer, members, name)
+            members, sources, pending = {layer.name}, [], list(layer.inputs)
+            while pending:
+                name = pending.pop()
+                if domain[name] in ("current", "counts") and name not in standalone:
+                    members.add(name)
+                    pending.extend(network[name].inputs)
+                elif name not in sources:
+                    sources.append(name)
+            order = [m for m in network.layers if m in members]
+            groups[layer.name] = _Group(layer, [network[m] for m in order],
+                                        sorted(sources, key=list(network.layers).index))
         elif isinstance(layer, FloatReadout):
             wanted = "spikes" if layer.mode == "spike_count" else "membrane"
             if source != wanted:
@@ -248,7 +289,7 @@ def _plan(network):
         else:
             raise TypeError(f"unknown float layer {layer!r}")
     for layer in network:
-        if domain[layer.name] in ("current", "counts"):
+        if domain[layer.name] in ("current", "counts") and layer.name not in standalone:
             consumers = network.consumers_of(layer.name)
             if len(consumers) != 1:
                 what = "feeds nothing" if not consumers else f"feeds {len(consumers)} layers"
@@ -298,18 +339,33 @@ class _Builder:
         self.bounds[op.name] = self.bounds[layer.inputs[0]]
         return op
 
+    def unscaled_op(self, layer):
+        """A spike add (counts) or a max pool of spikes: no weights, no scale."""
+        if isinstance(layer, FloatAdd):
+            op = Add(layer.name)
+            bound = sum(self.bounds[name] for name in layer.inputs)
+        else:
+            op = MaxPool2d(layer.name, layer.kernel, layer.stride, layer.padding)
+            bound = self.bounds[layer.inputs[0]]
+        try:
+            self.types[op.name] = op.infer([self.types[n] for n in layer.inputs], self.T)
+        except ModelError as error:
+            raise ModelError(f"layer {layer.name!r}: {error}") from None
+        self.bounds[op.name] = bound
+        return op
+
     def weight_bits_for(self, group):
         """(bits, exact?) -- exact when everything is an integer and fits the bits."""
-        weighted, neuron = group.weighted, group.neuron
-        integers = (weighted is None or (_integer_valued(weighted.weight)
-                                         and _integer_valued(weighted.bias)))
+        synapses, neuron = group.synapses, group.neuron
+        integers = all(_integer_valued(s.weight) and _integer_valued(s.bias) for s in synapses)
         if isinstance(neuron, FloatNeuron):
             integers = integers and _integer_valued(neuron.threshold)
-        if weighted is None:
+        if not synapses:
             return None, integers
         if integers:
-            hi = int(round(weighted.weight.max())) if weighted.weight.size else 0
-            lo = int(round(weighted.weight.min())) if weighted.weight.size else 0
+            weights = [s.weight for s in synapses if s.weight.size]
+            hi = max((int(round(w.max())) for w in weights), default=0)
+            lo = min((int(round(w.min())) for w in weights), default=0)
             needed = max(signed_bits(max(hi, 0)), signed_bits(-lo - 1) if lo < 0 else 2)
             bits = self.options.weight_bits or needed
             if needed <= bits:
@@ -322,9 +378,12 @@ class _Builder:
         ``exact``: the weights are integers that fit, and keep the whole two's complement
         range; otherwise they are clipped symmetrically to +-(2**(weight_bits-1) - 1)."""
         ops, report = [], {}
+        if len(group.synapses) > 1:
+            report["synapses"] = [s.name for s in group.synapses]
         for layer in group.members:
             source = layer.inputs[0]
             in_type, in_bound = self.types[source], self.bounds[source]
+            in_types = [self.types[name] for name in layer.inputs]
             if isinstance(layer, (FloatDense, FloatConv)):
                 q_max = (1 << (weight_bits - 1)) - 1
                 raw = _scaled(layer.weight, scale)
@@ -336,16 +395,24 @@ class _Builder:
                 if isinstance(layer, FloatDense) and layer.recurrent:
                     # One scale for all K + N columns: both halves add into one current.
                     report["recurrent_weights"] = int(layer.weight.shape[0] ** 2)
-                report.update(synapse=layer.name, weights=int(weight.size),
-                              clipped_weights=clipped, weight_bits=weight_bits,
-                              max_abs_weight=float(np.abs(layer.weight).max())
-                              if layer.weight.size else 0.0)
+                largest = float(np.abs(layer.weight).max()) if layer.weight.size else 0.0
+                if "synapse" in report:           # residual currents: one report, all synapses
+                    report.update(weights=report["weights"] + int(weight.size),
+                                  clipped_weights=report["clipped_weights"] + clipped,
+                                  max_abs_weight=max(report["max_abs_weight"], largest))
+                else:
+                    report.update(synapse=layer.name, weights=int(weight.size),
+                                  clipped_weights=clipped, weight_bits=weight_bits,
+                                  max_abs_weight=largest)
+                magnitude = 1 if isinstance(in_type, Spikes) else 1 << (in_type.bits - 1)
                 if isinstance(layer, FloatDense):
                     recurrent = layer.recurrent
-                    probe = Dense(layer.name, weight, bias, weight_bits=weight_bits,
-                                  acc_bits=MAX_IR_ACC_BITS, recurrent=recurrent)
-                    # every column's input is a spike (the recurrent ones too): sum |w| + |b|
-                    bound = probe.accumulator_bound()
+                    # every column's input is a spike (the recurrent ones too) or a count of
+                    # at most ``magnitude``: sum |w| * magnitude + |b|
+                    column = np.abs(weight).sum(axis=1) * magnitude
+                    if bias is not None:
+                        column = column + np.abs(bias)
+                    bound = int(column.max()) if column.size else 0
                     op = Dense(layer.name, weight, bias, weight_bits=weight_bits,
                                acc_bits=signed_bits(bound), recurrent=recurrent)
                 else:
@@ -354,7 +421,6 @@ class _Builder:
                                     dilation=layer.dilation, groups=layer.groups)
                     probe = cls(layer.name, weight, bias, weight_bits=weight_bits,
                                 acc_bits=MAX_IR_ACC_BITS, **geometry)
-                    magnitude = 1 if isinstance(in_type, Spikes) else 1 << (in_type.bits - 1)
                     bound = probe.accumulator_bound(magnitude)
                     op = cls(layer.name, weight, bias, weight_bits=weight_bits,
                              acc_bits=signed_bits(bound), **geometry)
@@ -364,6 +430,12 @@ class _Builder:
             elif isinstance(layer, FloatFlatten):
                 op = Flatten(layer.name, layer.start_dim, layer.end_dim)
                 bound = in_bound
+            elif isinstance(layer, FloatMaxPool):
+                op = MaxPool2d(layer.name, layer.kernel, layer.stride, layer.padding)
+                bound = in_bound
+            elif isinstance(layer, FloatAdd):
+                op = Add(layer.name)
+                bound = sum(self.bounds[name] for name in layer.inputs)
             elif isinstance(layer, FloatNeuron):
                 op, bound = self.neuron_op(layer, scale, in_bound, report)
             elif isinstance(layer, FloatIntegrator):
@@ -371,11 +443,11 @@ class _Builder:
             else:
                 raise TypeError(f"unexpected layer {layer!r} in a group")
             try:
-                self.types[op.name] = op.infer([in_type], self.T)
+                self.types[op.name] = op.infer(in_types, self.T)
             except ModelError as error:
                 raise ModelError(f"layer {layer.name!r}: {error}") from None
             self.bounds[op.name] = bound
-            ops.append((op, source))
+            ops.append((op, list(layer.inputs)))
         return ops, report
 
     def v_bits_for(self, layer, leak, bound, threshold_max, delayed_subtract, report):
@@ -531,6 +603,8 @@ def quantize(network, options=None, calibration=None):
             model.add(builder.input_op(layer))
         elif isinstance(layer, FloatFlatten) and layer.name not in _members(groups):
             model.add(builder.flatten_op(layer), layer.inputs)
+        elif isinstance(layer, (FloatAdd, FloatMaxPool)) and layer.name not in _members(groups):
+            model.add(builder.unscaled_op(layer), layer.inputs)
         elif isinstance(layer, FloatReadout):
             op = Readout(layer.name, layer.mode)
             model.add(op, layer.inputs)
@@ -542,13 +616,20 @@ def quantize(network, options=None, calibration=None):
             if not exact and weighted is None:
                 how = "no weights to scale (pooled spike counts): scale 1, thresholds rounded"
             elif not exact:
-                largest = float(np.abs(weighted.weight).max()) if weighted.weight.size else 0.0
+                largest = max(float(np.abs(s.weight).max()) if s.weight.size else 0.0
+                              for s in group.synapses)
                 full = ((1 << (weight_bits - 1)) - 1) / largest if largest else 1.0
                 scale = full
                 how = f"max |w| = {largest:g} maps to the largest {weight_bits}-bit code"
-                if float_trace is not None:
+                if len(group.synapses) > 1:
+                    how += f" (one scale for the summed synapses {', '.join(report_names(group))})"
+                if float_trace is not None and len(group.sources) == 1 \
+                        and group.source in float_trace.spikes:
                     scale, how, tried = _calibrate(builder, group, full, weight_bits,
                                                    float_trace)
+                elif float_trace is not None:
+                    how += ("; not calibrated: the layer reads several producers or spike "
+                            "counts, and calibration feeds it one spike input")
             ops, report = builder.build(group, scale, weight_bits, exact)
             for op, source in ops:
                 model.add(op, source)
@@ -574,6 +655,10 @@ def quantize(network, options=None, calibration=None):
                                              layers_report)
     model.metadata["quantization"] = summary
     return model
+
+
+def report_names(group):
+    return [repr(s.name) for s in group.synapses]
 
 
 def _members(groups):

@@ -16,7 +16,8 @@ best case); if that never passes the threshold, the neuron cannot fire.
 
 import numpy as np
 
-from ..ir import LI, LIF, Conv1d, Conv2d, Dense, Flatten, Input, Readout, SumPool2d, saturate
+from ..ir import (LI, LIF, Add, Conv1d, Conv2d, Dense, Flatten, Input, MaxPool2d, Readout,
+                  SumPool2d, saturate)
 
 
 def _reach(op, current, timesteps):
@@ -47,6 +48,10 @@ def silent_layers(model):
             most[op.name] = np.ones(int(np.prod(op.shape)), dtype=np.int64)
         elif isinstance(op, Flatten):
             most[op.name] = upstream
+        elif isinstance(op, Add):
+            summed = [most.get(name) for name in sources]
+            if all(value is not None for value in summed):
+                most[op.name] = sum(summed)
         elif upstream is None:
             continue            # fed by something this pass does not bound (an integrator)
         elif isinstance(op, Dense):
@@ -64,6 +69,9 @@ def silent_layers(model):
             per_channel = positive * int(upstream.max(initial=0)) + np.maximum(bias, 0)
             positions = int(np.prod(types[op.name].shape)) // per_channel.size
             most[op.name] = np.repeat(per_channel, positions)
+        elif isinstance(op, MaxPool2d):
+            size = int(np.prod(types[op.name].shape))
+            most[op.name] = np.full(size, int(upstream.max(initial=0)), dtype=np.int64)
         elif isinstance(op, SumPool2d):
             size = int(np.prod(types[op.name].shape))
             most[op.name] = np.full(size, int(upstream.max(initial=0))

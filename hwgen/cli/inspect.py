@@ -3,7 +3,8 @@
 import click
 import numpy as np
 
-from hwgen.compiler.ir import LI, LIF, Conv1d, Conv2d, Dense, Flatten, Input, Readout, SumPool2d
+from hwgen.compiler.ir import (LI, LIF, Add, Conv1d, Conv2d, Dense, Flatten, Input, MaxPool2d,
+                               Readout, SumPool2d)
 
 from hwgen.build_directory import model_warnings
 from .console import console, print_json, table, warn
@@ -36,6 +37,11 @@ def describe(op):
     if isinstance(op, SumPool2d):
         return f"sum of {op.kernel[0]}x{op.kernel[1]} windows, stride {list(op.stride)}, " \
                f"padding {list(op.padding)}"
+    if isinstance(op, MaxPool2d):
+        return f"max of {op.kernel[0]}x{op.kernel[1]} windows, stride {list(op.stride)}, " \
+               f"padding {list(op.padding)} (taking no part)"
+    if isinstance(op, Add):
+        return "element-wise sum of its inputs"
     if isinstance(op, Flatten):
         return f"merge dimensions {op.start_dim}..{op.end_dim}"
     if isinstance(op, LI):
