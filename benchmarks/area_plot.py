@@ -3,7 +3,8 @@
     python benchmarks/area_plot.py SWEEP_DIR... -o docs/time_chunks_area.png
 
 Each SWEEP_DIR is the output of a sweep over ``time_chunk`` and ``join`` with ``--synth``
-(docs/results.md, "Area of T_c and of the two joins", has the commands). The points of all
+(docs/results.md, "Area of T_c and of the two joins", has the commands); for a sweep that
+was stopped, the points it finished (DIR/points). The points of all
 directories are grouped by synthesis target, one panel per target: logic used on x (ECP5:
 LUT4s after placement; iCE40: logic cells, each a LUT4, a flip-flop and carry), mean cycles
 per inference on y (log scale), colour by join, marker by the model's T, each point labelled
@@ -30,9 +31,19 @@ def load_rows(directories):
     rows = []
     for directory in directories:
         path = Path(directory) / "results.json"
-        if not path.is_file():
-            raise SystemExit(f"{path}: no results.json; is {directory} a finished sweep?")
-        for row in json.loads(path.read_text())["rows"]:
+        if path.is_file():
+            found = json.loads(path.read_text())["rows"]
+        else:
+            # A sweep stopped before its end has only the points it finished.
+            points = sorted(Path(directory).glob("points/*.json"))
+            if not points:
+                raise SystemExit(f"{path}: no results.json and no points/; is {directory} "
+                                 f"a sweep directory?")
+            found = sorted((json.loads(p.read_text()) for p in points),
+                           key=lambda r: r["point"])
+            print(f"{directory}: no results.json (the sweep was stopped); "
+                  f"{len(found)} finished points from {directory}/points", file=sys.stderr)
+        for row in found:
             if "time_chunk" not in row or "join" not in row:
                 raise SystemExit(f"{path}: the sweep's grid must have time_chunk and join")
             row["timesteps"] = row["config"]["timesteps"] if row.get("config") else None

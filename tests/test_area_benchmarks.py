@@ -75,6 +75,12 @@ def test_area_tables_and_plot_name_every_point(tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_area_plot_refuses_a_directory_that_is_not_a_finished_sweep(tmp_path):
-    with pytest.raises(SystemExit, match="no results.json"):
-        load("area_plot").load_rows([tmp_path])
+def test_area_plot_reads_the_points_of_a_stopped_sweep_and_refuses_other_folders(tmp_path):
+    area = load("area_plot")
+    with pytest.raises(SystemExit, match="no results.json and no points/"):
+        area.load_rows([tmp_path])
+    (tmp_path / "points").mkdir()
+    for index, time_chunk in [(1, 2), (0, 1)]:
+        (tmp_path / "points" / f"{index}.json").write_text(
+            json.dumps({**row(time_chunk, "dual"), "point": index}))
+    assert [r["time_chunk"] for r in area.load_rows([tmp_path])] == [1, 2]
