@@ -3,16 +3,17 @@
     python benchmarks/area_plot.py SWEEP_DIR... -o docs/time_chunks_area.png
 
 Each SWEEP_DIR is the output of a sweep over ``time_chunk`` and ``join`` with ``--synth``
-(docs/results.md, "Area of T_c and of the two joins", has the commands); for a sweep that
-was stopped, the points it finished (DIR/points). The points of all
-directories are grouped by synthesis target, one panel per target: logic used on x (ECP5:
-LUT4s after placement; iCE40: logic cells, each a LUT4, a flip-flop and carry), mean cycles
-per inference on y (log scale), colour by join, marker by the model's T, each point labelled
-with its T_c. A point that was placed but missed its clock is drawn hollow; one that nextpnr
-could not place is a cross at the logic count nextpnr packed, with the device's limit as a
-dashed line; any other failure is only in the printed table (it has no area). The script
-also prints one Markdown table per target with every row, failures included, so the numbers
-in docs/results.md come from the same files as the plot.
+(docs/results.md, "Area of T_c and of the two joins", has the commands); of a sweep that
+was stopped, the points it finished (DIR/points). The points of all directories are
+grouped by synthesis target, one panel per target: logic used on x (ECP5: LUT4s after
+placement; iCE40: logic cells, each a LUT4, a flip-flop and carry), mean cycles per
+inference on y (log scale), colour by join, marker by the model's T, each point labelled
+with its T_c (and T and ``lif_steps`` where they are not 8 and 1). A point that was placed
+but missed its clock is drawn hollow; one that nextpnr could not place is a cross at the
+logic count nextpnr packed, with the device's limit as a dashed line; any other failure is
+only in the printed table (it has no area). The script also prints one Markdown table per
+target with every row, failures included, so the numbers in docs/results.md come from the
+same files as the plot.
 """
 
 import argparse
@@ -46,7 +47,8 @@ def load_rows(directories):
         for row in found:
             if "time_chunk" not in row or "join" not in row:
                 raise SystemExit(f"{path}: the sweep's grid must have time_chunk and join")
-            row["timesteps"] = row["config"]["timesteps"] if row.get("config") else None
+            config = row.get("config") or {}
+            row["timesteps"], row["lif_steps"] = config.get("timesteps"), config.get("lif_steps")
             rows.append(row)
     return rows
 
@@ -64,12 +66,15 @@ def markdown(rows):
     out = []
     for target in sorted({row["target"] for row in rows if row.get("target")}):
         chosen = sorted((r for r in rows if r.get("target") == target),
-                        key=lambda r: (-(r["timesteps"] or 0), r["join"], -r["time_chunk"]))
+                        key=lambda r: (-(r["timesteps"] or 0), r["join"], -r["time_chunk"],
+                                       r["lif_steps"] or 0))
         cells = any(r.get("logic_kind") == "LCs" for r in chosen)
+        lif = any(r["lif_steps"] not in (None, 1) for r in chosen)
         out.append(f"{target}\n")
-        out.append("| T | T_c | join |" + (" LCs |" if cells else "") + " LUT4s | FFs | BRAM "
+        out.append("| T | T_c | join |" + (" lif_steps |" if lif else "")
+                   + (" LCs |" if cells else "") + " LUT4s | FFs | BRAM "
                    "| DSP | Fmax (MHz) | cycles (mean) | ideal bound | latency | status |")
-        out.append("|---:|---:|---|" + ("---:|" if cells else "")
+        out.append("|---:|---:|---|" + ("---:|" if lif else "") + ("---:|" if cells else "")
                    + "---:|---:|---:|---:|---:|---:|---:|---:|---|")
         for r in chosen:
             reason = (r.get("reason") or "").split(";")[0]
@@ -79,7 +84,8 @@ def markdown(rows):
             elif r["status"] == "ok" and r.get("timing_met") is False:
                 status = f"timing missed (clock {r['clock_mhz']} MHz)"
             latency = f"{r['latency_us']:.1f} us" if r.get("latency_us") else "-"
-            logic = f" {_number(r.get('logic'))} |" if cells else ""
+            logic = (f" {r['lif_steps']} |" if lif else "") \
+                + (f" {_number(r.get('logic'))} |" if cells else "")
             out.append(f"| {r['timesteps']} | {r['time_chunk']} | {r['join']} |{logic} "
                        f"{_number(r.get('luts'))} | {_number(r.get('ffs'))} "
                        f"| {_number(r.get('bram'))} | {_number(r.get('dsp'))} "
@@ -139,8 +145,9 @@ def plot(rows, path):
                            color=colour if kind == "placed" else "none", edgecolors=colour,
                            linewidths=1.4, zorder=3)
             kinds_drawn.add(kind)
-            ax.annotate(f"{r['time_chunk']}" + (f" (T={r['timesteps']})"
-                                                if r["timesteps"] != 8 else ""),
+            notes = ([f"T={r['timesteps']}"] if r["timesteps"] != 8 else []) \
+                + ([f"lif_steps={r['lif_steps']}"] if r["lif_steps"] not in (None, 1) else [])
+            ax.annotate(f"{r['time_chunk']}" + (f" ({', '.join(notes)})" if notes else ""),
                         (r["logic"], r["cycles_mean"]), textcoords="offset points",
                         xytext=(6, 3), fontsize=8)
         if limit:

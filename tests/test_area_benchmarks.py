@@ -56,6 +56,7 @@ def test_area_tables_and_plot_name_every_point(tmp_path):
                        "placement for all cells, design is probably at utilisation limit.; "
                        "last lines of nextpnr.log:"),
             row(16, "dual", "compile_error", reason="time_chunk 16 does not divide T = 8")]
+    rows[0]["config"]["lif_steps"] = 1
     sweep = tmp_path / "sweep"
     sweep.mkdir()
     (sweep / "results.json").write_text(json.dumps({"rows": rows}))
@@ -73,6 +74,12 @@ def test_area_tables_and_plot_name_every_point(tmp_path):
     out = tmp_path / "area.png"
     area.plot(loaded, out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # lif_steps gets a column once a point departs from 1.
+    rows[0]["config"] = {"timesteps": 8, "lif_steps": 4}
+    (sweep / "results.json").write_text(json.dumps({"rows": rows[:1]}))
+    lines = area.markdown(area.load_rows([sweep])).splitlines()
+    assert lines[2].startswith("| T | T_c | join | lif_steps | LCs | LUT4s |")
+    assert lines[4].startswith("| 8 | 8 | dual | 4 | 3,900 | 2,400 |")
 
 
 def test_area_plot_reads_the_points_of_a_stopped_sweep_and_refuses_other_folders(tmp_path):
