@@ -80,7 +80,7 @@ def markdown(rows):
             reason = (r.get("reason") or "").split(";")[0]
             status = f"{r['status']}: {reason}" if reason else r["status"]
             if unplaced(r):
-                status = f"{r['status']}: nextpnr (seed 1) found no legal placement"
+                status = "not placed: nextpnr (seed 1) found no legal placement"
             elif r["status"] == "ok" and r.get("timing_met") is False:
                 status = f"timing missed (clock {r['clock_mhz']} MHz)"
             latency = f"{r['latency_us']:.1f} us" if r.get("latency_us") else "-"

@@ -70,7 +70,7 @@ def test_area_tables_and_plot_name_every_point(tmp_path):
         "does not divide T = 8 |",
         "| 8 | 8 | dual | 3,900 | 2,400 | 2,300 | 21 | 0 | 33.2 | 838 | 717 | 25.2 us | ok |",
         "| 8 | 1 | laggy | 4,655 | 2,812 | 2,704 | 21 | 0 | - | 7,063 | 6,516 | - | "
-        "tool_error: nextpnr (seed 1) found no legal placement |"]
+        "not placed: nextpnr (seed 1) found no legal placement |"]
     out = tmp_path / "area.png"
     area.plot(loaded, out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
