@@ -142,6 +142,8 @@ def synthesize(build_dir, target_name, *, frequency_mhz=AUTO, baud=DEFAULT_BAUD,
             # the PLL's fixed site or a tighter clock makes harder): the probe's build, the
             # same netlist, fits and stands.
             reason = str(error).split(";")[0].split(". ")[0]       # its first sentence
+            if isinstance(error, FitError):      # not "does not fit": the probe's build did
+                reason = reason.split(": ", 1)[-1]
             history.append(f"--frequency auto: the {faster:g} MHz build failed ({reason}); "
                            f"kept the {report['clock']['mhz']:g} MHz build")
             progress(Step(history[-1], True))
