@@ -82,7 +82,9 @@ def markdown(rows):
             if unplaced(r):
                 status = "not placed: nextpnr (seed 1) found no legal placement"
             elif r["status"] == "ok" and r.get("timing_met") is False:
-                status = f"timing missed (clock {r['clock_mhz']} MHz)"
+                status = f"timing missed (clock {r['clock_mhz']:g} MHz)"
+            elif r["status"] == "ok" and r.get("clock_mhz"):
+                status = f"ok at {r['clock_mhz']:g} MHz"          # the clock it was placed for
             latency = f"{r['latency_us']:.1f} us" if r.get("latency_us") else "-"
             logic = (f" {r['lif_steps']} |" if lif else "") \
                 + (f" {_number(r.get('logic'))} |" if cells else "")

@@ -49,7 +49,7 @@ def row(time_chunk, join, status="ok", **figures):
 def test_area_tables_and_plot_name_every_point(tmp_path):
     area = load("area_plot")
     rows = [row(8, "dual", logic=3900, luts=2400, ffs=2300, bram=21, dsp=0, fmax_mhz=33.21,
-                cycles_mean=837.6, ideal_bound=717.0, latency_us=25.22, timing_met=True),
+                cycles_mean=837.6, ideal_bound=717.0, latency_us=25.22, timing_met=True, clock_mhz=32.25),
             row(1, "laggy", "tool_error", logic=4655, luts=2812, ffs=2704, bram=21, dsp=0,
                 cycles_mean=7062.9, ideal_bound=6515.6,
                 reason="nextpnr failed (exit status 125): ERROR: Unable to find legal "
@@ -68,7 +68,8 @@ def test_area_tables_and_plot_name_every_point(tmp_path):
     assert lines[4:7] == [
         "| 8 | 16 | dual | - | - | - | - | - | - | - | - | - | compile_error: time_chunk 16 "
         "does not divide T = 8 |",
-        "| 8 | 8 | dual | 3,900 | 2,400 | 2,300 | 21 | 0 | 33.2 | 838 | 717 | 25.2 us | ok |",
+        "| 8 | 8 | dual | 3,900 | 2,400 | 2,300 | 21 | 0 | 33.2 | 838 | 717 | 25.2 us | ok at "
+        "32.25 MHz |",
         "| 8 | 1 | laggy | 4,655 | 2,812 | 2,704 | 21 | 0 | - | 7,063 | 6,516 | - | "
         "not placed: nextpnr (seed 1) found no legal placement |"]
     out = tmp_path / "area.png"
