@@ -79,8 +79,10 @@ def markdown(rows):
         for r in chosen:
             reason = (r.get("reason") or "").split(";")[0]
             status = f"{r['status']}: {reason}" if reason else r["status"]
-            if unplaced(r):
+            if unplaced(r) and ("no legal placement" in reason or UNPLACEABLE in reason):
                 status = "not placed: nextpnr (seed 1) found no legal placement"
+            elif unplaced(r):
+                status = "does not fit: more cells than the device has"
             elif r["status"] == "ok" and r.get("timing_met") is False:
                 status = f"timing missed (clock {r['clock_mhz']:g} MHz)"
             elif r["status"] == "ok" and r.get("clock_mhz"):
@@ -151,11 +153,12 @@ def plot(rows, path):
                 + ([f"lif_steps={r['lif_steps']}"] if r["lif_steps"] not in (None, 1) else [])
             ax.annotate(f"{r['time_chunk']}" + (f" ({', '.join(notes)})" if notes else ""),
                         (r["logic"], r["cycles_mean"]), textcoords="offset points",
-                        xytext=(6, 3), fontsize=8)
+                        # laggy labels below their points: the joins' points sit close
+                        xytext=(6, 3) if r["join"] != "laggy" else (6, -11), fontsize=8)
         if limit:
             ax.axvline(limit, color="black", linestyle="--", linewidth=1)
-            ax.annotate(f"device: {limit:,}", (limit, 1), xycoords=("data", "axes fraction"),
-                        xytext=(-4, -12), textcoords="offset points", ha="right", fontsize=8)
+            ax.annotate(f"device: {limit:,}", (limit, 0), xycoords=("data", "axes fraction"),
+                        xytext=(-4, 4), textcoords="offset points", ha="right", fontsize=8)
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(ScalarFormatter())
         ax.yaxis.set_minor_formatter(ScalarFormatter())
@@ -173,7 +176,7 @@ def plot(rows, path):
                               markerfacecolor="none", label="timing missed"))
     if "not placed" in kinds_drawn:
         handles.append(Line2D([], [], marker="x", linestyle="", color="gray",
-                              label="nextpnr found no placement"))
+                              label="does not fit or cannot be placed"))
     figure.legend(handles=handles, fontsize=8, loc="outside lower center",
                   ncol=len(handles))
     figure.suptitle("bundled digits MLP: cycles against logic (label: T_c)", fontsize=10)

@@ -55,21 +55,26 @@ def test_area_tables_and_plot_name_every_point(tmp_path):
                 reason="nextpnr failed (exit status 125): ERROR: Unable to find legal "
                        "placement for all cells, design is probably at utilisation limit.; "
                        "last lines of nextpnr.log:"),
-            row(16, "dual", "compile_error", reason="time_chunk 16 does not divide T = 8")]
+            row(16, "dual", "compile_error", reason="time_chunk 16 does not divide T = 8"),
+            row(2, "laggy", "does_not_fit", logic=5996, cycles_mean=5109.4,
+                reason="the design does not fit iCE40UP5K (ice40-up5k): 5996 LCs needed, "
+                       "5280 available (114%). Largest cell types after synthesis: ...")]
     rows[0]["config"]["lif_steps"] = 1
     sweep = tmp_path / "sweep"
     sweep.mkdir()
     (sweep / "results.json").write_text(json.dumps({"rows": rows}))
     loaded = area.load_rows([sweep])
-    assert [r["timesteps"] for r in loaded] == [8, 8, 8]
-    assert [area.unplaced(r) for r in loaded] == [False, True, False]
+    assert [r["timesteps"] for r in loaded] == [8, 8, 8, 8]
+    assert [area.unplaced(r) for r in loaded] == [False, True, False, True]
     lines = area.markdown(loaded).splitlines()
     assert lines[2].startswith("| T | T_c | join | LCs | LUT4s |")
-    assert lines[4:7] == [
+    assert lines[4:8] == [
         "| 8 | 16 | dual | - | - | - | - | - | - | - | - | - | compile_error: time_chunk 16 "
         "does not divide T = 8 |",
         "| 8 | 8 | dual | 3,900 | 2,400 | 2,300 | 21 | 0 | 33.2 | 838 | 717 | 25.2 us | ok at "
         "32.25 MHz |",
+        "| 8 | 2 | laggy | 5,996 | - | - | - | - | - | 5,109 | - | - | does not fit: more "
+        "cells than the device has |",
         "| 8 | 1 | laggy | 4,655 | 2,812 | 2,704 | 21 | 0 | - | 7,063 | 6,516 | - | "
         "not placed: nextpnr (seed 1) found no legal placement |"]
     out = tmp_path / "area.png"
