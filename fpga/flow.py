@@ -68,6 +68,10 @@ AUTO = "auto"
 AUTO_ATTEMPTS = 3
 
 
+# nextpnr's analytic placer gives up with this when every cell type is within the device's
+# count but the cells cannot all be legalised (packing, carry chains, global buffers): in
+# practice a design at the utilisation limit, so it is a does-not-fit, not a tool failure.
+UNPLACEABLE = "Unable to find legal placement for all cells"
 PROBE_MHZ = 25.0      # the first clock `auto` tries on a bare device (a board: its oscillator)
 
 
@@ -133,12 +137,15 @@ def synthesize(build_dir, target_name, *, frequency_mhz=AUTO, baud=DEFAULT_BAUD,
             shutil.rmtree(out, ignore_errors=True)
             os.replace(kept, out)
             continue
-        except ToolchainError as error:
+        except (ToolchainError, FitError) as error:
             # Only the faster build failed (nextpnr can fail to legalise a placement that
-            # the PLL's fixed site makes harder): the probe's build stands.
-            history.append(f"--frequency auto: the {faster:g} MHz build failed ("
-                           f"{str(error).split(';')[0]}); kept the {report['clock']['mhz']:g} "
-                           f"MHz build")
+            # the PLL's fixed site or a tighter clock makes harder): the probe's build, the
+            # same netlist, fits and stands.
+            reason = str(error).split(";")[0].split(". ")[0]       # its first sentence
+            if isinstance(error, FitError):      # not "does not fit": the probe's build did
+                reason = reason.split(": ", 1)[-1]
+            history.append(f"--frequency auto: the {faster:g} MHz build failed ({reason}); "
+                           f"kept the {report['clock']['mhz']:g} MHz build")
             progress(Step(history[-1], True))
             failed = out.with_name(f".{out.name}.failed")
             shutil.rmtree(failed, ignore_errors=True)
@@ -256,6 +263,9 @@ def _run_flow(work, target, tools, seed, result, allow_timing_failure, progress)
             result["status"] = "does_not_fit"
             raise FitError(_does_not_fit(target, over, cells))
         errors = parse.nextpnr_errors(log_text)
+        if any(UNPLACEABLE in line for line in errors):
+            result["status"] = "does_not_fit"
+            raise FitError(_cannot_place(target, table, cells, seed))
         raise ToolchainError(f"nextpnr failed (exit status {code}): "
                              f"{errors[0] if errors else 'no ERROR line'}; last lines of "
                              f"{work / 'nextpnr.log'}:\n{parse.tail(work / 'nextpnr.log')}")
@@ -361,6 +371,20 @@ def _does_not_fit(target, over, cells):
     return (f"the design does not fit {target.device.part} ({target.name}): "
             f"{'; '.join(parts)}. Largest cell types after synthesis: {_top_cells(cells)}. "
             f"{advice}")
+
+
+def _cannot_place(target, table, cells, seed):
+    labels = {cell: label for label, cell, _meaning in target.device.resources}
+    fullest = sorted(((used / available, cell, used, available)
+                      for cell, (used, available) in table.items() if available),
+                     reverse=True)[:2]
+    parts = [f"{used} of {available} {labels.get(cell, cell)} ({cell}, {100 * ratio:.0f}%)"
+             for ratio, cell, used, available in fullest]
+    return (f"the design does not fit {target.device.part} ({target.name}): nextpnr (seed "
+            f"{seed}) found no legal placement at {', '.join(parts) or 'its utilisation'}, "
+            f"the device's utilisation limit. Largest cell types after synthesis: "
+            f"{_top_cells(cells)}. Choose a smaller hardware configuration or a larger "
+            f"device (another --seed may place it, with no margin left)")
 
 
 def _timing_failure(target, failing, timing):

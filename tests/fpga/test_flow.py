@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from hwgen.errors import ConfigError, ToolchainError
+from hwgen.errors import ConfigError, FitError, ToolchainError
 from hwgen.fpga import flow
 from hwgen.cli.main import cli
 
@@ -144,8 +144,18 @@ def test_auto_frequency_keeps_the_first_build_if_faster_ones_fail(standin_build,
 
 @pytest.mark.fpga
 @pytest.mark.slow
+@pytest.mark.parametrize("error, note", [
+    (ToolchainError("nextpnr failed (exit status 125): ERROR: Unable to find legal placement "
+                    "for all cells; last lines of nextpnr.log: ..."),
+     "nextpnr failed (exit status 125): ERROR: Unable to find legal placement for all cells"),
+    (FitError("the design does not fit LFE5U-25F (ecp5-25k): nextpnr (seed 1) found no legal "
+              "placement at 24000 of 24288 LUTs (TRELLIS_COMB, 99%), the device's utilisation "
+              "limit. Largest cell types after synthesis: ..."),
+     "nextpnr (seed 1) found no legal placement at 24000 of 24288 LUTs (TRELLIS_COMB, 99%), "
+     "the device's utilisation limit"),
+], ids=["tool_error", "does_not_fit"])
 def test_auto_frequency_keeps_the_first_build_if_a_faster_one_cannot_be_placed(
-        standin_build, monkeypatch):
+        standin_build, monkeypatch, error, note):
     real = flow._synthesize_once
     calls = []
 
@@ -156,16 +166,14 @@ def test_auto_frequency_keeps_the_first_build_if_a_faster_one_cannot_be_placed(
         out = flow.output_directory(build_dir, target.name)
         out.mkdir()
         (out / "nextpnr.log").write_text("ERROR: Unable to find legal placement\n")
-        raise ToolchainError("nextpnr failed (exit status 125): ERROR: Unable to find legal "
-                             "placement for all cells; last lines of nextpnr.log: ...")
+        raise error
 
     monkeypatch.setattr(flow, "_synthesize_once", faster_fails)
     report = flow.synthesize(standin_build, "ecp5-25k", frequency_mhz="auto")
     assert calls == [25.0, 100.0]
     assert report["clock"]["mhz"] == 25.0 and report["status"] == "pass"
     assert report["notes"][1] == (
-        "--frequency auto: the 100 MHz build failed (nextpnr failed (exit status 125): "
-        "ERROR: Unable to find legal placement for all cells); kept the 25 MHz build")
+        f"--frequency auto: the 100 MHz build failed ({note}); kept the 25 MHz build")
     out = standin_build / "fpga" / "ecp5-25k"
     assert json.loads((out / "report.json").read_text())["clock"]["mhz"] == 25.0
     assert (out.parent / ".ecp5-25k.failed" / "nextpnr.log").exists()
@@ -256,6 +264,40 @@ def test_a_failing_nextpnr_that_is_not_a_fit_problem(standin_build, monkeypatch,
                                              "nextpnr failure; last lines of .*nextpnr.log:\n"
                                              "Info: packing\nERROR: fake nextpnr failure"):
         flow.synthesize(standin_build, "ice40-up5k")
+
+
+def test_a_placement_at_the_utilisation_limit_does_not_fit(standin_build, monkeypatch,
+                                                          tmp_path):
+    # What nextpnr-ice40 printed for the digits MLP at T_c = 1 with the laggy join: every
+    # count within the UP5K, yet no legal placement (tests/fpga/data has no such log).
+    yosys = fake_tool(tmp_path, "yosys", 'echo \'{"modules": {"\\\\top": {"num_cells_by_type":'
+                                         ' {"SB_LUT4": 2812, "SB_DFFE": 900}}}}\' > '
+                                         'yosys_stat.json\n')
+    nextpnr = fake_tool(tmp_path, "nextpnr-ice40", "cat <<'LOG'\n"
+                        "Info: Device utilisation:\n"
+                        "Info: \t         ICESTORM_LC:    4655/   5280    88%\n"
+                        "Info: \t        ICESTORM_RAM:      21/     30    70%\n"
+                        "Info: \t               SB_GB:       7/      8    87%\n"
+                        "Info: \t        ICESTORM_DSP:       0/      8     0%\n"
+                        "\n"
+                        "ERROR: Unable to find legal placement for all cells, design is "
+                        "probably at utilisation limit.\n"
+                        "LOG\n"
+                        "exit 125\n")
+    monkeypatch.setenv("YOSYS", str(yosys))
+    monkeypatch.setenv("NEXTPNR_ICE40", str(nextpnr))
+    with pytest.raises(FitError) as error:
+        flow.synthesize(standin_build, "ice40-up5k", frequency_mhz=25)
+    assert str(error.value) == (
+        "the design does not fit iCE40UP5K (ice40-up5k): nextpnr (seed 1) found no legal "
+        "placement at 4655 of 5280 LCs (ICESTORM_LC, 88%), 7 of 8 SB_GB (SB_GB, 88%), the "
+        "device's utilisation limit. Largest cell types after synthesis: SB_LUT4 2812, "
+        "SB_DFFE 900. Choose a smaller hardware configuration or a larger device (another "
+        "--seed may place it, with no margin left)")
+    report = json.loads((standin_build / "fpga" / "ice40-up5k" / "report.json").read_text())
+    assert report["status"] == "does_not_fit"
+    lcs = next(row for row in report["resources"] if row["resource"] == "LCs")
+    assert (lcs["used"], lcs["available"]) == (4655, 5280)
 
 
 @pytest.mark.parametrize("options, error", [
