@@ -181,3 +181,13 @@ def test_wide_fetch_under_backpressure(fetch_width, seed, tppes, density, weight
         got, want, headers, want_headers = run(program, p, 0, fiber, 2, seed, 0.3)
         assert headers == want_headers
         assert got == want
+
+
+@pytest.mark.parametrize("fetch_width", [1, 2, 4])
+def test_a_layer_without_neurons_on_this_tppe(fetch_width):
+    # 8 TPPEs, 6 outputs: TPPE 7 walks layer 1 as a LAYER_END alone, and must stop at it
+    # rather than run on into what follows.
+    program, fiber = first_layer_case(3, 8, 4, 0.5, fetch_width=fetch_width)
+    assert not program.layers[1].tppe_neurons[7]
+    got, want, headers, want_headers = run(program, 7, 1, fiber, 2, 0, 0.5)
+    assert (got, headers) == (want, want_headers) and want
