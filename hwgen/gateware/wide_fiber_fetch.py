@@ -17,9 +17,9 @@ end carried by its last match (held back until the next one is known), one empty
 a neuron without a matched pair, so nothing downstream changes.
 """
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.utils import ceil_log2
-from amaranth.lib import fifo, stream, wiring
+from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.memory import ReadPort
 from amaranth.lib.wiring import In, Out
 
@@ -45,14 +45,18 @@ class WideFiberFetch(wiring.Component):
     a memory of K-entry groups (:func:`program_groups`), and ``masks`` is K read ports on
     identical copies of the spike-mask memory, port j for the group's entry j.
 
-    Throughput: one group per cycle while a group has at most one chunk with a matched bit;
-    a group with n > 1 such chunks takes n cycles (one match per cycle leaves, the join's
-    rate). A neuron's last chunk without a matched bit folds its ``end`` into the group's
-    last match instead of costing a cycle. Latency: as FiberFetch (5 cycles).
-    Backpressure: as FiberFetch; a group still emitting its matches stalls everything
-    before it, never the hold-back register.
+    Throughput: one group per cycle into a queue of ``fifo_depth`` groups, which skips
+    groups with nothing to emit; one chunk match per cycle out of it (the join's rate). A
+    neuron's last chunk without a matched bit folds its ``end`` into the group's last match
+    instead of costing a cycle. So a neuron costs about the larger of its groups and its
+    matched chunks, where FiberFetch costs its entries. Latency: as FiberFetch (5 cycles);
+    the first neuron's header and first chunk come in one group, one cycle earlier.
+    Backpressure: as FiberFetch; a full match FIFO stops the emitting end, and the program
+    walk once the queue is full; a full header FIFO stops only the program walk.
     Resources: K W-bit ANDs and OR-reductions, a K-way priority pick and multiplexer of
-    matches, K times FiberFetch's stage registers, the hold-back register and two FIFOs.
+    matches, K times FiberFetch's stage registers, the group queue (``fifo_depth`` x K
+    chunk matches, read asynchronously: distributed RAM or flip-flops), the hold-back
+    register and two FIFOs.
     """
 
     def __init__(self, geometry, layouts, program_depth, fetch_width, fifo_depth=4):
@@ -135,37 +139,49 @@ class WideFiberFetch(wiring.Component):
         s2_index = [Signal(g.fiber_chunk_bits, name=f"s2_index_{j}") for j in range(K)]
         s2_wbase = [Signal(g.weight_addr_bits, name=f"s2_wbase_{j}") for j in range(K)]
         s2_last = Signal(K)
-        # Stage 3: the same with the masks registered, and the lanes still to be emitted:
-        # ``pending`` bit j is a chunk with a matched bit, or the neuron's last chunk
-        # (``ends``: its end must still reach a match), or in lane 0 a neuron with no chunk.
-        s3_pending = Signal(K)
-        s3_any = Signal(K)
-        s3_empty_neuron = Signal()
-        s3_match = [Signal(g.chunk_match, name=f"s3_match_{j}") for j in range(K)]
+        # Stage 3: a queue of groups with something to emit, the masks ANDed: lane j is
+        # ``pending`` if it is a chunk with a matched bit (``any``) or the neuron's last
+        # chunk (its end must still reach a match); ``empty``: lane 0 is the header of a
+        # neuron without chunks. Groups with nothing to emit are not queued, so they cost
+        # the emitting end nothing, and the queue lets the program walk on while a group
+        # emits several matches, one per cycle.
+        group_record = data.StructLayout({
+            "pending": K, "any": K, "empty": 1,
+            "matches": data.ArrayLayout(g.chunk_match, K)})
+        # ``fifo_depth`` groups: on the LoAS-like benchmark layers 2 left 1.26x the ideal
+        # bound, 4 1.12x, 8 1.08x (docs/results.md, "Fetch width"). Not buffered: it stands
+        # in for a stage register, and a buffered FIFO would add a cycle.
+        m.submodules.group_fifo = group_fifo = fifo.SyncFIFO(
+            width=group_record.size, depth=self.fifo_depth)
+        head = Signal(group_record)
+        m.d.comb += head.eq(group_fifo.r_data)
+        served = Signal(K)          # lanes of the head group already emitted
 
         # Hold-back register: the last match, until we know whether it ends its neuron.
         held_valid = Signal()
         held = Signal(g.chunk_match)
 
-        # The lane emitted this cycle: the lowest pending one.
+        # The lane emitted this cycle: the lowest pending one of the head group.
+        remaining = Signal(K)
+        m.d.comb += remaining.eq(Mux(group_fifo.r_rdy, head.pending & ~served, 0))
         pick = Signal(K)
-        m.d.comb += pick.eq(s3_pending & -s3_pending)
+        m.d.comb += pick.eq(remaining & -remaining)
         rest = Signal(K)
-        m.d.comb += rest.eq(s3_pending & ~pick)
+        m.d.comb += rest.eq(remaining & ~pick)
         # Lanes left with nothing to emit but an end (a last chunk without a matched bit).
         only_end = Signal()
-        m.d.comb += only_end.eq((rest & s3_any) == 0)
+        m.d.comb += only_end.eq((rest & head.any) == 0)
         picked_any = Signal()
         picked_end = Signal()
         new_match = Signal(g.chunk_match)
         for j in range(K):
             with m.If(pick[j]):
-                m.d.comb += [new_match.eq(s3_match[j]), picked_any.eq(s3_any[j]),
-                             picked_end.eq(s3_match[j].end)]
+                m.d.comb += [new_match.eq(head.matches[j]), picked_any.eq(head.any[j]),
+                             picked_end.eq(head.matches[j].end)]
         arrives = Signal()
         ends_held = Signal()
-        done = Signal()             # the group in stage 3 has emitted everything after this
-        with m.If(s3_empty_neuron):
+        done = Signal()             # the head group has emitted everything after this
+        with m.If(group_fifo.r_rdy & head.empty):
             # Lane 0 is the header of a neuron without chunks; nothing else is pending.
             m.d.comb += [arrives.eq(1), new_match.wmask.eq(0), new_match.end.eq(1),
                          done.eq(1)]
@@ -182,18 +198,18 @@ class WideFiberFetch(wiring.Component):
                 m.d.comb += ends_held.eq(1)
             with m.Else():
                 m.d.comb += arrives.eq(1)
-        with m.Else():
-            m.d.comb += done.eq(1)
 
         push_held = held_valid & (arrives | (held.end & ~ends_held))
-        # FiberFetch's two stall conditions, and a third: a group with more matches to emit
-        # holds stage 3, like a full match FIFO. A full header FIFO stops only stage 1.
+        # FiberFetch's two stall conditions: a full match FIFO stops the emitting end, and
+        # with it, once the group queue is full, everything before it; a full header FIFO
+        # stops only stage 1, while stage 2, the queue and the hold-back register drain.
         stall_back = held_valid & arrives & ~match_fifo.w_rdy
-        hold3 = stall_back | ~done
+        hold3 = ~group_fifo.w_rdy
         stall = hold3 | (s1_is_neuron & ~header_fifo.w_rdy)
         m.d.comb += [
             match_fifo.w_data.eq(held),
             match_fifo.w_en.eq(push_held & match_fifo.w_rdy & ~stall_back),
+            group_fifo.r_en.eq(group_fifo.r_rdy & done & ~stall_back),
         ]
         # Each lane's spike mask as read; a recurrent layer's state before its first step
         # is no spikes.
@@ -211,21 +227,21 @@ class WideFiberFetch(wiring.Component):
             with m.Elif(push_held & match_fifo.w_rdy):
                 m.d.sync += held_valid.eq(0)
             with m.If(done):
-                # Stage 2 -> stage 3.
-                any_bits = [(smasks[j] & s2_wmask[j]) != 0 for j in range(K)]
-                m.d.sync += [
-                    s3_empty_neuron.eq(s2_empty_neuron),
-                    s3_any.eq(Cat(*any_bits)),
-                    s3_pending.eq(s2_chunk & (Cat(*any_bits) | s2_last)),
-                ]
-                for j in range(K):
-                    m.d.sync += [
-                        s3_match[j].smask.eq(smasks[j]), s3_match[j].wmask.eq(s2_wmask[j]),
-                        s3_match[j].chunk.eq(s2_index[j]), s3_match[j].wbase.eq(s2_wbase[j]),
-                        s3_match[j].end.eq(s2_last[j]),
-                    ]
+                m.d.sync += served.eq(0)
             with m.Else():
-                m.d.sync += s3_pending.eq(rest)
+                m.d.sync += served.eq(served | pick)
+        # Stage 2 -> the group queue (whenever it has room; stage 2 moves on then).
+        record = Signal(group_record)
+        any_bits = Cat(*((smasks[j] & s2_wmask[j]) != 0 for j in range(K)))
+        m.d.comb += [record.any.eq(any_bits), record.pending.eq(s2_chunk & (any_bits | s2_last)),
+                     record.empty.eq(s2_empty_neuron)]
+        for j in range(K):
+            match = record.matches[j]
+            m.d.comb += [match.smask.eq(smasks[j]), match.wmask.eq(s2_wmask[j]),
+                         match.chunk.eq(s2_index[j]), match.wbase.eq(s2_wbase[j]),
+                         match.end.eq(s2_last[j])]
+        m.d.comb += [group_fifo.w_data.eq(record),
+                     group_fifo.w_en.eq((record.pending != 0) | record.empty)]
 
         # Stage 1 -> stage 2. A LAYER_END in stage 1 stops the walk; the group already
         # read behind it (stage 0) is dropped and read again when the next layer starts.
@@ -280,6 +296,5 @@ class WideFiberFetch(wiring.Component):
             m.d.sync += running.eq(1)
 
         m.d.comb += self.halted.eq(~running & ~s0_valid & ~s1_valid & (s2_chunk == 0)
-                                   & ~s2_empty_neuron & (s3_pending == 0)
-                                   & ~s3_empty_neuron & ~held_valid)
+                                   & ~s2_empty_neuron & ~group_fifo.r_rdy & ~held_valid)
         return m
