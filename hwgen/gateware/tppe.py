@@ -52,6 +52,10 @@ class TPPE(wiring.Component):
     correction accumulators; both sides read their memory through the same registered
     two-stage read).
 
+    ``fetch_width`` K: program entries fetched per cycle; with K > 1 the program memory is
+    K entries wide, the spike-mask memory has K copies written together, and
+    :class:`WideFiberFetch` replaces :class:`FiberFetch`.
+
     Throughput: one matched pair per cycle (laggy: the slower of that and the walker's one
     set spike-mask bit per cycle), overlapped with the LIF evaluation of the previous
     neuron (T_c / lif_steps cycles) and with fetching the next chunks; a finished neuron
