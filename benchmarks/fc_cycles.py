@@ -3,6 +3,7 @@
     python benchmarks/fc_cycles.py                 # the standard set
     python benchmarks/fc_cycles.py --quick         # two workloads, for a smoke run
     python benchmarks/fc_cycles.py --set lif_steps=2 --json out.json
+    python benchmarks/fc_cycles.py --set fetch_width=4 --only loas   # LoAS-like layers only
 
 For every workload it compiles the model, co-simulates it on Verilator (bit-exactness is
 checked on the way: a mismatch aborts the benchmark) and prints per layer: the mean
@@ -31,18 +32,27 @@ from hwgen.sim.cosim import cosimulate
 from hwgen.sim.workloads import NeuronMode, random_workload
 
 
-def workloads(quick):
-    """(name, model, inputs, labels) of the benchmark set."""
-    inputs, labels = bundled.digits_test_set()
-    yield "digits 64-128-10", bundled.digits_model(), inputs[:60], labels[:60]
+def workloads(quick, only=None):
+    """(name, model, inputs, labels) of the benchmark set; ``only``: names containing it."""
+    if only is None or only in "digits 64-128-10":
+        inputs, labels = bundled.digits_test_set()
+        yield "digits 64-128-10", bundled.digits_model(), inputs[:60], labels[:60]
+    # (name, sizes, weight density, spike density, silent fraction, T)
     specs = [
-        ("dense 256-256-64", [256, 256, 64], 0.5, 0.3, 0.3),
-        ("sparse-w 512-256-10", [512, 256, 10], 0.1, 0.3, 0.2),
-        ("sparse-s 512-512-10", [512, 512, 10], 0.3, 0.1, 0.6),
-        ("wide 1024-128-10", [1024, 128, 10], 0.25, 0.2, 0.4),
+        ("dense 256-256-64", [256, 256, 64], 0.5, 0.3, 0.3, 8),
+        ("sparse-w 512-256-10", [512, 256, 10], 0.1, 0.3, 0.2, 8),
+        ("sparse-s 512-512-10", [512, 512, 10], 0.3, 0.1, 0.6, 8),
+        ("wide 1024-128-10", [1024, 128, 10], 0.25, 0.2, 0.4, 8),
+        # LoAS's sparsity (DESIGN.md section 4: 97-98 % zero weights, 60-75 % of inputs
+        # silent), T = 4 as in LoAS: a neuron has ~3x more weight chunks than matched pairs.
+        ("loas 2304-512-10", [2304, 512, 10], 0.03, 0.25, 0.7, 4),
+        ("loas 1152-512-10", [1152, 512, 10], 0.02, 0.3, 0.6, 4),
     ]
-    for name, sizes, weight_density, spike_density, silent in specs[:1] if quick else specs:
-        w = random_workload(7, sizes, 8, samples=12, spike_density=spike_density,
+    for name, sizes, weight_density, spike_density, silent, T in (
+            specs[:1] if quick else specs):
+        if only is not None and only not in name:
+            continue
+        w = random_workload(7, sizes, T, samples=12, spike_density=spike_density,
                             silent_fraction=silent, weight_density=weight_density,
                             modes=(NeuronMode(),))
         yield name, w.model, w.spikes, None
@@ -68,6 +78,7 @@ def main(argv=None):
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="hardware parameter (repeatable)")
     parser.add_argument("--quick", action="store_true", help="two workloads only")
+    parser.add_argument("--only", metavar="TEXT", help="only workloads whose name contains it")
     parser.add_argument("--json", type=Path, help="also write the table as JSON")
     args = parser.parse_args(argv)
     config = hardware_config.load(None, args.overrides)
@@ -78,7 +89,7 @@ def main(argv=None):
     print(f"config: {config.to_json()}")
     print(header)
     print("-" * len(header))
-    for name, model, inputs, labels in workloads(args.quick):
+    for name, model, inputs, labels in workloads(args.quick, args.only):
         started = time.monotonic()
         program = compile_program(model, config)
         with tempfile.TemporaryDirectory() as folder:

@@ -31,6 +31,8 @@ DATAFLOWS = ("temporal_parallel", "sequential")
 # Inner-join variants (docs/architecture.md, "The laggy join"): "dual" computes both prefix sums fast;
 # "laggy" is LoAS's join (fast weight-side prefix sum, slow spike-side walk, corrections).
 JOIN_VARIANTS = ("dual", "laggy")
+# Fiber-program entries a TPPE's fetch reads per cycle (docs/architecture.md, "Performance").
+FETCH_WIDTHS = (1, 2, 4)
 
 
 
@@ -86,6 +88,12 @@ class HardwareConfig:
     spike word) or ``laggy`` (LoAS: fast weight-side prefix sum into one pseudo-accumulator,
     the spike side resolved later by a one-bit-per-cycle walk into T correction
     accumulators). Same sums bit for bit; different area and cycles."""
+    fetch_width: int = 1
+    """K: fiber-program entries each TPPE's fetch reads per cycle (1, 2 or 4). With K > 1
+    the program memory is K entries wide and the spike-mask memory has K copies (one read
+    port each), so a neuron's weight chunks whose AND with the spikes is empty cost 1/K of
+    a cycle instead of one; a neuron's header starts a K-entry group (the compiler pads).
+    1 is the original one-entry fetch."""
 
     @classmethod
     def names(cls):
@@ -139,6 +147,9 @@ class HardwareConfig:
         if self.join not in JOIN_VARIANTS:
             raise ConfigError(f"{source}: join = {self.join!r} must be one of "
                               f"{', '.join(JOIN_VARIANTS)}")
+        if self.fetch_width not in FETCH_WIDTHS:
+            raise ConfigError(f"{source}: fetch_width = {self.fetch_width!r} must be one of "
+                              f"{', '.join(map(str, FETCH_WIDTHS))}")
         if AUTO not in (self.timesteps, self.time_chunk) and self.timesteps % self.time_chunk:
             raise ConfigError(f"{source}: time_chunk = {self.time_chunk} must divide "
                               f"timesteps = {self.timesteps}")

@@ -5,6 +5,9 @@ directory" and "Dataflow"):
 
     per layer:  [NEURON header, CHUNK entry, CHUNK entry, ...] per neuron, then LAYER_END
 
+With ``fetch_width`` K > 1 the hardware reads K entries per cycle, in aligned groups, and
+PAD entries move every NEURON header to the start of a group (:func:`pad_groups`).
+
 An entry is a 2-bit tag and a payload. A NEURON header carries the neuron's threshold, bias
 and output slot (and its leak multiplier, in programs with per-neuron leaks); a CHUNK entry
 one nonzero chunk of its weight fiber (chunk index, mask, and the address of the chunk's
@@ -70,8 +73,10 @@ class BitLayout:
         return values
 
 
-TAG_CHUNK, TAG_NEURON, TAG_LAYER_END = 0, 1, 2
-"""Entry tags (the ``tag`` field of an ``entry``)."""
+TAG_CHUNK, TAG_NEURON, TAG_LAYER_END, TAG_PAD = 0, 1, 2, 3
+"""Entry tags (the ``tag`` field of an ``entry``). PAD entries exist only in programs for
+a fetch of several entries per cycle (``fetch_width`` K > 1): they fill the rest of a
+K-entry group so that every NEURON header starts a group (:func:`pad_groups`)."""
 
 
 def bits_for(count):
@@ -130,4 +135,26 @@ def pack_entry(layouts, kind, values):
     if kind == "neuron":
         return layouts["entry"].pack(tag=TAG_NEURON,
                                      payload=layouts["neuron_entry"].pack(**values))
+    if kind == "pad":
+        return layouts["entry"].pack(tag=TAG_PAD)
     return layouts["entry"].pack(tag=TAG_LAYER_END)
+
+
+def pad_groups(entries, fetch_width):
+    """``entries`` ((kind, fields) pairs) with ("pad", {}) entries inserted so that every
+    "neuron" entry starts a group of ``fetch_width`` entries and every "layer_end" ends one.
+
+    A K-entry group then holds one neuron's entries at most, so the fetch pushes at most
+    one header per cycle and a group's matches all belong to one neuron; and one layer's
+    end at most (a TPPE without neurons in a layer has two LAYER_ENDs in a row).
+    """
+    if fetch_width == 1:
+        return list(entries)
+    padded = []
+    for kind, values in entries:
+        if kind == "neuron":
+            padded += [("pad", {})] * (-len(padded) % fetch_width)
+        padded.append((kind, values))
+        if kind == "layer_end":
+            padded += [("pad", {})] * (-len(padded) % fetch_width)
+    return padded + [("pad", {})] * (-len(padded) % fetch_width)

@@ -199,10 +199,14 @@ class Program:
         }
         regions = self.spike_regions
         for p, neurons in enumerate(self.neurons_per_tppe()):
-            memories[f"tppe{p}_program"] = (c.program_depth, self.layouts["entry"].width)
+            K = c.fetch_width       # a wide fetch: K entries per program word, K mask copies
+            memories[f"tppe{p}_program"] = (-(-c.program_depth // K),
+                                            K * self.layouts["entry"].width)
             memories[f"tppe{p}_weights"] = (c.weight_depth, c.weight_bits)
             memories[f"tppe{p}_spike_words"] = (regions * c.spike_depth, self.lanes)
-            memories[f"tppe{p}_spike_masks"] = (regions * c.spike_depth // c.chunk, c.chunk)
+            for j in range(K):
+                memories[f"tppe{p}_spike_masks" + (f"_{j}" if j else "")] = (
+                    regions * c.spike_depth // c.chunk, c.chunk)
             if self.time_chunks > 1:
                 # the membrane, the one bit of order state and, with current-based
                 # neurons, the synaptic current of each neuron

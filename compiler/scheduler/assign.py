@@ -3,8 +3,8 @@
 With one sample, a fully-connected layer has a single row of spikes (M = 1), so the
 accelerator broadcasts the spike fiber and spreads the N output neurons over the TPPEs.
 A TPPE's time on a layer is roughly the sum over its neurons of the larger of the
-neuron's matched pairs (one per cycle), its fiber entries (one per cycle in the fetch
-stage) and its LIF time (T / lif_steps cycles, overlapped); balancing that sum balances
+neuron's matched pairs (one per cycle), its fiber entries (``fetch_width`` per cycle in
+the fetch stage) and its LIF time (T / lif_steps cycles, overlapped); balancing that sum balances
 the layer. Matched pairs depend on the input, so they are estimated from each input
 neuron's probability of being active (measured on calibration data, else assumed 1:
 then the balance is over nonzero weights).
@@ -30,8 +30,13 @@ class Assignment:
     estimated_cycles: tuple
 
 
-def neuron_costs(weight, chunk, lif_cycles, activity=None, join="dual", positions=None):
+def neuron_costs(weight, chunk, lif_cycles, activity=None, join="dual", positions=None,
+                 fetch_width=1):
     """Estimated cycles per output neuron of a (outputs, inputs) weight matrix.
+
+    ``fetch_width``: program entries the fetch reads per cycle; a neuron's entries (its
+    header and nonzero weight chunks) start a group of that many, so they take
+    ceil(entries / fetch_width) cycles.
 
     ``positions`` (laggy only): the input neuron at each position of the layer's spike
     fiber (-1 for padding), which decides the walker's order; default: input order.
@@ -48,6 +53,7 @@ def neuron_costs(weight, chunk, lif_cycles, activity=None, join="dual", position
     blocks = np.zeros((weight.shape[0], padded), dtype=bool)
     blocks[:, :weight.shape[1]] = nonzero
     entries = 1 + blocks.reshape(weight.shape[0], -1, chunk).any(axis=2).sum(axis=1)
+    entries = -(-entries // fetch_width)
     costs = np.maximum(np.maximum(pairs, entries), lif_cycles)
     if join == "laggy":
         placed_nonzero, placed_activity = _in_fiber_order(nonzero, activity[None, :],

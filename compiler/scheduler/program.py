@@ -11,7 +11,7 @@ import numpy as np
 
 from hwgen.errors import UnsupportedError
 
-from ..instruction_format import pack_entry, program_layouts
+from ..instruction_format import pack_entry, pad_groups, program_layouts
 from ..passes.legalise import legalise
 from ..program import LayerPlan, LIFMode, Program
 from .assign import neuron_costs, schedule_layer
@@ -73,7 +73,7 @@ def compile_program(model, config, calibration_spikes=None):
             provisional = slots
         assignment = schedule_layer(
             neuron_costs(layer.dense.weight, W, lif_cycles, activity, config.join,
-                         provisional), P)
+                         provisional, config.fetch_width), P)
         if last:
             output_slots = list(range(layer.outputs))
             slot_of = {n: n for n in range(layer.outputs)}
@@ -125,6 +125,7 @@ def compile_program(model, config, calibration_spikes=None):
         slots, source = output_slots, layer.name
 
     output_size = chain.layers[-1].outputs
+    per_tppe = [pad_groups(tppe, config.fetch_width) for tppe in per_tppe]
     config = resolve_depths(config, model, plans, per_tppe, weights)
     layouts = program_layouts(config, len(modes), output_size,
                               max((mode.leak_bits for mode in modes), default=0), recurrent)

@@ -13,10 +13,14 @@ benchmarks/fc_cycles.py reports it on larger workloads):
   stage); the last neuron's LIF evaluation
   (T_c / lif_steps); its output, compression and the write bus draining (4). Every block
   RAM's output is registered before logic uses it, for clock speed.
+- With a wide fetch (``fetch_width`` K > 1) the fill is ``WIDE_FETCH_SAVING`` (1) cycle
+  shorter: the first neuron's header and first weight chunk are read in the same group.
 - Plus, per neuron and chunk, ``max(0, T_c / lif_steps - pairs)`` when a neuron has fewer matched
   pairs than its LIF evaluation takes (the LIF stage, overlapped with the next neuron's
-  accumulation, becomes the bottleneck), and likewise when a neuron's fiber-program
-  entries (1 + its nonzero weight chunks) outnumber its pairs. The scheduler balances
+  accumulation, becomes the bottleneck), and likewise when a neuron's fetch cycles
+  outnumber its pairs: ceil(entries / K) groups for its entries (1 + its nonzero weight
+  chunks; K = 1: one per entry), plus one per extra weight chunk with a matched pair in a
+  group (a group emits one chunk match per cycle). The scheduler balances
   TPPEs on exactly this per-neuron cost (:func:`hwgen.compiler.scheduler.assign.neuron_costs`).
 - With the laggy join (``join = "laggy"``) the spike side lags: its walker visits one active
   input per cycle, up to a chunk's highest matched one, so a neuron's term is its walk
@@ -29,10 +33,13 @@ benchmarks/fc_cycles.py reports it on larger workloads):
 
 FILL_AND_DRAIN = 20
 LAGGY_FILL = 2
+WIDE_FETCH_SAVING = 1
 
 
 def layer_overhead(config, timesteps):
     """The fixed per-layer overhead in cycles: once per time chunk."""
     chunks = timesteps // config.time_chunk
     fill = FILL_AND_DRAIN + (LAGGY_FILL if config.join == "laggy" else 0)
+    if config.fetch_width > 1:
+        fill -= WIDE_FETCH_SAVING
     return chunks * (fill + config.time_chunk // config.lif_steps)

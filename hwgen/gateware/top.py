@@ -71,7 +71,8 @@ class Accelerator(wiring.Component):
             tppe = TPPE(g, program.layouts, program.modes, program.entries[p],
                         program.weights[p], program_depth=config.program_depth,
                         weight_depth=config.weight_depth, lif_steps=config.lif_steps,
-                        fifo_depth=config.fifo_depth, join=config.join)
+                        fifo_depth=config.fifo_depth, join=config.join,
+                        fetch_width=config.fetch_width)
             m.submodules[f"tppe{p}"] = tppe
             m.d.comb += [
                 tppe.region.eq(sequencer.in_region), tppe.out_region.eq(sequencer.out_region),

@@ -23,6 +23,7 @@ from amaranth.lib.wiring import In, Out
 from hwgen.compiler.hardware_config import JOIN_VARIANTS
 
 from .fiber_fetch import FiberFetch
+from .wide_fiber_fetch import WideFiberFetch, program_groups
 from .inner_join import InnerJoin
 from .laggy_accumulator import LaggyAccumulator
 from .laggy_join import LaggyJoin, spike_pair, weight_pair
@@ -51,6 +52,10 @@ class TPPE(wiring.Component):
     correction accumulators; both sides read their memory through the same registered
     two-stage read).
 
+    ``fetch_width`` K: program entries fetched per cycle; with K > 1 the program memory is
+    K entries wide, the spike-mask memory has K copies written together, and
+    :class:`WideFiberFetch` replaces :class:`FiberFetch`.
+
     Throughput: one matched pair per cycle (laggy: the slower of that and the walker's one
     set spike-mask bit per cycle), overlapped with the LIF evaluation of the previous
     neuron (T_c / lif_steps cycles) and with fetching the next chunks; a finished neuron
@@ -66,7 +71,7 @@ class TPPE(wiring.Component):
     """
 
     def __init__(self, geometry, layouts, modes, program, weights, *, program_depth,
-                 weight_depth, lif_steps=1, fifo_depth=4, join="dual"):
+                 weight_depth, lif_steps=1, fifo_depth=4, join="dual", fetch_width=1):
         if len(program) > program_depth:
             raise ValueError(f"TPPE: {len(program)} program entries exceed program_depth "
                              f"{program_depth}")
@@ -75,6 +80,7 @@ class TPPE(wiring.Component):
         if join not in JOIN_VARIANTS:
             raise ValueError(f"TPPE: join {join!r} must be one of {', '.join(JOIN_VARIANTS)}")
         self.join = join
+        self.fetch_width = fetch_width
         self.geometry = geometry
         self.layouts = layouts
         self.modes = list(modes)
@@ -104,31 +110,51 @@ class TPPE(wiring.Component):
         g = self.geometry
         T = g.lanes
 
-        m.submodules.program = program = Memory(
-            shape=self.layouts["entry"].width, depth=self.program_depth,
-            init=self.program_words)
+        K = self.fetch_width
+        if K == 1:
+            m.submodules.program = program = Memory(
+                shape=self.layouts["entry"].width, depth=self.program_depth,
+                init=self.program_words)
+        else:
+            # K entries per word: the K banks of a wide fetch, all read at one address.
+            m.submodules.program = program = Memory(
+                shape=K * self.layouts["entry"].width, depth=-(-self.program_depth // K),
+                init=program_groups(self.program_words, K, self.layouts["entry"].width))
         m.submodules.weights = weights = Memory(
             shape=signed(g.weight_bits), depth=self.weight_depth, init=self.weight_values)
         m.submodules.spike_words = spike_words = Memory(
             shape=T, depth=g.spike_words_depth, init=[])
-        m.submodules.spike_masks = spike_masks = Memory(
-            shape=g.chunk, depth=g.spike_masks_depth, init=[])
+        # A wide fetch reads K spike masks per cycle: K copies, written together.
+        mask_copies = []
+        for j in range(K):
+            mask_copies.append(Memory(shape=g.chunk, depth=g.spike_masks_depth, init=[]))
+            m.submodules["spike_masks" if j == 0 else f"spike_masks_{j}"] = mask_copies[j]
 
         # The write bus fills both halves of the spike buffer.
         word_write = spike_words.write_port()
-        mask_write = spike_masks.write_port()
         bus = self.bus.payload
         m.d.comb += [
             word_write.en.eq(self.bus.valid & bus.word_en), word_write.addr.eq(bus.word_addr),
             word_write.data.eq(bus.word),
-            mask_write.en.eq(self.bus.valid & bus.mask_en), mask_write.addr.eq(bus.mask_addr),
-            mask_write.data.eq(bus.mask),
         ]
+        for copy in mask_copies:
+            mask_write = copy.write_port()
+            m.d.comb += [
+                mask_write.en.eq(self.bus.valid & bus.mask_en),
+                mask_write.addr.eq(bus.mask_addr), mask_write.data.eq(bus.mask),
+            ]
 
-        m.submodules.fetch = fetch = FiberFetch(g, self.layouts, self.program_depth,
-                                                self.fifo_depth)
-        wiring.connect(m, fetch.program, program.read_port())
-        wiring.connect(m, fetch.masks, spike_masks.read_port())
+        if K == 1:
+            m.submodules.fetch = fetch = FiberFetch(g, self.layouts, self.program_depth,
+                                                    self.fifo_depth)
+            wiring.connect(m, fetch.program, program.read_port())
+            wiring.connect(m, fetch.masks, mask_copies[0].read_port())
+        else:
+            m.submodules.fetch = fetch = WideFiberFetch(g, self.layouts, self.program_depth,
+                                                        K, self.fifo_depth)
+            wiring.connect(m, fetch.program, program.read_port())
+            for j in range(K):
+                wiring.connect(m, fetch.masks[j], mask_copies[j].read_port())
         m.d.comb += [fetch.region.eq(self.region), fetch.state_region.eq(self.state_region),
                      fetch.first_chunk.eq(self.first_chunk), fetch.rewind.eq(self.rewind),
                      fetch.go.eq(self.go)]

@@ -107,3 +107,13 @@ def test_laggy_costs_add_the_walk():
 def test_unknown_join_is_refused():
     with pytest.raises(ValueError, match="neuron_costs: join 'lazy' must be one of dual, laggy"):
         neuron_costs(np.ones((1, 4)), 4, 1, join="lazy")
+
+
+def test_a_wide_fetch_reads_a_neurons_entries_in_groups():
+    # 1 pair in 5 entries (header + 4 chunks): fetch-bound at 5, 3 and 2 cycles.
+    weight = np.zeros((1, 64))
+    weight[0, [0, 16, 32, 48]] = 1
+    activity = np.zeros(64)
+    activity[0] = 1
+    assert [neuron_costs(weight, 16, 1, activity, fetch_width=k)[0] for k in (1, 2, 4)] \
+        == [5, 3, 2]

@@ -27,13 +27,15 @@ def config(*overrides):
 @given(seed=st.integers(0, 10_000), tppes=st.sampled_from([1, 3, 4, 16]),
        chunk=st.sampled_from([4, 8, 16]), T=st.sampled_from([1, 4, 8]),
        mode=st.sampled_from(ALL_MODES), density=st.sampled_from([0.0, 0.3, 1.0]),
-       weight_density=st.sampled_from([0.05, 0.5, 1.0]))
-def test_program_model_matches_reference(seed, tppes, chunk, T, mode, density, weight_density):
+       weight_density=st.sampled_from([0.05, 0.5, 1.0]), fetch_width=st.sampled_from([1, 2, 4]))
+def test_program_model_matches_reference(seed, tppes, chunk, T, mode, density, weight_density,
+                                         fetch_width):
     rng = np.random.default_rng(seed)
     sizes = [int(n) for n in rng.integers(1, 40, size=3)]
     w = random_workload(seed, sizes, T, samples=2, spike_density=density,
                         weight_density=weight_density, modes=(mode,))
-    program = compile_program(w.model, config(f"tppes={tppes}", f"chunk={chunk}"))
+    program = compile_program(w.model, config(f"tppes={tppes}", f"chunk={chunk}",
+                                              f"fetch_width={fetch_width}"))
     trace = reference.run(w.model, w.spikes)
     layers, membranes = program_model.run(program, w.spikes)
     for plan in program.layers:
@@ -111,6 +113,8 @@ def test_models_that_do_not_fit_are_refused(overrides, message):
     (["timesteps=8", "time_chunk=3"], "--set time_chunk=3: time_chunk = 3 must divide timesteps = 8"),
     (["join=lazy"], "--set join=lazy: join = 'lazy' must be one of dual, laggy"),
     (["join=3"], "--set join=3: join = 3 must be one of dual, laggy"),
+    (["fetch_width=3"], "--set fetch_width=3: fetch_width = 3 must be one of 1, 2, 4"),
+    (["fetch_width=wide"], "--set fetch_width=wide: fetch_width = 'wide' must be one of 1, 2, 4"),
     (["fifo_depth=1"], "--set fifo_depth=1: fifo_depth = 1 must be an integer between 2 and 64"),
     (["banana=1"], "--set banana=1: unknown parameter 'banana'"),
     (["tppes"], "--set 'tppes': expected key=value"),
@@ -245,3 +249,21 @@ def test_the_leak_field_exists_only_where_a_layer_needs_it():
                                               else 0)
     assert program.modes[1].leak == {"kind": "per_neuron", "frac_bits": 5}
     assert program.modes[1].leak_bits == 6 and program.modes[0].leak_bits == 0
+
+
+@pytest.mark.parametrize("fetch_width", [2, 4])
+def test_a_wide_fetch_program_puts_headers_and_layer_ends_on_group_bounds(fetch_width):
+    from hwgen.compiler.instruction_format import TAG_LAYER_END, TAG_NEURON, TAG_PAD
+    # 16 TPPEs for 10 outputs: some TPPEs have no neuron in the last layer (two LAYER_ENDs
+    # in a row, each ending its own group).
+    model = bundled.digits_model()
+    plain = compile_program(model, config("tppes=16"))
+    wide = compile_program(model, config("tppes=16", f"fetch_width={fetch_width}"))
+    for p, words in enumerate(wide.entries):
+        tags = [wide.layouts["entry"].unpack(word)["tag"] for word in words]
+        assert len(tags) % fetch_width == 0
+        assert all(i % fetch_width == 0 for i, t in enumerate(tags) if t == TAG_NEURON)
+        assert all(i % fetch_width == fetch_width - 1 or tags[i + 1] == TAG_PAD
+                   for i, t in enumerate(tags) if t == TAG_LAYER_END)
+        assert [w for w, t in zip(words, tags) if t != TAG_PAD] == plain.entries[p]
+    assert wide.config.program_depth == max(len(e) for e in wide.entries)

@@ -50,13 +50,14 @@ def run_inferences(program, input_words, *, start_early=False):
     return out
 
 
+@pytest.mark.parametrize("fetch_width", [1, 2, 4])
 @pytest.mark.parametrize("join", ["dual", "laggy"])
 @pytest.mark.parametrize("start_early", [False, True])
-def test_back_to_back_inferences_match_the_reference(start_early, join):
+def test_back_to_back_inferences_match_the_reference(start_early, join, fetch_width):
     w = random_workload(11, [19, 13, 6], 4, samples=3, spike_density=0.4, weight_density=0.5,
                         modes=(ALL_MODES[5], ALL_MODES[30]))
-    program = compile_program(w.model, hardware_config.load(None, ["tppes=3", "chunk=8",
-                                                                   f"join={join}"]))
+    program = compile_program(w.model, hardware_config.load(
+        None, ["tppes=3", "chunk=8", f"join={join}", f"fetch_width={fetch_width}"]))
     trace = reference.run(w.model, w.spikes)
     out = run_inferences(program, spikes_to_words(w.spikes), start_early=start_early)
     expected_words = spikes_to_words(trace.spikes["lif2"])
@@ -66,11 +67,12 @@ def test_back_to_back_inferences_match_the_reference(start_early, join):
         assert cycles == busy
 
 
+@pytest.mark.parametrize("fetch_width", [1, 2, 4])
 @pytest.mark.parametrize("join", ["dual", "laggy"])
-def test_all_silent_and_all_active_inputs(join):
+def test_all_silent_and_all_active_inputs(join, fetch_width):
     w = random_workload(3, [10, 7, 4], 2, samples=1, weight_density=0.7)
-    program = compile_program(w.model, hardware_config.load(None, ["tppes=2", "chunk=4",
-                                                                   f"join={join}"]))
+    program = compile_program(w.model, hardware_config.load(
+        None, ["tppes=2", "chunk=4", f"join={join}", f"fetch_width={fetch_width}"]))
     for value in (0, 1):
         spikes = np.full((1, 2, 10), value, dtype=np.uint8)
         trace = reference.run(w.model, spikes)
@@ -127,3 +129,10 @@ def test_the_join_is_part_of_the_design_and_its_record(tmp_path):
     keys = {join: VerilatorBuild([tmp_path / join / "rtl/hwgen_core.v"], "hwgen_core").key
             for join in builds}
     assert keys["dual"] != keys["laggy"]
+
+
+def test_fetch_width_is_part_of_the_design():
+    model = bundled.digits_model()
+    verilog = {k: to_verilog(compile_program(model, hardware_config.load(
+        None, ["tppes=2", f"fetch_width={k}"]))) for k in (1, 2, 4)}
+    assert len(set(verilog.values())) == 3

@@ -7,6 +7,7 @@ still drain, or the neuron whose header waits could never end.
 import random
 
 import numpy as np
+import pytest
 from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
@@ -18,6 +19,7 @@ from hwgen.compiler.scheduler.fibers import SpikeFiber
 from hwgen.compiler.scheduler.program import compile_program
 from hwgen.gateware.fiber_fetch import FiberFetch
 from hwgen.gateware.geometry import Geometry
+from hwgen.gateware.wide_fiber_fetch import WideFiberFetch, program_groups
 import amaranth_streams
 import program_model
 from hwgen.sim.workloads import random_workload
@@ -56,8 +58,13 @@ def expected_stream(program, p, layer, fiber):
 class Harness(wiring.Component):
     def __init__(self, program, p, fiber, fifo_depth):
         self.program, self.p = program, p
-        self.fetch = FiberFetch(Geometry.of(program), program.layouts,
-                                program.config.program_depth, fifo_depth)
+        self.K = program.config.fetch_width
+        if self.K == 1:
+            self.fetch = FiberFetch(Geometry.of(program), program.layouts,
+                                    program.config.program_depth, fifo_depth)
+        else:
+            self.fetch = WideFiberFetch(Geometry.of(program), program.layouts,
+                                        program.config.program_depth, self.K, fifo_depth)
         self.masks = [0] * (1 << Geometry.of(program).mask_addr_bits)
         self.masks[:len(fiber.masks)] = fiber.masks
         super().__init__({})
@@ -65,13 +72,17 @@ class Harness(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.fetch = self.fetch
+        K, width = self.K, self.program.layouts["entry"].width
+        words = self.program.entries[self.p]
         m.submodules.program = program = Memory(
-            shape=self.program.layouts["entry"].width, depth=self.program.config.program_depth,
-            init=self.program.entries[self.p])
-        m.submodules.masks = masks = Memory(shape=self.program.config.chunk,
-                                            depth=len(self.masks), init=self.masks)
+            shape=K * width, depth=-(-self.program.config.program_depth // K),
+            init=words if K == 1 else program_groups(words, K, width))
         wiring.connect(m, self.fetch.program, program.read_port())
-        wiring.connect(m, self.fetch.masks, masks.read_port())
+        for j in range(K):
+            m.submodules[f"masks_{j}"] = masks = Memory(
+                shape=self.program.config.chunk, depth=len(self.masks), init=self.masks)
+            wiring.connect(m, self.fetch.masks if K == 1 else self.fetch.masks[j],
+                           masks.read_port())
         return m
 
 
@@ -120,33 +131,63 @@ def run(program, p, layer, fiber, fifo_depth, seed, ready_probability):
     return got, want, headers, want_headers
 
 
-def first_layer_case(seed, tppes, chunk, density, weight_density=0.4, inputs=37):
+def first_layer_case(seed, tppes, chunk, density, weight_density=0.4, inputs=37,
+                     fetch_width=1):
     w = random_workload(seed, [inputs, 21, 6], 4, samples=1, spike_density=density,
                         weight_density=weight_density)
     program = compile_program(w.model, hardware_config.load(
-        None, [f"tppes={tppes}", f"chunk={chunk}"]))
+        None, [f"tppes={tppes}", f"chunk={chunk}", f"fetch_width={fetch_width}"]))
     words = (w.spikes[0] * (1 << np.arange(4))[:, None]).sum(axis=0)
     return program, SpikeFiber.encode(words, chunk)
 
 
-@settings(max_examples=16, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 1000), tppes=st.sampled_from([1, 3]), chunk=st.sampled_from([4, 8]),
        density=st.sampled_from([0.0, 0.2, 1.0]), fifo_depth=st.sampled_from([2, 4]),
        ready=st.sampled_from([1.0, 0.3]), weight_density=st.sampled_from([0.05, 0.4]),
-       inputs=st.sampled_from([8, 37]))
+       inputs=st.sampled_from([8, 37]), fetch_width=st.sampled_from([1, 2, 4]))
 def test_matches_and_headers_follow_the_program(seed, tppes, chunk, density, fifo_depth, ready,
-                                                weight_density, inputs):
+                                                weight_density, inputs, fetch_width):
     # Sparse, narrow layers give neurons with no or one weight chunk: the case where a full
     # header FIFO once deadlocked the unit.
-    program, fiber = first_layer_case(seed, tppes, chunk, density, weight_density, inputs)
+    program, fiber = first_layer_case(seed, tppes, chunk, density, weight_density, inputs,
+                                      fetch_width)
     got, want, headers, want_headers = run(program, 0, 0, fiber, fifo_depth, seed, ready)
     assert headers == want_headers
     assert got == want
 
 
-def test_second_layer_after_go_with_running_weight_base():
-    program, _ = first_layer_case(5, 2, 8, 0.5)
+@pytest.mark.parametrize("fetch_width", [1, 2, 4])
+def test_second_layer_after_go_with_running_weight_base(fetch_width):
+    program, _ = first_layer_case(5, 2, 8, 0.5, fetch_width=fetch_width)
     fiber = SpikeFiber.encode([0b1010, 0, 0b1111, 1] * 8, 8)
     got, want, headers, want_headers = run(program, 1, 1, fiber, 2, 0, 0.5)
     assert (got, headers) == (want, want_headers)
     assert any(m.get("wbase", 0) > 0 for m in got)
+
+
+@pytest.mark.parametrize("fetch_width", [2, 4])
+@pytest.mark.parametrize("seed, tppes, density, weight_density, inputs", [
+    (1, 1, 0.2, 0.05, 37), (2, 3, 0.2, 0.4, 37), (3, 1, 1.0, 0.4, 37), (4, 3, 0.0, 0.4, 8),
+    (5, 1, 0.5, 0.4, 64), (6, 3, 0.2, 0.05, 8)])
+def test_wide_fetch_under_backpressure(fetch_width, seed, tppes, density, weight_density,
+                                       inputs):
+    """Groups with several matched chunks, neurons ending in an unmatched chunk (folded into
+    the group's last match) and neurons without chunks, with a full header FIFO and a
+    stalling join, on every TPPE."""
+    program, fiber = first_layer_case(seed, tppes, 4, density, weight_density, inputs,
+                                      fetch_width)
+    for p in range(tppes):
+        got, want, headers, want_headers = run(program, p, 0, fiber, 2, seed, 0.3)
+        assert headers == want_headers
+        assert got == want
+
+
+@pytest.mark.parametrize("fetch_width", [1, 2, 4])
+def test_a_layer_without_neurons_on_this_tppe(fetch_width):
+    # 8 TPPEs, 6 outputs: TPPE 7 walks layer 1 as a LAYER_END alone, and must stop at it
+    # rather than run on into what follows.
+    program, fiber = first_layer_case(3, 8, 4, 0.5, fetch_width=fetch_width)
+    assert not program.layers[1].tppe_neurons[7]
+    got, want, headers, want_headers = run(program, 7, 1, fiber, 2, 0, 0.5)
+    assert (got, headers) == (want, want_headers) and want

@@ -20,7 +20,7 @@ INPUTS = 64
 
 
 def measured_cycles(pairs_per_neuron, timesteps, lif_steps, neurons=1, join="dual",
-                    positions=None, time_chunk=None):
+                    positions=None, time_chunk=None, fetch_width=1, active=None):
     model = Model("m", timesteps)
     model.add(Input("x", (INPUTS,)))
     weights = np.zeros((neurons, INPUTS), dtype=int)
@@ -28,11 +28,14 @@ def measured_cycles(pairs_per_neuron, timesteps, lif_steps, neurons=1, join="dua
     model.add(Dense("fc", weights, weight_bits=2, acc_bits=9), "x")
     model.add(LIF("lif", np.full(neurons, 3), v_bits=10), "fc")
     model.add(Readout("r"), "lif")
-    config = load(overrides=["tppes=1", "chunk=16", f"lif_steps={lif_steps}", f"join={join}"]
+    config = load(overrides=["tppes=1", "chunk=16", f"lif_steps={lif_steps}", f"join={join}",
+                             f"fetch_width={fetch_width}"]
                   + ([f"time_chunk={time_chunk}"] if time_chunk else []))
     program = compile_program(model, config)
-    words = spikes_to_chunk_words(np.ones((1, timesteps, INPUTS), dtype=np.uint8),
-                                  program.lanes)[0]
+    spikes = np.ones((1, timesteps, INPUTS), dtype=np.uint8)
+    if active is not None:
+        spikes[:, :, ~np.isin(np.arange(INPUTS), active)] = 0
+    words = spikes_to_chunk_words(spikes, program.lanes)[0]
     dut = Accelerator(program)
     result = {}
 
@@ -49,18 +52,22 @@ def measured_cycles(pairs_per_neuron, timesteps, lif_steps, neurons=1, join="dua
     return result["cycles"], program.config
 
 
+@pytest.mark.parametrize("fetch_width", [1, 2, 4])
 @pytest.mark.parametrize("join", ["dual", "laggy"])
 @pytest.mark.parametrize("timesteps, lif_steps", [(4, 1), (8, 1), (8, 2)])
 @pytest.mark.parametrize("pairs", [16, 48])
-def test_one_neuron_costs_its_pairs_plus_the_fixed_overhead(timesteps, lif_steps, pairs, join):
-    cycles, config = measured_cycles(pairs, timesteps, lif_steps, join=join)
+def test_one_neuron_costs_its_pairs_plus_the_fixed_overhead(timesteps, lif_steps, pairs, join,
+                                                            fetch_width):
+    cycles, config = measured_cycles(pairs, timesteps, lif_steps, join=join,
+                                     fetch_width=fetch_width)
     assert cycles == pairs + layer_overhead(config, timesteps)
 
 
+@pytest.mark.parametrize("fetch_width", [1, 2, 4])
 @pytest.mark.parametrize("join", ["dual", "laggy"])
-def test_neurons_shorter_than_their_lif_evaluation_cost_the_difference(join):
+def test_neurons_shorter_than_their_lif_evaluation_cost_the_difference(join, fetch_width):
     # 8 neurons of 4 pairs, T = 8: after the first, each waits 8 - 4 cycles for the LIF.
-    cycles, config = measured_cycles(4, 8, 1, neurons=8, join=join)
+    cycles, config = measured_cycles(4, 8, 1, neurons=8, join=join, fetch_width=fetch_width)
     assert cycles == 8 * 4 + layer_overhead(config, 8) + 7 * (8 - 4)
 
 
@@ -84,3 +91,18 @@ def test_the_laggy_walker_visits_every_active_input_below_a_match(join, walk):
     # The laggy fill's second cycle (the last word waiting for its neuron's pseudo-sum) is
     # hidden when the walker lags the fast side anyway.
     assert cycles == walk + layer_overhead(config, 4) - (join == "laggy")
+
+
+@pytest.mark.parametrize("fetch_width", [1, 2, 4])
+def test_chunks_without_a_matched_pair_cost_one_cycle_per_group(fetch_width):
+    # One weight in each of the 4 chunks, only the first chunk's input active: 1 pair and
+    # 5 entries (header + 4 chunks). The fetch reads them in ceil(5 / K) groups; the
+    # neuron's last chunk, unmatched, folds its end into an earlier match.
+    positions = [0, 16, 32, 48]
+    cycles, config = measured_cycles(1, 4, 1, positions=positions, active=[0],
+                                     fetch_width=fetch_width)
+    groups = -(-5 // fetch_width)
+    # The fill counts the first header's own cycle at K = 1 (it precedes the first chunk;
+    # with K > 1 both come in one group, hence the smaller fill), so a fetch-bound neuron
+    # adds its groups beyond that one at K = 1, all of them at K > 1.
+    assert cycles == groups - (fetch_width == 1) + layer_overhead(config, 4)

@@ -80,7 +80,7 @@ def test_refusal_check_rejects_multiline_and_unnamed_messages():
 def test_the_generator_reaches_every_corner_it_promises():
     """Over a fixed sample of draws (no simulation): every neuron mode of the IR, voltage-
     and current-based, the extreme T, TPPE counts, widths and sizes, every input kind, both
-    joins and every flaw."""
+    joins, every fetch width and every flaw."""
     from hwgen.compiler.ir.neuron import (FIRE_MODES, LEAK_KINDS, ORDERS, RESET_MODES,
                                          SYNAPSE_ROUNDINGS)
     from model_strategies import THRESHOLD_STYLES, WEIGHT_STYLES
@@ -88,7 +88,7 @@ def test_the_generator_reaches_every_corner_it_promises():
                                    "weight_bits", "size_vs_chunk", "stimulus", "encoding",
                                    "flaw", "weights", "thresholds", "time_chunks",
                                    "synapse", "synapse_rounding", "i_bits", "cuba_order",
-                                   "join", "recurrent")}
+                                   "join", "recurrent", "fetch_width")}
 
     @settings(max_examples=2000, derandomize=True, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
@@ -109,6 +109,7 @@ def test_the_generator_reaches_every_corner_it_promises():
             seen["time_chunks"].add("one")
         seen["tppes"].add(config["tppes"])
         seen["join"].add(config.get("join", "default"))
+        seen["fetch_width"].add(config.get("fetch_width", "default"))
         seen["flaw"].add(case.flaw)
         seen["encoding"].add(case.encoding)
         seen["stimulus"].update(kind for kind, *_ in case.stimulus)
@@ -153,6 +154,7 @@ def test_the_generator_reaches_every_corner_it_promises():
     assert seen["flaw"] == set(FLAWS) | {None}, set(FLAWS) - seen["flaw"]
     assert seen["recurrent"] == {"first", "later"}
     assert {"default", "dual", "laggy"} <= seen["join"]
+    assert {"default", "1", "2", "4"} <= seen["fetch_width"]
 
 
 def test_a_reproducer_holds_the_model_config_inputs_and_one_command(tmp_path):

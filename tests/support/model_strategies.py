@@ -74,6 +74,7 @@ FLAWS = {
     "chunk_not_power_of_two": ("chunk",),
     "fifo_depth_out_of_range": ("fifo_depth",),
     "join_unknown": ("join",),
+    "fetch_width_unknown": ("fetch_width",),
     "recurrent_with_time_chunk": ("time_chunk",),
     "recurrent_output_layer": ("recurrent",),
     "unknown_parameter": ("unknown parameter",),
@@ -473,6 +474,10 @@ def cases(draw, *, max_layers=4, max_size=70, flaw_weight=0.1, max_tppes=MAX_TPP
     if draw(st.booleans()):     # spike_depth stays a power of two: need << 0 or 1
         pad += (("spike_depth", draw(st.integers(0, 1))),)
 
+    # Drawn late, so that the draws before it (and the designs of a seed) stay as they were.
+    fetch_width = draw(st.sampled_from(["default", 2, 4, 1]))
+    if fetch_width != "default":
+        overrides.append(f"fetch_width={fetch_width}")
     overrides += _flaw_overrides(flaw, T, tppes, chunk, need_w, need_v)
     if flaw in ("program_depth_small", "weight_depth_small", "spike_depth_small"):
         pad = tuple(p for p in pad if p[0] != flaw[:-len("_small")])
@@ -513,6 +518,8 @@ def _flaw_overrides(flaw, T, tppes, chunk, need_w, need_v):
         return ["fifo_depth=1" if tppes % 2 else "fifo_depth=65"]
     if flaw == "join_unknown":
         return ["join=lazy" if tppes % 2 else "join=0"]
+    if flaw == "fetch_width_unknown":
+        return ["fetch_width=3" if tppes % 2 else "fetch_width=8"]
     if flaw == "unknown_parameter":
         return ["tppe=2"]
     return []

@@ -12,7 +12,7 @@ import numpy as np
 
 from hwgen.compiler.ir import LIF
 from hwgen.compiler.scheduler.fibers import SpikeFiber, prefix_popcount
-from hwgen.compiler.instruction_format import TAG_CHUNK, TAG_LAYER_END, TAG_NEURON
+from hwgen.compiler.instruction_format import TAG_CHUNK, TAG_LAYER_END, TAG_NEURON, TAG_PAD
 from hwgen.compiler.ir import reference
 from hwgen.compiler.ir.spike_words import spikes_to_words
 
@@ -34,6 +34,8 @@ def decode_entries(program, p):
     layers, current = [], []
     for word in program.entries[p]:
         entry = unpack_entry(layouts, word)
+        if entry["tag"] == TAG_PAD:
+            continue
         if entry["tag"] == TAG_LAYER_END:
             layers.append(current)
             current = []
