@@ -100,12 +100,15 @@ class Accelerator(wiring.Component):
         m.submodules.results = results = Memory(shape=g.result, depth=outputs, init=[])
         write = results.write_port()
         bus = arbiter.bus.payload
-        # chunk x outputs, advanced at each chunk's rewind: a multiplier here became a DSP
-        base = Signal(range(max(2, outputs)))
-        with m.If(sequencer.begin):
-            m.d.sync += base.eq(0)
-        with m.Elif(sequencer.rewind):
-            m.d.sync += base.eq(base + program.output_size)
+        # chunk x outputs, advanced at each chunk's rewind: a multiplier here became a DSP.
+        # With one chunk it is 0 (a register there cost logic the iCE40 fit cannot spare).
+        base = 0
+        if g.time_chunks > 1:
+            base = Signal(range(outputs))
+            with m.If(sequencer.begin):
+                m.d.sync += base.eq(0)
+            with m.Elif(sequencer.rewind):
+                m.d.sync += base.eq(base + program.output_size)
         m.d.comb += [
             write.en.eq(arbiter.bus.valid & bus.result_en),
             write.addr.eq(base + bus.slot),
