@@ -24,6 +24,37 @@ from hwgen.compiler.instruction_format import TAG_CHUNK, TAG_LAYER_END, TAG_NEUR
 from .geometry import struct_of
 
 
+def output_fifos(m, fetch, geometry, depth):
+    """The match and header FIFOs of a fetch unit (:class:`FiberFetch`,
+    :class:`~.wide_fiber_fetch.WideFiberFetch`), their read sides driving its ``matches``
+    and ``headers`` streams. Returns (match FIFO, header FIFO) for the writes."""
+    m.submodules.match_fifo = match_fifo = fifo.SyncFIFOBuffered(
+        width=geometry.chunk_match.size, depth=depth)
+    m.submodules.header_fifo = header_fifo = fifo.SyncFIFOBuffered(
+        width=geometry.neuron_header.size, depth=depth)
+    m.d.comb += [
+        fetch.matches.valid.eq(match_fifo.r_rdy),
+        fetch.matches.payload.eq(match_fifo.r_data),
+        match_fifo.r_en.eq(fetch.matches.ready),
+        fetch.headers.valid.eq(header_fifo.r_rdy),
+        fetch.headers.payload.eq(header_fifo.r_data),
+        header_fifo.r_en.eq(fetch.headers.ready),
+    ]
+    return match_fifo, header_fifo
+
+
+def neuron_header(m, geometry, entry):
+    """The neuron header a NEURON program ``entry`` (decoded) sends to the LIF stage."""
+    header = Signal(geometry.neuron_header)
+    m.d.comb += [
+        header.theta.eq(entry.theta), header.bias.eq(entry.bias),
+        header.slot.eq(entry.slot), header.chunk_last.eq(entry.chunk_last),
+    ]
+    if geometry.leak_bits:
+        m.d.comb += header.leak.eq(entry.leak)
+    return header
+
+
 class FiberFetch(wiring.Component):
     """Front end of a TPPE's inner join.
 
@@ -82,18 +113,7 @@ class FiberFetch(wiring.Component):
         # Buffered FIFOs: their outputs are registers, so the inner join's popcount and the
         # TPPE's bias do not start behind a read-pointer multiplexer (on iCE40 that mux and
         # the popcount behind it were the critical path).
-        m.submodules.match_fifo = match_fifo = fifo.SyncFIFOBuffered(
-            width=g.chunk_match.size, depth=self.fifo_depth)
-        m.submodules.header_fifo = header_fifo = fifo.SyncFIFOBuffered(
-            width=g.neuron_header.size, depth=self.fifo_depth)
-        m.d.comb += [
-            self.matches.valid.eq(match_fifo.r_rdy),
-            self.matches.payload.eq(match_fifo.r_data),
-            match_fifo.r_en.eq(self.matches.ready),
-            self.headers.valid.eq(header_fifo.r_rdy),
-            self.headers.payload.eq(header_fifo.r_data),
-            header_fifo.r_en.eq(self.headers.ready),
-        ]
+        match_fifo, header_fifo = output_fifos(m, self, g, self.fifo_depth)
 
         pc = Signal(self.program_addr_bits + 1)
         running = Signal()
@@ -184,13 +204,7 @@ class FiberFetch(wiring.Component):
         # Stage 1 -> stage 2. A LAYER_END in stage 1 stops the walk; the entry already
         # read behind it (stage 0) is dropped and read again when the next layer starts.
         issue = running & ~stall & ~s1_is[TAG_LAYER_END]
-        header = Signal(g.neuron_header)
-        m.d.comb += [
-            header.theta.eq(s1_neuron.theta), header.bias.eq(s1_neuron.bias),
-            header.slot.eq(s1_neuron.slot), header.chunk_last.eq(s1_neuron.chunk_last),
-        ]
-        if g.leak_bits:
-            m.d.comb += header.leak.eq(s1_neuron.leak)
+        header = neuron_header(m, g, s1_neuron)
         fiber_chunk = Signal(g.fiber_chunk_bits)
         m.d.comb += fiber_chunk.eq(Cat(s1_chunk.chunk, s1_chunk.state) if g.state_pairs
                                    else s1_chunk.chunk)

@@ -25,6 +25,7 @@ from amaranth.lib.wiring import In, Out
 
 from hwgen.compiler.instruction_format import TAG_CHUNK, TAG_LAYER_END, TAG_NEURON
 
+from .fiber_fetch import neuron_header, output_fifos
 from .geometry import struct_of
 
 
@@ -97,18 +98,7 @@ class WideFiberFetch(wiring.Component):
         entry_width = self.layouts["entry"].width
 
         # Buffered FIFOs, for the same clock-speed reason as FiberFetch's.
-        m.submodules.match_fifo = match_fifo = fifo.SyncFIFOBuffered(
-            width=g.chunk_match.size, depth=self.fifo_depth)
-        m.submodules.header_fifo = header_fifo = fifo.SyncFIFOBuffered(
-            width=g.neuron_header.size, depth=self.fifo_depth)
-        m.d.comb += [
-            self.matches.valid.eq(match_fifo.r_rdy),
-            self.matches.payload.eq(match_fifo.r_data),
-            match_fifo.r_en.eq(self.matches.ready),
-            self.headers.valid.eq(header_fifo.r_rdy),
-            self.headers.payload.eq(header_fifo.r_data),
-            header_fifo.r_en.eq(self.headers.ready),
-        ]
+        match_fifo, header_fifo = output_fifos(m, self, g, self.fifo_depth)
 
         pc = Signal(self.program_addr_bits + 1)
         running = Signal()
@@ -246,13 +236,7 @@ class WideFiberFetch(wiring.Component):
         # Stage 1 -> stage 2. A LAYER_END in stage 1 stops the walk; the group already
         # read behind it (stage 0) is dropped and read again when the next layer starts.
         issue = running & ~stall & ~s1_layer_end
-        header = Signal(g.neuron_header)
-        m.d.comb += [
-            header.theta.eq(s1_neuron.theta), header.bias.eq(s1_neuron.bias),
-            header.slot.eq(s1_neuron.slot), header.chunk_last.eq(s1_neuron.chunk_last),
-        ]
-        if g.leak_bits:
-            m.d.comb += header.leak.eq(s1_neuron.leak)
+        header = neuron_header(m, g, s1_neuron)
         fiber_chunks = [Signal(g.fiber_chunk_bits, name=f"fiber_chunk_{j}") for j in range(K)]
         for j in range(K):
             c = s1_chunks[j]
