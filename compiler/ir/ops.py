@@ -582,16 +582,9 @@ class Conv2d(_Conv):
     dims = 2
 
 
-@op_type
-class SumPool2d(Op):
-    """Sum of each ``kernel`` window (zero padding), per channel: exact, no division.
-
-    Input: spikes or a current (channels, height, width); output: a current whose width
-    is derived from the input's so the sum can never overflow. An average pool is a sum
-    pool whose 1 / (kh * kw) the frontend folds into the next layer's scale.
-    """
-
-    type_name = "sum_pool2d"
+class _Pool2d(Op):
+    """What the 2-d window pools share: ``kernel``, ``stride`` (default: the kernel) and
+    ``padding``, PyTorch's output size, and the (channels, height, width) input check."""
 
     def __init__(self, name, kernel, stride=None, padding=0):
         super().__init__(name)
@@ -604,12 +597,6 @@ class SumPool2d(Op):
         return tuple((n + 2 * p - k) // s + 1 for n, p, k, s in zip(
             spatial, self.padding, self.kernel, self.stride))
 
-    def output_bits(self, source):
-        window = self.kernel[0] * self.kernel[1]
-        if isinstance(source, Spikes):
-            return window.bit_length() + 1
-        return source.bits + window.bit_length()
-
     def attributes(self):
         return {"kernel": list(self.kernel), "stride": list(self.stride),
                 "padding": list(self.padding)}
@@ -619,7 +606,8 @@ class SumPool2d(Op):
         return cls(name, attributes.get("kernel"), attributes.get("stride"),
                    attributes.get("padding"))
 
-    def infer(self, inputs, timesteps):
+    def _pooled(self, inputs):
+        """(the input's value type, the output's (channels, height, width))."""
         source = _accepts_spikes_or_current(self, inputs)
         if len(source.shape) != 3:
             raise ModelError(f"{self.where}: input must be (channels, height, width), "
@@ -628,15 +616,37 @@ class SumPool2d(Op):
         if min(spatial) < 1:
             raise ModelError(f"{self.where}: kernel {list(self.kernel)} does not fit the "
                              f"input {source}")
+        return source, (source.shape[0], *spatial)
+
+
+@op_type
+class SumPool2d(_Pool2d):
+    """Sum of each ``kernel`` window (zero padding), per channel: exact, no division.
+
+    Input: spikes or a current (channels, height, width); output: a current whose width
+    is derived from the input's so the sum can never overflow. An average pool is a sum
+    pool whose 1 / (kh * kw) the frontend folds into the next layer's scale.
+    """
+
+    type_name = "sum_pool2d"
+
+    def output_bits(self, source):
+        window = self.kernel[0] * self.kernel[1]
+        if isinstance(source, Spikes):
+            return window.bit_length() + 1
+        return source.bits + window.bit_length()
+
+    def infer(self, inputs, timesteps):
+        source, shape = self._pooled(inputs)
         bits = self.output_bits(source)
         if bits > MAX_IR_ACC_BITS:
             raise ModelError(f"{self.where}: sums need {bits} bits, more than "
                              f"{MAX_IR_ACC_BITS}")
-        return Current((source.shape[0], *spatial), bits)
+        return Current(shape, bits)
 
 
 @op_type
-class MaxPool2d(Op):
+class MaxPool2d(_Pool2d):
     """Maximum of each ``kernel`` window, per channel and step (docs/semantics.md 3a).
 
     Input: a current (the convolution's, before the neurons, as snnTorch's tutorials pool)
@@ -649,40 +659,15 @@ class MaxPool2d(Op):
     type_name = "max_pool2d"
 
     def __init__(self, name, kernel, stride=None, padding=0):
-        super().__init__(name)
-        self.kernel = _int_tuple(self.where, "kernel", kernel, 2, 1)
-        self.stride = _int_tuple(self.where, "stride", self.kernel if stride is None else stride,
-                                 2, 1)
-        self.padding = _int_tuple(self.where, "padding", padding, 2, 0)
+        super().__init__(name, kernel, stride, padding)
         for p, k in zip(self.padding, self.kernel):
             if p > k // 2:
                 raise ModelError(f"{self.where}: padding {list(self.padding)} must be at most "
                                  f"half the kernel {list(self.kernel)}, so that every window "
                                  f"holds an input position")
 
-    def output_spatial(self, spatial):
-        return tuple((n + 2 * p - k) // s + 1 for n, p, k, s in zip(
-            spatial, self.padding, self.kernel, self.stride))
-
-    def attributes(self):
-        return {"kernel": list(self.kernel), "stride": list(self.stride),
-                "padding": list(self.padding)}
-
-    @classmethod
-    def from_parts(cls, name, attributes, tensors):
-        return cls(name, attributes.get("kernel"), attributes.get("stride"),
-                   attributes.get("padding"))
-
     def infer(self, inputs, timesteps):
-        source = _accepts_spikes_or_current(self, inputs)
-        if len(source.shape) != 3:
-            raise ModelError(f"{self.where}: input must be (channels, height, width), "
-                             f"got {source}")
-        spatial = self.output_spatial(source.shape[1:])
-        if min(spatial) < 1:
-            raise ModelError(f"{self.where}: kernel {list(self.kernel)} does not fit the "
-                             f"input {source}")
-        shape = (source.shape[0], *spatial)
+        source, shape = self._pooled(inputs)
         return Spikes(shape) if isinstance(source, Spikes) else Current(shape, source.bits)
 
 
