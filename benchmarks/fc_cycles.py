@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from hwgen.compiler import hardware_config
+from hwgen.compiler.passes.legalise import legalise
 from hwgen.compiler.scheduler.program import compile_program
 from hwgen import build_directory, bundled
 from hwgen.gateware.performance import layer_overhead
@@ -99,10 +100,10 @@ def main(argv=None):
             first = result.verdict.first_mismatch[result.verdict.mismatching_samples[0]]
             print(f"{name}: NOT BIT-EXACT: {first.describe()}", file=sys.stderr)
             return 2
-        for index, plan in enumerate(result.program["layers"]):
-            dense = model[plan["dense"]]
-            source = model.inputs_of(plan["dense"])[0]
-            active = result.trace.spikes[source].any(axis=1).astype(np.int64)
+        for index, (plan, layer) in enumerate(zip(result.program["layers"],
+                                                  legalise(model).layers)):
+            dense = layer.dense                    # the matrix the accelerator walks
+            active = result.trace.spikes[layer.source].any(axis=1).astype(np.int64)
             pairs = float((active @ (dense.weight != 0).T.astype(np.int64)).sum(axis=1).mean())
             ideal = float(result.ideal[:, index].mean())
             cycles = float(result.layer_cycles[:, index].mean())

@@ -34,7 +34,7 @@ import numpy as np
 
 from hwgen import build_directory, bundled
 from hwgen.compiler import hardware_config
-from hwgen.compiler.ir import Flatten
+from hwgen.compiler.passes.legalise import legalise
 from hwgen.compiler.scheduler.program import compile_program
 from hwgen.sim.cosim import cosimulate
 from hwgen.sim.workloads import NeuronMode, random_workload
@@ -61,11 +61,9 @@ def workloads(quick):
 
 def layer_work(model, plan, trace):
     """(packed pairs, per-step pairs, LoAS cycles, SparTen-S cycles), means over samples."""
-    dense = model[plan["dense"]]
-    source = model.inputs_of(plan["dense"])[0]
-    while isinstance(model[source], Flatten):
-        source = model.inputs_of(source)[0]
-    spikes = trace.spikes[source].astype(np.int64)               # (samples, T, K)
+    layer = next(l for l in legalise(model).layers if l.name == plan["name"])
+    dense = layer.dense                        # the matrix the accelerator walks
+    spikes = trace.spikes[layer.source].astype(np.int64)               # (samples, T, K)
     nonzero = (dense.weight != 0).T.astype(np.int64)             # (K, N)
     packed = (spikes.any(axis=1).astype(np.int64) @ nonzero).sum(axis=1)
     per_step = (spikes @ nonzero).sum(axis=(1, 2))

@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 
 from hwgen.atomic import atomic_directory, check_replaceable
 from hwgen.compiler.frontends import native
-from hwgen.compiler.ir import Flatten
+from hwgen.compiler.passes.legalise import legalise
 from hwgen.compiler.passes.reachability import silent_layers
 from hwgen.compiler.scheduler.program import compile_program
 from hwgen.errors import FormatError
@@ -55,20 +55,20 @@ def compile_model(model, config, path, calibration_spikes=None, *, force=False):
 
 
 def layer_sparsity(program, model, calibration_spikes=None):
-    """Per layer: the fraction of zero weights and, measured on the calibration inputs if
-    given (else None), the expected fraction of input and output neuron-steps without a
-    spike."""
+    """Per layer: its synapse as messages name it (``conv2d 'c1' (unrolled)``), the
+    fraction of zero weights (of the synapse op's own weights, e.g. a
+    convolution's kernel; of the unrolled matrix when the op feeding the neurons has none)
+    and, measured on the calibration inputs if given (else None), the expected fraction of
+    input and output neuron-steps without a spike."""
     result = []
-    for layer in program.layers:
-        weights = model[layer.dense].weight
-        entry = {"weight_sparsity": round(float((weights == 0).mean()), 4),
+    for plan, layer in zip(program.layers, legalise(model).layers):
+        weights = getattr(model[plan.dense], "weight", layer.dense.weight)
+        entry = {"synapse": layer.where,
+                 "weight_sparsity": round(float((weights == 0).mean()), 4),
                  "input_spike_sparsity": None, "output_spike_sparsity": None}
         if calibration_spikes is not None:
-            producer = model.inputs_of(layer.dense)[0]
-            while isinstance(model[producer], Flatten):       # same spikes, reshaped
-                producer = model.inputs_of(producer)[0]
             entry["input_spike_sparsity"] = round(
-                1 - float(calibration_spikes[producer].mean()), 4)
+                1 - float(calibration_spikes[layer.source].mean()), 4)
             entry["output_spike_sparsity"] = round(
                 1 - float(calibration_spikes[layer.name].mean()), 4)
         result.append(entry)

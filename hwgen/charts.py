@@ -25,16 +25,10 @@ def save(figure, path):
 def layer_densities(program, model, trace):
     """Per layer of ``program``: (input spike density, output spike density), each the
     fraction of (neuron, step) bits that are spikes, averaged over the samples."""
-    from hwgen.compiler.ir import Flatten
+    from hwgen.compiler.passes.legalise import legalise
 
-    result = []
-    for layer in program["layers"]:
-        producer = model.inputs_of(layer["dense"])[0]
-        while isinstance(model[producer], Flatten):          # same spikes, reshaped
-            producer = model.inputs_of(producer)[0]
-        result.append((float(trace.spikes[producer].mean()),
-                       float(trace.spikes[layer["name"]].mean())))
-    return result
+    return [(float(trace.spikes[layer.source].mean()), float(trace.spikes[layer.name].mean()))
+            for layer in legalise(model).layers]
 
 
 def cycles_chart(report, densities, title):

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hwgen.compiler.ir import Flatten
+from hwgen.compiler.passes.legalise import legalise
 from hwgen.compiler.ir.spike_words import words_to_spikes
 from hwgen.compiler.scheduler.assign import walk_steps
 from hwgen.gateware.core_interface import unpack_results
@@ -171,12 +171,11 @@ def ideal_bounds(program, model, trace):
     T, lanes = program["timesteps"], config["time_chunk"]
     laggy = config.get("join", "dual") == "laggy"
     bounds = []
-    for plan in program["layers"]:
-        dense = model[plan["dense"]]
-        source = model.inputs_of(plan["dense"])[0]
-        while isinstance(model[source], Flatten):           # same spikes, relabelled
-            source = model.inputs_of(source)[0]
-        spikes = trace.spikes[source]
+    # The matrices the accelerator walks: a layer of convolutions is unrolled
+    # (compiler/passes/unroll.py), its source is the spiking op before it.
+    for plan, layer in zip(program["layers"], legalise(model).layers):
+        dense = layer.dense
+        spikes = trace.spikes[layer.source]
         if dense.recurrent:
             # its own spikes of the step before are inputs too (docs/semantics.md 4c)
             own = trace.spikes[plan["name"]]

@@ -1,18 +1,21 @@
 """Legalise a model for the accelerator: find the chain of layers it can run.
 
-The accelerator runs a chain ``input -> (dense -> lif)+ -> readout``: each fully-connected
-synapse fused with the LIF neurons it feeds. A ``flatten`` anywhere in the chain (typically
-right after a C x H x W input) is a relabelling: values keep their C-order numbering
-(docs/semantics.md 3a), which is the order the accelerator streams them in, so it costs
-nothing and is skipped. Anything else is refused here, at compile time, with a message
-naming the op, so that frontends can import ops (convolutions, pooling, ...) the hardware
-does not run yet.
+The accelerator runs a chain ``input -> layer -> layer ... -> readout``, each layer a
+synapse fused with the LIF neurons it feeds, reading the spikes of the layer before it.
+A layer's synapse is what lies between its spike source and its ``lif`` op: a single
+``dense`` op (possibly recurrent, possibly behind a ``flatten``, which is a relabelling:
+values keep their C-order numbering, docs/semantics.md 3a), or any graph of linear ops --
+convolutions, sum pooling, flatten, dense layers and adds -- fed by that one source, which
+:mod:`.unroll` composes into the one matrix the accelerator walks. Anything else is
+refused here, at compile time, with a message naming the op, so that frontends can import
+ops (max pooling, residual connections across layers, ...) the hardware does not run yet.
 """
 
 from dataclasses import dataclass
 
 from hwgen.errors import UnsupportedError
 from ..ir import LIF, Dense, Flatten, Input, Readout
+from .unroll import LINEAR_OPS, unroll
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,9 @@ class SpikingDense:
     dense: Dense
     lif: LIF
     source: str = None
+    unrolled: tuple = ()
+    """The ops :mod:`.unroll` composed into ``dense``, as ``op.where`` (empty: ``dense``
+    is the model's own op)."""
 
     @property
     def name(self):
@@ -31,6 +37,14 @@ class SpikingDense:
     @property
     def inputs(self):
         return self.dense.inputs
+
+    @property
+    def where(self):
+        """The synapse, as messages name it: ``dense 'fc1'``, or for an unrolled layer
+        ``sum_pool2d 'p1', conv2d 'c2' (unrolled)``."""
+        if not self.unrolled:
+            return self.dense.where
+        return f"{', '.join(self.unrolled)} (unrolled)"
 
     @property
     def outputs(self):
@@ -47,41 +61,83 @@ class LayerChain:
 def legalise(model):
     """Return the model's :class:`LayerChain` or raise :class:`UnsupportedError`."""
     model.validate()
+    types = model.infer()
     source = model.input
-    layers, readout, current, spikes = [], None, source, source.name
+    layers, readout = [], None
     while True:
-        consumers = model.consumers_of(current.name)
+        consumers = model.consumers_of(source.name)
         if not consumers:
             break
-        if len(consumers) > 1:
-            raise UnsupportedError(f"{current.where}: feeds {len(consumers)} ops "
-                                   f"({', '.join(consumers)}); the accelerator runs a single "
-                                   f"chain of layers")
-        op = model[consumers[0]]
-        if isinstance(op, Flatten) and not isinstance(current, Dense):
-            current = op
-        elif isinstance(op, Dense) and not isinstance(current, Dense):
-            following = model.consumers_of(op.name)
-            if len(following) != 1:
-                raise UnsupportedError(f"{op.where}: the accelerator needs each dense layer "
-                                       f"to feed exactly one lif op, it feeds "
-                                       f"{len(following)}")
-            lif = model[following[0]]
-            if not isinstance(lif, LIF):
-                raise UnsupportedError(f"{lif.where}: op type {lif.type_name!r} after a dense "
-                                       f"layer is not supported by the accelerator yet (it "
-                                       f"runs dense -> lif chains)")
-            layers.append(SpikingDense(op, lif, spikes))
-            current, spikes = lif, lif.name
-        elif isinstance(op, Readout) and layers and current is layers[-1].lif:
-            if op.mode != "spike_count":
-                raise UnsupportedError(f"{op.where}: readout mode {op.mode!r} is not supported "
-                                       f"by the accelerator yet (it reads spike counts)")
-            readout = op
-            current = op
-        else:
-            raise UnsupportedError(f"{op.where}: op type {op.type_name!r} is not supported by "
-                                   f"the accelerator yet (it runs dense -> lif chains)")
+        if len(consumers) == 1 and isinstance(model[consumers[0]], Readout) and layers:
+            readout = model[consumers[0]]
+            if readout.mode != "spike_count":
+                raise UnsupportedError(f"{readout.where}: readout mode {readout.mode!r} is not "
+                                       f"supported by the accelerator yet (it reads spike "
+                                       f"counts)")
+            break
+        layer = _layer_from(model, source, types)
+        layers.append(layer)
+        source = layer.lif
     if not layers:
         raise UnsupportedError(f"model {model.name!r}: has no dense -> lif layer to run")
-    return LayerChain(source, tuple(layers), readout)
+    return LayerChain(model.input, tuple(layers), readout)
+
+
+def _layer_from(model, source, types):
+    """The :class:`SpikingDense` that ``source``'s spikes feed: its synapse ops, found by
+    walking forward from ``source`` through linear ops to the one ``lif`` op they feed."""
+    consumers = model.consumers_of(source.name)
+    if len(consumers) > 1 and not all(isinstance(model[c], LINEAR_OPS) for c in consumers):
+        raise UnsupportedError(f"{source.where}: feeds {len(consumers)} ops "
+                               f"({', '.join(consumers)}); the accelerator runs a single "
+                               f"chain of layers")
+    synapse, lifs, frontier = [], [], list(consumers)
+    while frontier:
+        op = model[frontier.pop(0)]
+        if op in synapse or op in lifs:
+            continue
+        if isinstance(op, LIF) and synapse:
+            lifs.append(op)
+            continue
+        if not isinstance(op, LINEAR_OPS):
+            what = "after a dense layer " if synapse and isinstance(synapse[-1], Dense) else ""
+            raise UnsupportedError(f"{op.where}: op type {op.type_name!r} {what}is not "
+                                   f"supported by the accelerator yet (it runs layers of "
+                                   f"linear synapse ops -> lif)")
+        synapse.append(op)
+        if not model.consumers_of(op.name):
+            raise UnsupportedError(f"{op.where}: its output feeds no neuron; the accelerator "
+                                   f"runs a single chain of layers")
+        frontier += model.consumers_of(op.name)
+    if len(lifs) != 1:
+        raise UnsupportedError(f"{source.where}: its spikes feed {len(lifs)} lif ops "
+                               f"({', '.join(l.name for l in lifs)}); the accelerator needs "
+                               f"each layer to feed exactly one")
+    (lif,) = lifs
+    for op in synapse:
+        for feed in model.inputs_of(op.name):
+            if feed != source.name and model[feed] not in synapse:
+                raise UnsupportedError(
+                    f"{op.where}: adds inputs from {source.name!r} and {feed!r}; the "
+                    f"accelerator reads one spike source per layer (residual connections "
+                    f"across layers are not supported yet)")
+        outside = [c for c in model.consumers_of(op.name)
+                   if model[c] not in synapse and model[c] is not lif]
+        if outside:
+            raise UnsupportedError(f"{op.where}: feeds {outside[0]!r} besides lif "
+                                   f"{lif.name!r}; a layer's synapse ops feed only its "
+                                   f"neurons")
+    order = {op.name: i for i, op in enumerate(model.ops)}
+    synapse.sort(key=lambda op: order[op.name])
+    output = model.inputs_of(lif.name)[0]
+    dense = model[output]
+    plain = (isinstance(dense, Dense)
+             and all(isinstance(op, Flatten) for op in synapse if op is not dense))
+    if plain:
+        return SpikingDense(dense, lif, source.name)
+    recurrent = next((op for op in synapse if isinstance(op, Dense) and op.recurrent), None)
+    if recurrent is not None:
+        raise UnsupportedError(f"{recurrent.where}: a recurrent dense op must feed its lif op "
+                               f"directly from its spike source")
+    return SpikingDense(unroll(model, source, synapse, output, types), lif, source.name,
+                        tuple(op.where for op in synapse))

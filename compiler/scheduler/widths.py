@@ -31,10 +31,10 @@ def resolve_widths(config, model, chain):
     T = model.timesteps
     needs = {
         "timesteps": (T, f"model {model.name!r} runs {T} time steps"),
-        "weight_bits": max(((l.dense.weight_bits, f"dense {l.dense.name!r} has "
+        "weight_bits": max(((l.dense.weight_bits, f"{l.where} has "
                              f"{l.dense.weight_bits}-bit weights") for l in chain.layers),
                            key=_need),
-        "acc_bits": max(((l.dense.acc_bits, f"dense {l.dense.name!r} needs a "
+        "acc_bits": max(((l.dense.acc_bits, f"{l.where} needs a "
                           f"{l.dense.acc_bits}-bit accumulator") for l in chain.layers),
                         key=_need),
         "v_bits": max(((l.lif.v_bits, f"lif {l.lif.name!r} has a {l.lif.v_bits}-bit membrane")

@@ -67,6 +67,11 @@ def print_summary(program, build):
     console.print(table(None, ["layer", "shape", "neurons / TPPE", "est. cycles (max TPPE)",
                                "zero weights", "silent inputs", "silent outputs",
                                "output to"], rows))
+    unrolled = [f"{layer.name} <- {zeros['synapse']}" for layer, zeros in
+                zip(program.layers, sparsity) if zeros["synapse"].endswith("(unrolled)")]
+    if unrolled:
+        console.print("synapses unrolled into one matrix each (receptive fields as weight "
+                      "fibers): " + "; ".join(unrolled))
     if sparsity and sparsity[0]["input_spike_sparsity"] is None:
         console.print("silent inputs / outputs: the fraction of neuron-steps without a "
                       "spike, expected from --calibration inputs (none given)")

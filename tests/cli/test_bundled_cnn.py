@@ -110,23 +110,24 @@ def test_reference_command_takes_the_bundled_cnn():
         bundled.digits_cnn_training_summary()["integer_accuracy"]
 
 
-def test_compile_refuses_the_convolution_in_one_line_and_writes_nothing(tmp_path):
+def test_compile_takes_the_bundled_cnn_and_names_its_unrolled_convolutions(tmp_path):
     result = invoke("compile", "@digits_cnn", "-o", tmp_path / "out")
-    assert result.exit_code == 1
-    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1 and "conv2d 'conv1'" in errors[0], result.output
-    assert "Traceback" not in result.output
-    assert not list(tmp_path.iterdir())
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    layers = {layer["name"]: layer for layer in report["layers"]}
+    assert layers["lif1"]["synapse"] == "conv2d 'conv1' (unrolled)"
+    assert layers["lif2"]["synapse"] == "conv2d 'conv2' (unrolled)"
+    assert layers["lif3"]["synapse"] == "dense 'fc3'"
+    assert (layers["lif1"]["inputs"], layers["lif1"]["outputs"]) == (64, 256)
 
 
-def test_quickstart_takes_the_bundled_cnn_and_keeps_the_mlp_as_default(tmp_path):
-    result = invoke("quickstart", "--model", "@digits_cnn", "-o", tmp_path / "qs")
+def test_quickstart_runs_the_bundled_cnn_bit_exact_and_keeps_the_mlp_as_default(tmp_path):
+    result = invoke("quickstart", "--model", "@digits_cnn", "-o", tmp_path / "qs",
+                    "--samples", "24")
     assert "the bundled digits_cnn (1x8x8 -> conv 16x4x4 -> conv 32x2x2 -> 10 LIF" \
         in result.output.replace("\n", "")
-    assert result.exit_code == 1
-    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1 and "conv2d 'conv1'" in errors[0], result.output
-    assert not list(tmp_path.iterdir())
+    assert result.exit_code == 0, result.output
+    assert "bit-exact: yes, all 24 samples" in result.output
     (option,) = [p for p in cli.commands["quickstart"].params if p.name == "model_name"]
     assert option.default == "@digits"
 
