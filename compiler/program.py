@@ -123,8 +123,9 @@ class LayerPlan:
 
 @dataclass
 class Program:
-    """``entries[p]``: TPPE p's packed fiber-program entries; ``weights[p]``: its nonzero
-    weights (signed) in walk order; ``descriptors``: one packed layer descriptor per layer;
+    """``entries[p]``: TPPE p's packed fiber-program entries; ``weights[p]``: its weight
+    memory (signed), each chunk entry's run of nonzero values at its ``wbase``, runs stored
+    once (:class:`~hwgen.compiler.scheduler.fibers.WeightMemory`); ``descriptors``: one packed layer descriptor per layer;
     ``layouts``: :func:`~hwgen.compiler.instruction_format.program_layouts`."""
 
     config: object

@@ -91,6 +91,34 @@ class WeightFiber:
         return column
 
 
+class WeightMemory:
+    """One TPPE's weight memory, filled chunk entry by chunk entry.
+
+    A chunk entry points at its run of nonzero values by a base address (``wbase``), so a
+    run already stored -- whole, or as a contiguous part of a longer run -- is pointed at
+    rather than stored again. An unrolled convolution (compiler/passes/unroll.py) repeats
+    its kernel once per output pixel; this keeps a TPPE's memory near one copy of the
+    kernels it uses. Deterministic: the same entries in the same order give the same
+    memory.
+    """
+
+    def __init__(self):
+        self.values = []
+        self._base = {}             # run (tuple) -> address of a stored copy
+
+    def place(self, run):
+        """Store ``run`` (a list of weights) unless a copy is stored; return its address."""
+        key = tuple(run)
+        if key not in self._base:
+            start = len(self.values)
+            self.values.extend(key)
+            # every contiguous part of the new run can serve a later, shorter run
+            for i in range(len(key)):
+                for j in range(i + 1, len(key) + 1):
+                    self._base.setdefault(key[i:j], start + i)
+        return self._base[key]
+
+
 def matched_pairs(spikes, weights):
     """The inner join of a spike fiber and a weight fiber, as the hardware walks it:
     [(chunk, bit, word address, weight index)] in order."""

@@ -3,7 +3,7 @@
 :func:`compile_program` legalises a model into a chain of fused dense + LIF layers,
 resolves the hardware configuration against it (:mod:`.widths`), assigns every layer's
 output neurons to TPPEs (:mod:`.assign`), places their outputs in the next layer's spike
-fiber, encodes every neuron's weight fiber (:mod:`.fibers`) and writes each TPPE's fiber
+fiber, encodes every neuron's weight fiber (:mod:`.fibers`), storing each run of weight values once per TPPE, and writes each TPPE's fiber
 program in the instruction format (:mod:`hwgen.compiler.instruction_format`).
 """
 
@@ -15,7 +15,7 @@ from ..instruction_format import pack_entry, pad_groups, program_layouts
 from ..passes.legalise import legalise
 from ..program import LayerPlan, LIFMode, Program
 from .assign import neuron_costs, schedule_layer
-from .fibers import WeightFiber
+from .fibers import WeightFiber, WeightMemory
 from .widths import check_capacity, resolve_depths, resolve_widths
 
 
@@ -42,7 +42,7 @@ def compile_program(model, config, calibration_spikes=None):
 
     modes, plans = [], []
     per_tppe = [[] for _ in range(P)]           # (kind, fields) entries
-    weights = [[] for _ in range(P)]            # nonzero weights, in walk order
+    weights = [WeightMemory() for _ in range(P)]
     input_size = int(np.prod(chain.input.shape))        # a shaped input is streamed in C order
     slots = list(range(input_size)) + [-1] * (-input_size % W)
     source = chain.input.name
@@ -107,15 +107,15 @@ def compile_program(model, config, calibration_spikes=None):
                 if layer.lif.leak.kind == "per_neuron":
                     header["leak"] = layer.lif.leak.multipliers[n]
                 per_tppe[p].append(("neuron", header))
-                base = len(weights[p])
+                offset = 0
                 for i, (c, mask) in enumerate(fiber.entries):
-                    chunk = {"chunk": c, "mask": mask, "wbase": base,
+                    run = fiber.values[offset:offset + bin(mask).count("1")]
+                    offset += len(run)
+                    chunk = {"chunk": c, "mask": mask, "wbase": weights[p].place(run),
                              "last": int(i == len(fiber.entries) - 1)}
                     if state_base is not None and c >= state_base // W:
                         chunk.update(chunk=c - state_base // W, state=1)
                     per_tppe[p].append(("chunk", chunk))
-                    base += bin(mask).count("1")
-                weights[p].extend(fiber.values)
             per_tppe[p].append(("layer_end", {}))
         plans.append(LayerPlan(layer.name, layer.dense.name, layer.inputs, layer.outputs,
                                modes.index(mode), last, slots, output_slots,
@@ -126,6 +126,7 @@ def compile_program(model, config, calibration_spikes=None):
 
     output_size = chain.layers[-1].outputs
     per_tppe = [pad_groups(tppe, config.fetch_width) for tppe in per_tppe]
+    weights = [memory.values for memory in weights]
     config = resolve_depths(config, model, plans, per_tppe, weights)
     layouts = program_layouts(config, len(modes), output_size,
                               max((mode.leak_bits for mode in modes), default=0), recurrent)
