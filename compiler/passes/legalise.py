@@ -109,11 +109,6 @@ def _layer_from(model, source, types):
             raise UnsupportedError(f"{op.where}: its output feeds no neuron; the accelerator "
                                    f"runs a single chain of layers")
         frontier += model.consumers_of(op.name)
-    if len(lifs) != 1:
-        raise UnsupportedError(f"{source.where}: its spikes feed {len(lifs)} lif ops "
-                               f"({', '.join(l.name for l in lifs)}); the accelerator needs "
-                               f"each layer to feed exactly one")
-    (lif,) = lifs
     for op in synapse:
         for feed in model.inputs_of(op.name):
             if feed != source.name and model[feed] not in synapse:
@@ -121,12 +116,11 @@ def _layer_from(model, source, types):
                     f"{op.where}: adds inputs from {source.name!r} and {feed!r}; the "
                     f"accelerator reads one spike source per layer (residual connections "
                     f"across layers are not supported yet)")
-        outside = [c for c in model.consumers_of(op.name)
-                   if model[c] not in synapse and model[c] is not lif]
-        if outside:
-            raise UnsupportedError(f"{op.where}: feeds {outside[0]!r} besides lif "
-                                   f"{lif.name!r}; a layer's synapse ops feed only its "
-                                   f"neurons")
+    if len(lifs) != 1:
+        raise UnsupportedError(f"{source.where}: its spikes feed {len(lifs)} lif ops "
+                               f"({', '.join(l.name for l in lifs)}); the accelerator needs "
+                               f"each layer to feed exactly one")
+    (lif,) = lifs          # every synapse op feeds only synapse ops or lif, by the walk
     order = {op.name: i for i, op in enumerate(model.ops)}
     synapse.sort(key=lambda op: order[op.name])
     output = model.inputs_of(lif.name)[0]

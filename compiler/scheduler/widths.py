@@ -118,8 +118,9 @@ def resolve_depths(config, model, plans, per_tppe, weights):
                         f"(padded to {W}-neuron chunks)"),
         "program_depth": max(((len(entries), f"TPPE {p} needs {len(entries)} fiber-program "
                                f"entries") for p, entries in enumerate(per_tppe)), key=_need),
-        "weight_depth": max(((max(1, len(values)), f"TPPE {p} holds {len(values)} nonzero "
-                              f"weights") for p, values in enumerate(weights)), key=_need),
+        "weight_depth": max(((max(1, len(values)), f"TPPE {p} holds {len(values)} weight "
+                              f"words (its nonzero weights, each run stored once)")
+                             for p, values in enumerate(weights)), key=_need),
     }
     values = {}
     for name, (need, why) in needs.items():

@@ -4,7 +4,8 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hwgen.compiler.scheduler.fibers import SpikeFiber, WeightFiber, matched_pairs, prefix_popcount
+from hwgen.compiler.scheduler.fibers import (SpikeFiber, WeightFiber, WeightMemory,
+                                             matched_pairs, prefix_popcount)
 
 chunks = st.sampled_from([4, 8, 16])
 
@@ -52,3 +53,23 @@ def test_matched_pairs_find_exactly_the_products(data, chunk):
 
 def test_prefix_popcount():
     assert [prefix_popcount(0b1011, bit) for bit in range(5)] == [0, 1, 2, 2, 3]
+
+
+@given(st.lists(st.lists(st.integers(-3, 3).filter(bool), min_size=1, max_size=6),
+                max_size=30))
+def test_weight_memory_stores_each_run_once_and_every_run_reads_back(runs):
+    memory = WeightMemory()
+    bases = [memory.place(run) for run in runs]
+    for run, base in zip(runs, bases):
+        assert memory.values[base:base + len(run)] == run
+    # nothing stored twice: a run already readable somewhere was not appended
+    assert len(memory.values) <= sum(len(run) for run in runs)
+    again = WeightMemory()
+    assert [again.place(run) for run in runs] == bases          # deterministic
+
+
+def test_weight_memory_points_a_shorter_run_into_a_longer_one():
+    memory = WeightMemory()
+    assert memory.place([1, 2, 3]) == 0
+    assert memory.place([2, 3]) == 1 and memory.place([3]) == 2
+    assert memory.place([3, 1]) == 3 and memory.values == [1, 2, 3, 3, 1]

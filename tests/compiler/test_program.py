@@ -52,6 +52,24 @@ def test_bundled_model_program():
     assert np.array_equal(layers["lif2"], spikes_to_words(trace.spikes["lif2"]))
 
 
+def test_bundled_cnn_program_computes_the_reference_and_shares_its_kernels():
+    """The unrolled convolutions of @digits_cnn, walked entry by entry, spike as the
+    reference does; each TPPE stores a run of kernel values once however many output
+    pixels point at it."""
+    model = bundled.digits_cnn_model()
+    inputs, _ = bundled.digits_test_set()
+    program = compile_program(model, config("tppes=3"))
+    trace = reference.run(model, inputs[:3])
+    layers, membranes = program_model.run(program, trace.spikes["pixels"])
+    for plan in program.layers:
+        assert np.array_equal(layers[plan.name], spikes_to_words(trace.spikes[plan.name]))
+    assert np.array_equal(membranes, trace.membranes["lif3"])
+    pointed = sum(int(np.count_nonzero(model[name].weight)) * n for name, n in
+                  (("conv1", 4 * 4), ("conv2", 2 * 2))) + np.count_nonzero(model["fc3"].weight)
+    stored = sum(len(w) for w in program.weights)
+    assert stored < pointed / 2
+
+
 def test_auto_values_are_sized_to_the_model():
     program = compile_program(bundled.digits_model(), config())
     c = program.config
@@ -90,7 +108,8 @@ def test_compilation_is_deterministic():
     (["tppes=4", "program_depth=100"], "model 'digits_mlp' does not fit: config program_depth "
      "= 100, but TPPE 1 needs 187 fiber-program entries; raise it or use more TPPEs"),
     (["tppes=4", "weight_depth=500"], "model 'digits_mlp' does not fit: config weight_depth = "
-     "500, but TPPE 1 holds 687 nonzero weights; raise it or use more TPPEs"),
+     "500, but TPPE 0 holds 618 weight words (its nonzero weights, each run stored once); "
+     "raise it or use more TPPEs"),
     (["lif_steps=3"], "config lif_steps = 3 must divide the 8 time steps processed together "
                       "(time_chunk)"),
     (["time_chunk=3"], "config time_chunk = 3 must divide the model's 8 time steps"),

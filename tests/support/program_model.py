@@ -2,7 +2,7 @@
 
 It walks each TPPE's fiber program exactly as the hardware does: spike fibers in the
 fixed-stride chunk format, the inner join by prefix popcounts on both masks, weights read
-from each TPPE's packed weight memory at the running weight base, T accumulators, the
+from each TPPE's packed weight memory at each chunk entry's weight base, T accumulators, the
 LIF of docs/semantics.md, and output compression into the next layer's fiber. Agreement
 with :mod:`hwgen.compiler.ir.reference` shows the compiler's program (placement, permutation, packing)
 is right independently of the RTL; the RTL's unit tests use its pieces as models.
@@ -59,7 +59,6 @@ def run_sample(program, input_words):
     W, T = program.config.chunk, program.timesteps
     fiber = SpikeFiber.encode(input_words, W)
     decoded = [decode_entries(program, p) for p in range(program.tppes)]
-    weight_pointer = [0] * program.tppes
     outputs, membranes = {}, None
     for index, plan in enumerate(program.layers):
         mode = program.modes[plan.mode]
@@ -81,11 +80,11 @@ def run_sample(program, input_words):
                     for bit in range(W):
                         if matched >> bit & 1:
                             word = fiber.words[chunk["chunk"] * W + prefix_popcount(smask, bit)]
-                            weight = program.weights[p][weight_pointer[p] +
+                            # the entry's run of values starts at its wbase (runs are
+                            # stored once per TPPE and shared, scheduler/fibers.py)
+                            weight = program.weights[p][chunk["wbase"] +
                                                        prefix_popcount(chunk["mask"], bit)]
                             acc += weight * ((word >> np.arange(T)) & 1)
-                    assert chunk["wbase"] == weight_pointer[p], "weight base out of step"
-                    weight_pointer[p] += bin(chunk["mask"]).count("1")
                 word, v = neuron_lif(mode, header["theta"], acc + header["bias"],
                                      header.get("leak"))
                 slot_words[header["slot"]] = word

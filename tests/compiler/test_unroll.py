@@ -1,0 +1,219 @@
+"""Unrolling a layer's linear synapse ops into one matrix (compiler/passes/unroll.py,
+legalise): the matrix times the source's spikes, plus the bias, is exactly the current the
+integer reference computes through the ops themselves, for every shape the IR accepts; and
+what the accelerator cannot run is refused by name."""
+
+import re
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings, strategies as st
+
+from hwgen.compiler import hardware_config
+from hwgen.compiler.ir import (LIF, Add, Conv1d, Conv2d, Dense, Flatten, Input, MaxPool2d,
+                               Model, Readout, SumPool2d, reference)
+from hwgen.compiler.passes import unroll as unroll_module
+from hwgen.compiler.passes.legalise import legalise
+from hwgen.compiler.scheduler.program import compile_program
+from hwgen.errors import FitError, ModelError, UnsupportedError
+
+
+def check_exact(model, samples=6, seed=0):
+    """Every layer's unrolled matrix reproduces the reference's current into its lif op on
+    random spikes (and on all-silent and all-spiking inputs)."""
+    rng = np.random.default_rng(seed)
+    shape = model.input.shape
+    x = (rng.random((samples, model.timesteps, *shape)) < 0.5).astype(np.uint8)
+    x[0] = 0
+    x[1] = 1
+    trace = reference.run(model, x)
+    chain = legalise(model)
+    for layer in chain.layers:
+        current = reference.dense(layer.dense, trace.spikes[layer.source])
+        expected = trace.currents[model.inputs_of(layer.name)[0]]
+        assert np.array_equal(current, expected), layer.name
+    return chain
+
+
+def lif_for(model, name, source, threshold=2):
+    size = model.infer()[source].size
+    model.add(LIF(name, np.full(size, threshold), v_bits=12), source)
+
+
+def conv_model(draw, dims):
+    channels = draw(st.integers(1, 5))
+    size = tuple(draw(st.integers(1, 7)) for _ in range(dims))
+    kernel = tuple(draw(st.integers(1, min(3, s + 2))) for s in size)
+    padding = tuple(draw(st.integers(0, k - 1)) for k in kernel)
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(dims))
+    dilation = tuple(draw(st.integers(1, 2)) for _ in range(dims))
+    groups = draw(st.sampled_from([g for g in (1, 2, 3) if channels % g == 0]))
+    out_channels = groups * draw(st.integers(1, 3))
+    for n, k, p, d in zip(size, kernel, padding, dilation):
+        if n + 2 * p - d * (k - 1) < 1:
+            return None
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 16)))
+    weight = rng.integers(-8, 8, (out_channels, channels // groups, *kernel))
+    weight[rng.random(weight.shape) < 0.3] = 0
+    bias = rng.integers(-5, 5, out_channels) if draw(st.booleans()) else None
+    op = (Conv1d if dims == 1 else Conv2d)(
+        "conv", weight, bias, stride=stride, padding=padding, dilation=dilation,
+        groups=groups, weight_bits=4, acc_bits=16)
+    model = Model("m", draw(st.integers(1, 3)))
+    model.add(Input("x", (channels, *size)))
+    if dims == 2 and draw(st.booleans()):
+        # sum pooling of the input spikes before the convolution: composed into it
+        model.add(SumPool2d("pool", draw(st.integers(1, 2)), padding=0), "x")
+        model.add(op, "pool")
+    else:
+        model.add(op, "x")
+    try:
+        model.infer()
+    except ModelError:                        # a window larger than its padded input
+        return None
+    lif_for(model, "lif", "conv")
+    return model
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data(), st.sampled_from([1, 2]))
+def test_unrolled_convolutions_compute_what_the_reference_computes(data, dims):
+    model = conv_model(data.draw, dims)
+    assume(model is not None)
+    chain = check_exact(model)
+    (layer,) = chain.layers
+    assert layer.unrolled[-1] == model["conv"].where and layer.where.endswith("(unrolled)")
+    assert layer.dense.outputs == model.infer()["conv"].size
+
+
+def two_convs_model(add_spikes=False):
+    """Two convolutions of one source summed into one neuron op, then flatten -> dense; or
+    a spike add of the input with itself feeding a convolution."""
+    rng = np.random.default_rng(4)
+    model = Model("m", 4)
+    model.add(Input("x", (2, 5, 5)))
+    if add_spikes:
+        model.add(Flatten("same", 0, 0), "x")        # the input again, as a second edge
+        model.add(Add("twice"), ["x", "same"])
+        model.add(Conv2d("c", rng.integers(-3, 4, (3, 2, 3, 3)), stride=2, padding=1,
+                         weight_bits=4, acc_bits=10), "twice")
+        lif_for(model, "l1", "c")
+    else:
+        model.add(Conv2d("a", rng.integers(-3, 4, (3, 2, 3, 3)), padding=1, weight_bits=4,
+                         acc_bits=10), "x")
+        model.add(Conv2d("b", rng.integers(-3, 4, (3, 2, 1, 1)), rng.integers(-2, 3, 3),
+                         weight_bits=4, acc_bits=10), "x")
+        model.add(Add("sum"), ["a", "b"])
+        lif_for(model, "l1", "sum")
+    size = model.infer()["l1"].size
+    model.add(Flatten("flat"), "l1")
+    model.add(Dense("fc", rng.integers(-3, 4, (4, size)), weight_bits=4, acc_bits=12), "flat")
+    lif_for(model, "l2", "fc")
+    model.add(Readout("r"), "l2")
+    return model
+
+
+@pytest.mark.parametrize("add_spikes", [False, True])
+def test_adds_of_one_source_unroll_and_a_plain_dense_stays_the_models_op(add_spikes):
+    model = two_convs_model(add_spikes)
+    chain = check_exact(model)
+    first, second = chain.layers
+    assert first.unrolled == (("flatten 'same'", "add 'twice'", "conv2d 'c'") if add_spikes else
+                              ("conv2d 'a'", "conv2d 'b'", "add 'sum'"))
+    assert second.dense is model["fc"] and second.unrolled == ()
+    assert second.source == "l1" and chain.readout is model["r"]
+
+
+def test_the_unrolled_weight_and_accumulator_widths_hold_the_composed_matrix():
+    model = Model("m", 2)
+    model.add(Input("x", (1, 4, 4)))
+    model.add(SumPool2d("pool", 2), "x")
+    model.add(Conv2d("c", np.full((1, 1, 2, 2), 7), weight_bits=4, acc_bits=9), "pool")
+    lif_for(model, "l", "c")
+    (layer,) = check_exact(model).layers
+    # one output: 7 on each of the 16 inputs (each reaches it through one pool window)
+    assert layer.dense.weight.tolist() == [[7] * 16]
+    assert layer.dense.weight_bits == 4 and layer.dense.acc_bits >= 8
+
+
+def test_a_composed_weight_wider_than_the_accelerator_is_refused():
+    model = Model("m", 2)
+    model.add(Input("x", (1, 4, 4)))
+    model.add(SumPool2d("pool", 2, stride=1), "x")
+    model.add(Conv2d("c", np.full((1, 1, 2, 2), 2 ** 15 - 1), weight_bits=16, acc_bits=24),
+              "pool")
+    lif_for(model, "l", "c")
+    with pytest.raises(UnsupportedError, match=re.escape(
+            "conv2d 'c': unrolled with pool, c, its weights reach 18 bits, more than the "
+            "accelerator's 16")):
+        legalise(model)
+
+
+def test_a_layer_too_large_to_unroll_is_refused_with_its_size(monkeypatch):
+    monkeypatch.setattr(unroll_module, "MAX_UNROLLED_ENTRIES", 1000)
+    model = two_convs_model()
+    with pytest.raises(FitError, match=re.escape(
+            "add 'sum': unrolled, its layer is a 75 x 50 matrix (3,750 entries), more than "
+            "the compiler holds (1,000)")):
+        compile_program(model, hardware_config.load(None, []))
+
+
+def residual_model():
+    rng = np.random.default_rng(5)
+    model = Model("m", 3)
+    model.add(Input("x", (6,)))
+    model.add(Dense("a", rng.integers(-3, 4, (6, 6)), weight_bits=4, acc_bits=8), "x")
+    lif_for(model, "h", "a")
+    model.add(Dense("b", rng.integers(-3, 4, (6, 6)), weight_bits=4, acc_bits=8), "h")
+    model.add(Dense("skip", rng.integers(-3, 4, (6, 6)), weight_bits=4, acc_bits=8), "x")
+    model.add(Add("sum"), ["b", "skip"])
+    lif_for(model, "out", "sum")
+    return model
+
+
+def test_what_the_accelerator_cannot_run_is_refused_by_name():
+    with pytest.raises(UnsupportedError, match=re.escape(
+            "add 'sum': adds inputs from 'x' and 'b'; the accelerator reads one spike "
+            "source per layer (residual connections across layers are not supported yet)")):
+        legalise(residual_model())
+    model = Model("m", 2)
+    model.add(Input("x", (2, 4, 4)))
+    model.add(Conv2d("c", np.ones((2, 2, 3, 3), dtype=int), padding=1, weight_bits=2,
+                     acc_bits=7), "x")
+    lif_for(model, "l", "c")
+    model.add(Conv2d("c2", np.ones((2, 2, 1, 1), dtype=int), weight_bits=2, acc_bits=4), "l")
+    model.add(Conv2d("skip", np.ones((2, 2, 1, 1), dtype=int), weight_bits=2, acc_bits=4),
+              "x")
+    with pytest.raises(UnsupportedError, match=re.escape(
+            "conv2d 'skip': its output feeds no neuron; the accelerator runs a single chain "
+            "of layers")):
+        legalise(model)
+
+
+def test_a_residual_from_an_earlier_layer_is_refused_naming_both_sources():
+    rng = np.random.default_rng(6)
+    model = Model("m", 3)
+    model.add(Input("x", (6,)))
+    model.add(Dense("a", rng.integers(-3, 4, (6, 6)), weight_bits=4, acc_bits=8), "x")
+    lif_for(model, "h1", "a")
+    model.add(Dense("b", rng.integers(-3, 4, (6, 6)), weight_bits=4, acc_bits=8), "h1")
+    lif_for(model, "h2", "b")
+    model.add(Add("sew"), ["h1", "h2"])
+    model.add(Dense("c", rng.integers(-3, 4, (6, 6)), weight_bits=4, acc_bits=8), "sew")
+    lif_for(model, "out", "c")
+    with pytest.raises(UnsupportedError, match=re.escape(
+            "add 'sew': adds inputs from 'h1' and 'h2'; the accelerator reads one spike "
+            "source per layer (residual connections across layers are not supported yet)")):
+        legalise(model)
+
+
+def test_max_pooling_is_refused_by_name():
+    model = Model("m", 2)
+    model.add(Input("x", (1, 4, 4)))
+    model.add(Conv2d("c", np.ones((2, 1, 3, 3), dtype=int), padding=1, weight_bits=2,
+                     acc_bits=6), "x")
+    model.add(MaxPool2d("mp", 2), "c")
+    lif_for(model, "l", "mp")
+    with pytest.raises(UnsupportedError, match=re.escape(
+            "max_pool2d 'mp': op type 'max_pool2d' is not supported by the accelerator yet")):
+        legalise(model)

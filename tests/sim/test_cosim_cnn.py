@@ -1,0 +1,142 @@
+"""Convolutional SNNs through the whole flow to the RTL (their layers unrolled,
+compiler/passes/unroll.py), against the frameworks' own arithmetic.
+
+- A CNN exported from snnTorch with hwgen's helper (Conv2d -> Leaky, strided Conv2d ->
+  Leaky, Flatten -> Linear -> Leaky), co-simulated on Verilator: every layer's RTL spikes
+  equal snnTorch's own simulation of the integer-valued network.
+- A NIR CNN in the Sinabs style (conv, IAF with SingleSpike, sum pooling, conv, IAF,
+  flatten, affine, IAF), read with the sinabs preset: the RTL equals the integer reference,
+  and both equal Sinabs's IAF arithmetic (float64, subtract reset, one spike per step) run here with torch's
+  convolution and pooling.
+"""
+
+import nir
+import numpy as np
+import pytest
+import snntorch as snn
+import torch
+
+from hwgen import build_directory
+from hwgen.compiler import hardware_config
+from hwgen.compiler.frontends import nir as frontend
+from hwgen.compiler.frontends import snntorch_export
+from hwgen.compiler.scheduler.program import compile_program
+from hwgen.sim.cosim import cosimulate
+from snntorch_oracle import linear, run_snntorch
+
+pytestmark = [pytest.mark.verilator, pytest.mark.slow]
+
+
+def integer_conv(cin, cout, generator, kernel=3, stride=1, padding=1):
+    conv = torch.nn.Conv2d(cin, cout, kernel, stride=stride, padding=padding)
+    with torch.no_grad():
+        conv.weight.copy_(torch.randint(-2, 3, conv.weight.shape, generator=generator))
+        conv.bias.copy_(torch.randint(-1, 2, conv.bias.shape, generator=generator))
+    return conv
+
+
+def leaky(beta, threshold, **options):
+    return snn.Leaky(beta=beta, threshold=threshold, init_hidden=True, state_quant=torch.floor,
+                     **options)
+
+
+def cosimulate_model(model, x, settings, tmp_path):
+    program = compile_program(model, hardware_config.load(None, settings))
+    build = build_directory.write(program, model, tmp_path / "build")
+    result = cosimulate(build, x)
+    assert result.verdict.bit_exact, result.verdict.first_mismatch
+    return result
+
+
+def test_a_snntorch_cnn_spikes_on_the_rtl_exactly_as_in_snntorch(tmp_path):
+    generator = torch.Generator().manual_seed(21)
+    # 5 and 6 channels: a layer's C x H x W neurons are not a multiple of the chunk
+    net = torch.nn.Sequential(
+        integer_conv(2, 5, generator), leaky(0.5, 2.0),
+        integer_conv(5, 6, generator, stride=2), leaky(0.75, 3.0, reset_mechanism="zero"),
+        torch.nn.Flatten(), linear(6 * 3 * 3, 7, generator), leaky(0.5, 2.0))
+    x = (np.random.default_rng(21).random((10, 6, 2, 6, 6)) < 0.4).astype(np.uint8)
+    theirs = run_snntorch(net, x)
+    snntorch_export.export(net, tmp_path / "cnn.nir", (2, 6, 6), timesteps=6)
+    model = frontend.load(tmp_path / "cnn.nir", source_framework="snntorch")
+    assert [op.type_name for op in model.ops][:3] == ["input", "conv2d", "lif"]
+    result = cosimulate_model(model, x, ["tppes=3", "chunk=8"], tmp_path)
+    for name, spikes in theirs.items():
+        assert spikes.any(), f"layer {name} never spiked: a weak test"
+        assert np.array_equal(result.verdict.rtl_spikes[name], spikes.reshape(10, 6, -1)), name
+
+
+def sinabs_iaf(shape, threshold):
+    """What ``sinabs.to_nir`` writes for an IAF layer: r = 1, v_threshold, no v_reset."""
+    node = nir.IF(r=np.ones(shape), v_threshold=np.full(shape, float(threshold)))
+    node.v_reset = None
+    return node
+
+
+def sinabs_cnn(rng):
+    c1 = rng.integers(-2, 3, (4, 2, 3, 3)).astype(float)
+    c2 = rng.integers(-2, 3, (3, 4, 3, 3)).astype(float)
+    fc = rng.integers(-3, 4, (5, 3 * 2 * 2)).astype(float)
+    g = nir.NIRGraph(nodes={
+        "input": nir.Input(np.array([2, 8, 8])),
+        "conv1": nir.Conv2d(input_shape=(8, 8), weight=c1, stride=1, padding=1, dilation=1,
+                            groups=1, bias=np.zeros(4)),
+        "iaf1": sinabs_iaf((4, 8, 8), 2.0),
+        "pool1": nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]),
+                               padding=np.array([0, 0])),
+        "conv2": nir.Conv2d(input_shape=(4, 4), weight=c2, stride=2, padding=1, dilation=1,
+                            groups=1, bias=np.zeros(3)),
+        "iaf2": sinabs_iaf((3, 2, 2), 3.0),
+        "flat": nir.Flatten(start_dim=0, end_dim=-1, input_type={"input": np.array([3, 2, 2])}),
+        "fc": nir.Affine(weight=fc, bias=np.zeros(5)),
+        "iaf3": sinabs_iaf((5,), 2.0),
+        "output": nir.Output(np.array([5])),
+    }, edges=[("input", "conv1"), ("conv1", "iaf1"), ("iaf1", "pool1"), ("pool1", "conv2"),
+              ("conv2", "iaf2"), ("iaf2", "flat"), ("flat", "fc"), ("fc", "iaf3"),
+              ("iaf3", "output")], metadata={}, type_check=False)
+    return g, (c1, c2, fc)
+
+
+def sinabs_spikes(weights, x):
+    """Sinabs's IAF (MembraneSubtract, one spike per step, v >= threshold fires) in
+    float64, layer after layer, with torch's convolution and sum pooling."""
+    import torch.nn.functional as F
+    c1, c2, fc = (torch.tensor(w, dtype=torch.float64) for w in weights)
+
+    def iaf(currents, theta):
+        v, out = torch.zeros_like(currents[:, 0]), []
+        for t in range(currents.shape[1]):
+            v = v + currents[:, t]
+            s = (v >= theta).to(torch.float64)
+            v = v - s * theta
+            out.append(s)
+        return torch.stack(out, 1)
+
+    def per_step(function, values):
+        n, steps = values.shape[:2]
+        result = function(values.reshape(n * steps, *values.shape[2:]))
+        return result.reshape(n, steps, *result.shape[1:])
+
+    x = torch.tensor(x, dtype=torch.float64)
+    s1 = iaf(per_step(lambda v: F.conv2d(v, c1, padding=1), x), 2.0)
+    pooled = per_step(lambda v: F.avg_pool2d(v, 2) * 4, s1)
+    s2 = iaf(per_step(lambda v: F.conv2d(v, c2, stride=2, padding=1), pooled), 3.0)
+    s3 = iaf(s2.flatten(2) @ fc.T, 2.0)
+    return {name: s.flatten(2).numpy().astype(np.uint8)
+            for name, s in (("iaf1", s1), ("iaf2", s2), ("iaf3", s3))}
+
+
+def test_a_sinabs_style_nir_cnn_spikes_on_the_rtl_as_sinabs_computes(tmp_path):
+    rng = np.random.default_rng(22)
+    g, weights = sinabs_cnn(rng)
+    x = (rng.random((10, 5, 2, 8, 8)) < 0.35).astype(np.uint8)
+    theirs = sinabs_spikes(weights, x)
+    # (an IF without v_reset, as Sinabs writes it, does not round-trip through nir.write)
+    model = frontend.load(g, source_framework="sinabs", timesteps=5, spike_fn="single")
+    assert [op.type_name for op in model.ops] == [
+        "input", "conv2d", "lif", "sum_pool2d", "conv2d", "lif", "flatten", "dense", "lif",
+        "readout"]
+    result = cosimulate_model(model, x, ["tppes=2", "chunk=16"], tmp_path)
+    for name, spikes in theirs.items():
+        assert spikes.any(), f"layer {name} never spiked: a weak test"
+        assert np.array_equal(result.verdict.rtl_spikes[name], spikes), name
