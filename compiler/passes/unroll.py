@@ -53,8 +53,8 @@ def unroll(model, source, ops, output, types):
     ``weight`` is ``M`` and ``bias`` is ``b`` (None if zero).
 
     ``types``: the model's inferred value types. The weight width is the narrowest holding
-    ``M``; the accumulator width the larger of the neurons' declared input width and the
-    narrowest holding ``M``'s bound, so the composed sum never overflows either.
+    ``M``, the accumulator width the narrowest holding ``M``'s bound
+    ``max_n (sum_k |M[n, k]| + |b[n]|)``, so the composed sum never overflows.
     """
     inputs = types[source.name].size
     outputs = types[output].size
@@ -77,8 +77,10 @@ def unroll(model, source, ops, output, types):
         raise UnsupportedError(f"{model[output].where}: unrolled with {names}, its weights "
                                f"reach {weight_bits} bits, more than the accelerator's "
                                f"{MAX_WEIGHT_BITS}")
+    # The neurons' declared input width bounds any input of the ops' declared widths
+    # (m = 2**(bits-1) for a current); the matrix's own bound is exact and often narrower.
     bound = int((np.abs(weight).sum(axis=1) + np.abs(bias)).max(initial=0))
-    acc_bits = max(types[output].bits, signed_bits(-bound, bound))
+    acc_bits = signed_bits(-bound, bound)
     if acc_bits > MAX_IR_ACC_BITS:        # cannot happen while every op's width is checked
         raise UnsupportedError(f"{model[output].where}: unrolled with {names}, its sums need "
                                f"{acc_bits} bits")

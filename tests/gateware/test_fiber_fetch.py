@@ -29,7 +29,7 @@ def expected_stream(program, p, layer, fiber):
     """The chunk matches and headers TPPE p must emit for layers 0..``layer`` when every
     layer reads ``fiber`` (the harness has one mask memory)."""
     W = program.config.chunk
-    matches, headers, wptr = [], [], 0
+    matches, headers = [], []
     for layer_index, entries in enumerate(program_model.decode_entries(program, p)):
         position = 0
         while position < len(entries):
@@ -42,8 +42,8 @@ def expected_stream(program, p, layer, fiber):
                 smask = fiber.masks[chunk["chunk"]] if chunk["chunk"] < len(fiber.masks) else 0
                 if smask & chunk["mask"]:
                     neuron.append({"smask": smask, "wmask": chunk["mask"],
-                                   "chunk": chunk["chunk"], "wbase": wptr, "end": 0})
-                wptr += bin(chunk["mask"]).count("1")
+                                   "chunk": chunk["chunk"], "wbase": chunk["wbase"],
+                                   "end": 0})
             if layer_index > layer:
                 continue
             headers.append({k: header[k] for k in ("theta", "bias", "slot", "chunk_last")})
@@ -158,7 +158,7 @@ def test_matches_and_headers_follow_the_program(seed, tppes, chunk, density, fif
 
 
 @pytest.mark.parametrize("fetch_width", [1, 2, 4])
-def test_second_layer_after_go_with_running_weight_base(fetch_width):
+def test_second_layer_after_go_reads_its_own_weight_bases(fetch_width):
     program, _ = first_layer_case(5, 2, 8, 0.5, fetch_width=fetch_width)
     fiber = SpikeFiber.encode([0b1010, 0, 0b1111, 1] * 8, 8)
     got, want, headers, want_headers = run(program, 1, 1, fiber, 2, 0, 0.5)

@@ -80,7 +80,7 @@ def test_refusal_check_rejects_multiline_and_unnamed_messages():
 def test_the_generator_reaches_every_corner_it_promises():
     """Over a fixed sample of draws (no simulation): every neuron mode of the IR, voltage-
     and current-based, the extreme T, TPPE counts, widths and sizes, every input kind, both
-    joins, every fetch width and every flaw."""
+    joins, every fetch width, every flaw, and convolutional layers at their corners."""
     from hwgen.compiler.ir.neuron import (FIRE_MODES, LEAK_KINDS, ORDERS, RESET_MODES,
                                          SYNAPSE_ROUNDINGS)
     from model_strategies import THRESHOLD_STYLES, WEIGHT_STYLES
@@ -88,7 +88,7 @@ def test_the_generator_reaches_every_corner_it_promises():
                                    "weight_bits", "size_vs_chunk", "stimulus", "encoding",
                                    "flaw", "weights", "thresholds", "time_chunks",
                                    "synapse", "synapse_rounding", "i_bits", "cuba_order",
-                                   "join", "recurrent", "fetch_width")}
+                                   "join", "recurrent", "fetch_width", "conv")}
 
     @settings(max_examples=2000, derandomize=True, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
@@ -116,6 +116,16 @@ def test_the_generator_reaches_every_corner_it_promises():
         seen["recurrent"].update(
             "first" if i == 0 else "later" for i, layer in enumerate(case.layers)
             if layer.recurrent and not case.flaw)
+        for index, conv in enumerate(case.convs):
+            seen["conv"].add(f"{len(conv.kernel)}-d")
+            seen["conv"].update(corner for corner, present in (
+                ("second layer", index > 0), ("sum pool", conv.pool),
+                ("shortcut add", conv.shortcut), ("groups", conv.groups > 1),
+                ("stride", max(conv.stride) > 1), ("dilation", max(conv.dilation) > 1),
+                ("padding", max(conv.padding) > 0),
+                ("one-pixel input", index == 0 and max(case.input_shape[1:]) == 1),
+                ("channels not a chunk multiple", conv.out_channels % chunk))
+                if present)
         for layer in case.layers:
             seen["order"].add(layer.order)
             seen["fire"].add(layer.fire)
@@ -155,6 +165,9 @@ def test_the_generator_reaches_every_corner_it_promises():
     assert seen["recurrent"] == {"first", "later"}
     assert {"default", "dual", "laggy"} <= seen["join"]
     assert {"default", "1", "2", "4"} <= seen["fetch_width"]
+    assert seen["conv"] == {"1-d", "2-d", "second layer", "sum pool", "shortcut add", "groups",
+                            "stride", "dilation", "padding", "one-pixel input",
+                            "channels not a chunk multiple"}
 
 
 def test_a_reproducer_holds_the_model_config_inputs_and_one_command(tmp_path):

@@ -1,7 +1,7 @@
 """Hypothesis strategies for whole models, hardware configurations and inputs.
 
-:func:`cases` draws a :class:`Case`: a fully-connected chain ``input -> (dense -> lif)+ ->
-readout`` over everything ``hwgen compile`` accepts (the IR's rules, the hardware
+:func:`cases` draws a :class:`Case`: a chain ``input -> (synapse -> lif)+ -> readout`` over
+everything ``hwgen compile`` accepts (the IR's rules, the hardware
 configuration's ranges, :mod:`hwgen.compiler.passes.legalise`), pushed to its corners: layer
 sizes of 1, W - 1, W, W + 1 and non-multiples of the TPPE count; thresholds of 0, 1, the
 membrane maximum and beyond the accumulator's range; weights and biases at their extremes;
@@ -9,7 +9,11 @@ every leak form with extreme parameters (per-neuron multipliers too), every fire
 order mode (read from the IR, so a new mode is drawn as soon as the IR lists it), voltage-
 and current-based neurons (a synaptic leak of every form, current widths from 2 to 32, both
 synaptic roundings); T from 1 to 16 and longer T in time chunks; every ``--set`` key;
-all-silent, all-spiking and random inputs.
+all-silent, all-spiking and random inputs. A third of the cases start with convolutional
+layers on a C x H x W (or C x L) input (:class:`ConvDraw`): any channel count, kernel,
+stride, padding, dilation and groups, one-pixel maps, a sum pooling of the spikes before
+the convolution, a second 1x1 convolution of the same spikes added into the neurons (a
+residual of currents), a flatten before the fully-connected layers.
 
 A case may carry one deliberate :class:`Flaw` (a value just outside what hwgen accepts).
 Such a case must be refused by the IR or the compiler with a one-line :class:`HwgenError`
@@ -33,7 +37,8 @@ from hypothesis import strategies as st
 from hwgen.compiler import hardware_config
 from hwgen.errors import HwgenError
 from hwgen.compiler.frontends import native
-from hwgen.compiler.ir import LIF, Dense, Input, Leak, Model, Readout
+from hwgen.compiler.ir import (LIF, Add, Conv1d, Conv2d, Dense, Flatten, Input, Leak,
+                               Model, Readout, SumPool2d)
 from hwgen.compiler.ir.graph import MAX_TIMESTEPS
 from hwgen.compiler.ir.neuron import (FIRE_MODES, MAX_FRAC_BITS, ORDERS, RESET_MODES,
                                      SYNAPSE_ROUNDINGS, signed_range)
@@ -107,6 +112,23 @@ class LayerDraw:
 
 
 @dataclass(frozen=True)
+class ConvDraw:
+    """One convolutional layer as drawn: ``conv`` (+ a 1x1 ``shortcut`` conv of the same
+    spikes, added) -> lif, optionally after a sum pooling of the spikes. Its neurons are
+    those of ``neurons`` (a :class:`LayerDraw` whose size is unused)."""
+
+    out_channels: int
+    kernel: tuple
+    stride: tuple
+    padding: tuple
+    dilation: tuple
+    groups: int
+    pool: int               # sum pooling (kernel = stride) of the spikes first; 0: none
+    shortcut: bool
+    neurons: LayerDraw
+
+
+@dataclass(frozen=True)
 class Case:
     """One design to try: a model, ``--set`` overrides and inputs, all as plain data."""
 
@@ -122,6 +144,8 @@ class Case:
     depth_pad: tuple = ()       # (("program_depth", extra), ...): explicit depths need + extra
                                 # (spike_depth: need << extra, a power of two)
     wide_acc: bool = False      # acc_bits=32 explicitly (if the model's sums fit in 32 bits)
+    input_shape: tuple = None   # (C, H, W) or (C, L) for convolutional layers first
+    convs: tuple = ()           # ConvDraw, before the fully-connected ``layers``
 
     name = "generated"
 
@@ -133,11 +157,19 @@ class Case:
         """The IR model (raises :class:`ModelError` for flaws the IR itself refuses)."""
         model = Model(self.name, self.timesteps,
                       metadata={"generator": "sim.model_strategies", "case": repr(self)})
-        threshold = self.encoder_threshold if self.encoding == "if" else None
-        model.add(Input("input", (self.inputs,), encoding=self.encoding, threshold=threshold))
+        threshold = self.encoding == "if" and self.encoder_threshold or None
+        model.add(Input("input", self.input_shape or (self.inputs,), encoding=self.encoding,
+                        threshold=threshold))
         previous, fan_in = "input", self.inputs
-        for index, layer in enumerate(self.layers, start=1):
-            dense, lif = _layer_ops(index, layer, fan_in, self.flaw if index == 1 else None,
+        for index, conv in enumerate(self.convs, start=1):
+            previous = _conv_layer(model, index, conv, previous, self.timesteps)
+        if self.convs:
+            fan_in = model.infer()[previous].size
+            model.add(Flatten("flatten"), previous)
+            previous = "flatten"
+        first = len(self.convs) + 1
+        for index, layer in enumerate(self.layers, start=first):
+            dense, lif = _layer_ops(index, layer, fan_in, self.flaw if index == first else None,
                                     self.timesteps)
             model.add(dense, previous)
             model.add(lif, dense.name)
@@ -203,8 +235,14 @@ class Case:
                if l.synapse else "")
             + ("rec " if l.recurrent else "")
             + f"w{l.weight_bits}:{l.weight_style} th:{l.threshold_style}]" for l in self.layers)
+        convs = "".join(
+            f"conv{c.out_channels}k{'x'.join(map(str, c.kernel))}s{max(c.stride)}"
+            f"p{max(c.padding)}d{max(c.dilation)}g{c.groups}"
+            + (f"+pool{c.pool}" if c.pool else "") + ("+1x1" if c.shortcut else "") + " -> "
+            for c in self.convs)
         extra = f" flaw={self.flaw}" if self.flaw else ""
-        return (f"T={self.timesteps} in={self.inputs}({self.encoding}) -> {layers} "
+        shape = "x".join(map(str, self.input_shape)) if self.input_shape else self.inputs
+        return (f"T={self.timesteps} in={shape}({self.encoding}) -> {convs}{layers} "
                 f"set={','.join(self.overrides) or '-'}{extra}")
 
 
@@ -213,12 +251,10 @@ def _leak_label(leak):
             "per_neuron": "each/{1}:{2}"}[leak[0]].format(*leak)
 
 
-def _layer_ops(index, layer, fan_in, flaw, T):
-    rng = np.random.default_rng(layer.seed)
-    n, b = layer.size, layer.weight_bits
+def _weights(rng, style, shape, b):
+    """Weights of ``shape`` in ``style`` (WEIGHT_STYLES), ``b`` bits; one_hot: row i has
+    its only weight, the largest, at column i mod columns."""
     wlo, whi = signed_range(b)
-    shape = (n, fan_in + (n if layer.recurrent else 0))
-    style = layer.weight_style
     if style == "random":
         weight = rng.integers(wlo, whi + 1, size=shape)
     elif style == "sparse":
@@ -235,8 +271,16 @@ def _layer_ops(index, layer, fan_in, flaw, T):
         weight = np.zeros(shape, dtype=np.int64)
     else:   # one_hot: neuron i listens to input i mod fan_in only (identity for square)
         weight = np.zeros(shape, dtype=np.int64)
-        weight[np.arange(n), np.arange(n) % fan_in] = whi
-    weight = weight.astype(np.int64)
+        flat = weight.reshape(shape[0], -1)
+        flat[np.arange(shape[0]), np.arange(shape[0]) % flat.shape[1]] = whi
+    return weight.astype(np.int64)
+
+
+def _layer_ops(index, layer, fan_in, flaw, T):
+    rng = np.random.default_rng(layer.seed)
+    n, b = layer.size, layer.weight_bits
+    whi = signed_range(b)[1]
+    weight = _weights(rng, layer.weight_style, (n, fan_in + (n if layer.recurrent else 0)), b)
     if flaw == "weight_beyond_bits":
         weight[0, 0] = whi + 1
     sums = np.abs(weight).sum(axis=1)
@@ -256,11 +300,15 @@ def _layer_ops(index, layer, fan_in, flaw, T):
             acc_bits = 2
     dense = Dense(f"fc{index}", weight, bias, weight_bits=b, acc_bits=acc_bits,
                   recurrent=layer.recurrent)
+    peak = int((sums + (np.abs(bias) if bias is not None else 0)).max())
+    return dense, _lif_op(f"lif{index}", layer, n, peak, acc_bits, flaw, T, rng)
 
+
+def _lif_op(name, layer, n, peak, acc_bits, flaw, T, rng):
+    """The lif op of ``n`` neurons of ``layer`` (its threshold style, leak, modes); ``peak``:
+    the largest current one step can bring."""
     v = layer.v_bits
     vmax = signed_range(v)[1]
-    # the largest current a neuron can see in one step, and over the whole sample
-    peak = int((sums + (np.abs(bias) if bias is not None else 0)).max())
     style = layer.threshold_style
     if style == "random":
         theta = rng.integers(0, vmax + 1, size=n)
@@ -317,11 +365,52 @@ def _layer_ops(index, layer, fan_in, flaw, T):
         kind, *parameters = layer.synapse
         synapse = (Leak.by_shift(min(parameters[0], i_bits)) if kind == "shift" else
                    Leak.by_multiply(*parameters) if kind == "multiply" else Leak.none())
-    lif = LIF(f"lif{index}", theta, leak=leak, fire=layer.fire, reset=layer.reset,
-              order=layer.order, v_bits=v, synapse=synapse,
-              i_bits=i_bits if synapse is not None else None,
-              synapse_rounding=rounding if synapse is not None else None)
-    return dense, lif
+    return LIF(name, theta, leak=leak, fire=layer.fire, reset=layer.reset,
+               order=layer.order, v_bits=v, synapse=synapse,
+               i_bits=i_bits if synapse is not None else None,
+               synapse_rounding=rounding if synapse is not None else None)
+
+
+def _conv_layer(model, index, conv, previous, T):
+    """Add ``conv``'s ops after ``previous`` to ``model``; return its lif op's name."""
+    layer = conv.neurons
+    rng = np.random.default_rng(layer.seed)
+    channels = model.infer()[previous].shape[0]
+    b = layer.weight_bits
+    source, magnitude = previous, 1
+    if conv.pool:
+        model.add(SumPool2d(f"pool{index}", conv.pool), previous)
+        source, magnitude = f"pool{index}", conv.pool * conv.pool
+    weight = _weights(rng, layer.weight_style,
+                      (conv.out_channels, channels // conv.groups, *conv.kernel), b)
+    Conv = Conv2d if len(conv.kernel) == 2 else Conv1d
+    sums = np.abs(weight).reshape(conv.out_channels, -1).sum(axis=1) * magnitude
+    shortcut = None
+    if conv.shortcut:
+        shortcut = _weights(rng, layer.weight_style,
+                            (conv.out_channels, channels, *(1,) * len(conv.kernel)), b)
+        sums = sums + np.abs(shortcut).reshape(conv.out_channels, -1).sum(axis=1) * magnitude
+    acc_bits = min(32, max(2, int(sums.max()).bit_length() + 1) + layer.acc_slack % 4)
+    room = np.maximum(signed_range(acc_bits)[1] - sums, 0)
+    bias = {"none": None, "zero": np.zeros(conv.out_channels, dtype=np.int64),
+            "random": (rng.random(conv.out_channels) * (room + 1)).astype(np.int64)
+            * rng.choice([-1, 1], conv.out_channels),
+            "min": -room, "max": room}[layer.bias_style]
+    # the IR's bound for a current input is |w| * 2**(bits-1), wider than ``sums``
+    declared = 32 if conv.pool else acc_bits
+    model.add(Conv(f"conv{index}", weight, bias, stride=conv.stride, padding=conv.padding,
+                   dilation=conv.dilation, groups=conv.groups, weight_bits=b,
+                   acc_bits=declared), source)
+    into = f"conv{index}"
+    if shortcut is not None:
+        model.add(Conv(f"short{index}", shortcut, weight_bits=b, acc_bits=declared,
+                       stride=conv.stride), source)
+        model.add(Add(f"add{index}"), [f"conv{index}", f"short{index}"])
+        into = f"add{index}"
+    n = model.infer()[into].size
+    peak = int((sums + (np.abs(bias) if bias is not None else 0)).max())
+    model.add(_lif_op(f"lif{index}", layer, n, peak, acc_bits, None, T, rng), into)
+    return f"lif{index}"
 
 
 # ---------------------------------------------------------------------------- strategies
@@ -398,6 +487,50 @@ def stimuli(draw, timesteps):
         density = draw(st.sampled_from((0.02, 0.1, 0.3, 0.5, 0.8, 0.97)))
         chosen.append(("random", density, draw(st.integers(0, 2**32 - 1))))
     return tuple(chosen)
+
+
+@st.composite
+def conv_fronts(draw, chunk, tppes, timesteps):
+    """(input shape, ConvDraws): one or two convolutional layers on a C x H x W (or C x L)
+    input, every parameter at its corners, at most about 200 neurons a layer."""
+    dims = draw(st.sampled_from((2, 2, 1)))
+    channels = draw(_corner_or_any([1, 2, 3], 1, 6))
+    shape = [channels] + [draw(_corner_or_any([1, 2, 4, 5], 1, 7 if dims == 2 else 12))
+                          for _ in range(dims)]
+    input_shape, convs = tuple(shape), []
+    for _ in range(draw(st.integers(1, 2))):
+        pool = 0
+        if dims == 2 and min(shape[1:]) >= 2 and draw(st.integers(0, 3)) == 0:
+            pool = 2
+            shape = [shape[0]] + [n // 2 for n in shape[1:]]
+        kernel, stride, padding, dilation = [], [], [], []
+        for n in shape[1:]:
+            k = draw(_corner_or_any([1, 3], 1, 3))
+            d = draw(st.sampled_from((1, 1, 2)))
+            p = draw(st.integers(0, k // 2))
+            while n + 2 * p - d * (k - 1) < 1:        # a window larger than its input
+                if d > 1:
+                    d = 1
+                else:
+                    k -= 1
+                    p = min(p, k // 2)
+            kernel.append(k), dilation.append(d), padding.append(p)
+            stride.append(draw(_corner_or_any([1, 2], 1, 3)))
+        groups = draw(st.sampled_from([g for g in (1, 1, 2, 3) if shape[0] % g == 0]))
+        out_channels = groups * draw(_corner_or_any([1, 2], 1, max(1, 6 // groups)))
+        out = [(n + 2 * p - d * (k - 1) - 1) // s + 1 for n, k, s, p, d in
+               zip(shape[1:], kernel, stride, padding, dilation)]
+        while out_channels * int(np.prod(out)) > 200 and out_channels > groups:
+            out_channels -= groups
+        # a 1x1 shortcut of the same spikes needs the same output size ("same" padding)
+        same = all(2 * p == d * (k - 1) for k, p, d in zip(kernel, padding, dilation))
+        neurons = draw(layers(chunk, tppes, timesteps, 1))
+        convs.append(ConvDraw(out_channels, tuple(kernel), tuple(stride), tuple(padding),
+                              tuple(dilation), groups, pool,
+                              same and draw(st.integers(0, 2)) == 0,
+                              replace(neurons, recurrent=False)))
+        shape = [out_channels] + out
+    return input_shape, tuple(convs)
 
 
 def _divisors(n):
@@ -483,8 +616,14 @@ def cases(draw, *, max_layers=4, max_size=70, flaw_weight=0.1, max_tppes=MAX_TPP
         pad = tuple(p for p in pad if p[0] != flaw[:-len("_small")])
     encoding = draw(st.sampled_from(("spikes", "spikes", "spikes", "if")))
     encoder = draw(_corner_or_any([1, 2, 255, 1 << 16], 1, 1 << 16)) if encoding == "if" else 0
+    stimulus = draw(stimuli(T))
+    input_shape, convs = None, ()
+    if draw(st.integers(0, 2)) == 2:            # shrinks to no convolution
+        input_shape, convs = draw(conv_fronts(chunk, tppes, T))
+        inputs = int(np.prod(input_shape))
+        overrides = _cover_convs(overrides, convs, flaw)
     return Case(T, inputs, encoding, encoder, drawn, readout,
-                tuple(_dedupe(overrides)), draw(stimuli(T)), flaw, pad, wide_acc)
+                tuple(_dedupe(overrides)), stimulus, flaw, pad, wide_acc, input_shape, convs)
 
 
 def _flaw_overrides(flaw, T, tppes, chunk, need_w, need_v):
@@ -523,6 +662,24 @@ def _flaw_overrides(flaw, T, tppes, chunk, need_w, need_v):
     if flaw == "unknown_parameter":
         return ["tppe=2"]
     return []
+
+
+def _cover_convs(overrides, convs, flaw):
+    """Explicit widths drawn for the fully-connected layers, raised to what the
+    convolutional ones need (unless too small is the flaw); an unrolled sum pooling adds
+    kernel weights up, so with one the weight width is left to the compiler."""
+    pooled = any(conv.pool for conv in convs)
+    result = []
+    for item in overrides:
+        key, value = item.split("=", 1)
+        if key == "v_bits" and flaw != "config_v_bits_small":
+            item = f"v_bits={max(int(value), *(c.neurons.v_bits for c in convs))}"
+        elif key == "weight_bits" and flaw != "config_weight_bits_small":
+            if pooled:
+                continue
+            item = f"weight_bits={max(int(value), *(c.neurons.weight_bits for c in convs))}"
+        result.append(item)
+    return result
 
 
 def _dedupe(overrides):
