@@ -1,0 +1,146 @@
+"""The spiking-transformer ops (docs/semantics.md 4d): types, widths, one-line refusals,
+the integer reference against loops written from the document's formulas, and the native
+format's round trip."""
+
+import itertools
+import re
+
+import numpy as np
+import pytest
+
+from hwgen.compiler.frontends import native
+from hwgen.compiler.ir import (LIF, Conv2d, CurrentMatmul, Current, Flatten, Input, Model, SpikeAnd,
+                               SpikeMatmul, Spikes, TokenSum, reference)
+from hwgen.errors import ModelError
+
+
+def test_types_and_widths():
+    q = Spikes((8, 4, 4))
+    assert SpikeAnd("a").infer([q, q], 4) == Spikes((8, 4, 4))
+    assert SpikeAnd("a").infer([q, Spikes((8,))], 4) == Spikes((8, 4, 4))
+    # 16 positions: counts 0..16 need 6 signed bits
+    assert TokenSum("s").infer([q], 4) == Current((8,), 6)
+    assert TokenSum("s").infer([Spikes((3, 15))], 4) == Current((3,), 5)
+    assert SpikeMatmul("m", heads=2).infer([q, q], 4) == Current((2, 4, 4), 6)
+    # d = 4 times |M| <= 2**5: 128 needs 9 bits
+    assert CurrentMatmul("o").infer([q, Current((2, 4, 4), 6)], 4) == Current((8, 4, 4), 9)
+
+
+@pytest.mark.parametrize("op, inputs, message", [
+    (SpikeAnd("a"), [Spikes((8, 16)), Spikes((16,))], "spike_and 'a': its second input"),
+    (SpikeAnd("a"), [Spikes((8, 16)), Current((8, 16), 4)], "spike_and 'a': its second input "
+                                                            "must be spikes"),
+    (SpikeAnd("a"), [Spikes((8, 16))], "spike_and 'a': takes 2 input(s), got 1"),
+    (TokenSum("s"), [Current((8, 16), 4)], "token_sum 's': its input must be spikes"),
+    (TokenSum("s"), [Spikes((8,))], "token_sum 's': its input must be tokens"),
+    (SpikeMatmul("m", heads=3), [Spikes((8, 16))] * 2, "spike_matmul 'm': 8 features do not "
+                                                       "split into heads=3"),
+    (SpikeMatmul("m"), [Spikes((8, 16)), Spikes((8, 15))], "spike_matmul 'm': K spikes[8, 16] "
+                                                           "and V spikes[8, 15]"),
+    (CurrentMatmul("o"), [Spikes((8, 16)), Current((2, 4, 3), 6)],
+     "current_matmul 'o': its second input must be a current of per-head square matrices"),
+    (CurrentMatmul("o"), [Spikes((6, 16)), Current((2, 4, 4), 6)],
+     "current_matmul 'o': Q has 6 features, but 2 head(s) of 4 x 4 need 8"),
+    (CurrentMatmul("o"), [Spikes((8, 16)), Current((2, 4, 4), 48)],
+     "current_matmul 'o': sums need 51 bits"),
+])
+def test_bad_inputs_are_refused_naming_the_op(op, inputs, message):
+    with pytest.raises(ModelError, match="^" + re.escape(message)):
+        op.infer(inputs, 4)
+
+
+def test_heads_must_be_a_positive_integer():
+    with pytest.raises(ModelError, match=r"^spike_matmul 'm': heads = 0 must be"):
+        SpikeMatmul("m", heads=0)
+    with pytest.raises(ModelError, match=r"^spike_matmul 'm': heads must be an integer"):
+        SpikeMatmul("m", heads=None)
+
+
+def attention_model(heads=2, channels=4, grid=(2, 3), T=5):
+    """input -> Q, K, V (1x1 convolutions + lif) -> every transformer op."""
+    model = Model("attention", T)
+    model.add(Input("x", (channels, *grid)))
+    rng = np.random.default_rng(3)
+    for name in "qkv":
+        weight = rng.integers(-3, 4, size=(channels, channels, 1, 1))
+        model.add(Conv2d(f"{name}_conv", weight, weight_bits=3, acc_bits=8), "x")
+        model.add(LIF(name, np.full(channels * grid[0] * grid[1], 1), v_bits=8), f"{name}_conv")
+    model.add(SpikeAnd("kv"), ["k", "v"])
+    model.add(TokenSum("column"), "kv")
+    model.add(LIF("mask", np.ones(channels, dtype=int), v_bits=8, reset="zero"), "column")
+    model.add(SpikeAnd("masked"), ["q", "mask"])
+    model.add(SpikeMatmul("ktv", heads=heads), ["k", "v"])
+    model.add(CurrentMatmul("qktv"), ["q", "ktv"])
+    return model
+
+
+def test_reference_computes_the_documented_sums():
+    model = attention_model()
+    heads, C, P, T = 2, 4, 6, 5
+    d = C // heads
+    rng = np.random.default_rng(0)
+    spikes = rng.integers(0, 2, size=(7, T, C, 2, 3))
+    trace = reference.run(model, spikes)
+    q, k, v = (trace.spikes[n].reshape(7, T, C, P) for n in "qkv")
+    assert 0 < q.mean() < 1 and 0 < k.mean() < 1       # neither all-silent nor all-spiking
+    kv = trace.spikes["kv"].reshape(7, T, C, P)
+    column = trace.currents["column"]
+    mask = trace.spikes["mask"]
+    masked = trace.spikes["masked"].reshape(7, T, C, P)
+    ktv = trace.currents["ktv"].reshape(7, T, heads, d, d)
+    qktv = trace.currents["qktv"].reshape(7, T, C, P)
+    for s, t in itertools.product(range(7), range(T)):
+        for c, p in itertools.product(range(C), range(P)):
+            assert kv[s, t, c, p] == (k[s, t, c, p] and v[s, t, c, p])
+            assert masked[s, t, c, p] == (q[s, t, c, p] and mask[s, t, c])
+        for c in range(C):
+            assert column[s, t, c] == sum(kv[s, t, c, p] for p in range(P))
+            # the mask lif (threshold 1, reset to zero, no leak) spikes iff the count >= 1
+            assert mask[s, t, c] == (column[s, t, c] >= 1)
+        for h, i, j in itertools.product(range(heads), range(d), range(d)):
+            assert ktv[s, t, h, i, j] == sum(k[s, t, h * d + i, p] * v[s, t, h * d + j, p]
+                                             for p in range(P))
+        for h, j, p in itertools.product(range(heads), range(d), range(P)):
+            assert qktv[s, t, h * d + j, p] == sum(q[s, t, h * d + i, p] * ktv[s, t, h, i, j]
+                                                   for i in range(d))
+        # Q (K^T V) is (Q K^T) V, the P x P attention matrix never formed
+        for h in range(heads):
+            features = slice(h * d, h * d + d)
+            scores = q[s, t, features].T @ k[s, t, features]        # (P, P)
+            assert np.array_equal(scores @ v[s, t, features].T, qktv[s, t, features].T)
+
+
+def test_all_silent_inputs_give_no_spikes_and_zero_products():
+    model = attention_model(heads=1)
+    silent = reference.run(model, np.zeros((1, 5, 4, 2, 3), dtype=np.uint8))
+    assert not silent.currents["ktv"].any() and not silent.spikes["masked"].any()
+    assert not silent.currents["qktv"].any() and not silent.currents["column"].any()
+
+
+def test_products_at_their_largest():
+    """Every Q, K, V spiking: counts reach P, products d * P, within the declared widths."""
+    model = Model("full", 2)
+    model.add(Input("x", (4, 6)))
+    # the graph has one edge per pair of ops: the second operand is the same spikes relabelled
+    model.add(Flatten("same", 1, 1), "x")
+    model.add(SpikeMatmul("ktv", heads=1), ["x", "same"])
+    model.add(CurrentMatmul("qktv"), ["x", "ktv"])
+    model.add(TokenSum("column"), "x")
+    trace = reference.run(model, np.ones((1, 2, 4, 6), dtype=np.uint8))
+    types = model.infer()
+    assert np.all(trace.currents["ktv"] == 6) and np.all(trace.currents["qktv"] == 4 * 6)
+    assert np.all(trace.currents["column"] == 6)
+    for name in ("ktv", "qktv", "column"):
+        assert trace.currents[name].max() < 1 << (types[name].bits - 1)
+
+
+def test_native_format_round_trips_every_op():
+    model = attention_model()
+    again = native.loads(native.dumps(model))
+    assert again == model
+    assert again["ktv"].heads == 2
+    spikes = np.random.default_rng(1).integers(0, 2, size=(3, 5, 4, 2, 3))
+    ours, theirs = reference.run(model, spikes), reference.run(again, spikes)
+    for name in ("masked", "mask"):
+        assert np.array_equal(ours.spikes[name], theirs.spikes[name])
+    assert np.array_equal(ours.currents["qktv"], theirs.currents["qktv"])
