@@ -34,6 +34,10 @@ scale is independent of the others'.
   currents are summed in one unit. A max pool of currents belongs to its layer (a max
   commutes with a positive scale). A spike add (spikes summed into counts) needs no
   scale: it is an op of its own, read by the layers after it as sum-pooled spikes are.
+- The spiking-transformer ops (docs/semantics.md 4d) need no scale either: a Hadamard mask
+  is spikes, and a column sum over tokens or a spike x spike product (with Q (K^T V)
+  after it) is an exact count that belongs to the one layer reading it, as a sum pool's
+  counts do; a constant factor before that layer's neuron is already in its threshold.
 
 Everything decided lands in ``model.metadata["quantization"]`` (docs/frontends.md lists the
 fields), including, with calibration inputs, per-layer spike agreement between the float
@@ -45,10 +49,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwgen.errors import ConfigError, ModelError, UnsupportedError
-from ..ir import (LI, LIF, Add, Conv1d, Conv2d, Dense, Flatten, Input, Leak, MaxPool2d, Model,
-                  Readout, Spikes, SumPool2d, signed_range)
-from ..ir.floating import (FloatAdd, FloatConv, FloatDense, FloatFlatten, FloatInput,
-                           FloatIntegrator, FloatMaxPool, FloatNeuron, FloatReadout, FloatSumPool)
+from ..ir import (LI, LIF, Add, Conv1d, Conv2d, CurrentMatmul, Dense, Flatten, Input, Leak,
+                  MaxPool2d, Model, Readout, SpikeAnd, SpikeMatmul, Spikes, SumPool2d, TokenSum,
+                  signed_range)
+from ..ir.floating import (FloatAdd, FloatConv, FloatCurrentMatmul, FloatDense, FloatFlatten,
+                           FloatInput, FloatIntegrator, FloatMaxPool, FloatNeuron, FloatReadout,
+                           FloatSpikeAnd, FloatSpikeMatmul, FloatSumPool, FloatTokenSum)
 from ..ir.neuron import MAX_FRAC_BITS
 from ..ir.widths import MAX_IR_ACC_BITS, MAX_V_BITS, MAX_WEIGHT_BITS, MIN_BITS
 
@@ -221,11 +227,27 @@ def _plan(network):
     for layer in network:
         source = domain.get(layer.inputs[0]) if layer.inputs else None
         where = f"layer {layer.name!r}"
-        if len(layer.inputs) > 1 and not isinstance(layer, FloatAdd):
+        if len(layer.inputs) > 1 and not isinstance(layer, _MULTI_INPUT):
             raise UnsupportedError(f"{where}: takes {len(layer.inputs)} inputs; only an add "
                                    f"sums several")
         if isinstance(layer, FloatInput):
             domain[layer.name] = "spikes"
+        elif isinstance(layer, (FloatSpikeAnd, FloatTokenSum, FloatSpikeMatmul,
+                                FloatCurrentMatmul)):
+            # spike x spike ops: exact integers, no scale; a count belongs to the one layer
+            # reading it, as a sum pool's does (docs/semantics.md 4d)
+            kinds = [domain[name] for name in layer.inputs]
+            wanted = ["spikes"] * len(kinds)
+            if isinstance(layer, FloatCurrentMatmul):
+                wanted = ["spikes", "counts"]
+                if not isinstance(network[layer.inputs[1]], FloatSpikeMatmul):
+                    raise UnsupportedError(f"{where}: multiplies Q by {layer.inputs[1]!r}; hwgen "
+                                           f"quantizes Q (K^T V) with K^T V a spike_matmul")
+            if kinds != wanted:
+                found = ", ".join(f"{name!r} ({kind})" for name, kind in zip(layer.inputs, kinds))
+                raise UnsupportedError(f"{where}: reads {found}; it needs "
+                                       f"{', '.join(wanted)}")
+            domain[layer.name] = "spikes" if isinstance(layer, FloatSpikeAnd) else "counts"
         elif isinstance(layer, FloatDense) and layer.recurrent and source == "counts":
             raise UnsupportedError(f"{where}: a recurrent layer reads spikes, not spike counts")
         elif isinstance(layer, FloatAdd):
@@ -298,6 +320,9 @@ def _plan(network):
     return groups
 
 
+_MULTI_INPUT = (FloatAdd, FloatSpikeAnd, FloatSpikeMatmul, FloatCurrentMatmul)
+
+
 def _check_recurrent(network, layer):
     """A recurrent synapse feeds exactly one spiking layer of its outputs, directly: its
     last columns weigh that layer's spikes (docs/semantics.md section 4c)."""
@@ -340,10 +365,13 @@ class _Builder:
         return op
 
     def unscaled_op(self, layer):
-        """A spike add (counts) or a max pool of spikes: no weights, no scale."""
+        """A spike add (counts), a max pool of spikes or a Hadamard mask: no weights, no
+        scale."""
         if isinstance(layer, FloatAdd):
             op = Add(layer.name)
             bound = sum(self.bounds[name] for name in layer.inputs)
+        elif isinstance(layer, FloatSpikeAnd):
+            op, bound = SpikeAnd(layer.name), 1
         else:
             op = MaxPool2d(layer.name, layer.kernel, layer.stride, layer.padding)
             bound = self.bounds[layer.inputs[0]]
@@ -436,6 +464,16 @@ class _Builder:
             elif isinstance(layer, FloatAdd):
                 op = Add(layer.name)
                 bound = sum(self.bounds[name] for name in layer.inputs)
+            elif isinstance(layer, (FloatTokenSum, FloatSpikeMatmul)):
+                # counts of spiking positions: at most the number of positions
+                positions = int(np.prod(self.network[source].shape[1:]))
+                op = TokenSum(layer.name) if isinstance(layer, FloatTokenSum) \
+                    else SpikeMatmul(layer.name, layer.heads)
+                bound = positions
+            elif isinstance(layer, FloatCurrentMatmul):
+                op = CurrentMatmul(layer.name)
+                d = self.network[layer.inputs[1]].shape[1]
+                bound = d * self.bounds[layer.inputs[1]]
             elif isinstance(layer, FloatNeuron):
                 op, bound = self.neuron_op(layer, scale, in_bound, report)
             elif isinstance(layer, FloatIntegrator):
@@ -603,7 +641,8 @@ def quantize(network, options=None, calibration=None):
             model.add(builder.input_op(layer))
         elif isinstance(layer, FloatFlatten) and layer.name not in _members(groups):
             model.add(builder.flatten_op(layer), layer.inputs)
-        elif isinstance(layer, (FloatAdd, FloatMaxPool)) and layer.name not in _members(groups):
+        elif isinstance(layer, (FloatAdd, FloatMaxPool, FloatSpikeAnd)) \
+                and layer.name not in _members(groups):
             model.add(builder.unscaled_op(layer), layer.inputs)
         elif isinstance(layer, FloatReadout):
             op = Readout(layer.name, layer.mode)

@@ -1,0 +1,334 @@
+"""Spiking transformers from PyTorch: modules whose forward pass is the float model, and their
+export to the IR through the same post-training quantization as NIR imports.
+
+NIR has no attention nodes, so hwgen brings its own modules. They are SpikingJelly 2.0's
+Spike-driven Transformer v1 (``SpikeDrivenSelfAttention``, its ``_MLP``, its head), written
+out in plain PyTorch with the same arithmetic, so that a model trained with them (surrogate
+gradients, batch norm in training mode) means, in evaluation mode, exactly what
+docs/semantics.md section 4d can compute; docs/frontends.md "Spiking transformers" lists
+every difference from the paper's and SpikingJelly's models. Tensors are multi-step,
+time first: (T, batch, channels, height, width), as SpikingJelly's ``step_mode="m"``.
+
+:func:`to_float_network` walks a :class:`SpikeDrivenTransformer` in evaluation mode into a
+:class:`~hwgen.compiler.ir.floating.FloatNetwork`, folding every batch norm into the
+convolution before it and every constant factor into the threshold of the neuron after it;
+:func:`export` quantizes that with :func:`hwgen.compiler.passes.quantize.quantize`. Layer
+names are the modules' qualified names (``blocks.0.attn.q_lif``). This module needs torch.
+"""
+
+import numpy as np
+import torch
+from torch import nn
+
+from hwgen.errors import UnsupportedError
+from ..ir.floating import (FloatAdd, FloatConv, FloatDense, FloatFlatten, FloatInput,
+                           FloatIntegrator, FloatNeuron, FloatNetwork, FloatReadout,
+                           FloatSpikeAnd, FloatSumPool, FloatTokenSum)
+from ..passes.quantize import quantize
+
+
+class _Heaviside(torch.autograd.Function):
+    """Spike when x >= 0 (SpikingJelly's heaviside); sigmoid surrogate gradient,
+    alpha * sigmoid(alpha x) (1 - sigmoid(alpha x)), SpikingJelly's default (alpha = 4)."""
+
+    @staticmethod
+    def forward(ctx, x, alpha):
+        ctx.save_for_backward(x)
+        ctx.alpha = alpha
+        return (x >= 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        sigmoid = torch.sigmoid(ctx.alpha * x)
+        return grad * ctx.alpha * sigmoid * (1 - sigmoid), None
+
+
+class LIF(nn.Module):
+    """SpikingJelly's multi-step ``LIFNode`` (``decay_input=True``, ``v_reset`` 0 or None):
+
+        H[t] = V[t-1] + (X[t] - V[t-1]) / tau;  S[t] = H[t] >= v_threshold
+        V[t] = 0 if S[t] else H[t]          hard reset (v_reset = 0)
+               H[t] - S[t] * v_threshold    soft reset (v_reset = None)
+
+    ``tau=None`` is the ``IFNode``: H[t] = V[t-1] + X[t]. ``detach_reset`` as SpikingJelly's
+    (the reset carries no gradient). In hwgen's terms (docs/semantics.md 4): a ``ge``,
+    same-step neuron with beta = 1 - 1/tau and threshold tau * v_threshold in the units of
+    X (its membrane is tau V)."""
+
+    def __init__(self, tau=2.0, v_threshold=1.0, hard_reset=True, detach_reset=True,
+                 surrogate_alpha=4.0):
+        super().__init__()
+        if tau is not None and not tau > 1.0:
+            raise ValueError(f"LIF: tau must be above 1 (or None for IF), got {tau!r}")
+        if not v_threshold > 0:
+            raise ValueError(f"LIF: v_threshold must be positive, got {v_threshold!r}")
+        self.tau, self.v_threshold = tau, v_threshold
+        self.hard_reset, self.detach_reset = hard_reset, detach_reset
+        self.surrogate_alpha = surrogate_alpha
+
+    def forward(self, x):
+        v = torch.zeros_like(x[0])
+        spikes = []
+        for t in range(x.shape[0]):
+            h = v + x[t] if self.tau is None else v + (x[t] - v) / self.tau
+            s = _Heaviside.apply(h - self.v_threshold, self.surrogate_alpha)
+            reset = s.detach() if self.detach_reset else s
+            v = h * (1 - reset) if self.hard_reset else h - reset * self.v_threshold
+            spikes.append(s)
+        return torch.stack(spikes)
+
+    def float_layer(self, name, inputs, shape, gain=1.0):
+        """The hwgen float neuron of this LIF, reading a current that is ``gain`` times the
+        one this module sees (so its threshold is divided by it)."""
+        size = int(np.prod(shape))
+        beta = 1.0 if self.tau is None else 1.0 - 1.0 / self.tau
+        threshold = self.v_threshold * (1.0 if self.tau is None else self.tau) * gain
+        return FloatNeuron(name=name, inputs=list(inputs), shape=tuple(shape),
+                           beta=np.full(size, beta), threshold=np.full(size, threshold),
+                           fire="ge", reset="zero" if self.hard_reset else "subtract",
+                           order="same_step")
+
+
+class ConvBN(nn.Module):
+    """A convolution, then (``norm``) a batch norm, applied at every step: (T, B, C, H, W)."""
+
+    def __init__(self, in_channels, out_channels, kernel=1, stride=1, padding=0, bias=True,
+                 norm=True):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel, stride, padding, bias=bias)
+        self.bn = nn.BatchNorm2d(out_channels) if norm else None
+
+    def forward(self, x):
+        y = self.conv(x.flatten(0, 1))
+        if self.bn is not None:
+            y = self.bn(y)
+        return y.reshape(*x.shape[:2], *y.shape[1:])
+
+    def folded(self):
+        """(weight, bias) in float64 with the batch norm's running statistics folded in
+        (docs/semantics.md 3a): what this module computes in evaluation mode."""
+        weight = self.conv.weight.detach().double().numpy()
+        bias = (self.conv.bias.detach().double().numpy() if self.conv.bias is not None
+                else np.zeros(weight.shape[0]))
+        if self.bn is None:
+            return weight, (bias if self.conv.bias is not None else None)
+        bn = self.bn
+        gamma = bn.weight.detach().double().numpy() if bn.affine else np.ones(len(bias))
+        beta = bn.bias.detach().double().numpy() if bn.affine else np.zeros(len(bias))
+        scale = gamma / np.sqrt(bn.running_var.detach().double().numpy() + bn.eps)
+        mean = bn.running_mean.detach().double().numpy()
+        return weight * scale[:, None, None, None], (bias - mean) * scale + beta
+
+    def output_shape(self, shape):
+        conv = self.conv
+        spatial = tuple((n + 2 * p - d * (k - 1) - 1) // s + 1 for n, p, d, k, s in zip(
+            shape[1:], conv.padding, conv.dilation, conv.kernel_size, conv.stride))
+        return (conv.out_channels, *spatial)
+
+
+class PatchEmbed(nn.Module):
+    """Non-overlapping patches of ``patch`` x ``patch`` pixels to ``dim`` features: a strided
+    convolution and batch norm on the input spikes; its current starts the residual stream."""
+
+    def __init__(self, in_channels, dim, patch):
+        super().__init__()
+        self.proj = ConvBN(in_channels, dim, patch, stride=patch)
+
+    def forward(self, x):
+        return self.proj(x)
+
+
+class SDSA(nn.Module):
+    """SpikingJelly's ``SpikeDrivenSelfAttention`` (Spike-driven Transformer v1), the same
+    modules under the same names: on the residual stream x (a current),
+
+        s = shortcut_lif(x); Q, K, V = lif(bn(conv1x1(s)));
+        mask = attn_lif(sum over tokens of K AND V); out = proj(Q AND mask) + x
+
+    ``num_heads`` only checks the split: every SDSA operation is per feature."""
+
+    def __init__(self, dim, num_heads=1):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"SDSA: dim {dim} is not divisible by num_heads {num_heads}")
+        self.dim, self.num_heads = dim, num_heads
+        self.shortcut_lif = LIF()
+        self.q_conv, self.k_conv, self.v_conv = (ConvBN(dim, dim, bias=False) for _ in range(3))
+        self.q_lif, self.k_lif, self.v_lif = LIF(), LIF(), LIF()
+        self.attn_lif = LIF(v_threshold=0.5)
+        self.proj_conv = ConvBN(dim, dim)
+
+    def forward(self, x):
+        s = self.shortcut_lif(x)
+        q = self.q_lif(self.q_conv(s))
+        k = self.k_lif(self.k_conv(s))
+        v = self.v_lif(self.v_conv(s))
+        mask = self.attn_lif((k * v).flatten(3).sum(-1))         # (T, B, C)
+        return self.proj_conv(q * mask[..., None, None]) + x
+
+
+class MLP(nn.Module):
+    """SpikingJelly's Spike-driven Transformer ``_MLP``: lif1 -> fc1 (1x1 conv + bn) -> lif2 ->
+    fc2 -> + x; with ``hidden == dim`` fc1's output also joins the residual stream, as there."""
+
+    def __init__(self, dim, hidden):
+        super().__init__()
+        self.residual = dim == hidden
+        self.lif1, self.fc1 = LIF(), ConvBN(dim, hidden)
+        self.lif2, self.fc2 = LIF(), ConvBN(hidden, dim)
+
+    def forward(self, x):
+        identity = x
+        x = self.fc1(self.lif1(x))
+        if self.residual:
+            x = x + identity
+            identity = x
+        return self.fc2(self.lif2(x)) + identity
+
+
+class Block(nn.Module):
+    def __init__(self, dim, num_heads, hidden):
+        super().__init__()
+        self.attn, self.mlp = SDSA(dim, num_heads), MLP(dim, hidden)
+
+    def forward(self, x):
+        return self.mlp(self.attn(x))
+
+
+class SpikeDrivenTransformer(nn.Module):
+    """Patch embedding, ``depth`` SDSA + MLP blocks, and Spike-driven Transformer's head:
+    ``head(head_lif(mean over tokens of x))``, averaged over the steps. ``forward`` takes
+    spikes (T, B, C, H, W) and returns the logits (B, classes)."""
+
+    def __init__(self, in_channels, image, patch, dim, num_heads, depth, hidden, classes):
+        super().__init__()
+        if image % patch:
+            raise ValueError(f"patches of {patch} do not tile an image of {image}")
+        self.in_channels, self.image = in_channels, image
+        self.patch_embed = PatchEmbed(in_channels, dim, patch)
+        self.blocks = nn.ModuleList(Block(dim, num_heads, hidden) for _ in range(depth))
+        self.head_lif = LIF()
+        self.head = nn.Linear(dim, classes)
+
+    def forward(self, x):
+        x = self.patch_embed(x)
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.head_lif(x.flatten(3).mean(-1)).mean(0))
+
+
+# --- export -----------------------------------------------------------------------------
+
+class _Stream:
+    """A residual stream: the synapses whose currents it sums, (layer-to-be, label). Every
+    neuron reading it gets its own copy of those synapses and their add, because the
+    quantizer gives each neuron layer (with the synapses feeding it) one scale of its own."""
+
+    def __init__(self, shape):
+        self.shape = shape
+        self.terms = []
+
+    def add(self, label, module, source):
+        self.terms.append((label, module, source))
+
+
+class _Exporter:
+    def __init__(self, name, timesteps, metadata):
+        self.network = FloatNetwork(name, timesteps, metadata=metadata)
+        self.shapes = {}
+
+    def add(self, layer):
+        self.network.add(layer)
+        self.shapes[layer.name] = tuple(layer.shape)
+        return layer.name
+
+    def conv(self, name, module, source):
+        conv = module.conv
+        if conv.groups != 1 or conv.padding_mode != "zeros":
+            raise UnsupportedError(f"{name}: only zero-padded, ungrouped convolutions export")
+        weight, bias = module.folded()
+        return self.add(FloatConv(name=name, inputs=[source],
+                                  shape=module.output_shape(self.shapes[source]),
+                                  weight=weight, bias=bias, stride=tuple(conv.stride),
+                                  padding=tuple(conv.padding), dilation=tuple(conv.dilation)))
+
+    def read(self, stream, reader):
+        """The stream's current for ``reader``: a copy of each synapse, summed."""
+        names = [self.conv(f"{label}@{reader}", module, source)
+                 for label, module, source in stream.terms]
+        if len(names) == 1:
+            return names[0]
+        return self.add(FloatAdd(name=f"residual@{reader}", inputs=names, shape=stream.shape))
+
+    def neuron(self, name, module, source, gain=1.0):
+        return self.add(module.float_layer(name, [source], self.shapes[source], gain))
+
+
+def to_float_network(model, timesteps, *, name="transformer", encoding="spikes",
+                     threshold=None, metadata=None):
+    """The float network a :class:`SpikeDrivenTransformer` computes in evaluation mode, over
+    ``timesteps`` steps, on input spikes (or integers through hwgen's IF encoder with
+    ``encoding="if"`` and its ``threshold``)."""
+    if not isinstance(model, SpikeDrivenTransformer):
+        raise UnsupportedError(f"to_float_network: expects a SpikeDrivenTransformer, got "
+                               f"{type(model).__name__}")
+    if model.training:
+        raise UnsupportedError("to_float_network: the model is in training mode; call "
+                               ".eval() so batch norms use their running statistics")
+    ex = _Exporter(name, timesteps, {"source": "hwgen.compiler.frontends.torch_transformer",
+                                     "architecture": "Spike-driven Transformer v1 (SDSA)",
+                                     **(metadata or {})})
+    shape = (model.in_channels, model.image, model.image)
+    source = ex.add(FloatInput(name="input", inputs=[], shape=shape, encoding=encoding,
+                               threshold=threshold))
+    stream = _Stream(model.patch_embed.proj.output_shape(shape))
+    stream.add("patch_embed", model.patch_embed.proj, source)
+    for index, block in enumerate(model.blocks):
+        prefix, attn, mlp = f"blocks.{index}", block.attn, block.mlp
+        a = f"{prefix}.attn"
+        s = ex.neuron(f"{a}.shortcut_lif", attn.shortcut_lif, ex.read(stream, f"{a}.shortcut_lif"))
+        qkv = [ex.neuron(f"{a}.{x}_lif", getattr(attn, f"{x}_lif"),
+                         ex.conv(f"{a}.{x}_conv", getattr(attn, f"{x}_conv"), s)) for x in "qkv"]
+        kv = ex.add(FloatSpikeAnd(name=f"{a}.kv", inputs=qkv[1:], shape=ex.shapes[qkv[1]]))
+        column = ex.add(FloatTokenSum(name=f"{a}.token_sum", inputs=[kv],
+                                      shape=ex.shapes[kv][:1]))
+        mask = ex.neuron(f"{a}.attn_lif", attn.attn_lif, column)
+        masked = ex.add(FloatSpikeAnd(name=f"{a}.masked", inputs=[qkv[0], mask],
+                                      shape=ex.shapes[qkv[0]]))
+        stream.add(f"{a}.proj_conv", attn.proj_conv, masked)
+        m = f"{prefix}.mlp"
+        h = ex.neuron(f"{m}.lif1", mlp.lif1, ex.read(stream, f"{m}.lif1"))
+        if mlp.residual:
+            stream.add(f"{m}.fc1", mlp.fc1, h)
+            h = ex.neuron(f"{m}.lif2", mlp.lif2, ex.read(stream, f"{m}.lif2"))
+        else:
+            h = ex.neuron(f"{m}.lif2", mlp.lif2, ex.conv(f"{m}.fc1", mlp.fc1, h))
+        stream.add(f"{m}.fc2", mlp.fc2, h)
+    # the head's mean over tokens: a sum pool over every position, its 1/P in the threshold
+    current = ex.read(stream, "head_lif")
+    spatial = stream.shape[1:]
+    pooled = ex.add(FloatSumPool(name="token_pool", inputs=[current],
+                                 shape=(stream.shape[0], 1, 1), kernel=spatial, stride=spatial,
+                                 padding=(0, 0)))
+    spikes = ex.neuron("head_lif", model.head_lif, pooled, gain=float(np.prod(spatial)))
+    flat = ex.add(FloatFlatten(name="flatten", inputs=[spikes], shape=(stream.shape[0],),
+                               start_dim=0, end_dim=-1))
+    head = model.head
+    logits = ex.add(FloatDense(name="head", inputs=[flat], shape=(head.out_features,),
+                               weight=head.weight.detach().double().numpy(),
+                               bias=None if head.bias is None
+                               else head.bias.detach().double().numpy()))
+    # T times the mean over steps: the same argmax, in integers
+    total = ex.add(FloatIntegrator(name="logits", inputs=[logits], shape=(head.out_features,),
+                                   beta=np.ones(head.out_features)))
+    ex.add(FloatReadout(name="class", inputs=[total], shape=(), mode="final_membrane"))
+    return ex.network
+
+
+def export(model, timesteps, *, options=None, calibration=None, **network_options):
+    """:func:`to_float_network`, then hwgen's post-training quantization
+    (:func:`~hwgen.compiler.passes.quantize.quantize`, ``options`` and ``calibration`` as
+    there): a validated integer model."""
+    return quantize(to_float_network(model, timesteps, **network_options), options,
+                    calibration)
