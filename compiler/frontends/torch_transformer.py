@@ -129,14 +129,25 @@ class ConvBN(nn.Module):
 
 class PatchEmbed(nn.Module):
     """Non-overlapping patches of ``patch`` x ``patch`` pixels to ``dim`` features: a strided
-    convolution and batch norm on the input spikes; its current starts the residual stream."""
+    convolution and batch norm on the input spikes; its current starts the residual stream.
+    ``rpe``: then Spike-driven Transformer's relative position embedding, as its
+    ``_PatchEmbed`` ends: x + rpe_conv(final_lif(x)), a 3x3 convolution (no bias) and
+    batch norm over the grid of tokens."""
 
-    def __init__(self, in_channels, dim, patch):
+    def __init__(self, in_channels, dim, patch, rpe=True):
         super().__init__()
         self.proj = ConvBN(in_channels, dim, patch, stride=patch)
+        if rpe:
+            self.final_lif = LIF()
+            self.rpe_conv = ConvBN(dim, dim, 3, padding=1, bias=False)
+        else:
+            self.final_lif = self.rpe_conv = None
 
     def forward(self, x):
-        return self.proj(x)
+        x = self.proj(x)
+        if self.rpe_conv is None:
+            return x
+        return self.rpe_conv(self.final_lif(x)) + x
 
 
 class SDSA(nn.Module):
@@ -196,25 +207,37 @@ class Block(nn.Module):
         return self.mlp(self.attn(x))
 
 
-class SpikeDrivenTransformer(nn.Module):
-    """Patch embedding, ``depth`` SDSA + MLP blocks, and Spike-driven Transformer's head:
-    ``head(head_lif(mean over tokens of x))``, averaged over the steps. ``forward`` takes
-    spikes (T, B, C, H, W) and returns the logits (B, classes)."""
+HEADS = ("mean", "flatten")
+"""``mean``: Spike-driven Transformer's head, ``head(head_lif(mean over tokens of x))``;
+``flatten``: ``head(flatten(head_lif(x)))``, a linear layer over every token's spikes (it
+keeps where each token is, which a small model without many convolutions needs)."""
 
-    def __init__(self, in_channels, image, patch, dim, num_heads, depth, hidden, classes):
+
+class SpikeDrivenTransformer(nn.Module):
+    """Patch embedding (with ``rpe``, SDT's relative position embedding), ``depth`` SDSA +
+    MLP blocks, and a head (:data:`HEADS`) whose logits are averaged over the steps.
+    ``forward`` takes spikes (T, B, C, H, W) and returns the logits (B, classes)."""
+
+    def __init__(self, in_channels, image, patch, dim, num_heads, depth, hidden, classes, *,
+                 head="mean", rpe=True):
         super().__init__()
         if image % patch:
             raise ValueError(f"patches of {patch} do not tile an image of {image}")
-        self.in_channels, self.image = in_channels, image
-        self.patch_embed = PatchEmbed(in_channels, dim, patch)
+        if head not in HEADS:
+            raise ValueError(f"head {head!r} is not one of {', '.join(HEADS)}")
+        self.in_channels, self.image, self.head_kind = in_channels, image, head
+        self.patch_embed = PatchEmbed(in_channels, dim, patch, rpe)
         self.blocks = nn.ModuleList(Block(dim, num_heads, hidden) for _ in range(depth))
         self.head_lif = LIF()
-        self.head = nn.Linear(dim, classes)
+        tokens = (image // patch) ** 2
+        self.head = nn.Linear(dim * (tokens if head == "flatten" else 1), classes)
 
     def forward(self, x):
         x = self.patch_embed(x)
         for block in self.blocks:
             x = block(x)
+        if self.head_kind == "flatten":
+            return self.head(self.head_lif(x).flatten(2).mean(0))
         return self.head(self.head_lif(x.flatten(3).mean(-1)).mean(0))
 
 
@@ -284,6 +307,10 @@ def to_float_network(model, timesteps, *, name="transformer", encoding="spikes",
                                threshold=threshold))
     stream = _Stream(model.patch_embed.proj.output_shape(shape))
     stream.add("patch_embed", model.patch_embed.proj, source)
+    if model.patch_embed.rpe_conv is not None:
+        name = "patch_embed.final_lif"
+        spikes = ex.neuron(name, model.patch_embed.final_lif, ex.read(stream, name))
+        stream.add("patch_embed.rpe_conv", model.patch_embed.rpe_conv, spikes)
     for index, block in enumerate(model.blocks):
         prefix, attn, mlp = f"blocks.{index}", block.attn, block.mlp
         a = f"{prefix}.attn"
@@ -305,15 +332,19 @@ def to_float_network(model, timesteps, *, name="transformer", encoding="spikes",
         else:
             h = ex.neuron(f"{m}.lif2", mlp.lif2, ex.conv(f"{m}.fc1", mlp.fc1, h))
         stream.add(f"{m}.fc2", mlp.fc2, h)
-    # the head's mean over tokens: a sum pool over every position, its 1/P in the threshold
     current = ex.read(stream, "head_lif")
-    spatial = stream.shape[1:]
-    pooled = ex.add(FloatSumPool(name="token_pool", inputs=[current],
-                                 shape=(stream.shape[0], 1, 1), kernel=spatial, stride=spatial,
-                                 padding=(0, 0)))
-    spikes = ex.neuron("head_lif", model.head_lif, pooled, gain=float(np.prod(spatial)))
-    flat = ex.add(FloatFlatten(name="flatten", inputs=[spikes], shape=(stream.shape[0],),
-                               start_dim=0, end_dim=-1))
+    if model.head_kind == "mean":
+        # the mean over tokens: a sum pool over every position, its 1/P in the threshold
+        spatial = stream.shape[1:]
+        pooled = ex.add(FloatSumPool(name="token_pool", inputs=[current],
+                                     shape=(stream.shape[0], 1, 1), kernel=spatial,
+                                     stride=spatial, padding=(0, 0)))
+        spikes = ex.neuron("head_lif", model.head_lif, pooled, gain=float(np.prod(spatial)))
+    else:
+        spikes = ex.neuron("head_lif", model.head_lif, current)
+    flat = ex.add(FloatFlatten(name="flatten", inputs=[spikes],
+                               shape=(int(np.prod(ex.shapes[spikes])),), start_dim=0,
+                               end_dim=-1))
     head = model.head
     logits = ex.add(FloatDense(name="head", inputs=[flat], shape=(head.out_features,),
                                weight=head.weight.detach().double().numpy(),

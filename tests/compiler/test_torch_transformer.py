@@ -98,8 +98,9 @@ def test_mlp_is_spikingjellys_spike_driven_transformer_mlp(generator, hidden):
         torch.testing.assert_close(ours(x), theirs(x), rtol=1e-6, atol=1e-6)
 
 
-def _model(generator, *, depth=2, heads=2, hidden=16, dim=8):
-    model = tt.SpikeDrivenTransformer(1, 8, 2, dim, heads, depth, hidden, 10)
+def _model(generator, *, depth=2, heads=2, hidden=16, dim=8, head="mean", rpe=True):
+    model = tt.SpikeDrivenTransformer(1, 8, 2, dim, heads, depth, hidden, 10, head=head,
+                                      rpe=rpe)
     _randomise_norms(model, generator)
     with torch.no_grad():
         for parameter in model.parameters():
@@ -114,13 +115,14 @@ def _run(model, spikes):
     return logits.numpy(), {n: s.transpose(0, 1).numpy() for n, s in record.items()}
 
 
-@pytest.mark.parametrize("hidden", [16, 8])
-def test_the_exported_float_network_spikes_like_the_modules(generator, hidden):
-    model = _model(generator, hidden=hidden)
+@pytest.mark.parametrize("hidden, head, rpe", [(16, "mean", True), (8, "mean", False),
+                                               (16, "flatten", True)])
+def test_the_exported_float_network_spikes_like_the_modules(generator, hidden, head, rpe):
+    model = _model(generator, hidden=hidden, head=head, rpe=rpe)
     spikes = (np.random.default_rng(0).random((6, T, 1, 8, 8)) < 0.4).astype(np.uint8)
     logits, record = _run(model, spikes)
     trace = float_reference.run(tt.to_float_network(model, T), spikes)
-    assert len(record) == 1 + 2 * 7
+    assert len(record) == rpe + 2 * 7 + 1
     for name, theirs in record.items():
         ours = trace.spikes[name]
         assert np.array_equal(ours, theirs.reshape(ours.shape)), name
@@ -129,10 +131,10 @@ def test_the_exported_float_network_spikes_like_the_modules(generator, hidden):
                                atol=1e-5)
 
 
-def _integer_model(generator, hard_reset):
+def _integer_model(generator, hard_reset, head):
     """Integer weights, no batch norms, IF neurons (beta = 1: no rounding anywhere) but the
     attention mask's tau = 2 one, whose membrane is 0 after every step."""
-    model = tt.SpikeDrivenTransformer(1, 8, 2, 8, 2, 2, 16, 10)
+    model = tt.SpikeDrivenTransformer(1, 8, 2, 8, 2, 2, 16, 10, head=head)
     for module in model.modules():
         if isinstance(module, tt.ConvBN):
             module.bn = None
@@ -140,13 +142,15 @@ def _integer_model(generator, hard_reset):
             module.tau, module.v_threshold, module.hard_reset = None, 2.0, hard_reset
     with torch.no_grad():
         for parameter in model.parameters():
-            parameter.copy_(torch.randint(-2, 4, parameter.shape, generator=generator))
+            parameter.copy_(torch.randint(-3, 4, parameter.shape, generator=generator))
     return model.eval()
 
 
-@pytest.mark.parametrize("hard_reset", [True, False])
-def test_integer_reference_spikes_like_the_modules_on_integer_weights(generator, hard_reset):
-    model = _integer_model(generator, hard_reset)
+@pytest.mark.parametrize("hard_reset, head", [(True, "mean"), (False, "mean"),
+                                              (True, "flatten")])
+def test_integer_reference_spikes_like_the_modules_on_integer_weights(generator, hard_reset,
+                                                                     head):
+    model = _integer_model(generator, hard_reset, head)
     spikes = (np.random.default_rng(1).random((8, T, 1, 8, 8)) < 0.4).astype(np.uint8)
     logits, record = _run(model, spikes)
     ir = tt.export(model, T)
