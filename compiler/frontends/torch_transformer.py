@@ -2,14 +2,16 @@
 export to the IR through the same post-training quantization as NIR imports.
 
 NIR has no attention nodes, so hwgen brings its own modules. They are SpikingJelly 2.0's
-Spike-driven Transformer v1 (``SpikeDrivenSelfAttention``, its ``_MLP``, its head), written
-out in plain PyTorch with the same arithmetic, so that a model trained with them (surrogate
+Spike-driven Transformer v1 (``SpikeDrivenSelfAttention``, its ``_MLP``, its head) and
+Spikformer (``SpikingSelfAttention``, ``SpikformerMLP``, ``SpikformerBlock``), written out
+in plain PyTorch with the same arithmetic, so that a model trained with them (surrogate
 gradients, batch norm in training mode) means, in evaluation mode, exactly what
 docs/semantics.md section 4d can compute; docs/frontends.md "Spiking transformers" lists
-every difference from the paper's and SpikingJelly's models. Tensors are multi-step,
+every difference from the papers' and SpikingJelly's models. Tensors are multi-step,
 time first: (T, batch, channels, height, width), as SpikingJelly's ``step_mode="m"``.
 
-:func:`to_float_network` walks a :class:`SpikeDrivenTransformer` in evaluation mode into a
+:func:`to_float_network` walks a :class:`SpikeDrivenTransformer` or a :class:`Spikformer`
+in evaluation mode into a
 :class:`~hwgen.compiler.ir.floating.FloatNetwork`, folding every batch norm into the
 convolution before it and every constant factor into the threshold of the neuron after it;
 :func:`export` quantizes that with :func:`hwgen.compiler.passes.quantize.quantize`. Layer
@@ -21,9 +23,9 @@ import torch
 from torch import nn
 
 from hwgen.errors import UnsupportedError
-from ..ir.floating import (FloatAdd, FloatConv, FloatDense, FloatFlatten, FloatInput,
-                           FloatIntegrator, FloatNeuron, FloatNetwork, FloatReadout,
-                           FloatSpikeAnd, FloatSumPool, FloatTokenSum)
+from ..ir.floating import (FloatAdd, FloatConv, FloatCurrentMatmul, FloatDense, FloatFlatten,
+                           FloatInput, FloatIntegrator, FloatNeuron, FloatNetwork, FloatReadout,
+                           FloatSpikeAnd, FloatSpikeMatmul, FloatSumPool, FloatTokenSum)
 from ..passes.quantize import quantize
 
 
@@ -241,6 +243,101 @@ class SpikeDrivenTransformer(nn.Module):
         return self.head(self.head_lif(x.flatten(3).mean(-1)).mean(0))
 
 
+# --- Spikformer -------------------------------------------------------------------------
+
+class SSA(nn.Module):
+    """SpikingJelly's ``SpikingSelfAttention`` (Spikformer), the same modules under the same
+    names, on (T, B, C, H, W) tokens (SpikingJelly's (T, B, C, L) with L = H W):
+
+        Q, K, V = qkv_lif(bn(conv1x1(x))), the 3C channels split in three;
+        per head: O = (V K^T) Q * scale;  out = proj_lif(bn(conv1x1(attn_lif(O))))
+
+    with ``scale`` 0.125, ``attn_lif``'s threshold 0.5. In integers O / scale is exactly
+    ``current_matmul(Q, spike_matmul(K, V))`` (docs/semantics.md 4d)."""
+
+    def __init__(self, dim, num_heads=8, scale=0.125):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"SSA: dim {dim} is not divisible by num_heads {num_heads}")
+        if not scale > 0:
+            raise ValueError(f"SSA: scale must be positive, got {scale!r}")
+        self.dim, self.num_heads, self.scale = dim, num_heads, scale
+        self.qkv_conv = ConvBN(dim, 3 * dim, bias=False)
+        self.qkv_lif = LIF()
+        self.attn_lif = LIF(v_threshold=0.5)
+        self.proj_conv = ConvBN(dim, dim, bias=False)
+        self.proj_lif = LIF()
+
+    def forward(self, x):
+        T, B, C, H, W = x.shape
+        q, k, v = (part.reshape(T, B, self.num_heads, C // self.num_heads, H * W)
+                   for part in self.qkv_lif(self.qkv_conv(x)).chunk(3, dim=2))
+        ktv = k @ v.transpose(-1, -2)                           # (T, B, heads, d, d)
+        out = (ktv.transpose(-1, -2) @ q) * self.scale          # (T, B, heads, d, P)
+        return self.proj_lif(self.proj_conv(self.attn_lif(out.reshape(T, B, C, H, W))))
+
+
+class SpikformerMLP(nn.Module):
+    """SpikingJelly's ``SpikformerMLP``: neuron2(fc2(neuron1(fc1(x)))), 1x1 convolutions
+    without bias, each with a batch norm."""
+
+    def __init__(self, dim, hidden):
+        super().__init__()
+        self.fc1, self.neuron1 = ConvBN(dim, hidden, bias=False), LIF()
+        self.fc2, self.neuron2 = ConvBN(hidden, dim, bias=False), LIF()
+
+    def forward(self, x):
+        return self.neuron2(self.fc2(self.neuron1(self.fc1(x))))
+
+
+class SpikformerBlock(nn.Module):
+    """``x + attn(x)``, then ``x + mlp(x)``: spike residuals, so x is a spike count."""
+
+    def __init__(self, dim, num_heads, hidden):
+        super().__init__()
+        self.attn, self.mlp = SSA(dim, num_heads), SpikformerMLP(dim, hidden)
+
+    def forward(self, x):
+        x = x + self.attn(x)
+        return x + self.mlp(x)
+
+
+class SpikformerPatchEmbed(nn.Module):
+    """A ``patch`` x ``patch`` strided convolution + BN + LIF, and Spikformer's positional
+    encoding on its spikes, ``s + pe_lif(bn(conv3x3(s)))`` (a spike count 0..2)."""
+
+    def __init__(self, in_channels, dim, patch):
+        super().__init__()
+        self.proj, self.lif = ConvBN(in_channels, dim, patch, stride=patch), LIF()
+        self.pe_conv, self.pe_lif = ConvBN(dim, dim, 3, padding=1), LIF()
+
+    def forward(self, x):
+        s = self.lif(self.proj(x))
+        return self.pe_lif(self.pe_conv(s)) + s
+
+
+class Spikformer(nn.Module):
+    """Patch embedding with positional encoding, ``depth`` SSA + MLP blocks with spike
+    residuals, and Spikformer's head, ``head(mean over tokens of x)``, averaged over the
+    steps (SpikingJelly returns it per step). ``forward``: spikes (T, B, C, H, W) -> logits."""
+
+    def __init__(self, in_channels, image, patch, dim, num_heads, depth, hidden, classes):
+        super().__init__()
+        if image % patch:
+            raise ValueError(f"patches of {patch} do not tile an image of {image}")
+        self.in_channels, self.image = in_channels, image
+        self.patch_embed = SpikformerPatchEmbed(in_channels, dim, patch)
+        self.blocks = nn.ModuleList(SpikformerBlock(dim, num_heads, hidden)
+                                    for _ in range(depth))
+        self.head = nn.Linear(dim, classes)
+
+    def forward(self, x):
+        x = self.patch_embed(x)
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x.flatten(3).mean(-1)).mean(0)
+
+
 # --- export -----------------------------------------------------------------------------
 
 class _Stream:
@@ -266,13 +363,17 @@ class _Exporter:
         self.shapes[layer.name] = tuple(layer.shape)
         return layer.name
 
-    def conv(self, name, module, source):
+    def conv(self, name, module, source, rows=None):
+        """``module`` as a float convolution; ``rows``: only those output channels."""
         conv = module.conv
         if conv.groups != 1 or conv.padding_mode != "zeros":
             raise UnsupportedError(f"{name}: only zero-padded, ungrouped convolutions export")
         weight, bias = module.folded()
-        return self.add(FloatConv(name=name, inputs=[source],
-                                  shape=module.output_shape(self.shapes[source]),
+        shape = module.output_shape(self.shapes[source])
+        if rows is not None:
+            weight, shape = weight[rows], (len(weight[rows]), *shape[1:])
+            bias = None if bias is None else bias[rows]
+        return self.add(FloatConv(name=name, inputs=[source], shape=shape,
                                   weight=weight, bias=bias, stride=tuple(conv.stride),
                                   padding=tuple(conv.padding), dilation=tuple(conv.dilation)))
 
@@ -290,21 +391,25 @@ class _Exporter:
 
 def to_float_network(model, timesteps, *, name="transformer", encoding="spikes",
                      threshold=None, metadata=None):
-    """The float network a :class:`SpikeDrivenTransformer` computes in evaluation mode, over
-    ``timesteps`` steps, on input spikes (or integers through hwgen's IF encoder with
-    ``encoding="if"`` and its ``threshold``)."""
-    if not isinstance(model, SpikeDrivenTransformer):
-        raise UnsupportedError(f"to_float_network: expects a SpikeDrivenTransformer, got "
-                               f"{type(model).__name__}")
+    """The float network a :class:`SpikeDrivenTransformer` or :class:`Spikformer` computes in
+    evaluation mode, over ``timesteps`` steps, on input spikes (or integers through hwgen's
+    IF encoder with ``encoding="if"`` and its ``threshold``)."""
+    if not isinstance(model, (SpikeDrivenTransformer, Spikformer)):
+        raise UnsupportedError(f"to_float_network: expects a SpikeDrivenTransformer or a "
+                               f"Spikformer, got {type(model).__name__}")
     if model.training:
         raise UnsupportedError("to_float_network: the model is in training mode; call "
                                ".eval() so batch norms use their running statistics")
+    architecture = ("Spike-driven Transformer v1 (SDSA)"
+                    if isinstance(model, SpikeDrivenTransformer) else "Spikformer (SSA)")
     ex = _Exporter(name, timesteps, {"source": "hwgen.compiler.frontends.torch_transformer",
-                                     "architecture": "Spike-driven Transformer v1 (SDSA)",
-                                     **(metadata or {})})
+                                     "architecture": architecture, **(metadata or {})})
     shape = (model.in_channels, model.image, model.image)
     source = ex.add(FloatInput(name="input", inputs=[], shape=shape, encoding=encoding,
                                threshold=threshold))
+    if isinstance(model, Spikformer):
+        _spikformer(ex, model, source)
+        return ex.network
     stream = _Stream(model.patch_embed.proj.output_shape(shape))
     stream.add("patch_embed", model.patch_embed.proj, source)
     if model.patch_embed.rpe_conv is not None:
@@ -345,16 +450,60 @@ def to_float_network(model, timesteps, *, name="transformer", encoding="spikes",
     flat = ex.add(FloatFlatten(name="flatten", inputs=[spikes],
                                shape=(int(np.prod(ex.shapes[spikes])),), start_dim=0,
                                end_dim=-1))
-    head = model.head
+    _head(ex, model.head, flat)
+    return ex.network
+
+
+def _spikformer(ex, model, source):
+    """Spikformer's residuals add spikes: the stream is a spike count (an ``add`` of spikes
+    and of earlier adds), which every reader's convolution weighs as a count."""
+    embed = model.patch_embed
+    s = ex.neuron("patch_embed.lif", embed.lif, ex.conv("patch_embed.proj", embed.proj, source))
+    pe = ex.neuron("patch_embed.pe_lif", embed.pe_lif,
+                   ex.conv("patch_embed.pe_conv", embed.pe_conv, s))
+    x = ex.add(FloatAdd(name="patch_embed.add", inputs=[pe, s], shape=ex.shapes[s]))
+    for index, block in enumerate(model.blocks):
+        a, attn, mlp = f"blocks.{index}.attn", block.attn, block.mlp
+        dim = attn.dim
+        # one qkv convolution and LIF in the module; per element, so split in three exactly
+        q, k, v = (ex.neuron(f"{a}.qkv_lif.{part}", attn.qkv_lif,
+                             ex.conv(f"{a}.qkv_conv.{part}", attn.qkv_conv, x,
+                                     rows=slice(i * dim, (i + 1) * dim)))
+                   for i, part in enumerate("qkv"))
+        d = dim // attn.num_heads
+        ktv = ex.add(FloatSpikeMatmul(name=f"{a}.ktv", inputs=[k, v], shape=(attn.num_heads, d, d),
+                                      heads=attn.num_heads))
+        product = ex.add(FloatCurrentMatmul(name=f"{a}.qktv", inputs=[q, ktv],
+                                            shape=ex.shapes[q]))
+        # the module's attn_lif sees product * scale: its threshold is divided by the scale
+        spikes = ex.neuron(f"{a}.attn_lif", attn.attn_lif, product, gain=1.0 / attn.scale)
+        out = ex.neuron(f"{a}.proj_lif", attn.proj_lif,
+                        ex.conv(f"{a}.proj_conv", attn.proj_conv, spikes))
+        x = ex.add(FloatAdd(name=f"blocks.{index}.add_attn", inputs=[x, out],
+                            shape=ex.shapes[out]))
+        m = f"blocks.{index}.mlp"
+        h = ex.neuron(f"{m}.neuron1", mlp.neuron1, ex.conv(f"{m}.fc1", mlp.fc1, x))
+        h = ex.neuron(f"{m}.neuron2", mlp.neuron2, ex.conv(f"{m}.fc2", mlp.fc2, h))
+        x = ex.add(FloatAdd(name=f"blocks.{index}.add_mlp", inputs=[x, h], shape=ex.shapes[h]))
+    # the head's mean over tokens: a sum pool, its 1/P folded into the head's weight
+    channels, *spatial = ex.shapes[x]
+    pooled = ex.add(FloatSumPool(name="token_pool", inputs=[x], shape=(channels, 1, 1),
+                                 kernel=tuple(spatial), stride=tuple(spatial), padding=(0, 0)))
+    flat = ex.add(FloatFlatten(name="flatten", inputs=[pooled], shape=(channels,),
+                               start_dim=0, end_dim=-1))
+    _head(ex, model.head, flat, 1.0 / float(np.prod(spatial)))
+
+
+def _head(ex, head, flat, gain=1.0):
+    """The classifier: a dense layer whose currents an IF integrator sums over the steps
+    (T times the mean of the logits: the same argmax), read by its final membrane."""
     logits = ex.add(FloatDense(name="head", inputs=[flat], shape=(head.out_features,),
-                               weight=head.weight.detach().double().numpy(),
+                               weight=head.weight.detach().double().numpy() * gain,
                                bias=None if head.bias is None
                                else head.bias.detach().double().numpy()))
-    # T times the mean over steps: the same argmax, in integers
     total = ex.add(FloatIntegrator(name="logits", inputs=[logits], shape=(head.out_features,),
                                    beta=np.ones(head.out_features)))
     ex.add(FloatReadout(name="class", inputs=[total], shape=(), mode="final_membrane"))
-    return ex.network
 
 
 def export(model, timesteps, *, options=None, calibration=None, **network_options):

@@ -7,7 +7,7 @@ PyTorch frontend and post-training quantization.
 
 The network is a Spike-driven Transformer v1 (SDSA) built from
 ``hwgen.compiler.frontends.torch_transformer``'s modules, whose forward pass is the float
-model (SpingJelly's blocks in plain PyTorch, sigmoid surrogate gradients):
+model (SpikingJelly's blocks in plain PyTorch, sigmoid surrogate gradients):
 
     8x8 digit, 1 channel -> patch embedding: 2x2 patches, 16 tokens of DIM features, and
     SDT's relative position embedding (a 3x3 convolution over the 4x4 grid of tokens)

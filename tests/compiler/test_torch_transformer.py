@@ -1,7 +1,7 @@
 """The PyTorch spiking-transformer frontend (compiler/frontends/torch_transformer.py):
 
-- its SDSA and MLP modules against SpikingJelly 2.0's own blocks (an oracle hwgen did not
-  write), with the same weights and batch-norm statistics;
+- its SDSA, MLP, SSA and Spikformer block modules against SpikingJelly 2.0's own blocks (an
+  oracle hwgen did not write), with the same weights and batch-norm statistics;
 - its export against its own forward pass: the float network (hwgen's float simulation)
   spikes exactly like the modules, every neuron layer;
 - on integer-valued weights, the integer reference against the modules, spike for spike.
@@ -20,6 +20,7 @@ from hwgen.errors import UnsupportedError
 sj = pytest.importorskip("spikingjelly.activation_based.layer.attention")
 from spikingjelly.activation_based import functional  # noqa: E402
 from spikingjelly.activation_based.model import spike_driven_transformer as sj_sdt  # noqa: E402
+from spikingjelly.activation_based.model import spikformer as sj_spikformer  # noqa: E402
 
 T = 4
 
@@ -175,7 +176,7 @@ def test_export_refuses_a_model_in_training_mode(generator):
     with pytest.raises(UnsupportedError, match=r"^to_float_network: the model is in training "
                                                r"mode; call \.eval\(\)"):
         tt.to_float_network(model, T)
-    with pytest.raises(UnsupportedError, match="expects a SpikeDrivenTransformer, got SDSA"):
+    with pytest.raises(UnsupportedError, match="expects a SpikeDrivenTransformer or a Spikformer, got SDSA"):
         tt.to_float_network(tt.SDSA(8), T)
 
 
@@ -188,3 +189,112 @@ def test_modules_train_with_surrogate_gradients(generator):
         assert parameter.grad is not None, name
     assert model.patch_embed.proj.conv.weight.grad.abs().sum() > 0
     assert model.blocks[0].attn.q_conv.conv.weight.grad.abs().sum() > 0
+
+
+# --- Spikformer -------------------------------------------------------------------------
+
+def _copy_1d(conv_bn, sj_pair):
+    """Our ConvBN (a 1x1 Conv2d) into SpikingJelly's SeqToANNContainer(Conv1d, BatchNorm1d)."""
+    sj_pair[0].weight.data.copy_(conv_bn.conv.weight.data[..., 0])
+    sj_pair[1].load_state_dict(conv_bn.bn.state_dict())
+
+
+def _strengthen(module, generator):
+    _randomise_norms(module, generator)
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.mul_(3)                   # enough current for every layer to spike
+
+
+@pytest.mark.parametrize("heads", [1, 2])
+def test_ssa_is_spikingjellys_spiking_self_attention(generator, heads):
+    ours = tt.SSA(8, heads)
+    _strengthen(ours, generator)
+    theirs = sj.SpikingSelfAttention(8, heads)
+    _copy_1d(ours.qkv_conv, theirs.qkv_conv_bn)
+    _copy_1d(ours.proj_conv, theirs.proj_conv_bn)
+    ours.eval(), theirs.eval()
+    ours_spikes, theirs_spikes = _spikes_of(ours), _spikes_of(theirs)
+    x = (torch.rand(T, 3, 8, 4, 4, generator=generator) < 0.4).float()
+    with torch.no_grad():
+        functional.reset_net(theirs)
+        expected = theirs(x.flatten(3))
+        got = ours(x)
+    assert set(ours_spikes) == set(theirs_spikes) == {"qkv_lif", "attn_lif", "proj_lif"}
+    for name, spikes in theirs_spikes.items():
+        assert torch.equal(ours_spikes[name].reshape(spikes.shape), spikes), name
+        assert 0 < spikes.mean() < 1, name
+    assert torch.equal(got.flatten(3), expected)
+
+
+def test_spikformer_block_is_spikingjellys(generator):
+    ours = tt.SpikformerBlock(8, 2, 32)
+    _strengthen(ours, generator)
+    theirs = sj_spikformer.SpikformerBlock(8, 2, mlp_ratio=4.0)
+    _copy_1d(ours.attn.qkv_conv, theirs.attn.qkv_conv_bn)
+    _copy_1d(ours.attn.proj_conv, theirs.attn.proj_conv_bn)
+    _copy_1d(ours.mlp.fc1, theirs.mlp.fc1)
+    _copy_1d(ours.mlp.fc2, theirs.mlp.fc2)
+    ours.eval(), theirs.eval()
+    x = (torch.rand(T, 3, 8, 4, 4, generator=generator) < 0.4).float()
+    with torch.no_grad():
+        functional.reset_net(theirs)
+        expected = theirs(x)
+        got = ours(x)
+    assert torch.equal(got, expected)
+    assert got.max() > 1                        # spike residuals: counts, not spikes
+
+
+def _spikformer_spikes(model, spikes):
+    """Every LIF's spikes by IR name: the module's one qkv_lif is three layers there."""
+    logits, record = _run(model, spikes)
+    for name in [n for n in record if n.endswith("qkv_lif")]:
+        q, k, v = np.split(record.pop(name), 3, axis=2)
+        record.update({f"{name}.q": q, f"{name}.k": k, f"{name}.v": v})
+    return logits, record
+
+
+def test_the_exported_spikformer_spikes_like_the_modules(generator):
+    model = tt.Spikformer(1, 8, 2, 8, 2, 2, 16, 10)
+    _strengthen(model, generator)
+    model.eval()
+    spikes = (np.random.default_rng(0).random((6, T, 1, 8, 8)) < 0.4).astype(np.uint8)
+    logits, record = _spikformer_spikes(model, spikes)
+    trace = float_reference.run(tt.to_float_network(model, T), spikes)
+    assert len(record) == 2 + 2 * 7
+    for name, theirs in record.items():
+        ours = trace.spikes[name]
+        assert np.array_equal(ours, theirs.reshape(ours.shape)), name
+        assert 0 < theirs.mean() < 1, name
+    np.testing.assert_allclose(trace.potentials["logits"][:, -1] / T, logits, rtol=1e-5,
+                               atol=1e-5)
+
+
+def test_integer_reference_spikes_like_the_spikformer_on_integer_weights(generator):
+    """IF neurons everywhere (the attention's with threshold 0.5 / 0.125 = 4 on the exact
+    Q (K^T V)), integer weights, no batch norms: spike for spike."""
+    model = tt.Spikformer(1, 8, 2, 8, 2, 2, 16, 10)
+    for module in model.modules():
+        if isinstance(module, tt.ConvBN):
+            module.bn = None
+        if isinstance(module, tt.LIF):
+            module.tau = None
+            module.v_threshold = 2.0 if module.v_threshold == 1.0 else module.v_threshold
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.copy_(torch.randint(-3, 4, parameter.shape, generator=generator))
+        model.head.weight.mul_(16)              # the mean over 16 tokens: integers again
+    model.eval()
+    spikes = (np.random.default_rng(1).random((8, T, 1, 8, 8)) < 0.4).astype(np.uint8)
+    logits, record = _spikformer_spikes(model, spikes)
+    ir = tt.export(model, T)
+    assert all(entry["scale"] == 1.0 for entry in ir.metadata["quantization"]["layers"])
+    assert ir["blocks.0.attn.attn_lif"].threshold.tolist() == [4] * 8 * 16
+    trace = reference.run(ir, spikes)
+    for name, theirs in record.items():
+        ours = trace.spikes[name]
+        assert np.array_equal(ours, theirs.reshape(ours.shape)), name
+        assert 0 < theirs.mean() < 1, name
+    assert np.array_equal(trace.membranes["logits"], np.rint(logits * T).astype(np.int64))
+    assert {CurrentMatmul} <= {type(op) for op in ir.ops}
+    assert native.loads(native.dumps(ir)) == ir
