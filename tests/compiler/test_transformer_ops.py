@@ -144,3 +144,64 @@ def test_native_format_round_trips_every_op():
     for name in ("masked", "mask"):
         assert np.array_equal(ours.spikes[name], theirs.spikes[name])
     assert np.array_equal(ours.currents["qktv"], theirs.currents["qktv"])
+
+
+# --- float layers and the quantizer ------------------------------------------------------
+
+def _float_attention(product_source="ktv", sum_source="k"):
+    """input -> K, V (1x1 convolutions + IF neurons) -> token_sum / K^T V products."""
+    from hwgen.compiler.ir.floating import (FloatConv, FloatCurrentMatmul, FloatInput,
+                                            FloatNetwork, FloatNeuron, FloatSpikeMatmul,
+                                            FloatTokenSum)
+    network = FloatNetwork("attention", 3)
+    network.add(FloatInput(name="x", inputs=[], shape=(4, 2, 2)))
+    rng = np.random.default_rng(0)
+    for name in "kv":
+        network.add(FloatConv(name=f"{name}_conv", inputs=["x"], shape=(4, 2, 2),
+                              weight=rng.normal(size=(4, 4, 1, 1)), stride=(1, 1),
+                              padding=(0, 0), dilation=(1, 1)))
+        network.add(FloatNeuron(name=name, inputs=[f"{name}_conv"], shape=(4, 2, 2),
+                                beta=np.ones(16), threshold=np.full(16, 0.5), fire="ge",
+                                reset="subtract", order="same_step"))
+    network.add(FloatSpikeMatmul(name="ktv", inputs=["k", "v"], shape=(2, 2, 2), heads=2))
+    network.add(FloatCurrentMatmul(name="qktv", inputs=["k", product_source], shape=(4, 2, 2)))
+    network.add(FloatNeuron(name="attn", inputs=["qktv"], shape=(4, 2, 2), beta=np.ones(16),
+                            threshold=np.full(16, 1.0), fire="ge", reset="zero",
+                            order="same_step"))
+    network.add(FloatTokenSum(name="column", inputs=[sum_source], shape=(4,)))
+    network.add(FloatNeuron(name="mask", inputs=["column"], shape=(4,), beta=np.ones(4),
+                            threshold=np.full(4, 2.0), fire="ge", reset="zero",
+                            order="same_step"))
+    return network
+
+
+def test_quantized_attention_counts_are_exact_and_unscaled():
+    from hwgen.compiler.ir import float_reference
+    from hwgen.compiler.passes.quantize import quantize
+    network = _float_attention()
+    model = quantize(network)
+    layers = {entry["layer"]: entry for entry in model.metadata["quantization"]["layers"]}
+    assert layers["attn"]["scale"] == layers["mask"]["scale"] == 1.0
+    assert layers["k"]["scale"] != 1.0                      # float weights were scaled
+    spikes = np.random.default_rng(2).integers(0, 2, size=(60, 3, 4, 2, 2)).astype(np.uint8)
+    ours = reference.run(model, spikes)
+    theirs = float_reference.run(network, spikes)
+    # wherever K and V agree, the products and the neurons reading them agree too
+    same = np.all(ours.spikes["k"] == theirs.spikes["k"], axis=(1, 2)) & \
+        np.all(ours.spikes["v"] == theirs.spikes["v"], axis=(1, 2))
+    assert same.sum() >= 10
+    for name in ("attn", "mask"):
+        assert np.array_equal(ours.spikes[name][same], theirs.spikes[name][same]), name
+        assert 0 < ours.spikes[name][same].mean() < 1, name
+
+
+@pytest.mark.parametrize("product_source, sum_source, message", [
+    ("k", "k", "layer 'qktv': multiplies Q by 'k'; hwgen quantizes Q (K^T V) with K^T V a "
+               "spike_matmul"),
+    ("ktv", "k_conv", "layer 'column': reads 'k_conv' (current); it needs spikes"),
+])
+def test_the_quantizer_refuses_what_it_cannot_keep_exact(product_source, sum_source, message):
+    from hwgen.compiler.passes.quantize import quantize
+    from hwgen.errors import UnsupportedError
+    with pytest.raises(UnsupportedError, match="^" + re.escape(message)):
+        quantize(_float_attention(product_source, sum_source))
