@@ -3,7 +3,8 @@ export to the IR through the same post-training quantization as NIR imports.
 
 NIR has no attention nodes, so hwgen brings its own modules. They are SpikingJelly 2.0's
 Spike-driven Transformer v1 (``SpikeDrivenSelfAttention``, its ``_MLP``, its head) and
-Spikformer (``SpikingSelfAttention``, ``SpikformerMLP``, ``SpikformerBlock``), written out
+Spikformer (``SpikingSelfAttention``, ``SpikformerMLP``, ``SpikformerBlock``), plus Spike-
+driven Transformer v2's attention (:class:`SDSAv2`, from the paper's code), written out
 in plain PyTorch with the same arithmetic, so that a model trained with them (surrogate
 gradients, batch norm in training mode) means, in evaluation mode, exactly what
 docs/semantics.md section 4d can compute; docs/frontends.md "Spiking transformers" lists
@@ -181,6 +182,44 @@ class SDSA(nn.Module):
         return self.proj_conv(q * mask[..., None, None]) + x
 
 
+class SDSAv2(nn.Module):
+    """Spike-driven Transformer v2's attention (``MS_Attention_RepConv_qkv_id`` of the
+    paper's code, with 1x1 convolutions where it has RepConv): on the residual stream x,
+
+        s = head_lif(x); Q, K, V = lif(bn(conv1x1(s)));
+        per head: O = Q (K^T V) * scale; out = proj(attn_lif(O)) + x
+
+    ``scale`` 0.125 and ``attn_lif``'s threshold 0.5 as there; in integers O / scale is
+    ``current_matmul(Q, spike_matmul(K, V))`` (docs/semantics.md 4d)."""
+
+    def __init__(self, dim, num_heads=1, scale=0.125):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"SDSAv2: dim {dim} is not divisible by num_heads {num_heads}")
+        if not scale > 0:
+            raise ValueError(f"SDSAv2: scale must be positive, got {scale!r}")
+        self.dim, self.num_heads, self.scale = dim, num_heads, scale
+        self.head_lif = LIF()
+        self.q_conv, self.k_conv, self.v_conv = (ConvBN(dim, dim, bias=False) for _ in range(3))
+        self.q_lif, self.k_lif, self.v_lif = LIF(), LIF(), LIF()
+        self.attn_lif = LIF(v_threshold=0.5)
+        self.proj_conv = ConvBN(dim, dim, bias=False)
+
+    def forward(self, x):
+        T, B, C, H, W = x.shape
+        s = self.head_lif(x)
+        q, k, v = (lif(conv(s)).reshape(T, B, self.num_heads, C // self.num_heads, H * W)
+                   for conv, lif in ((self.q_conv, self.q_lif), (self.k_conv, self.k_lif),
+                                     (self.v_conv, self.v_lif)))
+        ktv = k @ v.transpose(-1, -2)                           # (T, B, heads, d, d)
+        out = (ktv.transpose(-1, -2) @ q) * self.scale          # (T, B, heads, d, P)
+        return self.proj_conv(self.attn_lif(out.reshape(T, B, C, H, W))) + x
+
+
+ATTENTIONS = {"sdsa": SDSA, "v2": SDSAv2}
+"""The attention of a :class:`SpikeDrivenTransformer` block: v1's SDSA or v2's."""
+
+
 class MLP(nn.Module):
     """SpikingJelly's Spike-driven Transformer ``_MLP``: lif1 -> fc1 (1x1 conv + bn) -> lif2 ->
     fc2 -> + x; with ``hidden == dim`` fc1's output also joins the residual stream, as there."""
@@ -201,9 +240,11 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, dim, num_heads, hidden):
+    def __init__(self, dim, num_heads, hidden, attention="sdsa"):
         super().__init__()
-        self.attn, self.mlp = SDSA(dim, num_heads), MLP(dim, hidden)
+        if attention not in ATTENTIONS:
+            raise ValueError(f"attention {attention!r} is not one of {', '.join(ATTENTIONS)}")
+        self.attn, self.mlp = ATTENTIONS[attention](dim, num_heads), MLP(dim, hidden)
 
     def forward(self, x):
         return self.mlp(self.attn(x))
@@ -216,12 +257,13 @@ keeps where each token is, which a small model without many convolutions needs).
 
 
 class SpikeDrivenTransformer(nn.Module):
-    """Patch embedding (with ``rpe``, SDT's relative position embedding), ``depth`` SDSA +
-    MLP blocks, and a head (:data:`HEADS`) whose logits are averaged over the steps.
-    ``forward`` takes spikes (T, B, C, H, W) and returns the logits (B, classes)."""
+    """Patch embedding (with ``rpe``, SDT's relative position embedding), ``depth``
+    attention (``attention``: :data:`ATTENTIONS`, v1's SDSA or v2's) + MLP blocks, and a head
+    (:data:`HEADS`) whose logits are averaged over the steps. ``forward`` takes spikes
+    (T, B, C, H, W) and returns the logits (B, classes)."""
 
     def __init__(self, in_channels, image, patch, dim, num_heads, depth, hidden, classes, *,
-                 head="mean", rpe=True):
+                 head="mean", rpe=True, attention="sdsa"):
         super().__init__()
         if image % patch:
             raise ValueError(f"patches of {patch} do not tile an image of {image}")
@@ -229,7 +271,8 @@ class SpikeDrivenTransformer(nn.Module):
             raise ValueError(f"head {head!r} is not one of {', '.join(HEADS)}")
         self.in_channels, self.image, self.head_kind = in_channels, image, head
         self.patch_embed = PatchEmbed(in_channels, dim, patch, rpe)
-        self.blocks = nn.ModuleList(Block(dim, num_heads, hidden) for _ in range(depth))
+        self.blocks = nn.ModuleList(Block(dim, num_heads, hidden, attention)
+                                    for _ in range(depth))
         self.head_lif = LIF()
         tokens = (image // patch) ** 2
         self.head = nn.Linear(dim * (tokens if head == "flatten" else 1), classes)
@@ -400,8 +443,12 @@ def to_float_network(model, timesteps, *, name="transformer", encoding="spikes",
     if model.training:
         raise UnsupportedError("to_float_network: the model is in training mode; call "
                                ".eval() so batch norms use their running statistics")
-    architecture = ("Spike-driven Transformer v1 (SDSA)"
-                    if isinstance(model, SpikeDrivenTransformer) else "Spikformer (SSA)")
+    if isinstance(model, Spikformer):
+        architecture = "Spikformer (SSA)"
+    elif model.blocks and isinstance(model.blocks[0].attn, SDSAv2):
+        architecture = "Spike-driven Transformer v2 attention (Q (K^T V))"
+    else:
+        architecture = "Spike-driven Transformer v1 (SDSA)"
     ex = _Exporter(name, timesteps, {"source": "hwgen.compiler.frontends.torch_transformer",
                                      "architecture": architecture, **(metadata or {})})
     shape = (model.in_channels, model.image, model.image)
@@ -419,16 +466,28 @@ def to_float_network(model, timesteps, *, name="transformer", encoding="spikes",
     for index, block in enumerate(model.blocks):
         prefix, attn, mlp = f"blocks.{index}", block.attn, block.mlp
         a = f"{prefix}.attn"
-        s = ex.neuron(f"{a}.shortcut_lif", attn.shortcut_lif, ex.read(stream, f"{a}.shortcut_lif"))
+        v2 = isinstance(attn, SDSAv2)
+        first = f"{a}.head_lif" if v2 else f"{a}.shortcut_lif"
+        s = ex.neuron(first, attn.head_lif if v2 else attn.shortcut_lif,
+                      ex.read(stream, first))
         qkv = [ex.neuron(f"{a}.{x}_lif", getattr(attn, f"{x}_lif"),
                          ex.conv(f"{a}.{x}_conv", getattr(attn, f"{x}_conv"), s)) for x in "qkv"]
-        kv = ex.add(FloatSpikeAnd(name=f"{a}.kv", inputs=qkv[1:], shape=ex.shapes[qkv[1]]))
-        column = ex.add(FloatTokenSum(name=f"{a}.token_sum", inputs=[kv],
-                                      shape=ex.shapes[kv][:1]))
-        mask = ex.neuron(f"{a}.attn_lif", attn.attn_lif, column)
-        masked = ex.add(FloatSpikeAnd(name=f"{a}.masked", inputs=[qkv[0], mask],
-                                      shape=ex.shapes[qkv[0]]))
-        stream.add(f"{a}.proj_conv", attn.proj_conv, masked)
+        if v2:
+            d = attn.dim // attn.num_heads
+            ktv = ex.add(FloatSpikeMatmul(name=f"{a}.ktv", inputs=qkv[1:],
+                                          shape=(attn.num_heads, d, d), heads=attn.num_heads))
+            product = ex.add(FloatCurrentMatmul(name=f"{a}.qktv", inputs=[qkv[0], ktv],
+                                                shape=ex.shapes[qkv[0]]))
+            # attn_lif sees product * scale: its threshold is divided by the scale
+            attended = ex.neuron(f"{a}.attn_lif", attn.attn_lif, product, gain=1.0 / attn.scale)
+        else:
+            kv = ex.add(FloatSpikeAnd(name=f"{a}.kv", inputs=qkv[1:], shape=ex.shapes[qkv[1]]))
+            column = ex.add(FloatTokenSum(name=f"{a}.token_sum", inputs=[kv],
+                                          shape=ex.shapes[kv][:1]))
+            mask = ex.neuron(f"{a}.attn_lif", attn.attn_lif, column)
+            attended = ex.add(FloatSpikeAnd(name=f"{a}.masked", inputs=[qkv[0], mask],
+                                            shape=ex.shapes[qkv[0]]))
+        stream.add(f"{a}.proj_conv", attn.proj_conv, attended)
         m = f"{prefix}.mlp"
         h = ex.neuron(f"{m}.lif1", mlp.lif1, ex.read(stream, f"{m}.lif1"))
         if mlp.residual:

@@ -99,9 +99,10 @@ def test_mlp_is_spikingjellys_spike_driven_transformer_mlp(generator, hidden):
         torch.testing.assert_close(ours(x), theirs(x), rtol=1e-6, atol=1e-6)
 
 
-def _model(generator, *, depth=2, heads=2, hidden=16, dim=8, head="mean", rpe=True):
+def _model(generator, *, depth=2, heads=2, hidden=16, dim=8, head="mean", rpe=True,
+           attention="sdsa"):
     model = tt.SpikeDrivenTransformer(1, 8, 2, dim, heads, depth, hidden, 10, head=head,
-                                      rpe=rpe)
+                                      rpe=rpe, attention=attention)
     _randomise_norms(model, generator)
     with torch.no_grad():
         for parameter in model.parameters():
@@ -116,10 +117,12 @@ def _run(model, spikes):
     return logits.numpy(), {n: s.transpose(0, 1).numpy() for n, s in record.items()}
 
 
-@pytest.mark.parametrize("hidden, head, rpe", [(16, "mean", True), (8, "mean", False),
-                                               (16, "flatten", True)])
-def test_the_exported_float_network_spikes_like_the_modules(generator, hidden, head, rpe):
-    model = _model(generator, hidden=hidden, head=head, rpe=rpe)
+@pytest.mark.parametrize("hidden, head, rpe, attention", [
+    (16, "mean", True, "sdsa"), (8, "mean", False, "sdsa"), (16, "flatten", True, "sdsa"),
+    (16, "mean", True, "v2")])
+def test_the_exported_float_network_spikes_like_the_modules(generator, hidden, head, rpe,
+                                                            attention):
+    model = _model(generator, hidden=hidden, head=head, rpe=rpe, attention=attention)
     spikes = (np.random.default_rng(0).random((6, T, 1, 8, 8)) < 0.4).astype(np.uint8)
     logits, record = _run(model, spikes)
     trace = float_reference.run(tt.to_float_network(model, T), spikes)
@@ -132,26 +135,30 @@ def test_the_exported_float_network_spikes_like_the_modules(generator, hidden, h
                                atol=1e-5)
 
 
-def _integer_model(generator, hard_reset, head):
-    """Integer weights, no batch norms, IF neurons (beta = 1: no rounding anywhere) but the
-    attention mask's tau = 2 one, whose membrane is 0 after every step."""
-    model = tt.SpikeDrivenTransformer(1, 8, 2, 8, 2, 2, 16, 10, head=head)
+def _integer_model(generator, hard_reset, head, attention="sdsa"):
+    """Integer weights, no batch norms, IF neurons (beta = 1: no rounding anywhere) but
+    SDSA's attention mask's tau = 2 one, whose membrane is 0 after every step (v2's is IF
+    too, with threshold 0.5 / 0.125 = 4 on the exact Q (K^T V))."""
+    model = tt.SpikeDrivenTransformer(1, 8, 2, 8, 2, 2, 16, 10, head=head, attention=attention)
     for module in model.modules():
         if isinstance(module, tt.ConvBN):
             module.bn = None
         if isinstance(module, tt.LIF) and module.v_threshold == 1.0:
             module.tau, module.v_threshold, module.hard_reset = None, 2.0, hard_reset
+        elif isinstance(module, tt.LIF) and attention == "v2":
+            module.tau = None
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.copy_(torch.randint(-3, 4, parameter.shape, generator=generator))
     return model.eval()
 
 
-@pytest.mark.parametrize("hard_reset, head", [(True, "mean"), (False, "mean"),
-                                              (True, "flatten")])
+@pytest.mark.parametrize("hard_reset, head, attention", [
+    (True, "mean", "sdsa"), (False, "mean", "sdsa"), (True, "flatten", "sdsa"),
+    (True, "mean", "v2")])
 def test_integer_reference_spikes_like_the_modules_on_integer_weights(generator, hard_reset,
-                                                                     head):
-    model = _integer_model(generator, hard_reset, head)
+                                                                     head, attention):
+    model = _integer_model(generator, hard_reset, head, attention)
     spikes = (np.random.default_rng(1).random((8, T, 1, 8, 8)) < 0.4).astype(np.uint8)
     logits, record = _run(model, spikes)
     ir = tt.export(model, T)
@@ -166,7 +173,11 @@ def test_integer_reference_spikes_like_the_modules_on_integer_weights(generator,
     assert np.array_equal(trace.predictions, np.argmax(logits, axis=1))
     # the ops of the attention, in the saved model too
     kinds = {type(op) for op in ir.ops}
-    assert {SpikeAnd, TokenSum, LIF} <= kinds and CurrentMatmul not in kinds
+    if attention == "sdsa":
+        assert {SpikeAnd, TokenSum, LIF} <= kinds and CurrentMatmul not in kinds
+    else:
+        assert CurrentMatmul in kinds and SpikeAnd not in kinds
+        assert ir["blocks.0.attn.attn_lif"].threshold.tolist() == [4] * 8 * 16
     again = native.loads(native.dumps(ir))
     assert again == ir
 
