@@ -384,16 +384,22 @@ class Spikformer(nn.Module):
 # --- export -----------------------------------------------------------------------------
 
 class _Stream:
-    """A residual stream: the synapses whose currents it sums, (layer-to-be, label). Every
-    neuron reading it gets its own copy of those synapses and their add, because the
-    quantizer gives each neuron layer (with the synapses feeding it) one scale of its own."""
+    """A residual stream of currents (Spike-driven Transformer's membrane shortcut): each
+    synapse added to it is summed by an ``add`` onto the stream so far, and every neuron
+    layer reading it reads that sum; the quantizer puts all of them on one scale."""
 
-    def __init__(self, shape):
-        self.shape = shape
-        self.terms = []
+    def __init__(self, exporter, shape):
+        self.exporter, self.shape = exporter, shape
+        self.current = None
 
-    def add(self, label, module, source):
-        self.terms.append((label, module, source))
+    def add(self, name, module, source):
+        ex = self.exporter
+        conv = ex.conv(name, module, source)
+        if self.current is None:
+            self.current = conv
+        else:
+            self.current = ex.add(FloatAdd(name=f"{name}.residual", inputs=[self.current, conv],
+                                           shape=self.shape))
 
 
 class _Exporter:
@@ -419,14 +425,6 @@ class _Exporter:
         return self.add(FloatConv(name=name, inputs=[source], shape=shape,
                                   weight=weight, bias=bias, stride=tuple(conv.stride),
                                   padding=tuple(conv.padding), dilation=tuple(conv.dilation)))
-
-    def read(self, stream, reader):
-        """The stream's current for ``reader``: a copy of each synapse, summed."""
-        names = [self.conv(f"{label}@{reader}", module, source)
-                 for label, module, source in stream.terms]
-        if len(names) == 1:
-            return names[0]
-        return self.add(FloatAdd(name=f"residual@{reader}", inputs=names, shape=stream.shape))
 
     def neuron(self, name, module, source, gain=1.0):
         return self.add(module.float_layer(name, [source], self.shapes[source], gain))
@@ -457,19 +455,17 @@ def to_float_network(model, timesteps, *, name="transformer", encoding="spikes",
     if isinstance(model, Spikformer):
         _spikformer(ex, model, source)
         return ex.network
-    stream = _Stream(model.patch_embed.proj.output_shape(shape))
-    stream.add("patch_embed", model.patch_embed.proj, source)
+    stream = _Stream(ex, model.patch_embed.proj.output_shape(shape))
+    stream.add("patch_embed.proj", model.patch_embed.proj, source)
     if model.patch_embed.rpe_conv is not None:
-        name = "patch_embed.final_lif"
-        spikes = ex.neuron(name, model.patch_embed.final_lif, ex.read(stream, name))
+        spikes = ex.neuron("patch_embed.final_lif", model.patch_embed.final_lif, stream.current)
         stream.add("patch_embed.rpe_conv", model.patch_embed.rpe_conv, spikes)
     for index, block in enumerate(model.blocks):
         prefix, attn, mlp = f"blocks.{index}", block.attn, block.mlp
         a = f"{prefix}.attn"
         v2 = isinstance(attn, SDSAv2)
         first = f"{a}.head_lif" if v2 else f"{a}.shortcut_lif"
-        s = ex.neuron(first, attn.head_lif if v2 else attn.shortcut_lif,
-                      ex.read(stream, first))
+        s = ex.neuron(first, attn.head_lif if v2 else attn.shortcut_lif, stream.current)
         qkv = [ex.neuron(f"{a}.{x}_lif", getattr(attn, f"{x}_lif"),
                          ex.conv(f"{a}.{x}_conv", getattr(attn, f"{x}_conv"), s)) for x in "qkv"]
         if v2:
@@ -489,14 +485,14 @@ def to_float_network(model, timesteps, *, name="transformer", encoding="spikes",
                                             shape=ex.shapes[qkv[0]]))
         stream.add(f"{a}.proj_conv", attn.proj_conv, attended)
         m = f"{prefix}.mlp"
-        h = ex.neuron(f"{m}.lif1", mlp.lif1, ex.read(stream, f"{m}.lif1"))
+        h = ex.neuron(f"{m}.lif1", mlp.lif1, stream.current)
         if mlp.residual:
             stream.add(f"{m}.fc1", mlp.fc1, h)
-            h = ex.neuron(f"{m}.lif2", mlp.lif2, ex.read(stream, f"{m}.lif2"))
+            h = ex.neuron(f"{m}.lif2", mlp.lif2, stream.current)
         else:
             h = ex.neuron(f"{m}.lif2", mlp.lif2, ex.conv(f"{m}.fc1", mlp.fc1, h))
         stream.add(f"{m}.fc2", mlp.fc2, h)
-    current = ex.read(stream, "head_lif")
+    current = stream.current
     if model.head_kind == "mean":
         # the mean over tokens: a sum pool over every position, its 1/P in the threshold
         spatial = stream.shape[1:]

@@ -29,7 +29,7 @@ def test_it_is_a_spike_driven_transformer_on_16_tokens(model):
     pixels = model.input
     assert pixels.shape == (1, 8, 8) and pixels.encoding == "if" and pixels.threshold == 16
     assert model.timesteps == 8
-    patch = model["patch_embed@patch_embed.final_lif"]
+    patch = model["patch_embed.proj"]
     assert isinstance(patch, Conv2d) and patch.kernel == (2, 2) and patch.stride == (2, 2)
     dim = patch.out_channels
     assert 16 <= dim <= 32

@@ -13,8 +13,8 @@ import torch
 
 from hwgen.compiler.frontends import native
 from hwgen.compiler.frontends import torch_transformer as tt
-from hwgen.compiler.ir import (LIF, CurrentMatmul, SpikeAnd, TokenSum, float_reference,
-                               reference)
+from hwgen.compiler.ir import (LIF, Conv2d, CurrentMatmul, SpikeAnd, TokenSum,
+                               float_reference, reference)
 from hwgen.errors import UnsupportedError
 
 sj = pytest.importorskip("spikingjelly.activation_based.layer.attention")
@@ -171,6 +171,15 @@ def test_integer_reference_spikes_like_the_modules_on_integer_weights(generator,
         assert 0 < theirs.mean() < 1, name
     assert np.array_equal(trace.membranes["logits"], np.rint(logits * T).astype(np.int64))
     assert np.array_equal(trace.predictions, np.argmax(logits, axis=1))
+    # the residual stream is built once, its readers on one scale: each convolution once
+    convolutions = [op.name for op in ir.ops if isinstance(op, Conv2d)]
+    assert len(convolutions) == len(set(convolutions)) == 2 + 2 * 6
+    shared = {entry["layer"]: entry.get("shares_scale_with") for entry in report}
+    assert set(shared["blocks.1.mlp.lif1"]) == {
+        "patch_embed.final_lif", "blocks.0.attn.shortcut_lif" if attention == "sdsa"
+        else "blocks.0.attn.head_lif", "blocks.0.mlp.lif1",
+        "blocks.1.attn.shortcut_lif" if attention == "sdsa" else "blocks.1.attn.head_lif",
+        "head_lif"}
     # the ops of the attention, in the saved model too
     kinds = {type(op) for op in ir.ops}
     if attention == "sdsa":
