@@ -117,6 +117,9 @@ class ConvBN(nn.Module):
         if self.bn is None:
             return weight, (bias if self.conv.bias is not None else None)
         bn = self.bn
+        if bn.running_mean is None or bn.running_var is None:
+            raise UnsupportedError("a BatchNorm2d without running statistics "
+                                   "(track_running_stats=False) cannot be folded")
         gamma = bn.weight.detach().double().numpy() if bn.affine else np.ones(len(bias))
         beta = bn.bias.detach().double().numpy() if bn.affine else np.zeros(len(bias))
         scale = gamma / np.sqrt(bn.running_var.detach().double().numpy() + bn.eps)
@@ -417,7 +420,10 @@ class _Exporter:
         conv = module.conv
         if conv.groups != 1 or conv.padding_mode != "zeros":
             raise UnsupportedError(f"{name}: only zero-padded, ungrouped convolutions export")
-        weight, bias = module.folded()
+        try:
+            weight, bias = module.folded()
+        except UnsupportedError as error:
+            raise UnsupportedError(f"{name}: {error}") from None
         shape = module.output_shape(self.shapes[source])
         if rows is not None:
             weight, shape = weight[rows], (len(weight[rows]), *shape[1:])

@@ -117,12 +117,15 @@ def _run(model, spikes):
     return logits.numpy(), {n: s.transpose(0, 1).numpy() for n, s in record.items()}
 
 
-@pytest.mark.parametrize("hidden, head, rpe, attention", [
-    (16, "mean", True, "sdsa"), (8, "mean", False, "sdsa"), (16, "flatten", True, "sdsa"),
-    (16, "mean", True, "v2")])
+@pytest.mark.parametrize("hidden, head, rpe, attention, hard_reset", [
+    (16, "mean", True, "sdsa", True), (8, "mean", False, "sdsa", True),
+    (16, "flatten", True, "sdsa", False), (16, "mean", True, "v2", True)])
 def test_the_exported_float_network_spikes_like_the_modules(generator, hidden, head, rpe,
-                                                            attention):
+                                                            attention, hard_reset):
     model = _model(generator, hidden=hidden, head=head, rpe=rpe, attention=attention)
+    for lif in model.modules():
+        if isinstance(lif, tt.LIF):
+            lif.hard_reset = hard_reset         # soft: subtract tau * v_threshold
     spikes = (np.random.default_rng(0).random((6, T, 1, 8, 8)) < 0.4).astype(np.uint8)
     logits, record = _run(model, spikes)
     trace = float_reference.run(tt.to_float_network(model, T), spikes)
@@ -198,6 +201,14 @@ def test_export_refuses_a_model_in_training_mode(generator):
         tt.to_float_network(model, T)
     with pytest.raises(UnsupportedError, match="expects a SpikeDrivenTransformer or a Spikformer, got SDSA"):
         tt.to_float_network(tt.SDSA(8), T)
+
+
+def test_export_refuses_a_batch_norm_without_running_statistics(generator):
+    model = _model(generator)
+    model.blocks[0].attn.q_conv.bn = torch.nn.BatchNorm2d(8, track_running_stats=False)
+    with pytest.raises(UnsupportedError, match=r"^blocks\.0\.attn\.q_conv: a BatchNorm2d "
+                                               r"without running statistics"):
+        tt.to_float_network(model.eval(), T)
 
 
 def test_modules_train_with_surrogate_gradients(generator):
