@@ -205,3 +205,41 @@ def test_the_quantizer_refuses_what_it_cannot_keep_exact(product_source, sum_sou
     from hwgen.errors import UnsupportedError
     with pytest.raises(UnsupportedError, match="^" + re.escape(message)):
         quantize(_float_attention(product_source, sum_source))
+
+
+@pytest.mark.parametrize("heads, d, grid", [(1, 1, (1,)), (3, 2, (5,)), (2, 3, (1, 1)),
+                                            (1, 4, (3, 2)), (4, 1, (2, 2))])
+def test_every_op_matches_its_formula_at_the_corners(heads, d, grid):
+    """One token, one feature per head, 1-D and 2-D token grids: the reference against
+    loops over the formulas of docs/semantics.md 4d, on random, silent and full spikes."""
+    C, P, T = heads * d, int(np.prod(grid)), 3
+    model = Model("corners", T)
+    model.add(Input("q", (C, *grid)))
+    # K and V are the input relabelled (the graph holds one edge per pair of ops)
+    model.add(Flatten("k", 1, 1), "q")
+    model.add(Flatten("v", 0, 0), "q")
+    model.add(SpikeAnd("kv"), ["k", "v"])
+    model.add(TokenSum("column"), "kv")
+    model.add(SpikeMatmul("ktv", heads=heads), ["k", "v"])
+    model.add(CurrentMatmul("qktv"), ["q", "ktv"])
+    rng = np.random.default_rng(heads * 100 + d)
+    for given in (rng.integers(0, 2, (4, T, C, *grid)), np.zeros((1, T, C, *grid), int),
+                  np.ones((1, T, C, *grid), int)):
+        trace = reference.run(model, given)
+        x = given.reshape(len(given), T, C, P)
+        column = trace.currents["column"]
+        ktv = trace.currents["ktv"].reshape(len(given), T, heads, d, d)
+        qktv = trace.currents["qktv"].reshape(len(given), T, C, P)
+        for s, t in itertools.product(range(len(given)), range(T)):
+            for c in range(C):
+                assert column[s, t, c] == x[s, t, c].sum()
+            for h, i, j in itertools.product(range(heads), range(d), range(d)):
+                assert ktv[s, t, h, i, j] == sum(x[s, t, h * d + i, p] * x[s, t, h * d + j, p]
+                                                 for p in range(P))
+            for h, j, p in itertools.product(range(heads), range(d), range(P)):
+                assert qktv[s, t, h * d + j, p] == sum(
+                    x[s, t, h * d + i, p] * ktv[s, t, h, i, j] for i in range(d))
+        types = model.infer()
+        for name in ("column", "ktv", "qktv"):
+            bound = 1 << (types[name].bits - 1)
+            assert -bound <= trace.currents[name].min() and trace.currents[name].max() < bound
