@@ -89,3 +89,12 @@ def test_compile_refuses_it_in_one_line_naming_an_op_and_writes_nothing(tmp_path
     assert named and named[2] in model and model[named[2]].type_name == named[1], errors[0]
     assert "Traceback" not in result.output
     assert not list(tmp_path.iterdir())
+
+
+def test_inspect_describes_the_attention_ops(model):
+    from hwgen.cli.inspect import describe
+    from hwgen.compiler.ir import CurrentMatmul, SpikeMatmul
+    assert "Hadamard" in describe(model["blocks.0.attn.kv"])
+    assert "count of spiking tokens" in describe(model["blocks.0.attn.token_sum"])
+    assert "per head (2)" in describe(SpikeMatmul("m", heads=2))
+    assert "per-step integers" in describe(CurrentMatmul("o"))
