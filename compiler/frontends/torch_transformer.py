@@ -532,8 +532,8 @@ def _spikformer(ex, model, source):
                                      rows=slice(i * dim, (i + 1) * dim)))
                    for i, part in enumerate("qkv"))
         d = dim // attn.num_heads
-        ktv = ex.add(FloatSpikeMatmul(name=f"{a}.ktv", inputs=[k, v], shape=(attn.num_heads, d, d),
-                                      heads=attn.num_heads))
+        ktv = ex.add(FloatSpikeMatmul(name=f"{a}.ktv", inputs=[k, v],
+                                      shape=(attn.num_heads, d, d), heads=attn.num_heads))
         product = ex.add(FloatCurrentMatmul(name=f"{a}.qktv", inputs=[q, ktv],
                                             shape=ex.shapes[q]))
         # the module's attn_lif sees product * scale: its threshold is divided by the scale
