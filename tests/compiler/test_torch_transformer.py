@@ -9,14 +9,14 @@
 
 import numpy as np
 import pytest
-import torch
 
 from hwgen.compiler.frontends import native
-from hwgen.compiler.frontends import torch_transformer as tt
 from hwgen.compiler.ir import (LIF, Conv2d, CurrentMatmul, SpikeAnd, TokenSum,
                                float_reference, reference)
 from hwgen.errors import UnsupportedError
 
+torch = pytest.importorskip("torch")
+from hwgen.compiler.frontends import torch_transformer as tt  # noqa: E402  (needs torch)
 
 
 class _SpikingJelly:
@@ -34,6 +34,7 @@ class _SpikingJelly:
 @pytest.fixture(scope="module")
 def sj():
     return _SpikingJelly()
+
 
 T = 4
 
