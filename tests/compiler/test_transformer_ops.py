@@ -243,3 +243,11 @@ def test_every_op_matches_its_formula_at_the_corners(heads, d, grid):
         for name in ("column", "ktv", "qktv"):
             bound = 1 << (types[name].bits - 1)
             assert -bound <= trace.currents[name].min() and trace.currents[name].max() < bound
+
+
+def test_an_op_reading_one_producer_twice_is_refused():
+    model = Model("twice", 2)
+    model.add(Input("x", (4, 6)))
+    with pytest.raises(ModelError, match=r"^spike_matmul 'm': takes 'x' more than once; an op "
+                                         r"reads each producer once"):
+        model.add(SpikeMatmul("m"), ["x", "x"])
