@@ -79,8 +79,8 @@ def test_reference_command_takes_the_bundled_transformer():
 
 def test_compile_refuses_it_in_one_line_naming_an_op_and_writes_nothing(tmp_path, model):
     """The accelerator does not run it yet. Which op the refusal names depends on how far
-    the hardware gets (today: the input feeding the residual stream's four readers), so
-    this checks the form: one error line naming an op of this model by its type."""
+    the hardware gets (the first convolution, a stream read by several layers, an attention
+    op), so this checks the form: one error line naming an op of this model by its type."""
     result = invoke("compile", "@digits_transformer", "-o", tmp_path / "out")
     assert result.exit_code == 1
     errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
