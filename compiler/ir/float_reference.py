@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hwgen.compiler.ir.floating import (FloatAdd, FloatConv, FloatDense, FloatFlatten, FloatInput,
-                                        FloatIntegrator, FloatMaxPool, FloatNeuron, FloatReadout,
-                                        FloatSumPool)
+from hwgen.compiler.ir.floating import (FloatAdd, FloatConv, FloatCurrentMatmul, FloatDense,
+                                        FloatFlatten, FloatInput, FloatIntegrator, FloatMaxPool,
+                                        FloatNeuron, FloatReadout, FloatSpikeAnd,
+                                        FloatSpikeMatmul, FloatSumPool, FloatTokenSum)
 
+from . import reference
 from .reference import convolve, max_pool, sum_pool
 
 
@@ -174,6 +176,22 @@ def run(network, spikes):
             values[layer.name] = source
             if source.dtype == np.uint8:          # flattened spikes are still spikes
                 trace.spikes[layer.name] = source
+        elif isinstance(layer, FloatSpikeAnd):
+            # spikes in, spikes out, no arithmetic to differ: the integer definition
+            values[layer.name] = trace.spikes[layer.name] = reference.spike_and(
+                source, values[layer.inputs[1]])
+        elif isinstance(layer, FloatTokenSum):
+            values[layer.name] = reference.token_sum(source, shape).astype(np.float64)
+        elif isinstance(layer, FloatSpikeMatmul):
+            values[layer.name] = reference.spike_matmul(
+                layer, source, values[layer.inputs[1]], shape).astype(np.float64)
+        elif isinstance(layer, FloatCurrentMatmul):
+            matrices = network[layer.inputs[1]].shape
+            values[layer.name] = np.einsum(
+                "sthip,sthij->sthjp",
+                source.reshape(*source.shape[:2], matrices[0], matrices[1], -1).astype(np.float64),
+                values[layer.inputs[1]].reshape(*source.shape[:2], *matrices)
+            ).reshape(*source.shape[:2], -1)
         elif isinstance(layer, FloatNeuron):
             producer = network[layer.inputs[0]]
             recurrent = producer.recurrent_weight if isinstance(producer, FloatDense) else None

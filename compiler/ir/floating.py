@@ -106,6 +106,34 @@ class FloatAdd(FloatLayer):
 
 
 @dataclass(kw_only=True)
+class FloatSpikeAnd(FloatLayer):
+    """The IR's ``spike_and``: the AND of two spike inputs, the second of the first's shape
+    or one spike per feature (docs/semantics.md 4d)."""
+
+
+@dataclass(kw_only=True)
+class FloatTokenSum(FloatLayer):
+    """The IR's ``token_sum``: per feature, the count of spiking positions."""
+
+
+@dataclass(kw_only=True)
+class FloatSpikeMatmul(FloatLayer):
+    """The IR's ``spike_matmul``: per head, K^T V of spikes K and V (its two inputs)."""
+
+    heads: int = 1
+
+
+@dataclass(kw_only=True)
+class FloatCurrentMatmul(FloatLayer):
+    """The IR's ``current_matmul``: spikes Q (first input) times a spike_matmul's per-step
+    (heads, d, d) counts (second input), per head."""
+
+
+TRANSFORMER_LAYERS = (FloatSpikeAnd, FloatTokenSum, FloatSpikeMatmul, FloatCurrentMatmul)
+"""Layers without weights whose outputs are exact: spikes, or integer counts of spikes."""
+
+
+@dataclass(kw_only=True)
 class FloatFlatten(FloatLayer):
     start_dim: int
     end_dim: int

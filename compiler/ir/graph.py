@@ -46,6 +46,11 @@ class Model:
         for source in inputs:
             if source not in self._graph:
                 raise ModelError(f"{op.where}: input {source!r} is not an op of this model")
+        repeated = sorted({s for s in inputs if list(inputs).count(s) > 1})
+        if repeated:
+            # one edge per pair of ops: a second edge would silently replace the first
+            raise ModelError(f"{op.where}: takes {repeated[0]!r} more than once; an op reads "
+                             f"each producer once (relabel a copy with a flatten)")
         self._graph.add_node(op.name, op=op)
         self._order[op.name] = len(self._order)
         for port, source in enumerate(inputs):

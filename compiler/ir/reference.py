@@ -14,8 +14,9 @@ import numpy as np
 
 from hwgen.errors import InputError, UnsupportedError
 from hwgen.compiler.ir import early_exit as exit_rules
-from hwgen.compiler.ir import (LI, LIF, Add, Conv1d, Conv2d, Dense, Flatten, Input, MaxPool2d,
-                               Readout, SumPool2d, saturate)
+from hwgen.compiler.ir import (LI, LIF, Add, Conv1d, Conv2d, CurrentMatmul, Dense, Flatten, Input,
+                               MaxPool2d, Readout, SpikeAnd, SpikeMatmul, SumPool2d, TokenSum,
+                               saturate)
 from hwgen.compiler.ir.neuron import joint_leak
 
 
@@ -25,7 +26,8 @@ class Trace:
 
     ``spikes[name]``: uint8 (samples, T, neurons) for the input and every LIF op.
     ``currents[name]``: int64 (samples, T, neurons) for every Dense, convolution, pooling (a
-    max pool of spikes is in ``spikes``) and add op.
+    max pool of spikes is in ``spikes``), add, token_sum, spike_matmul and current_matmul
+    op; a spike_and's spikes are in ``spikes``.
     ``membranes[name]``: int64 (samples, neurons), the membrane after the last step, for every
     LIF and LI op.
     ``potentials[name]``: int64 (samples, T, neurons), the membrane at every step, for LI ops.
@@ -305,6 +307,42 @@ def add(values):
     return total
 
 
+def spike_and(first, second):
+    """The AND of spikes (samples, T, elements); ``second`` either has the same elements or
+    one per feature (the first dimension of ``shape``), repeated at every position."""
+    if second.shape[-1] != first.shape[-1]:
+        # C order: feature c's positions are the P consecutive elements c P .. c P + P - 1
+        second = np.repeat(second, first.shape[-1] // second.shape[-1], axis=-1)
+    return (first & second).astype(np.uint8)
+
+
+def token_sum(spikes, shape):
+    """Per feature, the number of spiking positions: (samples, T, C * P) -> (samples, T, C)."""
+    samples, steps = spikes.shape[:2]
+    return spikes.reshape(samples, steps, shape[0], -1).sum(axis=-1, dtype=np.int64)
+
+
+def spike_matmul(op, keys, values, shape):
+    """M[h, i, j] = sum_p K[h d + i, p] V[h d + j, p] per sample and step, flattened in C
+    order: (samples, T, C * P) twice -> (samples, T, H * d * d)."""
+    samples, steps = keys.shape[:2]
+    d = shape[0] // op.heads
+    k = keys.reshape(samples, steps, op.heads, d, -1).astype(np.int64)
+    v = values.reshape(samples, steps, op.heads, d, -1).astype(np.int64)
+    return np.einsum("sthip,sthjp->sthij", k, v).reshape(samples, steps, -1)
+
+
+def current_matmul(queries, matrices, shape, matrix_shape):
+    """O[h d + j, p] = sum_i Q[h d + i, p] M[h, i, j] per sample and step:
+    (samples, T, C * P) and (samples, T, H * d * d) -> (samples, T, C * P). Exact: int64,
+    and the IR bounds every sum below 2**47."""
+    samples, steps = queries.shape[:2]
+    heads, d = matrix_shape[:2]
+    q = queries.reshape(samples, steps, heads, d, -1).astype(np.int64)
+    m = matrices.reshape(samples, steps, heads, d, d)
+    return np.einsum("sthip,sthij->sthjp", q, m).reshape(samples, steps, -1)
+
+
 def li(op, current):
     """A leaky integrator: v = sat(L(v) + I[t]) (I through the synapse of a current-based
     one). Returns (membrane per step, final membrane)."""
@@ -385,6 +423,17 @@ def _run(model, inputs):
             values[op.name] = trace.currents[op.name] = add([values[s] for s in sources])
         elif isinstance(op, Flatten):
             values[op.name] = source              # C-order numbering is unchanged
+        elif isinstance(op, SpikeAnd):
+            values[op.name] = trace.spikes[op.name] = spike_and(
+                source, values[sources[1]])
+        elif isinstance(op, TokenSum):
+            values[op.name] = trace.currents[op.name] = token_sum(source, shape)
+        elif isinstance(op, SpikeMatmul):
+            values[op.name] = trace.currents[op.name] = spike_matmul(
+                op, source, values[sources[1]], shape)
+        elif isinstance(op, CurrentMatmul):
+            values[op.name] = trace.currents[op.name] = current_matmul(
+                source, values[sources[1]], shape, types[sources[1]].shape)
         elif isinstance(op, LIF):
             synapse = model.recurrent_synapse(op.name)
             spikes, membrane, currents = recurrent_lif(

@@ -31,9 +31,16 @@ scale is independent of the others'.
   feed its own spiking layer directly.
 - Residual currents (an ``add`` of several synapses' currents into one neuron layer,
   docs/semantics.md 3b) form one layer with one scale for all those synapses: their
-  currents are summed in one unit. A max pool of currents belongs to its layer (a max
+  currents are summed in one unit. Where several neuron layers read overlapping currents
+  (a residual stream of adds, each read by a neuron layer and by the next add: Spike-driven
+  Transformer's membrane shortcut), all of them and all the synapses summed form one
+  group with one scale (no calibration there). A max pool of currents belongs to its layer (a max
   commutes with a positive scale). A spike add (spikes summed into counts) needs no
   scale: it is an op of its own, read by the layers after it as sum-pooled spikes are.
+- The spiking-transformer ops (docs/semantics.md 4d) need no scale either: a Hadamard mask
+  is spikes, and a column sum over tokens or a spike x spike product (with Q (K^T V)
+  after it) is an exact count that belongs to the one layer reading it, as a sum pool's
+  counts do; a constant factor before that layer's neuron is already in its threshold.
 
 Everything decided lands in ``model.metadata["quantization"]`` (docs/frontends.md lists the
 fields), including, with calibration inputs, per-layer spike agreement between the float
@@ -45,10 +52,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwgen.errors import ConfigError, ModelError, UnsupportedError
-from ..ir import (LI, LIF, Add, Conv1d, Conv2d, Dense, Flatten, Input, Leak, MaxPool2d, Model,
-                  Readout, Spikes, SumPool2d, signed_range)
-from ..ir.floating import (FloatAdd, FloatConv, FloatDense, FloatFlatten, FloatInput,
-                           FloatIntegrator, FloatMaxPool, FloatNeuron, FloatReadout, FloatSumPool)
+from ..ir import (LI, LIF, Add, Conv1d, Conv2d, CurrentMatmul, Dense, Flatten, Input, Leak,
+                  MaxPool2d, Model, Readout, SpikeAnd, SpikeMatmul, Spikes, SumPool2d, TokenSum,
+                  signed_range)
+from ..ir.floating import (FloatAdd, FloatConv, FloatCurrentMatmul, FloatDense, FloatFlatten,
+                           FloatInput, FloatIntegrator, FloatMaxPool, FloatNeuron, FloatReadout,
+                           FloatSpikeAnd, FloatSpikeMatmul, FloatSumPool, FloatTokenSum)
 from ..ir.neuron import MAX_FRAC_BITS
 from ..ir.widths import MAX_IR_ACC_BITS, MAX_V_BITS, MAX_WEIGHT_BITS, MIN_BITS
 
@@ -191,11 +200,21 @@ def _layer_betas(layer, which="beta"):
 class _Group:
     """One quantized layer: ``neuron`` and the current-carrying layers feeding it
     (``members``, in network order, ending with the neuron), fed by the spike (or spike
-    count) producers ``sources`` -- several for residual currents."""
+    count) producers ``sources`` -- several for residual currents.
+
+    ``neurons``: every neuron layer of the group, in network order. There are several when
+    neuron layers read currents that overlap (a residual stream of summed synapses that
+    several layers read, Spike-driven Transformer's membrane shortcut): one scale then
+    serves all of them, since their currents are sums in one unit."""
 
     neuron: object
     members: list
     sources: list
+    neurons: list = None
+
+    def __post_init__(self):
+        if self.neurons is None:
+            self.neurons = [self.neuron]
 
     @property
     def synapses(self):
@@ -221,11 +240,27 @@ def _plan(network):
     for layer in network:
         source = domain.get(layer.inputs[0]) if layer.inputs else None
         where = f"layer {layer.name!r}"
-        if len(layer.inputs) > 1 and not isinstance(layer, FloatAdd):
+        if len(layer.inputs) > 1 and not isinstance(layer, _MULTI_INPUT):
             raise UnsupportedError(f"{where}: takes {len(layer.inputs)} inputs; only an add "
                                    f"sums several")
         if isinstance(layer, FloatInput):
             domain[layer.name] = "spikes"
+        elif isinstance(layer, (FloatSpikeAnd, FloatTokenSum, FloatSpikeMatmul,
+                                FloatCurrentMatmul)):
+            # spike x spike ops: exact integers, no scale; a count belongs to the one layer
+            # reading it, as a sum pool's does (docs/semantics.md 4d)
+            kinds = [domain[name] for name in layer.inputs]
+            wanted = ["spikes"] * len(kinds)
+            if isinstance(layer, FloatCurrentMatmul):
+                wanted = ["spikes", "counts"]
+                if not isinstance(network[layer.inputs[1]], FloatSpikeMatmul):
+                    raise UnsupportedError(f"{where}: multiplies Q by {layer.inputs[1]!r}; hwgen "
+                                           f"quantizes Q (K^T V) with K^T V a spike_matmul")
+            if kinds != wanted:
+                found = ", ".join(f"{name!r} ({kind})" for name, kind in zip(layer.inputs, kinds))
+                raise UnsupportedError(f"{where}: reads {found}; it needs "
+                                       f"{', '.join(wanted)}")
+            domain[layer.name] = "spikes" if isinstance(layer, FloatSpikeAnd) else "counts"
         elif isinstance(layer, FloatDense) and layer.recurrent and source == "counts":
             raise UnsupportedError(f"{where}: a recurrent layer reads spikes, not spike counts")
         elif isinstance(layer, FloatAdd):
@@ -290,12 +325,37 @@ def _plan(network):
             raise TypeError(f"unknown float layer {layer!r}")
     for layer in network:
         if domain[layer.name] in ("current", "counts") and layer.name not in standalone:
-            consumers = network.consumers_of(layer.name)
-            if len(consumers) != 1:
-                what = "feeds nothing" if not consumers else f"feeds {len(consumers)} layers"
-                raise UnsupportedError(f"layer {layer.name!r}: its {domain[layer.name]} {what}; "
-                                       f"hwgen needs exactly one neuron layer after a synapse")
-    return groups
+            if not network.consumers_of(layer.name):
+                raise UnsupportedError(f"layer {layer.name!r}: its {domain[layer.name]} feeds "
+                                       f"nothing; hwgen needs a neuron layer after a synapse")
+    return _merge(network, groups)
+
+
+def _merge(network, groups):
+    """Groups whose currents overlap (a current read by several layers, directly or through
+    adds) become one group with several neurons and one scale; every neuron's name maps to
+    it. A current's consumers are then all in its one group."""
+    order = list(network.layers)
+    merged = {}
+    for name, group in groups.items():
+        shared = [merged[m.name] for m in group.members[:-1] if m.name in merged]
+        owners = list({id(g): g for g in shared}.values())
+        if not owners:
+            combined = group
+        else:
+            members = {m.name for g in owners for m in g.members} | {m.name for m in group.members}
+            neurons = {n.name for g in owners for n in g.neurons} | {name}
+            sources = {s for g in owners for s in g.sources} | set(group.sources)
+            members_sorted = [network[m] for m in order if m in members]
+            neurons_sorted = [network[n] for n in order if n in neurons]
+            combined = _Group(neurons_sorted[-1], members_sorted,
+                              [s for s in order if s in sources], neurons_sorted)
+        for member in combined.members:
+            merged[member.name] = combined
+    return {name: merged[name] for name in groups}
+
+
+_MULTI_INPUT = (FloatAdd, FloatSpikeAnd, FloatSpikeMatmul, FloatCurrentMatmul)
 
 
 def _check_recurrent(network, layer):
@@ -340,10 +400,13 @@ class _Builder:
         return op
 
     def unscaled_op(self, layer):
-        """A spike add (counts) or a max pool of spikes: no weights, no scale."""
+        """A spike add (counts), a max pool of spikes or a Hadamard mask: no weights, no
+        scale."""
         if isinstance(layer, FloatAdd):
             op = Add(layer.name)
             bound = sum(self.bounds[name] for name in layer.inputs)
+        elif isinstance(layer, FloatSpikeAnd):
+            op, bound = SpikeAnd(layer.name), 1
         else:
             op = MaxPool2d(layer.name, layer.kernel, layer.stride, layer.padding)
             bound = self.bounds[layer.inputs[0]]
@@ -356,10 +419,11 @@ class _Builder:
 
     def weight_bits_for(self, group):
         """(bits, exact?) -- exact when everything is an integer and fits the bits."""
-        synapses, neuron = group.synapses, group.neuron
+        synapses = group.synapses
         integers = all(_integer_valued(s.weight) and _integer_valued(s.bias) for s in synapses)
-        if isinstance(neuron, FloatNeuron):
-            integers = integers and _integer_valued(neuron.threshold)
+        for neuron in group.neurons:
+            if isinstance(neuron, FloatNeuron):
+                integers = integers and _integer_valued(neuron.threshold)
         if not synapses:
             return None, integers
         if integers:
@@ -436,6 +500,16 @@ class _Builder:
             elif isinstance(layer, FloatAdd):
                 op = Add(layer.name)
                 bound = sum(self.bounds[name] for name in layer.inputs)
+            elif isinstance(layer, (FloatTokenSum, FloatSpikeMatmul)):
+                # counts of spiking positions: at most the number of positions
+                positions = int(np.prod(self.network[source].shape[1:]))
+                op = TokenSum(layer.name) if isinstance(layer, FloatTokenSum) \
+                    else SpikeMatmul(layer.name, layer.heads)
+                bound = positions
+            elif isinstance(layer, FloatCurrentMatmul):
+                op = CurrentMatmul(layer.name)
+                d = self.network[layer.inputs[1]].shape[1]
+                bound = d * self.bounds[layer.inputs[1]]
             elif isinstance(layer, FloatNeuron):
                 op, bound = self.neuron_op(layer, scale, in_bound, report)
             elif isinstance(layer, FloatIntegrator):
@@ -598,16 +672,37 @@ def quantize(network, options=None, calibration=None):
         float_trace = float_reference.run(network, spikes)
 
     layers_report = []
+    decided, built = {}, set()        # a shared group's scale, decided at its first neuron
     for layer in network:
         if isinstance(layer, FloatInput):
             model.add(builder.input_op(layer))
         elif isinstance(layer, FloatFlatten) and layer.name not in _members(groups):
             model.add(builder.flatten_op(layer), layer.inputs)
-        elif isinstance(layer, (FloatAdd, FloatMaxPool)) and layer.name not in _members(groups):
+        elif isinstance(layer, (FloatAdd, FloatMaxPool, FloatSpikeAnd)) \
+                and layer.name not in _members(groups):
             model.add(builder.unscaled_op(layer), layer.inputs)
         elif isinstance(layer, FloatReadout):
             op = Readout(layer.name, layer.mode)
             model.add(op, layer.inputs)
+        elif layer.name in groups and len(groups[layer.name].neurons) > 1:
+            group = groups[layer.name]
+            if id(group) not in decided:
+                decided[id(group)] = _shared_scale(builder, group, float_trace is not None)
+            weight_bits, exact, scale, how = decided[id(group)]
+            # this neuron's ops: the group's layers up to it not built yet (the rest read
+            # spikes that come later, e.g. of this very neuron)
+            index = list(network.layers).index
+            pending = [m for m in group.members if m.name not in built
+                       and index(m.name) <= index(layer.name)]
+            built.update(m.name for m in pending)
+            ops, report = builder.build(_Group(layer, pending, group.sources), scale,
+                                        weight_bits, exact)
+            for op, source in ops:
+                model.add(op, source)
+            others = [n.name for n in group.neurons if n is not layer]
+            layers_report.append({"layer": layer.name, "kind": "lif" if isinstance(
+                layer, FloatNeuron) else "li", "scale": scale, "exact_integers": bool(exact),
+                "scale_source": how, "shares_scale_with": others, **report})
         elif layer.name in groups:
             group = groups[layer.name]
             weight_bits, exact = builder.weight_bits_for(group)
@@ -655,6 +750,26 @@ def quantize(network, options=None, calibration=None):
                                              layers_report)
     model.metadata["quantization"] = summary
     return model
+
+
+def _shared_scale(builder, group, calibrating):
+    """(weight bits, exact?, scale, how) of a group read by several neuron layers: the
+    largest |w| of all its synapses maps to the largest code; not calibrated."""
+    weight_bits, exact = builder.weight_bits_for(group)
+    names = ", ".join(repr(n.name) for n in group.neurons)
+    if exact:
+        return weight_bits, exact, 1.0, "weights, bias and thresholds are integers: kept exactly"
+    if group.weighted is None:
+        return weight_bits, exact, 1.0, ("no weights to scale (pooled spike counts): scale 1, "
+                                         "thresholds rounded")
+    largest = max(float(np.abs(s.weight).max()) if s.weight.size else 0.0
+                  for s in group.synapses)
+    scale = ((1 << (weight_bits - 1)) - 1) / largest if largest else 1.0
+    how = (f"max |w| = {largest:g} maps to the largest {weight_bits}-bit code (one scale for "
+           f"the summed synapses {', '.join(report_names(group))}, read by {names})")
+    if calibrating:
+        how += "; not calibrated: several neuron layers read these currents"
+    return weight_bits, exact, scale, how
 
 
 def report_names(group):

@@ -3,8 +3,8 @@
 import click
 import numpy as np
 
-from hwgen.compiler.ir import (LI, LIF, Add, Conv1d, Conv2d, Dense, Flatten, Input, MaxPool2d,
-                               Readout, SumPool2d)
+from hwgen.compiler.ir import (LI, LIF, Add, Conv1d, Conv2d, CurrentMatmul, Dense, Flatten, Input,
+                               MaxPool2d, Readout, SpikeAnd, SpikeMatmul, SumPool2d, TokenSum)
 
 from hwgen.build_directory import model_warnings
 from .console import console, print_json, table, warn
@@ -48,6 +48,14 @@ def describe(op):
         return f"{_synapse(op)}leak {op.leak.describe()}, no spikes, v i{op.v_bits}"
     if isinstance(op, Readout):
         return op.mode.replace("_", " ")
+    if isinstance(op, SpikeAnd):
+        return "AND of its two spike inputs (a Hadamard mask)"
+    if isinstance(op, TokenSum):
+        return "per feature, the count of spiking tokens"
+    if isinstance(op, SpikeMatmul):
+        return f"K^T V per head ({op.heads}): AND + popcount over tokens"
+    if isinstance(op, CurrentMatmul):
+        return "Q (K^T V) per head: spikes times per-step integers"
     return ""
 
 

@@ -1,5 +1,5 @@
 """How CLI commands name models and inputs: a file path, or a bundled model's name
-(``@digits``, ``@digits_cnn``)."""
+(``@digits``, ``@digits_cnn``, ``@digits_transformer``)."""
 
 import click
 
@@ -13,8 +13,9 @@ BUNDLED = bundled.MODELS
 
 
 MODEL_HELP = ("MODEL is a .hwgen file, a .nir file (NIR, quantized on import; see the NIR "
-              "options), or a bundled model: @digits (the digits MLP) or @digits_cnn (the "
-              "spiking CNN for the same digits).")
+              "options), or a bundled model: @digits (the digits MLP), @digits_cnn (the "
+              "spiking CNN for the same digits) or @digits_transformer (a spiking "
+              "transformer for them; the accelerator does not run it yet).")
 
 
 def model_argument(function):

@@ -155,12 +155,37 @@ def test_an_add_of_a_current_and_spikes_is_refused():
         quantize(net)
 
 
-def test_a_residual_current_feeding_two_layers_is_refused():
+def test_a_residual_current_feeding_two_layers_shares_one_scale():
+    """Both neuron layers reading the sum, and both synapses summed, get one scale: with
+    integer weights the integer model spikes exactly like the float one in both; with float
+    weights both thresholds are on the synapses' one scale."""
     net = residual_network()
-    net.add(neuron("other", "sum", 4))
+    net.add(neuron("other", "sum", 4, 4.0))
+    model = quantize(net)
+    given = spikes((6,))
+    ours, theirs = reference.run(model, given), float_reference.run(net, given)
+    for name in ("out", "other"):
+        assert np.array_equal(ours.spikes[name], theirs.spikes[name]), name
+    reports = {r["layer"]: r for r in model.metadata["quantization"]["layers"]}
+    assert reports["other"]["shares_scale_with"] == ["out"]
+    scaled = quantize(_with_other(residual_network(0.37)))
+    reports = {r["layer"]: r for r in scaled.metadata["quantization"]["layers"]}
+    assert reports["out"]["scale"] == reports["other"]["scale"] != 1.0
+    ratio = scaled["other"].threshold[0] / scaled["out"].threshold[0]
+    assert abs(ratio - 4.0 / 3.0) < 0.02
+
+
+def _with_other(net):
+    net.add(neuron("other", "sum", 4, 4.0 * 0.37))
+    return net
+
+
+def test_a_current_feeding_nothing_is_refused():
+    net = residual_network()
+    net.add(FloatDense(name="dangling", inputs=["h"], shape=(3,), weight=np.ones((3, 5))))
     with pytest.raises(UnsupportedError, match=re.escape(
-            "layer 'sum': its current feeds 2 layers; hwgen needs exactly one neuron layer "
-            "after a synapse")):
+            "layer 'dangling': its current feeds nothing; hwgen needs a neuron layer after a "
+            "synapse")):
         quantize(net)
 
 
