@@ -83,6 +83,14 @@ def legalise(model):
     return LayerChain(model.input, tuple(layers), readout)
 
 
+def _spike_source(model, name):
+    """The spiking op (input or lif) whose spikes reach ``name`` through linear ops: the
+    first one found walking back along first inputs."""
+    while not isinstance(model[name], (Input, LIF)) and model.inputs_of(name):
+        name = model.inputs_of(name)[0]
+    return name
+
+
 def _layer_from(model, source, types):
     """The :class:`SpikingDense` that ``source``'s spikes feed: its synapse ops, found by
     walking forward from ``source`` through linear ops to the one ``lif`` op they feed."""
@@ -112,8 +120,9 @@ def _layer_from(model, source, types):
     for op in synapse:
         for feed in model.inputs_of(op.name):
             if feed != source.name and model[feed] not in synapse:
+                other = _spike_source(model, feed)
                 raise UnsupportedError(
-                    f"{op.where}: adds inputs from {source.name!r} and {feed!r}; the "
+                    f"{op.where}: adds inputs from {source.name!r} and {other!r}; the "
                     f"accelerator reads one spike source per layer (residual connections "
                     f"across layers are not supported yet)")
     if len(lifs) != 1:

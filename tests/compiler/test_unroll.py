@@ -173,7 +173,7 @@ def residual_model():
 
 def test_what_the_accelerator_cannot_run_is_refused_by_name():
     with pytest.raises(UnsupportedError, match=re.escape(
-            "add 'sum': adds inputs from 'x' and 'b'; the accelerator reads one spike "
+            "add 'sum': adds inputs from 'x' and 'h'; the accelerator reads one spike "
             "source per layer (residual connections across layers are not supported yet)")):
         legalise(residual_model())
     model = Model("m", 2)
