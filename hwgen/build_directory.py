@@ -40,14 +40,17 @@ def model_warnings(model):
     return list(calibration.get("warnings", [])) + silent_layers(model)
 
 
-def compile_model(model, config, path, calibration_spikes=None, *, force=False):
+def compile_model(model, config, path, calibration_spikes=None, *, force=False, check=None):
     """Schedule ``model`` on ``config`` and write its build directory at ``path``: what
     ``hwgen compile`` does. Returns (program, :class:`BuildDirectory`, warnings); the
     warnings (:func:`model_warnings`) are also in report.json's notes.
 
     ``calibration_spikes`` ({op: (samples, T, neurons)} from a reference run) lets the
-    scheduler balance expected matched pairs and the report state expected sparsity."""
+    scheduler balance expected matched pairs and the report state expected sparsity.
+    ``check(program)``, if given, runs before anything is written (it refuses by raising)."""
     program = compile_program(model, config, calibration_spikes)
+    if check is not None:
+        check(program)
     warnings = model_warnings(model)
     notes = {"warnings": warnings} if warnings else {}
     return program, write(program, model, path, notes=notes, force=force,

@@ -6,6 +6,7 @@ import click
 
 from hwgen.compiler import hardware_config
 from hwgen.compiler.ir import reference
+from hwgen.fpga.targets import TARGETS
 from hwgen.sim.stimulus import load_inputs
 
 from .. import build_directory
@@ -30,12 +31,29 @@ def force_option(function):
                              "directory (everything in it is deleted).")(function)
 
 
-def compile_to(model, config, out, calibration_spikes=None, force=False):
-    """:func:`hwgen.build_directory.compile_model`, printing its warnings."""
-    program, build, warnings = build_directory.compile_model(model, config, out,
-                                                             calibration_spikes, force=force)
+def compile_to(model, config, out, calibration_spikes=None, force=False, target=None):
+    """:func:`hwgen.build_directory.compile_model`, printing its warnings; with ``target``
+    (a name of :data:`hwgen.fpga.targets.TARGETS`) a program whose memories cannot fit the
+    target's block RAM is refused before anything is written."""
+    fits = []
+
+    def check(program):
+        from hwgen.fpga.memory_fit import check_memory_fit
+        from hwgen.fpga.targets import get_target
+        fits.append((get_target(target), check_memory_fit(program, get_target(target))))
+
+    program, build, warnings = build_directory.compile_model(
+        model, config, out, calibration_spikes, force=force,
+        check=check if target else None)
     for warning in warnings:
         warn(warning)
+    for chosen, fit in fits:
+        if fit.likely_misfit:
+            warn(f"{chosen.name}: {fit.describe()}: it probably does not fit unless Yosys maps "
+                 f"small memories to logic (hwgen synth decides)")
+        else:
+            console.print(f"fits {chosen.name}'s block RAM: {fit.blocks} of "
+                          f"{fit.capacity_blocks} blocks ({fit.bits:,} bits)")
     return program, build
 
 
@@ -95,8 +113,12 @@ them).
                    "one; any other non-empty directory is refused unless --force).")
 @force_option
 @config_options
+@click.option("--target", type=click.Choice(list(TARGETS)),
+              help="Refuse, before writing anything, a model whose memories cannot fit this "
+                   "FPGA target's block RAM (as `hwgen synth --target`), and report the "
+                   "block RAMs it needs.")
 @frontend_options
-def command(model, out, force, config_path, overrides, frontend):
+def command(model, out, force, config_path, overrides, target, frontend):
     build_directory.check_output(out, force=force)
     # --calibration also balances TPPEs, so unlike the other NIR options it is fine for any
     # model; only a NIR model is quantized with it.
@@ -113,5 +135,5 @@ def command(model, out, force, config_path, overrides, frontend):
             stimulus = load_inputs(frontend.calibration).check(m)
             calibration = reference.run(m, stimulus.inputs).spikes
     with stage(f"scheduling {m.name} and generating Verilog"):
-        program, build = compile_to(m, config, out, calibration, force=force)
+        program, build = compile_to(m, config, out, calibration, force=force, target=target)
     print_summary(program, build)
