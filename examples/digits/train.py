@@ -176,6 +176,25 @@ def torch_accuracy(net, x, y):
     return float(np.mean(np.argmax(counts, axis=1) == y))
 
 
+def split():
+    """(x_train, x_test, y_train, y_test): the train / held-out split of scikit-learn's
+    digits every example here uses (the held-out part is hwgen/bundled/digits_test.npz)."""
+    digits = load_digits()
+    return train_test_split(digits.data.astype(np.int64), digits.target,
+                            test_size=TEST_FRACTION, random_state=SPLIT_SEED,
+                            stratify=digits.target)
+
+
+def bundled_split():
+    """:func:`split`, checked against the held-out digits hwgen ships."""
+    from hwgen import bundled
+    x_train, x_test, y_train, y_test = split()
+    inputs, labels = bundled.digits_test_set()
+    if not (np.array_equal(inputs, x_test) and np.array_equal(labels, y_test)):
+        raise SystemExit("the split differs from hwgen/bundled/digits_test.npz")
+    return x_train, x_test, y_train, y_test
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=BUNDLE, help="folder for the model files")
@@ -186,10 +205,7 @@ def main(argv=None):
     torch.manual_seed(0)
     torch.set_num_threads(1)
 
-    digits = load_digits()
-    x_train, x_test, y_train, y_test = train_test_split(
-        digits.data.astype(np.int64), digits.target, test_size=TEST_FRACTION,
-        random_state=SPLIT_SEED, stratify=digits.target)
+    x_train, x_test, y_train, y_test = split()
 
     net = DigitsSNN()
     print("float training")

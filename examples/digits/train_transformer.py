@@ -36,11 +36,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
-from train import ENCODER_THRESHOLD, SPLIT_SEED, T, TEST_FRACTION
-from hwgen import bundled
+from train import ENCODER_THRESHOLD, SPLIT_SEED, T, TEST_FRACTION, bundled_split
 from hwgen.compiler.frontends import native
 from hwgen.compiler.frontends import torch_transformer as tt
 from hwgen.compiler.ir import reference
@@ -106,13 +103,7 @@ def main(argv=None):
     torch.manual_seed(0)
     torch.set_num_threads(1)
 
-    digits = load_digits()
-    x_train, x_test, y_train, y_test = train_test_split(
-        digits.data.astype(np.int64), digits.target, test_size=TEST_FRACTION,
-        random_state=SPLIT_SEED, stratify=digits.target)
-    bundled_inputs, bundled_labels = bundled.digits_test_set()
-    if not (np.array_equal(bundled_inputs, x_test) and np.array_equal(bundled_labels, y_test)):
-        raise SystemExit("the split differs from hwgen/bundled/digits_test.npz")
+    x_train, x_test, y_train, y_test = bundled_split()
 
     net = build()
     print("float training")
