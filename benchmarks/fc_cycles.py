@@ -1,4 +1,5 @@
-"""Measured cycles against the ideal bound, per layer, on fully-connected workloads.
+"""Measured cycles against the ideal bound, per layer, on fully-connected workloads and the
+bundled CNN (its convolutions unrolled into the matrices the TPPEs walk).
 
     python benchmarks/fc_cycles.py                 # the standard set
     python benchmarks/fc_cycles.py --quick         # two workloads, for a smoke run
@@ -38,6 +39,10 @@ def workloads(quick, only=None):
     if only is None or only in "digits 64-128-10":
         inputs, labels = bundled.digits_test_set()
         yield "digits 64-128-10", bundled.digits_model(), inputs[:60], labels[:60]
+    if not quick and (only is None or only in "digits_cnn conv"):
+        # convolutional layers, unrolled (docs/architecture.md, "Convolutional layers")
+        inputs, labels = bundled.digits_test_set()
+        yield "digits_cnn conv", bundled.digits_cnn_model(), inputs[:60], labels[:60]
     # (name, sizes, weight density, spike density, silent fraction, T)
     specs = [
         ("dense 256-256-64", [256, 256, 64], 0.5, 0.3, 0.3, 8),
