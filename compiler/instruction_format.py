@@ -84,7 +84,8 @@ def bits_for(count):
     return max(1, (count - 1).bit_length())
 
 
-def program_layouts(config, modes, output_size, leak_bits=0, recurrent_layers=0):
+def program_layouts(config, modes, output_size, leak_bits=0, recurrent_layers=0,
+                    residual=False):
     """The bit layouts of fiber-program entries and layer descriptors.
 
     ``config``: a resolved :class:`~hwgen.compiler.hardware_config.HardwareConfig`;
@@ -95,7 +96,11 @@ def program_layouts(config, modes, output_size, leak_bits=0, recurrent_layers=0)
     ``recurrent_layers``: with any, a CHUNK entry says whether its chunk is of the layer's
     own spikes of the last step (``state``: read from the layer's state regions) and a
     layer descriptor which region pair the layer writes (``state``, 1-based; 0: none) and
-    which it reads its input from (``reads_state``).
+    which it reads its input from (``reads_state``). Layers whose spikes a later layer
+    reads through a residual connection have a region pair too (``recurrent_layers``
+    counts every pair); with any such connection (``residual``), the descriptor also says
+    which pair a ``state`` chunk of the layer is read from (``aux``: the earlier layer's;
+    0: the layer's own last-step spikes).
     Returns ``{"entry", "chunk_entry", "neuron_entry", "layer": BitLayout}``.
     """
     W = config.chunk
@@ -114,6 +119,8 @@ def program_layouts(config, modes, output_size, leak_bits=0, recurrent_layers=0)
         chunk.insert(1, Field("state", 1))
         pair_bits = bits_for(recurrent_layers + 1)
         layer += [Field("state", pair_bits), Field("reads_state", pair_bits)]
+        if residual:
+            layer.append(Field("aux", pair_bits))
     neuron = [Field("theta", max(1, config.v_bits - 1)), Field("bias", config.acc_bits, True),
               Field("slot", slot_bits), Field("empty", 1), Field("chunk_last", 1)]
     if leak_bits:

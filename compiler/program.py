@@ -80,6 +80,9 @@ class LayerPlan:
     ``output_slots`` likewise for this layer's outputs. ``tppe_neurons[p]`` lists the
     neurons TPPE p computes, in order; ``mode`` indexes :attr:`Program.modes`.
 
+    A layer with a residual connection reads the spikes of the earlier layer ``aux`` as
+    well: ``input_slots`` then runs on from ``state_base`` with that layer's output slots
+    (input indices ``inputs - aux outputs + j``), read from that layer's region pair.
     A recurrent layer (docs/semantics.md 4c) reads its own spikes of the previous step as
     well: ``input_slots`` then runs on from ``state_base`` (a multiple of W) with those,
     as input indices ``inputs - outputs + j``, laid out as the layer's ``output_slots``.
@@ -99,10 +102,11 @@ class LayerPlan:
     tppe_neurons: list
     estimated_cycles: list
     state_base: int = None
+    aux: str = None
 
     @property
     def recurrent(self):
-        return self.state_base is not None
+        return self.state_base is not None and self.aux is None
 
     def region_widths(self):
         """Input positions the layer needs in one spike-buffer region: its input's, and
@@ -118,6 +122,8 @@ class LayerPlan:
                   "tppe_neurons": self.tppe_neurons, "estimated_cycles": self.estimated_cycles}
         if self.state_base is not None:
             result["state_base"] = self.state_base
+        if self.aux is not None:
+            result["aux"] = self.aux
         return result
 
 
@@ -156,8 +162,20 @@ class Program:
 
     @property
     def recurrent_layers(self):
-        """How many layers are recurrent: each has a pair of regions of its own."""
+        """How many layers are recurrent."""
         return sum(plan.recurrent for plan in self.layers)
+
+    @property
+    def residual(self):
+        """Whether a layer reads an earlier layer's spikes besides its input's."""
+        return any(plan.aux is not None for plan in self.layers)
+
+    @property
+    def state_pairs(self):
+        """Layers with a pair of spike-buffer regions of their own: the recurrent ones, and
+        those whose spikes a later layer reads through a residual connection."""
+        kept = {plan.aux for plan in self.layers if plan.aux is not None}
+        return sum(plan.recurrent or plan.name in kept for plan in self.layers)
 
     @property
     def spike_regions(self):
@@ -165,9 +183,10 @@ class Program:
         inference takes several passes, one per time chunk for the input (all of it is
         loaded before the start), plus two per recurrent layer, which alternate between
         time steps: the layer writes its spikes into one while it reads those of the step
-        before from the other (:class:`~hwgen.gateware.sequencer.LayerSequencer`)."""
+        before from the other (:class:`~hwgen.gateware.sequencer.LayerSequencer`), and two
+        per layer a later one reads through a residual connection, kept there for it."""
         base = 2 if self.time_chunks == 1 else 2 + self.time_chunks
-        return base + 2 * self.recurrent_layers
+        return base + 2 * self.state_pairs
 
     @property
     def i_bits(self):

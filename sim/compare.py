@@ -176,6 +176,9 @@ def ideal_bounds(program, model, trace):
     for plan, layer in zip(program["layers"], legalise(model).layers):
         dense = layer.dense
         spikes = trace.spikes[layer.source]
+        if layer.aux is not None:
+            # a residual connection: the kept layer's spikes are inputs too
+            spikes = np.concatenate([spikes, trace.spikes[layer.aux]], axis=2)
         if dense.recurrent:
             # its own spikes of the step before are inputs too (docs/semantics.md 4c)
             own = trace.spikes[plan["name"]]

@@ -1,14 +1,14 @@
 """Legalise a model for the accelerator: find the chain of layers it can run.
 
 The accelerator runs a chain ``input -> layer -> layer ... -> readout``, each layer a
-synapse fused with the LIF neurons it feeds, reading the spikes of the layer before it.
-A layer's synapse is what lies between its spike source and its ``lif`` op: a single
-``dense`` op (possibly recurrent, possibly behind a ``flatten``, which is a relabelling:
-values keep their C-order numbering, docs/semantics.md 3a), or any graph of linear ops --
-convolutions, sum pooling, flatten, dense layers and adds -- fed by that one source, which
-:mod:`.unroll` composes into the one matrix the accelerator walks. Anything else is
-refused here, at compile time, with a message naming the op, so that frontends can import
-ops (max pooling, residual connections across layers, ...) the hardware does not run yet.
+synapse fused with the LIF neurons it feeds, reading the spikes of the layer before it
+and, for a residual connection, of one earlier layer too. A layer's synapse is what lies
+between its spike sources and its ``lif`` op: a single ``dense`` op (possibly recurrent,
+possibly behind a ``flatten``, which is a relabelling: values keep their C-order
+numbering, docs/semantics.md 3a), or any graph of linear ops -- convolutions, sum pooling,
+flatten, dense layers and adds -- which :mod:`.unroll` composes into the one matrix the
+accelerator walks. Anything else is refused here, at compile time, with a message naming
+the op, so that frontends can import ops (max pooling, ...) the hardware does not run yet.
 """
 
 from dataclasses import dataclass
@@ -20,8 +20,10 @@ from .unroll import LINEAR_OPS, unroll
 
 @dataclass(frozen=True)
 class SpikingDense:
-    """A fully-connected layer fused with its neurons: what one accelerator pass computes.
-    ``source``: the op whose spikes it reads (the input or a LIF), past any flatten."""
+    """A layer: its synapse, as one matrix, fused with its neurons; what one accelerator
+    pass computes. ``source``: the op whose spikes it reads (the input or a LIF), past any
+    flatten. ``aux``: with a residual connection, the earlier LIF whose spikes it also
+    reads; ``dense``'s columns are then ``source``'s neurons followed by ``aux``'s."""
 
     dense: Dense
     lif: LIF
@@ -29,6 +31,7 @@ class SpikingDense:
     unrolled: tuple = ()
     """The ops :mod:`.unroll` composed into ``dense``, as ``op.where`` (empty: ``dense``
     is the model's own op)."""
+    aux: str = None
 
     @property
     def name(self):
@@ -62,85 +65,104 @@ def legalise(model):
     """Return the model's :class:`LayerChain` or raise :class:`UnsupportedError`."""
     model.validate()
     types = model.infer()
-    source = model.input
-    layers, readout = [], None
-    while True:
-        consumers = model.consumers_of(source.name)
-        if not consumers:
-            break
-        if len(consumers) == 1 and isinstance(model[consumers[0]], Readout) and layers:
-            readout = model[consumers[0]]
-            if readout.mode != "spike_count":
-                raise UnsupportedError(f"{readout.where}: readout mode {readout.mode!r} is not "
+    ops = model.ops
+    lifs = [op for op in ops if isinstance(op, LIF)]
+    # A synapse op may serve several layers (a current read by two neuron ops, directly
+    # or through adds): each layer's matrix then includes it, computing the same values.
+    regions = {lif.name: _synapse_of(model, lif) for lif in lifs}
+    owner = {op.name for synapse, _ in regions.values() for op in synapse}
+    for op in ops:
+        if not isinstance(op, (Input, LIF, Readout, *LINEAR_OPS)):
+            _refuse_type(model, op)
+    readout = None
+    for op in ops:
+        if isinstance(op, (Input, LIF)) or op.name in owner:
+            continue
+        if isinstance(op, Readout) and lifs and model.inputs_of(op.name) == [lifs[-1].name]:
+            if op.mode != "spike_count":
+                raise UnsupportedError(f"{op.where}: readout mode {op.mode!r} is not "
                                        f"supported by the accelerator yet (it reads spike "
                                        f"counts)")
-            break
-        layer = _layer_from(model, source, types)
-        layers.append(layer)
-        source = layer.lif
-    if not layers:
+            readout = op
+        elif isinstance(op, Readout):
+            _refuse_type(model, op)
+        else:
+            raise UnsupportedError(f"{op.where}: its output feeds no neuron; the accelerator "
+                                   f"runs a single chain of layers")
+    if not lifs:
         raise UnsupportedError(f"model {model.name!r}: has no dense -> lif layer to run")
+    layers, previous = [], model.input
+    for lif in lifs:
+        synapse, sources = regions[lif.name]
+        layers.append(_layer(model, lif, synapse, sources, previous, types))
+        previous = lif
+    residual = next((layer for layer in layers if layer.aux), None)
+    recurrent = next((layer for layer in layers if layer.dense.recurrent), None)
+    if residual and recurrent:
+        raise UnsupportedError(f"{residual.lif.where}: a residual connection (from "
+                               f"{residual.aux!r}) in a model with a recurrent layer "
+                               f"({recurrent.name!r}) is not supported by the accelerator yet")
     return LayerChain(model.input, tuple(layers), readout)
 
 
-def _spike_source(model, name):
-    """The spiking op (input or lif) whose spikes reach ``name`` through linear ops: the
-    first one found walking back along first inputs."""
-    while not isinstance(model[name], (Input, LIF)) and model.inputs_of(name):
-        name = model.inputs_of(name)[0]
-    return name
+def _refuse_type(model, op):
+    feeds = model.inputs_of(op.name)
+    what = "after a dense layer " if feeds and isinstance(model[feeds[0]], Dense) else ""
+    raise UnsupportedError(f"{op.where}: op type {op.type_name!r} {what}is not supported by "
+                           f"the accelerator yet (it runs layers of linear synapse ops -> lif)")
 
 
-def _layer_from(model, source, types):
-    """The :class:`SpikingDense` that ``source``'s spikes feed: its synapse ops, found by
-    walking forward from ``source`` through linear ops to the one ``lif`` op they feed."""
-    consumers = model.consumers_of(source.name)
-    if len(consumers) > 1 and not all(isinstance(model[c], LINEAR_OPS) for c in consumers):
-        raise UnsupportedError(f"{source.where}: feeds {len(consumers)} ops "
-                               f"({', '.join(consumers)}); the accelerator runs a single "
-                               f"chain of layers")
-    synapse, lifs, frontier = [], [], list(consumers)
+def _synapse_of(model, lif):
+    """(synapse ops in topological order, spike sources) of ``lif``'s layer: every op
+    reached walking back from its input through linear ops, up to spiking ops."""
+    synapse, sources, frontier = {}, [], list(model.inputs_of(lif.name))
     while frontier:
-        op = model[frontier.pop(0)]
-        if op in synapse or op in lifs:
-            continue
-        if isinstance(op, LIF) and synapse:
-            lifs.append(op)
-            continue
-        if not isinstance(op, LINEAR_OPS):
-            what = "after a dense layer " if synapse and isinstance(synapse[-1], Dense) else ""
-            raise UnsupportedError(f"{op.where}: op type {op.type_name!r} {what}is not "
-                                   f"supported by the accelerator yet (it runs layers of "
-                                   f"linear synapse ops -> lif)")
-        synapse.append(op)
-        if not model.consumers_of(op.name):
-            raise UnsupportedError(f"{op.where}: its output feeds no neuron; the accelerator "
-                                   f"runs a single chain of layers")
-        frontier += model.consumers_of(op.name)
-    for op in synapse:
-        for feed in model.inputs_of(op.name):
-            if feed != source.name and model[feed] not in synapse:
-                other = _spike_source(model, feed)
-                raise UnsupportedError(
-                    f"{op.where}: adds inputs from {source.name!r} and {other!r}; the "
-                    f"accelerator reads one spike source per layer (residual connections "
-                    f"across layers are not supported yet)")
-    if len(lifs) != 1:
-        raise UnsupportedError(f"{source.where}: its spikes feed {len(lifs)} lif ops "
-                               f"({', '.join(l.name for l in lifs)}); the accelerator needs "
-                               f"each layer to feed exactly one")
-    (lif,) = lifs          # every synapse op feeds only synapse ops or lif, by the walk
+        name = frontier.pop(0)
+        op = model[name]
+        if isinstance(op, (Input, LIF)):
+            if name not in sources:
+                sources.append(name)
+        elif name not in synapse:
+            if not isinstance(op, LINEAR_OPS):
+                _refuse_type(model, op)
+            synapse[name] = op
+            frontier += model.inputs_of(name)
     order = {op.name: i for i, op in enumerate(model.ops)}
-    synapse.sort(key=lambda op: order[op.name])
+    return (sorted(synapse.values(), key=lambda op: order[op.name]),
+            sorted(sources, key=order.__getitem__))
+
+
+def _layer(model, lif, synapse, sources, previous, types):
+    """The :class:`SpikingDense` of ``lif``, whose synapse ops ``synapse`` read the spiking
+    ops ``sources``; ``previous``: the layer before it (or the input)."""
+    if not synapse:
+        raise UnsupportedError(f"{lif.where}: reads spikes directly; the accelerator runs a "
+                               f"synapse before every lif op")
+    if previous.name not in sources:
+        raise UnsupportedError(f"{lif.where}: reads {', '.join(map(repr, sources))}, not the "
+                               f"layer before it ({previous.name!r}); the accelerator runs a "
+                               f"chain of layers")
+    aux = [s for s in sources if s != previous.name]
+    where = next((op for op in reversed(synapse) if len(model.inputs_of(op.name)) > 1),
+                 synapse[-1]).where
+    if len(aux) > 1:
+        raise UnsupportedError(f"{where}: adds inputs from {', '.join(map(repr, sources))}; "
+                               f"the accelerator reads at most two spike sources per layer")
+    if aux and isinstance(model[aux[0]], Input):
+        raise UnsupportedError(f"{where}: adds inputs from {previous.name!r} and "
+                               f"{aux[0]!r}; a residual connection from the model's input is "
+                               f"not supported by the accelerator yet (its spikes are not "
+                               f"kept after the first layer)")
     output = model.inputs_of(lif.name)[0]
     dense = model[output]
-    plain = (isinstance(dense, Dense)
-             and all(isinstance(op, Flatten) for op in synapse if op is not dense))
-    if plain:
-        return SpikingDense(dense, lif, source.name)
+    if not aux and isinstance(dense, Dense) and all(
+            isinstance(op, Flatten) for op in synapse if op is not dense):
+        return SpikingDense(dense, lif, previous.name)
     recurrent = next((op for op in synapse if isinstance(op, Dense) and op.recurrent), None)
     if recurrent is not None:
         raise UnsupportedError(f"{recurrent.where}: a recurrent dense op must feed its lif op "
-                               f"directly from its spike source")
-    return SpikingDense(unroll(model, source, synapse, output, types), lif, source.name,
-                        tuple(op.where for op in synapse))
+                               f"directly from its one spike source")
+    return SpikingDense(unroll(model, [previous] + [model[a] for a in aux], synapse, output,
+                               types),
+                        lif, previous.name, tuple(op.where for op in synapse),
+                        aux[0] if aux else None)

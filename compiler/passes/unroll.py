@@ -47,30 +47,37 @@ def signed_bits(low, high):
                + 1)
 
 
-def unroll(model, source, ops, output, types):
-    """Compose ``ops`` (linear, in the model's topological order, fed only by ``source`` and
-    each other) into one :class:`Dense` named ``output`` (the op feeding the neurons), whose
-    ``weight`` is ``M`` and ``bias`` is ``b`` (None if zero).
+def unroll(model, sources, ops, output, types):
+    """Compose ``ops`` (linear, in the model's topological order, fed only by the spiking
+    ops ``sources`` and each other) into one :class:`Dense` named ``output`` (the op feeding
+    the neurons), whose ``weight`` is ``M`` and ``bias`` is ``b`` (None if zero); ``M``'s
+    columns are the neurons of ``sources[0]``, then those of ``sources[1]``, ...
 
     ``types``: the model's inferred value types. The weight width is the narrowest holding
     ``M``, the accumulator width the narrowest holding ``M``'s bound
     ``max_n (sum_k |M[n, k]| + |b[n]|)``, so the composed sum never overflows.
     """
-    inputs = types[source.name].size
+    sizes = [types[source.name].size for source in sources]
+    inputs = sum(sizes)
     outputs = types[output].size
     entries = inputs * outputs
     if entries > MAX_UNROLLED_ENTRIES:
         raise FitError(f"{model[output].where}: unrolled, its layer is a {outputs} x {inputs} "
                        f"matrix ({entries:,} entries), more than the compiler holds "
                        f"({MAX_UNROLLED_ENTRIES:,})")
-    bias = _evaluate(model, source, ops, output, types, np.zeros((1, inputs), np.uint8))[0]
+
+    def evaluate(spikes):
+        split = np.split(spikes, np.cumsum(sizes)[:-1], axis=1)
+        return _evaluate(model, {source.name: part for source, part in zip(sources, split)},
+                         ops, output, types)
+
+    bias = evaluate(np.zeros((1, inputs), np.uint8))[0]
     weight = np.empty((outputs, inputs), dtype=np.int64)
     for start in range(0, inputs, _BLOCK):
         stop = min(inputs, start + _BLOCK)
         basis = np.zeros((stop - start, inputs), dtype=np.uint8)
         basis[np.arange(stop - start), np.arange(start, stop)] = 1
-        weight[:, start:stop] = (_evaluate(model, source, ops, output, types, basis)
-                                 - bias).T
+        weight[:, start:stop] = (evaluate(basis) - bias).T
     names = ", ".join(op.name for op in ops)
     weight_bits = signed_bits(weight.min(initial=0), weight.max(initial=0))
     if weight_bits > MAX_WEIGHT_BITS:
@@ -88,10 +95,10 @@ def unroll(model, source, ops, output, types):
                  acc_bits=acc_bits)
 
 
-def _evaluate(model, source, ops, output, types, spikes):
-    """Run ``ops`` on one step of ``spikes`` (batch, source neurons) and return the output
-    op's current (batch, outputs) as int64."""
-    values = {source.name: spikes[:, np.newaxis, :]}
+def _evaluate(model, spikes, ops, output, types):
+    """Run ``ops`` on one step of ``spikes`` ({source name: (batch, its neurons)}) and
+    return the output op's current (batch, outputs) as int64."""
+    values = {name: value[:, np.newaxis, :] for name, value in spikes.items()}
     for op in ops:
         feeds = model.inputs_of(op.name)
         value = values[feeds[0]]

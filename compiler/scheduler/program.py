@@ -46,7 +46,11 @@ def compile_program(model, config, calibration_spikes=None):
     input_size = int(np.prod(chain.input.shape))        # a shaped input is streamed in C order
     slots = list(range(input_size)) + [-1] * (-input_size % W)
     source = chain.input.name
-    recurrent = 0               # recurrent layers so far: each has a region pair
+    # Region pairs: one for each recurrent layer and each layer a later one reads through
+    # a residual connection (its spikes are kept there), numbered from 1 in layer order.
+    kept = {layer.aux for layer in chain.layers if layer.aux is not None}
+    pairs = 0
+    pair_of = {}
     reads_state = 0             # the pair the current layer reads its input from
     descriptor_fields = []
     for index, layer in enumerate(chain.layers):
@@ -54,9 +58,25 @@ def compile_program(model, config, calibration_spikes=None):
         mode = LIFMode.of(layer.lif)
         if mode not in modes:
             modes.append(mode)
-        activity = _activity(calibration_spikes, source, layer.dense.feedforward_inputs)
+        if layer.dense.recurrent or layer.name in kept:
+            pairs += 1
+            pair_of[layer.name] = pairs
+        main_inputs = layer.dense.feedforward_inputs
+        if layer.aux is not None:
+            main_inputs -= next(l.outputs for l in chain.layers if l.name == layer.aux)
+        activity = _activity(calibration_spikes, source, main_inputs)
         state_base = None
-        if layer.dense.recurrent:
+        if layer.aux is not None:
+            # The earlier layer's spikes follow the input, from a chunk boundary, laid out
+            # as that layer wrote them (its output slots) in its region pair.
+            state_base = len(slots)
+            kept_plan = next(plan for plan in plans if plan.name == layer.aux)
+            slots = slots + [-1 if n < 0 else main_inputs + n for n in kept_plan.output_slots]
+            if activity is not None:
+                activity = np.concatenate([activity, _activity(
+                    calibration_spikes, layer.aux, layer.dense.inputs - main_inputs)])
+            provisional = slots
+        elif layer.dense.recurrent:
             if last:
                 raise UnsupportedError(
                     f"{layer.dense.where}: a recurrent output layer is not supported by the "
@@ -84,13 +104,15 @@ def compile_program(model, config, calibration_spikes=None):
                     slot_of[n] = len(output_slots)
                     output_slots.append(n)
                 output_slots += [-1] * (-len(output_slots) % W)
-        if state_base is not None:
-            recurrent += 1
+        if layer.dense.recurrent:
             slots = slots + [-1 if n < 0 else layer.dense.feedforward_inputs + n
                              for n in output_slots]
-        descriptor_fields.append({"state": recurrent if state_base is not None else 0,
-                                  "reads_state": reads_state})
-        reads_state = recurrent if state_base is not None else 0
+        own_pair = pair_of.get(layer.name, 0)
+        fields = {"state": own_pair, "reads_state": reads_state}
+        if kept:
+            fields["aux"] = pair_of[layer.aux] if layer.aux is not None else 0
+        descriptor_fields.append(fields)
+        reads_state = own_pair
         permuted = np.zeros((layer.outputs, len(slots)), dtype=np.int64)
         for s, k in enumerate(slots):
             if k >= 0:
@@ -121,7 +143,7 @@ def compile_program(model, config, calibration_spikes=None):
                                modes.index(mode), last, slots, output_slots,
                                [list(ns) for ns in assignment.neurons],
                                [round(float(c), 1) for c in assignment.estimated_cycles],
-                               state_base))
+                               state_base, layer.aux))
         slots, source = output_slots, layer.name
 
     output_size = chain.layers[-1].outputs
@@ -129,11 +151,12 @@ def compile_program(model, config, calibration_spikes=None):
     weights = [memory.values for memory in weights]
     config = resolve_depths(config, model, plans, per_tppe, weights)
     layouts = program_layouts(config, len(modes), output_size,
-                              max((mode.leak_bits for mode in modes), default=0), recurrent)
+                              max((mode.leak_bits for mode in modes), default=0), pairs,
+                              residual=bool(kept))
     entries = [[pack_entry(layouts, kind, values) for kind, values in tppe]
                for tppe in per_tppe]
     descriptors = [layouts["layer"].pack(mode=plan.mode, last=int(plan.last),
-                                         **(fields if recurrent else {}))
+                                         **(fields if pairs else {}))
                    for plan, fields in zip(plans, descriptor_fields)]
     return Program(config, model.name, T, input_size, output_size,
                    plans, modes, entries, weights, descriptors, layouts)

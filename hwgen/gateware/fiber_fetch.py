@@ -182,7 +182,7 @@ class FiberFetch(wiring.Component):
         # step is no spikes, whatever an earlier inference left in the region.
         smask = Signal(g.chunk)
         m.d.comb += smask.eq(self.masks.data)
-        if g.state_pairs:
+        if g.recurrent:
             with m.If(self.first_chunk & s2_index[g.chunk_bits]):
                 m.d.comb += smask.eq(0)
         with m.If(~stall_back):

@@ -42,11 +42,16 @@ class Geometry:
     layers: int = 1
     leak_bits: int = 0      # a neuron's leak multiplier (per-neuron leaks); 0: no such field
     i_bits: int = 0         # synaptic current of current-based modes; 0: none generated
-    state_pairs: int = 0    # recurrent layers, each with a pair of spike-buffer regions
+    state_pairs: int = 0    # layers with a pair of spike-buffer regions of their own:
+                            # recurrent ones, and those read later through a residual
+    recurrent: bool = None  # whether any pair is a recurrent layer's (default: any pair)
+    residual: bool = False  # whether a layer reads a kept layer's spikes (descriptor aux)
 
     def __post_init__(self):
         if self.lanes is None:
             object.__setattr__(self, "lanes", self.timesteps)
+        if self.recurrent is None:
+            object.__setattr__(self, "recurrent", self.state_pairs > 0 and not self.residual)
         checks = [
             (1 <= self.timesteps <= MAX_TIMESTEPS,
              f"timesteps {self.timesteps} must be 1..{MAX_TIMESTEPS}"),
@@ -71,9 +76,14 @@ class Geometry:
              f"v_bits {self.v_bits} must be {MIN_BITS}..{MAX_V_BITS}"),
             (0 <= self.leak_bits <= MAX_FRAC_BITS + 1,
              f"leak_bits {self.leak_bits} must be 0..{MAX_FRAC_BITS + 1}"),
-            (self.state_pairs >= 0 and (self.state_pairs == 0 or self.lanes == 1),
+            (self.state_pairs >= 0 and (not self.recurrent or self.lanes == 1),
              f"state_pairs {self.state_pairs} must be >= 0, and recurrent layers run one "
              f"step per pass (lanes 1, not {self.lanes})"),
+            (not (self.recurrent and self.residual),
+             "a program with both recurrent layers and residual connections is not "
+             "supported"),
+            (not (self.residual or self.recurrent) or self.state_pairs > 0,
+             "recurrent layers and residual connections need state_pairs"),
             (self.i_bits == 0 or MIN_BITS <= self.i_bits <= MAX_V_BITS,
              f"i_bits {self.i_bits} must be 0 (no current-based mode) or "
              f"{MIN_BITS}..{MAX_V_BITS}"),
@@ -92,7 +102,8 @@ class Geometry:
                    acc_bits=c.acc_bits, v_bits=c.v_bits,
                    layer_bits=bits_for(len(program.layers)), lanes=program.lanes,
                    layers=len(program.layers), i_bits=program.i_bits,
-                   state_pairs=program.recurrent_layers,
+                   state_pairs=program.state_pairs,
+                   recurrent=program.recurrent_layers > 0, residual=program.residual,
                    leak_bits=max((mode.leak_bits for mode in program.modes), default=0))
 
     # --- derived widths ---------------------------------------------------------------
@@ -120,9 +131,9 @@ class Geometry:
 
     @property
     def fiber_chunk_bits(self):
-        """A chunk of a layer's input fiber: its index in a region and, with recurrent
-        layers, a top bit saying it holds the layer's own spikes of the last step (read
-        from the layer's state region, not its input region)."""
+        """A chunk of a layer's input fiber: its index in a region and, with region pairs,
+        a top bit saying it holds the layer's own spikes of the last step or a kept
+        layer's spikes (read from the sequencer's state region, not the input region)."""
         return self.chunk_bits + (1 if self.state_pairs else 0)
 
     @property

@@ -38,14 +38,19 @@ class LayerSequencer(wiring.Component):
     The k-th recurrent layer (descriptor ``state`` = k) has the pair of regions after
     those, R + 2(k - 1) + {0, 1}: at step c it writes its spikes into the one of parity
     c and reads its own spikes of step c - 1 (``state_region``) from the other; the layer
-    after it (``reads_state`` = k) reads its input from the first.
+    after it (``reads_state`` = k) reads its input from the first. With ``residual``, the
+    pairs are instead those of layers whose spikes a later layer reads besides its input
+    (a residual connection): such a layer writes into its pair as above, the layer after it
+    reads them there, and the later one (descriptor ``aux`` = k) reads them as its
+    ``state_region``, in the same pass (T_c steps at once; a model has either recurrent
+    layers or residual connections).
 
     Overhead per layer and chunk: 3 cycles between one layer's barrier and the next layer's
     first fetch (read the descriptor, pulse ``go``, let the TPPEs leave their halt).
     """
 
     def __init__(self, descriptors, layout, layer_bits, time_chunks=1, pass_bits=None, *,
-                 lanes=1, early_exit=False, state_pairs=0):
+                 lanes=1, early_exit=False, state_pairs=0, residual=False):
         if not descriptors:
             raise ValueError("LayerSequencer: a program needs at least one layer")
         if time_chunks < 1:
@@ -57,10 +62,17 @@ class LayerSequencer(wiring.Component):
         pass_bits = pass_bits or max(1, (passes - 1).bit_length())
         if passes > 1 << pass_bits:
             raise ValueError(f"LayerSequencer: {passes} passes do not fit {pass_bits} bits")
-        if state_pairs and (lanes != 1 or "state" not in layout.offsets):
+        if state_pairs and "state" not in layout.offsets:
+            raise ValueError("LayerSequencer: region pairs (state_pairs) need the "
+                             "descriptors' state fields")
+        if residual and (not state_pairs or "aux" not in layout.offsets):
+            raise ValueError("LayerSequencer: residual connections need region pairs "
+                             "(state_pairs) and the descriptors' aux field")
+        if state_pairs and not residual and lanes != 1:
             raise ValueError("LayerSequencer: recurrent layers (state_pairs) run one step "
-                             "per pass (lanes 1) and need the descriptors' state fields")
+                             "per pass (lanes 1)")
         self.state_pairs = state_pairs
+        self.residual = residual
         self.input_regions_end = 2 if time_chunks == 1 else 2 + time_chunks
         regions = self.input_regions_end + 2 * state_pairs
         if early_exit and time_chunks < 2:
@@ -126,8 +138,15 @@ class LayerSequencer(wiring.Component):
             m.d.comb += [
                 self.out_region.eq(Mux(state != 0, pair(state, step), parity)),
                 self.in_region.eq(Mux(reads_state != 0, pair(reads_state, step), previous)),
-                self.state_region.eq(pair(state, ~step & 1)),
             ]
+            if self.residual:
+                # a kept layer's spikes of this very step, written earlier in this pass
+                aux = Signal.like(descriptor.aux)
+                with m.If(self.go):
+                    m.d.sync += aux.eq(descriptor.aux)
+                m.d.comb += self.state_region.eq(pair(aux, step))
+            else:
+                m.d.comb += self.state_region.eq(pair(state, ~step & 1))
         else:
             m.d.comb += [self.out_region.eq(parity), self.in_region.eq(previous)]
 

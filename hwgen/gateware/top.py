@@ -53,7 +53,7 @@ class Accelerator(wiring.Component):
         m.submodules.sequencer = sequencer = LayerSequencer(
             program.descriptors, program.layouts["layer"], g.layer_bits,
             time_chunks=g.time_chunks, pass_bits=g.pass_bits, lanes=g.lanes,
-            early_exit=rule is not None, state_pairs=g.state_pairs)
+            early_exit=rule is not None, state_pairs=g.state_pairs, residual=g.residual)
         m.submodules.loader = loader = SpikeLoader(g, program.input_size)
         m.submodules.arbiter = arbiter = WriteArbiter(g, program.tppes + 1)
 

@@ -206,7 +206,7 @@ class WideFiberFetch(wiring.Component):
         smasks = [Signal(g.chunk, name=f"smask_{j}") for j in range(K)]
         for j in range(K):
             m.d.comb += smasks[j].eq(self.masks[j].data)
-            if g.state_pairs:
+            if g.recurrent:
                 with m.If(self.first_chunk & s2_index[j][g.chunk_bits]):
                     m.d.comb += smasks[j].eq(0)
         with m.If(~stall_back):

@@ -209,8 +209,8 @@ def test_unsupported_structures_are_refused_at_compile_time():
     model = _chain((dense, "x"), (LIF("a", np.array([1, 1]), v_bits=4), "fc"),
                    (LIF("b", np.array([1, 1]), v_bits=4), "fc"))
     with pytest.raises(UnsupportedError, match=re.escape(
-            "input 'x': its spikes feed 2 lif ops (a, b); the accelerator needs each layer "
-            "to feed exactly one")):
+            "lif 'b': reads 'x', not the layer before it ('a'); the accelerator runs a "
+            "chain of layers")):
         compile_program(model, config())
 
 

@@ -29,7 +29,10 @@ def check_exact(model, samples=6, seed=0):
     trace = reference.run(model, x)
     chain = legalise(model)
     for layer in chain.layers:
-        current = reference.dense(layer.dense, trace.spikes[layer.source])
+        spikes = trace.spikes[layer.source]
+        if layer.aux is not None:           # a residual connection: its columns follow
+            spikes = np.concatenate([spikes, trace.spikes[layer.aux]], axis=2)
+        current = reference.dense(layer.dense, spikes)
         expected = trace.currents[model.inputs_of(layer.name)[0]]
         assert np.array_equal(current, expected), layer.name
     return chain
@@ -173,8 +176,9 @@ def residual_model():
 
 def test_what_the_accelerator_cannot_run_is_refused_by_name():
     with pytest.raises(UnsupportedError, match=re.escape(
-            "add 'sum': adds inputs from 'x' and 'h'; the accelerator reads one spike "
-            "source per layer (residual connections across layers are not supported yet)")):
+            "add 'sum': adds inputs from 'h' and 'x'; a residual connection from the model's "
+            "input is not supported by the accelerator yet (its spikes are not kept after "
+            "the first layer)")):
         legalise(residual_model())
     model = Model("m", 2)
     model.add(Input("x", (2, 4, 4)))
@@ -185,25 +189,89 @@ def test_what_the_accelerator_cannot_run_is_refused_by_name():
     model.add(Conv2d("skip", np.ones((2, 2, 1, 1), dtype=int), weight_bits=2, acc_bits=4),
               "x")
     with pytest.raises(UnsupportedError, match=re.escape(
-            "conv2d 'skip': its output feeds no neuron; the accelerator runs a single chain "
+            "conv2d 'c2': its output feeds no neuron; the accelerator runs a single chain "
             "of layers")):
         legalise(model)
 
 
-def test_a_residual_from_an_earlier_layer_is_refused_naming_both_sources():
+def sew_model(skip_into_current=False):
+    """x -> a -> h1 -> b -> h2, then h1 + h2 (SEW-ResNet's spike add) -> c -> out; or
+    (``skip_into_current``) a dense of h1 added to b's current into h2 instead."""
     rng = np.random.default_rng(6)
     model = Model("m", 3)
     model.add(Input("x", (6,)))
     model.add(Dense("a", rng.integers(-3, 4, (6, 6)), weight_bits=4, acc_bits=8), "x")
     lif_for(model, "h1", "a")
-    model.add(Dense("b", rng.integers(-3, 4, (6, 6)), weight_bits=4, acc_bits=8), "h1")
+    model.add(Dense("b", rng.integers(-3, 4, (5, 6)), weight_bits=4, acc_bits=8), "h1")
+    if skip_into_current:
+        model.add(Dense("c", rng.integers(-3, 4, (4, 6)), weight_bits=4, acc_bits=8), "h1")
+        lif_for(model, "h2", "b")
+        model.add(Dense("d", rng.integers(-3, 4, (4, 5)), weight_bits=4, acc_bits=8), "h2")
+        model.add(Add("sum"), ["d", "c"])
+        lif_for(model, "out", "sum")
+        return model
     lif_for(model, "h2", "b")
-    model.add(Add("sew"), ["h1", "h2"])
-    model.add(Dense("c", rng.integers(-3, 4, (6, 6)), weight_bits=4, acc_bits=8), "sew")
+    model.add(Dense("b2", rng.integers(-3, 4, (6, 5)), weight_bits=4, acc_bits=8), "h2")
+    lif_for(model, "h3", "b2")
+    model.add(Add("sew"), ["h1", "h3"])
+    model.add(Dense("c", rng.integers(-3, 4, (4, 6)), weight_bits=4, acc_bits=9), "sew")
     lif_for(model, "out", "c")
+    return model
+
+
+@pytest.mark.parametrize("skip_into_current", [False, True])
+def test_a_residual_from_an_earlier_layer_reads_it_as_a_second_source(skip_into_current):
+    model = sew_model(skip_into_current)
+    chain = check_exact(model)
+    last = chain.layers[-1]
+    assert (last.source, last.aux) == ("h2" if skip_into_current else "h3", "h1")
+    assert last.dense.inputs == (5 if skip_into_current else 6) + 6
+    assert [layer.aux for layer in chain.layers[:-1]] == [None] * (len(chain.layers) - 1)
+
+
+def test_more_than_two_sources_and_a_residual_in_a_recurrent_model_are_refused():
+    rng = np.random.default_rng(1)
+    model = Model("m", 2)
+    model.add(Input("x", (4,)))
+    for i, source in enumerate(["x", "l0", "l1"]):
+        model.add(Dense(f"d{i}", rng.integers(-2, 3, (4, 4)), weight_bits=3, acc_bits=6),
+                  source)
+        lif_for(model, f"l{i}", f"d{i}")
+    model.add(Add("three"), ["l0", "l1", "l2"])
+    model.add(Dense("d3", rng.integers(-2, 3, (4, 4)), weight_bits=3, acc_bits=8), "three")
+    lif_for(model, "l3", "d3")
     with pytest.raises(UnsupportedError, match=re.escape(
-            "add 'sew': adds inputs from 'h1' and 'h2'; the accelerator reads one spike "
-            "source per layer (residual connections across layers are not supported yet)")):
+            "add 'three': adds inputs from 'l0', 'l1', 'l2'; the accelerator reads at most "
+            "two spike sources per layer")):
+        legalise(model)
+    model = Model("m", 2)
+    model.add(Input("x", (4,)))
+    model.add(Dense("d0", np.ones((4, 4), dtype=int), weight_bits=2, acc_bits=4), "x")
+    lif_for(model, "l0", "d0")
+    model.add(Dense("rec", np.ones((4, 8), dtype=int), weight_bits=2, acc_bits=5,
+                    recurrent=True), "l0")
+    model.add(LIF("l1", np.full(4, 2), v_bits=12), "rec")
+    model.add(Dense("d2", np.ones((4, 4), dtype=int), weight_bits=2, acc_bits=4), "l1")
+    model.add(Dense("skip", np.ones((4, 4), dtype=int), weight_bits=2, acc_bits=4), "l0")
+    model.add(Add("sum"), ["d2", "skip"])
+    lif_for(model, "l2", "sum")
+    with pytest.raises(UnsupportedError, match=re.escape(
+            "lif 'l2': a residual connection (from 'l0') in a model with a recurrent layer "
+            "('l1') is not supported by the accelerator yet")):
+        legalise(model)
+
+
+def test_a_layer_that_skips_its_predecessor_is_refused():
+    rng = np.random.default_rng(2)
+    model = Model("m", 2)
+    model.add(Input("x", (4,)))
+    model.add(Dense("d0", rng.integers(-2, 3, (4, 4)), weight_bits=3, acc_bits=6), "x")
+    lif_for(model, "l0", "d0")
+    model.add(Dense("d1", rng.integers(-2, 3, (4, 4)), weight_bits=3, acc_bits=6), "x")
+    lif_for(model, "l1", "d1")
+    with pytest.raises(UnsupportedError, match=re.escape(
+            "lif 'l1': reads 'x', not the layer before it ('l0'); the accelerator runs a "
+            "chain of layers")):
         legalise(model)
 
 

@@ -116,6 +116,8 @@ def test_the_generator_reaches_every_corner_it_promises():
         seen["recurrent"].update(
             "first" if i == 0 else "later" for i, layer in enumerate(case.layers)
             if layer.recurrent and not case.flaw)
+        seen["conv"].update("residual" for i, layer in enumerate(case.layers)
+                            if layer.skip and len(case.convs) + i >= 2)
         for index, conv in enumerate(case.convs):
             seen["conv"].add(f"{len(conv.kernel)}-d")
             seen["conv"].update(corner for corner, present in (
@@ -167,7 +169,7 @@ def test_the_generator_reaches_every_corner_it_promises():
     assert {"default", "1", "2", "4"} <= seen["fetch_width"]
     assert seen["conv"] == {"1-d", "2-d", "second layer", "sum pool", "shortcut add", "groups",
                             "stride", "dilation", "padding", "one-pixel input",
-                            "channels not a chunk multiple"}
+                            "channels not a chunk multiple", "residual"}
 
 
 def test_a_reproducer_holds_the_model_config_inputs_and_one_command(tmp_path):

@@ -13,7 +13,9 @@ all-silent, all-spiking and random inputs. A third of the cases start with convo
 layers on a C x H x W (or C x L) input (:class:`ConvDraw`): any channel count, kernel,
 stride, padding, dilation and groups, one-pixel maps, a sum pooling of the spikes before
 the convolution, a second 1x1 convolution of the same spikes added into the neurons (a
-residual of currents), a flatten before the fully-connected layers.
+residual of currents), a flatten before the fully-connected layers. A quarter of the
+fully-connected layers also sum in a synapse from the layer two before them (a residual
+connection across layers, read from the spikes kept for it).
 
 A case may carry one deliberate :class:`Flaw` (a value just outside what hwgen accepts).
 Such a case must be refused by the IR or the compiler with a one-line :class:`HwgenError`
@@ -109,6 +111,7 @@ class LayerDraw:
     i_bits: int = None
     synapse_rounding: str = None
     recurrent: bool = False     # also weighs its own spikes of the step before (section 4c)
+    skip: bool = False          # a residual: a synapse from the lif two layers back added in
 
 
 @dataclass(frozen=True)
@@ -168,12 +171,17 @@ class Case:
             model.add(Flatten("flatten"), previous)
             previous = "flatten"
         first = len(self.convs) + 1
+        spiking = [f"lif{i}" for i in range(1, first)]     # the conv layers' neurons
         for index, layer in enumerate(self.layers, start=first):
             dense, lif = _layer_ops(index, layer, fan_in, self.flaw if index == first else None,
                                     self.timesteps)
             model.add(dense, previous)
-            model.add(lif, dense.name)
+            into = dense.name
+            if layer.skip and len(spiking) >= 2:
+                into = _residual(model, index, layer, dense, spiking[-2]) or into
+            model.add(lif, into)
             previous, fan_in = lif.name, layer.size
+            spiking.append(lif.name)
         if self.readout:
             model.add(Readout("readout"), previous)
         return model.validate()
@@ -233,7 +241,7 @@ class Case:
             f"{l.size}[{_leak_label(l.leak)}-{l.fire}-{l.reset}-{l.order} v{l.v_bits} "
             + (f"syn:{_leak_label(l.synapse)}-{l.synapse_rounding} i{l.i_bits} "
                if l.synapse else "")
-            + ("rec " if l.recurrent else "")
+            + ("rec " if l.recurrent else "") + ("skip " if l.skip else "")
             + f"w{l.weight_bits}:{l.weight_style} th:{l.threshold_style}]" for l in self.layers)
         convs = "".join(
             f"conv{c.out_channels}k{'x'.join(map(str, c.kernel))}s{max(c.stride)}"
@@ -371,6 +379,25 @@ def _lif_op(name, layer, n, peak, acc_bits, flaw, T, rng):
                synapse_rounding=rounding if synapse is not None else None)
 
 
+def _residual(model, index, layer, dense, source):
+    """Add a synapse from ``source`` (the lif two layers back) summed with ``dense``'s
+    current, as a residual connection; return the add's name. Its weights are -1..1, so
+    the summed current stays within the accelerator's 32-bit accumulator (no residual, and
+    None, where the layer's own sums already fill it)."""
+    rng = np.random.default_rng(layer.seed + 1)
+    fan_in = model.infer()[source].size
+    if dense.accumulator_bound() + fan_in > signed_range(32)[1]:
+        return None                     # the sum could need more than 32 bits: no residual
+    weight = rng.integers(-1, 2, (layer.size, fan_in))
+    if len(model.infer()[source].shape) > 1:        # a convolutional layer's neurons
+        model.add(Flatten(f"skip{index}.flatten"), source)
+        source = f"skip{index}.flatten"
+    model.add(Dense(f"skip{index}", weight, weight_bits=2,
+                    acc_bits=max(2, fan_in.bit_length() + 1)), source)
+    model.add(Add(f"residual{index}"), [dense.name, f"skip{index}"])
+    return f"residual{index}"
+
+
 def _conv_layer(model, index, conv, previous, T):
     """Add ``conv``'s ops after ``previous`` to ``model``; return its lif op's name."""
     layer = conv.neurons
@@ -454,7 +481,8 @@ def layers(draw, chunk, tppes, timesteps, max_size):
         order=draw(st.sampled_from(ORDERS)),
         seed=draw(st.integers(0, 2**32 - 1)),
         recurrent=draw(st.integers(0, 4)) == 4,
-        **draw(synapses()))
+        **draw(synapses()),
+        skip=draw(st.integers(0, 3)) == 3)
 
 
 @st.composite
@@ -593,6 +621,9 @@ def cases(draw, *, max_layers=4, max_size=70, flaw_weight=0.1, max_tppes=MAX_TPP
     elif any(layer.recurrent for layer in drawn[:-1]):
         overrides = [o for o in overrides if not o.startswith(
             ("time_chunk=", "lif_steps=", "dataflow="))]
+    if any(layer.recurrent for layer in drawn):
+        # residual connections and recurrent layers are not combined by the accelerator
+        drawn = [replace(layer, skip=False) for layer in drawn]
     drawn = tuple(drawn)
     # Explicit widths at least what the model needs: wider hardware must compute the same.
     need_w = max(l.weight_bits for l in drawn)

@@ -59,7 +59,7 @@ def run_sample(program, input_words):
     W, T = program.config.chunk, program.timesteps
     fiber = SpikeFiber.encode(input_words, W)
     decoded = [decode_entries(program, p) for p in range(program.tppes)]
-    outputs, membranes = {}, None
+    outputs, membranes, kept = {}, None, {}
     for index, plan in enumerate(program.layers):
         mode = program.modes[plan.mode]
         slot_words = {}
@@ -74,12 +74,14 @@ def run_sample(program, input_words):
                 while position < len(entries) and entries[position][0] == "chunk":
                     chunk = entries[position][1]
                     position += 1
-                    smask = fiber.masks[chunk["chunk"]] if chunk["chunk"] < len(fiber.masks) \
+                    # a residual connection's chunks: the kept layer's output fiber
+                    read = kept[plan.aux] if chunk.get("state") and plan.aux else fiber
+                    smask = read.masks[chunk["chunk"]] if chunk["chunk"] < len(read.masks) \
                         else 0
                     matched = smask & chunk["mask"]
                     for bit in range(W):
                         if matched >> bit & 1:
-                            word = fiber.words[chunk["chunk"] * W + prefix_popcount(smask, bit)]
+                            word = read.words[chunk["chunk"] * W + prefix_popcount(smask, bit)]
                             # the entry's run of values starts at its wbase (runs are
                             # stored once per TPPE and shared, scheduler/fibers.py)
                             weight = program.weights[p][chunk["wbase"] +
@@ -94,7 +96,7 @@ def run_sample(program, input_words):
         if plan.last:
             membranes = [results[n][1] for n in range(plan.outputs)]
         else:
-            fiber = SpikeFiber.encode(outputs[plan.name], W)
+            fiber = kept[plan.name] = SpikeFiber.encode(outputs[plan.name], W)
     by_neuron = {}
     for plan in program.layers:
         words = [0] * plan.outputs
