@@ -73,9 +73,13 @@ def print_summary(program, build):
         return "–" if value is None else f"{100 * value:.1f}%"
     for layer, zeros in zip(program.layers, sparsity):
         counts = [len(n) for n in layer.tppe_neurons]
-        # a recurrent layer's own last-step spikes are inputs too (docs/semantics.md 4c)
+        # a recurrent layer's own last-step spikes are inputs too (docs/semantics.md 4c),
+        # and a kept earlier layer's spikes are a residual layer's
+        kept = next((p.outputs for p in program.layers if p.name == layer.aux), None)
         shape = (f"{layer.inputs - layer.outputs} + {layer.outputs} rec. -> {layer.outputs}"
-                 if layer.recurrent else f"{layer.inputs} -> {layer.outputs}")
+                 if layer.recurrent else
+                 f"{layer.inputs - kept} + {kept} from {layer.aux} -> {layer.outputs}"
+                 if kept is not None else f"{layer.inputs} -> {layer.outputs}")
         rows.append((layer.name, shape,
                      f"{min(counts)}..{max(counts)}",
                      f"{max(layer.estimated_cycles):.0f}",
