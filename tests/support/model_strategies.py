@@ -42,6 +42,7 @@ from hwgen.compiler.frontends import native
 from hwgen.compiler.ir import (LIF, Add, Conv1d, Conv2d, Dense, Flatten, Input, Leak,
                                Model, Readout, SumPool2d)
 from hwgen.compiler.ir.graph import MAX_TIMESTEPS
+from hwgen.compiler.ir.widths import MAX_WEIGHT_BITS
 from hwgen.compiler.ir.neuron import (FIRE_MODES, MAX_FRAC_BITS, ORDERS, RESET_MODES,
                                      SYNAPSE_ROUNDINGS, signed_range)
 
@@ -408,14 +409,17 @@ def _conv_layer(model, index, conv, previous, T):
     if conv.pool:
         model.add(SumPool2d(f"pool{index}", conv.pool), previous)
         source, magnitude = f"pool{index}", conv.pool * conv.pool
+    # Unrolled, a pooled input sums up to 4 of a weight and a shortcut adds its own: keep
+    # the composed weights within the accelerator's MAX_WEIGHT_BITS (declared width b).
+    drawn_bits = min(b, MAX_WEIGHT_BITS - (2 if conv.pool else 0) - (1 if conv.shortcut else 0))
     weight = _weights(rng, layer.weight_style,
-                      (conv.out_channels, channels // conv.groups, *conv.kernel), b)
+                      (conv.out_channels, channels // conv.groups, *conv.kernel), drawn_bits)
     Conv = Conv2d if len(conv.kernel) == 2 else Conv1d
     sums = np.abs(weight).reshape(conv.out_channels, -1).sum(axis=1) * magnitude
     shortcut = None
     if conv.shortcut:
         shortcut = _weights(rng, layer.weight_style,
-                            (conv.out_channels, channels, *(1,) * len(conv.kernel)), b)
+                            (conv.out_channels, channels, *(1,) * len(conv.kernel)), drawn_bits)
         sums = sums + np.abs(shortcut).reshape(conv.out_channels, -1).sum(axis=1) * magnitude
     acc_bits = min(32, max(2, int(sums.max()).bit_length() + 1) + layer.acc_slack % 4)
     room = np.maximum(signed_range(acc_bits)[1] - sums, 0)
@@ -697,9 +701,9 @@ def _flaw_overrides(flaw, T, tppes, chunk, need_w, need_v):
 
 def _cover_convs(overrides, convs, flaw):
     """Explicit widths drawn for the fully-connected layers, raised to what the
-    convolutional ones need (unless too small is the flaw); an unrolled sum pooling adds
-    kernel weights up, so with one the weight width is left to the compiler."""
-    pooled = any(conv.pool for conv in convs)
+    convolutional ones need (unless too small is the flaw); an unrolled sum pooling or
+    shortcut adds kernel weights up, so with one the weight width is left to the compiler."""
+    pooled = any(conv.pool or conv.shortcut for conv in convs)
     result = []
     for item in overrides:
         key, value = item.split("=", 1)
