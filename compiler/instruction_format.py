@@ -85,7 +85,7 @@ def bits_for(count):
 
 
 def program_layouts(config, modes, output_size, leak_bits=0, recurrent_layers=0,
-                    residual=False):
+                    residual=False, max_pool=False):
     """The bit layouts of fiber-program entries and layer descriptors.
 
     ``config``: a resolved :class:`~hwgen.compiler.hardware_config.HardwareConfig`;
@@ -100,7 +100,9 @@ def program_layouts(config, modes, output_size, leak_bits=0, recurrent_layers=0,
     reads through a residual connection have a region pair too (``recurrent_layers``
     counts every pair); with any such connection (``residual``), the descriptor also says
     which pair a ``state`` chunk of the layer is read from (``aux``: the earlier layer's;
-    0: the layer's own last-step spikes).
+    0: the layer's own last-step spikes). With a max pooling of currents in any layer
+    (``max_pool``), a NEURON entry says whether its currents only go into a running
+    maximum (``partial``: a window position before the last) instead of to the neuron.
     Returns ``{"entry", "chunk_entry", "neuron_entry", "layer": BitLayout}``.
     """
     W = config.chunk
@@ -125,6 +127,8 @@ def program_layouts(config, modes, output_size, leak_bits=0, recurrent_layers=0,
               Field("slot", slot_bits), Field("empty", 1), Field("chunk_last", 1)]
     if leak_bits:
         neuron.append(Field("leak", leak_bits))
+    if max_pool:
+        neuron.append(Field("partial", 1))
     payload = max(sum(f.width for f in chunk), sum(f.width for f in neuron))
     return {
         "entry": BitLayout("entry", [Field("tag", 2), Field("payload", payload)]),

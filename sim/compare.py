@@ -187,6 +187,13 @@ def ideal_bounds(program, model, trace):
         chunked = spikes.reshape(len(spikes), T // lanes, lanes, -1)
         active = chunked.any(axis=2).astype(np.int64)                # (samples, chunks, K)
         pairs = active @ (dense.weight != 0).T.astype(np.int64)     # (samples, chunks, N)
+        # with a max pooling, a neuron's work is that of all the rows of its window
+        group = None
+        if layer.pool is not None:
+            group = np.zeros((dense.outputs, len(layer.pool)), dtype=np.int64)
+            for n, rows in enumerate(layer.pool):
+                group[list(rows), n] = 1
+            pairs = pairs @ group
         per_tppe = [pairs[..., neurons].sum(axis=-1) if neurons else
                     np.zeros(pairs.shape[:2], dtype=np.int64)
                     for neurons in plan["tppe_neurons"]]
@@ -195,6 +202,8 @@ def ideal_bounds(program, model, trace):
             walks = walk_steps(active.reshape(samples * chunks, inputs).astype(bool),
                                dense.weight != 0, config["chunk"], plan["input_slots"])
             walks = walks.reshape(samples, chunks, -1)
+            if group is not None:
+                walks = walks @ group
             per_tppe = [np.maximum(pairs_p, walks[..., neurons].sum(axis=-1))
                         for pairs_p, neurons in zip(per_tppe, plan["tppe_neurons"])]
         bounds.append(np.max(np.stack(per_tppe, axis=-1), axis=-1).sum(axis=1))

@@ -14,8 +14,8 @@ the op, so that frontends can import ops (max pooling, ...) the hardware does no
 from dataclasses import dataclass
 
 from hwgen.errors import UnsupportedError
-from ..ir import LIF, Dense, Flatten, Input, Readout
-from .unroll import LINEAR_OPS, unroll
+from ..ir import LIF, Dense, Flatten, Input, MaxPool2d, Readout
+from .unroll import LINEAR_OPS, pool_windows, unroll
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,9 @@ class SpikingDense:
     """The ops :mod:`.unroll` composed into ``dense``, as ``op.where`` (empty: ``dense``
     is the model's own op)."""
     aux: str = None
+    pool: tuple = None
+    """With a max pooling of currents before the neurons (``max_pool2d``): per neuron, the
+    rows of ``dense`` (the pooled currents, C order) whose maximum it integrates."""
 
     @property
     def name(self):
@@ -51,7 +54,8 @@ class SpikingDense:
 
     @property
     def outputs(self):
-        return self.dense.outputs
+        """The layer's neurons (with a max pooling, fewer than ``dense``'s rows)."""
+        return len(self.pool) if self.pool is not None else self.dense.outputs
 
 
 @dataclass(frozen=True)
@@ -71,8 +75,10 @@ def legalise(model):
     # or through adds): each layer's matrix then includes it, computing the same values.
     regions = {lif.name: _synapse_of(model, lif) for lif in lifs}
     owner = {op.name for synapse, _ in regions.values() for op in synapse}
+    pools = {pool.name for pool in (_pooling_of(model, lif) for lif in lifs) if pool}
+    owner |= pools
     for op in ops:
-        if not isinstance(op, (Input, LIF, Readout, *LINEAR_OPS)):
+        if not isinstance(op, (Input, LIF, Readout, *LINEAR_OPS)) and op.name not in pools:
             _refuse_type(model, op)
     readout = None
     for op in ops:
@@ -112,10 +118,25 @@ def _refuse_type(model, op):
                            f"the accelerator yet (it runs layers of linear synapse ops -> lif)")
 
 
+def _pooling_of(model, lif):
+    """The ``max_pool2d`` of currents feeding ``lif`` directly, or None. A max pool of
+    spikes (its input a spiking op) is refused: it is not a synapse."""
+    (feed,) = model.inputs_of(lif.name)
+    if not isinstance(model[feed], MaxPool2d):
+        return None
+    (source,) = model.inputs_of(feed)
+    if isinstance(model[source], (Input, LIF)):
+        _refuse_type(model, model[feed])
+    return model[feed]
+
+
 def _synapse_of(model, lif):
     """(synapse ops in topological order, spike sources) of ``lif``'s layer: every op
-    reached walking back from its input through linear ops, up to spiking ops."""
-    synapse, sources, frontier = {}, [], list(model.inputs_of(lif.name))
+    reached walking back from its input (past a max pooling of currents right before it)
+    through linear ops, up to spiking ops."""
+    pool = _pooling_of(model, lif)
+    start = pool.name if pool is not None else lif.name
+    synapse, sources, frontier = {}, [], list(model.inputs_of(start))
     while frontier:
         name = frontier.pop(0)
         op = model[name]
@@ -153,8 +174,15 @@ def _layer(model, lif, synapse, sources, previous, types):
                                f"{aux[0]!r}; a residual connection from the model's input is "
                                f"not supported by the accelerator yet (its spikes are not "
                                f"kept after the first layer)")
-    output = model.inputs_of(lif.name)[0]
+    pool = _pooling_of(model, lif)
+    output = model.inputs_of(pool.name if pool is not None else lif.name)[0]
     dense = model[output]
+    if pool is not None:
+        groups = pool_windows(pool, types[output].shape)
+        unrolled = unroll(model, [previous] + [model[a] for a in aux], synapse, output, types)
+        return SpikingDense(unrolled, lif, previous.name,
+                            tuple(op.where for op in synapse) + (pool.where,),
+                            aux[0] if aux else None, groups)
     if not aux and isinstance(dense, Dense) and all(
             isinstance(op, Flatten) for op in synapse if op is not dense):
         return SpikingDense(dense, lif, previous.name)

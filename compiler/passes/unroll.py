@@ -114,3 +114,22 @@ def _evaluate(model, spikes, ops, output, types):
         else:                                            # Flatten: the same numbering
             values[op.name] = value
     return np.asarray(values[output], dtype=np.int64)[:, 0, :]
+
+
+def pool_windows(pool, shape):
+    """Per output of ``pool`` (a ``max_pool2d``) on an input of ``shape`` (C, H, W), in C
+    order: the C-order indices of the input positions in its window, padding left out
+    (docs/semantics.md 3a: a padded position takes no part in the max)."""
+    channels, height, width = shape
+    (kh, kw), (sh, sw), (ph, pw) = pool.kernel, pool.stride, pool.padding
+    rows = (height + 2 * ph - kh) // sh + 1
+    columns = (width + 2 * pw - kw) // sw + 1
+    windows = []
+    for c in range(channels):
+        for y in range(rows):
+            for x in range(columns):
+                windows.append(tuple(
+                    (c * height + i) * width + j
+                    for i in range(y * sh - ph, y * sh - ph + kh) if 0 <= i < height
+                    for j in range(x * sw - pw, x * sw - pw + kw) if 0 <= j < width))
+    return tuple(windows)

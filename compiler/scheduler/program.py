@@ -49,6 +49,7 @@ def compile_program(model, config, calibration_spikes=None):
     # Region pairs: one for each recurrent layer and each layer a later one reads through
     # a residual connection (its spikes are kept there), numbered from 1 in layer order.
     kept = {layer.aux for layer in chain.layers if layer.aux is not None}
+    max_pool = any(layer.pool is not None for layer in chain.layers)
     pairs = 0
     pair_of = {}
     reads_state = 0             # the pair the current layer reads its input from
@@ -91,9 +92,14 @@ def compile_program(model, config, calibration_spikes=None):
                                    for j in range(layer.outputs)]
         else:
             provisional = slots
-        assignment = schedule_layer(
-            neuron_costs(layer.dense.weight, W, lif_cycles, activity, config.join,
-                         provisional, config.fetch_width), P)
+        costs = neuron_costs(layer.dense.weight, W, lif_cycles, activity, config.join,
+                             provisional, config.fetch_width)
+        # With a max pooling, a neuron is the rows of its window, walked one after another
+        # (all but the last "partial": their currents go into the running maximum).
+        rows_of = layer.pool or tuple((n,) for n in range(layer.outputs))
+        if layer.pool is not None:
+            costs = np.array([sum(costs[r] for r in rows) for rows in rows_of])
+        assignment = schedule_layer(costs, P)
         if last:
             output_slots = list(range(layer.outputs))
             slot_of = {n: n for n in range(layer.outputs)}
@@ -113,31 +119,37 @@ def compile_program(model, config, calibration_spikes=None):
             fields["aux"] = pair_of[layer.aux] if layer.aux is not None else 0
         descriptor_fields.append(fields)
         reads_state = own_pair
-        permuted = np.zeros((layer.outputs, len(slots)), dtype=np.int64)
+        rows = layer.dense.outputs
+        permuted = np.zeros((rows, len(slots)), dtype=np.int64)
         for s, k in enumerate(slots):
             if k >= 0:
                 permuted[:, s] = layer.dense.weight[:, k]
-        bias = layer.dense.bias if layer.dense.bias is not None else np.zeros(layer.outputs,
+        bias = layer.dense.bias if layer.dense.bias is not None else np.zeros(rows,
                                                                              dtype=np.int64)
         for p, neurons in enumerate(assignment.neurons):
             for j, n in enumerate(neurons):
-                fiber = WeightFiber.encode(permuted[n], W)
-                chunk_last = not last and (j == len(neurons) - 1 or (j + 1) % W == 0)
-                header = {"theta": int(layer.lif.threshold[n]), "bias": int(bias[n]),
-                          "slot": slot_of[n], "empty": int(not fiber.entries),
-                          "chunk_last": int(chunk_last)}
-                if layer.lif.leak.kind == "per_neuron":
-                    header["leak"] = layer.lif.leak.multipliers[n]
-                per_tppe[p].append(("neuron", header))
-                offset = 0
-                for i, (c, mask) in enumerate(fiber.entries):
-                    run = fiber.values[offset:offset + bin(mask).count("1")]
-                    offset += len(run)
-                    chunk = {"chunk": c, "mask": mask, "wbase": weights[p].place(run),
-                             "last": int(i == len(fiber.entries) - 1)}
-                    if state_base is not None and c >= state_base // W:
-                        chunk.update(chunk=c - state_base // W, state=1)
-                    per_tppe[p].append(("chunk", chunk))
+                for position, row in enumerate(rows_of[n]):
+                    final = position == len(rows_of[n]) - 1
+                    fiber = WeightFiber.encode(permuted[row], W)
+                    chunk_last = final and not last and (j == len(neurons) - 1
+                                                         or (j + 1) % W == 0)
+                    header = {"theta": int(layer.lif.threshold[n]), "bias": int(bias[row]),
+                              "slot": slot_of[n], "empty": int(not fiber.entries),
+                              "chunk_last": int(chunk_last)}
+                    if max_pool:
+                        header["partial"] = int(not final)
+                    if layer.lif.leak.kind == "per_neuron":
+                        header["leak"] = layer.lif.leak.multipliers[n]
+                    per_tppe[p].append(("neuron", header))
+                    offset = 0
+                    for i, (c, mask) in enumerate(fiber.entries):
+                        run = fiber.values[offset:offset + bin(mask).count("1")]
+                        offset += len(run)
+                        chunk = {"chunk": c, "mask": mask, "wbase": weights[p].place(run),
+                                 "last": int(i == len(fiber.entries) - 1)}
+                        if state_base is not None and c >= state_base // W:
+                            chunk.update(chunk=c - state_base // W, state=1)
+                        per_tppe[p].append(("chunk", chunk))
             per_tppe[p].append(("layer_end", {}))
         plans.append(LayerPlan(layer.name, layer.dense.name, layer.inputs, layer.outputs,
                                modes.index(mode), last, slots, output_slots,
@@ -152,7 +164,7 @@ def compile_program(model, config, calibration_spikes=None):
     config = resolve_depths(config, model, plans, per_tppe, weights)
     layouts = program_layouts(config, len(modes), output_size,
                               max((mode.leak_bits for mode in modes), default=0), pairs,
-                              residual=bool(kept))
+                              residual=bool(kept), max_pool=max_pool)
     entries = [[pack_entry(layouts, kind, values) for kind, values in tppe]
                for tppe in per_tppe]
     descriptors = [layouts["layer"].pack(mode=plan.mode, last=int(plan.last),

@@ -52,6 +52,8 @@ def neuron_header(m, geometry, entry):
     ]
     if geometry.leak_bits:
         m.d.comb += header.leak.eq(entry.leak)
+    if geometry.max_pool:
+        m.d.comb += header.partial.eq(entry.partial)
     return header
 
 

@@ -46,6 +46,7 @@ class Geometry:
                             # recurrent ones, and those read later through a residual
     recurrent: bool = None  # whether any pair is a recurrent layer's (default: any pair)
     residual: bool = False  # whether a layer reads a kept layer's spikes (descriptor aux)
+    max_pool: bool = False  # whether neuron headers carry ``partial`` (max pooling)
 
     def __post_init__(self):
         if self.lanes is None:
@@ -104,6 +105,7 @@ class Geometry:
                    layers=len(program.layers), i_bits=program.i_bits,
                    state_pairs=program.state_pairs,
                    recurrent=program.recurrent_layers > 0, residual=program.residual,
+                   max_pool="partial" in program.layouts["neuron_entry"].offsets,
                    leak_bits=max((mode.leak_bits for mode in program.modes), default=0))
 
     # --- derived widths ---------------------------------------------------------------
@@ -207,7 +209,17 @@ class Geometry:
                   "slot": unsigned(self.slot_bits), "chunk_last": unsigned(1)}
         if self.leak_bits:
             fields["leak"] = unsigned(self.leak_bits)
+        if self.max_pool:
+            fields["partial"] = unsigned(1)
         return data.StructLayout(fields)
+
+    @property
+    def neuron_currents(self):
+        """A neuron's input currents, one per step of the chunk, and its header: what the
+        accumulate stage hands on (to the LIF stage, or first to :class:`WindowMax`)."""
+        return data.StructLayout({
+            "sums": data.ArrayLayout(signed(self.acc_bits), self.lanes),
+            "header": self.neuron_header})
 
     @property
     def neuron_state(self):

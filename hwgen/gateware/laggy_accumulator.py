@@ -83,6 +83,8 @@ class LaggyAccumulator(wiring.Component):
                   "chunk_last": unsigned(1)}
         if geometry.leak_bits:
             fields["leak"] = unsigned(geometry.leak_bits)
+        if geometry.max_pool:
+            fields["partial"] = unsigned(1)
         self.pending_entry = data.StructLayout(fields)
         super().__init__({
             "weights": In(stream.Signature(weight_value(geometry))),
@@ -122,6 +124,7 @@ class LaggyAccumulator(wiring.Component):
             pending_in.pseudo.eq(pseudo_next), pending_in.theta.eq(header.theta),
             pending_in.slot.eq(header.slot), pending_in.chunk_last.eq(header.chunk_last),
             *([pending_in.leak.eq(header.leak)] if g.leak_bits else []),
+            *([pending_in.partial.eq(header.partial)] if g.max_pool else []),
             # An empty element queues weight 0, so its word (whatever the TPPE read) adds
             # no correction.
             weight_fifo.w_data.eq(matched_weight),
@@ -167,6 +170,7 @@ class LaggyAccumulator(wiring.Component):
             self.o.payload.header.slot.eq(held_entry.slot),
             self.o.payload.header.chunk_last.eq(held_entry.chunk_last),
             *([self.o.payload.header.leak.eq(held_entry.leak)] if g.leak_bits else []),
+            *([self.o.payload.header.partial.eq(held_entry.partial)] if g.max_pool else []),
         ]
         m.d.comb += [self.o.payload.sums[t].eq(acc[t]) for t in range(T)]
         m.d.comb += self.idle.eq(~held & (weight_fifo.level == 0) & (pending_fifo.level == 0))

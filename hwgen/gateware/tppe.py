@@ -30,6 +30,7 @@ from .laggy_join import LaggyJoin, spike_pair, weight_pair
 from .lif import LIFUnit
 from .output_compressor import OutputCompressor
 from .skid_buffer import SkidBuffer
+from .window_max import WindowMax
 from .write_bus import bus_signature
 from amaranth.lib import stream
 
@@ -164,7 +165,16 @@ class TPPE(wiring.Component):
         word_read = spike_words.read_port()
         weight_read = weights.read_port()
         accumulate = self._accumulate_laggy if self.join == "laggy" else self._accumulate_dual
-        accumulating = accumulate(m, fetch, lif, word_read, weight_read)
+        # The accumulate stage hands each neuron's currents to the LIF stage, or, with max
+        # pooling, first to the window maximum (partial rows stop there).
+        sink, pooling_idle = lif, 1
+        if g.max_pool:
+            m.submodules.window_max = sink = WindowMax(g)
+            m.d.comb += [lif.i.valid.eq(sink.o.valid), sink.o.ready.eq(lif.i.ready),
+                         lif.i.payload.sums.eq(sink.o.payload.sums),
+                         lif.i.payload.header.eq(sink.o.payload.header)]
+            pooling_idle = sink.idle
+        accumulating = accumulate(m, fetch, sink, word_read, weight_read)
         if g.time_chunks > 1:
             self.carry_membranes(m, lif)
 
@@ -177,7 +187,7 @@ class TPPE(wiring.Component):
         m.d.comb += [
             self.halted.eq(fetch.halted),
             self.idle.eq(fetch.halted & ~fetch.matches.valid & ~fetch.headers.valid
-                         & accumulating & lif.idle & compress.idle),
+                         & accumulating & pooling_idle & lif.idle & compress.idle),
         ]
         return m
 

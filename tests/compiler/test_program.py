@@ -166,12 +166,15 @@ def test_configuration_files(tmp_path):
 
 
 def test_ops_the_accelerator_cannot_run_are_refused_by_name():
-    from hwgen.compiler.ir import LI, Conv2d, MaxPool2d
+    from hwgen.compiler.ir import LI, Conv2d, Flatten, MaxPool2d
     model = Model("m", 2)
     model.add(Input("x", (2, 4, 4)))
     model.add(Conv2d("conv", np.ones((3, 2, 2, 2), dtype=int), weight_bits=2, acc_bits=5), "x")
-    model.add(MaxPool2d("pool", 2), "conv")
-    model.add(LIF("lif", np.ones(3, dtype=int), v_bits=6), "pool")
+    model.add(LIF("lif", np.ones(27, dtype=int), v_bits=6), "conv")
+    model.add(MaxPool2d("pool", 2), "lif")       # a max pool of spikes: not a synapse
+    model.add(Flatten("flat"), "pool")
+    model.add(Dense("fc", np.ones((2, 3)), weight_bits=2, acc_bits=4), "flat")
+    model.add(LIF("out", np.ones(2, dtype=int), v_bits=6), "fc")
     with pytest.raises(UnsupportedError, match="max_pool2d 'pool': op type 'max_pool2d' is "
                                                "not supported by the accelerator yet"):
         compile_program(model, config())

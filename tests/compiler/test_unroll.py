@@ -275,13 +275,35 @@ def test_a_layer_that_skips_its_predecessor_is_refused():
         legalise(model)
 
 
-def test_max_pooling_is_refused_by_name():
+def test_a_max_pool_of_currents_groups_the_rows_of_each_window():
+    """conv -> max_pool2d -> lif: the layer's matrix has the convolution's rows, and each
+    neuron lists the rows of its window, padding left out."""
     model = Model("m", 2)
     model.add(Input("x", (1, 4, 4)))
-    model.add(Conv2d("c", np.ones((2, 1, 3, 3), dtype=int), padding=1, weight_bits=2,
-                     acc_bits=6), "x")
-    model.add(MaxPool2d("mp", 2), "c")
+    model.add(Conv2d("c", np.arange(18).reshape(2, 1, 3, 3) - 9, padding=1, weight_bits=5,
+                     acc_bits=9), "x")
+    model.add(MaxPool2d("mp", 3, stride=2, padding=1), "c")
     lif_for(model, "l", "mp")
+    (layer,) = legalise(model).layers
+    assert layer.dense.outputs == 2 * 16 and layer.outputs == 2 * 2 * 2
+    assert layer.pool[0] == (0, 1, 4, 5)                 # the corner window, padding out
+    assert layer.pool[3] == (5, 6, 7, 9, 10, 11, 13, 14, 15)
+    assert layer.pool[4][0] == 16 and layer.where.endswith("max_pool2d 'mp' (unrolled)")
+    rng = np.random.default_rng(3)
+    x = (rng.random((5, 2, 1, 4, 4)) < 0.5).astype(np.uint8)
+    trace = reference.run(model, x)
+    rows = reference.dense(layer.dense, trace.spikes["x"])
+    pooled = np.stack([rows[..., list(r)].max(axis=-1) for r in layer.pool], axis=-1)
+    assert np.array_equal(pooled, trace.currents["mp"])
+
+
+def test_a_max_pool_of_spikes_is_refused_by_name():
+    model = Model("m", 2)
+    model.add(Input("x", (1, 4, 4)))
+    model.add(MaxPool2d("mp", 2), "x")
+    model.add(Flatten("f"), "mp")
+    model.add(Dense("d", np.ones((2, 4), dtype=int), weight_bits=2, acc_bits=4), "f")
+    lif_for(model, "l", "d")
     with pytest.raises(UnsupportedError, match=re.escape(
             "max_pool2d 'mp': op type 'max_pool2d' is not supported by the accelerator yet")):
         legalise(model)

@@ -2,8 +2,9 @@
 compiler/passes/unroll.py), against the frameworks' own arithmetic.
 
 - A CNN exported from snnTorch with hwgen's helper (Conv2d -> Leaky, strided Conv2d ->
-  Leaky, Flatten -> Linear -> Leaky), co-simulated on Verilator: every layer's RTL spikes
-  equal snnTorch's own simulation of the integer-valued network.
+  Leaky, Flatten -> Linear -> Leaky), and one with max pooling (Conv2d -> MaxPool2d ->
+  Leaky), co-simulated on Verilator: every layer's RTL spikes equal snnTorch's own
+  simulation of the integer-valued network.
 - A NIR CNN in the Sinabs style (conv, IAF with SingleSpike, sum pooling, conv, IAF,
   flatten, affine, IAF), read with the sinabs preset: the RTL equals the integer reference,
   and both equal Sinabs's IAF arithmetic (float64, subtract reset, one spike per step) run here with torch's
@@ -64,6 +65,28 @@ def test_a_snntorch_cnn_spikes_on_the_rtl_exactly_as_in_snntorch(tmp_path):
     for name, spikes in theirs.items():
         assert spikes.any(), f"layer {name} never spiked: a weak test"
         assert np.array_equal(result.verdict.rtl_spikes[name], spikes.reshape(10, 6, -1)), name
+
+
+def test_a_snntorch_cnn_with_max_pooling_spikes_on_the_rtl_exactly_as_in_snntorch(tmp_path):
+    """snnTorch's tutorial form, Conv2d -> MaxPool2d -> Leaky: the maximum of the
+    convolution's currents (negative ones too, and a padded window) taken on the
+    accelerator before the neurons (WindowMax), with the laggy join."""
+    generator = torch.Generator().manual_seed(7)
+    net = torch.nn.Sequential(
+        integer_conv(1, 4, generator), torch.nn.MaxPool2d(2), leaky(0.5, 2.0),
+        integer_conv(4, 3, generator), torch.nn.MaxPool2d(3, stride=2, padding=1),
+        leaky(0.75, 3.0),
+        torch.nn.Flatten(), linear(3 * 2 * 2, 5, generator), leaky(0.5, 2.0))
+    x = (np.random.default_rng(7).random((12, 8, 1, 8, 8)) < 0.4).astype(np.uint8)
+    theirs = run_snntorch(net, x)
+    snntorch_export.export(net, tmp_path / "maxpool.nir", (1, 8, 8), timesteps=8)
+    model = frontend.load(tmp_path / "maxpool.nir", source_framework="snntorch")
+    assert [op.type_name for op in model.ops][:4] == ["input", "conv2d", "max_pool2d", "lif"]
+    result = cosimulate_model(model, x, ["tppes=3", "chunk=8", "join=laggy"], tmp_path)
+    assert result.trace.currents["1"].min() < 0       # negative maxima were taken
+    for name, spikes in theirs.items():
+        assert spikes.any(), f"layer {name} never spiked: a weak test"
+        assert np.array_equal(result.verdict.rtl_spikes[name], spikes.reshape(12, 8, -1)), name
 
 
 def sinabs_iaf(shape, threshold):

@@ -123,6 +123,7 @@ def test_the_generator_reaches_every_corner_it_promises():
             seen["conv"].update(corner for corner, present in (
                 ("second layer", index > 0), ("sum pool", conv.pool),
                 ("shortcut add", conv.shortcut), ("groups", conv.groups > 1),
+                ("max pool", conv.max_pool),
                 ("stride", max(conv.stride) > 1), ("dilation", max(conv.dilation) > 1),
                 ("padding", max(conv.padding) > 0),
                 ("one-pixel input", index == 0 and max(case.input_shape[1:]) == 1),
@@ -169,7 +170,7 @@ def test_the_generator_reaches_every_corner_it_promises():
     assert {"default", "1", "2", "4"} <= seen["fetch_width"]
     assert seen["conv"] == {"1-d", "2-d", "second layer", "sum pool", "shortcut add", "groups",
                             "stride", "dilation", "padding", "one-pixel input",
-                            "channels not a chunk multiple", "residual"}
+                            "channels not a chunk multiple", "residual", "max pool"}
 
 
 def test_a_reproducer_holds_the_model_config_inputs_and_one_command(tmp_path):

@@ -13,7 +13,8 @@ all-silent, all-spiking and random inputs. A third of the cases start with convo
 layers on a C x H x W (or C x L) input (:class:`ConvDraw`): any channel count, kernel,
 stride, padding, dilation and groups, one-pixel maps, a sum pooling of the spikes before
 the convolution, a second 1x1 convolution of the same spikes added into the neurons (a
-residual of currents), a flatten before the fully-connected layers. A quarter of the
+residual of currents), a max pooling of the currents before the neurons, a flatten before
+the fully-connected layers. A quarter of the
 fully-connected layers also sum in a synapse from the layer two before them (a residual
 connection across layers, read from the spikes kept for it).
 
@@ -40,7 +41,7 @@ from hwgen.compiler import hardware_config
 from hwgen.errors import HwgenError
 from hwgen.compiler.frontends import native
 from hwgen.compiler.ir import (LIF, Add, Conv1d, Conv2d, Dense, Flatten, Input, Leak,
-                               Model, Readout, SumPool2d)
+                               MaxPool2d, Model, Readout, SumPool2d)
 from hwgen.compiler.ir.graph import MAX_TIMESTEPS
 from hwgen.compiler.ir.widths import MAX_WEIGHT_BITS
 from hwgen.compiler.ir.neuron import (FIRE_MODES, MAX_FRAC_BITS, ORDERS, RESET_MODES,
@@ -130,6 +131,7 @@ class ConvDraw:
     pool: int               # sum pooling (kernel = stride) of the spikes first; 0: none
     shortcut: bool
     neurons: LayerDraw
+    max_pool: int = 0       # a max pooling (kernel = stride) of the currents; 0: none
 
 
 @dataclass(frozen=True)
@@ -247,7 +249,8 @@ class Case:
         convs = "".join(
             f"conv{c.out_channels}k{'x'.join(map(str, c.kernel))}s{max(c.stride)}"
             f"p{max(c.padding)}d{max(c.dilation)}g{c.groups}"
-            + (f"+pool{c.pool}" if c.pool else "") + ("+1x1" if c.shortcut else "") + " -> "
+            + (f"+pool{c.pool}" if c.pool else "") + ("+1x1" if c.shortcut else "")
+            + (f"+max{c.max_pool}" if c.max_pool else "") + " -> "
             for c in self.convs)
         extra = f" flaw={self.flaw}" if self.flaw else ""
         shape = "x".join(map(str, self.input_shape)) if self.input_shape else self.inputs
@@ -438,6 +441,9 @@ def _conv_layer(model, index, conv, previous, T):
                        stride=conv.stride), source)
         model.add(Add(f"add{index}"), [f"conv{index}", f"short{index}"])
         into = f"add{index}"
+    if conv.max_pool:                       # of the currents, before the neurons
+        model.add(MaxPool2d(f"maxpool{index}", conv.max_pool), into)
+        into = f"maxpool{index}"
     n = model.infer()[into].size
     peak = int((sums + (np.abs(bias) if bias is not None else 0)).max())
     model.add(_lif_op(f"lif{index}", layer, n, peak, acc_bits, None, T, rng), into)
@@ -557,10 +563,14 @@ def conv_fronts(draw, chunk, tppes, timesteps):
         # a 1x1 shortcut of the same spikes needs the same output size ("same" padding)
         same = all(2 * p == d * (k - 1) for k, p, d in zip(kernel, padding, dilation))
         neurons = draw(layers(chunk, tppes, timesteps, 1))
+        shortcut = same and draw(st.integers(0, 2)) == 0
+        max_pool = 0
+        if dims == 2 and min(out) >= 2 and draw(st.integers(0, 2)) == 0:
+            max_pool = 2
+            out = [n // 2 for n in out]
         convs.append(ConvDraw(out_channels, tuple(kernel), tuple(stride), tuple(padding),
-                              tuple(dilation), groups, pool,
-                              same and draw(st.integers(0, 2)) == 0,
-                              replace(neurons, recurrent=False)))
+                              tuple(dilation), groups, pool, shortcut,
+                              replace(neurons, recurrent=False), max_pool))
         shape = [out_channels] + out
     return input_shape, tuple(convs)
 

@@ -67,6 +67,7 @@ def run_sample(program, input_words):
         for p in range(program.tppes):
             entries = decoded[p][index]
             position = 0
+            running = None          # the maximum over a pooling window's rows so far
             while position < len(entries):
                 _, header = entries[position]
                 position += 1
@@ -87,8 +88,13 @@ def run_sample(program, input_words):
                             weight = program.weights[p][chunk["wbase"] +
                                                        prefix_popcount(chunk["mask"], bit)]
                             acc += weight * ((word >> np.arange(T)) & 1)
-                word, v = neuron_lif(mode, header["theta"], acc + header["bias"],
-                                     header.get("leak"))
+                current = acc + header["bias"]
+                if header.get("partial"):           # a pooling window's row: max only
+                    running = current if running is None else np.maximum(running, current)
+                    continue
+                if running is not None:
+                    current, running = np.maximum(running, current), None
+                word, v = neuron_lif(mode, header["theta"], current, header.get("leak"))
                 slot_words[header["slot"]] = word
                 results[header["slot"]] = (word, v)
         outputs[plan.name] = [slot_words.get(s, 0) if n >= 0 else 0
