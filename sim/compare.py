@@ -10,10 +10,11 @@ first difference is reported as (sample, layer, neuron, step).
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.sparse
 
 from hwgen.compiler.passes.legalise import legalise
 from hwgen.compiler.ir.spike_words import words_to_spikes
-from hwgen.compiler.scheduler.assign import walk_steps
+from hwgen.compiler.scheduler.assign import ROW_BLOCK, walk_steps
 from hwgen.gateware.core_interface import unpack_results
 
 
@@ -183,14 +184,20 @@ def ideal_bounds(program, model, trace):
             spikes = np.concatenate([spikes, late], axis=2)
         chunked = spikes.reshape(len(spikes), T // lanes, lanes, -1)
         active = chunked.any(axis=2).astype(np.int64)                # (samples, chunks, K)
-        pairs = active @ (dense.weight != 0).T.astype(np.int64)     # (samples, chunks, N)
+        # an unrolled layer's weight is scipy.sparse (compiler/passes/unroll.py)
+        nonzero = scipy.sparse.csr_array(dense.weight != 0, dtype=np.int64)
+        pairs = (nonzero @ active.reshape(-1, active.shape[-1]).T).T.reshape(
+            *active.shape[:2], -1)                                   # (samples, chunks, N)
         per_tppe = [pairs[..., neurons].sum(axis=-1) if neurons else
                     np.zeros(pairs.shape[:2], dtype=np.int64)
                     for neurons in plan["tppe_neurons"]]
         if laggy:
             samples, chunks, inputs = active.shape
-            walks = walk_steps(active.reshape(samples * chunks, inputs).astype(bool),
-                               dense.weight != 0, config["chunk"], plan["input_slots"])
+            flat = active.reshape(samples * chunks, inputs).astype(bool)
+            walks = np.concatenate([      # dense rows a block at a time: bounded memory
+                walk_steps(flat, nonzero[start:start + ROW_BLOCK].toarray() != 0,
+                           config["chunk"], plan["input_slots"])
+                for start in range(0, nonzero.shape[0], ROW_BLOCK)], axis=1)
             walks = walks.reshape(samples, chunks, -1)
             per_tppe = [np.maximum(pairs_p, walks[..., neurons].sum(axis=-1))
                         for pairs_p, neurons in zip(per_tppe, plan["tppe_neurons"])]
