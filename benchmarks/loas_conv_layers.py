@@ -8,7 +8,9 @@ the same matrices.
 For each layer of LoAS's AlexNet, VGG16 and ResNet19 (../shared/LOAS_CYCLE_MODEL.md: M
 output pixels, K = C_in * kh * kw, N = C_out, weight and packed spike densities) it builds
 one conv2d layer with that shape -- Input (C_in, H, W) spikes -> Conv2d -> LIF -- with
-random weights and spikes at the table's densities (T = 4, seeded), compiles it at 16 TPPEs,
+random weights and spikes at the table's densities (T = 4, seeded) -- followed by one
+more neuron, so that the conv layer writes its spikes as a layer inside a network does, not
+every neuron's result as a last layer does -- compiles it at 16 TPPEs,
 co-simulates it on Verilator (bit-exactness is checked: a mismatch aborts) and prints the
 mean over the samples of:
 
@@ -22,6 +24,8 @@ mean over the samples of:
 - ``fetch`` and ``lif``: two lower bounds of hwgen's own machine that its ideal bound leaves
   out, to say what limits it: the busiest TPPE's fiber-program entries / fetch_width (one
   fetch group per cycle) and its neurons x (T_c / lif_steps) (the LIF stage's cycles);
+- ``writes``: the layer's output writes on the one write bus shared by the TPPEs (a word per
+  neuron that spiked and a mask per chunk of a TPPE's outputs), one per cycle;
 - the ratios and the goal: measured cycles <= LoAS's count (which no RTL has shown).
 
 Shapes from (M, K, N): the output map is square, sqrt(M) x sqrt(M). Where 9 divides K the
@@ -54,7 +58,7 @@ import numpy as np
 
 from hwgen import build_directory
 from hwgen.compiler import hardware_config
-from hwgen.compiler.ir import LIF, Conv2d, Input, Model, reference
+from hwgen.compiler.ir import LIF, Conv2d, Dense, Flatten, Input, Model, reference
 from hwgen.compiler.passes.legalise import legalise
 from hwgen.compiler.scheduler.assign import fiber_entries
 from hwgen.compiler.scheduler.program import compile_program
@@ -196,13 +200,36 @@ def build_layer(spec, samples, seed):
     # stay silent: its output writes are part of the layer's time
     typical = math.sqrt(K * weight_density * spike_density * STEP_PROBABILITY * 20)
     model.add(LIF("lif", np.full(N * M, max(1, round(typical))), v_bits=16), "conv")
+    # one more neuron after it, so that the conv layer writes its spikes into the next
+    # layer's fiber as a layer inside a network does (a last layer writes every neuron's
+    # word and membrane into the result buffer instead, one per cycle)
+    tap = np.zeros((1, N * M), dtype=np.int64)
+    tap[0, rng.choice(N * M, size=min(N * M, 16), replace=False)] = 1
+    model.add(Flatten("flatten"), "lif")
+    model.add(Dense("tap", tap, weight_bits=2, acc_bits=6), "flatten")
+    model.add(LIF("out", np.full(1, 2), v_bits=8), "tap")
     return model.validate(), spikes
+
+
+def write_bound(plan, spikes, chunk):
+    """Per sample, the writes a layer that is not the last puts on the one write bus (one
+    per cycle): a word per neuron that spiked, a mask per chunk of each TPPE's outputs
+    (riding with the chunk's last neuron, spiking or not)."""
+    active = spikes.any(axis=1)                                   # (samples, neurons)
+    writes = np.zeros(len(spikes), dtype=np.int64)
+    for neurons in plan.tppe_neurons:
+        ends = np.zeros(len(neurons), dtype=bool)
+        ends[chunk - 1::chunk] = True
+        if len(neurons):
+            ends[-1] = True
+        writes += (active[:, neurons] | ends).sum(axis=1)
+    return writes
 
 
 def program_entries(model, chunk):
     """Fiber-program entries the layer needs (a header per neuron, an entry per chunk of
     its weight fiber), from the unrolled matrix alone: cheap, before compiling."""
-    (layer,) = legalise(model).layers
+    layer = legalise(model).layers[0]
     return int(fiber_entries(layer.dense.weight, chunk).sum())
 
 
@@ -244,12 +271,15 @@ def run_layer(spec, config, samples, seed, max_entries):
         first = result.verdict.first_mismatch[result.verdict.mismatching_samples[0]]
         raise RuntimeError(f"{row['layer']}: NOT BIT-EXACT: {first.describe()}")
     # the accelerator's matrix and the im2col view are the same product
-    (layer,) = legalise(model).layers
+    layer = legalise(model).layers[0]
     active = result.trace.spikes[layer.source].any(axis=1).astype(np.int64)
     hwgen_pairs = (layer.dense.weight != 0).astype(np.int64) @ active.T
     if not np.array_equal(hwgen_pairs.sum(axis=0), pairs.sum(axis=(1, 2))):
         raise RuntimeError(f"{row['layer']}: the unrolled matrix and the im2col view "
                            f"count different matched pairs")
+    row["write_bound"] = float(write_bound(program.layers[0],
+                                           result.trace.spikes["lif"],
+                                           program.config.chunk).mean())
     row["ideal"] = float(result.ideal[:, 0].mean())
     row["cycles"] = float(result.layer_cycles[:, 0].mean())
     return row
@@ -280,7 +310,7 @@ def main(argv=None):
 
     print(f"config: {config.to_json()}; T = {T}, {args.samples} samples per layer")
     header = (f"{'layer':12} {'M':>5} {'K':>5} {'N':>4} {'pairs':>8} {'ideal':>7} "
-              f"{'fetch':>7} {'lif':>6} {'cycles':>7} {'LoAS':>7} {'SparTen-S':>9} "
+              f"{'fetch':>7} {'lif':>6} {'writes':>6} {'cycles':>7} {'LoAS':>7} {'SparTen-S':>9} "
               f"{'c/ideal':>7} {'c/LoAS':>6} {'Sp/c':>6}  goal")
     print(header)
     print("-" * len(header))
@@ -294,13 +324,14 @@ def main(argv=None):
                  f"{row['pairs']:8.0f}")
         if row["refused"]:
             refused += 1
-            print(f"{known} {'':7} {'':7} {'':6} {'':7} {row['loas']:7.0f} "
+            print(f"{known} {'':7} {'':7} {'':6} {'':6} {'':7} {row['loas']:7.0f} "
                   f"{row['sparten_s']:9.0f}  refused: {row['refused']}")
             continue
         ok = row["cycles"] <= row["loas"]
         met, missed = met + ok, missed + (not ok)
         row["goal"] = "met" if ok else "MISSED"
         print(f"{known} {row['ideal']:7.0f} {row['fetch_bound']:7.0f} {row['lif_bound']:6.0f} "
+              f"{row['write_bound']:6.0f} "
               f"{row['cycles']:7.0f} {row['loas']:7.0f} {row['sparten_s']:9.0f} "
               f"{row['cycles'] / row['ideal']:7.2f} {row['cycles'] / row['loas']:6.2f} "
               f"{row['sparten_s'] / row['cycles']:6.2f}  {row['goal']} ({row['seconds']:.0f} s)",

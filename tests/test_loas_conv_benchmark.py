@@ -91,7 +91,7 @@ def test_the_im2col_view_is_the_accelerators_matrix(name):
     patches = bench.im2col(spikes, *bench.layer_shape(M, K, N)[2:])
     assert patches.shape == (2, bench.T, M, K)
     weights = model["conv"].weight.reshape(N, -1).T
-    (layer,) = legalise(model).layers
+    layer = legalise(model).layers[0]                    # the conv layer; then one neuron
     for sample in range(2):
         # every (output pixel, channel) neuron's current is the im2col row times its column
         unrolled = layer.dense.weight @ spikes[sample].reshape(bench.T, -1).T.astype(np.int64)
