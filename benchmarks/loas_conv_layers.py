@@ -38,7 +38,8 @@ some im2col entries zero; an input neuron is active with the table's packed dens
 up by (M K / non-padded im2col entries), so that the im2col view has the table's density.
 An active neuron spikes at each of the T steps with probability 0.7, conditioned on at
 least one spike (2.8 spikes on average, LoAS's 2.7-3x packing gain); weights are 4-bit,
-nonzero uniformly in +-1..7.
+nonzero uniformly in +-1..7. The neurons (integrate and fire) share one threshold, set so
+that the fraction of them that spike is the next layer's packed density in the table.
 
 A layer the accelerator cannot run (more than MAX_SPIKE_DEPTH neurons in or out, program or
 weight depth) or whose program is too large to co-simulate in a few minutes (``--max-entries``:
@@ -196,10 +197,14 @@ def build_layer(spec, samples, seed):
     model.add(Input("input", (channels, side, side)))
     model.add(Conv2d("conv", weight, stride=stride, padding=padding, weight_bits=4,
                      acc_bits=max(2, bound.bit_length() + 1)), "input")
-    # a threshold near a typical current's spread, so that neurons neither all fire nor
-    # stay silent: its output writes are part of the layer's time
-    typical = math.sqrt(K * weight_density * spike_density * STEP_PROBABILITY * 20)
-    model.add(LIF("lif", np.full(N * M, max(1, round(typical))), v_bits=16), "conv")
+    # The threshold sets how many neurons spike, and so the layer's output writes: the
+    # fraction of the next layer's inputs that are active in the table (integrate-and-fire,
+    # subtractive reset: a neuron spikes iff its running sum reaches theta at some step).
+    current = reference.conv(model["conv"], spikes.reshape(samples, T, -1),
+                             (channels, side, side))
+    peak = np.cumsum(current, axis=1).max(axis=1)               # (samples, neurons)
+    theta = max(1, int(np.ceil(np.quantile(peak, 1 - output_density(spec)))))
+    model.add(LIF("lif", np.full(N * M, theta), v_bits=16), "conv")
     # one more neuron after it, so that the conv layer writes its spikes into the next
     # layer's fiber as a layer inside a network does (a last layer writes every neuron's
     # word and membrane into the result buffer instead, one per cycle)
@@ -224,6 +229,14 @@ def write_bound(plan, spikes, chunk):
             ends[-1] = True
         writes += (active[:, neurons] | ends).sum(axis=1)
     return writes
+
+
+def output_density(spec):
+    """The packed density of the layer after ``spec`` in the table (the last layer of a
+    net: its own), which the layer's output spikes are drawn to."""
+    at = LAYERS.index(spec)
+    following = LAYERS[at + 1] if at + 1 < len(LAYERS) else spec
+    return following[6] if following[0] == spec[0] else spec[6]
 
 
 def program_entries(model, chunk):
