@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse
 
 from hwgen.compiler import hardware_config
 from hwgen.compiler.passes.legalise import legalise
@@ -109,7 +110,9 @@ def main(argv=None):
                                                   legalise(model).layers)):
             dense = layer.dense                    # the matrix the accelerator walks
             active = result.trace.spikes[layer.source].any(axis=1).astype(np.int64)
-            pairs = float((active @ (dense.weight != 0).T.astype(np.int64)).sum(axis=1).mean())
+            # an unrolled layer's weight is scipy.sparse: count as sparse @ dense
+            nonzero = scipy.sparse.csr_array(dense.weight != 0, dtype=np.int64)
+            pairs = float((nonzero @ active.T).sum(axis=0).mean())
             ideal = float(result.ideal[:, index].mean())
             cycles = float(result.layer_cycles[:, index].mean())
             overhead = layer_overhead(program.config, program.timesteps)

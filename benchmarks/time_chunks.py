@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse
 
 from hwgen import build_directory, bundled
 from hwgen.compiler import hardware_config
@@ -64,9 +65,13 @@ def layer_work(model, plan, trace):
     layer = next(l for l in legalise(model).layers if l.name == plan["name"])
     dense = layer.dense                        # the matrix the accelerator walks
     spikes = trace.spikes[layer.source].astype(np.int64)               # (samples, T, K)
-    nonzero = (dense.weight != 0).T.astype(np.int64)             # (K, N)
-    packed = (spikes.any(axis=1).astype(np.int64) @ nonzero).sum(axis=1)
-    per_step = (spikes @ nonzero).sum(axis=(1, 2))
+    # an unrolled layer's weight is scipy.sparse: count as sparse @ dense
+    sparse = scipy.sparse.csr_array(dense.weight != 0, dtype=np.int64)   # (N, K)
+    samples, steps, inputs = spikes.shape
+    packed = (sparse @ spikes.any(axis=1).astype(np.int64).T).sum(axis=0)
+    per_step = (sparse @ spikes.reshape(-1, inputs).T).sum(axis=0).reshape(samples,
+                                                                            steps).sum(axis=1)
+    nonzero = sparse.T.toarray()                     # (K, N): one sample row, M = 1
     # SparTen-S: per step and tile of 128 inputs, 16 PEs each take one output column.
     K, N = nonzero.shape
     sparten = np.zeros(len(spikes), dtype=np.int64)

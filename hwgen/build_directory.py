@@ -15,6 +15,9 @@ import json
 from importlib.metadata import version
 from pathlib import Path, PurePosixPath
 
+import numpy as np
+import scipy.sparse
+
 from hwgen.atomic import atomic_directory, check_replaceable
 from hwgen.compiler.frontends import native
 from hwgen.compiler.passes.legalise import legalise
@@ -66,8 +69,12 @@ def layer_sparsity(program, model, calibration_spikes=None):
     result = []
     for plan, layer in zip(program.layers, legalise(model).layers):
         weights = getattr(model[plan.dense], "weight", layer.dense.weight)
+        if scipy.sparse.issparse(weights):                  # an unrolled layer's matrix
+            zeros = 1 - np.count_nonzero(weights.data) / (weights.shape[0] * weights.shape[1])
+        else:
+            zeros = float((weights == 0).mean())
         entry = {"synapse": layer.where,
-                 "weight_sparsity": round(float((weights == 0).mean()), 4),
+                 "weight_sparsity": round(zeros, 4),
                  "input_spike_sparsity": None, "output_spike_sparsity": None}
         if calibration_spikes is not None:
             entry["input_spike_sparsity"] = round(

@@ -10,10 +10,11 @@ first difference is reported as (sample, layer, neuron, step).
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.sparse
 
 from hwgen.compiler.passes.legalise import legalise
 from hwgen.compiler.ir.spike_words import words_to_spikes
-from hwgen.compiler.scheduler.assign import walk_steps
+from hwgen.compiler.scheduler.assign import ROW_BLOCK, walk_steps
 from hwgen.gateware.core_interface import unpack_results
 
 
@@ -186,7 +187,10 @@ def ideal_bounds(program, model, trace):
             spikes = np.concatenate([spikes, late], axis=2)
         chunked = spikes.reshape(len(spikes), T // lanes, lanes, -1)
         active = chunked.any(axis=2).astype(np.int64)                # (samples, chunks, K)
-        pairs = active @ (dense.weight != 0).T.astype(np.int64)     # (samples, chunks, N)
+        # an unrolled layer's weight is scipy.sparse (compiler/passes/unroll.py)
+        nonzero = scipy.sparse.csr_array(dense.weight != 0, dtype=np.int64)
+        pairs = (nonzero @ active.reshape(-1, active.shape[-1]).T).T.reshape(
+            *active.shape[:2], -1)                                   # (samples, chunks, N)
         # with a max pooling, a neuron's work is that of all the rows of its window
         group = None
         if layer.pool is not None:
@@ -199,8 +203,11 @@ def ideal_bounds(program, model, trace):
                     for neurons in plan["tppe_neurons"]]
         if laggy:
             samples, chunks, inputs = active.shape
-            walks = walk_steps(active.reshape(samples * chunks, inputs).astype(bool),
-                               dense.weight != 0, config["chunk"], plan["input_slots"])
+            flat = active.reshape(samples * chunks, inputs).astype(bool)
+            walks = np.concatenate([      # dense rows a block at a time: bounded memory
+                walk_steps(flat, nonzero[start:start + ROW_BLOCK].toarray() != 0,
+                           config["chunk"], plan["input_slots"])
+                for start in range(0, nonzero.shape[0], ROW_BLOCK)], axis=1)
             walks = walks.reshape(samples, chunks, -1)
             if group is not None:
                 walks = walks @ group

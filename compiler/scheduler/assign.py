@@ -18,8 +18,18 @@ neuron's matched pairs, replaces them as its term.
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse
 
 from ..hardware_config import JOIN_VARIANTS
+
+DENSE_PAIRS_LIMIT = 1 << 26
+"""Up to this many entries, a sparse weight's expected pairs are summed as a dense
+product, so that every layer the compiler held densely before it unrolled sparse
+(compiler/passes/unroll.py) is scheduled exactly as before."""
+
+ROW_BLOCK = 1024
+"""Rows of a sparse weight made dense at a time where a computation needs dense rows
+(the laggy walk): bounds its memory to ROW_BLOCK x inputs."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,9 @@ def neuron_costs(weight, chunk, lif_cycles, activity=None, join="dual", position
     if join not in JOIN_VARIANTS:
         raise ValueError(f"neuron_costs: join {join!r} must be one of "
                          f"{', '.join(JOIN_VARIANTS)}")
+    if scipy.sparse.issparse(weight):
+        return _sparse_costs(weight, chunk, lif_cycles, activity, join, positions,
+                             fetch_width)
     nonzero = weight != 0
     if activity is None:
         activity = np.ones(weight.shape[1])
@@ -60,6 +73,46 @@ def neuron_costs(weight, chunk, lif_cycles, activity=None, join="dual", position
                                                           positions, chunk)
         costs = np.maximum(costs, expected_walk(placed_nonzero, placed_activity[0], chunk))
     return costs
+
+
+def _sparse_costs(weight, chunk, lif_cycles, activity, join, positions, fetch_width):
+    """:func:`neuron_costs` of a scipy.sparse weight, in time and memory proportional to
+    its nonzeros (the laggy walk excepted: it takes dense rows, ROW_BLOCK at a time)."""
+    weight = scipy.sparse.csr_array(weight)
+    weight.eliminate_zeros()
+    weight.sort_indices()
+    if activity is None:
+        activity = np.ones(weight.shape[1])
+    activity = np.asarray(activity, dtype=float)
+    if weight.shape[0] * weight.shape[1] <= DENSE_PAIRS_LIMIT:
+        # the dense product's float sums, bit for bit: a sparse sum in another order can
+        # differ in the last place and flip the scheduler's ties between equal neurons
+        pairs = (weight.toarray() != 0) @ activity
+    else:
+        pairs = weight.astype(bool).astype(np.float64) @ activity
+    costs = np.maximum(np.maximum(pairs, fiber_entries(weight, chunk, fetch_width)),
+                       lif_cycles)
+    if join == "laggy":
+        for start in range(0, weight.shape[0], ROW_BLOCK):
+            rows = slice(start, start + ROW_BLOCK)
+            placed_nonzero, placed_activity = _in_fiber_order(
+                weight[rows].toarray() != 0, activity[None, :], positions, chunk)
+            costs[rows] = np.maximum(costs[rows], expected_walk(placed_nonzero,
+                                                                placed_activity[0], chunk))
+    return costs
+
+
+def fiber_entries(weight, chunk, fetch_width=1):
+    """Fetch cycles of each row's program entries: its header and one entry per chunk of
+    ``chunk`` inputs holding a nonzero weight, ``fetch_width`` entries per cycle.
+    ``weight``: scipy.sparse CSR with sorted indices and no stored zeros."""
+    blocks = weight.indices // chunk
+    rows = np.repeat(np.arange(weight.shape[0]), np.diff(weight.indptr))
+    # a new chunk starts at a row's first nonzero or where the chunk index changes
+    starts = np.ones(len(blocks), dtype=bool)
+    starts[1:] = (blocks[1:] != blocks[:-1]) | (rows[1:] != rows[:-1])
+    entries = 1 + np.bincount(rows[starts], minlength=weight.shape[0])
+    return -(-entries // fetch_width)
 
 
 def _in_fiber_order(nonzero, active, positions, chunk):

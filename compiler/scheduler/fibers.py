@@ -80,6 +80,21 @@ class WeightFiber:
                 values.extend(int(w) for w in segment if w)
         return cls(chunk, entries, values)
 
+    @classmethod
+    def from_sparse(cls, positions, weights, chunk):
+        """The fiber of a row given by its nonzero weights only: ``positions`` (ascending
+        input positions) and ``weights`` (their nonzero values); the same fiber
+        :meth:`encode` makes of the dense row, in time proportional to the nonzeros."""
+        positions = np.asarray(positions, dtype=np.int64)
+        if len(positions) == 0:
+            return cls(chunk, [], [])
+        blocks = positions // chunk
+        bits = np.left_shift(np.uint64(1), (positions % chunk).astype(np.uint64))  # W <= 64
+        starts = np.flatnonzero(np.diff(blocks, prepend=-1))
+        masks = np.bitwise_or.reduceat(bits, starts)
+        return cls(chunk, [(int(c), int(m)) for c, m in zip(blocks[starts], masks)],
+                   [int(w) for w in weights])
+
     def decode(self, length):
         column = [0] * length
         index = 0

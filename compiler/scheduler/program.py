@@ -8,6 +8,7 @@ program in the instruction format (:mod:`hwgen.compiler.instruction_format`).
 """
 
 import numpy as np
+import scipy.sparse
 
 from hwgen.errors import UnsupportedError
 
@@ -24,6 +25,24 @@ def _activity(trace_spikes, source_name, size):
     if trace_spikes is None:
         return None
     return trace_spikes[source_name].any(axis=1).mean(axis=0)[:size]
+
+
+def _in_slot_order(weight, slots):
+    """``weight`` (dense or scipy.sparse, outputs x inputs) with column ``slots[s]`` moved
+    to column s (-1: an empty column), as CSR with sorted indices and no stored zeros."""
+    weight = scipy.sparse.csr_array(weight, dtype=np.int64)
+    weight.eliminate_zeros()
+    slots = np.asarray(slots, dtype=np.int64)
+    slot_of = np.full(weight.shape[1], -1, dtype=np.int64)
+    used = np.flatnonzero(slots >= 0)
+    slot_of[slots[used]] = used
+    columns = slot_of[weight.indices]
+    if (columns < 0).any():
+        raise ValueError("_in_slot_order: a nonzero weight's input has no slot")
+    permuted = scipy.sparse.csr_array((weight.data, columns, weight.indptr),
+                                      shape=(weight.shape[0], len(slots)))
+    permuted.sort_indices()
+    return permuted
 
 
 def compile_program(model, config, calibration_spikes=None):
@@ -120,17 +139,16 @@ def compile_program(model, config, calibration_spikes=None):
         descriptor_fields.append(fields)
         reads_state = own_pair
         rows = layer.dense.outputs
-        permuted = np.zeros((rows, len(slots)), dtype=np.int64)
-        for s, k in enumerate(slots):
-            if k >= 0:
-                permuted[:, s] = layer.dense.weight[:, k]
+        permuted = _in_slot_order(layer.dense.weight, slots)
         bias = layer.dense.bias if layer.dense.bias is not None else np.zeros(rows,
                                                                              dtype=np.int64)
         for p, neurons in enumerate(assignment.neurons):
             for j, n in enumerate(neurons):
                 for position, row in enumerate(rows_of[n]):
                     final = position == len(rows_of[n]) - 1
-                    fiber = WeightFiber.encode(permuted[row], W)
+                    nonzero = slice(permuted.indptr[row], permuted.indptr[row + 1])
+                    fiber = WeightFiber.from_sparse(permuted.indices[nonzero],
+                                                    permuted.data[nonzero], W)
                     chunk_last = final and not last and (j == len(neurons) - 1
                                                          or (j + 1) % W == 0)
                     header = {"theta": int(layer.lif.threshold[n]), "bias": int(bias[row]),

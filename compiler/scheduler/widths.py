@@ -8,6 +8,7 @@ TPPE needs more.
 from dataclasses import replace
 
 import numpy as np
+import scipy.sparse
 
 from hwgen.errors import FitError
 
@@ -87,6 +88,13 @@ def resolve_widths(config, model, chain):
     return config
 
 
+def _nonzeros(weight):
+    """Nonzero entries of a dense or scipy.sparse weight."""
+    if scipy.sparse.issparse(weight):
+        return int(np.count_nonzero(weight.data))
+    return int(np.count_nonzero(weight))
+
+
 def check_capacity(config, model, chain):
     """Refuse, before scheduling (which takes time and memory in proportion to the
     weights), a model that no configuration of ``config.tppes`` TPPEs can hold."""
@@ -96,7 +104,7 @@ def check_capacity(config, model, chain):
             raise FitError(f"model {model.name!r} does not fit: layer {layer.name!r} has "
                            f"{layer.inputs} inputs and {layer.outputs} outputs; activation "
                            f"buffers hold at most {MAX_SPIKE_DEPTH} (spike_depth)")
-    nonzero = sum(int(np.count_nonzero(layer.dense.weight)) for layer in chain.layers)
+    nonzero = sum(_nonzeros(layer.dense.weight) for layer in chain.layers)
     least = -(-nonzero // config.tppes)
     if least > MAX_WEIGHT_DEPTH:
         raise FitError(f"model {model.name!r} does not fit: {nonzero} nonzero weights need at "

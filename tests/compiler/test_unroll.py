@@ -32,7 +32,11 @@ def check_exact(model, samples=6, seed=0):
         spikes = trace.spikes[layer.source]
         if layer.aux is not None:           # a residual connection: its columns follow
             spikes = np.concatenate([spikes, trace.spikes[layer.aux]], axis=2)
-        current = reference.dense(layer.dense, spikes)
+        dense = layer.dense
+        if layer.unrolled:                      # the reference's dense() takes an array
+            dense = Dense(dense.name, dense.dense_weight(), dense.bias,
+                          weight_bits=dense.weight_bits, acc_bits=dense.acc_bits)
+        current = reference.dense(dense, spikes)
         expected = trace.currents[model.inputs_of(layer.name)[0]]
         assert np.array_equal(current, expected), layer.name
     return chain
@@ -135,7 +139,7 @@ def test_the_unrolled_weight_and_accumulator_widths_hold_the_composed_matrix():
     lif_for(model, "l", "c")
     (layer,) = check_exact(model).layers
     # one output: 7 on each of the 16 inputs (each reaches it through one pool window)
-    assert layer.dense.weight.tolist() == [[7] * 16]
+    assert layer.dense.dense_weight().tolist() == [[7] * 16]
     assert layer.dense.weight_bits == 4 and layer.dense.acc_bits >= 8
 
 
@@ -153,11 +157,12 @@ def test_a_composed_weight_wider_than_the_accelerator_is_refused():
 
 
 def test_a_layer_too_large_to_unroll_is_refused_with_its_size(monkeypatch):
-    monkeypatch.setattr(unroll_module, "MAX_UNROLLED_ENTRIES", 1000)
+    monkeypatch.setattr(unroll_module, "MAX_UNROLLED_NONZEROS", 500)
     model = two_convs_model()
-    with pytest.raises(FitError, match=re.escape(
-            "add 'sum': unrolled, its layer is a 75 x 50 matrix (3,750 entries), more than "
-            "the compiler holds (1,000)")):
+    # the first op whose matrix is too large is named: conv 'a' (75 x 50, 3 x 3 windows)
+    with pytest.raises(FitError, match=r"^add 'sum': unrolled, conv2d 'a' makes a 75 x 50 "
+                                       r"matrix with [0-9,]+ nonzero entries, more than the "
+                                       r"compiler holds \(500\)$"):
         compile_program(model, hardware_config.load(None, []))
 
 
@@ -292,7 +297,9 @@ def test_a_max_pool_of_currents_groups_the_rows_of_each_window():
     rng = np.random.default_rng(3)
     x = (rng.random((5, 2, 1, 4, 4)) < 0.5).astype(np.uint8)
     trace = reference.run(model, x)
-    rows = reference.dense(layer.dense, trace.spikes["x"])
+    dense = Dense("rows", layer.dense.dense_weight(), layer.dense.bias,
+                  weight_bits=layer.dense.weight_bits, acc_bits=layer.dense.acc_bits)
+    rows = reference.dense(dense, trace.spikes["x"])
     pooled = np.stack([rows[..., list(r)].max(axis=-1) for r in layer.pool], axis=-1)
     assert np.array_equal(pooled, trace.currents["mp"])
 

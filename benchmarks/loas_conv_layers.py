@@ -1,0 +1,362 @@
+"""LoAS's conv layers in RTL: measured cycles against LoAS's and SparTen-S's cycle models on
+the same matrices.
+
+    python benchmarks/loas_conv_layers.py                      # every layer of the table
+    python benchmarks/loas_conv_layers.py --quick              # two small layers
+    python benchmarks/loas_conv_layers.py --only vgg16 --set fetch_width=4 --json out.json
+
+For each layer of LoAS's AlexNet, VGG16 and ResNet19 (../shared/LOAS_CYCLE_MODEL.md: M
+output pixels, K = C_in * kh * kw, N = C_out, weight and packed spike densities) it builds
+one conv2d layer with that shape -- Input (C_in, H, W) spikes -> Conv2d -> LIF -- with
+random weights and spikes at the table's densities (T = 4, seeded) -- followed by one
+more neuron, so that the conv layer writes its spikes as a layer inside a network does, not
+every neuron's result as a last layer does -- compiles it at 16 TPPEs,
+co-simulates it on Verilator (bit-exactness is checked: a mismatch aborts) and prints the
+mean over the samples of:
+
+- ``pairs``: matched (active input, nonzero weight) pairs, all T steps packed;
+- ``ideal``: hwgen's ideal bound (the co-simulation's: the busiest TPPE's matched pairs);
+- ``cycles``: the measured RTL cycles of the layer;
+- ``LoAS``: LoAS's count on the im2col view of the same spikes and weights (tiles of
+  16 rows m x 128 k by 128 k x 32 n, a PE per row, a tile costs its busiest row's matched
+  pairs: :func:`loas_cycles`), and ``SparTen-S``: its baseline's (one step at a time, tiles
+  of 32 m x 128 k by 128 k x 16 n, a PE per column: :func:`sparten_cycles`);
+- ``fetch`` and ``lif``: two lower bounds of hwgen's own machine that its ideal bound leaves
+  out, to say what limits it: the busiest TPPE's fiber-program entries / fetch_width (one
+  fetch group per cycle) and its neurons x (T_c / lif_steps) (the LIF stage's cycles);
+- ``writes``: the layer's output writes on the one write bus shared by the TPPEs (a word per
+  neuron that spiked and a mask per chunk of a TPPE's outputs), one per cycle;
+- the ratios and the goal: measured cycles <= LoAS's count (which no RTL has shown).
+
+Shapes from (M, K, N): the output map is square, sqrt(M) x sqrt(M). Where 9 divides K the
+layer is a 3 x 3 convolution of C_in = K / 9 channels, stride 1, padding 1, so the input
+map is the output's size; otherwise (K = 64, 128, 256: ResNet19's shortcut projections) a
+1 x 1 convolution of C_in = K channels with stride 2 (the shortcut halves the map), the input
+twice the output's side. A layer that halved its map by pooling or by a strided 3 x 3
+convolution has the same M, K and N, and so the same counts on random data. Padding makes
+some im2col entries zero; an input neuron is active with the table's packed density scaled
+up by (M K / non-padded im2col entries), so that the im2col view has the table's density.
+An active neuron spikes at each of the T steps with probability 0.7, conditioned on at
+least one spike (2.8 spikes on average, LoAS's 2.7-3x packing gain); weights are 4-bit,
+nonzero uniformly in +-1..7. The neurons (integrate and fire) share one threshold, set so
+that the fraction of them that spike is the next layer's packed density in the table.
+
+A layer the accelerator cannot run (more than MAX_SPIKE_DEPTH neurons in or out, program or
+weight depth) or whose program is too large to co-simulate in a few minutes (``--max-entries``:
+the Verilog holds every program entry as memory contents, and generating and Verilating it
+takes about 4 minutes per 500,000 entries) is printed as refused, with the reason.
+"""
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hwgen import build_directory
+from hwgen.compiler import hardware_config
+from hwgen.compiler.ir import LIF, Conv2d, Dense, Flatten, Input, Model, reference
+from hwgen.compiler.passes.legalise import legalise
+from hwgen.compiler.scheduler.assign import fiber_entries
+from hwgen.compiler.scheduler.program import compile_program
+from hwgen.errors import FitError, UnsupportedError
+from hwgen.sim.cosim import cosimulate
+
+T = 4
+TPPES = 16
+STEP_PROBABILITY = 0.7
+MAX_ENTRIES = 600_000
+
+# (net, layer, M, K, N, weight density, packed spike density): LOAS_CYCLE_MODEL.md
+LAYERS = [
+    ("alexnet", 1, 64, 576, 192, 0.0948, 0.058),
+    ("alexnet", 2, 64, 1728, 384, 0.0220, 0.046),
+    ("alexnet", 3, 64, 3456, 256, 0.0113, 0.184),
+    ("alexnet", 4, 64, 2304, 256, 0.0067, 0.178),
+    ("vgg16", 1, 1024, 576, 64, 0.2021, 0.101),
+    ("vgg16", 2, 256, 576, 128, 0.1762, 0.117),
+    ("vgg16", 3, 256, 1152, 128, 0.1328, 0.161),
+    ("vgg16", 4, 64, 1152, 256, 0.1258, 0.119),
+    ("vgg16", 5, 64, 2304, 256, 0.0741, 0.134),
+    ("vgg16", 6, 64, 2304, 256, 0.0641, 0.136),
+    ("vgg16", 7, 16, 2304, 512, 0.0325, 0.117),
+    ("vgg16", 8, 16, 4608, 512, 0.0085, 0.134),
+    ("vgg16", 9, 16, 4608, 512, 0.0110, 0.249),
+    ("vgg16", 10, 4, 4608, 512, 0.0033, 0.109),
+    ("vgg16", 11, 4, 4608, 512, 0.0018, 0.127),
+    ("vgg16", 12, 4, 4608, 512, 0.0024, 0.145),
+    ("resnet19", 1, 256, 576, 128, 0.2443, 0.100),
+    ("resnet19", 2, 256, 1152, 128, 0.1747, 0.106),
+    ("resnet19", 3, 256, 64, 128, 0.3978, 0.105),
+    ("resnet19", 4, 256, 1152, 128, 0.2154, 0.134),
+    ("resnet19", 5, 256, 1152, 128, 0.1885, 0.108),
+    ("resnet19", 6, 256, 1152, 128, 0.1810, 0.173),
+    ("resnet19", 7, 256, 1152, 128, 0.1384, 0.150),
+    ("resnet19", 8, 64, 1152, 256, 0.0599, 0.229),
+    ("resnet19", 9, 64, 2304, 256, 0.0398, 0.201),
+    ("resnet19", 10, 64, 128, 256, 0.1677, 0.267),
+    ("resnet19", 11, 64, 2304, 256, 0.0409, 0.314),
+    ("resnet19", 12, 64, 2304, 256, 0.0526, 0.361),
+    ("resnet19", 13, 64, 2304, 256, 0.0257, 0.368),
+    ("resnet19", 14, 64, 2304, 256, 0.1248, 0.430),
+    ("resnet19", 15, 16, 2304, 512, 0.0085, 0.367),
+    ("resnet19", 16, 16, 4608, 512, 0.0025, 0.233),
+    ("resnet19", 17, 16, 256, 512, 0.0362, 0.440),
+    ("resnet19", 18, 16, 4608, 512, 0.0033, 0.243),
+    ("resnet19", 19, 16, 4608, 512, 0.0053, 0.296),
+]
+QUICK = ("vgg16-10", "resnet19-16")
+
+# LOAS_CYCLE_MODEL.md: (m rows, k, n columns) of a tile, and whether a PE takes a row m
+# (all n of the tile) or a column n (all m)
+LOAS_TILE = (16, 128, 32)
+SPARTEN_TILE = (32, 128, 16)
+
+
+def tile_cycles(x, w, tile, per):
+    """One design's count for one time step (or all T packed): sum over tiles of the
+    busiest PE's matched pairs. ``x`` (M, K) 0/1, ``w`` (K, N) 0/1; ``tile`` = (m, k, n);
+    ``per`` = "row" (a PE per row m of the tile, over its n and k) or "column" (a PE per
+    column n, over its m and k). Partial tiles at the edges are padded with zeros."""
+    tm, tk, tn = tile
+    x = np.asarray(x, dtype=np.int64)
+    w = np.asarray(w, dtype=np.int64)
+    (M, K), N = x.shape, w.shape[1]
+    mt, nt = -(-M // tm), -(-N // tn)
+    total = 0
+    for k0 in range(0, K, tk):
+        pairs = np.zeros((mt * tm, nt * tn), dtype=np.int64)
+        pairs[:M, :N] = x[:, k0:k0 + tk] @ w[k0:k0 + tk]        # per (m, n), this k tile
+        blocks = pairs.reshape(mt, tm, nt, tn)
+        if per == "row":
+            total += int(blocks.sum(axis=3).max(axis=1).sum())
+        else:
+            total += int(blocks.sum(axis=1).max(axis=2).sum())
+    return total
+
+
+def loas_cycles(spikes, weights):
+    """LoAS's count: ``spikes`` (T, M, K) 0/1 (im2col'd), ``weights`` (K, N); a neuron's
+    T steps packed into one operand (it counts if it spikes at all)."""
+    packed = np.asarray(spikes).any(axis=0)
+    return tile_cycles(packed, np.asarray(weights) != 0, LOAS_TILE, "row")
+
+
+def sparten_cycles(spikes, weights):
+    """SparTen-S's count: the same tiles' work one time step at a time, a PE per column."""
+    nonzero = np.asarray(weights) != 0
+    return sum(tile_cycles(step, nonzero, SPARTEN_TILE, "column") for step in spikes)
+
+
+def layer_shape(M, K, N):
+    """(C_in, input side, kernel, stride, padding) of a square layer with LoAS's M, K, N."""
+    side = math.isqrt(M)
+    if side * side != M:
+        raise ValueError(f"layer_shape: M = {M} output pixels is not a square map")
+    if K % 9 == 0:
+        return K // 9, side, 3, 1, 1
+    return K, 2 * side, 1, 2, 0
+
+
+def im2col(spikes, kernel, stride, padding):
+    """(samples, T, C, H, W) spikes -> (samples, T, M, K), K in (c, kh, kw) order."""
+    samples, steps = spikes.shape[:2]
+    patches = reference.windows(spikes.reshape(samples * steps, *spikes.shape[2:]),
+                                (kernel, kernel), (stride, stride), (padding, padding),
+                                (1, 1))                      # (S*T, C, Ho, Wo, kh, kw)
+    patches = np.moveaxis(patches, 1, 3)                     # (S*T, Ho, Wo, C, kh, kw)
+    pixels = patches.shape[1] * patches.shape[2]
+    return patches.reshape(samples, steps, pixels, -1)
+
+
+def build_layer(spec, samples, seed):
+    """(model, spikes (samples, T, C, H, W) uint8) for one row of :data:`LAYERS`."""
+    net, index, M, K, N, weight_density, spike_density = spec
+    channels, side, kernel, stride, padding = layer_shape(M, K, N)
+    rng = np.random.default_rng([seed, index, *net.encode()])
+    shape = (N, channels, kernel, kernel)
+    weight = rng.integers(1, 8, shape) * rng.choice([-1, 1], shape)
+    weight *= rng.random(shape) < weight_density
+    # the im2col view's non-padded entries, to scale the input density up to the table's
+    positions = np.ones((1, 1, channels, side, side), dtype=np.uint8)
+    inside = int(im2col(positions, kernel, stride, padding).sum())
+    active_probability = min(1.0, spike_density * M * K / inside)
+    active = rng.random((samples, 1, channels, side, side)) < active_probability
+    patterns = np.arange(1, 1 << T)
+    count = np.array([bin(p).count("1") for p in patterns])
+    odds = STEP_PROBABILITY ** count * (1 - STEP_PROBABILITY) ** (T - count)
+    chosen = rng.choice(patterns, size=active.shape[:1] + active.shape[2:], p=odds / odds.sum())
+    steps = (chosen[:, None] >> np.arange(T)[None, :, None, None, None]) & 1
+    spikes = (steps * active).astype(np.uint8)
+    bound = int(np.abs(weight).reshape(N, -1).sum(axis=1).max())
+    model = Model(f"{net}_{index}", T)
+    model.add(Input("input", (channels, side, side)))
+    model.add(Conv2d("conv", weight, stride=stride, padding=padding, weight_bits=4,
+                     acc_bits=max(2, bound.bit_length() + 1)), "input")
+    # The threshold sets how many neurons spike, and so the layer's output writes: the
+    # fraction of the next layer's inputs that are active in the table (integrate-and-fire,
+    # subtractive reset: a neuron spikes iff its running sum reaches theta at some step).
+    current = reference.conv(model["conv"], spikes.reshape(samples, T, -1),
+                             (channels, side, side))
+    peak = np.cumsum(current, axis=1).max(axis=1)               # (samples, neurons)
+    theta = max(1, int(np.ceil(np.quantile(peak, 1 - output_density(spec)))))
+    model.add(LIF("lif", np.full(N * M, theta), v_bits=16), "conv")
+    # one more neuron after it, so that the conv layer writes its spikes into the next
+    # layer's fiber as a layer inside a network does (a last layer writes every neuron's
+    # word and membrane into the result buffer instead, one per cycle)
+    tap = np.zeros((1, N * M), dtype=np.int64)
+    tap[0, rng.choice(N * M, size=min(N * M, 16), replace=False)] = 1
+    model.add(Flatten("flatten"), "lif")
+    model.add(Dense("tap", tap, weight_bits=2, acc_bits=6), "flatten")
+    model.add(LIF("out", np.full(1, 2), v_bits=8), "tap")
+    return model.validate(), spikes
+
+
+def write_bound(plan, spikes, chunk):
+    """Per sample, the writes a layer that is not the last puts on the one write bus (one
+    per cycle): a word per neuron that spiked, a mask per chunk of each TPPE's outputs
+    (riding with the chunk's last neuron, spiking or not)."""
+    active = spikes.any(axis=1)                                   # (samples, neurons)
+    writes = np.zeros(len(spikes), dtype=np.int64)
+    for neurons in plan.tppe_neurons:
+        ends = np.zeros(len(neurons), dtype=bool)
+        ends[chunk - 1::chunk] = True
+        if len(neurons):
+            ends[-1] = True
+        writes += (active[:, neurons] | ends).sum(axis=1)
+    return writes
+
+
+def output_density(spec):
+    """The packed density of the layer after ``spec`` in the table (the last layer of a
+    net: its own), which the layer's output spikes are drawn to."""
+    at = LAYERS.index(spec)
+    following = LAYERS[at + 1] if at + 1 < len(LAYERS) else spec
+    return following[6] if following[0] == spec[0] else spec[6]
+
+
+def program_entries(model, chunk):
+    """Fiber-program entries the layer needs (a header per neuron, an entry per chunk of
+    its weight fiber), from the unrolled matrix alone: cheap, before compiling."""
+    layer = legalise(model).layers[0]
+    return int(fiber_entries(layer.dense.weight, chunk).sum())
+
+
+def run_layer(spec, config, samples, seed, max_entries):
+    """One row of the table, as a dict; ``refused`` holds the reason if it did not run."""
+    net, index, M, K, N, weight_density, spike_density = spec
+    model, spikes = build_layer(spec, samples, seed)
+    patches = im2col(spikes, *layer_shape(M, K, N)[2:])
+    weights = model["conv"].weight.reshape(N, -1).T
+    row = {"layer": f"{net}-{index}", "M": M, "K": K, "N": N,
+           "weight_density": float((weights != 0).mean()),
+           "packed_spike_density": float(patches.any(axis=1).mean()),
+           "loas": float(np.mean([loas_cycles(s, weights) for s in patches])),
+           "sparten_s": float(np.mean([sparten_cycles(s, weights) for s in patches])),
+           "refused": None}
+    pairs = patches.any(axis=1).astype(np.int64) @ (weights != 0)         # (samples, M, N)
+    row["pairs"] = float(pairs.sum(axis=(1, 2)).mean())
+    entries = program_entries(model, config.chunk)
+    row["program_entries"] = entries
+    if entries > max_entries:
+        row["refused"] = (f"its program has {entries:,} entries, more than --max-entries "
+                          f"{max_entries:,} (the Verilog holds them all; too slow to "
+                          f"generate and co-simulate)")
+        return row
+    try:
+        program = compile_program(model, config)
+    except (FitError, UnsupportedError) as error:
+        row["refused"] = str(error)
+        return row
+    lanes = program.config.time_chunk
+    lif_cycles = lanes // program.config.lif_steps
+    row["fetch_bound"] = max(len(e) for e in program.entries) / program.config.fetch_width
+    row["lif_bound"] = (max(len(ns) for ns in program.layers[0].tppe_neurons) * lif_cycles
+                        * (T // lanes))
+    with tempfile.TemporaryDirectory() as folder:
+        build = build_directory.write(program, model, Path(folder) / "build")
+        result = cosimulate(build, spikes, parallel=1)
+    if not result.verdict.bit_exact:
+        first = result.verdict.first_mismatch[result.verdict.mismatching_samples[0]]
+        raise RuntimeError(f"{row['layer']}: NOT BIT-EXACT: {first.describe()}")
+    # the accelerator's matrix and the im2col view are the same product
+    layer = legalise(model).layers[0]
+    active = result.trace.spikes[layer.source].any(axis=1).astype(np.int64)
+    hwgen_pairs = (layer.dense.weight != 0).astype(np.int64) @ active.T
+    if not np.array_equal(hwgen_pairs.sum(axis=0), pairs.sum(axis=(1, 2))):
+        raise RuntimeError(f"{row['layer']}: the unrolled matrix and the im2col view "
+                           f"count different matched pairs")
+    row["write_bound"] = float(write_bound(program.layers[0],
+                                           result.trace.spikes["lif"],
+                                           program.config.chunk).mean())
+    row["ideal"] = float(result.ideal[:, 0].mean())
+    row["cycles"] = float(result.layer_cycles[:, 0].mean())
+    return row
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="hardware parameter (repeatable)")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"two small layers only ({', '.join(QUICK)})")
+    parser.add_argument("--only", metavar="TEXT",
+                        help="only layers whose name (e.g. vgg16-7) contains it")
+    parser.add_argument("--samples", type=int, default=3, help="samples per layer (3)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--max-entries", type=int, default=MAX_ENTRIES,
+                        help=f"refuse layers with more program entries ({MAX_ENTRIES:,})")
+    parser.add_argument("--json", type=Path, help="also write the table as JSON")
+    args = parser.parse_args(argv)
+    if args.samples < 1:
+        parser.error(f"--samples must be at least 1, got {args.samples}")
+    config = hardware_config.load(None, [f"tppes={TPPES}"] + args.overrides)
+    specs = [s for s in LAYERS
+             if (not args.quick or f"{s[0]}-{s[1]}" in QUICK)
+             and (args.only is None or args.only in f"{s[0]}-{s[1]}")]
+    if not specs:
+        parser.error(f"--only {args.only!r} matches no layer")
+
+    print(f"config: {config.to_json()}; T = {T}, {args.samples} samples per layer")
+    header = (f"{'layer':12} {'M':>5} {'K':>5} {'N':>4} {'pairs':>8} {'ideal':>7} "
+              f"{'fetch':>7} {'lif':>6} {'writes':>6} {'cycles':>7} {'LoAS':>7} {'SparTen-S':>9} "
+              f"{'c/ideal':>7} {'c/LoAS':>6} {'Sp/c':>6}  goal")
+    print(header)
+    print("-" * len(header))
+    rows, met, missed, refused = [], 0, 0, 0
+    for spec in specs:
+        started = time.monotonic()
+        row = run_layer(spec, config, args.samples, args.seed, args.max_entries)
+        row["seconds"] = round(time.monotonic() - started, 1)
+        rows.append(row)
+        known = (f"{row['layer']:12} {row['M']:5d} {row['K']:5d} {row['N']:4d} "
+                 f"{row['pairs']:8.0f}")
+        if row["refused"]:
+            refused += 1
+            print(f"{known} {'':7} {'':7} {'':6} {'':6} {'':7} {row['loas']:7.0f} "
+                  f"{row['sparten_s']:9.0f}  refused: {row['refused']}")
+            continue
+        ok = row["cycles"] <= row["loas"]
+        met, missed = met + ok, missed + (not ok)
+        row["goal"] = "met" if ok else "MISSED"
+        print(f"{known} {row['ideal']:7.0f} {row['fetch_bound']:7.0f} {row['lif_bound']:6.0f} "
+              f"{row['write_bound']:6.0f} "
+              f"{row['cycles']:7.0f} {row['loas']:7.0f} {row['sparten_s']:9.0f} "
+              f"{row['cycles'] / row['ideal']:7.2f} {row['cycles'] / row['loas']:6.2f} "
+              f"{row['sparten_s'] / row['cycles']:6.2f}  {row['goal']} ({row['seconds']:.0f} s)",
+              flush=True)
+    if args.json:
+        args.json.write_text(json.dumps({"config": config.to_json(), "timesteps": T,
+                                         "samples": args.samples, "seed": args.seed,
+                                         "layers": rows}, indent=1) + "\n")
+    print(f"goal (measured RTL cycles <= LoAS's count on the same matrices): met on {met}, "
+          f"missed on {missed} of {met + missed} layers run; {refused} refused")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
