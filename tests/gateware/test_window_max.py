@@ -3,7 +3,6 @@ running maximum, the last row of a window leaves with the maximum, other rows pa
 
 import random
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -91,8 +90,7 @@ def test_a_row_with_no_partial_before_it_passes_unchanged_and_idle_follows_the_w
     amaranth_streams.run(dut, bench)
 
 
-def test_invalid_parameters_are_refused():
-    with pytest.raises(TypeError, match="WindowMax: geometry must be a Geometry, not 3"):
-        WindowMax(3)
-    with pytest.raises(ValueError, match="WindowMax: the geometry has no max pooling"):
-        WindowMax(geometry(max_pool=False))
+def test_invalid_parameters_are_refused(refuses):
+    refuses(lambda: WindowMax(3), TypeError, "WindowMax: geometry must be a Geometry, not 3")
+    refuses(lambda: WindowMax(geometry(max_pool=False)), ValueError,
+            "WindowMax: the geometry has no max pooling")
