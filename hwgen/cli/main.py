@@ -47,12 +47,16 @@ for command in (compile.command, simulate.command, synth.command, flash.command,
     cli.add_command(command)
 
 
+_received = []           # the signals that interrupted this process
+
+
 def _interrupted(signum, frame):
     """SIGINT and SIGTERM unwind the stack like an exception, so every ``finally`` and
     context manager runs: staging and temporary directories are removed
     (hwgen.atomic). Elaboratables built but never elaborated because of the interruption
     are expected, so Amaranth's warnings about them are silenced rather than printed."""
     warnings.simplefilter("ignore", UnusedElaboratable)
+    _received.append(signum)
     if signum == signal.SIGINT:
         raise KeyboardInterrupt
     raise SystemExit(128 + signum)
@@ -61,4 +65,13 @@ def _interrupted(signum, frame):
 def main():
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _interrupted)
-    cli(prog_name="hwgen")
+    try:
+        cli(prog_name="hwgen")
+    except Exception:
+        # Code that catches exceptions broadly (Amaranth's signature checks do) can swallow
+        # the interruption and fail in its place; the stack has unwound all the same, and
+        # the signal, not that failure, decides how the process ends.
+        if _received:
+            raise SystemExit(128 + signal.SIGTERM if signal.SIGTERM in _received
+                             else 1) from None
+        raise

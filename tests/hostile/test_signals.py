@@ -78,3 +78,29 @@ def test_sigterm_during_simulate_keeps_the_build_and_removes_temporaries(tmp_pat
     assert "Traceback" not in output, output
 
 
+
+
+def test_an_interruption_swallowed_by_a_library_still_ends_as_the_signal(monkeypatch):
+    """Amaranth's signature checks catch exceptions broadly: a SIGTERM arriving inside one
+    surfaces as another error. The process must still end as the signal says."""
+    import importlib
+    entry = importlib.import_module("hwgen.cli.main")
+
+    def swallowed(**kwargs):
+        entry._received.append(signal.SIGTERM)
+        raise RuntimeError("a library's own error in place of the interruption")
+
+    monkeypatch.setattr(signal, "signal", lambda *args: None)
+    monkeypatch.setattr(entry, "_received", [])
+    monkeypatch.setattr(entry, "cli", swallowed)
+    with pytest.raises(SystemExit) as ended:
+        entry.main()
+    assert ended.value.code == 128 + signal.SIGTERM
+
+    def failing(**kwargs):
+        raise RuntimeError("a real failure")
+
+    monkeypatch.setattr(entry, "_received", [])
+    monkeypatch.setattr(entry, "cli", failing)
+    with pytest.raises(RuntimeError, match="a real failure"):
+        entry.main()
