@@ -70,23 +70,40 @@ def _extend(value, width):
     return Cat(value, fill.replicate(width - len(value)))
 
 
-def carry_save_sum(terms):
+def named(m, value, name):
+    """``value`` as a signal of its own shape. Amaranth builds an expression anew wherever
+    it is used (the Verilog gets a copy per use, and a carry-save tree uses each vector
+    three times per level), so every value used more than once is made a signal first."""
+    if isinstance(value, Signal):
+        return value
+    value = Value.cast(value)
+    signal = Signal(value.shape(), name=name)
+    m.d.comb += signal.eq(value)
+    return signal
+
+
+def carry_save_sum(m, terms, name):
     """The sum of (value, +1 or -1) terms, as a signed value, with 3:2 compressors and a
     single carry-propagate adder: one carry chain however many terms (the LIF loop is the
     membrane's critical path). A negated term is inverted bitwise and its +1 gathered into
-    one constant. The width leaves room for any sum of the terms' ranges."""
+    one constant. The width leaves room for any sum of the terms' ranges. Each vector is a
+    signal named ``name``_*, built once however often the tree reads it."""
     width = max(len(Value.cast(value)) for value, _ in terms) + max(2, len(terms)).bit_length()
     vectors, negated = [], 0
-    for value, sign in terms:
-        vector = _extend(value, width)
+    for k, (value, sign) in enumerate(terms):
+        vector = _extend(named(m, value, f"{name}_term{k}"), width)
         if sign < 0:
             vector, negated = ~vector, negated + 1
-        vectors.append(vector)
+        vectors.append(named(m, vector, f"{name}_vector{k}"))
     if negated:
         vectors.append(Const(negated, width))
+    level = 0
     while len(vectors) > 2:
         a, b, c = vectors[:3]
-        vectors = vectors[3:] + [(a ^ b ^ c)[:width], (((a & b) | (a & c) | (b & c)) << 1)[:width]]
+        vectors = vectors[3:] + [
+            named(m, (a ^ b ^ c)[:width], f"{name}_sum{level}"),
+            named(m, (((a & b) | (a & c) | (b & c)) << 1)[:width], f"{name}_carry{level}")]
+        level += 1
     total = vectors[0] if len(vectors) == 1 else (vectors[0] + vectors[1])[:width]
     return total.as_signed()
 
@@ -110,7 +127,7 @@ def synapse_step(m, mode, i, current, name):
     synapse = Leak.from_json(mode.synapse, "LIF mode synapse")
     terms, frac = leak_terms(i, synapse)
     y = Signal(signed(max(len(i), len(Value.cast(current))) + 3), name=f"{name}_y")
-    m.d.comb += y.eq(carry_save_sum(terms + [(current << frac, 1)]) >> frac)
+    m.d.comb += y.eq(carry_save_sum(m, terms + [(current << frac, 1)], f"{name}_syn") >> frac)
     return saturate(m, y, mode.i_bits, f"{name}_i")
 
 
@@ -186,8 +203,10 @@ def lif_step(m, mode, v, fired, current, minus_theta, minus_two_theta, theta, na
     def shifted(values):
         return [(value << frac, sign) for value, sign in values]
 
-    x_sum = carry_save_sum(terms + shifted(base)) >> frac
-    d_sum = carry_save_sum(terms + shifted(base_minus)) >> frac
+    # the leak terms are read by two or three sums: built once
+    terms = [(named(m, value, f"{name}_leak{k}"), sign) for k, (value, sign) in enumerate(terms)]
+    x_sum = carry_save_sum(m, terms + shifted(base), f"{name}_x") >> frac
+    d_sum = carry_save_sum(m, terms + shifted(base_minus), f"{name}_d") >> frac
     if current_based and mode.order == "delayed" and mode.reset == "zero":
         # snnTorch's Synaptic: the previous step's spike zeroes the whole step, h = 0
         # (so x = 0 and x - theta = -theta), the current included.
@@ -212,7 +231,8 @@ def lif_step(m, mode, v, fired, current, minus_theta, minus_two_theta, theta, na
         # and never recomputed from v (no comparison of v in the loop).
         d2 = Signal(wide, name=f"{name}_x_minus_two_theta")
         fires_twice = Signal(name=f"{name}_fires_twice")      # fire(h - theta)
-        m.d.comb += d2.eq(carry_save_sum(terms + shifted(cur_minus_two)) >> frac)
+        m.d.comb += d2.eq(carry_save_sum(m, terms + shifted(cur_minus_two), f"{name}_d2")
+                          >> frac)
         if mode.fire == "ge":
             m.d.comb += fires_twice.eq(Mux(over, (theta << 1) <= hi, ~d2[-1]))
         else:

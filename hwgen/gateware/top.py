@@ -24,6 +24,7 @@ from .geometry import Geometry
 from .sequencer import LayerSequencer
 from .spike_loader import SpikeLoader
 from .tppe import TPPE
+from .verilog_output import fold_memory_inits
 from .write_bus import WriteArbiter
 
 TOP_MODULE = "hwgen_core"
@@ -182,5 +183,7 @@ class Accelerator(wiring.Component):
 
 
 def to_verilog(program):
-    """The Verilog of ``program``'s accelerator: deterministic, no source locations."""
-    return verilog.convert(Accelerator(program), name=TOP_MODULE, emit_src=False)
+    """The Verilog of ``program``'s accelerator: deterministic, no source locations, memories
+    that start uniform initialised by a loop (:mod:`.verilog_output`)."""
+    return fold_memory_inits(verilog.convert(Accelerator(program), name=TOP_MODULE,
+                                             emit_src=False))
