@@ -6,14 +6,13 @@ import re
 import nir
 import numpy as np
 import pytest
-import snntorch as snn
 import torch
 
 from hwgen.errors import FormatError, ModelError, UnsupportedError
 from hwgen.compiler.frontends import nir as frontend
 from hwgen.compiler.frontends import snntorch_export
 from hwgen.compiler.ir import float_reference, reference
-from snntorch_oracle import linear, run_snntorch
+from snntorch_oracle import integer_conv, leaky, linear, max_pooling_cnn, run_snntorch
 
 FLOOR = {"hwgen.membrane_rounding": "floor"}
 
@@ -122,26 +121,8 @@ def test_a_nir_spike_add_feeds_a_synapse_as_counts():
 
 # --- snnTorch: max pooling and batch norm through hwgen's helper ----------------------------
 
-def integer_conv(cin, cout, generator, kernel=3, padding=1, bias=True):
-    conv = torch.nn.Conv2d(cin, cout, kernel, padding=padding, bias=bias)
-    with torch.no_grad():
-        conv.weight.copy_(torch.randint(-2, 3, conv.weight.shape, generator=generator))
-        if bias:
-            conv.bias.copy_(torch.randint(-2, 2, conv.bias.shape, generator=generator))
-    return conv
-
-
-def leaky(beta, threshold):
-    return snn.Leaky(beta=beta, threshold=threshold, init_hidden=True, state_quant=torch.floor)
-
-
 def test_a_snntorch_cnn_with_max_pooling_agrees_spike_for_spike(tmp_path):
-    generator = torch.Generator().manual_seed(7)
-    net = torch.nn.Sequential(
-        integer_conv(1, 4, generator), torch.nn.MaxPool2d(2), leaky(0.5, 2.0),
-        integer_conv(4, 3, generator), torch.nn.MaxPool2d(3, stride=2, padding=1),
-        leaky(0.75, 3.0),
-        torch.nn.Flatten(), linear(3 * 2 * 2, 5, generator), leaky(0.5, 2.0))
+    net = max_pooling_cnn(7)
     x = (np.random.default_rng(7).random((12, 8, 1, 8, 8)) < 0.4).astype(np.uint8)
     theirs = run_snntorch(net, x)
     path = tmp_path / "maxpool.nir"

@@ -14,7 +14,6 @@ compiler/passes/unroll.py), against the frameworks' own arithmetic.
 import nir
 import numpy as np
 import pytest
-import snntorch as snn
 import torch
 
 from hwgen import build_directory
@@ -23,22 +22,9 @@ from hwgen.compiler.frontends import nir as frontend
 from hwgen.compiler.frontends import snntorch_export
 from hwgen.compiler.scheduler.program import compile_program
 from hwgen.sim.cosim import cosimulate
-from snntorch_oracle import linear, run_snntorch
+from snntorch_oracle import integer_conv, leaky, linear, max_pooling_cnn, run_snntorch
 
 pytestmark = [pytest.mark.verilator, pytest.mark.slow]
-
-
-def integer_conv(cin, cout, generator, kernel=3, stride=1, padding=1):
-    conv = torch.nn.Conv2d(cin, cout, kernel, stride=stride, padding=padding)
-    with torch.no_grad():
-        conv.weight.copy_(torch.randint(-2, 3, conv.weight.shape, generator=generator))
-        conv.bias.copy_(torch.randint(-1, 2, conv.bias.shape, generator=generator))
-    return conv
-
-
-def leaky(beta, threshold, **options):
-    return snn.Leaky(beta=beta, threshold=threshold, init_hidden=True, state_quant=torch.floor,
-                     **options)
 
 
 def cosimulate_model(model, x, settings, tmp_path):
@@ -53,8 +39,9 @@ def test_a_snntorch_cnn_spikes_on_the_rtl_exactly_as_in_snntorch(tmp_path):
     generator = torch.Generator().manual_seed(21)
     # 5 and 6 channels: a layer's C x H x W neurons are not a multiple of the chunk
     net = torch.nn.Sequential(
-        integer_conv(2, 5, generator), leaky(0.5, 2.0),
-        integer_conv(5, 6, generator, stride=2), leaky(0.75, 3.0, reset_mechanism="zero"),
+        integer_conv(2, 5, generator, bias=(-1, 2)), leaky(0.5, 2.0),
+        integer_conv(5, 6, generator, stride=2, bias=(-1, 2)),
+        leaky(0.75, 3.0, reset_mechanism="zero"),
         torch.nn.Flatten(), linear(6 * 3 * 3, 7, generator), leaky(0.5, 2.0))
     x = (np.random.default_rng(21).random((10, 6, 2, 6, 6)) < 0.4).astype(np.uint8)
     theirs = run_snntorch(net, x)
@@ -71,12 +58,7 @@ def test_a_snntorch_cnn_with_max_pooling_spikes_on_the_rtl_exactly_as_in_snntorc
     """snnTorch's tutorial form, Conv2d -> MaxPool2d -> Leaky: the maximum of the
     convolution's currents (negative ones too, and a padded window) taken on the
     accelerator before the neurons (WindowMax), with the laggy join."""
-    generator = torch.Generator().manual_seed(7)
-    net = torch.nn.Sequential(
-        integer_conv(1, 4, generator), torch.nn.MaxPool2d(2), leaky(0.5, 2.0),
-        integer_conv(4, 3, generator), torch.nn.MaxPool2d(3, stride=2, padding=1),
-        leaky(0.75, 3.0),
-        torch.nn.Flatten(), linear(3 * 2 * 2, 5, generator), leaky(0.5, 2.0))
+    net = max_pooling_cnn(7, bias=(-1, 2))
     x = (np.random.default_rng(7).random((12, 8, 1, 8, 8)) < 0.4).astype(np.uint8)
     theirs = run_snntorch(net, x)
     snntorch_export.export(net, tmp_path / "maxpool.nir", (1, 8, 8), timesteps=8)

@@ -22,6 +22,39 @@ def linear(fan_in, fan_out, generator, low=-4, high=4, bias=True):
     return layer
 
 
+def integer_conv(cin, cout, generator, kernel=3, stride=1, padding=1, bias=(-2, 2)):
+    """A torch Conv2d with integer weights in [-2, 2] and biases drawn from
+    ``range(*bias)`` (None: no bias)."""
+    import torch
+    conv = torch.nn.Conv2d(cin, cout, kernel, stride=stride, padding=padding,
+                           bias=bias is not None)
+    with torch.no_grad():
+        conv.weight.copy_(torch.randint(-2, 3, conv.weight.shape, generator=generator))
+        if bias is not None:
+            conv.bias.copy_(torch.randint(*bias, conv.bias.shape, generator=generator))
+    return conv
+
+
+def leaky(beta, threshold, **options):
+    """snnTorch's Leaky with a floored membrane: hwgen's ``multiply`` leak exactly."""
+    import snntorch as snn
+    import torch
+    return snn.Leaky(beta=beta, threshold=threshold, init_hidden=True, state_quant=torch.floor,
+                     **options)
+
+
+def max_pooling_cnn(seed, bias=(-2, 2)):
+    """snnTorch's tutorial CNN form on 1 x 8 x 8 inputs: Conv2d -> MaxPool2d -> Leaky twice
+    (the second pool overlapping and padded), then Flatten -> Linear -> Leaky."""
+    import torch
+    generator = torch.Generator().manual_seed(seed)
+    return torch.nn.Sequential(
+        integer_conv(1, 4, generator, bias=bias), torch.nn.MaxPool2d(2), leaky(0.5, 2.0),
+        integer_conv(4, 3, generator, bias=bias), torch.nn.MaxPool2d(3, stride=2, padding=1),
+        leaky(0.75, 3.0),
+        torch.nn.Flatten(), linear(3 * 2 * 2, 5, generator), leaky(0.5, 2.0))
+
+
 def integer_net(seed, sizes, *, beta, threshold, reset_mechanism="subtract", reset_delay=True,
                 floor=True, low=-4, high=4, alpha=None):
     """Linear + Leaky layers with integer weights. ``beta``, ``threshold``,
