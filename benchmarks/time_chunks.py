@@ -3,6 +3,7 @@
     python benchmarks/time_chunks.py                  # the standard set
     python benchmarks/time_chunks.py --quick          # the bundled model only
     python benchmarks/time_chunks.py --chunks 1,2,8   # T_c values to run (default 1, T/2, T)
+    python benchmarks/time_chunks.py --only conv      # workloads whose name has "conv"
 
 Every workload is compiled at several T_c (time_chunk; T_c = T is LoAS's FTP dataflow,
 T_c = 1 the temporal-sequential baseline, ``--set dataflow=sequential``) and co-simulated on
@@ -39,32 +40,51 @@ from hwgen.compiler.passes.legalise import legalise
 from hwgen.compiler.scheduler.program import compile_program
 from hwgen.sim.cosim import cosimulate
 from hwgen.sim.workloads import NeuronMode, random_workload
+from loas_conv_layers import LAYERS as LOAS_CONV_LAYERS
+from loas_conv_layers import QUICK as LOAS_CONV_QUICK
+from loas_conv_layers import TPPES as LOAS_CONV_TPPES
+from loas_conv_layers import build_layer as build_loas_conv_layer
 
 GOAL_PAIRS = 1000
 SPARTEN_PES, SPARTEN_K_TILE = 16, 128
 
 
 def workloads(quick):
-    """(name, model, inputs) of the benchmark set: the bundled MLP, and fully-connected
-    layers with the shapes and densities of LoAS's VGG16 layers 7 and 8 (weights 3.3 % and
-    0.85 % nonzero, 88 % of the inputs silent for all T, T = 4)."""
+    """(name, model, inputs, settings) of the benchmark set: the bundled MLP and CNN;
+    fully-connected layers with the shapes and densities of LoAS's VGG16 layers 7 and 8
+    (weights 3.3 % and 0.85 % nonzero, 88 % of the inputs silent for all T, T = 4); and two
+    of LoAS's convolution layers as benchmarks/loas_conv_layers.py builds them (VGG16 layer
+    10, ResNet19 layer 16: shapes, weight and spike densities of LOAS_CYCLE_MODEL.md, T = 4),
+    on 16 TPPEs as there. ``settings`` come before the command line's ``--set``."""
     inputs, _ = bundled.digits_test_set()
-    yield "digits 64-128-10 (T=8)", bundled.digits_model(), inputs[:40]
+    yield "digits 64-128-10 (T=8)", bundled.digits_model(), inputs[:40], []
     if quick:
         return
+    yield ("digits_cnn conv 1x8x8-16x4x4-32x2x2-10 (T=8)", bundled.digits_cnn_model(),
+           inputs[:40], [])
     for name, sizes, weight_density in [("loas vgg16-7 2304-512-10", [2304, 512, 10], 0.0325),
                                          ("loas vgg16-8 4608-512-10", [4608, 512, 10], 0.0085)]:
         w = random_workload(11, sizes, 4, samples=6, spike_density=0.7,
                             silent_fraction=0.88, weight_density=weight_density,
                             modes=(NeuronMode(),))
-        yield name + " (T=4)", w.model, w.spikes
+        yield name + " (T=4)", w.model, w.spikes, []
+    for spec in (s for s in LOAS_CONV_LAYERS if f"{s[0]}-{s[1]}" in LOAS_CONV_QUICK):
+        model, spikes = build_loas_conv_layer(spec, samples=4, seed=1)
+        yield (f"loas conv {spec[0]}-{spec[1]} (T=4)", model, spikes,
+               [f"tppes={LOAS_CONV_TPPES}"])
 
 
 def layer_work(model, plan, trace):
     """(packed pairs, per-step pairs, LoAS cycles, SparTen-S cycles), means over samples."""
     layer = next(l for l in legalise(model).layers if l.name == plan["name"])
     dense = layer.dense                        # the matrix the accelerator walks
-    spikes = trace.spikes[layer.source].astype(np.int64)               # (samples, T, K)
+    def flat(name):
+        spikes = trace.spikes[name]
+        return spikes.reshape(spikes.shape[0], spikes.shape[1], -1).astype(np.int64)
+
+    # (samples, T, K): a residual layer's columns are its source's neurons, then aux's
+    spikes = np.concatenate([flat(layer.source)] + ([flat(layer.aux)] if layer.aux else []),
+                            axis=2)
     # an unrolled layer's weight is scipy.sparse: count as sparse @ dense
     sparse = scipy.sparse.csr_array(dense.weight != 0, dtype=np.int64)   # (N, K)
     samples, steps, inputs = spikes.shape
@@ -88,11 +108,14 @@ def main(argv=None):
                         metavar="KEY=VALUE", help="hardware parameter (repeatable)")
     parser.add_argument("--chunks", help="T_c values, comma-separated (default 1, T/2, T)")
     parser.add_argument("--quick", action="store_true", help="the bundled model only")
+    parser.add_argument("--only", help="only the workloads whose name contains this")
     parser.add_argument("--json", type=Path, help="also write the table as JSON")
     args = parser.parse_args(argv)
 
     rows, failures = [], 0
-    for name, model, inputs in workloads(args.quick):
+    for name, model, inputs, settings in workloads(args.quick):
+        if args.only and args.only not in name:
+            continue
         T = model.timesteps
         lanes = sorted({int(c) for c in args.chunks.split(",")} if args.chunks
                        else {1, max(1, T // 2), T}, reverse=True)
@@ -100,7 +123,7 @@ def main(argv=None):
         started = time.monotonic()
         cycles, results = {}, {}
         for c in lanes:
-            config = hardware_config.load(None, args.overrides + [f"time_chunk={c}"])
+            config = hardware_config.load(None, settings + args.overrides + [f"time_chunk={c}"])
             program = compile_program(model, config)
             with tempfile.TemporaryDirectory() as folder:
                 build = build_directory.write(program, model, Path(folder) / "build")
