@@ -22,7 +22,10 @@ from hwgen.toolchain import PYFTDI_HINT, libusb_backend
 BOARD_URLS = {"icebreaker": "ftdi://0x0403:0x6010/1", "ulx3s-85f": "ftdi://0x0403:0x6015/1"}
 BITBANG_BAUDRATE = 1_000_000
 MPSSE_HZ = 6e6                      # iceprog's SPI clock
-LATENCY_MS = 2                      # iceprog's: the FTDI flushes what it read every 2 ms
+# Sync bit-bang returns samples when the FTDI's latency timer expires (each chunk of
+# jtag.CHUNK_BYTES is smaller than its buffer): 2 ms, iceprog's value, not pyftdi's 16. MPSSE
+# reads end with SEND_IMMEDIATE instead, so they keep pyftdi's default.
+BITBANG_LATENCY_MS = 2
 MODULE = "hwgen.fpga.ftdi_programmer"
 
 
@@ -57,15 +60,16 @@ def program(board, bitstream, *, volatile=False, url=None, log=print):
     ftdi = Ftdi()
     try:
         if board == "icebreaker":
-            from .ice40_programmer import DIRECTION, Ice40Programmer
-            ftdi.open_mpsse_from_url(url, direction=DIRECTION, initial=DIRECTION,
-                                     frequency=MPSSE_HZ, latency=LATENCY_MS)
+            from .ice40_programmer import CRESET, CS, DIRECTION, Ice40Programmer
+            # chip select high and CRESET_B high (the FPGA keeps running) until told
+            ftdi.open_mpsse_from_url(url, direction=DIRECTION, initial=CS | CRESET,
+                                     frequency=MPSSE_HZ)
             programmer = Ice40Programmer(ftdi)
         else:
             from .ecp5_programmer import Ecp5Programmer, bitstream_idcode
             from .jtag import BitbangCable, Jtag
             cable = BitbangCable(ftdi)
-            ftdi.open_bitbang_from_url(url, direction=cable.direction, latency=LATENCY_MS,
+            ftdi.open_bitbang_from_url(url, direction=cable.direction, latency=BITBANG_LATENCY_MS,
                                        baudrate=BITBANG_BAUDRATE, sync=True)
             programmer = Ecp5Programmer(Jtag(cable), expect_idcode=bitstream_idcode(bitstream),
                                         log=log)

@@ -17,7 +17,8 @@ def boards(monkeypatch):
     opened = []
 
     class StandInFtdi:
-        def open_mpsse_from_url(self, url, direction, initial, frequency, latency):
+        def open_mpsse_from_url(self, url, direction, initial, frequency):
+            assert initial == 0x90, "chip select and CRESET_B start high"
             opened.append(("mpsse", url, direction, frequency))
             self.board = MpsseIce40Board()
 
