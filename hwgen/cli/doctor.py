@@ -36,6 +36,10 @@ def command(as_json):
         sys.exit(1)
     optional = [tool for tool in tools if not tool.required and not tool.ok]
     if optional and not as_json:
-        console.print("Optional tools missing or unusable (needed only to flash a board): "
+        # The optional tools are the board programmers: one that runs is enough.
+        usable = [tool.name for tool in tools if not tool.required and tool.ok]
+        why = (f"not needed: hwgen flash uses {usable[0]} here" if usable
+               else "needed only to flash a board")
+        console.print(f"Optional tools missing or unusable ({why}): "
                       + ", ".join(f"{t.name} ({t.problem + '; ' if t.problem else ''}"
                                   f"install: {t.hint})" for t in optional))

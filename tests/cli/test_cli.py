@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from hwgen.compiler.frontends import native
-from hwgen import bundled
+from hwgen import bundled, toolchain
 from hwgen.cli.main import cli
 
 
@@ -51,6 +51,28 @@ def test_doctor_names_what_is_missing_and_how_to_install_it(monkeypatch, tmp_pat
            "sudo apt-get install make" in result.output
     assert "Error: yosys (synthesis (hwgen synth)): $YOSYS=no-such-yosys is not an " \
            "executable" in result.output
+
+
+def test_doctor_says_whether_the_missing_programmers_matter(monkeypatch):
+    real = toolchain.find_programmer
+
+    def only_pyftdi(name):
+        if name == "pyftdi":
+            return real(name)
+        return toolchain.Tool(name, "programs boards (hwgen flash)", required=False,
+                              hint=f"install {name}")
+
+    monkeypatch.setattr(toolchain, "find_programmer", only_pyftdi)
+    result = invoke("doctor")
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    assert "Optional tools missing or unusable (not needed: hwgen flash uses pyftdi here): " \
+           "openFPGALoader (install: install openFPGALoader), iceprog" in text
+    monkeypatch.setattr(toolchain, "libusb_backend", lambda: None)
+    text = " ".join(invoke("doctor").output.split())
+    assert "Optional tools missing or unusable (needed only to flash a board): " \
+           "openFPGALoader" in text
+    assert "pyftdi (libusb-1.0 cannot be loaded; install: pip install pyftdi" in text
 
 
 def test_inspect_describes_the_bundled_model():
