@@ -76,7 +76,7 @@ def program(board, bitstream, *, volatile=False, url=None, log=print):
     except (UsbToolsError, ValueError) as error:
         raise HwgenError(f"no device found at {url} ({error}): is the {board} plugged in?") \
             from None
-    except USBError as error:
+    except (USBError, FtdiError) as error:      # no access, or held by another program
         hint = " (add a udev rule for the FTDI chip, see docs/flashing.md)" \
             if "ermission" in str(error) or "ccess" in str(error) else ""
         raise HwgenError(f"cannot open {url}: {error}{hint}") from None

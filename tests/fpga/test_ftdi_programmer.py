@@ -82,3 +82,28 @@ def test_the_command_line_errors(tmp_path):
     assert code == 1 and message.startswith("Error: no device found at ftdi://0x0403:0x6015/3")
     code, message = run("--board", "de10", tmp_path / "b.bin")
     assert code == 2 and "invalid choice: 'de10'" in message
+
+
+def test_a_device_that_cannot_be_opened(monkeypatch):
+    import pyftdi.ftdi
+    from usb.core import USBError
+
+    from hwgen.errors import HwgenError
+
+    class Refusing:
+        error = None
+
+        def open_bitbang_from_url(self, *args, **kwargs):
+            raise self.error
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(pyftdi.ftdi, "Ftdi", Refusing)
+    Refusing.error = pyftdi.ftdi.FtdiError("device busy")
+    with pytest.raises(HwgenError, match=r"^cannot open ftdi://0x0403:0x6015/1: device busy$"):
+        ftdi_programmer.program("ulx3s-85f", b"\xff", volatile=True)
+    Refusing.error = USBError("Access denied (insufficient permissions)")
+    with pytest.raises(HwgenError, match=r"insufficient permissions\) \(add a udev rule for the "
+                                         r"FTDI chip, see docs/flashing.md\)$"):
+        ftdi_programmer.program("ulx3s-85f", b"\xff", volatile=True)
