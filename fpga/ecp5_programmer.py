@@ -25,7 +25,7 @@ LSC_READ_STATUS, LSC_INIT_ADDRESS, LSC_BITSTREAM_BURST = 0x3C, 0x46, 0x7A
 ISC_DISABLE, BYPASS, LSC_PROG_SPI, LSC_REFRESH = 0x26, 0xFF, 0x3A, 0x79
 PROG_SPI_KEY = 0x68FE           # shifted LSB first: 0xFE, then 0x68
 
-STATUS_DONE, STATUS_BUSY, STATUS_FAIL = 1 << 8, 1 << 12, 1 << 13
+STATUS_DONE, STATUS_FAIL = 1 << 8, 1 << 13
 # ujprog's masks: after ISC_ENABLE nothing of 0x24040 may be set; after ISC_ERASE nothing of
 # 0xB000 (busy, fail, and bit 15, the erase error).
 ERASE_ERRORS = 0xB000
@@ -57,11 +57,10 @@ class Ecp5Programmer:
     """SRAM loading and flash writing for the one ECP5 on a :class:`~hwgen.fpga.jtag.Jtag`
     chain (the ULX3S has no other device on it)."""
 
-    def __init__(self, jtag, *, expect_idcode=None, sleep=time.sleep, log=print):
+    def __init__(self, jtag, *, expect_idcode=None, sleep=time.sleep):
         self._jtag = jtag
         self._expect = expect_idcode
         self._sleep = sleep
-        self._log = log
 
     def _command(self, instruction, data=None, length=8, idle=2):
         self._jtag.shift_ir(instruction)
@@ -101,6 +100,20 @@ class Ecp5Programmer:
         if status & ERASE_ERRORS:
             raise Ecp5Error(f"erasing the configuration SRAM failed (status 0x{status:08x})")
 
+    def _leave_configuration(self):
+        self._command(BYPASS, idle=100)
+        self._command(ISC_DISABLE, idle=2)
+        self._sleep(0.002)
+        self._command(BYPASS, idle=2)
+
+    def _require_done(self, failure):
+        """The status must show DONE and not FAIL; else ``failure``, with the status."""
+        status = self.status()
+        if status & (STATUS_DONE | STATUS_FAIL) != STATUS_DONE:
+            raise Ecp5Error(f"{failure} (status 0x{status:08x}: DONE "
+                            f"{'set' if status & STATUS_DONE else 'clear'}, FAIL "
+                            f"{'set' if status & STATUS_FAIL else 'clear'})")
+
     def load_sram(self, bitstream, progress=None):
         """Load ``bitstream`` (an ecppack .bit) into configuration SRAM; lost at power-off."""
         report = progress or (lambda step, done, total: None)
@@ -114,15 +127,8 @@ class Ecp5Programmer:
             last = at + BURST_CHUNK_BYTES >= len(data)
             (self._jtag.shift_dr if at == 0 else self._jtag.continue_dr)(bits, stay=not last)
             report("load", min(at + BURST_CHUNK_BYTES, len(data)), len(data))
-        self._command(BYPASS, idle=100)
-        self._command(ISC_DISABLE, idle=2)
-        self._sleep(0.002)
-        self._command(BYPASS, idle=2)
-        status = self.status()
-        if status & (STATUS_DONE | STATUS_FAIL) != STATUS_DONE:
-            raise Ecp5Error(f"the ECP5 did not start from the bitstream (status "
-                            f"0x{status:08x}: DONE {'set' if status & STATUS_DONE else 'clear'}"
-                            f", FAIL {'set' if status & STATUS_FAIL else 'clear'})")
+        self._leave_configuration()
+        self._require_done("the ECP5 did not start from the bitstream")
 
     def _spi_transfer(self, out):
         """One SPI transaction through LSC_PROG_SPI's bridge (chip select is held while
@@ -138,13 +144,8 @@ class Ecp5Programmer:
         self._command(LSC_PROG_SPI, PROG_SPI_KEY, length=16, idle=32)
         SpiFlash(self._spi_transfer, sleep=self._sleep).write_image(bitstream,
                                                                     progress=progress)
-        self._command(BYPASS, idle=100)
-        self._command(ISC_DISABLE, idle=2)
-        self._sleep(0.002)
-        self._command(BYPASS, idle=2)
+        self._leave_configuration()
         self._command(LSC_REFRESH, 0, length=24, idle=2)
         self._sleep(0.1)
-        status = self.status()
-        if status & (STATUS_DONE | STATUS_FAIL) != STATUS_DONE:
-            raise Ecp5Error(f"the flash holds the bitstream (verified), but the ECP5 did not "
-                            f"boot from it (status 0x{status:08x})")
+        self._require_done("the flash holds the bitstream (verified), but the ECP5 did not "
+                           "boot from it")

@@ -71,8 +71,7 @@ def program(board, bitstream, *, volatile=False, url=None, log=print):
             cable = BitbangCable(ftdi)
             ftdi.open_bitbang_from_url(url, direction=cable.direction, latency=BITBANG_LATENCY_MS,
                                        baudrate=BITBANG_BAUDRATE, sync=True)
-            programmer = Ecp5Programmer(Jtag(cable), expect_idcode=bitstream_idcode(bitstream),
-                                        log=log)
+            programmer = Ecp5Programmer(Jtag(cable), expect_idcode=bitstream_idcode(bitstream))
     except (UsbToolsError, ValueError) as error:
         raise HwgenError(f"no device found at {url} ({error}): is the {board} plugged in?") \
             from None

@@ -23,7 +23,7 @@ def bitstream(size, idcode=0x41113043):
 
 def programmer(board, data):
     return Ecp5Programmer(Jtag(BitbangCable(board)), expect_idcode=bitstream_idcode(data),
-                          sleep=lambda s: None, log=lambda text: None)
+                          sleep=lambda s: None)
 
 
 def test_the_idcode_of_a_bitstream():
