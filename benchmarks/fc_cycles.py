@@ -1,10 +1,12 @@
-"""Measured cycles against the ideal bound, per layer, on fully-connected workloads and the
-bundled CNN (its convolutions unrolled into the matrices the TPPEs walk).
+"""Measured cycles against the ideal bound, per layer, on fully-connected workloads, the
+bundled CNN (its convolutions unrolled into the matrices the TPPEs walk) and the bundled
+spiking transformer (its AND masks as layers of gates).
 
     python benchmarks/fc_cycles.py                 # the standard set
     python benchmarks/fc_cycles.py --quick         # two workloads, for a smoke run
     python benchmarks/fc_cycles.py --set lif_steps=2 --json out.json
     python benchmarks/fc_cycles.py --set fetch_width=4 --only loas   # LoAS-like layers only
+    python benchmarks/fc_cycles.py --set tppes=8 --only transformer
 
 For every workload it compiles the model, co-simulates it on Verilator (bit-exactness is
 checked on the way: a mismatch aborts the benchmark) and prints per layer: the mean
@@ -13,7 +15,9 @@ measured cycles, the mean ideal bound (matched pairs of the busiest TPPE; with
 the cycles left after subtracting the documented fixed per-layer overhead
 (docs/architecture.md, "Performance"), and the write-bus bound (the layer's output writes,
 one per cycle: active output neurons plus chunk masks). The goal it checks: on layers with
-at least 1,000 matched pairs, measured <= 1.1 x ideal + overhead.
+at least 1,000 matched pairs, measured <= 1.1 x ideal + overhead. For a model with
+spike-x-spike layers (AND gates), it also prints their share of the cycles and of the
+fiber-program entries and weights (the memories that grow with a layer).
 """
 
 import argparse
@@ -44,6 +48,12 @@ def workloads(quick, only=None):
         # convolutional layers, unrolled (docs/architecture.md, "Convolutional layers")
         inputs, labels = bundled.digits_test_set()
         yield "digits_cnn conv", bundled.digits_cnn_model(), inputs[:60], labels[:60]
+    if not quick and (only is None or only in "digits_transformer sdsa"):
+        # an SDSA block: AND masks as layers of gates, kept Q/K/V layers
+        # (docs/architecture.md, "Spiking transformers")
+        inputs, labels = bundled.digits_test_set()
+        yield ("digits_transformer sdsa", bundled.digits_transformer_model(), inputs[:30],
+               labels[:30])
     # (name, sizes, weight density, spike density, silent fraction, T)
     specs = [
         ("dense 256-256-64", [256, 256, 64], 0.5, 0.3, 0.3, 8),
@@ -80,6 +90,41 @@ def write_bound(plan, spikes, chunk):
     return writes
 
 
+def layer_memory(program):
+    """Per layer: (fiber-program entries, weight values) over all TPPEs: the memories a
+    layer's size sets (the spike buffers are shared by every layer)."""
+    from hwgen.compiler.instruction_format import TAG_CHUNK, TAG_LAYER_END, TAG_PAD
+    entries = np.zeros(len(program.layers), dtype=np.int64)
+    weights = np.zeros(len(program.layers), dtype=np.int64)
+    chunk_layout, entry_layout = program.layouts["chunk_entry"], program.layouts["entry"]
+    for tppe in program.entries:
+        layer = 0
+        for word in tppe:
+            entry = entry_layout.unpack(word)
+            if entry["tag"] == TAG_LAYER_END:
+                layer += 1
+            elif entry["tag"] != TAG_PAD:
+                entries[layer] += 1
+                if entry["tag"] == TAG_CHUNK:
+                    weights[layer] += bin(chunk_layout.unpack(entry["payload"])["mask"]
+                                          ).count("1")
+    return entries, weights
+
+
+def spike_by_spike_share(program, model, layer_cycles):
+    """(share of cycles, of program entries, of weight values) of the layers whose operands
+    are both spikes at run time (AND gates), or None if the model has none."""
+    from hwgen.compiler.ir import SpikeAnd
+    gates = np.array([isinstance(model[plan.name], SpikeAnd) if plan.name in model else False
+                      for plan in program.layers])
+    if not gates.any():
+        return None
+    entries, weights = layer_memory(program)
+    cycles = layer_cycles.mean(axis=0)
+    return (cycles[gates].sum() / cycles.sum(), entries[gates].sum() / entries.sum(),
+            weights[gates].sum() / max(1, weights.sum()))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", dest="overrides", action="append", default=[],
@@ -91,7 +136,7 @@ def main(argv=None):
     config = hardware_config.load(None, args.overrides)
 
     rows, failures = [], 0
-    header = (f"{'workload':24} {'layer':6} {'pairs':>7} {'ideal':>7} {'cycles':>7} "
+    header = (f"{'workload':24} {'layer':26} {'pairs':>7} {'ideal':>7} {'cycles':>7} "
               f"{'ratio':>6} {'overhead':>8} {'(c-o)/ideal':>11} {'writes':>6}  goal")
     print(f"config: {config.to_json()}")
     print(header)
@@ -109,7 +154,9 @@ def main(argv=None):
         for index, (plan, layer) in enumerate(zip(result.program["layers"],
                                                   legalise(model).layers)):
             dense = layer.dense                    # the matrix the accelerator walks
-            active = result.trace.spikes[layer.source].any(axis=1).astype(np.int64)
+            # every source the layer reads, in its matrix's column order
+            active = np.concatenate([result.trace.spikes[name].any(axis=1).reshape(
+                len(inputs), -1) for name in layer.sources], axis=1).astype(np.int64)
             # an unrolled layer's weight is scipy.sparse: count as sparse @ dense
             nonzero = scipy.sparse.csr_array(dense.weight != 0, dtype=np.int64)
             pairs = float((nonzero @ active.T).sum(axis=0).mean())
@@ -128,10 +175,14 @@ def main(argv=None):
                          "ideal": ideal, "cycles": cycles, "ratio": cycles / ideal,
                          "overhead": overhead, "net_ratio": net, "write_bound": writes,
                          "goal": goal or None})
-            print(f"{name:24} {plan['name']:6} {pairs:7.0f} {ideal:7.1f} {cycles:7.1f} "
+            print(f"{name:24} {plan['name'][-26:]:26} {pairs:7.0f} {ideal:7.1f} {cycles:7.1f} "
                   f"{cycles / ideal:6.2f} {overhead:8d} {net:11.2f} {writes:6.0f}  {goal}")
         print(f"{'':24} ({len(inputs)} samples, {time.monotonic() - started:.0f} s, "
-              f"bit-exact)")
+              f"bit-exact, {result.cycles.mean():.0f} cycles per inference)")
+        share = spike_by_spike_share(program, model, result.layer_cycles)
+        if share is not None:
+            print(f"{'':24} spike x spike (AND-gate) layers: {share[0]:.1%} of the cycles, "
+                  f"{share[1]:.1%} of the program entries, {share[2]:.1%} of the weights")
     if args.json:
         args.json.write_text(json.dumps({"config": config.to_json(), "layers": rows},
                                         indent=1) + "\n")

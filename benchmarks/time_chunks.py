@@ -82,9 +82,8 @@ def layer_work(model, plan, trace):
         spikes = trace.spikes[name]
         return spikes.reshape(spikes.shape[0], spikes.shape[1], -1).astype(np.int64)
 
-    # (samples, T, K): a residual layer's columns are its source's neurons, then aux's
-    spikes = np.concatenate([flat(layer.source)] + ([flat(layer.aux)] if layer.aux else []),
-                            axis=2)
+    # (samples, T, K): a layer's columns are its source's neurons, then each aux's
+    spikes = np.concatenate([flat(name) for name in layer.sources], axis=2)
     # an unrolled layer's weight is scipy.sparse: count as sparse @ dense
     sparse = scipy.sparse.csr_array(dense.weight != 0, dtype=np.int64)   # (N, K)
     samples, steps, inputs = spikes.shape

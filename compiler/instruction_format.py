@@ -84,6 +84,13 @@ def bits_for(count):
     return max(1, (count - 1).bit_length())
 
 
+def source_bits(pairs, residual):
+    """Width of a CHUNK entry's ``state``: with ``pairs`` region pairs and layers reading
+    kept layers (``residual``), the pair number 0 .. ``pairs``; with recurrent layers only,
+    one bit (the layer's own pair)."""
+    return bits_for(pairs + 1) if residual else 1
+
+
 def program_layouts(config, modes, output_size, leak_bits=0, recurrent_layers=0,
                     residual=False, max_pool=False):
     """The bit layouts of fiber-program entries and layer descriptors.
@@ -97,10 +104,10 @@ def program_layouts(config, modes, output_size, leak_bits=0, recurrent_layers=0,
     own spikes of the last step (``state``: read from the layer's state regions) and a
     layer descriptor which region pair the layer writes (``state``, 1-based; 0: none) and
     which it reads its input from (``reads_state``). Layers whose spikes a later layer
-    reads through a residual connection have a region pair too (``recurrent_layers``
-    counts every pair); with any such connection (``residual``), the descriptor also says
-    which pair a ``state`` chunk of the layer is read from (``aux``: the earlier layer's;
-    0: the layer's own last-step spikes). With a max pooling of currents in any layer
+    reads besides the layer before it (residual connections, attention branches) have a
+    region pair too (``recurrent_layers`` counts every pair); with any such layer
+    (``residual``), a CHUNK entry's ``state`` is instead the pair its chunk is read from
+    (0: the layer's input region), :func:`source_bits` wide. With a max pooling of currents in any layer
     (``max_pool``), a NEURON entry says whether its currents only go into a running
     maximum (``partial``: a window position before the last) instead of to the neuron.
     Returns ``{"entry", "chunk_entry", "neuron_entry", "layer": BitLayout}``.
@@ -118,11 +125,9 @@ def program_layouts(config, modes, output_size, leak_bits=0, recurrent_layers=0,
              Field("wbase", bits_for(config.weight_depth))]
     layer = [Field("mode", bits_for(modes)), Field("last", 1)]
     if recurrent_layers:
-        chunk.insert(1, Field("state", 1))
+        chunk.insert(1, Field("state", source_bits(recurrent_layers, residual)))
         pair_bits = bits_for(recurrent_layers + 1)
         layer += [Field("state", pair_bits), Field("reads_state", pair_bits)]
-        if residual:
-            layer.append(Field("aux", pair_bits))
     neuron = [Field("theta", max(1, config.v_bits - 1)), Field("bias", config.acc_bits, True),
               Field("slot", slot_bits), Field("empty", 1), Field("chunk_last", 1)]
     if leak_bits:

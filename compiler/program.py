@@ -80,9 +80,11 @@ class LayerPlan:
     ``output_slots`` likewise for this layer's outputs. ``tppe_neurons[p]`` lists the
     neurons TPPE p computes, in order; ``mode`` indexes :attr:`Program.modes`.
 
-    A layer with a residual connection reads the spikes of the earlier layer ``aux`` as
-    well: ``input_slots`` then runs on from ``state_base`` with that layer's output slots
-    (input indices ``inputs - aux outputs + j``), read from that layer's region pair.
+    A layer that reads earlier layers (``aux``, in layer order: residual connections,
+    attention branches) reads their spikes as well: ``input_slots`` then runs on, from
+    ``aux_bases[k]`` (multiples of W; ``state_base`` is the first), with the output slots
+    of ``aux[k]`` (input indices counted on after the input's and the earlier ones'), read
+    from that layer's region pair.
     A recurrent layer (docs/semantics.md 4c) reads its own spikes of the previous step as
     well: ``input_slots`` then runs on from ``state_base`` (a multiple of W) with those,
     as input indices ``inputs - outputs + j``, laid out as the layer's ``output_slots``.
@@ -102,18 +104,21 @@ class LayerPlan:
     tppe_neurons: list
     estimated_cycles: list
     state_base: int = None
-    aux: str = None
+    aux: tuple = ()
+    aux_bases: tuple = ()
 
     @property
     def recurrent(self):
-        return self.state_base is not None and self.aux is None
+        return self.state_base is not None and not self.aux
 
     def region_widths(self):
         """Input positions the layer needs in one spike-buffer region: its input's, and
-        with recurrence its state's (which has regions of its own)."""
+        with recurrence its state's or with earlier layers' spikes theirs (each in
+        regions of its own)."""
         if self.state_base is None:
             return (len(self.input_slots),)
-        return self.state_base, len(self.input_slots) - self.state_base
+        bases = (*(self.aux_bases or (self.state_base,)), len(self.input_slots))
+        return (bases[0], *(end - start for start, end in zip(bases, bases[1:])))
 
     def to_json(self):
         result = {"name": self.name, "dense": self.dense, "inputs": self.inputs,
@@ -122,8 +127,9 @@ class LayerPlan:
                   "tppe_neurons": self.tppe_neurons, "estimated_cycles": self.estimated_cycles}
         if self.state_base is not None:
             result["state_base"] = self.state_base
-        if self.aux is not None:
-            result["aux"] = self.aux
+        if self.aux:
+            result["aux"] = list(self.aux)
+            result["aux_bases"] = list(self.aux_bases)
         return result
 
 
@@ -168,14 +174,21 @@ class Program:
     @property
     def residual(self):
         """Whether a layer reads an earlier layer's spikes besides its input's."""
-        return any(plan.aux is not None for plan in self.layers)
+        return any(plan.aux for plan in self.layers)
 
     @property
     def state_pairs(self):
         """Layers with a pair of spike-buffer regions of their own: the recurrent ones, and
         those whose spikes a later layer reads through a residual connection."""
-        kept = {plan.aux for plan in self.layers if plan.aux is not None}
-        return sum(plan.recurrent or plan.name in kept for plan in self.layers)
+        return len(self.pair_of())
+
+    def pair_of(self):
+        """{layer name: its region pair, numbered from 1 in layer order} for the layers
+        that have one: the recurrent ones and those a later layer reads besides the layer
+        before it (its ``aux``), whose spikes are kept there."""
+        kept = {name for plan in self.layers for name in plan.aux}
+        owners = [plan.name for plan in self.layers if plan.recurrent or plan.name in kept]
+        return {name: k + 1 for k, name in enumerate(owners)}
 
     @property
     def spike_regions(self):

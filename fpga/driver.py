@@ -156,7 +156,8 @@ class Board:
 
 
 def output_lif(model):
-    """The LIF op whose spikes and membranes the core returns (the readout's source)."""
+    """The neuron op (LIF, or a last LI) whose spikes and membranes the core returns (the
+    readout's source)."""
     for op in model.ops:
         if isinstance(op, Readout):
             return model[model.inputs_of(op.name)[0]]
@@ -195,7 +196,7 @@ def check_model(spec, model):
     out = output_lif(model)
     inputs = int(np.prod(model.input.shape))            # shaped inputs stream in C order
     expected = (spec.timesteps, spec.inputs, spec.outputs, spec.v_bits)
-    found = (model.timesteps, inputs, out.size, out.v_bits)
+    found = (model.timesteps, inputs, model.infer()[out.name].size, out.v_bits)
     if expected != found:
         raise FormatError(f"{spec.model_path}: the model (T={found[0]}, {found[1]} inputs, "
                           f"{found[2]} outputs, v_bits={found[3]}) does not match "
@@ -207,6 +208,7 @@ def check_model(spec, model):
 def run(board, spec, model, inputs, labels=None, progress=None, max_reported=10):
     """Run every sample of ``inputs`` on ``board`` and compare with the reference."""
     out = check_model(spec, model)
+    readout = next((op.mode for op in model.ops if isinstance(op, Readout)), "spike_count")
     spikes_in = reference.encode(model, inputs)
     # The core may stop after a time chunk (early exit): the reference then stops with it.
     trace = reference.run(model, inputs, early_exit=spec.early_exit,
@@ -221,7 +223,8 @@ def run(board, spec, model, inputs, labels=None, progress=None, max_reported=10)
         spikes, membranes = unpack_results(words, spec.timesteps, spec.v_bits,
                                            spec.time_chunk)
         report.cycles.append(cycles)
-        report.predictions.append(int(np.argmax(spikes.sum(axis=0))))
+        report.predictions.append(int(np.argmax(
+            membranes if readout == "final_membrane" else spikes.sum(axis=0))))
         differ = False
         for step, neuron in zip(*np.nonzero(spikes != expected_spikes[sample])):
             differ = True

@@ -176,10 +176,9 @@ def ideal_bounds(program, model, trace):
     # (compiler/passes/unroll.py), its source is the spiking op before it.
     for plan, layer in zip(program["layers"], legalise(model).layers):
         dense = layer.dense
-        spikes = trace.spikes[layer.source]
-        if layer.aux is not None:
-            # a residual connection: the kept layer's spikes are inputs too
-            spikes = np.concatenate([spikes, trace.spikes[layer.aux]], axis=2)
+        # a layer reading kept layers: their spikes are inputs too
+        spikes = np.concatenate([trace.spikes[name].reshape(*trace.spikes[name].shape[:2], -1)
+                                 for name in layer.sources], axis=2)
         if dense.recurrent:
             # its own spikes of the step before are inputs too (docs/semantics.md 4c)
             own = trace.spikes[plan["name"]]

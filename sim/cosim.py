@@ -24,7 +24,7 @@ import numpy as np
 
 from hwgen.errors import ToolchainError
 
-from hwgen.compiler.ir import reference
+from hwgen.compiler.ir import Readout, reference
 from hwgen.compiler.ir.spike_words import spikes_to_chunk_words
 from hwgen.gateware.core_interface import field_slices, trace_layout
 
@@ -53,6 +53,7 @@ class CosimResult:
     simulated_cycles: int = None
     simulation_seconds: float = None
     simulation_cpu_seconds: float = None
+    readout: str = "spike_count"    # how the model's readout reads the output layer
     steps: np.ndarray = None        # (samples,) time steps run (fewer after an early exit)
 
     @property
@@ -61,6 +62,10 @@ class CosimResult:
 
     @property
     def rtl_predictions(self):
+        """The class the RTL's outputs predict, read as the model's readout reads them:
+        the most spikes, or the largest final membrane (ties to the lowest class)."""
+        if self.readout == "final_membrane":
+            return np.argmax(self.verdict.rtl_membranes, axis=1)
         last = self.program["layers"][-1]["name"]
         return np.argmax(self.verdict.rtl_spikes[last].sum(axis=1), axis=1)
 
@@ -200,7 +205,9 @@ def _cosimulate(build, inputs, labels, waves, parallel, work, progress, log, eng
                        waves=[folder / "dump.vcd" for folder, _ in runs] if waves else None,
                        steps=observed["steps"],
                        simulated_cycles=sum(int(part["edges"]) for part in parts),
-                       simulation_seconds=seconds, simulation_cpu_seconds=cpu)
+                       simulation_seconds=seconds, simulation_cpu_seconds=cpu,
+                       readout=next((op.mode for op in model.ops if isinstance(op, Readout)),
+                                    "spike_count"))
 
 
 def _run_cocotb(build, program, ports, words, runs, waves, parallel, log, lanes, passes):

@@ -24,7 +24,8 @@ from hwgen.compiler.ir.neuron import joint_leak
 class Trace:
     """Everything one reference run computed, per op name.
 
-    ``spikes[name]``: uint8 (samples, T, neurons) for the input and every LIF op.
+    ``spikes[name]``: uint8 (samples, T, neurons) for the input and every LIF op (and LI
+    op: all 0, an integrator never spikes).
     ``currents[name]``: int64 (samples, T, neurons) for every Dense, convolution, pooling (a
     max pool of spikes is in ``spikes``), add, token_sum, spike_matmul and current_matmul
     op; a spike_and's spikes are in ``spikes``.
@@ -446,6 +447,9 @@ def _run(model, inputs):
             potentials, membrane = li(op, source)
             values[op.name] = trace.potentials[op.name] = potentials
             trace.membranes[op.name] = membrane
+            # it never spikes; recorded so that every neuron op has spikes (the accelerator
+            # runs it as neurons that never fire, checked like any layer)
+            trace.spikes[op.name] = np.zeros(potentials.shape, dtype=np.uint8)
         elif isinstance(op, Readout):
             if op.mode == "spike_count":
                 trace.counts = source.sum(axis=1, dtype=np.int64)

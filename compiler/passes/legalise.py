@@ -1,29 +1,45 @@
 """Legalise a model for the accelerator: find the chain of layers it can run.
 
-The accelerator runs a chain ``input -> layer -> layer ... -> readout``, each layer a
-synapse fused with the LIF neurons it feeds, reading the spikes of the layer before it
-and, for a residual connection, of one earlier layer too. A layer's synapse is what lies
-between its spike sources and its ``lif`` op: a single ``dense`` op (possibly recurrent,
-possibly behind a ``flatten``, which is a relabelling: values keep their C-order
-numbering, docs/semantics.md 3a), or any graph of linear ops -- convolutions, sum pooling,
-flatten, dense layers and adds -- which :mod:`.unroll` composes into the one matrix the
-accelerator walks. Anything else is refused here, at compile time, with a message naming
-the op, so that frontends can import ops (max pooling, ...) the hardware does not run yet.
+The accelerator runs a sequence of layers ``input -> layer -> layer ... -> readout``, in
+the model's topological order, each layer a synapse fused with the neurons it feeds. A
+layer reads the spikes of the layer before it and of any earlier layers (residual
+connections, the Q, K and V branches of an attention block): those are kept in region
+pairs of their own (:mod:`hwgen.compiler.scheduler.program`). A layer's synapse is what
+lies between its spike sources and its ``lif`` op: a single ``dense`` op (possibly
+recurrent, possibly behind a ``flatten``, which is a relabelling: values keep their
+C-order numbering, docs/semantics.md 3a), or any graph of linear ops -- convolutions, sum
+pooling, flatten, dense layers, adds and column sums over tokens -- which :mod:`.unroll`
+composes into the one matrix the accelerator walks.
+
+Three ops become layers of their own kind (docs/architecture.md, "Spiking
+transformers"): a Hadamard mask (``spike_and``) is a layer of AND gates and, when a later
+layer reads the model's input besides the first, the input is copied into a layer of
+identity gates so that its spikes are kept (:mod:`.spike_gates`); a non-spiking readout
+integrator (``li``) as the last op is a layer of neurons that never fire, read out by their
+final membranes. Anything else is refused here, at compile time, with a message naming the
+op, so that frontends can import ops the hardware does not run yet.
 """
 
 from dataclasses import dataclass
 
 from hwgen.errors import UnsupportedError
-from ..ir import LIF, Dense, Flatten, Input, MaxPool2d, Readout
+from ..ir import LI, LIF, CurrentMatmul, Dense, Flatten, Input, MaxPool2d, Readout, SpikeAnd, \
+    SpikeMatmul
+from .spike_gates import and_gates, input_copy, silent_lif
 from .unroll import LINEAR_OPS, pool_windows, unroll
+
+SPIKING_OPS = (Input, LIF, SpikeAnd)
+"""The ops whose values are spikes a layer can read (a layer's sources)."""
 
 
 @dataclass(frozen=True)
 class SpikingDense:
     """A layer: its synapse, as one matrix, fused with its neurons; what one accelerator
-    pass computes. ``source``: the op whose spikes it reads (the input or a LIF), past any
-    flatten. ``aux``: with a residual connection, the earlier LIF whose spikes it also
-    reads; ``dense``'s columns are then ``source``'s neurons followed by ``aux``'s."""
+    pass computes. ``source``: the layer before it (or the input), whose spikes it reads
+    from the alternating regions; ``aux``: the earlier layers whose spikes it also reads
+    (kept in their region pairs), in layer order; ``dense``'s columns are ``source``'s
+    neurons followed by each of ``aux``'s. A layer that reads only earlier layers has no
+    weight in ``source``'s columns."""
 
     dense: Dense
     lif: LIF
@@ -31,7 +47,7 @@ class SpikingDense:
     unrolled: tuple = ()
     """The ops :mod:`.unroll` composed into ``dense``, as ``op.where`` (empty: ``dense``
     is the model's own op)."""
-    aux: str = None
+    aux: tuple = ()
     pool: tuple = None
     """With a max pooling of currents before the neurons (``max_pool2d``): per neuron, the
     rows of ``dense`` (the pooled currents, C order) whose maximum it integrates."""
@@ -57,6 +73,11 @@ class SpikingDense:
         """The layer's neurons (with a max pooling, fewer than ``dense``'s rows)."""
         return len(self.pool) if self.pool is not None else self.dense.outputs
 
+    @property
+    def sources(self):
+        """Every op whose spikes it reads, in ``dense``'s column order."""
+        return (self.source, *self.aux)
+
 
 @dataclass(frozen=True)
 class LayerChain:
@@ -70,48 +91,102 @@ def legalise(model):
     model.validate()
     types = model.infer()
     ops = model.ops
-    lifs = [op for op in ops if isinstance(op, LIF)]
+    lifs = [op for op in ops if isinstance(op, (LIF, SpikeAnd))]
+    integrators = [op for op in ops if isinstance(op, LI)]
+    readout = next((op for op in ops if isinstance(op, Readout)), None)
     # A synapse op may serve several layers (a current read by two neuron ops, directly
     # or through adds): each layer's matrix then includes it, computing the same values.
-    regions = {lif.name: _synapse_of(model, lif) for lif in lifs}
+    regions = {lif.name: _synapse_of(model, lif) for lif in lifs + integrators
+               if not isinstance(lif, SpikeAnd)}
     owner = {op.name for synapse, _ in regions.values() for op in synapse}
-    pools = {pool.name for pool in (_pooling_of(model, lif) for lif in lifs) if pool}
+    pools = {pool.name for pool in (_pooling_of(model, lif) for lif in lifs + integrators
+                                    if not isinstance(lif, SpikeAnd)) if pool}
     owner |= pools
     for op in ops:
-        if not isinstance(op, (Input, LIF, Readout, *LINEAR_OPS)) and op.name not in pools:
+        if not isinstance(op, (Input, LIF, LI, SpikeAnd, Readout, *LINEAR_OPS)) \
+                and op.name not in pools:
             _refuse_type(model, op)
-    readout = None
+    for op in lifs:
+        if isinstance(op, SpikeAnd):
+            regions[op.name] = ((), _and_sources(model, op))
+    if integrators:
+        _check_integrator(model, integrators, lifs, readout)
+    neurons = lifs + integrators
     for op in ops:
-        if isinstance(op, (Input, LIF)) or op.name in owner:
+        if isinstance(op, (Input, LIF, SpikeAnd)) or op.name in owner or op in integrators:
             continue
-        if isinstance(op, Readout) and lifs and model.inputs_of(op.name) == [lifs[-1].name]:
-            if op.mode != "spike_count":
-                raise UnsupportedError(f"{op.where}: readout mode {op.mode!r} is not "
-                                       f"supported by the accelerator yet (it reads spike "
-                                       f"counts)")
-            readout = op
-        elif isinstance(op, Readout):
+        if isinstance(op, Readout) and neurons \
+                and model.inputs_of(op.name) == [neurons[-1].name]:
+            continue
+        if isinstance(op, Readout):
             _refuse_type(model, op)
-        else:
-            raise UnsupportedError(f"{op.where}: its output feeds no neuron; the accelerator "
-                                   f"runs a single chain of layers")
-    if not lifs:
+        raise UnsupportedError(f"{op.where}: its output feeds no neuron; the accelerator "
+                               f"runs a single sequence of layers")
+    if not neurons:
         raise UnsupportedError(f"model {model.name!r}: has no dense -> lif layer to run")
     layers, previous = [], model.input
-    for lif in lifs:
-        synapse, sources = regions[lif.name]
-        layers.append(_layer(model, lif, synapse, sources, previous, types))
-        previous = lif
+    if any(model.input.name in regions[op.name][1] for op in neurons[1:]):
+        # a later layer reads the input: copy it into a layer of its own, kept for them
+        dense, gates = input_copy(model, types)
+        layers.append(SpikingDense(dense, gates, model.input.name,
+                                   (f"{model.input.where} (copied, kept)",)))
+    for op in neurons:
+        synapse, sources = regions[op.name]
+        if isinstance(op, SpikeAnd):
+            aux = tuple(s for s in sources if s != previous.name)
+            dense, gates = and_gates(op, model.inputs_of(op.name), (previous.name, *aux),
+                                     types)
+            layers.append(SpikingDense(dense, gates, previous.name, (op.where,), aux))
+        else:
+            lif = silent_lif(op, types[op.name].size) if isinstance(op, LI) else op
+            layers.append(_layer(model, lif, synapse, sources, previous, types))
+        previous = op
     residual = next((layer for layer in layers if layer.aux), None)
     recurrent = next((layer for layer in layers if layer.dense.recurrent), None)
     if residual and recurrent:
         raise UnsupportedError(f"{residual.lif.where}: a residual connection (from "
-                               f"{residual.aux!r}) in a model with a recurrent layer "
+                               f"{residual.aux[0]!r}) in a model with a recurrent layer "
                                f"({recurrent.name!r}) is not supported by the accelerator yet")
+    if readout is not None and readout.mode == "final_membrane" \
+            and isinstance(neurons[-1], SpikeAnd):
+        raise UnsupportedError(f"{readout.where}: reads final membranes of "
+                               f"{neurons[-1].where}, whose gates have none")
+    if readout is not None and readout.mode == "spike_count" and integrators:
+        raise UnsupportedError(f"{readout.where}: counts the spikes of "
+                               f"{integrators[0].where}, which never spikes")
     return LayerChain(model.input, tuple(layers), readout)
 
 
+def _check_integrator(model, integrators, lifs, readout):
+    """A non-spiking integrator runs as the last layer, read out by its final membranes."""
+    li = integrators[0]
+    order = {op.name: i for i, op in enumerate(model.ops)}
+    last = len(integrators) == 1 and all(order[op.name] < order[li.name] for op in lifs)
+    if not last or readout is None or model.inputs_of(readout.name) != [li.name]:
+        raise UnsupportedError(f"{li.where}: a non-spiking integrator runs on the accelerator "
+                               f"only as the last layer, read out by a readout op")
+
+
+def _and_sources(model, op):
+    """The spike sources of a ``spike_and`` op's gates: its two inputs, which must be
+    spiking ops (a layer reads spikes that a layer wrote)."""
+    inputs = model.inputs_of(op.name)
+    for name in inputs:
+        if not isinstance(model[name], SPIKING_OPS):
+            raise UnsupportedError(f"{op.where}: its input {model[name].where} is not the "
+                                   f"output of a spiking op; the accelerator's AND gates "
+                                   f"read the spikes a layer wrote")
+    order = {o.name: i for i, o in enumerate(model.ops)}
+    return sorted(set(inputs), key=order.__getitem__)
+
+
 def _refuse_type(model, op):
+    if isinstance(op, (SpikeMatmul, CurrentMatmul)):
+        raise UnsupportedError(
+            f"{op.where}: op type {op.type_name!r} is not supported by the accelerator yet: "
+            f"Spikformer's and Spike-driven Transformer v2's attention (K^T V, Q (K^T V)) "
+            f"run in the integer reference only; Spike-driven Transformer v1's (SDSA) runs "
+            f"on the accelerator")
     feeds = model.inputs_of(op.name)
     what = "after a dense layer " if feeds and isinstance(model[feeds[0]], Dense) else ""
     raise UnsupportedError(f"{op.where}: op type {op.type_name!r} {what}is not supported by "
@@ -125,7 +200,7 @@ def _pooling_of(model, lif):
     if not isinstance(model[feed], MaxPool2d):
         return None
     (source,) = model.inputs_of(feed)
-    if isinstance(model[source], (Input, LIF)):
+    if isinstance(model[source], SPIKING_OPS):
         _refuse_type(model, model[feed])
     return model[feed]
 
@@ -140,7 +215,7 @@ def _synapse_of(model, lif):
     while frontier:
         name = frontier.pop(0)
         op = model[name]
-        if isinstance(op, (Input, LIF)):
+        if isinstance(op, SPIKING_OPS):
             if name not in sources:
                 sources.append(name)
         elif name not in synapse:
@@ -159,38 +234,22 @@ def _layer(model, lif, synapse, sources, previous, types):
     if not synapse:
         raise UnsupportedError(f"{lif.where}: reads spikes directly; the accelerator runs a "
                                f"synapse before every lif op")
-    if previous.name not in sources:
-        raise UnsupportedError(f"{lif.where}: reads {', '.join(map(repr, sources))}, not the "
-                               f"layer before it ({previous.name!r}); the accelerator runs a "
-                               f"chain of layers")
-    aux = [s for s in sources if s != previous.name]
-    where = next((op for op in reversed(synapse) if len(model.inputs_of(op.name)) > 1),
-                 synapse[-1]).where
-    if len(aux) > 1:
-        raise UnsupportedError(f"{where}: adds inputs from {', '.join(map(repr, sources))}; "
-                               f"the accelerator reads at most two spike sources per layer")
-    if aux and isinstance(model[aux[0]], Input):
-        raise UnsupportedError(f"{where}: adds inputs from {previous.name!r} and "
-                               f"{aux[0]!r}; a residual connection from the model's input is "
-                               f"not supported by the accelerator yet (its spikes are not "
-                               f"kept after the first layer)")
+    aux = tuple(s for s in sources if s != previous.name)
+    columns = [previous] + [model[a] for a in aux]
     pool = _pooling_of(model, lif)
     output = model.inputs_of(pool.name if pool is not None else lif.name)[0]
     dense = model[output]
     if pool is not None:
         groups = pool_windows(pool, types[output].shape)
-        unrolled = unroll(model, [previous] + [model[a] for a in aux], synapse, output, types)
+        unrolled = unroll(model, columns, synapse, output, types)
         return SpikingDense(unrolled, lif, previous.name,
-                            tuple(op.where for op in synapse) + (pool.where,),
-                            aux[0] if aux else None, groups)
-    if not aux and isinstance(dense, Dense) and all(
+                            tuple(op.where for op in synapse) + (pool.where,), aux, groups)
+    if not aux and sources == [previous.name] and isinstance(dense, Dense) and all(
             isinstance(op, Flatten) for op in synapse if op is not dense):
         return SpikingDense(dense, lif, previous.name)
     recurrent = next((op for op in synapse if isinstance(op, Dense) and op.recurrent), None)
     if recurrent is not None:
         raise UnsupportedError(f"{recurrent.where}: a recurrent dense op must feed its lif op "
-                               f"directly from its one spike source")
-    return SpikingDense(unroll(model, [previous] + [model[a] for a in aux], synapse, output,
-                               types),
-                        lif, previous.name, tuple(op.where for op in synapse),
-                        aux[0] if aux else None)
+                               f"directly from its one spike source, the layer before it")
+    return SpikingDense(unroll(model, columns, synapse, output, types), lif, previous.name,
+                        tuple(op.where for op in synapse), aux)

@@ -3,7 +3,8 @@ walks.
 
 Between a spike source (the input or a ``lif`` op) and the ``lif`` op it feeds, every op
 hwgen has is linear in the source's spikes plus a constant: convolutions, sum pooling,
-flatten, dense layers, adds of those (docs/semantics.md 3-3b). The current the neurons
+flatten, dense layers, adds of those (docs/semantics.md 3-3b), and column sums over tokens
+(``token_sum``, 4d: a row of ones per feature over its positions). The current the neurons
 integrate is therefore ``I[n, t] = b[n] + sum_k M[n, k] * s[k, t]`` for one integer matrix
 ``M`` (outputs x source neurons, both numbered in C order) and bias ``b``, exactly: every
 intermediate value is an integer the IR proves cannot overflow (each op's declared width
@@ -32,12 +33,12 @@ import numpy as np
 import scipy.sparse
 
 from hwgen.errors import FitError, UnsupportedError
-from ..ir import Add, Conv1d, Conv2d, Dense, Flatten, SumPool2d
+from ..ir import Add, Conv1d, Conv2d, Dense, Flatten, SumPool2d, TokenSum
 from ..ir import reference
 from ..ir.ops import _require_int
 from ..ir.widths import MAX_IR_ACC_BITS, MAX_WEIGHT_BITS, MIN_BITS
 
-LINEAR_OPS = (Dense, Conv1d, Conv2d, SumPool2d, Flatten, Add)
+LINEAR_OPS = (Dense, Conv1d, Conv2d, SumPool2d, Flatten, Add, TokenSum)
 """The ops a layer's synapse may be made of: each linear in its inputs plus a constant."""
 
 MAX_UNROLLED_NONZEROS = 1 << 28
@@ -145,6 +146,12 @@ def _operator(op, shape):
         return scipy.sparse.csr_array(op.feedforward_weight.astype(np.int64)), bias
     channels, spatial = shape[0], tuple(shape[1:])
     size = int(np.prod(shape))
+    if isinstance(op, TokenSum):
+        # feature c's positions are the consecutive elements c P .. c P + P - 1 (C order)
+        positions = size // channels
+        return (scipy.sparse.csr_array(
+            (np.ones(size, dtype=np.int64), (np.arange(size) // positions, np.arange(size))),
+            shape=(channels, size)), np.zeros(channels, dtype=np.int64))
     # input index + 1 at every position: windows() pads with 0, so padding is index -1
     index = np.arange(1, size + 1, dtype=np.int64).reshape(1, *shape)
     if isinstance(op, SumPool2d):

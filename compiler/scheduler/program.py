@@ -65,9 +65,9 @@ def compile_program(model, config, calibration_spikes=None):
     input_size = int(np.prod(chain.input.shape))        # a shaped input is streamed in C order
     slots = list(range(input_size)) + [-1] * (-input_size % W)
     source = chain.input.name
-    # Region pairs: one for each recurrent layer and each layer a later one reads through
-    # a residual connection (its spikes are kept there), numbered from 1 in layer order.
-    kept = {layer.aux for layer in chain.layers if layer.aux is not None}
+    # Region pairs: one for each recurrent layer and each layer a later one reads besides
+    # the layer before it (its spikes are kept there), numbered from 1 in layer order.
+    kept = {name for layer in chain.layers for name in layer.aux}
     max_pool = any(layer.pool is not None for layer in chain.layers)
     pairs = 0
     pair_of = {}
@@ -82,20 +82,25 @@ def compile_program(model, config, calibration_spikes=None):
             pairs += 1
             pair_of[layer.name] = pairs
         main_inputs = layer.dense.feedforward_inputs
-        if layer.aux is not None:
-            main_inputs -= next(l.outputs for l in chain.layers if l.name == layer.aux)
+        kept_plans = [next(plan for plan in plans if plan.name == name) for name in layer.aux]
+        main_inputs -= sum(plan.outputs for plan in kept_plans)
         activity = _activity(calibration_spikes, source, main_inputs)
-        state_base = None
-        if layer.aux is not None:
-            # The earlier layer's spikes follow the input, from a chunk boundary, laid out
-            # as that layer wrote them (its output slots) in its region pair.
-            state_base = len(slots)
-            kept_plan = next(plan for plan in plans if plan.name == layer.aux)
-            slots = slots + [-1 if n < 0 else main_inputs + n for n in kept_plan.output_slots]
-            if activity is not None:
-                activity = np.concatenate([activity, _activity(
-                    calibration_spikes, layer.aux, layer.dense.inputs - main_inputs)])
-            provisional = slots
+        # Where the fiber's chunks come from: (first slot, region pair) per part after the
+        # input's, each from a chunk boundary (pair 0: the input's own region).
+        parts = []
+        if layer.aux:
+            # Each kept layer's spikes follow the input, laid out as that layer wrote them
+            # (its output slots) in its region pair.
+            provisional = list(slots)
+            offset = main_inputs
+            for plan in kept_plans:
+                parts.append((len(provisional), pair_of[plan.name]))
+                provisional += [-1 if n < 0 else offset + n for n in plan.output_slots]
+                if activity is not None:
+                    activity = np.concatenate([activity, _activity(
+                        calibration_spikes, plan.name, plan.outputs)])
+                offset += plan.outputs
+            slots = provisional
         elif layer.dense.recurrent:
             if last:
                 raise UnsupportedError(
@@ -104,7 +109,7 @@ def compile_program(model, config, calibration_spikes=None):
                     f"input); add a feed-forward output layer after it")
             # Its own spikes follow its input, from a chunk boundary; estimated here in
             # neuron order, placed below in output-slot order once the TPPEs are known.
-            state_base = len(slots)
+            parts.append((len(slots), pair_of[layer.name]))
             own = _activity(calibration_spikes, layer.name, layer.outputs)
             activity = None if activity is None else np.concatenate([activity, own])
             provisional = slots + [layer.dense.feedforward_inputs + j
@@ -133,10 +138,7 @@ def compile_program(model, config, calibration_spikes=None):
             slots = slots + [-1 if n < 0 else layer.dense.feedforward_inputs + n
                              for n in output_slots]
         own_pair = pair_of.get(layer.name, 0)
-        fields = {"state": own_pair, "reads_state": reads_state}
-        if kept:
-            fields["aux"] = pair_of[layer.aux] if layer.aux is not None else 0
-        descriptor_fields.append(fields)
+        descriptor_fields.append({"state": own_pair, "reads_state": reads_state})
         reads_state = own_pair
         rows = layer.dense.outputs
         permuted = _in_slot_order(layer.dense.weight, slots)
@@ -165,15 +167,21 @@ def compile_program(model, config, calibration_spikes=None):
                         offset += len(run)
                         chunk = {"chunk": c, "mask": mask, "wbase": weights[p].place(run),
                                  "last": int(i == len(fiber.entries) - 1)}
-                        if state_base is not None and c >= state_base // W:
-                            chunk.update(chunk=c - state_base // W, state=1)
+                        for base, pair in reversed(parts):
+                            if c >= base // W:
+                                # the chunk's place in the pair's region; in a recurrent
+                                # layer's own pair, ``state`` 1 (its last step's spikes)
+                                chunk.update(chunk=c - base // W,
+                                             state=1 if layer.dense.recurrent else pair)
+                                break
                         per_tppe[p].append(("chunk", chunk))
             per_tppe[p].append(("layer_end", {}))
         plans.append(LayerPlan(layer.name, layer.dense.name, layer.inputs, layer.outputs,
                                modes.index(mode), last, slots, output_slots,
                                [list(ns) for ns in assignment.neurons],
                                [round(float(c), 1) for c in assignment.estimated_cycles],
-                               state_base, layer.aux))
+                               parts[0][0] if parts else None, tuple(layer.aux),
+                               tuple(base for base, _ in parts) if layer.aux else ()))
         slots, source = output_slots, layer.name
 
     output_size = chain.layers[-1].outputs

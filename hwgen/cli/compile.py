@@ -75,11 +75,13 @@ def print_summary(program, build):
         counts = [len(n) for n in layer.tppe_neurons]
         # a recurrent layer's own last-step spikes are inputs too (docs/semantics.md 4c),
         # and a kept earlier layer's spikes are a residual layer's
-        kept = next((p.outputs for p in program.layers if p.name == layer.aux), None)
+        kept = [p.outputs for name in layer.aux for p in program.layers if p.name == name]
         shape = (f"{layer.inputs - layer.outputs} + {layer.outputs} rec. -> {layer.outputs}"
                  if layer.recurrent else
-                 f"{layer.inputs - kept} + {kept} from {layer.aux} -> {layer.outputs}"
-                 if kept is not None else f"{layer.inputs} -> {layer.outputs}")
+                 f"{layer.inputs - sum(kept)} + "
+                 + " + ".join(f"{n} from {name}" for n, name in zip(kept, layer.aux))
+                 + f" -> {layer.outputs}"
+                 if kept else f"{layer.inputs} -> {layer.outputs}")
         rows.append((layer.name, shape,
                      f"{min(counts)}..{max(counts)}",
                      f"{max(layer.estimated_cycles):.0f}",

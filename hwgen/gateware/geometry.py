@@ -7,11 +7,11 @@ shapes from it, so a width is never computed twice.
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Cat, Mux, signed, unsigned
+from amaranth.hdl import Cat, Const, Mux, signed, unsigned
 from amaranth.lib import data
 
 from hwgen.compiler.hardware_config import MAX_TIME_CHUNK
-from hwgen.compiler.instruction_format import bits_for
+from hwgen.compiler.instruction_format import bits_for, source_bits
 from hwgen.compiler.ir.graph import MAX_TIMESTEPS
 from hwgen.compiler.ir.neuron import MAX_FRAC_BITS
 from hwgen.compiler.ir.widths import MAX_ACC_BITS, MAX_V_BITS, MAX_WEIGHT_BITS, MIN_BITS
@@ -45,7 +45,8 @@ class Geometry:
     state_pairs: int = 0    # layers with a pair of spike-buffer regions of their own:
                             # recurrent ones, and those read later through a residual
     recurrent: bool = None  # whether any pair is a recurrent layer's (default: any pair)
-    residual: bool = False  # whether a layer reads a kept layer's spikes (descriptor aux)
+    residual: bool = False  # whether a layer reads kept layers' spikes (chunk entry state
+                            # = their pair)
     max_pool: bool = False  # whether neuron headers carry ``partial`` (max pooling)
 
     def __post_init__(self):
@@ -132,11 +133,17 @@ class Geometry:
         return self.input_regions_end + 2 * self.state_pairs
 
     @property
+    def source_bits(self):
+        """Top bits of a fiber chunk saying where it is read: with recurrent layers, one
+        (the layer's own spikes of the last step, in the sequencer's state region); with
+        kept layers (``residual``), the pair holding them (0: the input region)."""
+        return source_bits(self.state_pairs, self.residual) if self.state_pairs else 0
+
+    @property
     def fiber_chunk_bits(self):
         """A chunk of a layer's input fiber: its index in a region and, with region pairs,
-        a top bit saying it holds the layer's own spikes of the last step or a kept
-        layer's spikes (read from the sequencer's state region, not the input region)."""
-        return self.chunk_bits + (1 if self.state_pairs else 0)
+        where it is read (:attr:`source_bits`)."""
+        return self.chunk_bits + self.source_bits
 
     @property
     def region_bits(self):
@@ -154,10 +161,16 @@ class Geometry:
 
     def source_region(self, chunk, region, state_region):
         """The region a fiber chunk (``fiber_chunk_bits`` wide) is read from: the layer's
-        input ``region``, or for a chunk of its own last-step spikes ``state_region``."""
+        input ``region``, or for a chunk of its own last-step spikes ``state_region``; with
+        kept layers, ``state_region`` is the first pair's region of this time chunk
+        (:class:`~.sequencer.LayerSequencer`) and pair k's is 2 (k - 1) after it."""
         if not self.state_pairs:
             return region
-        return Mux(chunk[self.chunk_bits], state_region, region)
+        source = chunk[self.chunk_bits:]
+        if not self.residual:
+            return Mux(source, state_region, region)
+        kept = (state_region + Cat(Const(0, 1), source) - 2)[:self.region_bits]
+        return Mux(source == 0, region, kept)
 
     def spike_word_addr(self, chunk, offset, region, state_region):
         """The spike-buffer address of word ``offset`` of a fiber chunk."""

@@ -40,10 +40,11 @@ class LayerSequencer(wiring.Component):
     c and reads its own spikes of step c - 1 (``state_region``) from the other; the layer
     after it (``reads_state`` = k) reads its input from the first. With ``residual``, the
     pairs are instead those of layers whose spikes a later layer reads besides its input
-    (a residual connection): such a layer writes into its pair as above, the layer after it
-    reads them there, and the later one (descriptor ``aux`` = k) reads them as its
-    ``state_region``, in the same pass (T_c steps at once; a model has either recurrent
-    layers or residual connections).
+    (residual connections, attention branches): such a layer writes into its pair as above,
+    the layer after it reads them there, and a later one reads them in the same pass (T_c
+    steps at once; a model has either recurrent layers or kept ones): ``state_region`` is
+    then pair 1's region of this chunk, and a fiber chunk names the pair it reads
+    (:meth:`~.geometry.Geometry.source_region`).
 
     Overhead per layer and chunk: 3 cycles between one layer's barrier and the next layer's
     first fetch (read the descriptor, pulse ``go``, let the TPPEs leave their halt).
@@ -65,9 +66,9 @@ class LayerSequencer(wiring.Component):
         if state_pairs and "state" not in layout.offsets:
             raise ValueError("LayerSequencer: region pairs (state_pairs) need the "
                              "descriptors' state fields")
-        if residual and (not state_pairs or "aux" not in layout.offsets):
+        if residual and not state_pairs:
             raise ValueError("LayerSequencer: residual connections need region pairs "
-                             "(state_pairs) and the descriptors' aux field")
+                             "(state_pairs)")
         if state_pairs and not residual and lanes != 1:
             raise ValueError("LayerSequencer: recurrent layers (state_pairs) run one step "
                              "per pass (lanes 1)")
@@ -140,11 +141,8 @@ class LayerSequencer(wiring.Component):
                 self.in_region.eq(Mux(reads_state != 0, pair(reads_state, step), previous)),
             ]
             if self.residual:
-                # a kept layer's spikes of this very step, written earlier in this pass
-                aux = Signal.like(descriptor.aux)
-                with m.If(self.go):
-                    m.d.sync += aux.eq(descriptor.aux)
-                m.d.comb += self.state_region.eq(pair(aux, step))
+                # kept layers' spikes of this very chunk, written earlier in this pass
+                m.d.comb += self.state_region.eq(self.input_regions_end + step)
             else:
                 m.d.comb += self.state_region.eq(pair(state, ~step & 1))
         else:

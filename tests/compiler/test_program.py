@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from hwgen.compiler import hardware_config
 from hwgen.errors import ConfigError, FitError, UnsupportedError
-from hwgen.compiler.ir import LIF, Dense, Input, Leak, Model, Readout
+from hwgen.compiler.ir import LIF, Dense, Flatten, Input, Leak, Model, Readout
 from hwgen.compiler.scheduler.program import compile_program
 from hwgen import bundled
 from hwgen.compiler.ir import reference
@@ -166,7 +166,7 @@ def test_configuration_files(tmp_path):
 
 
 def test_ops_the_accelerator_cannot_run_are_refused_by_name():
-    from hwgen.compiler.ir import LI, Conv2d, Flatten, MaxPool2d
+    from hwgen.compiler.ir import LI, Conv2d, MaxPool2d
     model = Model("m", 2)
     model.add(Input("x", (2, 4, 4)))
     model.add(Conv2d("conv", np.ones((3, 2, 2, 2), dtype=int), weight_bits=2, acc_bits=5), "x")
@@ -178,10 +178,14 @@ def test_ops_the_accelerator_cannot_run_are_refused_by_name():
     with pytest.raises(UnsupportedError, match="max_pool2d 'pool': op type 'max_pool2d' is "
                                                "not supported by the accelerator yet"):
         compile_program(model, config())
+    # a non-spiking integrator runs as the last layer only, read out by its membranes
     model = _chain((Dense("fc", np.ones((2, 4)), weight_bits=2, acc_bits=4), "x"),
                    (LI("li", v_bits=6), "fc"), (Readout("r", "final_membrane"), "li"))
-    with pytest.raises(UnsupportedError, match="li 'li': op type 'li' after a dense layer is "
-                                               "not supported by the accelerator yet"):
+    assert compile_program(model, config()).output_size == 2
+    model = _chain((Dense("fc", np.ones((2, 4)), weight_bits=2, acc_bits=4), "x"),
+                   (LI("li", v_bits=6), "fc"))
+    with pytest.raises(UnsupportedError, match="li 'li': a non-spiking integrator runs on "
+                                               "the accelerator only as the last layer"):
         compile_program(model, config())
     model = _chain((Dense("fc", np.ones((2, 4)), weight_bits=2, acc_bits=4), "x"),
                    (LIF("lif", np.array([1, 1]), v_bits=4), "fc"))
@@ -209,11 +213,16 @@ def test_unsupported_structures_are_refused_at_compile_time():
                    (Dense("fc2", np.ones((2, 4)), weight_bits=2, acc_bits=4), "x"))
     with pytest.raises(UnsupportedError, match="dense 'fc2': its output feeds no neuron"):
         compile_program(model, config())
-    model = _chain((dense, "x"), (LIF("a", np.array([1, 1]), v_bits=4), "fc"),
-                   (LIF("b", np.array([1, 1]), v_bits=4), "fc"))
+    from hwgen.compiler.ir import SpikeMatmul
+    model = Model("m", 2)
+    model.add(Input("t", (2, 4)))
+    model.add(Flatten("t2", 0, 0), "t")           # a relabelled copy: K and V alike
+    model.add(SpikeMatmul("kv"), ["t", "t2"])
+    model.add(Flatten("f"), "kv")
+    model.add(LIF("l", np.ones(4, dtype=int), v_bits=6), "f")
     with pytest.raises(UnsupportedError, match=re.escape(
-            "lif 'b': reads 'x', not the layer before it ('a'); the accelerator runs a "
-            "chain of layers")):
+            "spike_matmul 'kv': op type 'spike_matmul' is not supported by the accelerator "
+            "yet: Spikformer's and Spike-driven Transformer v2's attention")):
         compile_program(model, config())
 
 

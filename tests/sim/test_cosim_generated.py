@@ -80,7 +80,8 @@ def test_refusal_check_rejects_multiline_and_unnamed_messages():
 def test_the_generator_reaches_every_corner_it_promises():
     """Over a fixed sample of draws (no simulation): every neuron mode of the IR, voltage-
     and current-based, the extreme T, TPPE counts, widths and sizes, every input kind, both
-    joins, every fetch width, every flaw, and convolutional layers at their corners."""
+    joins, every fetch width, every flaw, convolutional layers and attention blocks at
+    their corners."""
     from hwgen.compiler.ir.neuron import (FIRE_MODES, LEAK_KINDS, ORDERS, RESET_MODES,
                                          SYNAPSE_ROUNDINGS)
     from model_strategies import THRESHOLD_STYLES, WEIGHT_STYLES
@@ -88,7 +89,7 @@ def test_the_generator_reaches_every_corner_it_promises():
                                    "weight_bits", "size_vs_chunk", "stimulus", "encoding",
                                    "flaw", "weights", "thresholds", "time_chunks",
                                    "synapse", "synapse_rounding", "i_bits", "cuba_order",
-                                   "join", "recurrent", "fetch_width", "conv")}
+                                   "join", "recurrent", "fetch_width", "conv", "attention")}
 
     @settings(max_examples=2000, derandomize=True, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
@@ -129,6 +130,18 @@ def test_the_generator_reaches_every_corner_it_promises():
                 ("one-pixel input", index == 0 and max(case.input_shape[1:]) == 1),
                 ("channels not a chunk multiple", conv.out_channels % chunk))
                 if present)
+        if case.attention is not None:
+            a = case.attention
+            tokens = case.input_shape[1:] if not case.convs else ()
+            seen["attention"].update(corner for corner, present in (
+                ("after convolutions", case.convs), ("1-d tokens", len(tokens) == 1),
+                ("2-d tokens", len(tokens) == 2), ("one token", tokens and max(tokens) == 1),
+                ("one feature", not case.convs and case.input_shape[0] == 1),
+                ("feature mask", a.mask == "feature"), ("hadamard mask", a.mask == "hadamard"),
+                ("shortcut", a.shortcut), ("no shortcut", not a.shortcut),
+                ("all-spiking Q/K/V", "zero" in a.thresholds[:3]),
+                ("silent Q/K/V", "vmax" in a.thresholds[:3]),
+                ("flawed", case.flaw)) if present)
         for layer in case.layers:
             seen["order"].add(layer.order)
             seen["fire"].add(layer.fire)
@@ -171,6 +184,10 @@ def test_the_generator_reaches_every_corner_it_promises():
     assert seen["conv"] == {"1-d", "2-d", "second layer", "sum pool", "shortcut add", "groups",
                             "stride", "dilation", "padding", "one-pixel input",
                             "channels not a chunk multiple", "residual", "max pool"}
+    assert seen["attention"] == {"after convolutions", "1-d tokens", "2-d tokens", "one token",
+                                 "one feature", "feature mask", "hadamard mask", "shortcut",
+                                 "no shortcut", "all-spiking Q/K/V", "silent Q/K/V",
+                                 "flawed"}
 
 
 def test_a_reproducer_holds_the_model_config_inputs_and_one_command(tmp_path):

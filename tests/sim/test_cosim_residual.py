@@ -63,7 +63,7 @@ def test_dense_residuals_are_bit_exact(settings, tmp_path):
     x = (np.random.default_rng(32).random((12, 6, 13)) < 0.45).astype(np.uint8)
     x[0] = 0
     program = compile_program(model, hardware_config.load(None, settings))
-    assert [plan.aux for plan in program.layers] == [None, None, None, "h1", None]
+    assert [plan.aux for plan in program.layers] == [(), (), (), ("h1",), ()]
     assert program.state_pairs == 1          # h1, kept for h4 (h3 is its input)
     result = cosimulate(build_directory.write(program, model, tmp_path / "b"), x)
     assert result.verdict.bit_exact, result.verdict.first_mismatch
@@ -107,6 +107,6 @@ def test_a_nir_sew_resnet_block_is_bit_exact_and_computes_what_nir_means(tmp_pat
         assert np.array_equal(ours.spikes[name], theirs.spikes[name]), name
         assert 0 < ours.spikes[name].mean() < 1, name
     program = compile_program(model, hardware_config.load(None, ["tppes=3"]))
-    assert [plan.aux for plan in program.layers] == [None, None, "l0", "l1"]
+    assert [plan.aux for plan in program.layers] == [(), (), ("l0",), ("l1",)]
     result = cosimulate(build_directory.write(program, model, tmp_path / "b"), x)
     assert result.verdict.bit_exact, result.verdict.first_mismatch

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 from hypothesis import strategies as st
 
+from attention_models import AttentionDraw, sdsa_block
 from hwgen.compiler import hardware_config
 from hwgen.errors import HwgenError
 from hwgen.compiler.frontends import native
@@ -152,6 +153,7 @@ class Case:
     wide_acc: bool = False      # acc_bits=32 explicitly (if the model's sums fit in 32 bits)
     input_shape: tuple = None   # (C, H, W) or (C, L) for convolutional layers first
     convs: tuple = ()           # ConvDraw, before the fully-connected ``layers``
+    attention: AttentionDraw = None     # an SDSA block after the convolutions (on tokens)
 
     name = "generated"
 
@@ -169,7 +171,9 @@ class Case:
         previous, fan_in = "input", self.inputs
         for index, conv in enumerate(self.convs, start=1):
             previous = _conv_layer(model, index, conv, previous, self.timesteps)
-        if self.convs:
+        if self.attention is not None:
+            previous = sdsa_block(model, "attn", previous, self.attention)
+        if self.convs or self.attention is not None:
             fan_in = model.infer()[previous].size
             model.add(Flatten("flatten"), previous)
             previous = "flatten"
@@ -252,6 +256,8 @@ class Case:
             + (f"+pool{c.pool}" if c.pool else "") + ("+1x1" if c.shortcut else "")
             + (f"+max{c.max_pool}" if c.max_pool else "") + " -> "
             for c in self.convs)
+        if self.attention is not None:
+            convs += self.attention.describe() + " -> "
         extra = f" flaw={self.flaw}" if self.flaw else ""
         shape = "x".join(map(str, self.input_shape)) if self.input_shape else self.inputs
         return (f"T={self.timesteps} in={shape}({self.encoding}) -> {convs}{layers} "
@@ -667,8 +673,51 @@ def cases(draw, *, max_layers=4, max_size=70, flaw_weight=0.1, max_tppes=MAX_TPP
         input_shape, convs = draw(conv_fronts(chunk, tppes, T))
         inputs = int(np.prod(input_shape))
         overrides = _cover_convs(overrides, convs, flaw)
+    # Drawn last, as above. An attention block keeps its Q, K, V and input layers (region
+    # pairs), which the accelerator does not combine with recurrent layers.
+    attention = None
+    if draw(st.integers(0, 3)) == 3 and not any(layer.recurrent for layer in drawn) \
+            and flaw not in ("recurrent_output_layer", "recurrent_with_time_chunk"):
+        attention = draw(attention_blocks())
+        if input_shape is None:                 # tokens: features x one or two dimensions
+            input_shape = (draw(_corner_or_any([1, 2, 8], 1, 8)),
+                           *(draw(_corner_or_any([1, 4], 1, 5))
+                             for _ in range(draw(st.integers(1, 2)))))
+            inputs = int(np.prod(input_shape))
+        overrides = _cover_attention(overrides, attention, flaw)
     return Case(T, inputs, encoding, encoder, drawn, readout,
-                tuple(_dedupe(overrides)), stimulus, flaw, pad, wide_acc, input_shape, convs)
+                tuple(_dedupe(overrides)), stimulus, flaw, pad, wide_acc, input_shape, convs,
+                attention)
+
+
+@st.composite
+def attention_blocks(draw):
+    """An :class:`AttentionDraw`: every threshold style for Q, K, V, the attention and the
+    output neurons (all-silent and all-spiking ones among them), both masks, with and
+    without the membrane shortcut."""
+    return AttentionDraw(
+        seed=draw(st.integers(0, 2**16)), weight_bits=draw(st.integers(2, 6)),
+        thresholds=tuple(draw(st.sampled_from(["zero", "one", "typical", "vmax"]))
+                         for _ in range(5)),
+        leak_shift=draw(st.integers(0, 3)), fire=draw(st.sampled_from(["ge", "gt"])),
+        reset=draw(st.sampled_from(["zero", "subtract", "none"])),
+        order=draw(st.sampled_from(["same_step", "delayed"])),
+        v_bits=draw(st.integers(6, 12)), mask=draw(st.sampled_from(["feature", "hadamard"])),
+        shortcut=draw(st.booleans()))
+
+
+def _cover_attention(overrides, attention, flaw):
+    """Explicit widths raised to what the attention block needs (unless too small is the
+    flaw)."""
+    result = []
+    for item in overrides:
+        key, value = item.split("=", 1)
+        if key == "v_bits" and flaw != "config_v_bits_small":
+            item = f"v_bits={max(int(value), attention.v_bits)}"
+        elif key == "weight_bits" and flaw != "config_weight_bits_small":
+            item = f"weight_bits={max(int(value), attention.weight_bits)}"
+        result.append(item)
+    return result
 
 
 def _flaw_overrides(flaw, T, tppes, chunk, need_w, need_v):

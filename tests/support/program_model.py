@@ -60,6 +60,7 @@ def run_sample(program, input_words):
     fiber = SpikeFiber.encode(input_words, W)
     decoded = [decode_entries(program, p) for p in range(program.tppes)]
     outputs, membranes, kept = {}, None, {}
+    owner = {pair: name for name, pair in program.pair_of().items()}
     for index, plan in enumerate(program.layers):
         mode = program.modes[plan.mode]
         slot_words = {}
@@ -75,8 +76,9 @@ def run_sample(program, input_words):
                 while position < len(entries) and entries[position][0] == "chunk":
                     chunk = entries[position][1]
                     position += 1
-                    # a residual connection's chunks: the kept layer's output fiber
-                    read = kept[plan.aux] if chunk.get("state") and plan.aux else fiber
+                    # a kept layer's chunks (``state``: its pair): its output fiber
+                    read = kept[owner[chunk["state"]]] if chunk.get("state") and plan.aux \
+                        else fiber
                     smask = read.masks[chunk["chunk"]] if chunk["chunk"] < len(read.masks) \
                         else 0
                     matched = smask & chunk["mask"]

@@ -1,0 +1,127 @@
+"""Spike-driven Transformer v1 attention blocks (SDSA, docs/semantics.md 4d) built directly
+in the IR with integer weights, for the tests and the whole-model generator
+(model_strategies.py): tokens ``(features, positions...)``; Q, K and V token-wise linear
+layers (1x1 convolutions) into LIF neurons; ``K AND V``; its column sum over tokens into
+the attention LIF (one spike per feature); ``Q AND mask``; a projection into the block's
+output neurons, with a membrane shortcut (a 1x1 convolution of the block's input summed
+into the projection's current) if asked.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwgen.compiler.ir import (LI, LIF, Add, Conv1d, Conv2d, Dense, Flatten, Input, Leak,
+                              Model, Readout, SpikeAnd, TokenSum)
+from hwgen.compiler.ir.neuron import signed_range
+
+
+@dataclass(frozen=True)
+class AttentionDraw:
+    """One SDSA block as plain data. ``thresholds``: per neuron group (q, k, v, attn, out)
+    a style: "zero" (every neuron spikes whenever it may), "one", "typical" (about the
+    typical current), "vmax" (the membrane's largest value: they almost never spike).
+    ``mask``: "feature" (Q AND the attention LIF's spike per feature, SDSA's) or
+    "hadamard" (Q AND (K AND V), element by element)."""
+
+    seed: int
+    weight_bits: int
+    thresholds: tuple       # 5 styles: q, k, v, attn, out
+    leak_shift: int         # 0: no leak (IF); k: v - (v >> k)
+    fire: str
+    reset: str
+    order: str
+    v_bits: int
+    mask: str = "feature"
+    shortcut: bool = True
+
+    def describe(self):
+        return (f"sdsa[w{self.weight_bits} th:{'/'.join(self.thresholds)} "
+                f"{'if' if not self.leak_shift else f'shift{self.leak_shift}'}-{self.fire}-"
+                f"{self.reset}-{self.order} v{self.v_bits} {self.mask}"
+                f"{' +shortcut' if self.shortcut else ''}]")
+
+
+def _bits_for_sum(weight, bias=None):
+    bound = int(np.abs(weight).reshape(weight.shape[0], -1).sum(axis=1).max(initial=0))
+    if bias is not None:
+        bound += int(np.abs(bias).max(initial=0))
+    return max(2, bound.bit_length() + 1)
+
+
+def _token_linear(name, rng, features, spatial, weight_bits):
+    """A token-wise linear layer: a convolution with a kernel of 1 over ``spatial``."""
+    lo, hi = signed_range(weight_bits)
+    weight = rng.integers(lo, hi + 1, size=(features, features, *(1,) * spatial))
+    weight[rng.random(weight.shape) < 0.3] = 0
+    op = Conv2d if spatial == 2 else Conv1d
+    return op(name, weight, weight_bits=weight_bits, acc_bits=_bits_for_sum(weight))
+
+
+def _threshold(style, typical, v_bits):
+    largest = signed_range(v_bits)[1]
+    return {"zero": 0, "one": 1, "typical": max(1, min(largest, typical)),
+            "vmax": largest}[style]
+
+
+def _lif(name, size, style, typical, draw):
+    return LIF(name, np.full(size, _threshold(style, typical, draw.v_bits)),
+               leak=Leak.by_shift(draw.leak_shift) if draw.leak_shift else Leak.none(),
+               fire=draw.fire, reset=draw.reset, order=draw.order, v_bits=draw.v_bits)
+
+
+def sdsa_block(model, prefix, source, draw):
+    """Add an SDSA block reading the spikes of ``source`` (tokens: ``(features,
+    positions...)`` with one or two position dimensions) to ``model``; return the name of
+    its output LIF op (spikes of the same shape)."""
+    rng = np.random.default_rng(draw.seed)
+    shape = model.infer()[source].shape
+    features, spatial = shape[0], len(shape) - 1
+    positions = int(np.prod(shape[1:]))
+    typical = max(1, (features * (1 << (draw.weight_bits - 1))) // 4)
+    q, k, v, attn, out = draw.thresholds
+    names = {}
+    for branch, style in (("q", q), ("k", k), ("v", v)):
+        conv = _token_linear(f"{prefix}.{branch}_conv", rng, features, spatial,
+                             draw.weight_bits)
+        model.add(conv, source)
+        names[branch] = f"{prefix}.{branch}_lif"
+        model.add(_lif(names[branch], features * positions, style, typical, draw), conv.name)
+    model.add(SpikeAnd(f"{prefix}.kv"), [names["k"], names["v"]])
+    if draw.mask == "feature":
+        model.add(TokenSum(f"{prefix}.token_sum"), f"{prefix}.kv")
+        model.add(_lif(f"{prefix}.attn_lif", features, attn, max(1, positions // 4), draw),
+                  f"{prefix}.token_sum")
+        mask = f"{prefix}.attn_lif"
+    else:
+        mask = f"{prefix}.kv"
+    model.add(SpikeAnd(f"{prefix}.masked"), [names["q"], mask])
+    projection = _token_linear(f"{prefix}.proj_conv", rng, features, spatial, draw.weight_bits)
+    model.add(projection, f"{prefix}.masked")
+    into = projection.name
+    if draw.shortcut:
+        shortcut = _token_linear(f"{prefix}.shortcut", rng, features, spatial,
+                                 draw.weight_bits)
+        model.add(shortcut, source)
+        model.add(Add(f"{prefix}.residual"), [projection.name, shortcut.name])
+        into = f"{prefix}.residual"
+    model.add(_lif(f"{prefix}.out_lif", features * positions, out, typical, draw), into)
+    return f"{prefix}.out_lif"
+
+
+def sdsa_model(draw, tokens, features, timesteps, head=True):
+    """A model of one SDSA block on spike tokens ``(features, *tokens)`` and, with
+    ``head``, a dense layer of 3 classes into an integrator read out by its final
+    membranes (@digits_transformer's head)."""
+    model = Model("sdsa", timesteps)
+    model.add(Input("x", (features, *tokens)))
+    out = sdsa_block(model, "attn", "x", draw)
+    if head:
+        model.add(Flatten("flat"), out)
+        size = model.infer()["flat"].size
+        rng = np.random.default_rng(draw.seed + 1)
+        model.add(Dense("head", rng.integers(-7, 8, (3, size)), weight_bits=4,
+                        acc_bits=max(4, (7 * size).bit_length() + 1)), "flat")
+        model.add(LI("logits", v_bits=16), "head")
+        model.add(Readout("class", "final_membrane"), "logits")
+    return model
