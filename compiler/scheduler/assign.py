@@ -34,7 +34,8 @@ ROW_BLOCK = 1024
 
 @dataclass(frozen=True)
 class Assignment:
-    """``neurons[p]``: the output neurons TPPE p computes, in ascending order."""
+    """``neurons[p]``: the output neurons TPPE p computes, in the order it computes them
+    and places their outputs (:func:`schedule_layer`: ascending)."""
 
     neurons: tuple
     estimated_cycles: tuple

@@ -15,7 +15,7 @@ from hwgen.errors import UnsupportedError
 from ..instruction_format import pack_entry, pad_groups, program_layouts
 from ..passes.legalise import legalise
 from ..program import LayerPlan, LIFMode, Program
-from .assign import neuron_costs, schedule_layer
+from .assign import Assignment, neuron_costs, schedule_layer
 from .fibers import WeightFiber, WeightMemory
 from .widths import check_capacity, resolve_depths, resolve_widths
 
@@ -45,6 +45,20 @@ def _in_slot_order(weight, slots):
     return permuted
 
 
+def token_major(assignment, shape):
+    """``assignment`` with each TPPE's neurons of a layer of ``shape`` (channels,
+    positions...) in position-major order: the channels of one position (a pixel, a token)
+    take consecutive output slots, so a consumer reading every channel at a few positions
+    (a 1x1 or 3x3 convolution, a token-wise linear layer) finds them in a few chunks of
+    its spike fiber instead of one chunk per channel, and its fiber has as many fewer
+    program entries. A flat layer keeps ascending order."""
+    positions = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+    if positions == 1:
+        return assignment
+    return Assignment(tuple(tuple(sorted(neurons, key=lambda n: (n % positions, n)))
+                            for neurons in assignment.neurons), assignment.estimated_cycles)
+
+
 def compile_program(model, config, calibration_spikes=None):
     """Schedule ``model`` onto ``config`` (a :class:`~hwgen.compiler.hardware_config.HardwareConfig`).
 
@@ -54,6 +68,7 @@ def compile_program(model, config, calibration_spikes=None):
     and :class:`UnsupportedError` if it uses ops the accelerator cannot run.
     """
     chain = legalise(model)
+    shapes = {name: getattr(value, "shape", ()) for name, value in model.infer().items()}
     config = resolve_widths(config.check(), model, chain)
     check_capacity(config, model, chain)
     W, P, T = config.chunk, config.tppes, model.timesteps
@@ -123,7 +138,7 @@ def compile_program(model, config, calibration_spikes=None):
         rows_of = layer.pool or tuple((n,) for n in range(layer.outputs))
         if layer.pool is not None:
             costs = np.array([sum(costs[r] for r in rows) for rows in rows_of])
-        assignment = schedule_layer(costs, P)
+        assignment = token_major(schedule_layer(costs, P), shapes[layer.name])
         if last:
             output_slots = list(range(layer.outputs))
             slot_of = {n: n for n in range(layer.outputs)}
