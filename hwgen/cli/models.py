@@ -15,7 +15,7 @@ BUNDLED = bundled.MODELS
 MODEL_HELP = ("MODEL is a .hwgen file, a .nir file (NIR, quantized on import; see the NIR "
               "options), or a bundled model: @digits (the digits MLP), @digits_cnn (the "
               "spiking CNN for the same digits) or @digits_transformer (a spiking "
-              "transformer for them; the accelerator does not run it yet).")
+              "transformer for them: Spike-driven Transformer v1).")
 
 
 def model_argument(function):

@@ -6,7 +6,7 @@ import time
 import click
 
 from hwgen.compiler import hardware_config
-from hwgen.compiler.ir import LIF, Conv2d
+from hwgen.compiler.ir import LI, LIF, Conv2d, SpikeAnd
 from hwgen.sim.stimulus import Stimulus
 
 from .. import bundled
@@ -35,8 +35,10 @@ def command(model_name, out, samples, overrides, force):
     model = load_model()
     inputs, labels = load_test_set()
     stimulus = Stimulus(inputs, labels, source=f"{model_name}'s held-out split").head(samples)
+    settings = (f"--set {', '.join(overrides)} over the default hardware configuration"
+                if overrides else "the default hardware configuration")
     console.print(f"[bold]1. compile[/bold] the bundled {model.name} ({_layers(model)}, "
-                  f"T = {model.timesteps}) with the default hardware configuration")
+                  f"T = {model.timesteps}) with {settings}")
     program, build = compile_to(model, hardware_config.load(None, overrides), out,
                                 force=force)
     print_summary(program, build)
@@ -59,6 +61,11 @@ def _layers(model):
         return "x".join(map(str, types[name].shape))
 
     sizes = [shape(model.input.name)]
+    if any(isinstance(op, SpikeAnd) for op in model.ops):
+        # a transformer: its blocks by name, not its twenty-odd LIF ops
+        architecture = model.metadata.get("architecture", "a spiking transformer")
+        last = [op for op in model.ops if isinstance(op, (LIF, LI))][-1]
+        return f"{sizes[0]} -> {architecture} -> {shape(last.name)} outputs"
     for op in model.ops:
         if isinstance(op, LIF):
             kind = "conv " if isinstance(model[model.inputs_of(op.name)[0]], Conv2d) else ""
