@@ -107,9 +107,10 @@ def program_layouts(config, modes, output_size, leak_bits=0, recurrent_layers=0,
     reads besides the layer before it (residual connections, attention branches) have a
     region pair too (``recurrent_layers`` counts every pair); with any such layer
     (``residual``), a CHUNK entry's ``state`` is instead the pair its chunk is read from
-    (0: the layer's input region), :func:`source_bits` wide. With a max pooling of currents in any layer
-    (``max_pool``), a NEURON entry says whether its currents only go into a running
-    maximum (``partial``: a window position before the last) instead of to the neuron.
+    (0: the layer's input region), :func:`source_bits` wide. With a max pooling of
+    currents in any layer (``max_pool``), a NEURON entry says whether its currents only go
+    into a running maximum (``partial``: a window position before the last) instead of to
+    the neuron.
     Returns ``{"entry", "chunk_entry", "neuron_entry", "layer": BitLayout}``.
     """
     W = config.chunk

@@ -79,10 +79,11 @@ def input_copy(model, types):
 
 
 def silent_lif(li, size):
-    """A non-spiking integrator (``li``, of ``size`` neurons) as neurons that never fire: same leak, synapse and
-    width, a threshold at the membrane's largest value and ``fire`` when above it, which
-    the saturated potential never is; with no spike there is no reset, so the membrane
-    evolves as the integrator's, v = sat(L(v) + I) (docs/semantics.md section 4)."""
+    """A non-spiking integrator (``li``, of ``size`` neurons) as neurons that never fire:
+    same leak, synapse and width, a threshold at the membrane's largest value and ``fire``
+    when above it, which the saturated potential never is; with no spike there is no
+    reset, so the membrane evolves as the integrator's, v = sat(L(v) + I)
+    (docs/semantics.md section 4)."""
     largest = signed_range(li.v_bits)[1]
     return LIF(li.name, np.full(size, largest),
                leak=li.leak, fire="gt", reset="none", order="same_step", v_bits=li.v_bits,

@@ -684,7 +684,8 @@ def cases(draw, *, max_layers=4, max_size=70, flaw_weight=0.1, max_tppes=MAX_TPP
                            *(draw(_corner_or_any([1, 4], 1, 5))
                              for _ in range(draw(st.integers(1, 2)))))
             inputs = int(np.prod(input_shape))
-        overrides = _cover_attention(overrides, attention, flaw)
+        overrides = _raise_widths(overrides, flaw, attention.v_bits,
+                                  attention.weight_bits)
     return Case(T, inputs, encoding, encoder, drawn, readout,
                 tuple(_dedupe(overrides)), stimulus, flaw, pad, wide_acc, input_shape, convs,
                 attention)
@@ -704,20 +705,6 @@ def attention_blocks(draw):
         order=draw(st.sampled_from(["same_step", "delayed"])),
         v_bits=draw(st.integers(6, 12)), mask=draw(st.sampled_from(["feature", "hadamard"])),
         shortcut=draw(st.booleans()))
-
-
-def _cover_attention(overrides, attention, flaw):
-    """Explicit widths raised to what the attention block needs (unless too small is the
-    flaw)."""
-    result = []
-    for item in overrides:
-        key, value = item.split("=", 1)
-        if key == "v_bits" and flaw != "config_v_bits_small":
-            item = f"v_bits={max(int(value), attention.v_bits)}"
-        elif key == "weight_bits" and flaw != "config_weight_bits_small":
-            item = f"weight_bits={max(int(value), attention.weight_bits)}"
-        result.append(item)
-    return result
 
 
 def _flaw_overrides(flaw, T, tppes, chunk, need_w, need_v):
@@ -758,22 +745,29 @@ def _flaw_overrides(flaw, T, tppes, chunk, need_w, need_v):
     return []
 
 
-def _cover_convs(overrides, convs, flaw):
-    """Explicit widths drawn for the fully-connected layers, raised to what the
-    convolutional ones need (unless too small is the flaw); an unrolled sum pooling or
-    shortcut adds kernel weights up, so with one the weight width is left to the compiler."""
-    pooled = any(conv.pool or conv.shortcut for conv in convs)
+def _raise_widths(overrides, flaw, v_bits, weight_bits):
+    """Explicit widths drawn for the fully-connected layers, raised to the ``v_bits`` and
+    ``weight_bits`` the layers before them need (unless too small is the flaw);
+    ``weight_bits`` None leaves the weight width to the compiler."""
     result = []
     for item in overrides:
         key, value = item.split("=", 1)
         if key == "v_bits" and flaw != "config_v_bits_small":
-            item = f"v_bits={max(int(value), *(c.neurons.v_bits for c in convs))}"
+            item = f"v_bits={max(int(value), v_bits)}"
         elif key == "weight_bits" and flaw != "config_weight_bits_small":
-            if pooled:
+            if weight_bits is None:
                 continue
-            item = f"weight_bits={max(int(value), *(c.neurons.weight_bits for c in convs))}"
+            item = f"weight_bits={max(int(value), weight_bits)}"
         result.append(item)
     return result
+
+
+def _cover_convs(overrides, convs, flaw):
+    """:func:`_raise_widths` for convolutional layers; an unrolled sum pooling or shortcut
+    adds kernel weights up, so with one the weight width is left to the compiler."""
+    pooled = any(conv.pool or conv.shortcut for conv in convs)
+    return _raise_widths(overrides, flaw, max(c.neurons.v_bits for c in convs),
+                         None if pooled else max(c.neurons.weight_bits for c in convs))
 
 
 def _dedupe(overrides):
