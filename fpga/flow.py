@@ -33,6 +33,7 @@ import jinja2
 
 from hwgen.atomic import atomic_directory
 from hwgen.errors import ConfigError, FitError, TimingError, ToolchainError
+from hwgen.gateware.verilog_output import rom_images
 from hwgen import toolchain
 
 from . import report as parse
@@ -201,7 +202,13 @@ def _synthesize_once(build_dir, target, frequency_mhz, baud, allow_timing_failur
                      f"{top.flip_flops} flip-flops and an XOR tree; no UART, no PLL")
     clock["auto"] = auto
     platform = target.platform(clock_hz)
-    platform.add_file(spec.verilog.name, spec.verilog_text())
+    # The core's Verilog as the user has it, but with its program and weight words read
+    # from $readmemh files: the same contents, which Yosys reads in seconds instead of
+    # parsing an initial block of one statement a word (hwgen/gateware/verilog_output.py).
+    verilog, images = rom_images(spec.verilog_text(), prefix=f"{spec.verilog.stem}_rom")
+    platform.add_file(spec.verilog.name, verilog)
+    for name, contents in images.items():
+        platform.add_file(name, contents)
     plan = platform.build(top, name=TOP, do_build=False, synth_opts=list(device.synth_opts),
                           script_after_synth=f"tee -q -o {STAT_FILE} stat -json")
     progress(Step("elaborate", True, time.monotonic() - started))

@@ -6,7 +6,12 @@ word, even when every word starts at the same value: a spike buffer of 40,960 wo
 and gigabytes of its memory. :func:`fold_memory_inits` rewrites such a block as one
 ``for`` loop, which Verilator and Yosys (the FPGA flow reads this same file) both unroll to
 the same initial contents. Memories with real contents (programs, weights) are left as
-they are.
+they are in the Verilog a user gets.
+
+For synthesis, :func:`rom_images` moves those contents into ``$readmemh`` files: Yosys (in
+WebAssembly) reads a word-by-word ``initial`` block slowly, and @digits_transformer's
+140,000 lines of program and weight words did not get through its Verilog frontend in half
+an hour, where reading the same words from files takes seconds.
 """
 
 import re
@@ -34,3 +39,33 @@ def fold_memory_inits(text):
                 f"      {name}[{index}] = {value};\n"
                 f"  end\n")
     return _UNIFORM_INIT.sub(fold, text)
+
+
+# An ``initial`` block of one statement a word, in hex, as write_verilog prints it; each
+# line is checked to be words 0, 1, ... of one memory (:func:`rom_images`).
+_WORD_INIT = re.compile(
+    r"^  initial begin\n"
+    r"(?P<body>(?:    (?:\\\S+ |[A-Za-z_][\w$]*)\[\d+\] = \d+'h[0-9a-fA-F]+;\n)+)"
+    r"  end\n", re.M)
+_WORD = re.compile(r"    (?P<name>\\\S+ |[A-Za-z_][\w$]*)\[(?P<index>\d+)\] = "
+                   r"\d+'h(?P<value>[0-9a-fA-F]+);")
+
+
+def rom_images(text, prefix="rom", least=64):
+    """(``text`` with every memory initialised word by word, words 0, 1, ... of at least
+    ``least`` words, loaded by ``$readmemh`` instead, {file name: file contents}): the
+    same initial contents, one hex word a line, in files named ``<prefix><n>.hex`` that
+    the tool must find in its working directory."""
+    images = {}
+
+    def load(match):
+        lines = match["body"].splitlines()
+        words = [_WORD.fullmatch(line) for line in lines]
+        name = words[0]["name"]
+        if len(words) < least or any(
+                word["name"] != name or int(word["index"]) != k for k, word in enumerate(words)):
+            return match[0]
+        file = f"{prefix}{len(images)}.hex"
+        images[file] = "".join(word["value"] + "\n" for word in words)
+        return f'  initial $readmemh("{file}", {name});\n'
+    return _WORD_INIT.sub(load, text), images
