@@ -155,8 +155,7 @@ def main(argv=None):
                                                   legalise(model).layers)):
             dense = layer.dense                    # the matrix the accelerator walks
             # every source the layer reads, in its matrix's column order
-            active = np.concatenate([result.trace.spikes[name].any(axis=1).reshape(
-                len(inputs), -1) for name in layer.sources], axis=1).astype(np.int64)
+            active = layer.input_spikes(result.trace.spikes).any(axis=1).astype(np.int64)
             # an unrolled layer's weight is scipy.sparse: count as sparse @ dense
             nonzero = scipy.sparse.csr_array(dense.weight != 0, dtype=np.int64)
             pairs = float((nonzero @ active.T).sum(axis=0).mean())

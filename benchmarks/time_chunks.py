@@ -78,12 +78,8 @@ def layer_work(model, plan, trace):
     """(packed pairs, per-step pairs, LoAS cycles, SparTen-S cycles), means over samples."""
     layer = next(l for l in legalise(model).layers if l.name == plan["name"])
     dense = layer.dense                        # the matrix the accelerator walks
-    def flat(name):
-        spikes = trace.spikes[name]
-        return spikes.reshape(spikes.shape[0], spikes.shape[1], -1).astype(np.int64)
-
     # (samples, T, K): a layer's columns are its source's neurons, then each aux's
-    spikes = np.concatenate([flat(name) for name in layer.sources], axis=2)
+    spikes = layer.input_spikes(trace.spikes).astype(np.int64)
     # an unrolled layer's weight is scipy.sparse: count as sparse @ dense
     sparse = scipy.sparse.csr_array(dense.weight != 0, dtype=np.int64)   # (N, K)
     samples, steps, inputs = spikes.shape

@@ -77,9 +77,8 @@ def layer_sparsity(program, model, calibration_spikes=None):
                  "weight_sparsity": round(zeros, 4),
                  "input_spike_sparsity": None, "output_spike_sparsity": None}
         if calibration_spikes is not None:
-            inputs = np.concatenate([calibration_spikes[name].reshape(
-                *calibration_spikes[name].shape[:2], -1) for name in layer.sources], axis=2)
-            entry["input_spike_sparsity"] = round(1 - float(inputs.mean()), 4)
+            entry["input_spike_sparsity"] = round(
+                1 - float(layer.input_spikes(calibration_spikes).mean()), 4)
             entry["output_spike_sparsity"] = round(
                 1 - float(calibration_spikes[layer.name].mean()), 4)
         result.append(entry)

@@ -27,11 +27,8 @@ def layer_densities(program, model, trace):
     fraction of (neuron, step) bits that are spikes, averaged over the samples."""
     from hwgen.compiler.passes.legalise import legalise
 
-    def density(names):         # over every source a layer reads, each neuron alike
-        return float(np.mean(np.concatenate([trace.spikes[name].reshape(
-            *trace.spikes[name].shape[:2], -1) for name in names], axis=2)))
-    return [(density(layer.sources), density([layer.name]))
-            for layer in legalise(model).layers]
+    return [(float(layer.input_spikes(trace.spikes).mean()),
+             float(trace.spikes[layer.name].mean())) for layer in legalise(model).layers]
 
 
 def cycles_chart(report, densities, title):

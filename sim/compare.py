@@ -176,9 +176,7 @@ def ideal_bounds(program, model, trace):
     # (compiler/passes/unroll.py), its source is the spiking op before it.
     for plan, layer in zip(program["layers"], legalise(model).layers):
         dense = layer.dense
-        # a layer reading kept layers: their spikes are inputs too
-        spikes = np.concatenate([trace.spikes[name].reshape(*trace.spikes[name].shape[:2], -1)
-                                 for name in layer.sources], axis=2)
+        spikes = layer.input_spikes(trace.spikes)     # kept layers' spikes are inputs too
         if dense.recurrent:
             # its own spikes of the step before are inputs too (docs/semantics.md 4c)
             own = trace.spikes[plan["name"]]

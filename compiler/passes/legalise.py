@@ -22,6 +22,8 @@ op, so that frontends can import ops the hardware does not run yet.
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from hwgen.errors import UnsupportedError
 from ..ir import LI, LIF, CurrentMatmul, Dense, Flatten, Input, MaxPool2d, Readout, SpikeAnd, \
     SpikeMatmul
@@ -78,6 +80,11 @@ class SpikingDense:
         """Every op whose spikes it reads, in ``dense``'s column order."""
         return (self.source, *self.aux)
 
+    def input_spikes(self, spikes):
+        """The spikes it reads, (samples, T, ``dense``'s columns), from ``spikes`` ({op name:
+        (samples, T, neurons)}, a reference trace's or calibration spikes)."""
+        return np.concatenate([spikes[name] for name in self.sources], axis=2)
+
 
 @dataclass(frozen=True)
 class LayerChain:
@@ -93,14 +100,13 @@ def legalise(model):
     ops = model.ops
     lifs = [op for op in ops if isinstance(op, (LIF, SpikeAnd))]
     integrators = [op for op in ops if isinstance(op, LI)]
+    synapsed = [op for op in ops if isinstance(op, (LIF, LI))]     # behind a synapse op
     readout = next((op for op in ops if isinstance(op, Readout)), None)
     # A synapse op may serve several layers (a current read by two neuron ops, directly
     # or through adds): each layer's matrix then includes it, computing the same values.
-    regions = {lif.name: _synapse_of(model, lif) for lif in lifs + integrators
-               if not isinstance(lif, SpikeAnd)}
+    regions = {op.name: _synapse_of(model, op) for op in synapsed}
     owner = {op.name for synapse, _ in regions.values() for op in synapse}
-    pools = {pool.name for pool in (_pooling_of(model, lif) for lif in lifs + integrators
-                                    if not isinstance(lif, SpikeAnd)) if pool}
+    pools = {pool.name for pool in (_pooling_of(model, op) for op in synapsed) if pool}
     owner |= pools
     for op in ops:
         if not isinstance(op, (Input, LIF, LI, SpikeAnd, Readout, *LINEAR_OPS)) \

@@ -29,9 +29,7 @@ def check_exact(model, samples=6, seed=0):
     trace = reference.run(model, x)
     chain = legalise(model)
     for layer in chain.layers:
-        # a layer reading kept layers: their columns follow its source's
-        spikes = np.concatenate([trace.spikes[name].reshape(*trace.spikes[name].shape[:2], -1)
-                                 for name in layer.sources], axis=2)
+        spikes = layer.input_spikes(trace.spikes)    # kept layers' columns follow its source's
         dense = layer.dense
         if layer.unrolled:                      # the reference's dense() takes an array
             dense = Dense(dense.name, dense.dense_weight(), dense.bias,
