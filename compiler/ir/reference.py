@@ -88,8 +88,12 @@ def encode(model, inputs):
     inputs = np.asarray(inputs)
     if inputs.dtype.kind not in "iub":
         raise InputError(f"inputs must be integers, got dtype {inputs.dtype}")
+    # Flat inputs, (samples, T, size) or (samples, size), unless they read as shaped ones; a
+    # model of spike trains takes no integers, so (samples, *shape) is no reading for it
+    # (with T = 1 and an input of (1, n), (samples, 1, n) is flat spike trains)
+    shaped = ((T, *shape), shape) if source.encoding == "if" else ((T, *shape),)
     if len(shape) > 1 and inputs.ndim >= 2 and inputs.shape[1:] in ((T, size), (size,)) \
-            and inputs.shape[1:] not in ((T, *shape), shape):
+            and inputs.shape[1:] not in shaped:
         shape, shown = (size,), str(size)
     if inputs.ndim == len(shape) + 2:
         if inputs.shape[1:] != (T, *shape):

@@ -97,3 +97,18 @@ def test_multidimensional_inputs_are_checked(inputs, message):
     model.add(Input("x", (1, 3, 3)))
     with pytest.raises(InputError, match=message):
         reference.encode(model, inputs)
+
+
+@pytest.mark.parametrize("encoding", ["spikes", "if"])
+def test_flat_inputs_of_a_1_by_n_input_at_one_step_read_as_the_encoding_takes_them(encoding):
+    """With T = 1 and an input of (1, 3), (samples, 1, 3) is both flat spike trains and
+    shaped integers: spike trains for a model of spike trains (which takes no integers),
+    integers for one with the IF encoder (found by the soak)."""
+    model = Model("m", 1)
+    model.add(Input("x", (1, 3), encoding=encoding, threshold=4 if encoding == "if" else None))
+    x = np.array([[[1, 0, 1]], [[0, 1, 1]]])
+    spikes = reference.encode(model, x)
+    if encoding == "spikes":
+        assert spikes.tolist() == x.tolist()
+    else:
+        assert spikes.tolist() == reference.encode(model, x.reshape(2, 3)).tolist()
