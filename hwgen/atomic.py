@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import signal
+import threading
 import tempfile
 from pathlib import Path
 
@@ -45,10 +46,13 @@ def _fail(path, error):
 
 
 @contextlib.contextmanager
-def _signals_deferred():
-    """Hold SIGINT and SIGTERM while a staging path is created and recorded, so an
-    interruption lands either before it exists or after the code that removes it is armed."""
-    if not hasattr(signal, "pthread_sigmask"):                # not POSIX
+def interruptions_held():
+    """Hold SIGINT and SIGTERM while something to clean up (a staging path, a child
+    process) is created and recorded, so an interruption lands either before it exists or
+    after the code that removes it is armed. Only the main thread runs signal handlers, so
+    elsewhere this holds nothing. A child process inherits the held signals."""
+    if not hasattr(signal, "pthread_sigmask") or (       # not POSIX
+            threading.current_thread() is not threading.main_thread()):
         yield
         return
     held = {signal.SIGINT, signal.SIGTERM}
@@ -136,7 +140,7 @@ def atomic_file(path, mode="wb"):
     temporary = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with _signals_deferred():
+        with interruptions_held():
             fd, temporary = tempfile.mkstemp(prefix=_prefix(path), suffix=".tmp",
                                              dir=path.parent)
     except OSError as error:
@@ -177,7 +181,7 @@ def atomic_directory(path, *, owned=None, force=False):
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_staging(path)
-        with _signals_deferred():
+        with interruptions_held():
             staging = Path(tempfile.mkdtemp(prefix=_prefix(path), suffix=".tmp",
                                             dir=path.parent))
     except OSError as error:
@@ -192,7 +196,7 @@ def atomic_directory(path, *, owned=None, force=False):
         if os.path.lexists(path):
             # The swap is two renames; an interruption between them would leave neither
             # the old nor the new directory at ``path``.
-            with _signals_deferred():
+            with interruptions_held():
                 retired = Path(tempfile.mkdtemp(prefix=_prefix(path), suffix=".old",
                                                 dir=path.parent))
                 os.replace(path, retired / path.name)

@@ -12,6 +12,7 @@ uses it.
 
 import hashlib
 import json
+import re
 from importlib.metadata import version
 from pathlib import Path, PurePosixPath
 
@@ -27,7 +28,7 @@ from hwgen.errors import FormatError
 
 from .gateware.core_interface import CYCLES_BITS
 from .gateware.geometry import Geometry
-from .gateware.top import TOP_MODULE, to_verilog
+from .gateware.top import TOP_MODULE, TPPE_MODULE, to_verilog
 
 MANIFEST_VERSION = 3
 MANIFEST = "manifest.json"
@@ -137,7 +138,7 @@ def write(program, model, path, *, notes=None, sparsity=None, force=False):
                       "time_chunk": program.lanes, "inputs": program.input_size, "outputs": program.output_size,
                       "v_bits": program.config.v_bits,
                       "layers": [layer.name for layer in program.layers]},
-            "top": {"module": TOP_MODULE,
+            "top": {"module": TOP_MODULE, "tppe_module": TPPE_MODULE,
                     "ports": {"inputs": program.lanes,
                               "results": program.lanes + program.config.v_bits,
                               "cycles": CYCLES_BITS,
@@ -270,6 +271,12 @@ class BuildDirectory:
             raise fail(f"written by an older hwgen (version {found!r}); recompile the model")
         _check(self.manifest, MANIFEST_SCHEMA, "", fail)
         ports = self.manifest["top"]["ports"]
+        # It goes into a Verilator configuration file (sim/native.py): a name, nothing else.
+        tppe_module = self.manifest["top"].get("tppe_module")
+        if tppe_module is not None and not (isinstance(tppe_module, str)
+                                            and re.fullmatch(r"[A-Za-z_]\w*", tppe_module)):
+            raise fail(f"top.tppe_module must be a Verilog module name, got "
+                       f"{tppe_module!r}"[:200])
         if self.timesteps % self.time_chunk:
             raise fail(f"model.time_chunk {self.time_chunk} does not divide model.timesteps "
                        f"{self.timesteps}")
@@ -339,6 +346,12 @@ class BuildDirectory:
     @property
     def top_module(self):
         return self.manifest["top"]["module"]
+
+    @property
+    def tppe_module(self):
+        """The module the top instantiates once per TPPE; None for a build written before
+        the manifest named it."""
+        return self.manifest["top"].get("tppe_module")
 
     @property
     def name(self):

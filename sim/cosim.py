@@ -156,6 +156,7 @@ def _cosimulate(build, inputs, labels, waves, parallel, work, progress, log, eng
     shards = _shards(samples, parallel)
 
     ports = build.manifest["top"]["ports"]
+    bounds = ideal_bounds(program, model, trace)
     layers = len(program["layers"])
     passes = layers * chunks            # the trace counts passes: time chunk x layers + layer
     runs = []
@@ -176,7 +177,7 @@ def _cosimulate(build, inputs, labels, waves, parallel, work, progress, log, eng
         if engine == "native":
             fields = field_slices(trace_layout(lanes, ports["trace"]["pass_bits"],
                                                ports["trace"]["slot_bits"]))
-            simulator = NativeBuild([build.verilog], build.top_module, waves=waves)
+            simulator = _native_build(build, waves, bounds)
             simulator.build(log=log)
             began, cpu = time.perf_counter(), children_cpu()
             parts = simulator.run_many(
@@ -201,13 +202,38 @@ def _cosimulate(build, inputs, labels, waves, parallel, work, progress, log, eng
     layer_cycles = _pass_cycles(observed["layer_bounds"]).reshape(
         samples, chunks, layers).sum(axis=1)
     return CosimResult(program, trace, verdict, observed["cycles"], observed["load_cycles"],
-                       layer_cycles, ideal_bounds(program, model, trace), labels,
+                       layer_cycles, bounds, labels,
                        waves=[folder / "dump.vcd" for folder, _ in runs] if waves else None,
                        steps=observed["steps"],
                        simulated_cycles=sum(int(part["edges"]) for part in parts),
                        simulation_seconds=seconds, simulation_cpu_seconds=cpu,
                        readout=next((op.mode for op in model.ops if isinstance(op, Readout)),
                                     "spike_count"))
+
+
+# Verilating the TPPE module once, as a hierarchical block (sim/native.py), builds a design
+# of many TPPEs several times faster, but the model then simulates about 3x slower
+# (measured with ccache, NativeBuild.build and clock_speed: at 30 TPPEs 24.5 s -> 5.8 s to
+# build, 8 -> 28 us a cycle; at 2 TPPEs 4.7 s -> 5.5 s and 0.5 -> 1.6 us). It pays for a
+# one-off short run of a wide design (a generated design in the soak), not for a bundled
+# model's hundreds of samples, which also reuse the cached build.
+BLOCK_MIN_TPPES = 4
+BLOCK_MAX_CYCLES = 500_000
+
+
+def _native_build(build, waves, bounds):
+    """The native simulator for ``build``: with the TPPE Verilated once when that is
+    faster for about ``bounds.sum()`` cycles (see above), unless a build is cached."""
+    flat = NativeBuild([build.verilog], build.top_module, waves=waves)
+    module = build.tppe_module
+    if module is None or waves or flat.executable.exists():
+        return flat
+    blocked = NativeBuild([build.verilog], build.top_module, blocks=[module])
+    short = int(bounds.sum()) <= BLOCK_MAX_CYCLES
+    if blocked.executable.exists() or (
+            short and build.program()["config"]["tppes"] >= BLOCK_MIN_TPPES):
+        return blocked
+    return flat
 
 
 def _run_cocotb(build, program, ports, words, runs, waves, parallel, log, lanes, passes):

@@ -11,6 +11,11 @@ only the events, never a clock edge, and judges them as before (:mod:`hwgen.sim.
 Builds are cached like :class:`hwgen.sim.verilator.VerilatorBuild`'s (by a hash of the
 Verilog, the driver source, the flags and the tools; staged, then renamed into place;
 concurrent builders wait on a lock).
+
+The TPPE module, instantiated P times, is Verilated once as a hierarchical block
+(``--hierarchical``, named in a configuration file, so the Verilog stays as the user gets
+it): flattened, Verilator specialises every instance to the signals it is wired to and
+compiles P copies. At 30 TPPEs that took the build from 22 s to 6 s.
 """
 
 import fcntl
@@ -21,6 +26,7 @@ import resource
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from hwgen import toolchain
+from hwgen.atomic import interruptions_held
 from hwgen.errors import ToolchainError
 
 from .verilator import _tail, cache_root
@@ -52,10 +59,13 @@ OBSERVED_MAGIC = 0x3253424F4E475748     # "HWGNOBS2": with the steps each sample
 class NativeBuild:
     """The native simulator of ``toplevel`` (the core) from ``sources`` (Verilog paths)."""
 
-    def __init__(self, sources, toplevel, *, waves=False, cache_dir=None):
+    def __init__(self, sources, toplevel, *, waves=False, cache_dir=None, blocks=()):
         self.sources = [Path(s).resolve() for s in sources]
         self.toplevel = toplevel
         self.waves = waves
+        # Modules Verilated once however often they are instantiated (see the module doc);
+        # not with waves, whose dump would stop at the block's ports.
+        self.blocks = () if waves else tuple(blocks)
         self.cache_dir = Path(cache_dir) if cache_dir else cache_root().parent / "native"
         for source in self.sources:
             if not source.is_file():
@@ -67,6 +77,7 @@ class NativeBuild:
         cxx = toolchain.find_cxx()
         digest = hashlib.sha256()
         identity = {"revision": REVISION, "toplevel": self.toplevel, "waves": self.waves,
+                    "blocks": self.blocks,
                     "opt": [OPT_FAST, OPT_SLOW], "args": BUILD_ARGS,
                     "verilator": [verilator.path, verilator.version],
                     "cxx": [cxx.path, cxx.version]}
@@ -112,11 +123,17 @@ class NativeBuild:
         verilator = toolchain.find_verilator()
         env = toolchain.simulation_env()
         make_flags = f"OPT_FAST={OPT_FAST} OPT_SLOW={OPT_SLOW} OPT_GLOBAL={OPT_SLOW}"
+        blocks = []
+        if self.blocks:
+            config = staging / "blocks.vlt"
+            config.write_text("`verilator_config\n" + "".join(
+                f'hier_block -module "{name}"\n' for name in self.blocks))
+            blocks = ["--hierarchical", str(config)]
         command = [verilator.path, "--cc", "--exe", "--build", "-j", str(os.cpu_count() or 1),
                    "--top-module", self.toplevel, "--prefix", "Vcore",
                    "-Mdir", str(staging / "obj"), "-o", EXECUTABLE, *BUILD_ARGS,
                    "-MAKEFLAGS", make_flags,
-                   *(["--trace"] if self.waves else []),
+                   *(["--trace"] if self.waves else []), *blocks,
                    str(DRIVER), *[str(s) for s in self.sources]]
         build_log = staging / "build.log"
         with open(build_log, "w") as out:
@@ -148,6 +165,8 @@ class NativeBuild:
         executable = self.build(log=log)
         parallel = max(1, min(parallel or os.cpu_count() or 1, len(runs)))
 
+        children = _Children()
+
         def one(run):
             folder, job = Path(run[0]), run[1]
             folder.mkdir(parents=True, exist_ok=True)
@@ -156,17 +175,65 @@ class NativeBuild:
                        str(folder / "job.bin"), str(folder / "observed.bin"),
                        str(folder / "progress"),
                        str(folder / "dump.vcd") if self.waves else "-"]
-            result = subprocess.run(command, capture_output=True, text=True)
-            if result.returncode != 0:
-                message = (result.stderr.strip().splitlines() or
-                           [f"exit status {result.returncode}"])[-1]
+            returncode, stderr = children.run(command)
+            if returncode != 0:
+                message = (stderr.strip().splitlines() or [f"exit status {returncode}"])[-1]
                 raise ToolchainError(f"the native simulation in {folder} failed: {message}")
             return read_observed(folder / "observed.bin")
 
-        if parallel == 1:
-            return [one(run) for run in runs]
-        with ThreadPoolExecutor(max_workers=parallel) as pool:
+        pool = ThreadPoolExecutor(max_workers=parallel) if parallel > 1 else None
+        try:
+            if pool is None:
+                return [one(run) for run in runs]
             return list(pool.map(one, runs))
+        except BaseException:
+            # Ctrl-C, SIGTERM or a failed shard: no simulator may outlive this call, as
+            # the caller then removes the folders they write into.
+            children.stop()
+            raise
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _Children:
+    """The simulator processes of one :meth:`NativeBuild.run_many`, on record from the
+    moment they exist, so that :meth:`stop` ends every one of them."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.running = set()
+        self.stopping = False
+
+    def run(self, command):
+        """(exit status, stderr) of ``command``, which :meth:`stop` kills."""
+        # An interruption arriving inside Popen() would lose the process, so it is held
+        # until the process is on record (the simulator takes the signals again).
+        with interruptions_held():
+            process = subprocess.Popen(command, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.PIPE, text=True)
+            with self.lock:
+                self.running.add(process)
+                if self.stopping:
+                    process.kill()
+        try:
+            _, stderr = process.communicate()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            with self.lock:
+                self.running.discard(process)
+        return process.returncode, stderr
+
+    def stop(self):
+        with self.lock:
+            self.stopping = True
+            processes = list(self.running)
+        for process in processes:
+            process.kill()
+        for process in processes:
+            process.wait()
 
 
 def children_cpu():

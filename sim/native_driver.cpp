@@ -23,6 +23,7 @@
 // Verilator escapes the "__" of Amaranth's flattened port names (inputs__valid) as
 // "___05F" in C++ member names.
 
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -298,6 +299,12 @@ int clock_only(int64_t cycles) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // hwgen starts this process with SIGINT and SIGTERM blocked (so that it is on record,
+    // to be stopped, before an interruption can unwind hwgen: sim/native.py), and a
+    // blocked mask is inherited: take the signals again.
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
     if (argc == 3 && std::strcmp(argv[1], "--clock") == 0)
         return clock_only(std::atoll(argv[2]));
     const bool trace = !(argc > 1 && std::strcmp(argv[1], "--bare") == 0);

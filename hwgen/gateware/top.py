@@ -8,14 +8,21 @@ Block diagram (docs/architecture.md has the full description):
     LayerSequencer: start/busy/done/cycles; layer, region, mode, go/rewind ─> every TPPE
 
 The component's ports are the core interface (:mod:`.core_interface`, docs/architecture.md).
+
+Each TPPE's fiber program and weights are ROMs here, beside the TPPEs, so that every TPPE
+is the same logic: :func:`to_verilog` emits it once, as the module ``hwgen_tppe`` that the
+top instantiates P times. Amaranth would otherwise elaborate and emit P copies, and
+Verilator compile each of them: at 30 TPPEs that was 150,000 lines of Verilog and over a
+minute of building before the first simulated cycle.
 """
 
 from amaranth.back import verilog
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, ClockSignal, Instance, Module, Mux, ResetSignal, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from hwgen.compiler.instruction_format import TAG_NEURON
 from hwgen.compiler.ir.early_exit import check_rule
 
 from .core_interface import CoreSignature
@@ -28,6 +35,7 @@ from .verilog_output import fold_memory_inits
 from .write_bus import WriteArbiter
 
 TOP_MODULE = "hwgen_core"
+TPPE_MODULE = "hwgen_tppe"
 
 
 class Accelerator(wiring.Component):
@@ -37,14 +45,55 @@ class Accelerator(wiring.Component):
     most matched pairs any TPPE has in that chunk, plus a fixed per-layer overhead for the
     barrier and pipeline fill/drain (measured by benchmarks/fc_cycles.py); input loading
     takes one cycle per input word (inputs x T / T_c words), before start.
+
+    ``tppe_module``: instantiate the TPPEs as that Verilog module (``Instance``), which the
+    caller converts once from :attr:`tppe` (:func:`to_verilog` does); by default they are
+    submodules, as the Amaranth simulator needs them.
     """
 
-    def __init__(self, program):
+    def __init__(self, program, *, tppe_module=None):
         if not program.config.resolved:
             raise ValueError("Accelerator: the program's configuration is not resolved")
         self.program = program
         self.geometry = g = Geometry.of(program)
+        self.tppe_module = tppe_module
+        # Membranes are carried per neuron between time chunks: the most any TPPE has.
+        self.membrane_depth = max(1, max(
+            (sum(1 for word in entries
+                 if program.layouts["entry"].unpack(word)["tag"] == TAG_NEURON)
+             for entries in program.entries), default=1))
+        # The TPPE the Verilog module is converted from; only built when asked for, as an
+        # Elaboratable never elaborated draws a warning.
+        self.tppe = self.new_tppe() if tppe_module is not None else None
         super().__init__(CoreSignature(g.lanes, g.v_bits, trace=g.trace))
+
+    def new_tppe(self):
+        """A TPPE of this program: the same for every p (its ROMs are the top's)."""
+        program, config = self.program, self.program.config
+        return TPPE(self.geometry, program.layouts, program.modes,
+                    program_depth=config.program_depth, weight_depth=config.weight_depth,
+                    membrane_depth=self.membrane_depth, lif_steps=config.lif_steps,
+                    fifo_depth=config.fifo_depth, join=config.join,
+                    fetch_width=config.fetch_width)
+
+    def add_tppe(self, m, p):
+        """TPPE ``p`` and its ROMs in ``m``; its interface."""
+        if self.tppe_module is None:
+            tppe = m.submodules[f"tppe{p}"] = self.new_tppe()
+        else:
+            tppe = self.tppe.signature.create(path=(f"tppe{p}",))
+            ports = {}
+            for path, member, value in self.tppe.signature.flatten(tppe):
+                direction = "i" if member.flow == In else "o"
+                ports[f"{direction}_{'__'.join(map(str, path))}"] = value
+            m.submodules[f"tppe{p}"] = Instance(self.tppe_module, i_clk=ClockSignal(),
+                                                i_rst=ResetSignal(), **ports)
+        template = self.tppe if self.tppe_module is not None else tppe
+        m.submodules[f"program{p}"] = program = template.program_rom(self.program.entries[p])
+        m.submodules[f"weights{p}"] = weights = template.weight_rom(self.program.weights[p])
+        wiring.connect(m, tppe.program, program.read_port())
+        wiring.connect(m, tppe.weights, weights.read_port())
+        return tppe
 
     def elaborate(self, platform):
         m = Module()
@@ -69,12 +118,7 @@ class Accelerator(wiring.Component):
 
         idle = []
         for p in range(program.tppes):
-            tppe = TPPE(g, program.layouts, program.modes, program.entries[p],
-                        program.weights[p], program_depth=config.program_depth,
-                        weight_depth=config.weight_depth, lif_steps=config.lif_steps,
-                        fifo_depth=config.fifo_depth, join=config.join,
-                        fetch_width=config.fetch_width)
-            m.submodules[f"tppe{p}"] = tppe
+            tppe = self.add_tppe(m, p)
             m.d.comb += [
                 tppe.region.eq(sequencer.in_region), tppe.out_region.eq(sequencer.out_region),
                 tppe.state_region.eq(sequencer.state_region),
@@ -183,7 +227,10 @@ class Accelerator(wiring.Component):
 
 
 def to_verilog(program):
-    """The Verilog of ``program``'s accelerator: deterministic, no source locations, memories
-    that start uniform initialised by a loop (:mod:`.verilog_output`)."""
-    return fold_memory_inits(verilog.convert(Accelerator(program), name=TOP_MODULE,
-                                             emit_src=False))
+    """The Verilog of ``program``'s accelerator: the top module ``hwgen_core`` and the one
+    ``hwgen_tppe`` module it instantiates P times; deterministic, no source locations,
+    memories that start uniform initialised by a loop (:mod:`.verilog_output`)."""
+    top = Accelerator(program, tppe_module=TPPE_MODULE)
+    text = verilog.convert(top, name=TOP_MODULE, emit_src=False)
+    text += verilog.convert(top.tppe, name=TPPE_MODULE, emit_src=False)
+    return fold_memory_inits(text)

@@ -8,16 +8,17 @@ T time steps in parallel:
         --> T accumulators: acc[t] += weight if word bit t      (all t at once)
         --> at the neuron's end: LIFUnit over t --> OutputCompressor --> write requests
 
-It owns its fiber program and weights (ROM, initialised from the compiled model) and its
-copy of the two-region spike buffer (a packed-word memory and a mask memory), which the
-write bus fills: one region holds this layer's input while the other receives its output.
+It reads its fiber program and weights through two read ports (the ROMs, initialised from
+the compiled model, are the accelerator's: every TPPE is then the same logic, emitted once
+as one Verilog module that the top instantiates P times) and owns its copy of the
+two-region spike buffer (a packed-word memory and a mask memory), which the write bus
+fills: one region holds this layer's input while the other receives its output.
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
-
-from hwgen.compiler.instruction_format import TAG_NEURON
-from amaranth.lib.memory import Memory
+from amaranth.lib.memory import Memory, ReadPort
+from amaranth.utils import ceil_log2
 from amaranth.lib.wiring import In, Out
 
 from hwgen.compiler.hardware_config import JOIN_VARIANTS
@@ -44,7 +45,13 @@ class TPPE(wiring.Component):
     ``mode`` / ``last_layer`` from the layer descriptor; ``rewind`` / ``go`` from the
     sequencer; ``bus`` the write bus into this TPPE's spike buffers; ``writes`` this TPPE's
     write requests; ``halted`` reached the layer's end in its program; ``idle`` halted and
-    nothing left in flight.
+    nothing left in flight; ``program`` and ``weights`` read ports of its fiber-program
+    ROM (:func:`program_rom`) and weight ROM (:func:`weight_rom`), read one cycle after
+    the address, as a block RAM is.
+
+    Nothing in it depends on which TPPE it is, only on the geometry and the configuration:
+    ``membrane_depth`` is the most neurons any TPPE of the program has (their membranes
+    are carried between time chunks).
 
     ``join`` selects the inner join: ``"dual"`` (:class:`InnerJoin`, both prefix popcounts
     at once, T_c accumulators gated by the spike word) or ``"laggy"`` (LoAS's:
@@ -66,32 +73,33 @@ class TPPE(wiring.Component):
     inner join, the LIF unit, and memories: program (program_depth x entry width), weights
     (weight_depth x weight_bits), spike words (regions x spike_depth x T_c), spike masks
     (regions x spike_depth / W x W), and with several time chunks a membrane memory (one
-    v_bits + 1 word per neuron of the program, + i_bits with current-based neurons: read
+    v_bits + 1 word per neuron, + i_bits with current-based neurons: read
     as a neuron enters the LIF stage, written as it leaves; a pass reads and writes each
     word once, in program order, so the two never meet).
     """
 
-    def __init__(self, geometry, layouts, modes, program, weights, *, program_depth,
-                 weight_depth, lif_steps=1, fifo_depth=4, join="dual", fetch_width=1):
-        if len(program) > program_depth:
-            raise ValueError(f"TPPE: {len(program)} program entries exceed program_depth "
-                             f"{program_depth}")
-        if len(weights) > weight_depth:
-            raise ValueError(f"TPPE: {len(weights)} weights exceed weight_depth {weight_depth}")
+    def __init__(self, geometry, layouts, modes, *, program_depth, weight_depth,
+                 membrane_depth=1, lif_steps=1, fifo_depth=4, join="dual", fetch_width=1):
         if join not in JOIN_VARIANTS:
             raise ValueError(f"TPPE: join {join!r} must be one of {', '.join(JOIN_VARIANTS)}")
+        if membrane_depth < 1:
+            raise ValueError(f"TPPE: membrane_depth {membrane_depth} must be at least 1")
         self.join = join
         self.fetch_width = fetch_width
         self.geometry = geometry
         self.layouts = layouts
         self.modes = list(modes)
-        self.program_words = list(program)
-        self.weight_values = list(weights)
         self.program_depth = program_depth
         self.weight_depth = weight_depth
+        self.membrane_depth = membrane_depth
         self.lif_steps = lif_steps
         self.fifo_depth = fifo_depth
+        program_shape, program_words = self._program_memory()
         super().__init__({
+            "program": In(ReadPort.Signature(addr_width=ceil_log2(program_words),
+                                             shape=program_shape)),
+            "weights": In(ReadPort.Signature(addr_width=ceil_log2(weight_depth),
+                                             shape=signed(geometry.weight_bits))),
             "region": In(range(geometry.regions)),
             "out_region": In(range(geometry.regions)),
             "state_region": In(range(geometry.regions)),
@@ -106,23 +114,37 @@ class TPPE(wiring.Component):
             "idle": Out(1),
         })
 
+    def _program_memory(self):
+        """(word shape, words) of the program ROM. With fetch_width K > 1 a word holds K
+        entries: the K banks of a wide fetch, all read at one address."""
+        K, width = self.fetch_width, self.layouts["entry"].width
+        return K * width, -(-self.program_depth // K)
+
+    def program_rom(self, entries):
+        """The fiber-program ROM holding ``entries`` (one TPPE's program) for the
+        ``program`` port."""
+        if len(entries) > self.program_depth:
+            raise ValueError(f"TPPE: {len(entries)} program entries exceed program_depth "
+                             f"{self.program_depth}")
+        shape, depth = self._program_memory()
+        words = entries if self.fetch_width == 1 else program_groups(
+            entries, self.fetch_width, self.layouts["entry"].width)
+        return Memory(shape=shape, depth=depth, init=words)
+
+    def weight_rom(self, weights):
+        """The weight ROM holding ``weights`` (one TPPE's) for the ``weights`` port."""
+        if len(weights) > self.weight_depth:
+            raise ValueError(f"TPPE: {len(weights)} weights exceed weight_depth "
+                             f"{self.weight_depth}")
+        return Memory(shape=signed(self.geometry.weight_bits), depth=self.weight_depth,
+                      init=weights)
+
     def elaborate(self, platform):
         m = Module()
         g = self.geometry
         T = g.lanes
 
         K = self.fetch_width
-        if K == 1:
-            m.submodules.program = program = Memory(
-                shape=self.layouts["entry"].width, depth=self.program_depth,
-                init=self.program_words)
-        else:
-            # K entries per word: the K banks of a wide fetch, all read at one address.
-            m.submodules.program = program = Memory(
-                shape=K * self.layouts["entry"].width, depth=-(-self.program_depth // K),
-                init=program_groups(self.program_words, K, self.layouts["entry"].width))
-        m.submodules.weights = weights = Memory(
-            shape=signed(g.weight_bits), depth=self.weight_depth, init=self.weight_values)
         m.submodules.spike_words = spike_words = Memory(
             shape=T, depth=g.spike_words_depth, init=[])
         # A wide fetch reads K spike masks per cycle: K copies, written together.
@@ -148,12 +170,12 @@ class TPPE(wiring.Component):
         if K == 1:
             m.submodules.fetch = fetch = FiberFetch(g, self.layouts, self.program_depth,
                                                     self.fifo_depth)
-            wiring.connect(m, fetch.program, program.read_port())
+            wiring.connect(m, fetch.program, wiring.flipped(self.program))
             wiring.connect(m, fetch.masks, mask_copies[0].read_port())
         else:
             m.submodules.fetch = fetch = WideFiberFetch(g, self.layouts, self.program_depth,
                                                         K, self.fifo_depth)
-            wiring.connect(m, fetch.program, program.read_port())
+            wiring.connect(m, fetch.program, wiring.flipped(self.program))
             for j in range(K):
                 wiring.connect(m, fetch.masks[j], mask_copies[j].read_port())
         m.d.comb += [fetch.region.eq(self.region), fetch.state_region.eq(self.state_region),
@@ -163,7 +185,7 @@ class TPPE(wiring.Component):
         m.submodules.lif = lif = LIFUnit(g, self.modes, self.lif_steps)
         m.d.comb += lif.mode.eq(self.mode)
         word_read = spike_words.read_port()
-        weight_read = weights.read_port()
+        weight_read = self.weights
         accumulate = self._accumulate_laggy if self.join == "laggy" else self._accumulate_dual
         # The accumulate stage hands each neuron's currents to the LIF stage, or, with max
         # pooling, first to the window maximum (partial rows stop there).
@@ -267,8 +289,7 @@ class TPPE(wiring.Component):
         neuron ahead of the acceptance (``+ accept``) so that the word is on the read port
         when the neuron is accepted."""
         g = self.geometry
-        neurons = max(1, sum(1 for word in self.program_words
-                             if self.layouts["entry"].unpack(word)["tag"] == TAG_NEURON))
+        neurons = self.membrane_depth
         state = data.StructLayout(g.neuron_state)
         m.submodules.membranes = membranes = Memory(shape=state, depth=neurons, init=[])
         read, write = membranes.read_port(), membranes.write_port()

@@ -2,14 +2,17 @@
 the determinism of what `hwgen compile` writes."""
 
 import hashlib
+import re
 
 import numpy as np
 import pytest
+from amaranth.hdl import Fragment
 
 from hwgen.compiler import hardware_config
 from hwgen.compiler.scheduler.program import compile_program
 from hwgen import build_directory, bundled
 from hwgen.gateware.top import Accelerator, to_verilog
+from hwgen.gateware.tppe import TPPE
 from hwgen.compiler.ir import reference
 import amaranth_streams
 from hwgen.compiler.ir.spike_words import spikes_to_words
@@ -136,3 +139,35 @@ def test_fetch_width_is_part_of_the_design():
     verilog = {k: to_verilog(compile_program(model, hardware_config.load(
         None, ["tppes=2", f"fetch_width={k}"]))) for k in (1, 2, 4)}
     assert len(set(verilog.values())) == 3
+
+
+def test_every_tppe_is_one_module_instantiated_p_times():
+    # The ROMs are the top's, so the TPPEs are the same logic: one module, whatever P.
+    model = bundled.digits_model()
+    text = {p: to_verilog(compile_program(model, hardware_config.load(None, [f"tppes={p}"])))
+            for p in (2, 5)}
+    for p, verilog in text.items():
+        assert verilog.count("\nmodule hwgen_tppe(") == 1
+        assert len(re.findall(r"^  hwgen_tppe tppe\d+ \(", verilog, re.M)) == p
+    # Three more TPPEs add their instances and ROMs, not three more copies of the logic.
+    assert len(text[5].splitlines()) - len(text[2].splitlines()) < 800
+
+
+def test_the_tppe_is_refused_bad_parameters(refuses):
+    program = compile_program(bundled.digits_model(), hardware_config.load(None, ["tppes=2"]))
+    # Built for its ROM constructors only; Instance mode keeps it (to_verilog converts it).
+    tppe = Accelerator(program, tppe_module="hwgen_tppe").tppe
+    refuses(lambda: tppe.program_rom([0] * (program.config.program_depth + 1)), ValueError,
+            f"TPPE: {program.config.program_depth + 1} program entries exceed program_depth "
+            f"{program.config.program_depth}")
+    refuses(lambda: tppe.weight_rom([0] * (program.config.weight_depth + 1)), ValueError,
+            f"TPPE: {program.config.weight_depth + 1} weights exceed weight_depth "
+            f"{program.config.weight_depth}")
+    g, config = tppe.geometry, program.config
+    refuses(lambda: TPPE(g, program.layouts, program.modes, program_depth=8, weight_depth=8,
+                         membrane_depth=0), ValueError,
+            "TPPE: membrane_depth 0 must be at least 1")
+    refuses(lambda: TPPE(g, program.layouts, program.modes, program_depth=8, weight_depth=8,
+                         join="lazy"), ValueError,
+            "TPPE: join 'lazy' must be one of dual, laggy")
+    Fragment.get(tppe, None)            # used, so that it draws no warning when collected

@@ -60,6 +60,9 @@ MANIFEST_CASES = {
                                "model.time_chunk 3 does not divide model.timesteps 4"),
     "top-module-empty": (lambda m: m["top"].__setitem__("module", ""), "top.module must be"),
     "ports-missing": (lambda m: m["top"].pop("ports"), "missing field top.ports"),
+    # The name goes into a Verilator configuration file: nothing but a module name.
+    "tppe-module-injected": (lambda m: m["top"].__setitem__("tppe_module", 'x"\nlint_off'),
+                             "top.tppe_module must be a Verilog module name"),
 }
 
 

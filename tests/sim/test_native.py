@@ -85,3 +85,60 @@ def test_an_unknown_engine_is_refused(small):
     build, w = small
     with pytest.raises(ValueError, match="engine must be one of"):
         cosimulate(build, w.spikes, engine="icarus")
+
+
+@pytest.mark.verilator
+def test_the_tppe_verilated_once_records_the_same(small, tmp_path):
+    # The hierarchical build (the TPPE module as one block) must be the same simulator.
+    build, w = small
+    program = build.program()
+    ports = build.manifest["top"]["ports"]["trace"]
+    fields = field_slices(trace_layout(program["timesteps"], ports["pass_bits"],
+                                       ports["slot_bits"]))
+    job = {"words": spikes_to_words(w.spikes), "outputs": program["outputs"],
+           "layers": len(program["layers"]), "timeout": _timeout_cycles(program),
+           "fields": fields}
+    flat = NativeBuild([build.verilog], build.top_module)
+    blocked = NativeBuild([build.verilog], build.top_module, blocks=[build.tppe_module])
+    assert build.tppe_module == "hwgen_tppe" and flat.key != blocked.key
+    (one,) = flat.run_many([(tmp_path / "flat", job)])
+    (two,) = blocked.run_many([(tmp_path / "blocked", job)])
+    assert set(one) == set(two)
+    for name in one:
+        np.testing.assert_array_equal(one[name], two[name], err_msg=name)
+
+
+def test_the_cosimulation_verilates_the_tppe_once_only_for_short_runs_of_many(tmp_path):
+    from hwgen.sim import cosim
+    w = random_workload(2, [6, 3], 4, samples=1, spike_density=0.5, weight_density=0.5,
+                        silent_fraction=0.0, modes=(ALL_MODES[3],))
+    chosen = {}
+    for tppes in (2, 4):
+        program = compile_program(w.model, hardware_config.load(None, [f"tppes={tppes}"]))
+        build = build_directory.write(program, w.model, tmp_path / str(tppes))
+        for cycles in (10, cosim.BLOCK_MAX_CYCLES + 1):
+            chosen[tppes, cycles > 10] = cosim._native_build(
+                build, False, np.array([[cycles]])).blocks
+        assert cosim._native_build(build, True, np.array([[10]])).blocks == ()
+    assert chosen == {(2, False): (), (2, True): (), (4, False): ("hwgen_tppe",),
+                      (4, True): ()}
+
+
+def test_no_simulator_outlives_a_stopped_run():
+    # run_many stops its simulators when interrupted or when a shard fails: one already
+    # running is killed, and one started after the stop is killed at once.
+    import signal
+    import threading
+    import time
+    from hwgen.sim.native import _Children
+    children, results = _Children(), []
+    worker = threading.Thread(target=lambda: results.append(children.run(["sleep", "30"])))
+    began = time.monotonic()
+    worker.start()
+    while not children.running and time.monotonic() - began < 10:
+        time.sleep(0.01)
+    children.stop()
+    worker.join(10)
+    assert results and results[0][0] == -signal.SIGKILL
+    assert children.run(["sleep", "30"])[0] == -signal.SIGKILL
+    assert time.monotonic() - began < 10 and not children.running
