@@ -67,7 +67,7 @@ def main(argv=None):
                 peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
                 row += [time.monotonic() - started, max(peak, before) / 1024]
             rows.append((row, case.describe()))
-            print(f"{lines:9d} lines {generate:6.1f} s"
+            print(f"P={program.config.tppes:<3d}{lines:9d} lines {generate:6.1f} s"
                   + (f" | verilator {row[2]:6.1f} s, {row[3]:6.0f} MB peak (so far)"
                      if verilator else "") + f"  {case.describe()[:80]}", flush=True)
 

@@ -70,12 +70,12 @@ class TPPE(wiring.Component):
     waits in the accumulators until the LIF stage takes it.
     Resources: T_c accumulators of acc_bits + 1 (laggy: also the pseudo-accumulator and
     three FIFOs of ``fifo_depth``, see :class:`LaggyJoin`, :class:`LaggyAccumulator`), the
-    inner join, the LIF unit, and memories: program (program_depth x entry width), weights
-    (weight_depth x weight_bits), spike words (regions x spike_depth x T_c), spike masks
-    (regions x spike_depth / W x W), and with several time chunks a membrane memory (one
-    v_bits + 1 word per neuron, + i_bits with current-based neurons: read
-    as a neuron enters the LIF stage, written as it leaves; a pass reads and writes each
-    word once, in program order, so the two never meet).
+    inner join, the LIF unit, and memories: spike words (regions x spike_depth x T_c),
+    spike masks (regions x spike_depth / W x W), and with several time chunks a membrane
+    memory (``membrane_depth`` words of v_bits + 1, + i_bits with current-based neurons:
+    read as a neuron enters the LIF stage, written as it leaves; a pass reads and writes
+    each word once, in program order, so the two never meet). Its ROMs, outside it, are
+    program_depth x entry width and weight_depth x weight_bits.
     """
 
     def __init__(self, geometry, layouts, modes, *, program_depth, weight_depth,
