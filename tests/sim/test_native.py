@@ -48,16 +48,21 @@ def test_native_and_cocotb_record_the_same(small, tmp_path):
     assert (native.layer_cycles > 0).all() and native.simulation_seconds > 0
 
 
-@pytest.mark.verilator
-def test_a_core_that_never_finishes_is_reported(small, tmp_path):
-    build, w = small
+def job_of(build, spikes, timeout):
+    """A native simulation job for ``spikes`` on ``build``, as cosimulate writes it."""
     program = build.program()
     ports = build.manifest["top"]["ports"]["trace"]
     fields = field_slices(trace_layout(program["timesteps"], ports["pass_bits"],
                                        ports["slot_bits"]))
-    words = spikes_to_words(w.spikes[:1])
-    job = {"words": words, "outputs": program["outputs"], "layers": len(program["layers"]),
-           "timeout": 5, "fields": fields}
+    return {"words": spikes_to_words(spikes), "outputs": program["outputs"],
+            "layers": len(program["layers"]), "timeout": timeout, "fields": fields}
+
+
+@pytest.mark.verilator
+def test_a_core_that_never_finishes_is_reported(small, tmp_path):
+    build, w = small
+    program = build.program()
+    job = job_of(build, w.spikes[:1], 5)
     simulator = NativeBuild([build.verilog], build.top_module)
     with pytest.raises(ToolchainError, match="sample 0: no done after 5 cycles"):
         simulator.run_many([(tmp_path / "shard0", job)])
@@ -91,13 +96,7 @@ def test_an_unknown_engine_is_refused(small):
 def test_the_tppe_verilated_once_records_the_same(small, tmp_path):
     # The hierarchical build (the TPPE module as one block) must be the same simulator.
     build, w = small
-    program = build.program()
-    ports = build.manifest["top"]["ports"]["trace"]
-    fields = field_slices(trace_layout(program["timesteps"], ports["pass_bits"],
-                                       ports["slot_bits"]))
-    job = {"words": spikes_to_words(w.spikes), "outputs": program["outputs"],
-           "layers": len(program["layers"]), "timeout": _timeout_cycles(program),
-           "fields": fields}
+    job = job_of(build, w.spikes, _timeout_cycles(build.program()))
     flat = NativeBuild([build.verilog], build.top_module)
     blocked = NativeBuild([build.verilog], build.top_module, blocks=[build.tppe_module])
     assert build.tppe_module == "hwgen_tppe" and flat.key != blocked.key
