@@ -164,7 +164,8 @@ def ideal_bounds(program, model, trace):
     a layer cannot take fewer cycles than the largest number of matched pairs any one TPPE
     must process (DESIGN.md section 4); with T / T_c time chunks, an input is active in a
     chunk if it spikes in one of the chunk's steps, and the layer's bound is the sum of its
-    chunks' bounds. With the laggy join a TPPE's walker also visits at most one active
+    chunks' bounds, over the chunks run (all, unless the trace ran with an early exit).
+    With the laggy join a TPPE's walker also visits at most one active
     input per cycle, so its bound is the larger of its matched pairs and its walk
     (:func:`~hwgen.compiler.scheduler.assign.walk_steps`).
     """
@@ -184,6 +185,10 @@ def ideal_bounds(program, model, trace):
             spikes = np.concatenate([spikes, late], axis=2)
         chunked = spikes.reshape(len(spikes), T // lanes, lanes, -1)
         active = chunked.any(axis=2).astype(np.int64)                # (samples, chunks, K)
+        if trace.steps is not None:
+            # after an early exit no chunk runs: the model's input still spikes there
+            run = np.arange(T // lanes)[None, :] < (trace.steps // lanes)[:, None]
+            active *= run[:, :, None]
         # an unrolled layer's weight is scipy.sparse (compiler/passes/unroll.py)
         nonzero = scipy.sparse.csr_array(dense.weight != 0, dtype=np.int64)
         pairs = (nonzero @ active.reshape(-1, active.shape[-1]).T).T.reshape(

@@ -46,9 +46,32 @@ def test_an_early_exit_runs_the_steps_the_reference_runs(tmp_path, settings):
     _, result = cosimulate_design(model, settings, tmp_path, inputs[:16])
     assert result.steps.min() < model.timesteps
     assert np.array_equal(result.steps, result.trace.steps)
+    assert (result.layer_cycles >= result.ideal).all()
     if "early_exit=certain" in settings:
         full = reference.run(model, inputs[:16])
         assert np.array_equal(result.rtl_predictions, full.predictions)
+
+
+def test_the_ideal_bound_counts_only_the_chunks_an_early_exit_ran():
+    """Found by the soak: 17 chunks of one step, an exit after the first. The model's input
+    spikes on after the exit, and the bound counted its pairs in all 17 chunks: 51 cycles
+    against the 49 the core took to run one. run_case checks every layer's cycles against
+    its bound."""
+    from model_strategies import Case, LayerDraw, run_case
+    layer = dict(weight_bits=2, weight_style="random", bias_style="none", acc_slack=0,
+                 v_bits=2, threshold_style="random", leak=("none",), fire="ge",
+                 reset="subtract", order="same_step", seed=0, recurrent=False, skip=False)
+    case = Case(timesteps=17, inputs=1, encoding="spikes", encoder_threshold=0,
+                layers=(LayerDraw(size=5, synapse=("none",), i_bits=2,
+                                  synapse_rounding="separate", **layer),
+                        LayerDraw(size=1, synapse=None, i_bits=None, synapse_rounding=None,
+                                  **layer)),
+                readout=True, overrides=("tppes=1", "chunk=4", "early_exit=certain",
+                                         "fifo_depth=2"),
+                stimulus=(("spiking",),), flaw=None, depth_pad=(), wide_acc=False,
+                input_shape=None, convs=(), attention=None)
+    outcome = run_case(case)
+    assert outcome.kind == "exact", outcome.message
 
 
 def test_an_snntorch_mlp_at_64_steps(tmp_path):
