@@ -157,6 +157,7 @@ def _cosimulate(build, inputs, labels, waves, parallel, work, progress, log, eng
 
     ports = build.manifest["top"]["ports"]
     bounds = ideal_bounds(program, model, trace)
+    timeout = _timeout_cycles(program, int(bounds.sum(axis=1).max(initial=0)))
     layers = len(program["layers"])
     passes = layers * chunks            # the trace counts passes: time chunk x layers + layer
     runs = []
@@ -182,12 +183,12 @@ def _cosimulate(build, inputs, labels, waves, parallel, work, progress, log, eng
             began, cpu = time.perf_counter(), children_cpu()
             parts = simulator.run_many(
                 [(folder, {"words": words[a:b], "outputs": program["outputs"] * chunks,
-                           "layers": passes, "timeout": _timeout_cycles(program),
+                           "layers": passes, "timeout": timeout,
                            "fields": fields}) for folder, (a, b) in runs],
                 parallel=parallel, log=log)
             seconds, cpu = time.perf_counter() - began, children_cpu() - cpu
         else:
-            parts, seconds, cpu = _run_cocotb(build, program, ports, words, runs, waves,
+            parts, seconds, cpu = _run_cocotb(build, program, ports, words, runs, waves, timeout,
                                               parallel, log, lanes, passes)
     finally:
         stop.set()
@@ -236,7 +237,8 @@ def _native_build(build, waves, bounds):
     return flat
 
 
-def _run_cocotb(build, program, ports, words, runs, waves, parallel, log, lanes, passes):
+def _run_cocotb(build, program, ports, words, runs, waves, timeout, parallel, log, lanes,
+                passes):
     verilator = VerilatorBuild([build.verilog], build.top_module, waves=waves)
     verilator.build(log=log)
     jobs = []
@@ -245,7 +247,7 @@ def _run_cocotb(build, program, ports, words, runs, waves, parallel, log, lanes,
                  outputs=program["outputs"] * (passes // len(program["layers"])),
                  lanes=lanes, pass_bits=ports["trace"]["pass_bits"],
                  slot_bits=ports["trace"]["slot_bits"], layers=passes,
-                 timeout=_timeout_cycles(program))
+                 timeout=timeout)
         jobs.append((folder, {"HWGEN_JOB": str(folder / "job.npz"),
                               "HWGEN_OBSERVED": str(folder / "observed.npz"),
                               "HWGEN_PROGRESS": str(folder / "progress")}))
@@ -259,15 +261,19 @@ def _run_cocotb(build, program, ports, words, runs, waves, parallel, log, lanes,
     return [dict(np.load(folder / "observed.npz")) for folder, _ in jobs], seconds, cpu
 
 
-def _timeout_cycles(program):
+def _timeout_cycles(program, pairs=0):
     """Cycles after which an inference is declared hung: four times a bound on the work
-    of the busiest TPPE (every entry, every weight, a whole LIF per neuron) plus slack."""
+    of the busiest TPPE (every entry, every weight, ``pairs``, a whole LIF per neuron) plus
+    slack. ``pairs`` is the most the layers' ideal bounds sum to in any sample: neurons
+    share their stored weight runs, so a TPPE can match many more pairs than it stores
+    weights (64 neurons of all-one weights on 64 spiking inputs, one step per chunk, 17
+    chunks: about 9,000 cycles against a limit of 8,752 from entries and weights alone)."""
     T = program["timesteps"]
     chunks = T // program["config"]["time_chunk"]
     neurons = max(sum(len(plan["tppe_neurons"][p]) for plan in program["layers"])
                   for p in range(len(program["entries_per_tppe"])))
     work = chunks * (max(program["entries_per_tppe"]) + max(program["weights_per_tppe"])) \
-        + T * neurons
+        + pairs + T * neurons
     return 1000 + 4 * work + 100 * chunks * len(program["layers"])
 
 

@@ -74,6 +74,29 @@ def test_the_ideal_bound_counts_only_the_chunks_an_early_exit_ran():
     assert outcome.kind == "exact", outcome.message
 
 
+def test_a_long_inference_of_shared_weights_is_not_taken_for_a_hang():
+    """Found by the soak: 64 neurons of all-one weights share one stored weight run, so each
+    TPPE matches far more pairs than it stores weights. At one step per chunk and T = 17
+    the core needs 9,061 cycles; the hang limit, from entries and weights alone, was 8,752.
+    It now also counts the layers' ideal bounds."""
+    from model_strategies import Case, LayerDraw, run_case
+    case = Case(timesteps=17, inputs=64, encoding="spikes", encoder_threshold=0,
+                layers=(LayerDraw(size=64, weight_bits=2, weight_style="max",
+                                  bias_style="none", acc_slack=0, v_bits=2,
+                                  threshold_style="random", leak=("none",), fire="ge",
+                                  reset="subtract", order="same_step", seed=0, synapse=None,
+                                  i_bits=None, synapse_rounding=None, recurrent=False,
+                                  skip=False),),
+                readout=True, overrides=("tppes=9", "chunk=64", "fifo_depth=2",
+                                         "timesteps=17", "weight_bits=2"),
+                stimulus=(("spiking",),), flaw=None,
+                depth_pad=(("program_depth", 0), ("weight_depth", 0), ("spike_depth", 0)),
+                wide_acc=False, input_shape=None, convs=(), attention=None)
+    outcome = run_case(case)
+    assert outcome.kind == "exact", outcome.message
+    assert outcome.cycles > 9000
+
+
 def test_an_snntorch_mlp_at_64_steps(tmp_path):
     """hwgen's snnTorch helper at T = 64: snnTorch's own simulation, the integer reference
     and the RTL (four chunks of 16, delayed subtract reset carried across chunks) agree."""
