@@ -42,7 +42,7 @@ from .verilator import _tail, cache_root
 DRIVER = Path(__file__).with_name("native_driver.cpp")
 EXECUTABLE = "hwgen_sim"
 # Bump when the build flags or the file formats change.
-REVISION = 1
+REVISION = 2
 # C++ optimisation of the Verilated model's fast path (the per-cycle eval) and of the rest
 # (constructors, memory initialisation: most of the code of a design with big weight
 # memories). On the 784-512-512-10 MLP at 2 TPPEs (CPU seconds): all -O0 builds in 30 s
@@ -129,7 +129,11 @@ class NativeBuild:
             config.write_text("`verilator_config\n" + "".join(
                 f'hier_block -module "{name}"\n' for name in self.blocks))
             blocks = ["--hierarchical", str(config)]
-        command = [verilator.path, "--cc", "--exe", "--build", "-j", str(os.cpu_count() or 1),
+        # Verilator's hierarchical build raced at -j 2: once in about 90 soak builds make
+        # entered the block's folder before its makefile existed ("No targets"). One job
+        # at a time it cannot.
+        jobs = 1 if self.blocks else os.cpu_count() or 1
+        command = [verilator.path, "--cc", "--exe", "--build", "-j", str(jobs),
                    "--top-module", self.toplevel, "--prefix", "Vcore",
                    "-Mdir", str(staging / "obj"), "-o", EXECUTABLE, *BUILD_ARGS,
                    "-MAKEFLAGS", make_flags,
