@@ -129,7 +129,7 @@ class NativeBuild:
             config.write_text("`verilator_config\n" + "".join(
                 f'hier_block -module "{name}"\n' for name in self.blocks))
             blocks = ["--hierarchical", str(config)]
-        # Verilator's hierarchical build raced at -j 2: once in about 90 soak builds make
+        # Verilator's hierarchical build raced at -j 2: once in some 500 soak builds make
         # entered the block's folder before its makefile existed ("No targets"). One job
         # at a time it cannot.
         jobs = 1 if self.blocks else os.cpu_count() or 1
