@@ -157,7 +157,7 @@ def _cosimulate(build, inputs, labels, waves, parallel, work, progress, log, eng
 
     ports = build.manifest["top"]["ports"]
     bounds = ideal_bounds(program, model, trace)
-    timeout = _timeout_cycles(program, int(bounds.sum(axis=1).max(initial=0)))
+    timeout = _timeout_cycles(program, bounds)
     layers = len(program["layers"])
     passes = layers * chunks            # the trace counts passes: time chunk x layers + layer
     runs = []
@@ -178,7 +178,7 @@ def _cosimulate(build, inputs, labels, waves, parallel, work, progress, log, eng
         if engine == "native":
             fields = field_slices(trace_layout(lanes, ports["trace"]["pass_bits"],
                                                ports["trace"]["slot_bits"]))
-            simulator = _native_build(build, waves, bounds)
+            simulator = _native_build(build, program, waves, bounds)
             simulator.build(log=log)
             began, cpu = time.perf_counter(), children_cpu()
             parts = simulator.run_many(
@@ -222,7 +222,7 @@ BLOCK_MIN_TPPES = 4
 BLOCK_MAX_CYCLES = 500_000
 
 
-def _native_build(build, waves, bounds):
+def _native_build(build, program, waves, bounds):
     """The native simulator for ``build``: with the TPPE Verilated once when that is
     faster for about ``bounds.sum()`` cycles (see above), unless a build is cached."""
     flat = NativeBuild([build.verilog], build.top_module, waves=waves)
@@ -232,7 +232,7 @@ def _native_build(build, waves, bounds):
     blocked = NativeBuild([build.verilog], build.top_module, blocks=[module])
     short = int(bounds.sum()) <= BLOCK_MAX_CYCLES
     if blocked.executable.exists() or (
-            short and build.program()["config"]["tppes"] >= BLOCK_MIN_TPPES):
+            short and program["config"]["tppes"] >= BLOCK_MIN_TPPES):
         return blocked
     return flat
 
@@ -261,13 +261,15 @@ def _run_cocotb(build, program, ports, words, runs, waves, timeout, parallel, lo
     return [dict(np.load(folder / "observed.npz")) for folder, _ in jobs], seconds, cpu
 
 
-def _timeout_cycles(program, pairs=0):
+def _timeout_cycles(program, bounds):
     """Cycles after which an inference is declared hung: four times a bound on the work
-    of the busiest TPPE (every entry, every weight, ``pairs``, a whole LIF per neuron) plus
-    slack. ``pairs`` is the most the layers' ideal bounds sum to in any sample: neurons
-    share their stored weight runs, so a TPPE can match many more pairs than it stores
-    weights (64 neurons of all-one weights on 64 spiking inputs, one step per chunk, 17
-    chunks: about 9,000 cycles against a limit of 8,752 from entries and weights alone)."""
+    of the busiest TPPE (every entry, every weight, the most its layers' ideal ``bounds``
+    (samples, layers) sum to in a sample, a whole LIF per neuron) plus slack. The bounds
+    are needed: neurons share their stored weight runs, so a TPPE can match many more pairs
+    than it stores weights (64 neurons of all-one weights on 64 spiking inputs, one step
+    per chunk, 17 chunks: about 9,000 cycles against a limit of 8,752 from entries and
+    weights alone)."""
+    pairs = int(np.asarray(bounds).sum(axis=1).max(initial=0))
     T = program["timesteps"]
     chunks = T // program["config"]["time_chunk"]
     neurons = max(sum(len(plan["tppe_neurons"][p]) for plan in program["layers"])

@@ -10,6 +10,8 @@ from hwgen.compiler.ir.spike_words import spikes_to_words
 from hwgen.compiler.scheduler.program import compile_program
 from hwgen.errors import ToolchainError
 from hwgen.gateware.core_interface import field_slices, trace_layout
+from hwgen.compiler.ir import reference
+from hwgen.sim.compare import ideal_bounds
 from hwgen.sim.cosim import _timeout_cycles, cosimulate
 from hwgen.sim.native import NativeBuild, read_observed, write_job
 from hwgen.sim.workloads import ALL_MODES, random_workload
@@ -48,6 +50,12 @@ def test_native_and_cocotb_record_the_same(small, tmp_path):
     assert (native.layer_cycles > 0).all() and native.simulation_seconds > 0
 
 
+def real_timeout(build, spikes):
+    """The hang limit cosimulate gives ``spikes`` on ``build``."""
+    model, program = build.model(), build.program()
+    return _timeout_cycles(program, ideal_bounds(program, model, reference.run(model, spikes)))
+
+
 def job_of(build, spikes, timeout):
     """A native simulation job for ``spikes`` on ``build``, as cosimulate writes it."""
     program = build.program()
@@ -67,7 +75,7 @@ def test_a_core_that_never_finishes_is_reported(small, tmp_path):
     with pytest.raises(ToolchainError, match="sample 0: no done after 5 cycles"):
         simulator.run_many([(tmp_path / "shard0", job)])
     # With the real timeout the same job finishes, so the error came from the limit.
-    job["timeout"] = _timeout_cycles(program)
+    job["timeout"] = real_timeout(build, w.spikes[:1])
     (observed,) = simulator.run_many([(tmp_path / "shard1", job)])
     assert observed["results"].shape == (1, program["outputs"])
 
@@ -96,7 +104,7 @@ def test_an_unknown_engine_is_refused(small):
 def test_the_tppe_verilated_once_records_the_same(small, tmp_path):
     # The hierarchical build (the TPPE module as one block) must be the same simulator.
     build, w = small
-    job = job_of(build, w.spikes, _timeout_cycles(build.program()))
+    job = job_of(build, w.spikes, real_timeout(build, w.spikes))
     flat = NativeBuild([build.verilog], build.top_module)
     blocked = NativeBuild([build.verilog], build.top_module, blocks=[build.tppe_module])
     assert build.tppe_module == "hwgen_tppe" and flat.key != blocked.key
@@ -117,8 +125,9 @@ def test_the_cosimulation_verilates_the_tppe_once_only_for_short_runs_of_many(tm
         build = build_directory.write(program, w.model, tmp_path / str(tppes))
         for cycles in (10, cosim.BLOCK_MAX_CYCLES + 1):
             chosen[tppes, cycles > 10] = cosim._native_build(
-                build, False, np.array([[cycles]])).blocks
-        assert cosim._native_build(build, True, np.array([[10]])).blocks == ()
+                build, build.program(), False, np.array([[cycles]])).blocks
+        assert cosim._native_build(build, build.program(), True,
+                                   np.array([[10]])).blocks == ()
     assert chosen == {(2, False): (), (2, True): (), (4, False): ("hwgen_tppe",),
                       (4, True): ()}
 
