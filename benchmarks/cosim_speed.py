@@ -111,8 +111,8 @@ def main(argv=None):
             job = {"words": spikes_to_words(native.trace.spikes[w.model.input.name]),
                    "outputs": native.program["outputs"],
                    "layers": len(native.program["layers"]),
-                   "timeout": _timeout_cycles(native.program),
-                   "fields": {"layer": (0, 1, False), "slot": (0, 1, False),
+                   "timeout": _timeout_cycles(native.program, native.ideal),
+                   "fields": {"layer_pass": (0, 1, False), "slot": (0, 1, False),
                               "word": (0, 1, False)}}     # not read in a bare run
             began, cpu = time.perf_counter(), children_cpu()
             (bare,) = simulator.run_many([(Path(folder) / "bare", job)], bare=True)
