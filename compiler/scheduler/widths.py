@@ -58,11 +58,7 @@ def resolve_widths(config, model, chain):
         elif value < need:
             raise FitError(f"config {name} = {value} is too small: {why}")
     recurrent = next((l for l in chain.layers if l.dense.recurrent), None)
-    if recurrent is not None and config.time_chunk not in (AUTO, 1):
-        raise FitError(f"config time_chunk = {config.time_chunk}, but {recurrent.dense.where} "
-                       f"is recurrent: each of its steps needs the last one's spikes, so the "
-                       f"model runs one step per pass (time_chunk = 1, or leave it auto)")
-    if recurrent is not None:
+    if recurrent is not None and config.time_chunk == AUTO:
         values["time_chunk"] = 1
     elif config.time_chunk == AUTO:
         values["time_chunk"] = config.auto_time_chunk(T)

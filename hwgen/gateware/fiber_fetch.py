@@ -57,6 +57,19 @@ def neuron_header(m, geometry, entry):
     return header
 
 
+def program_controls(m, fetch, pc, running):
+    """The sequencer's controls of a fetch unit's walk: ``rewind`` to entry 0 (an
+    inference or time chunk starts), ``replay`` from the first entry of the layer last
+    started (a recurrent layer's next sub-pass), ``go`` on to the next LAYER_END."""
+    layer_start = Signal.like(pc)
+    with m.If(fetch.rewind):
+        m.d.sync += pc.eq(0)
+    with m.If(fetch.replay):
+        m.d.sync += pc.eq(layer_start)
+    with m.If(fetch.go):
+        m.d.sync += [running.eq(1), layer_start.eq(pc)]
+
+
 class FiberFetch(wiring.Component):
     """Front end of a TPPE's inner join.
 
@@ -65,7 +78,8 @@ class FiberFetch(wiring.Component):
     spike-mask memory; ``region``: which region of the spike buffer holds this layer's input;
     ``state_region``: which holds a recurrent layer's own spikes of the last step (chunk
     entries with ``state`` set; on the ``first_chunk`` they read as no spikes);
-    ``rewind``: restart the program from entry 0 (start of an inference); ``go``: run
+    ``rewind``: restart the program from entry 0 (start of an inference); ``replay``:
+    restart it from the first entry of the layer last started; ``go``: run
     until the next LAYER_END; ``halted``: stopped at a LAYER_END with nothing in flight;
     ``matches``: chunk matches to the inner join; ``headers``: neuron headers, in neuron
     order, to the LIF stage.
@@ -99,6 +113,7 @@ class FiberFetch(wiring.Component):
             "state_region": In(range(geometry.regions)),
             "first_chunk": In(1),
             "rewind": In(1),
+            "replay": In(1),
             "go": In(1),
             "halted": Out(1),
             "matches": Out(stream.Signature(geometry.chunk_match)),
@@ -240,10 +255,7 @@ class FiberFetch(wiring.Component):
             # Stage 1 waits for the header FIFO; stage 2 moved on: a bubble.
             m.d.sync += [s2_chunk.eq(0), s2_empty_neuron.eq(0)]
 
-        with m.If(self.rewind):
-            m.d.sync += pc.eq(0)
-        with m.If(self.go):
-            m.d.sync += running.eq(1)
+        program_controls(m, self, pc, running)
 
         m.d.comb += self.halted.eq(~running & ~s0_valid & ~s1_valid & ~s2_chunk
                                    & ~s2_empty_neuron

@@ -78,9 +78,7 @@ class Geometry:
              f"v_bits {self.v_bits} must be {MIN_BITS}..{MAX_V_BITS}"),
             (0 <= self.leak_bits <= MAX_FRAC_BITS + 1,
              f"leak_bits {self.leak_bits} must be 0..{MAX_FRAC_BITS + 1}"),
-            (self.state_pairs >= 0 and (not self.recurrent or self.lanes == 1),
-             f"state_pairs {self.state_pairs} must be >= 0, and recurrent layers run one "
-             f"step per pass (lanes 1, not {self.lanes})"),
+            (self.state_pairs >= 0, f"state_pairs {self.state_pairs} must be >= 0"),
             (not (self.recurrent and self.residual),
              "a program with both recurrent layers and residual connections is not "
              "supported"),

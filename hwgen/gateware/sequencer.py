@@ -36,9 +36,13 @@ class LayerSequencer(wiring.Component):
     reads the input in region 0). With several, the input of chunk c waits in region 2 + c
     and layer l writes region l mod 2, so each pass finds its input where the loader put it.
     The k-th recurrent layer (descriptor ``state`` = k) has the pair of regions after
-    those, R + 2(k - 1) + {0, 1}: at step c it writes its spikes into the one of parity
-    c and reads its own spikes of step c - 1 (``state_region``) from the other; the layer
-    after it (``reads_state`` = k) reads its input from the first. With ``residual``, the
+    those, R + 2(k - 1) + {0, 1}. It runs T_c sub-passes per chunk (``first_sub``,
+    ``last_sub``; ``replay`` returns the TPPEs to the layer's first program entry between
+    them), each settling one more step (docs/architecture.md, "Recurrent layers"): its
+    n-th sub-pass of the inference (n = chunk x T_c + sub) writes its spikes into the
+    region of parity n and reads its own spikes of sub-pass n - 1 (``state_region``) from
+    the other; the layer after it (``reads_state`` = k) reads its input from the region of
+    the chunk's last sub-pass. With T_c = 1 a sub-pass is a step. With ``residual``, the
     pairs are instead those of layers whose spikes a later layer reads besides its input
     (residual connections, attention branches): such a layer writes into its pair as above,
     the layer after it reads them there, and a later one reads them in the same pass (T_c
@@ -46,7 +50,7 @@ class LayerSequencer(wiring.Component):
     then pair 1's region of this chunk, and a fiber chunk names the pair it reads
     (:meth:`~.geometry.Geometry.source_region`).
 
-    Overhead per layer and chunk: 3 cycles between one layer's barrier and the next layer's
+    Overhead per layer and chunk (and per sub-pass): 3 cycles between one layer's barrier and the next layer's
     first fetch (read the descriptor, pulse ``go``, let the TPPEs leave their halt).
     """
 
@@ -69,9 +73,6 @@ class LayerSequencer(wiring.Component):
         if residual and not state_pairs:
             raise ValueError("LayerSequencer: residual connections need region pairs "
                              "(state_pairs)")
-        if state_pairs and not residual and lanes != 1:
-            raise ValueError("LayerSequencer: recurrent layers (state_pairs) run one step "
-                             "per pass (lanes 1)")
         self.state_pairs = state_pairs
         self.residual = residual
         self.input_regions_end = 2 if time_chunks == 1 else 2 + time_chunks
@@ -79,6 +80,8 @@ class LayerSequencer(wiring.Component):
         if early_exit and time_chunks < 2:
             raise ValueError("LayerSequencer: an early exit needs at least two time chunks")
         self.lanes = lanes
+        # A recurrent layer's sub-passes per time chunk (one step settled by each)
+        self.sub_passes = lanes if state_pairs and not residual else 1
         self.early_exit = early_exit
         timesteps = lanes * time_chunks
         super().__init__({
@@ -90,6 +93,11 @@ class LayerSequencer(wiring.Component):
             "chunk": Out(range(time_chunks)),
             "layer_pass": Out(pass_bits),
             "first_chunk": Out(1),
+            # a recurrent layer's sub-pass: the first of its chunk, the last (every pass of
+            # another layer is both); ``replay`` sends the TPPEs back to the layer's start
+            "first_sub": Out(1),
+            "last_sub": Out(1),
+            "replay": Out(1),
             "in_region": Out(range(regions)),
             "out_region": Out(range(regions)),
             "state_region": Out(range(regions)),
@@ -124,6 +132,11 @@ class LayerSequencer(wiring.Component):
         input_region = 0 if C == 1 else 2 + self.chunk
         previous = Mux(self.layer == 0, input_region, ~parity & 1)
         m.d.comb += self.first_chunk.eq(self.chunk == 0)
+        S = self.sub_passes
+        sub = Signal(range(S))
+        recurrent = Signal()            # the layer running has sub-passes
+        m.d.comb += [self.first_sub.eq(sub == 0),
+                     self.last_sub.eq(~recurrent | (sub == S - 1))]
         if self.state_pairs:
             # latched with the mode: valid from the layer's first RUN cycle, before any read
             state = Signal.like(descriptor.state)
@@ -131,14 +144,24 @@ class LayerSequencer(wiring.Component):
             with m.If(self.go):
                 m.d.sync += [state.eq(descriptor.state),
                              reads_state.eq(descriptor.reads_state)]
-            step = self.chunk[0] if C > 1 else 0
+            if S > 1:
+                m.d.comb += recurrent.eq(state != 0)
 
             def pair(k, p):
                 return self.input_regions_end - 2 + Cat(p, k)
 
+            if self.residual:
+                step = final = self.chunk[0] if C > 1 else 0
+            else:
+                # A recurrent layer's n-th sub-pass of the inference (n = chunk x T_c +
+                # sub) writes the region of parity n and reads its last one's in the other;
+                # the layer after it reads the chunk's last sub-pass's.
+                base = self.chunk[0] if C > 1 and S % 2 else 0
+                step = base ^ sub[0] if S > 1 else base
+                final = base ^ ((S - 1) % 2)
             m.d.comb += [
                 self.out_region.eq(Mux(state != 0, pair(state, step), parity)),
-                self.in_region.eq(Mux(reads_state != 0, pair(reads_state, step), previous)),
+                self.in_region.eq(Mux(reads_state != 0, pair(reads_state, final), previous)),
             ]
             if self.residual:
                 # kept layers' spikes of this very chunk, written earlier in this pass
@@ -188,8 +211,13 @@ class LayerSequencer(wiring.Component):
                 m.d.comb += self.go.eq(1)
                 m.next = "RUN"
             with m.State("RUN"):
-                with m.If(self.all_idle):
-                    m.d.sync += self.layer_pass.eq(self.layer_pass + 1)
+                with m.If(self.all_idle & ~self.last_sub):
+                    # the recurrent layer again, one more step settled
+                    m.d.comb += self.replay.eq(1)
+                    m.d.sync += sub.eq(sub + 1)
+                    m.next = "GO"
+                with m.Elif(self.all_idle):
+                    m.d.sync += [self.layer_pass.eq(self.layer_pass + 1), sub.eq(0)]
                     with m.If(self.last_layer & (self.chunk == C - 1)):
                         finish()
                     with m.Elif(self.last_layer):

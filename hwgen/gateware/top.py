@@ -122,8 +122,10 @@ class Accelerator(wiring.Component):
             m.d.comb += [
                 tppe.region.eq(sequencer.in_region), tppe.out_region.eq(sequencer.out_region),
                 tppe.state_region.eq(sequencer.state_region),
-                tppe.first_chunk.eq(sequencer.first_chunk), tppe.mode.eq(sequencer.mode),
-                tppe.last_layer.eq(sequencer.last_layer), tppe.rewind.eq(sequencer.rewind),
+                tppe.first_chunk.eq(sequencer.first_chunk),
+                tppe.first_sub.eq(sequencer.first_sub), tppe.last_sub.eq(sequencer.last_sub),
+                tppe.mode.eq(sequencer.mode), tppe.last_layer.eq(sequencer.last_layer),
+                tppe.rewind.eq(sequencer.rewind), tppe.replay.eq(sequencer.replay),
                 tppe.go.eq(sequencer.go),
                 tppe.bus.valid.eq(arbiter.bus.valid), tppe.bus.payload.eq(arbiter.bus.payload),
             ]
@@ -191,7 +193,9 @@ class Accelerator(wiring.Component):
             self.skip_chunks_not_run(m, read, take, sequencer, base)
 
         m.d.comb += [
-            self.trace.valid.eq(sequencer.busy & arbiter.bus.valid & (bus.word_en | bus.result_en)),
+            # a recurrent layer's sub-passes but the last write spikes still being settled
+            self.trace.valid.eq(sequencer.busy & sequencer.last_sub & arbiter.bus.valid
+                                & (bus.word_en | bus.result_en)),
             self.trace.payload.layer_pass.eq(sequencer.layer_pass),
             self.trace.payload.slot.eq(bus.slot),
             self.trace.payload.word.eq(bus.word),

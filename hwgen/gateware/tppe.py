@@ -15,8 +15,10 @@ two-region spike buffer (a packed-word memory and a mask memory), which the writ
 fills: one region holds this layer's input while the other receives its output.
 """
 
-from amaranth.hdl import Module, Mux, Signal, signed
-from amaranth.lib import data, wiring
+from types import SimpleNamespace
+
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory, ReadPort
 from amaranth.utils import ceil_log2
 from amaranth.lib.wiring import In, Out
@@ -33,7 +35,6 @@ from .output_compressor import OutputCompressor
 from .skid_buffer import SkidBuffer
 from .window_max import WindowMax
 from .write_bus import bus_signature
-from amaranth.lib import stream
 
 
 class TPPE(wiring.Component):
@@ -42,8 +43,10 @@ class TPPE(wiring.Component):
     Ports: ``region`` this layer's input region, ``out_region`` its output's,
     ``state_region`` a recurrent layer's own spikes of the last step;
     ``first_chunk`` the pass is the first time chunk (membranes start at 0);
-    ``mode`` / ``last_layer`` from the layer descriptor; ``rewind`` / ``go`` from the
-    sequencer; ``bus`` the write bus into this TPPE's spike buffers; ``writes`` this TPPE's
+    ``first_sub`` / ``last_sub`` a recurrent layer's first and last sub-pass of the chunk
+    (only the last one stores the membranes; both are high for any other layer);
+    ``mode`` / ``last_layer`` from the layer descriptor; ``rewind`` / ``replay`` / ``go``
+    from the sequencer; ``bus`` the write bus into this TPPE's spike buffers; ``writes`` this TPPE's
     write requests; ``halted`` reached the layer's end in its program; ``idle`` halted and
     nothing left in flight; ``program`` and ``weights`` read ports of its fiber-program
     ROM (:func:`program_rom`) and weight ROM (:func:`weight_rom`), read one cycle after
@@ -104,9 +107,12 @@ class TPPE(wiring.Component):
             "out_region": In(range(geometry.regions)),
             "state_region": In(range(geometry.regions)),
             "first_chunk": In(1),
+            "first_sub": In(1),
+            "last_sub": In(1),
             "mode": In(range(max(2, len(self.modes)))),
             "last_layer": In(1),
             "rewind": In(1),
+            "replay": In(1),
             "go": In(1),
             "bus": In(bus_signature(geometry)),
             "writes": Out(stream.Signature(geometry.write_request)),
@@ -178,8 +184,10 @@ class TPPE(wiring.Component):
             wiring.connect(m, fetch.program, wiring.flipped(self.program))
             for j in range(K):
                 wiring.connect(m, fetch.masks[j], mask_copies[j].read_port())
+        # a recurrent layer's own spikes are none before step 0: its first sub-pass
         m.d.comb += [fetch.region.eq(self.region), fetch.state_region.eq(self.state_region),
-                     fetch.first_chunk.eq(self.first_chunk), fetch.rewind.eq(self.rewind),
+                     fetch.first_chunk.eq(self.first_chunk & self.first_sub),
+                     fetch.rewind.eq(self.rewind), fetch.replay.eq(self.replay),
                      fetch.go.eq(self.go)]
 
         m.submodules.lif = lif = LIFUnit(g, self.modes, self.lif_steps)
@@ -187,18 +195,22 @@ class TPPE(wiring.Component):
         word_read = spike_words.read_port()
         weight_read = self.weights
         accumulate = self._accumulate_laggy if self.join == "laggy" else self._accumulate_dual
-        # The accumulate stage hands each neuron's currents to the LIF stage, or, with max
-        # pooling, first to the window maximum (partial rows stop there).
-        sink, pooling_idle = lif, 1
+        # The accumulate stage hands each neuron's currents to the LIF stage (``currents``),
+        # or, with max pooling, first to the window maximum (partial rows stop there).
+        currents = stream.Signature(g.neuron_currents).create()
+        sink, pooling_idle = SimpleNamespace(i=currents), 1
         if g.max_pool:
             m.submodules.window_max = sink = WindowMax(g)
-            m.d.comb += [lif.i.valid.eq(sink.o.valid), sink.o.ready.eq(lif.i.ready),
-                         lif.i.payload.sums.eq(sink.o.payload.sums),
-                         lif.i.payload.header.eq(sink.o.payload.header)]
+            wiring.connect(m, sink.o, wiring.flipped(currents))
             pooling_idle = sink.idle
         accumulating = accumulate(m, fetch, sink, word_read, weight_read)
+        lane0 = currents.payload.sums[0]
         if g.time_chunks > 1:
-            self.carry_membranes(m, lif)
+            lane0 = self.carry_membranes(m, lif, currents)
+        m.d.comb += [lif.i.valid.eq(currents.valid), currents.ready.eq(lif.i.ready),
+                     lif.i.payload.header.eq(currents.payload.header),
+                     lif.i.payload.sums[0].eq(lane0)]
+        m.d.comb += [lif.i.payload.sums[t].eq(currents.payload.sums[t]) for t in range(1, T)]
 
         m.submodules.compress = compress = OutputCompressor(g)
         wiring.connect(m, lif.o, compress.i)
@@ -227,7 +239,7 @@ class TPPE(wiring.Component):
 
         # Memory stages: a pair's spike word and weight leave the block RAMs one cycle after
         # its acceptance (stage R) and are registered before any logic uses them (stage M).
-        r_valid, r_end, r_empty = Signal(), Signal(), Signal()
+        r_valid, r_end, r_empty, r_state = Signal(), Signal(), Signal(), Signal()
         m_valid, m_end, m_empty = Signal(), Signal(), Signal()
         m_word = Signal(T)
         m_weight = Signal(signed(g.weight_bits))
@@ -272,22 +284,47 @@ class TPPE(wiring.Component):
             m.d.sync += held.eq(0)
         with m.If(r_move):
             m.d.sync += [m_valid.eq(1), m_end.eq(r_end), m_empty.eq(r_empty),
-                         m_word.eq(word_read.data), m_weight.eq(weight_read.data)]
+                         m_word.eq(self.state_word(word_read.data, r_state)),
+                         m_weight.eq(weight_read.data)]
         with m.Elif(consume):
             m.d.sync += m_valid.eq(0)
         with m.If(accept):
-            m.d.sync += [r_valid.eq(1), r_end.eq(pair.end), r_empty.eq(pair.empty)]
+            m.d.sync += [r_valid.eq(1), r_end.eq(pair.end), r_empty.eq(pair.empty),
+                         r_state.eq(self.reads_own_state(pair.chunk))]
         with m.Elif(r_move):
             m.d.sync += r_valid.eq(0)
 
         return join.idle & ~skid.o.valid & ~r_valid & ~m_valid & ~held
 
-    def carry_membranes(self, m, lif):
+    def reads_own_state(self, chunk):
+        """Whether a fiber chunk (``fiber_chunk_bits``) holds a recurrent layer's own
+        spikes of its last sub-pass."""
+        g = self.geometry
+        return chunk[g.chunk_bits] if g.recurrent else 0
+
+    def state_word(self, word, own_state):
+        """The spike word a join adds with: for a recurrent layer's own spikes of its last
+        sub-pass (``own_state``) with T_c > 1, bit t moves to lane t + 1, as step t's
+        spikes feed step t + 1; the top bit wraps to lane 0 only in the chunk's first
+        sub-pass, where it is the step before the chunk (docs/architecture.md, "Recurrent
+        layers"). A wire, no logic, besides one AND."""
+        g = self.geometry
+        L = g.lanes
+        if not g.recurrent or L == 1:
+            return word
+        return Mux(own_state, Cat(word[L - 1] & self.first_sub, word[:L - 1]), word)
+
+    def carry_membranes(self, m, lif, currents):
         """Each neuron's membrane, order bit and synaptic current (if any), from the end of
         one time chunk to the start of the next. Neurons enter and leave the LIF stage in
         program order, so a counter of each is the address; the read address runs one
         neuron ahead of the acceptance (``+ accept``) so that the word is on the read port
-        when the neuron is accepted."""
+        when the neuron is accepted.
+
+        Returns the lane-0 current for the LIF stage: with recurrent layers and T_c > 1,
+        a recurrent layer's first sub-pass of a chunk is the only one whose lane 0 adds the
+        previous chunk's last spikes (:meth:`state_word`), so that lane's current is kept
+        here and given again to the later sub-passes."""
         g = self.geometry
         neurons = self.membrane_depth
         state = data.StructLayout(g.neuron_state)
@@ -295,13 +332,16 @@ class TPPE(wiring.Component):
         read, write = membranes.read_port(), membranes.write_port()
         loads = Signal(range(neurons + 1))
         stores = Signal(range(neurons + 1))
+        layer_start = Signal(range(neurons + 1))    # the neurons of the layers before
         accept = lif.i.valid & lif.i.ready
         leave = lif.o.valid & lif.o.ready
         m.d.comb += [
             read.addr.eq(loads + accept),
             lif.i.payload.v.eq(Mux(self.first_chunk, 0, read.data.v)),
             lif.i.payload.state.eq(Mux(self.first_chunk, 0, read.data.state)),
-            write.en.eq(leave),
+            # a recurrent layer's sub-passes all start from the chunk's start; the last
+            # one's state is the chunk's
+            write.en.eq(leave & self.last_sub),
             write.addr.eq(stores),
             write.data.v.eq(lif.o.payload.v),
             write.data.state.eq(lif.o.payload.state),
@@ -309,12 +349,26 @@ class TPPE(wiring.Component):
         if g.i_bits:
             m.d.comb += [lif.i.payload.i.eq(Mux(self.first_chunk, 0, read.data.i)),
                          write.data.i.eq(lif.o.payload.i)]
+        lane0 = currents.payload.sums[0]
+        if g.recurrent and g.lanes > 1:
+            m.submodules.lane0_currents = kept = Memory(shape=lane0.shape(), depth=neurons,
+                                                        init=[])
+            kept_read, kept_write = kept.read_port(), kept.write_port()
+            m.d.comb += [kept_read.addr.eq(loads + accept),
+                         kept_write.en.eq(accept & self.first_sub),
+                         kept_write.addr.eq(loads), kept_write.data.eq(lane0)]
+            lane0 = Mux(self.first_sub, lane0, kept_read.data)
         with m.If(accept):
             m.d.sync += loads.eq(loads + 1)
         with m.If(leave):
             m.d.sync += stores.eq(stores + 1)
+        with m.If(self.go):
+            m.d.sync += layer_start.eq(loads)
+        with m.If(self.replay):
+            m.d.sync += [loads.eq(layer_start), stores.eq(layer_start)]
         with m.If(self.rewind):
             m.d.sync += [loads.eq(0), stores.eq(0)]
+        return lane0
 
 
     def _accumulate_laggy(self, m, fetch, lif, word_read, weight_read):
@@ -346,32 +400,39 @@ class TPPE(wiring.Component):
             m, spike_skid.o, word_read,
             g.spike_word_addr(spike_pair_in.chunk, spike_pair_in.offset, self.region,
                               self.state_region),
-            accumulator.words, "word", ("end", "empty"))
+            accumulator.words, "word", ("end", "empty"),
+            adjust=(self.reads_own_state(spike_pair_in.chunk), self.state_word))
         return (join.idle & ~weight_skid.o.valid & ~spike_skid.o.valid & ~weights_busy
                 & ~words_busy & accumulator.idle)
 
 
-def _memory_stage(m, source, read, address, sink, data_field, flags):
+def _memory_stage(m, source, read, address, sink, data_field, flags, adjust=None):
     """``source`` pairs -> read ``read`` at ``address`` -> ``sink`` (registered).
 
     The memory's output (stage R, the cycle after acceptance) is registered into ``sink``'s
     payload (stage M) before any logic uses it: a block RAM's clock-to-out is slow. The
-    ``flags`` fields of the source payload travel alongside. Returns "a pair in flight".
+    ``flags`` fields of the source payload travel alongside. ``adjust`` = (condition,
+    function): where the condition (of the source payload) held, the data registered is
+    function(data, 1), else function(data, 0). Returns "a pair in flight".
     """
     r_valid = Signal()
+    r_adjust = Signal()
+    value = read.data if adjust is None else adjust[1](read.data, r_adjust)
     r_flags = {name: Signal(name=f"r_{data_field}_{name}") for name in flags}
     r_move = r_valid & (~sink.valid | sink.ready)
     accept = source.valid & (~r_valid | r_move)
     m.d.comb += [source.ready.eq(~r_valid | r_move), read.addr.eq(address),
                  read.en.eq(accept)]
     with m.If(r_move):
-        m.d.sync += [sink.valid.eq(1), sink.payload[data_field].eq(read.data)]
+        m.d.sync += [sink.valid.eq(1), sink.payload[data_field].eq(value)]
         m.d.sync += [sink.payload[name].eq(r_flags[name]) for name in flags]
     with m.Elif(sink.ready):
         m.d.sync += sink.valid.eq(0)
     with m.If(accept):
         m.d.sync += r_valid.eq(1)
         m.d.sync += [r_flags[name].eq(source.payload[name]) for name in flags]
+        if adjust is not None:
+            m.d.sync += r_adjust.eq(adjust[0])
     with m.Elif(r_move):
         m.d.sync += r_valid.eq(0)
     return r_valid | sink.valid

@@ -25,7 +25,7 @@ from amaranth.lib.wiring import In, Out
 
 from hwgen.compiler.instruction_format import TAG_CHUNK, TAG_LAYER_END, TAG_NEURON
 
-from .fiber_fetch import neuron_header, output_fifos
+from .fiber_fetch import neuron_header, output_fifos, program_controls
 from .geometry import struct_of
 
 
@@ -82,6 +82,7 @@ class WideFiberFetch(wiring.Component):
             "state_region": In(range(geometry.regions)),
             "first_chunk": In(1),
             "rewind": In(1),
+            "replay": In(1),
             "go": In(1),
             "halted": Out(1),
             "matches": Out(stream.Signature(geometry.chunk_match)),
@@ -274,10 +275,7 @@ class WideFiberFetch(wiring.Component):
             # Stage 1 waits for the header FIFO; stage 2 moved on: a bubble.
             m.d.sync += [s2_chunk.eq(0), s2_empty_neuron.eq(0)]
 
-        with m.If(self.rewind):
-            m.d.sync += pc.eq(0)
-        with m.If(self.go):
-            m.d.sync += running.eq(1)
+        program_controls(m, self, pc, running)
 
         m.d.comb += self.halted.eq(~running & ~s0_valid & ~s1_valid & (s2_chunk == 0)
                                    & ~s2_empty_neuron & ~group_fifo.r_rdy & ~held_valid)
