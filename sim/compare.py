@@ -157,6 +157,24 @@ def compare(program, trace, observed):
     return verdict
 
 
+def _recurrent_active(active, own, lanes):
+    """The active inputs of a recurrent layer's sub-passes: (samples, chunks x T_c, K +
+    N) and T_c. Sub-pass j of chunk c walks the chunk's input and its own spikes of
+    sub-pass j - 1: for j = 0 the whole last chunk's (none before chunk 0); for j > 0 an
+    intermediate result whose steps before j are final, so the layer's own spikes in
+    those steps are the least it holds (a lower bound, as the rest is not known here).
+    With T_c = 1 this is the step before (docs/semantics.md 4c)."""
+    samples, chunks, _ = active.shape
+    own = own.reshape(samples, chunks, lanes, -1).astype(bool)
+    settled = np.logical_or.accumulate(own, axis=2)          # steps 0..j of the chunk
+    last_chunk = np.concatenate([np.zeros_like(settled[:, :1, -1]),
+                                 settled[:, :-1, -1]], axis=1)
+    state = np.concatenate([last_chunk[:, :, None], settled[:, :, :-1]], axis=2)
+    inputs = np.repeat(active[:, :, None], lanes, axis=2)
+    both = np.concatenate([inputs, state.astype(np.int64)], axis=3)
+    return both.reshape(samples, chunks * lanes, -1), lanes
+
+
 def ideal_bounds(program, model, trace):
     """(samples, layers): the ideal bound of each layer, in cycles.
 
@@ -165,6 +183,8 @@ def ideal_bounds(program, model, trace):
     must process (DESIGN.md section 4); with T / T_c time chunks, an input is active in a
     chunk if it spikes in one of the chunk's steps, and the layer's bound is the sum of its
     chunks' bounds, over the chunks run (all, unless the trace ran with an early exit).
+    A recurrent layer runs T_c sub-passes per chunk (docs/architecture.md, "Recurrent
+    layers"), each a walk of its input and its own spikes: :func:`_recurrent_active`.
     With the laggy join a TPPE's walker also visits at most one active
     input per cycle, so its bound is the larger of its matched pairs and its walk
     (:func:`~hwgen.compiler.scheduler.assign.walk_steps`).
@@ -178,17 +198,15 @@ def ideal_bounds(program, model, trace):
     for plan, layer in zip(program["layers"], legalise(model).layers):
         dense = layer.dense
         spikes = layer.input_spikes(trace.spikes)     # kept layers' spikes are inputs too
-        if dense.recurrent:
-            # its own spikes of the step before are inputs too (docs/semantics.md 4c)
-            own = trace.spikes[plan["name"]]
-            late = np.concatenate([np.zeros_like(own[:, :1]), own[:, :-1]], axis=1)
-            spikes = np.concatenate([spikes, late], axis=2)
         chunked = spikes.reshape(len(spikes), T // lanes, lanes, -1)
         active = chunked.any(axis=2).astype(np.int64)                # (samples, chunks, K)
+        passes = 1
+        if dense.recurrent:
+            active, passes = _recurrent_active(active, trace.spikes[plan["name"]], lanes)
         if trace.steps is not None:
             # after an early exit no chunk runs: the model's input still spikes there
             run = np.arange(T // lanes)[None, :] < (trace.steps // lanes)[:, None]
-            active *= run[:, :, None]
+            active *= np.repeat(run, passes, axis=1)[:, :, None]
         # an unrolled layer's weight is scipy.sparse (compiler/passes/unroll.py)
         nonzero = scipy.sparse.csr_array(dense.weight != 0, dtype=np.int64)
         pairs = (nonzero @ active.reshape(-1, active.shape[-1]).T).T.reshape(

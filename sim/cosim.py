@@ -270,13 +270,16 @@ def _timeout_cycles(program, bounds):
     per chunk, 17 chunks: about 9,000 cycles against a limit of 8,752 from entries and
     weights alone)."""
     pairs = int(np.asarray(bounds).sum(axis=1).max(initial=0))
-    T = program["timesteps"]
-    chunks = T // program["config"]["time_chunk"]
+    T, lanes = program["timesteps"], program["config"]["time_chunk"]
+    # a recurrent layer walks its part of the program T_c times per chunk (sub-passes):
+    # counted here as if every layer did
+    recurrent = any("state_base" in plan and not plan.get("aux") for plan in program["layers"])
+    walks = T // lanes * (lanes if recurrent else 1)
     neurons = max(sum(len(plan["tppe_neurons"][p]) for plan in program["layers"])
                   for p in range(len(program["entries_per_tppe"])))
-    work = chunks * (max(program["entries_per_tppe"]) + max(program["weights_per_tppe"])) \
-        + pairs + T * neurons
-    return 1000 + 4 * work + 100 * chunks * len(program["layers"])
+    work = walks * (max(program["entries_per_tppe"]) + max(program["weights_per_tppe"])
+                    + lanes * neurons) + pairs
+    return 1000 + 4 * work + 100 * walks * len(program["layers"])
 
 
 def _read_progress(folder):

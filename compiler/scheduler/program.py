@@ -138,6 +138,9 @@ def compile_program(model, config, calibration_spikes=None):
         rows_of = layer.pool or tuple((n,) for n in range(layer.outputs))
         if layer.pool is not None:
             costs = np.array([sum(costs[r] for r in rows) for rows in rows_of])
+        if layer.dense.recurrent:
+            # walked once per sub-pass, T_c times a chunk (docs/architecture.md)
+            costs = costs * config.time_chunk
         assignment = token_major(schedule_layer(costs, P), shapes[layer.name])
         if last:
             output_slots = list(range(layer.outputs))

@@ -1,6 +1,6 @@
 """Recurrent layers (docs/semantics.md 4c) in the IR, the reference and the scheduler:
 the contract's checks, its one-step-late arithmetic, and the program the hardware gets
-(state chunks, region pairs, T_c = 1), with every refusal's message."""
+(state chunks, region pairs, sub-passes under T_c > 1), with every refusal's message."""
 
 import numpy as np
 import pytest
@@ -88,10 +88,17 @@ def test_a_feed_forward_program_has_no_state_fields():
     assert program.lanes == 6 and program.spike_regions == 2
 
 
-def test_a_time_chunk_above_one_is_refused_by_name():
-    with pytest.raises(FitError, match=r"config time_chunk = 2, but dense 'fc1' is recurrent: "
-                                       r"each of its steps needs the last one's spikes"):
-        compile_program(chain(), hardware_config.load(None, ["time_chunk=2"]))
+def test_a_time_chunk_above_one_runs_the_recurrent_layer_in_sub_passes():
+    """Any T_c: the recurrent layer walks its fiber T_c times a chunk (sub-passes), which
+    its estimate says; the layer after it is walked once."""
+    config = ["chunk=4", "tppes=2"]
+    stepwise = compile_program(chain(), hardware_config.load(None, config))
+    chunked = compile_program(chain(), hardware_config.load(None, config + ["time_chunk=3"]))
+    assert chunked.lanes == 3 and chunked.time_chunks == 2
+    assert chunked.spike_regions == 2 + 2 + 2
+    assert chunked.layers[0].tppe_neurons == stepwise.layers[0].tppe_neurons
+    assert chunked.layers[0].estimated_cycles == [
+        3 * c for c in stepwise.layers[0].estimated_cycles]
 
 
 def test_a_recurrent_output_layer_is_refused_by_name():

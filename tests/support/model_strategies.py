@@ -85,7 +85,6 @@ FLAWS = {
     "fifo_depth_out_of_range": ("fifo_depth",),
     "join_unknown": ("join",),
     "fetch_width_unknown": ("fetch_width",),
-    "recurrent_with_time_chunk": ("time_chunk",),
     "recurrent_output_layer": ("recurrent",),
     "unknown_parameter": ("unknown parameter",),
 }
@@ -630,17 +629,9 @@ def cases(draw, *, max_layers=4, max_size=70, flaw_weight=0.1, max_tppes=MAX_TPP
     inputs = draw(sizes(chunk, tppes, max_size))
     drawn = list(draw(layers(chunk, tppes, T, max_size))
                  for _ in range(draw(st.integers(1, max_layers))))
-    # A recurrent layer runs one step per pass (docs/semantics.md 4c) and is never the
-    # output layer (the accelerator refuses that): drop what contradicts either, unless
-    # that is the flaw to try.
+    # A recurrent layer is never the output layer (the accelerator refuses that) unless
+    # that is the flaw to try; under any T_c it runs sub-passes (docs/architecture.md).
     drawn[-1] = replace(drawn[-1], recurrent=flaw == "recurrent_output_layer")
-    if flaw == "recurrent_with_time_chunk":
-        drawn = [replace(drawn[0], recurrent=True), *drawn[1:],
-                 replace(drawn[-1], recurrent=False)]
-        overrides.append("time_chunk=2")
-    elif any(layer.recurrent for layer in drawn[:-1]):
-        overrides = [o for o in overrides if not o.startswith(
-            ("time_chunk=", "lif_steps=", "dataflow="))]
     if any(layer.recurrent for layer in drawn):
         # residual connections and recurrent layers are not combined by the accelerator
         drawn = [replace(layer, skip=False) for layer in drawn]
@@ -677,7 +668,7 @@ def cases(draw, *, max_layers=4, max_size=70, flaw_weight=0.1, max_tppes=MAX_TPP
     # pairs), which the accelerator does not combine with recurrent layers.
     attention = None
     if draw(st.integers(0, 3)) == 3 and not any(layer.recurrent for layer in drawn) \
-            and flaw not in ("recurrent_output_layer", "recurrent_with_time_chunk"):
+            and flaw != "recurrent_output_layer":
         attention = draw(attention_blocks())
         if input_shape is None:                 # tokens: features x one or two dimensions
             input_shape = (draw(_corner_or_any([1, 2, 8], 1, 8)),
