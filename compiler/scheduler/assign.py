@@ -192,3 +192,37 @@ def schedule_layer(costs, tppes):
         owned[p].append(n)
         loads[p] += costs[n]
     return Assignment(tuple(tuple(sorted(ns)) for ns in owned), tuple(loads))
+
+
+def schedule_runs(costs, tppes, chunk):
+    """Contiguous runs of whole chunks of ``chunk`` neurons, one run per TPPE (some may be
+    empty), with the busiest TPPE's cost as small as a greedy cut makes it (a binary
+    search on that cost). For a layer whose output slots must be its neuron indices and
+    still be whole chunks per TPPE: a recurrent output layer, whose results go to the
+    result buffer by index and whose spikes come back as its own input fiber."""
+    costs = np.asarray(costs, dtype=float)
+    blocks = [float(costs[start:start + chunk].sum()) for start in range(0, len(costs), chunk)]
+
+    def cuts(capacity):
+        groups, load = [[]], 0.0
+        for index, cost in enumerate(blocks):
+            if groups[-1] and load + cost > capacity:
+                groups.append([])
+                load = 0.0
+            groups[-1].append(index)
+            load += cost
+        return groups
+
+    low, high = max(blocks, default=0.0), sum(blocks)
+    for _ in range(60):
+        middle = (low + high) / 2
+        if len(cuts(middle)) <= tppes:
+            high = middle
+        else:
+            low = middle
+    groups = cuts(high) + [[]] * tppes
+    neurons = tuple(tuple(n for b in group for n in range(b * chunk,
+                                                          min((b + 1) * chunk, len(costs))))
+                    for group in groups[:tppes])
+    return Assignment(neurons, tuple(float(costs[list(ns)].sum()) if ns else 0.0
+                                     for ns in neurons))

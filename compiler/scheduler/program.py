@@ -10,12 +10,11 @@ program in the instruction format (:mod:`hwgen.compiler.instruction_format`).
 import numpy as np
 import scipy.sparse
 
-from hwgen.errors import UnsupportedError
 
 from ..instruction_format import pack_entry, pad_groups, program_layouts
 from ..passes.legalise import legalise
 from ..program import LayerPlan, LIFMode, Program
-from .assign import Assignment, neuron_costs, schedule_layer
+from .assign import Assignment, neuron_costs, schedule_layer, schedule_runs
 from .fibers import WeightFiber, WeightMemory
 from .widths import check_capacity, resolve_depths, resolve_widths
 
@@ -117,11 +116,6 @@ def compile_program(model, config, calibration_spikes=None):
                 offset += plan.outputs
             slots = provisional
         elif layer.dense.recurrent:
-            if last:
-                raise UnsupportedError(
-                    f"{layer.dense.where}: a recurrent output layer is not supported by the "
-                    f"accelerator yet (its spikes go to the result buffer, not back into its "
-                    f"input); add a feed-forward output layer after it")
             # Its own spikes follow its input, from a chunk boundary; estimated here in
             # neuron order, placed below in output-slot order once the TPPEs are known.
             parts.append((len(slots), pair_of[layer.name]))
@@ -141,7 +135,12 @@ def compile_program(model, config, calibration_spikes=None):
         if layer.dense.recurrent:
             # walked once per sub-pass, T_c times a chunk (docs/architecture.md)
             costs = costs * config.time_chunk
-        assignment = token_major(schedule_layer(costs, P), shapes[layer.name])
+        if last and layer.dense.recurrent:
+            # its results go to the result buffer by neuron index and its spikes back
+            # into its own input fiber: each TPPE's neurons whole chunks of indices
+            assignment = schedule_runs(costs, P, W)
+        else:
+            assignment = token_major(schedule_layer(costs, P), shapes[layer.name])
         if last:
             output_slots = list(range(layer.outputs))
             slot_of = {n: n for n in range(layer.outputs)}
@@ -169,8 +168,8 @@ def compile_program(model, config, calibration_spikes=None):
                     nonzero = slice(permuted.indptr[row], permuted.indptr[row + 1])
                     fiber = WeightFiber.from_sparse(permuted.indices[nonzero],
                                                     permuted.data[nonzero], W)
-                    chunk_last = final and not last and (j == len(neurons) - 1
-                                                         or (j + 1) % W == 0)
+                    chunk_last = final and (not last or layer.dense.recurrent) and (
+                        j == len(neurons) - 1 or (j + 1) % W == 0)
                     header = {"theta": int(layer.lif.threshold[n]), "bias": int(bias[row]),
                               "slot": slot_of[n], "empty": int(not fiber.entries),
                               "chunk_last": int(chunk_last)}

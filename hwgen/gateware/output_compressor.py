@@ -18,7 +18,9 @@ class OutputCompressor(wiring.Component):
 
     Ports: ``i`` neuron results (``geometry.lif_output``), in slot order within each
     chunk; ``region`` the region of the spike buffer to write; ``last_layer`` route results to
-    the result buffer; ``o`` write requests; ``idle`` nothing held.
+    the result buffer; ``keep`` in the last layer, write its spike fiber as well (a
+    recurrent output layer reads it back), in the same requests; ``o`` write requests;
+    ``idle`` nothing held.
 
     Throughput: with ``registered_ready`` (default) one neuron per two cycles at most,
     which the LIF stage upstream never exceeds; otherwise one per cycle, with ``o.ready``
@@ -33,6 +35,7 @@ class OutputCompressor(wiring.Component):
             "i": In(stream.Signature(geometry.lif_output)),
             "region": In(range(geometry.regions)),
             "last_layer": In(1),
+            "keep": In(1),
             "o": Out(stream.Signature(geometry.write_request)),
             "idle": Out(1),
         })
@@ -60,14 +63,15 @@ class OutputCompressor(wiring.Component):
                          out.v.eq(result.v)]
             with m.If(self.last_layer):
                 m.d.sync += [out.result_en.eq(1), self.o.valid.eq(1)]
-            with m.Else():
+            fiber = ~self.last_layer | self.keep
+            with m.If(fiber):
                 m.d.sync += [
                     out.word_en.eq(nonzero),
                     out.word_addr.eq(Cat(rank, chunk, self.region)),
                     out.mask_en.eq(result.chunk_last),
                     out.mask_addr.eq(Cat(chunk, self.region)),
                     out.mask.eq(new_mask),
-                    self.o.valid.eq(nonzero | result.chunk_last),
+                    self.o.valid.eq(nonzero | result.chunk_last | self.last_layer),
                 ]
                 with m.If(result.chunk_last):
                     m.d.sync += [mask.eq(0), rank.eq(0)]

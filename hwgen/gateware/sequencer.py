@@ -103,6 +103,7 @@ class LayerSequencer(wiring.Component):
             "state_region": Out(range(regions)),
             "mode": Out(layout["mode"].width),
             "last_layer": Out(1),
+            "keep": Out(1),             # the layer has a region pair of its own
             "rewind": Out(1),
             "go": Out(1),
             "busy": Out(1),
@@ -144,6 +145,7 @@ class LayerSequencer(wiring.Component):
             with m.If(self.go):
                 m.d.sync += [state.eq(descriptor.state),
                              reads_state.eq(descriptor.reads_state)]
+            m.d.comb += self.keep.eq(state != 0)
             if S > 1:
                 m.d.comb += recurrent.eq(state != 0)
 

@@ -125,6 +125,7 @@ class Accelerator(wiring.Component):
                 tppe.first_chunk.eq(sequencer.first_chunk),
                 tppe.first_sub.eq(sequencer.first_sub), tppe.last_sub.eq(sequencer.last_sub),
                 tppe.mode.eq(sequencer.mode), tppe.last_layer.eq(sequencer.last_layer),
+                tppe.keep.eq(sequencer.keep),
                 tppe.rewind.eq(sequencer.rewind), tppe.replay.eq(sequencer.replay),
                 tppe.go.eq(sequencer.go),
                 tppe.bus.valid.eq(arbiter.bus.valid), tppe.bus.payload.eq(arbiter.bus.payload),
@@ -156,8 +157,10 @@ class Accelerator(wiring.Component):
                 m.d.sync += base.eq(0)
             with m.Elif(sequencer.rewind):
                 m.d.sync += base.eq(base + program.output_size)
+        # a recurrent output layer's sub-passes but the last write results still settling
+        result_write = arbiter.bus.valid & bus.result_en & sequencer.last_sub
         m.d.comb += [
-            write.en.eq(arbiter.bus.valid & bus.result_en),
+            write.en.eq(result_write),
             write.addr.eq(base + bus.slot),
             write.data.word.eq(bus.word),
             write.data.v.eq(bus.v),
@@ -167,7 +170,7 @@ class Accelerator(wiring.Component):
                                                         g.lanes, rule)
             m.d.comb += [
                 check.clear.eq(sequencer.begin),
-                check.add.eq(arbiter.bus.valid & bus.result_en),
+                check.add.eq(result_write),
                 check.slot.eq(bus.slot),
                 check.word.eq(bus.word),
                 check.check.eq(sequencer.check),

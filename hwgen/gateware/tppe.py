@@ -45,7 +45,8 @@ class TPPE(wiring.Component):
     ``first_chunk`` the pass is the first time chunk (membranes start at 0);
     ``first_sub`` / ``last_sub`` a recurrent layer's first and last sub-pass of the chunk
     (only the last one stores the membranes; both are high for any other layer);
-    ``mode`` / ``last_layer`` from the layer descriptor; ``rewind`` / ``replay`` / ``go``
+    ``mode`` / ``last_layer`` from the layer descriptor, ``keep`` the layer has a region
+    pair of its own (a recurrent output layer writes its spikes there too); ``rewind`` / ``replay`` / ``go``
     from the sequencer; ``bus`` the write bus into this TPPE's spike buffers; ``writes`` this TPPE's
     write requests; ``halted`` reached the layer's end in its program; ``idle`` halted and
     nothing left in flight; ``program`` and ``weights`` read ports of its fiber-program
@@ -111,6 +112,7 @@ class TPPE(wiring.Component):
             "last_sub": In(1),
             "mode": In(range(max(2, len(self.modes)))),
             "last_layer": In(1),
+            "keep": In(1),
             "rewind": In(1),
             "replay": In(1),
             "go": In(1),
@@ -215,7 +217,7 @@ class TPPE(wiring.Component):
         m.submodules.compress = compress = OutputCompressor(g)
         wiring.connect(m, lif.o, compress.i)
         m.d.comb += [compress.region.eq(self.out_region),
-                     compress.last_layer.eq(self.last_layer)]
+                     compress.last_layer.eq(self.last_layer), compress.keep.eq(self.keep)]
         wiring.connect(m, compress.o, wiring.flipped(self.writes))
 
         m.d.comb += [

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from hwgen.compiler import hardware_config
-from hwgen.compiler.instruction_format import TAG_CHUNK
+from hwgen.compiler.instruction_format import TAG_CHUNK, TAG_NEURON
 from hwgen.compiler.ir import LIF, Dense, Input, Model, Readout, reference
 from hwgen.compiler.scheduler.program import compile_program
-from hwgen.errors import FitError, ModelError, UnsupportedError
+from hwgen.errors import ModelError
 
 
 def chain(pattern=(True, False), T=6, inputs=5, sizes=(4, 3), seed=0):
@@ -101,7 +101,24 @@ def test_a_time_chunk_above_one_runs_the_recurrent_layer_in_sub_passes():
         3 * c for c in stepwise.layers[0].estimated_cycles]
 
 
-def test_a_recurrent_output_layer_is_refused_by_name():
-    with pytest.raises(UnsupportedError, match=r"dense 'fc2': a recurrent output layer is not "
-                                               r"supported by the accelerator yet"):
-        compile_program(chain((False, True)), hardware_config.load(None, []))
+def test_a_recurrent_output_layer_gives_each_tppe_whole_chunks_of_indices():
+    """Its results go to the result buffer by neuron index and its spikes back into its
+    own input fiber: each TPPE computes a run of whole chunks, slots are indices, and each
+    chunk's last neuron carries chunk_last."""
+    model = chain((False, True), sizes=(4, 11))
+    program = compile_program(model, hardware_config.load(None, ["chunk=4", "tppes=3"]))
+    last = program.layers[-1]
+    assert last.recurrent and last.output_slots == list(range(11))
+    runs = [list(ns) for ns in last.tppe_neurons]
+    assert sorted(n for run in runs for n in run) == list(range(11))
+    for run in runs:
+        assert run == list(range(run[0], run[0] + len(run))) if run else True
+        assert not run or run[0] % 4 == 0
+    entry, neuron = program.layouts["entry"], program.layouts["neuron_entry"]
+    headers = [[neuron.unpack(entry.unpack(w)["payload"]) for w in words
+                if entry.unpack(w)["tag"] == TAG_NEURON] for words in program.entries]
+    for p, run in enumerate(runs):
+        mine = headers[p][-len(run):] if run else []
+        assert [h["slot"] for h in mine] == run
+        assert [h["chunk_last"] for h in mine] == [
+            int(j == len(run) - 1 or (n + 1) % 4 == 0) for j, n in enumerate(run)]

@@ -1,9 +1,9 @@
 """Recurrent layers (docs/semantics.md section 4c) on Verilator, bit-exact.
 
 A recurrent layer reads its own spikes of the previous step from a pair of spike-buffer
-regions that alternate between steps, so the model runs one step per pass (T_c = 1). The
-models here put the recurrent layer first (its input from the loader's per-step regions),
-in the middle, twice in a row, and current-based; the recurrence must matter (the same
+regions that alternate between sub-passes (steps, with T_c = 1; T_c per chunk otherwise).
+The models here put the recurrent layer first (its input from the loader's per-chunk
+regions), in the middle, twice in a row, last, and current-based, under several T_c; the recurrence must matter (the same
 model without it spikes differently) and a second inference must not see the first one's
 last spikes (the all-silent sample after a busy one).
 """
@@ -56,12 +56,22 @@ def stimulus(T, inputs, seed=1):
     ((True, False, False), ["chunk=8", "tppes=2"]),
     ((False, True, False), ["chunk=4", "tppes=3"]),
     ((True, True, False), ["chunk=8", "tppes=2", "join=laggy"]),
+    # T_c > 1: the recurrent layers in sub-passes (an even and an odd T_c, one chunk)
+    ((True, False, False), ["chunk=8", "tppes=2", "time_chunk=4"]),
+    ((False, True, False), ["chunk=4", "tppes=3", "time_chunk=3", "fetch_width=2"]),
+    ((True, True, False), ["chunk=8", "tppes=2", "join=laggy", "time_chunk=6",
+                           "lif_steps=2"]),
+    ((True, False, False), ["chunk=4", "tppes=2", "time_chunk=12", "fetch_width=4"]),
+    # a recurrent output layer, its results by index and its spikes fed back
+    ((False, False, True), ["chunk=4", "tppes=3"]),
+    ((True, False, True), ["chunk=4", "tppes=2", "time_chunk=4", "join=laggy"]),
 ])
 def test_recurrent_layers_are_bit_exact(tmp_path, pattern, settings):
     model = recurrent_model(pattern)
     x = stimulus(model.timesteps, 10)
     program, result = cosimulate_design(model, settings, tmp_path, x)
-    assert program.lanes == 1 and program.recurrent_layers == sum(pattern)
+    chunked = next((int(s.split("=")[1]) for s in settings if s.startswith("time_chunk=")), 1)
+    assert program.lanes == chunked and program.recurrent_layers == sum(pattern)
     ours = reference.run(model, x).spikes
     plain = reference.run(recurrent_model(pattern, recurrence=False), x).spikes
     for index, recurrent in enumerate(pattern, 1):
@@ -72,10 +82,20 @@ def test_recurrent_layers_are_bit_exact(tmp_path, pattern, settings):
             assert not np.array_equal(ours[name], plain[name]), name
 
 
-def test_a_current_based_recurrent_layer_is_bit_exact(tmp_path):
+def test_an_early_exit_decides_on_a_recurrent_output_layer(tmp_path):
+    """The exit rule counts the last sub-pass's result writes only."""
+    model = recurrent_model((False, True, True))
+    _, result = cosimulate_design(model, ["chunk=8", "tppes=1", "time_chunk=2",
+                                          "early_exit=certain"], tmp_path,
+                                  stimulus(model.timesteps, 10))
+    assert result.steps.min() < model.timesteps
+
+
+@pytest.mark.parametrize("settings", [["chunk=8", "tppes=2"],
+                                      ["chunk=8", "tppes=2", "time_chunk=4"]])
+def test_a_current_based_recurrent_layer_is_bit_exact(tmp_path, settings):
     model = recurrent_model((True, False), sizes=(12, 4), synapse=Leak.by_shift(1))
-    cosimulate_design(model, ["chunk=8", "tppes=2"], tmp_path,
-                      stimulus(model.timesteps, 10))
+    cosimulate_design(model, settings, tmp_path, stimulus(model.timesteps, 10))
 
 
 def test_the_braille_rnn_runs_256_steps_bit_exact(tmp_path):
@@ -94,6 +114,9 @@ def test_the_braille_rnn_runs_256_steps_bit_exact(tmp_path):
     spikes = reference.run(model, x).spikes
     hidden = next(name for name in spikes if name.startswith("lif1"))
     assert 0.02 < spikes[hidden][:3].mean() < 0.5
+    # and in 16 chunks of 16 steps, the recurrent layer in sub-passes
+    program, _ = cosimulate_design(model, ["tppes=2", "time_chunk=16"], tmp_path / "16", x)
+    assert program.lanes == 16
 
 
 @pytest.mark.parametrize("kind", ["RLeaky", "RSynaptic"])

@@ -85,7 +85,6 @@ FLAWS = {
     "fifo_depth_out_of_range": ("fifo_depth",),
     "join_unknown": ("join",),
     "fetch_width_unknown": ("fetch_width",),
-    "recurrent_output_layer": ("recurrent",),
     "unknown_parameter": ("unknown parameter",),
 }
 
@@ -629,9 +628,6 @@ def cases(draw, *, max_layers=4, max_size=70, flaw_weight=0.1, max_tppes=MAX_TPP
     inputs = draw(sizes(chunk, tppes, max_size))
     drawn = list(draw(layers(chunk, tppes, T, max_size))
                  for _ in range(draw(st.integers(1, max_layers))))
-    # A recurrent layer is never the output layer (the accelerator refuses that) unless
-    # that is the flaw to try; under any T_c it runs sub-passes (docs/architecture.md).
-    drawn[-1] = replace(drawn[-1], recurrent=flaw == "recurrent_output_layer")
     if any(layer.recurrent for layer in drawn):
         # residual connections and recurrent layers are not combined by the accelerator
         drawn = [replace(layer, skip=False) for layer in drawn]
@@ -667,8 +663,7 @@ def cases(draw, *, max_layers=4, max_size=70, flaw_weight=0.1, max_tppes=MAX_TPP
     # Drawn last, as above. An attention block keeps its Q, K, V and input layers (region
     # pairs), which the accelerator does not combine with recurrent layers.
     attention = None
-    if draw(st.integers(0, 3)) == 3 and not any(layer.recurrent for layer in drawn) \
-            and flaw != "recurrent_output_layer":
+    if draw(st.integers(0, 3)) == 3 and not any(layer.recurrent for layer in drawn):
         attention = draw(attention_blocks())
         if input_shape is None:                 # tokens: features x one or two dimensions
             input_shape = (draw(_corner_or_any([1, 2, 8], 1, 8)),
