@@ -13,6 +13,9 @@ benchmarks/fc_cycles.py reports it on larger workloads):
   stage); the last neuron's LIF evaluation
   (T_c / lif_steps); its output, compression and the write bus draining (4). Every block
   RAM's output is registered before logic uses it, for clock speed.
+- A recurrent layer under T_c > 1 runs T_c sub-passes per chunk: each pays the fixed
+  overhead, less one cycle of barrier (the sequencer replays the layer without reading its
+  descriptor again), and walks the chunk's active inputs again.
 - With a wide fetch (``fetch_width`` K > 1) the fill is ``WIDE_FETCH_SAVING`` (1) cycle
   shorter: the first neuron's header and first weight chunk are read in the same group.
 - Plus, per neuron and chunk, ``max(0, T_c / lif_steps - pairs)`` when a neuron has fewer matched
