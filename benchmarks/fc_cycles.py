@@ -34,7 +34,7 @@ from hwgen.compiler import hardware_config
 from hwgen.compiler.passes.legalise import legalise
 from hwgen.compiler.scheduler.program import compile_program
 from hwgen import build_directory, bundled
-from hwgen.gateware.performance import layer_overhead
+from hwgen.compiler.scheduler.cycle_model import layer_overhead
 from hwgen.sim.cosim import cosimulate
 from hwgen.sim.workloads import NeuronMode, random_workload
 

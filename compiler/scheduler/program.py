@@ -68,7 +68,7 @@ def compile_program(model, config, calibration_spikes=None):
     """
     chain = legalise(model)
     shapes = {name: getattr(value, "shape", ()) for name, value in model.infer().items()}
-    config = resolve_widths(config.check(), model, chain)
+    config = resolve_widths(config.check(), model, chain, calibration_spikes)
     check_capacity(config, model, chain)
     W, P, T = config.chunk, config.tppes, model.timesteps
     lif_cycles = config.time_chunk // config.lif_steps

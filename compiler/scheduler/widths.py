@@ -16,6 +16,7 @@ from ..hardware_config import AUTO, MAX_SPIKE_DEPTH, MAX_WEIGHT_DEPTH
 from ..ir import Readout
 from ..ir.early_exit import check_rule
 from ..ir.widths import MAX_ACC_BITS, MAX_V_BITS, MAX_WEIGHT_BITS
+from .time_chunk import choose_time_chunk
 
 
 def next_power_of_two(n):
@@ -27,8 +28,10 @@ def _need(pair):
     return pair[0]
 
 
-def resolve_widths(config, model, chain):
-    """Fill 'auto' widths from the model and check explicit ones fit it."""
+def resolve_widths(config, model, chain, calibration_spikes=None):
+    """Fill 'auto' widths from the model and check explicit ones fit it. An 'auto'
+    time_chunk of a model with recurrent layers is chosen on ``calibration_spikes``
+    (:func:`~.time_chunk.choose_time_chunk`)."""
     T = model.timesteps
     needs = {
         "timesteps": (T, f"model {model.name!r} runs {T} time steps"),
@@ -57,9 +60,10 @@ def resolve_widths(config, model, chain):
             raise FitError(f"config timesteps = {value}, but {why}")
         elif value < need:
             raise FitError(f"config {name} = {value} is too small: {why}")
-    recurrent = next((l for l in chain.layers if l.dense.recurrent), None)
-    if recurrent is not None and config.time_chunk == AUTO:
-        values["time_chunk"] = 1
+    recurrent = any(l.dense.recurrent for l in chain.layers)
+    if recurrent and config.time_chunk == AUTO and config.dataflow != "sequential":
+        values["time_chunk"], _ = choose_time_chunk(
+            chain, config, T, calibration_spikes, check_rule(config.early_exit) is not None)
     elif config.time_chunk == AUTO:
         values["time_chunk"] = config.auto_time_chunk(T)
     elif T % config.time_chunk:

@@ -46,9 +46,9 @@ class TPPE(wiring.Component):
     ``first_sub`` / ``last_sub`` a recurrent layer's first and last sub-pass of the chunk
     (only the last one stores the membranes; both are high for any other layer);
     ``mode`` / ``last_layer`` from the layer descriptor, ``keep`` the layer has a region
-    pair of its own (a recurrent output layer writes its spikes there too); ``rewind`` / ``replay`` / ``go``
-    from the sequencer; ``bus`` the write bus into this TPPE's spike buffers; ``writes`` this TPPE's
-    write requests; ``halted`` reached the layer's end in its program; ``idle`` halted and
+    pair of its own (a recurrent output layer writes its spikes there too);
+    ``rewind`` / ``replay`` / ``go`` from the sequencer; ``bus`` the write bus into this
+    TPPE's spike buffers; ``writes`` this TPPE's write requests; ``halted`` reached the layer's end in its program; ``idle`` halted and
     nothing left in flight; ``program`` and ``weights`` read ports of its fiber-program
     ROM (:func:`program_rom`) and weight ROM (:func:`weight_rom`), read one cycle after
     the address, as a block RAM is.
@@ -309,7 +309,8 @@ class TPPE(wiring.Component):
         sub-pass (``own_state``) with T_c > 1, bit t moves to lane t + 1, as step t's
         spikes feed step t + 1; the top bit wraps to lane 0 only in the chunk's first
         sub-pass, where it is the step before the chunk (docs/architecture.md, "Recurrent
-        layers"). A wire, no logic, besides one AND."""
+        layers"). A 2:1 multiplexer per lane and one AND; none without recurrent layers
+        or with T_c = 1."""
         g = self.geometry
         L = g.lanes
         if not g.recurrent or L == 1:

@@ -11,7 +11,7 @@ from hwgen.compiler.hardware_config import load
 from hwgen.compiler.ir import LIF, Dense, Input, Model, Readout
 from hwgen.compiler.scheduler.assign import walk_steps
 from hwgen.compiler.scheduler.program import compile_program
-from hwgen.gateware.performance import layer_overhead
+from hwgen.compiler.scheduler.cycle_model import layer_overhead
 from hwgen.gateware.top import Accelerator
 import amaranth_streams
 from hwgen.compiler.ir.spike_words import spikes_to_chunk_words

@@ -13,7 +13,7 @@ from hwgen import build_directory, bundled
 from hwgen.compiler import hardware_config
 from hwgen.compiler.ir import reference
 from hwgen.compiler.scheduler.program import compile_program
-from hwgen.gateware.performance import layer_overhead
+from hwgen.compiler.scheduler.cycle_model import layer_overhead
 from hwgen.sim.cosim import cosimulate
 from hwgen.sim.workloads import ALL_MODES, LayerSpec, random_chain, random_spikes
 

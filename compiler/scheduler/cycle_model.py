@@ -1,4 +1,5 @@
-"""The accelerator's cycle model: what a layer costs beyond its ideal bound.
+"""The accelerator's cycle model: what a layer costs beyond its ideal bound (the
+per-neuron terms are :func:`~hwgen.compiler.scheduler.assign.neuron_costs`).
 
 Measured on the generated hardware (tests/gateware/test_performance.py checks it, and
 benchmarks/fc_cycles.py reports it on larger workloads):
@@ -39,10 +40,16 @@ LAGGY_FILL = 2
 WIDE_FETCH_SAVING = 1
 
 
+def pass_overhead(join, fetch_width, lanes, lif_steps):
+    """The fixed overhead of one pass over a layer (one time chunk), in cycles."""
+    fill = FILL_AND_DRAIN + (LAGGY_FILL if join == "laggy" else 0)
+    if fetch_width > 1:
+        fill -= WIDE_FETCH_SAVING
+    return fill + lanes // lif_steps
+
+
 def layer_overhead(config, timesteps):
     """The fixed per-layer overhead in cycles: once per time chunk."""
     chunks = timesteps // config.time_chunk
-    fill = FILL_AND_DRAIN + (LAGGY_FILL if config.join == "laggy" else 0)
-    if config.fetch_width > 1:
-        fill -= WIDE_FETCH_SAVING
-    return chunks * (fill + config.time_chunk // config.lif_steps)
+    return chunks * pass_overhead(config.join, config.fetch_width, config.time_chunk,
+                                  config.lif_steps)
