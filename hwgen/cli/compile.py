@@ -63,6 +63,8 @@ def print_summary(program, build):
     if program.time_chunks > 1:
         steps += (f" in {program.time_chunks} time chunks of T_c = {program.lanes}"
                   + (" (temporal-sequential)" if program.lanes == 1 else ""))
+    if program.recurrent_layers and program.lanes > 1:
+        steps += f", recurrent layers in {program.lanes} sub-passes a chunk"
     console.print(f"[bold]{program.model_name}[/bold] on {c.tppes} TPPEs, {steps}, chunk W = "
                   f"{c.chunk}, weights i{c.weight_bits}, accumulators i{c.acc_bits}, "
                   f"membrane i{c.v_bits}" + (f", {c.join} join" if c.join != "dual" else ""))
