@@ -8,7 +8,8 @@ wide feed-forward front before a small recurrent layer (docs/results.md). With c
 spikes the scheduler estimates each candidate's cycles per inference with the cost model
 it balances TPPEs on (:func:`~.assign.neuron_costs` per neuron, the busiest TPPE per pass,
 plus :func:`~.cycle_model.pass_overhead`) and takes the fastest; without them it keeps
-T_c = 1, the choice that never walks a recurrent layer more than its steps.
+T_c = 1 (or the smallest an explicit lif_steps allows), the choice that never walks a
+recurrent layer more than its steps.
 """
 
 import numpy as np
@@ -53,10 +54,13 @@ def estimated_cycles(chain, config, timesteps, lanes, spikes):
 
 
 def choose_time_chunk(chain, config, timesteps, spikes, early_exit=False):
-    """(T_c, {candidate: estimated cycles}) for a model with recurrent layers; (1, {})
-    without calibration ``spikes``. Ties go to the smaller T_c (less area)."""
+    """(T_c, {candidate: estimated cycles}) for a model with recurrent layers. Without
+    calibration ``spikes``, the smallest candidate (1, or an explicit lif_steps) and no
+    estimates. Ties go to the smaller T_c (less area)."""
     options = candidates(config, timesteps, early_exit)
-    if spikes is None or not options:
-        return 1, {}
+    if not options:
+        return 1, {}        # lif_steps and the early exit contradict: refused after
+    if spikes is None:
+        return options[0], {}
     estimates = {d: estimated_cycles(chain, config, timesteps, d, spikes) for d in options}
     return min(options, key=lambda d: (estimates[d], d)), estimates

@@ -38,6 +38,9 @@ def test_without_calibration_a_recurrent_model_runs_one_step_per_pass():
     model = model_of([(64, False), (4, True), (2, False)], inputs=96)
     program = compile_program(model, hardware_config.load(None, []))
     assert program.lanes == 1
+    # or as few steps as an explicit lif_steps allows
+    program = compile_program(model, hardware_config.load(None, ["lif_steps=2"]))
+    assert program.lanes == 2
 
 
 def test_a_wide_front_takes_a_large_t_c_and_a_recurrent_bulk_t_c_1():

@@ -44,8 +44,10 @@ def interrupt(process, signum):
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_during_compile_removes_the_staging_directory(tmp_path, signum):
-    # Big enough that generating the Verilog takes a few seconds.
-    native.save(random_model(3, [256, 256, 10], 8, name="big"), tmp_path / "m.hwgen")
+    # Big enough that compiling takes several seconds (about 7 on an idle core; 256-256-10
+    # took 2.5 once the TPPE became one Verilog module, and under load the signal could
+    # land after the output was published).
+    native.save(random_model(3, [512, 512, 256, 10], 8, name="big"), tmp_path / "m.hwgen")
     (tmp_path / "tmp").mkdir()
     process = start(["compile", "m.hwgen", "-o", "out"], tmp_path, tmp_path / "tmp")
     staging = lambda: [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]  # noqa: E731
