@@ -113,9 +113,9 @@ def run_snntorch(net, spikes, membranes=None):
 
 
 def recurrent_net(seed, kind, *, reset_mechanism="subtract", reset_delay=True, all_to_all=True,
-                  hidden=6, beta=0.5, alpha=0.5, threshold=3.0, inputs=8):
-    """Linear(inputs, hidden) -> RLeaky / RSynaptic(hidden) -> Linear(hidden, 4) -> Leaky,
-    integer weights (the recurrent ones too; with ``all_to_all=False`` one integer V per
+                  hidden=6, beta=0.5, alpha=0.5, threshold=3.0, inputs=8, head=True):
+    """Linear(inputs, hidden) -> RLeaky / RSynaptic(hidden) -> Linear(hidden, 4) -> Leaky
+    (without ``head``, the recurrent layer is the output layer), integer weights (the recurrent ones too; with ``all_to_all=False`` one integer V per
     neuron), states floored: snnTorch then computes what hwgen's integer reference does."""
     import snntorch as snn
     import torch
@@ -132,6 +132,8 @@ def recurrent_net(seed, kind, *, reset_mechanism="subtract", reset_delay=True, a
             cell.recurrent.weight.copy_(torch.randint(-3, 4, (hidden, hidden),
                                                       generator=generator))
             cell.recurrent.bias.copy_(torch.randint(-1, 2, (hidden,), generator=generator))
+    if not head:
+        return torch.nn.Sequential(linear(inputs, hidden, generator), cell)
     return torch.nn.Sequential(linear(inputs, hidden, generator), cell,
                                linear(hidden, 4, generator),
                                snn.Leaky(beta=0.5, threshold=2.0, init_hidden=True,
