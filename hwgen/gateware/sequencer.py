@@ -50,8 +50,9 @@ class LayerSequencer(wiring.Component):
     then pair 1's region of this chunk, and a fiber chunk names the pair it reads
     (:meth:`~.geometry.Geometry.source_region`).
 
-    Overhead per layer and chunk (and per sub-pass): 3 cycles between one layer's barrier and the next layer's
-    first fetch (read the descriptor, pulse ``go``, let the TPPEs leave their halt).
+    Overhead per layer and chunk: 3 cycles between one layer's barrier and the next layer's
+    first fetch (read the descriptor, pulse ``go``, let the TPPEs leave their halt); 2
+    before a recurrent layer's further sub-passes (``replay``, then ``go``).
     """
 
     def __init__(self, descriptors, layout, layer_bits, time_chunks=1, pass_bits=None, *,
