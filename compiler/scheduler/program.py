@@ -10,7 +10,6 @@ program in the instruction format (:mod:`hwgen.compiler.instruction_format`).
 import numpy as np
 import scipy.sparse
 
-
 from ..instruction_format import pack_entry, pad_groups, program_layouts
 from ..passes.legalise import legalise
 from ..program import LayerPlan, LIFMode, Program
