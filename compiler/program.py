@@ -15,7 +15,7 @@ permutation of a dot product changes nothing). The last layer writes its outputs
 index into the result buffer instead.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .ir import Leak
 
@@ -151,6 +151,9 @@ class Program:
     weights: list
     descriptors: list
     layouts: dict
+    # How an 'auto' T_c was chosen, if on calibration spikes: {T_c: estimated cycles per
+    # inference} (compiler/scheduler/time_chunk.py); not part of the build directory.
+    time_chunk_estimates: dict = field(default_factory=dict)
 
     @property
     def tppes(self):

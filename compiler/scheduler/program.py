@@ -67,7 +67,8 @@ def compile_program(model, config, calibration_spikes=None):
     """
     chain = legalise(model)
     shapes = {name: getattr(value, "shape", ()) for name, value in model.infer().items()}
-    config = resolve_widths(config.check(), model, chain, calibration_spikes)
+    config, time_chunk_estimates = resolve_widths(config.check(), model, chain,
+                                                  calibration_spikes)
     check_capacity(config, model, chain)
     W, P, T = config.chunk, config.tppes, model.timesteps
     lif_cycles = config.time_chunk // config.lif_steps
@@ -213,4 +214,5 @@ def compile_program(model, config, calibration_spikes=None):
                                          **(fields if pairs else {}))
                    for plan, fields in zip(plans, descriptor_fields)]
     return Program(config, model.name, T, input_size, output_size,
-                   plans, modes, entries, weights, descriptors, layouts)
+                   plans, modes, entries, weights, descriptors, layouts,
+                   time_chunk_estimates)

@@ -31,7 +31,8 @@ def _need(pair):
 def resolve_widths(config, model, chain, calibration_spikes=None):
     """Fill 'auto' widths from the model and check explicit ones fit it. An 'auto'
     time_chunk of a model with recurrent layers is chosen on ``calibration_spikes``
-    (:func:`~.time_chunk.choose_time_chunk`)."""
+    (:func:`~.time_chunk.choose_time_chunk`). Returns (config, that choice's estimates:
+    {T_c: cycles per inference}, empty unless it was made on calibration spikes)."""
     T = model.timesteps
     needs = {
         "timesteps": (T, f"model {model.name!r} runs {T} time steps"),
@@ -61,8 +62,9 @@ def resolve_widths(config, model, chain, calibration_spikes=None):
         elif value < need:
             raise FitError(f"config {name} = {value} is too small: {why}")
     recurrent = any(l.dense.recurrent for l in chain.layers)
+    estimates = {}
     if recurrent and config.time_chunk == AUTO and config.dataflow != "sequential":
-        values["time_chunk"], _ = choose_time_chunk(
+        values["time_chunk"], estimates = choose_time_chunk(
             chain, config, T, calibration_spikes, check_rule(config.early_exit) is not None)
     elif config.time_chunk == AUTO:
         values["time_chunk"] = config.auto_time_chunk(T)
@@ -85,7 +87,7 @@ def resolve_widths(config, model, chain, calibration_spikes=None):
     if lanes % config.lif_steps:
         raise FitError(f"config lif_steps = {config.lif_steps} must divide the {lanes} time "
                        f"steps processed together (time_chunk)")
-    return config
+    return config, estimates
 
 
 def _nonzeros(weight):

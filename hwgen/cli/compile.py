@@ -10,7 +10,7 @@ from hwgen.fpga.targets import TARGETS
 from hwgen.sim.stimulus import load_inputs
 
 from .. import build_directory
-from .console import console, stage, table, warn
+from .console import console, note, stage, table, warn
 from .frontend_options import frontend_options
 from .models import MODEL_HELP, load_model, model_argument
 
@@ -65,6 +65,11 @@ def print_summary(program, build):
                   + (" (temporal-sequential)" if program.lanes == 1 else ""))
     if program.recurrent_layers and program.lanes > 1:
         steps += f", recurrent layers in {program.lanes} sub-passes a chunk"
+    if program.time_chunk_estimates:
+        estimates = ", ".join(f"{lanes}: {cycles:,.0f}"
+                              for lanes, cycles in program.time_chunk_estimates.items())
+        note(f"time_chunk auto: T_c = {program.lanes}, the fewest estimated cycles per "
+             f"inference on the calibration activity (T_c: cycles: {estimates})")
     console.print(f"[bold]{program.model_name}[/bold] on {c.tppes} TPPEs, {steps}, chunk W = "
                   f"{c.chunk}, weights i{c.weight_bits}, accumulators i{c.acc_bits}, "
                   f"membrane i{c.v_bits}" + (f", {c.join} join" if c.join != "dual" else ""))

@@ -51,10 +51,12 @@ def test_a_wide_front_takes_a_large_t_c_and_a_recurrent_bulk_t_c_1():
     bulk = model_of([(48, True), (2, False)], inputs=4)
     chosen, estimates = choose_time_chunk(legalise(bulk), config, 16, calibration(bulk))
     assert chosen == 1 and estimates[1] < min(estimates[d] for d in estimates if d > 1)
-    # compile_program takes the same choice from the same calibration
+    # compile_program takes the same choice from the same calibration, and keeps the
+    # estimates for `hwgen compile` to show
     program = compile_program(front, config, calibration(front))
-    assert program.lanes == choose_time_chunk(legalise(front), config, 16,
-                                              calibration(front))[0]
+    chosen, estimates = choose_time_chunk(legalise(front), config, 16, calibration(front))
+    assert program.lanes == chosen and program.time_chunk_estimates == estimates
+    assert compile_program(front, config).time_chunk_estimates == {}
 
 
 @pytest.mark.parametrize("settings, early_exit, expected", [
