@@ -203,10 +203,13 @@ def ideal_bounds(program, model, trace):
         passes = 1
         if dense.recurrent:
             active, passes = _recurrent_active(active, trace.spikes[plan["name"]], lanes)
+        # the passes run: after an early exit no chunk runs, though the model's input
+        # still spikes there
+        run = np.ones(active.shape[:2], dtype=np.int64)
         if trace.steps is not None:
-            # after an early exit no chunk runs: the model's input still spikes there
-            run = np.arange(T // lanes)[None, :] < (trace.steps // lanes)[:, None]
-            active *= np.repeat(run, passes, axis=1)[:, :, None]
+            chunk_run = np.arange(T // lanes)[None, :] < (trace.steps // lanes)[:, None]
+            run = np.repeat(chunk_run, passes, axis=1).astype(np.int64)
+        active *= run[:, :, None]
         # an unrolled layer's weight is scipy.sparse (compiler/passes/unroll.py)
         nonzero = scipy.sparse.csr_array(dense.weight != 0, dtype=np.int64)
         pairs = (nonzero @ active.reshape(-1, active.shape[-1]).T).T.reshape(
@@ -228,7 +231,8 @@ def ideal_bounds(program, model, trace):
                 walk_steps(flat, nonzero[start:start + ROW_BLOCK].toarray() != 0,
                            config["chunk"], plan["input_slots"])
                 for start in range(0, nonzero.shape[0], ROW_BLOCK)], axis=1)
-            walks = walks.reshape(samples, chunks, -1)
+            # a walk costs at least a cycle per neuron (its end), but only in a pass run
+            walks = walks.reshape(samples, chunks, -1) * run[:, :, None]
             if group is not None:
                 walks = walks @ group
             per_tppe = [np.maximum(pairs_p, walks[..., neurons].sum(axis=-1))

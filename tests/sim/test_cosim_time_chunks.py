@@ -74,6 +74,26 @@ def test_the_ideal_bound_counts_only_the_chunks_an_early_exit_ran():
     assert outcome.kind == "exact", outcome.message
 
 
+def test_the_laggy_bound_counts_only_the_passes_an_early_exit_ran():
+    """Found by the soak: with the laggy join a neuron's walk costs at least a cycle a
+    pass (its end), and the bound counted that cycle in all 32 passes of one step after an
+    exit after the first: 32 cycles against the 28 the core took."""
+    from model_strategies import Case, LayerDraw, run_case
+    case = Case(timesteps=32, inputs=1, encoding="spikes", encoder_threshold=0,
+                layers=(LayerDraw(size=1, weight_bits=2, weight_style="random",
+                                  bias_style="none", acc_slack=0, v_bits=2,
+                                  threshold_style="random", leak=("none",), fire="ge",
+                                  reset="subtract", order="same_step", seed=0,
+                                  synapse=("none",), i_bits=2, synapse_rounding="separate",
+                                  recurrent=False, skip=False),),
+                readout=True, overrides=("tppes=1", "chunk=4", "dataflow=sequential",
+                                         "early_exit=certain", "fifo_depth=2", "join=laggy"),
+                stimulus=(("random", 0.02, 0),), flaw=None, depth_pad=(), wide_acc=False,
+                input_shape=None, convs=(), attention=None)
+    outcome = run_case(case)
+    assert outcome.kind == "exact", outcome.message
+
+
 def test_a_long_inference_of_shared_weights_is_not_taken_for_a_hang():
     """Found by the soak: 64 neurons of all-one weights share one stored weight run, so each
     TPPE matches far more pairs than it stores weights. At one step per chunk and T = 17
