@@ -113,6 +113,10 @@ def compare(program, trace, observed):
                 for j in range(lanes):
                     rtl[sample, chunk * lanes + j, neuron] = bits[j]
             expected = trace.spikes[name][sample]
+            if trace.steps is not None:
+                # nothing runs after an early exit: the copy of the model's input that a
+                # layer reading it later keeps (a layer named as the input) neither
+                expected = np.where(np.arange(T)[:, None] < trace.steps[sample], expected, 0)
             difference = _first_spike_difference(sample, name, expected, rtl[sample])
             mismatching += int(np.any(expected != rtl[sample], axis=0).sum())
             problem = problem or difference

@@ -385,12 +385,17 @@ def _exit_early(model, trace, rule, lanes):
     trace.steps = steps
     T = model.timesteps
     lifs = [op for op in model.ops if isinstance(op, LIF)]
+    # Nothing after the exit is computed: no op's spikes (a LIF's, a spike gate's), only
+    # the model's inputs are there
+    computed = [name for name in trace.spikes
+                if not isinstance(model[name], Input)] if trace.spikes else []
     for s in np.unique(steps[steps < T]):
         rows = np.flatnonzero(steps == s)
+        for name in computed:
+            trace.spikes[name][rows, s:] = 0
         for op in lifs:
-            # Nothing after the exit is computed; a step depends only on earlier steps, so
-            # the membrane at the exit is that of a run of s steps.
-            trace.spikes[op.name][rows, s:] = 0
+            # A step depends only on earlier steps, so the membrane at the exit is that of
+            # a run of s steps.
             # The currents recorded include any recurrent part, which depends on spikes
             # before the exit only.
             current = trace.currents[model.inputs_of(op.name)[0]][rows, :s]

@@ -94,6 +94,30 @@ def test_the_laggy_bound_counts_only_the_passes_an_early_exit_ran():
     assert outcome.kind == "exact", outcome.message
 
 
+def test_an_early_exit_keeps_no_input_copy_after_it():
+    """Found by the soak: an attention block reads the model's input, which a layer of
+    identity gates named as the input keeps. After an exit after step 3 that copy writes
+    nothing, as no layer does, but the comparison expected the input's spikes there."""
+    from model_strategies import AttentionDraw, Case, LayerDraw, run_case
+    case = Case(timesteps=17, inputs=1, encoding="spikes", encoder_threshold=0,
+                layers=(LayerDraw(size=1, weight_bits=2, weight_style="random",
+                                  bias_style="none", acc_slack=0, v_bits=2,
+                                  threshold_style="random", leak=("none",), fire="ge",
+                                  reset="subtract", order="same_step", seed=0,
+                                  synapse=("none",), i_bits=2, synapse_rounding="separate",
+                                  recurrent=False, skip=False),),
+                readout=True, overrides=("tppes=1", "chunk=4", "early_exit=certain",
+                                         "fifo_depth=2", "weight_bits=2", "v_bits=6"),
+                stimulus=(("random", 0.02, 0),), flaw=None, depth_pad=(), wide_acc=False,
+                input_shape=(1, 1), convs=(),
+                attention=AttentionDraw(seed=0, weight_bits=2, thresholds=("zero",) * 5,
+                                        leak_shift=0, fire="ge", reset="zero",
+                                        order="same_step", v_bits=6, mask="feature",
+                                        shortcut=False))
+    outcome = run_case(case)
+    assert outcome.kind == "exact", outcome.message
+
+
 def test_a_long_inference_of_shared_weights_is_not_taken_for_a_hang():
     """Found by the soak: 64 neurons of all-one weights share one stored weight run, so each
     TPPE matches far more pairs than it stores weights. At one step per chunk and T = 17
