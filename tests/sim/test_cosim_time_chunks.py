@@ -52,70 +52,61 @@ def test_an_early_exit_runs_the_steps_the_reference_runs(tmp_path, settings):
         assert np.array_equal(result.rtl_predictions, full.predictions)
 
 
+def soak_layer(size, current_based=False):
+    """One drawn dense -> lif layer as the soak's shrunk cases below have them."""
+    from model_strategies import LayerDraw
+    return LayerDraw(size=size, weight_bits=2, weight_style="random", bias_style="none",
+                     acc_slack=0, v_bits=2, threshold_style="random", leak=("none",),
+                     fire="ge", reset="subtract", order="same_step", seed=0,
+                     synapse=("none",) if current_based else None,
+                     i_bits=2 if current_based else None,
+                     synapse_rounding="separate" if current_based else None,
+                     recurrent=False, skip=False)
+
+
+def run_soak_case(timesteps, layers, overrides, stimulus, input_shape=None, attention=None):
+    """A shrunk soak case (one sample of ``stimulus``), run as the soak runs it; it must
+    be bit-exact, every layer's cycles at least its ideal bound."""
+    from model_strategies import Case, run_case
+    case = Case(timesteps=timesteps, inputs=1, encoding="spikes", encoder_threshold=0,
+                layers=layers, readout=True, overrides=overrides, stimulus=stimulus,
+                flaw=None, depth_pad=(), wide_acc=False, input_shape=input_shape, convs=(),
+                attention=attention)
+    outcome = run_case(case)
+    assert outcome.kind == "exact", outcome.message
+
+
 def test_the_ideal_bound_counts_only_the_chunks_an_early_exit_ran():
     """Found by the soak: 17 chunks of one step, an exit after the first. The model's input
     spikes on after the exit, and the bound counted its pairs in all 17 chunks: 51 cycles
     against the 49 the core took to run one. run_case checks every layer's cycles against
     its bound."""
-    from model_strategies import Case, LayerDraw, run_case
-    layer = dict(weight_bits=2, weight_style="random", bias_style="none", acc_slack=0,
-                 v_bits=2, threshold_style="random", leak=("none",), fire="ge",
-                 reset="subtract", order="same_step", seed=0, recurrent=False, skip=False)
-    case = Case(timesteps=17, inputs=1, encoding="spikes", encoder_threshold=0,
-                layers=(LayerDraw(size=5, synapse=("none",), i_bits=2,
-                                  synapse_rounding="separate", **layer),
-                        LayerDraw(size=1, synapse=None, i_bits=None, synapse_rounding=None,
-                                  **layer)),
-                readout=True, overrides=("tppes=1", "chunk=4", "early_exit=certain",
-                                         "fifo_depth=2"),
-                stimulus=(("spiking",),), flaw=None, depth_pad=(), wide_acc=False,
-                input_shape=None, convs=(), attention=None)
-    outcome = run_case(case)
-    assert outcome.kind == "exact", outcome.message
+    run_soak_case(17, (soak_layer(5, current_based=True), soak_layer(1)),
+                  ("tppes=1", "chunk=4", "early_exit=certain", "fifo_depth=2"),
+                  (("spiking",),))
 
 
 def test_the_laggy_bound_counts_only_the_passes_an_early_exit_ran():
     """Found by the soak: with the laggy join a neuron's walk costs at least a cycle a
     pass (its end), and the bound counted that cycle in all 32 passes of one step after an
     exit after the first: 32 cycles against the 28 the core took."""
-    from model_strategies import Case, LayerDraw, run_case
-    case = Case(timesteps=32, inputs=1, encoding="spikes", encoder_threshold=0,
-                layers=(LayerDraw(size=1, weight_bits=2, weight_style="random",
-                                  bias_style="none", acc_slack=0, v_bits=2,
-                                  threshold_style="random", leak=("none",), fire="ge",
-                                  reset="subtract", order="same_step", seed=0,
-                                  synapse=("none",), i_bits=2, synapse_rounding="separate",
-                                  recurrent=False, skip=False),),
-                readout=True, overrides=("tppes=1", "chunk=4", "dataflow=sequential",
-                                         "early_exit=certain", "fifo_depth=2", "join=laggy"),
-                stimulus=(("random", 0.02, 0),), flaw=None, depth_pad=(), wide_acc=False,
-                input_shape=None, convs=(), attention=None)
-    outcome = run_case(case)
-    assert outcome.kind == "exact", outcome.message
+    run_soak_case(32, (soak_layer(1, current_based=True),),
+                  ("tppes=1", "chunk=4", "dataflow=sequential", "early_exit=certain",
+                   "fifo_depth=2", "join=laggy"), (("random", 0.02, 0),))
 
 
 def test_an_early_exit_keeps_no_input_copy_after_it():
     """Found by the soak: an attention block reads the model's input, which a layer of
     identity gates named as the input keeps. After an exit after step 3 that copy writes
     nothing, as no layer does, but the comparison expected the input's spikes there."""
-    from model_strategies import AttentionDraw, Case, LayerDraw, run_case
-    case = Case(timesteps=17, inputs=1, encoding="spikes", encoder_threshold=0,
-                layers=(LayerDraw(size=1, weight_bits=2, weight_style="random",
-                                  bias_style="none", acc_slack=0, v_bits=2,
-                                  threshold_style="random", leak=("none",), fire="ge",
-                                  reset="subtract", order="same_step", seed=0,
-                                  synapse=("none",), i_bits=2, synapse_rounding="separate",
-                                  recurrent=False, skip=False),),
-                readout=True, overrides=("tppes=1", "chunk=4", "early_exit=certain",
-                                         "fifo_depth=2", "weight_bits=2", "v_bits=6"),
-                stimulus=(("random", 0.02, 0),), flaw=None, depth_pad=(), wide_acc=False,
-                input_shape=(1, 1), convs=(),
-                attention=AttentionDraw(seed=0, weight_bits=2, thresholds=("zero",) * 5,
-                                        leak_shift=0, fire="ge", reset="zero",
-                                        order="same_step", v_bits=6, mask="feature",
-                                        shortcut=False))
-    outcome = run_case(case)
-    assert outcome.kind == "exact", outcome.message
+    from model_strategies import AttentionDraw
+    run_soak_case(17, (soak_layer(1, current_based=True),),
+                  ("tppes=1", "chunk=4", "early_exit=certain", "fifo_depth=2",
+                   "weight_bits=2", "v_bits=6"), (("random", 0.02, 0),), input_shape=(1, 1),
+                  attention=AttentionDraw(seed=0, weight_bits=2, thresholds=("zero",) * 5,
+                                          leak_shift=0, fire="ge", reset="zero",
+                                          order="same_step", v_bits=6, mask="feature",
+                                          shortcut=False))
 
 
 def test_a_long_inference_of_shared_weights_is_not_taken_for_a_hang():
