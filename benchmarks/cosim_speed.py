@@ -46,6 +46,7 @@ from hwgen import build_directory
 from hwgen.compiler import hardware_config
 from hwgen.compiler.scheduler.program import compile_program
 from hwgen.compiler.ir.spike_words import spikes_to_words
+from hwgen.gateware.core_interface import trace_fields
 from hwgen.sim.cosim import _timeout_cycles, cosimulate
 from hwgen.sim.native import NativeBuild, children_cpu
 from hwgen.sim.workloads import random_workload
@@ -112,8 +113,7 @@ def main(argv=None):
                    "outputs": native.program["outputs"],
                    "layers": len(native.program["layers"]),
                    "timeout": _timeout_cycles(native.program, native.ideal),
-                   "fields": {"layer_pass": (0, 1, False), "slot": (0, 1, False),
-                              "word": (0, 1, False)}}     # not read in a bare run
+                   "fields": trace_fields(build.trace_layout)}   # not read in a bare run
             began, cpu = time.perf_counter(), children_cpu()
             (bare,) = simulator.run_many([(Path(folder) / "bare", job)], bare=True)
             bare_wall, bare_cpu = time.perf_counter() - began, children_cpu() - cpu

@@ -35,6 +35,7 @@ from hwgen.compiler.passes.legalise import legalise
 from hwgen.compiler.scheduler.program import compile_program
 from hwgen import build_directory, bundled
 from hwgen.compiler.scheduler.cycle_model import layer_overhead
+from hwgen.sim.compare import write_bound
 from hwgen.sim.cosim import cosimulate
 from hwgen.sim.workloads import NeuronMode, random_workload
 
@@ -73,21 +74,6 @@ def workloads(quick, only=None):
                             silent_fraction=silent, weight_density=weight_density,
                             modes=(NeuronMode(),))
         yield name, w.model, w.spikes, None
-
-
-def write_bound(plan, spikes, chunk):
-    """Per sample, the transfers a layer puts on the write bus (one per cycle): every output
-    of the last layer; otherwise one per neuron that spiked or ends a chunk of its TPPE's
-    output (the chunk's mask rides along with that neuron's word)."""
-    if plan["last"]:
-        return np.full(len(spikes), plan["outputs"])
-    active = spikes.any(axis=1)                                   # (samples, neurons)
-    writes = np.zeros(len(spikes), dtype=np.int64)
-    for neurons in plan["tppe_neurons"]:
-        for j, n in enumerate(neurons):
-            ends_chunk = j == len(neurons) - 1 or (j + 1) % chunk == 0
-            writes += active[:, n] | ends_chunk
-    return writes
 
 
 def layer_memory(program):
@@ -164,7 +150,8 @@ def main(argv=None):
             overhead = layer_overhead(program.config, program.timesteps)
             net = (cycles - overhead) / ideal if ideal else float("nan")
             writes = float(write_bound(plan, result.trace.spikes[plan["name"]],
-                                       program.config.chunk).mean())
+                                       program.config.chunk, program.config.time_chunk,
+                                       program.config.write_lanes).mean())
             goal = ""
             if pairs >= 1000:
                 ok = cycles <= 1.1 * ideal + overhead

@@ -24,8 +24,9 @@ mean over the samples of:
 - ``fetch`` and ``lif``: two lower bounds of hwgen's own machine that its ideal bound leaves
   out, to say what limits it: the busiest TPPE's fiber-program entries / fetch_width (one
   fetch group per cycle) and its neurons x (T_c / lif_steps) (the LIF stage's cycles);
-- ``writes``: the layer's output writes on the one write bus shared by the TPPEs (a word per
-  neuron that spiked and a mask per chunk of a TPPE's outputs), one per cycle;
+- ``writes``: the layer's output writes on the write bus shared by the TPPEs (a word per
+  neuron that spiked and a mask per chunk of a TPPE's outputs), one per lane and cycle, on
+  its busiest lane (``--set write_lanes=B``: B lanes, :func:`~hwgen.sim.compare.write_bound`);
 - the ratios and the goal: measured cycles <= LoAS's count (which no RTL has shown).
 
 Shapes from (M, K, N): the output map is square, sqrt(M) x sqrt(M). Where 9 divides K the
@@ -64,6 +65,7 @@ from hwgen.compiler.passes.legalise import legalise
 from hwgen.compiler.scheduler.assign import fiber_entries
 from hwgen.compiler.scheduler.program import compile_program
 from hwgen.errors import FitError, UnsupportedError
+from hwgen.sim.compare import write_bound
 from hwgen.sim.cosim import cosimulate
 
 T = 4
@@ -216,21 +218,6 @@ def build_layer(spec, samples, seed):
     return model.validate(), spikes
 
 
-def write_bound(plan, spikes, chunk):
-    """Per sample, the writes a layer that is not the last puts on the one write bus (one
-    per cycle): a word per neuron that spiked, a mask per chunk of each TPPE's outputs
-    (riding with the chunk's last neuron, spiking or not)."""
-    active = spikes.any(axis=1)                                   # (samples, neurons)
-    writes = np.zeros(len(spikes), dtype=np.int64)
-    for neurons in plan.tppe_neurons:
-        ends = np.zeros(len(neurons), dtype=bool)
-        ends[chunk - 1::chunk] = True
-        if len(neurons):
-            ends[-1] = True
-        writes += (active[:, neurons] | ends).sum(axis=1)
-    return writes
-
-
 def output_density(spec):
     """The packed density of the layer after ``spec`` in the table (the last layer of a
     net: its own), which the layer's output spikes are drawn to."""
@@ -290,9 +277,9 @@ def run_layer(spec, config, samples, seed, max_entries):
     if not np.array_equal(hwgen_pairs.sum(axis=0), pairs.sum(axis=(1, 2))):
         raise RuntimeError(f"{row['layer']}: the unrolled matrix and the im2col view "
                            f"count different matched pairs")
-    row["write_bound"] = float(write_bound(program.layers[0],
-                                           result.trace.spikes["lif"],
-                                           program.config.chunk).mean())
+    row["write_bound"] = float(write_bound(program.layers[0].to_json(),
+                                           result.trace.spikes["lif"], program.config.chunk,
+                                           lanes, program.config.write_lanes).mean())
     row["ideal"] = float(result.ideal[:, 0].mean())
     row["cycles"] = float(result.layer_cycles[:, 0].mean())
     return row

@@ -33,6 +33,9 @@ DATAFLOWS = ("temporal_parallel", "sequential")
 JOIN_VARIANTS = ("dual", "laggy")
 # Fiber-program entries a TPPE's fetch reads per cycle (docs/architecture.md, "Performance").
 FETCH_WIDTHS = (1, 2, 4)
+# Writes the write bus carries per cycle, one per bank of the spike buffers
+# (docs/architecture.md, "The write bus").
+WRITE_LANES = (1, 2, 4, 8)
 
 
 
@@ -94,6 +97,14 @@ class HardwareConfig:
     port each), so a neuron's weight chunks whose AND with the spikes is empty cost 1/K of
     a cycle instead of one; a neuron's header starts a K-entry group (the compiler pads).
     1 is the original one-entry fetch."""
+    write_lanes: int = 1
+    """B: writes of spike words and chunk masks the write bus carries per cycle (1, 2, 4 or
+    8). Every TPPE's spike buffers are split into B banks by chunk index (chunk mod B), each
+    with its own write port, and the bus grants one request per bank per cycle; a layer
+    whose outputs spike densely over many TPPEs is otherwise bound by one write a cycle.
+    Costs B - 1 more arbiters and, per TPPE, B smaller memories instead of one (block RAMs
+    are not filled) and a B-way read multiplexer; the last layer's results still go one a
+    cycle. 1 is the one shared bus."""
 
     @classmethod
     def names(cls):
@@ -150,6 +161,9 @@ class HardwareConfig:
         if self.fetch_width not in FETCH_WIDTHS:
             raise ConfigError(f"{source}: fetch_width = {self.fetch_width!r} must be one of "
                               f"{', '.join(map(str, FETCH_WIDTHS))}")
+        if self.write_lanes not in WRITE_LANES:
+            raise ConfigError(f"{source}: write_lanes = {self.write_lanes!r} must be one of "
+                              f"{', '.join(map(str, WRITE_LANES))}")
         if AUTO not in (self.timesteps, self.time_chunk) and self.timesteps % self.time_chunk:
             raise ConfigError(f"{source}: time_chunk = {self.time_chunk} must divide "
                               f"timesteps = {self.timesteps}")

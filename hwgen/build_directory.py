@@ -26,11 +26,12 @@ from hwgen.compiler.passes.reachability import silent_layers
 from hwgen.compiler.scheduler.program import compile_program
 from hwgen.errors import FormatError
 
-from .gateware.core_interface import CYCLES_BITS
+from .gateware.core_interface import CYCLES_BITS, trace_layout
 from .gateware.geometry import Geometry
 from .gateware.top import TOP_MODULE, TPPE_MODULE, to_verilog
 
-MANIFEST_VERSION = 3
+# 4: the trace port has a lane per write lane (write_lanes)
+MANIFEST_VERSION = 4
 MANIFEST = "manifest.json"
 # Manifests are small; a larger one is not ours.
 MAX_MANIFEST_BYTES = 1 << 20
@@ -143,7 +144,8 @@ def write(program, model, path, *, notes=None, sparsity=None, force=False):
                               "results": program.lanes + program.config.v_bits,
                               "cycles": CYCLES_BITS,
                               "trace": {"pass_bits": geometry.pass_bits,
-                                        "slot_bits": geometry.slot_bits}}},
+                                        "slot_bits": geometry.slot_bits,
+                                        "write_lanes": geometry.write_lanes}}},
             "config": program.config.to_json(),
             "resources": {
                 "memory_bits": sum(depth * width for depth, width in memories.values()),
@@ -203,7 +205,9 @@ MANIFEST_SCHEMA = {
     "model": {"name": (str,), "timesteps": _POSITIVE, "time_chunk": _POSITIVE,
               "inputs": _POSITIVE, "outputs": _POSITIVE, "v_bits": _POSITIVE},
     "top": {"module": (str,),
-            "ports": {"inputs": _POSITIVE, "results": _POSITIVE, "cycles": _POSITIVE}},
+            "ports": {"inputs": _POSITIVE, "results": _POSITIVE, "cycles": _POSITIVE,
+                      "trace": {"pass_bits": _POSITIVE, "slot_bits": _POSITIVE,
+                                "write_lanes": _POSITIVE}}},
     "files": (dict,),
 }
 REQUIRED_FILES = ("verilog", "model")
@@ -342,6 +346,13 @@ class BuildDirectory:
     @property
     def verilog(self):
         return self.file("verilog")
+
+    @property
+    def trace_layout(self):
+        """The layout of the core's trace port (:func:`trace_layout`), from the manifest."""
+        trace = self.manifest["top"]["ports"]["trace"]
+        return trace_layout(self.time_chunk, trace["pass_bits"], trace["slot_bits"],
+                            trace["write_lanes"])
 
     @property
     def top_module(self):

@@ -243,3 +243,32 @@ def ideal_bounds(program, model, trace):
                         for pairs_p, neurons in zip(per_tppe, plan["tppe_neurons"])]
         bounds.append(np.max(np.stack(per_tppe, axis=-1), axis=-1).sum(axis=1))
     return np.stack(bounds, axis=1)
+
+
+def write_bound(plan, spikes, chunk, time_chunk, write_lanes=1):
+    """Per sample, the fewest cycles a layer's writes take on the write bus: in each time
+    chunk a word for every neuron that spiked in it and a mask with the last neuron of each
+    W-neuron chunk of a TPPE's outputs, spiking or not, on the lane of its chunk's bank
+    (chunk mod ``write_lanes``, one write per lane and cycle), summed over the time chunks
+    of the busiest lane; a last layer's results, one per output and time chunk, go one a
+    cycle. ``plan``: the layer's entry of program.json (:meth:`LayerPlan.to_json`);
+    ``spikes``: its output spikes (samples, T, neurons)."""
+    samples, T, neurons = spikes.shape
+    chunks = T // time_chunk
+    if plan["last"]:
+        return np.full(samples, plan["outputs"] * chunks)
+    active = spikes.reshape(samples, chunks, time_chunk, neurons).any(axis=2)
+    slot_of = np.zeros(neurons, dtype=np.int64)
+    for slot, neuron in enumerate(plan["output_slots"]):
+        if neuron >= 0:
+            slot_of[neuron] = slot
+    ends = np.zeros(neurons, dtype=bool)          # carries its chunk's mask
+    for tppe in plan["tppe_neurons"]:
+        if tppe:
+            ends[tppe[chunk - 1::chunk]] = True
+            ends[tppe[-1]] = True
+    writes = (active | ends).astype(np.int64)     # (samples, chunks, neurons)
+    bank = (slot_of // chunk) % write_lanes
+    per_lane = np.stack([writes[..., bank == b].sum(axis=-1) for b in range(write_lanes)],
+                        axis=-1)
+    return per_lane.max(axis=-1).sum(axis=1)

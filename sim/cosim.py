@@ -26,7 +26,7 @@ from hwgen.errors import ToolchainError
 
 from hwgen.compiler.ir import Readout, reference
 from hwgen.compiler.ir.spike_words import spikes_to_chunk_words
-from hwgen.gateware.core_interface import field_slices, trace_layout
+from hwgen.gateware.core_interface import trace_fields
 
 from .compare import compare, ideal_bounds
 from .native import NativeBuild, children_cpu
@@ -176,8 +176,7 @@ def _cosimulate(build, inputs, labels, waves, parallel, work, progress, log, eng
         watcher.start()
     try:
         if engine == "native":
-            fields = field_slices(trace_layout(lanes, ports["trace"]["pass_bits"],
-                                               ports["trace"]["slot_bits"]))
+            fields = trace_fields(build.trace_layout)
             simulator = _native_build(build, program, waves, bounds)
             simulator.build(log=log)
             began, cpu = time.perf_counter(), children_cpu()
@@ -246,7 +245,8 @@ def _run_cocotb(build, program, ports, words, runs, waves, timeout, parallel, lo
         np.savez(folder / "job.npz", words=words[a:b],
                  outputs=program["outputs"] * (passes // len(program["layers"])),
                  lanes=lanes, pass_bits=ports["trace"]["pass_bits"],
-                 slot_bits=ports["trace"]["slot_bits"], layers=passes,
+                 slot_bits=ports["trace"]["slot_bits"],
+                 write_lanes=ports["trace"]["write_lanes"], layers=passes,
                  timeout=timeout)
         jobs.append((folder, {"HWGEN_JOB": str(folder / "job.npz"),
                               "HWGEN_OBSERVED": str(folder / "observed.npz"),

@@ -52,7 +52,7 @@ REVISION = 2
 OPT_FAST = "-O1"
 OPT_SLOW = "-O0"
 BUILD_ARGS = ("-Wno-fatal",)
-JOB_MAGIC = 0x31424F4A4E475748          # "HWGNJOB1", as in native_driver.cpp
+JOB_MAGIC = 0x32424F4A4E475748          # "HWGNJOB2", as in native_driver.cpp
 OBSERVED_MAGIC = 0x3253424F4E475748     # "HWGNOBS2": with the steps each sample ran
 
 
@@ -246,18 +246,20 @@ def children_cpu():
     return usage.ru_utime + usage.ru_stime
 
 
-# The trace fields the driver reads, in the order of the job header.
-TRACE_FIELDS = ("layer_pass", "slot", "word")
+# The trace fields the driver reads (lane 0's; lane k's are k strides further), in the
+# order of the job header.
+TRACE_FIELDS = ("layer_pass", "slot", "word", "valid")
 
 
 def write_job(path, *, words, outputs, layers, timeout, fields):
     """The driver's job file: ``words`` (samples, words per sample) input words, the
     number of result words, passes (time chunks x layers) and the timeout in cycles, and
-    ``fields`` ({name: (offset, width, signed)}) of the trace layout (layer_pass, slot,
-    word)."""
+    ``fields``: :func:`~hwgen.gateware.core_interface.trace_fields` of the trace layout
+    ({name: (offset, width, signed)}, (lanes, stride))."""
     words = np.asarray(words, dtype=np.int64)
     if words.ndim != 2:
         raise ValueError(f"write_job: words must be (samples, words), not {words.shape}")
+    fields, (lanes, stride) = fields
     for name in TRACE_FIELDS:
         if fields[name][1] > 63:
             raise ToolchainError(f"trace field {name!r} is {fields[name][1]} bits wide; the "
@@ -265,7 +267,8 @@ def write_job(path, *, words, outputs, layers, timeout, fields):
     header = [JOB_MAGIC, len(words), words.shape[1], int(outputs), int(timeout), int(layers)]
     for name in TRACE_FIELDS:
         header += [int(fields[name][0]), int(fields[name][1])]
-    header += [0] * (16 - len(header))
+    header += [int(lanes), int(stride)]
+    assert len(header) == 16
     with open(path, "wb") as f:
         np.array(header, dtype=np.uint64).astype("<u8").tofile(f)
         words.astype("<i8").tofile(f)

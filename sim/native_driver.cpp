@@ -34,7 +34,7 @@
 
 namespace {
 
-constexpr uint64_t JOB_MAGIC = 0x31424f4a4e475748ULL;       // "HWGNJOB1"
+constexpr uint64_t JOB_MAGIC = 0x32424f4a4e475748ULL;       // "HWGNJOB2"
 constexpr uint64_t OBSERVED_MAGIC = 0x3253424f4e475748ULL;  // "HWGNOBS2"
 constexpr int MAX_CHUNKS = 64;                              // ports up to 2048 bits
 
@@ -88,7 +88,9 @@ uint64_t bits(const uint32_t* chunks, int offset, int width) {
 
 struct Job {
     int64_t samples, words_per_sample, outputs, timeout, layers;
+    // lane 0's trace fields; lane k's are k * lane_stride bits further
     int layer_offset, layer_width, slot_offset, slot_width, word_offset, word_width;
+    int valid_offset, valid_width, lanes, lane_stride;
     std::vector<int64_t> words;
 };
 
@@ -111,6 +113,10 @@ Job read_job(const char* path) {
     job.slot_width = static_cast<int>(header[9]);
     job.word_offset = static_cast<int>(header[10]);
     job.word_width = static_cast<int>(header[11]);
+    job.valid_offset = static_cast<int>(header[12]);
+    job.valid_width = static_cast<int>(header[13]);
+    job.lanes = static_cast<int>(header[14]);
+    job.lane_stride = static_cast<int>(header[15]);
     const std::size_t count = static_cast<std::size_t>(job.samples * job.words_per_sample);
     job.words.resize(count);
     if (std::fread(job.words.data(), sizeof(int64_t), count, file) != count)
@@ -233,12 +239,18 @@ void run_sample(Simulation& sim, const Job& job, int64_t sample, Recording& out,
                     starts.push_back(cycle);
                 }
                 if (top.trace___05Fvalid) {
-                    const int64_t event[5] = {
-                        sample, layer,
-                        static_cast<int64_t>(bits(payload, job.slot_offset, job.slot_width)),
-                        static_cast<int64_t>(bits(payload, job.word_offset, job.word_width)),
-                        cycle};
-                    out.events.insert(out.events.end(), event, event + 5);
+                    for (int lane = 0; lane < job.lanes; ++lane) {
+                        const int shift = lane * job.lane_stride;
+                        if (!bits(payload, job.valid_offset + shift, job.valid_width)) continue;
+                        const int64_t event[5] = {
+                            sample, layer,
+                            static_cast<int64_t>(
+                                bits(payload, job.slot_offset + shift, job.slot_width)),
+                            static_cast<int64_t>(
+                                bits(payload, job.word_offset + shift, job.word_width)),
+                            cycle};
+                        out.events.insert(out.events.end(), event, event + 5);
+                    }
                 }
             }
         } else if (top.done) {

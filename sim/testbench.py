@@ -20,7 +20,7 @@ from cocotb.clock import Clock
 from cocotb.simtime import get_sim_time
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from hwgen.gateware.core_interface import field_slices, trace_layout
+from hwgen.gateware.core_interface import trace_layout, trace_writes
 
 
 async def _send_word(dut, word):
@@ -48,13 +48,12 @@ async def _run_one(dut, words, outputs, record, timeout):
         await ReadOnly()
         if dut.busy.value:
             payload = int(dut.trace__payload.value.to_unsigned())
-            current = record["field"](payload, "layer_pass")
+            current, writes = record["writes"](payload)
             if current != layer:
                 layer = current
                 layer_starts.append(cycle)
             if dut.trace__valid.value:
-                record["events"].append((layer, record["field"](payload, "slot"),
-                                         record["field"](payload, "word"), cycle))
+                record["events"] += [(layer, slot, word, cycle) for slot, word in writes]
         elif dut.done.value:
             layer_starts.append(cycle)          # the last pass's end
             break
@@ -83,14 +82,9 @@ async def run_inferences(dut):
     words, outputs, timeout = job["words"], int(job["outputs"]), int(job["timeout"])
     layers = int(job["layers"])             # passes: time chunks x layers
     # The trace port's fields, by name, from the core interface's one definition.
-    slices = field_slices(trace_layout(int(job["lanes"]), int(job["pass_bits"]),
-                                       int(job["slot_bits"])))
-
-    def field(payload, name):
-        offset, width, _ = slices[name]
-        return payload >> offset & ((1 << width) - 1)
-
-    record = {"field": field}
+    layout = trace_layout(int(job["lanes"]), int(job["pass_bits"]), int(job["slot_bits"]),
+                          int(job["write_lanes"]))
+    record = {"writes": lambda payload: trace_writes(layout, payload)}
     progress = os.environ.get("HWGEN_PROGRESS")
 
     period_ns = 10

@@ -123,9 +123,12 @@ def resolve_depths(config, model, plans, per_tppe, weights):
                  max(len(plan.output_slots) for plan in plans if not plan.last)
                  if len(plans) > 1 else 0)
     needs = {
-        "spike_depth": (next_power_of_two(max(widest, W)),
+        # each of the write_lanes banks holds at least one chunk of a region
+        "spike_depth": (next_power_of_two(max(widest, W * config.write_lanes)),
                         f"the widest layer input needs {widest} activation words "
-                        f"(padded to {W}-neuron chunks)"),
+                        f"(padded to {W}-neuron chunks)"
+                        + (f" and {config.write_lanes} write lanes one chunk each"
+                           if widest < W * config.write_lanes else "")),
         "program_depth": max(((len(entries), f"TPPE {p} needs {len(entries)} fiber-program "
                                f"entries") for p, entries in enumerate(per_tppe)), key=_need),
         "weight_depth": max(((max(1, len(values)), f"TPPE {p} holds {len(values)} weight "

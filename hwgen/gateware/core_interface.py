@@ -29,11 +29,38 @@ def result_layout(lanes, v_bits):
     return data.StructLayout({"word": unsigned(lanes), "v": signed(v_bits)})
 
 
-def trace_layout(lanes, pass_bits, slot_bits):
-    """One word a layer writes: the pass (time chunk x layers + layer), the output slot
-    (docs/architecture.md, "Output placement") and the packed spike word of the chunk."""
-    return data.StructLayout({"layer_pass": unsigned(pass_bits), "slot": unsigned(slot_bits),
-                              "word": unsigned(lanes)})
+def trace_layout(lanes, pass_bits, slot_bits, write_lanes=1):
+    """The words layers write in one cycle: the pass (time chunk x layers + layer) and, for
+    each of the ``write_lanes`` lanes of the write bus, whether it carries a word
+    (``valid``), its output slot (docs/architecture.md, "Output placement") and the packed
+    spike word of the chunk. :func:`trace_writes` unpacks it."""
+    write = data.StructLayout({"valid": unsigned(1), "slot": unsigned(slot_bits),
+                               "word": unsigned(lanes)})
+    return data.StructLayout({"layer_pass": unsigned(pass_bits),
+                              "writes": data.ArrayLayout(write, write_lanes)})
+
+
+def trace_fields(layout):
+    """{"layer_pass", "valid", "slot", "word": (offset, width, signed)} of a
+    :func:`trace_layout`, the lane fields those of lane 0, and ``(lanes, stride)``: lane
+    k's fields are ``k * stride`` bits after lane 0's."""
+    writes = layout["writes"]
+    lane = writes.shape.elem_shape
+    fields = {"layer_pass": field_slices(layout)["layer_pass"]}
+    for name, (offset, width, is_signed) in field_slices(lane).items():
+        fields[name] = (writes.offset + offset, width, is_signed)
+    return fields, (writes.shape.length, lane.size)
+
+
+def trace_writes(layout, payload):
+    """A trace payload (an int) -> (layer_pass, [(slot, word) of each lane that writes])."""
+    fields, (lanes, stride) = trace_fields(layout)
+
+    def get(name, lane=0):
+        offset, width, _ = fields[name]
+        return payload >> (offset + lane * stride) & ((1 << width) - 1)
+    return get("layer_pass"), [(get("slot", k), get("word", k)) for k in range(lanes)
+                               if get("valid", k)]
 
 
 class CoreSignature(wiring.Signature):
@@ -47,9 +74,9 @@ class CoreSignature(wiring.Signature):
     ones); ``start`` (pulse), ``busy``, ``done``, ``cycles`` (cycles of the last inference,
     counted from when its inputs have all arrived), ``steps`` (the time steps it ran: T, or
     fewer after an early exit, docs/semantics.md section 8). With ``trace`` (a
-    :func:`trace_layout`),
-    a monitor-only stream (no ready) of every word a layer writes, for layer-by-layer
-    checks.
+    :func:`trace_layout`), a monitor-only port (no ready) of every word a layer writes, up
+    to one per write lane and cycle, for layer-by-layer checks: ``valid`` when any lane
+    writes, and ``payload.layer_pass`` always (the pass running).
     """
 
     def __init__(self, lanes, v_bits, trace=None):

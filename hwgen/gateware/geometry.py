@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from amaranth.hdl import Cat, Const, Mux, signed, unsigned
 from amaranth.lib import data
 
-from hwgen.compiler.hardware_config import MAX_TIME_CHUNK
+from hwgen.compiler.hardware_config import MAX_TIME_CHUNK, WRITE_LANES
 from hwgen.compiler.instruction_format import bits_for, source_bits
 from hwgen.compiler.ir.graph import MAX_TIMESTEPS
 from hwgen.compiler.ir.neuron import MAX_FRAC_BITS
@@ -48,6 +48,7 @@ class Geometry:
     residual: bool = False  # whether a layer reads kept layers' spikes (chunk entry state
                             # = their pair)
     max_pool: bool = False  # whether neuron headers carry ``partial`` (max pooling)
+    write_lanes: int = 1    # B: writes per cycle on the write bus, one per spike-buffer bank
 
     def __post_init__(self):
         if self.lanes is None:
@@ -84,6 +85,12 @@ class Geometry:
              "supported"),
             (not (self.residual or self.recurrent) or self.state_pairs > 0,
              "recurrent layers and residual connections need state_pairs"),
+            (self.write_lanes in WRITE_LANES,
+             f"write_lanes {self.write_lanes} must be one of "
+             f"{', '.join(map(str, WRITE_LANES))}"),
+            (self.write_lanes <= 1 << self.chunk_bits,
+             f"write_lanes {self.write_lanes} banks by chunk index, but a region has only "
+             f"{1 << self.chunk_bits} chunks (chunk_bits {self.chunk_bits})"),
             (self.i_bits == 0 or MIN_BITS <= self.i_bits <= MAX_V_BITS,
              f"i_bits {self.i_bits} must be 0 (no current-based mode) or "
              f"{MIN_BITS}..{MAX_V_BITS}"),
@@ -105,6 +112,7 @@ class Geometry:
                    state_pairs=program.state_pairs,
                    recurrent=program.recurrent_layers > 0, residual=program.residual,
                    max_pool="partial" in program.layouts["neuron_entry"].offsets,
+                   write_lanes=c.write_lanes,
                    leak_bits=max((mode.leak_bits for mode in program.modes), default=0))
 
     # --- derived widths ---------------------------------------------------------------
@@ -174,6 +182,16 @@ class Geometry:
         """The spike-buffer address of word ``offset`` of a fiber chunk."""
         return Cat(offset, chunk[:self.chunk_bits],
                    self.source_region(chunk, region, state_region))
+
+    @property
+    def bank_bits(self):
+        """Bits of a spike-buffer bank: the low bits of a chunk index (chunk mod B)."""
+        return (self.write_lanes - 1).bit_length()
+
+    def write_bank(self, request):
+        """The bank a write request (:attr:`write_request`) goes to: its chunk's, from the
+        mask address every spike-fiber write carries (0 for a result-only write)."""
+        return request.mask_addr[:self.bank_bits] if self.bank_bits else 0
 
     @property
     def mask_addr_bits(self):
@@ -258,7 +276,9 @@ class Geometry:
     @property
     def write_request(self):
         """Writes into every TPPE's spike buffers (a packed word and/or a chunk mask) or
-        into the result buffer. ``slot`` says which neuron a word belongs to (trace)."""
+        into the result buffer. ``slot`` says which neuron a word belongs to (trace).
+        ``mask_addr`` is set on every spike-fiber write, a word's too: it names the chunk,
+        and so the bank (:meth:`write_bank`)."""
         return data.StructLayout({
             "word_en": unsigned(1), "word_addr": unsigned(self.spike_addr_bits),
             "word": unsigned(self.lanes),
@@ -273,4 +293,4 @@ class Geometry:
 
     @property
     def trace(self):
-        return trace_layout(self.lanes, self.pass_bits, self.slot_bits)
+        return trace_layout(self.lanes, self.pass_bits, self.slot_bits, self.write_lanes)

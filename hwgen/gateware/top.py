@@ -2,9 +2,10 @@
 
 Block diagram (docs/architecture.md has the full description):
 
-    inputs ─> SpikeLoader ─┐                 ┌─> spike buffers of TPPE 0..P-1 (both regions)
-                           ├─> WriteArbiter ─┼─> result buffer ─> results
-    TPPE 0..P-1 writes ────┘   (write bus)   └─> trace
+    inputs ─> SpikeLoader ─┐                 ┌─> spike buffers of TPPE 0..P-1 (all regions,
+                           ├─> WriteArbiter ─┤   bank b from lane b)
+    TPPE 0..P-1 writes ────┘   (write bus,   ├─> result buffer ─> results
+                                B lanes)     └─> trace
     LayerSequencer: start/busy/done/cycles; layer, region, mode, go/rewind ─> every TPPE
 
 The component's ports are the core interface (:mod:`.core_interface`, docs/architecture.md).
@@ -134,6 +135,8 @@ class Accelerator(wiring.Component):
             idle.append(tppe.idle)
 
         m.d.comb += [
+            # the last layer's results share the result buffer's one write port
+            arbiter.single.eq(sequencer.last_layer),
             sequencer.start.eq(self.start),
             sequencer.ready.eq(loader.loaded & loader.idle & ~arbiter.pending),
             sequencer.all_idle.eq(Cat(idle).all() & ~arbiter.pending),
@@ -147,7 +150,14 @@ class Accelerator(wiring.Component):
         outputs = program.output_size * g.time_chunks
         m.submodules.results = results = Memory(shape=g.result, depth=outputs, init=[])
         write = results.write_port()
-        bus = arbiter.bus.payload
+        # The lane carrying a result: in the last layer only one lane writes a cycle.
+        bus = arbiter.bus.payload[0]
+        if g.write_lanes > 1:
+            bus = Signal(g.write_request)
+            m.d.comb += bus.eq(0)
+            for b in range(g.write_lanes):
+                with m.If(arbiter.bus.valid[b]):
+                    m.d.comb += bus.eq(arbiter.bus.payload[b])
         # chunk x outputs, advanced at each chunk's rewind: a multiplier here became a DSP.
         # With one chunk it is 0 (a register there cost logic the iCE40 fit cannot spare).
         base = 0
@@ -158,7 +168,7 @@ class Accelerator(wiring.Component):
             with m.Elif(sequencer.rewind):
                 m.d.sync += base.eq(base + program.output_size)
         # a recurrent output layer's sub-passes but the last write results still settling
-        result_write = arbiter.bus.valid & bus.result_en & sequencer.last_sub
+        result_write = (arbiter.bus.valid != 0) & bus.result_en & sequencer.last_sub
         m.d.comb += [
             write.en.eq(result_write),
             write.addr.eq(base + bus.slot),
@@ -195,14 +205,16 @@ class Accelerator(wiring.Component):
         if rule is not None:
             self.skip_chunks_not_run(m, read, take, sequencer, base)
 
-        m.d.comb += [
-            # a recurrent layer's sub-passes but the last write spikes still being settled
-            self.trace.valid.eq(sequencer.busy & sequencer.last_sub & arbiter.bus.valid
-                                & (bus.word_en | bus.result_en)),
-            self.trace.payload.layer_pass.eq(sequencer.layer_pass),
-            self.trace.payload.slot.eq(bus.slot),
-            self.trace.payload.word.eq(bus.word),
-        ]
+        # a recurrent layer's sub-passes but the last write spikes still being settled
+        tracing = sequencer.busy & sequencer.last_sub
+        lanes = []
+        for b, (valid, lane) in enumerate(zip(arbiter.bus.valid, arbiter.bus.payload)):
+            traced = self.trace.payload.writes[b]
+            m.d.comb += [traced.valid.eq(tracing & valid & (lane.word_en | lane.result_en)),
+                         traced.slot.eq(lane.slot), traced.word.eq(lane.word)]
+            lanes.append(traced.valid)
+        m.d.comb += [self.trace.valid.eq(Cat(lanes).any()),
+                     self.trace.payload.layer_pass.eq(sequencer.layer_pass)]
         return m
 
 

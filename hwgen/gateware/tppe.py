@@ -25,6 +25,7 @@ from amaranth.lib.wiring import In, Out
 
 from hwgen.compiler.hardware_config import JOIN_VARIANTS
 
+from .banked_memory import BankedMemory
 from .fiber_fetch import FiberFetch
 from .wide_fiber_fetch import WideFiberFetch, program_groups
 from .inner_join import InnerJoin
@@ -153,39 +154,41 @@ class TPPE(wiring.Component):
         T = g.lanes
 
         K = self.fetch_width
-        m.submodules.spike_words = spike_words = Memory(
-            shape=T, depth=g.spike_words_depth, init=[])
-        # A wide fetch reads K spike masks per cycle: K copies, written together.
+        B = g.write_lanes
+        # Banked by chunk index, one bank per lane of the write bus (words: region, chunk,
+        # offset; masks: region, chunk). A wide fetch reads K spike masks per cycle: K
+        # copies, written together.
+        m.submodules.spike_words = spike_words = BankedMemory(
+            shape=T, depth=g.spike_words_depth, banks=B, shift=g.offset_bits)
         mask_copies = []
         for j in range(K):
-            mask_copies.append(Memory(shape=g.chunk, depth=g.spike_masks_depth, init=[]))
+            mask_copies.append(BankedMemory(shape=g.chunk, depth=g.spike_masks_depth,
+                                            banks=B))
             m.submodules["spike_masks" if j == 0 else f"spike_masks_{j}"] = mask_copies[j]
 
-        # The write bus fills both halves of the spike buffer.
-        word_write = spike_words.write_port()
-        bus = self.bus.payload
-        m.d.comb += [
-            word_write.en.eq(self.bus.valid & bus.word_en), word_write.addr.eq(bus.word_addr),
-            word_write.data.eq(bus.word),
-        ]
-        for copy in mask_copies:
-            mask_write = copy.write_port()
-            m.d.comb += [
-                mask_write.en.eq(self.bus.valid & bus.mask_en),
-                mask_write.addr.eq(bus.mask_addr), mask_write.data.eq(bus.mask),
-            ]
+        # The write bus fills every region; lane b writes bank b.
+        for b in range(B):
+            valid, bus = self.bus.valid[b], self.bus.payload[b]
+            word_write = spike_words.write[b]
+            m.d.comb += [word_write.en.eq(valid & bus.word_en),
+                         word_write.addr.eq(bus.word_addr), word_write.data.eq(bus.word)]
+            for copy in mask_copies:
+                mask_write = copy.write[b]
+                m.d.comb += [mask_write.en.eq(valid & bus.mask_en),
+                             mask_write.addr.eq(bus.mask_addr),
+                             mask_write.data.eq(bus.mask)]
 
         if K == 1:
             m.submodules.fetch = fetch = FiberFetch(g, self.layouts, self.program_depth,
                                                     self.fifo_depth)
             wiring.connect(m, fetch.program, wiring.flipped(self.program))
-            wiring.connect(m, fetch.masks, mask_copies[0].read_port())
+            wiring.connect(m, fetch.masks, mask_copies[0].read[0])
         else:
             m.submodules.fetch = fetch = WideFiberFetch(g, self.layouts, self.program_depth,
                                                         K, self.fifo_depth)
             wiring.connect(m, fetch.program, wiring.flipped(self.program))
             for j in range(K):
-                wiring.connect(m, fetch.masks[j], mask_copies[j].read_port())
+                wiring.connect(m, fetch.masks[j], mask_copies[j].read[0])
         # a recurrent layer's own spikes are none before step 0: its first sub-pass
         m.d.comb += [fetch.region.eq(self.region), fetch.state_region.eq(self.state_region),
                      fetch.first_chunk.eq(self.first_chunk & self.first_sub),
@@ -194,7 +197,7 @@ class TPPE(wiring.Component):
 
         m.submodules.lif = lif = LIFUnit(g, self.modes, self.lif_steps)
         m.d.comb += lif.mode.eq(self.mode)
-        word_read = spike_words.read_port()
+        word_read = spike_words.read[0]
         weight_read = self.weights
         accumulate = self._accumulate_laggy if self.join == "laggy" else self._accumulate_dual
         # The accumulate stage hands each neuron's currents to the LIF stage (``currents``),

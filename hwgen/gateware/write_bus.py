@@ -1,26 +1,38 @@
-"""The write bus: every TPPE's (and the loader's) writes, one per cycle, to every buffer.
+"""The write bus: every TPPE's (and the loader's) writes to every buffer, B a cycle.
 
 Each TPPE reads the layer's spike fiber from its own copy of the spike buffers, so every
-write must reach all copies. Writers are far rarer than reads (one per active output
-neuron and one per chunk), so a single round-robin arbitrated bus carries them all.
+write must reach all copies. Writes are far rarer than reads (one per active output
+neuron and one per chunk), but at many TPPEs a layer whose outputs spike densely is bound
+by them. The bus therefore has ``write_lanes`` B lanes: the spike buffers are banked by
+chunk index (chunk mod B, :meth:`~.geometry.Geometry.write_bank`), lane b carries only
+writes to bank b, and each lane is a round-robin arbiter of its own.
 """
 
 from amaranth.hdl import Cat, Module, Signal
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 
 def bus_signature(geometry):
-    """A registered broadcast of one write request per cycle (no backpressure)."""
-    return wiring.Signature({"valid": Out(1), "payload": Out(geometry.write_request)})
+    """A registered broadcast of up to one write request per lane and cycle (no
+    backpressure): ``valid`` bit b and ``payload[b]`` are lane b's, a write to bank b."""
+    B = geometry.write_lanes
+    return wiring.Signature({"valid": Out(B),
+                             "payload": Out(data.ArrayLayout(geometry.write_request, B))})
 
 
 class WriteArbiter(wiring.Component):
-    """Round-robin arbiter of ``count`` write-request streams onto one broadcast bus.
+    """Round-robin arbiter of ``count`` write-request streams onto the ``write_lanes`` lanes
+    of the broadcast bus.
 
-    Throughput: one write per cycle in total; a requester waits at most ``count - 1``
-    cycles once it asks. Latency: 1 cycle (the bus is registered).
-    Resources: a one-hot round-robin pointer and a ``count``-way one-hot payload mux.
+    Lane b grants, round robin, one of the requests whose bank is b. With ``single`` high
+    (the last layer, whose results share one result-buffer port) only the lowest lane with
+    a request grants.
+
+    Throughput: one write per lane and cycle; a requester waits at most ``count - 1`` grants
+    of its lane once it asks. Latency: 1 cycle (the bus is registered).
+    Resources: per lane a one-hot round-robin pointer and a ``count``-way one-hot payload
+    multiplexer.
     """
 
     def __init__(self, geometry, count):
@@ -30,32 +42,55 @@ class WriteArbiter(wiring.Component):
         self.count = count
         super().__init__({
             "requests": In(stream.Signature(geometry.write_request)).array(count),
+            "single": In(1),
             "bus": Out(bus_signature(geometry)),
             "pending": Out(1),
         })
 
     def elaborate(self, platform):
         m = Module()
+        g, n, B = self.geometry, self.count, self.geometry.write_lanes
+        valid = Cat(r.valid for r in self.requests)
+        # who asks on each lane: the requests of its bank
+        asking = [Signal(n, name=f"asking_{b}") for b in range(B)]
+        for b in range(B):
+            ours = valid if B == 1 else Cat(g.write_bank(r.payload) == b
+                                            for r in self.requests)
+            m.d.comb += asking[b].eq(valid & ours)
+        # single: the lowest lane with a request, alone
+        enabled = [Signal(name=f"enabled_{b}") for b in range(B)]
+        for b in range(B):
+            lower = Cat(asking[k] != 0 for k in range(b))
+            m.d.comb += enabled[b].eq(~self.single | (lower == 0) if b else 1)
+
+        granted = []
+        for b in range(B):
+            grant = self._lane(m, b, Signal(n, name=f"eligible_{b}"), asking[b], enabled[b])
+            granted.append(grant)
+        for i, request in enumerate(self.requests):
+            m.d.comb += request.ready.eq(Cat(grant[i] for grant in granted).any())
+        m.d.comb += self.pending.eq((valid != 0) | (self.bus.valid != 0))
+        return m
+
+    def _lane(self, m, b, eligible, asking, enabled):
+        """Lane b's round-robin grant among ``asking``, when ``enabled``; its bus register."""
         n = self.count
-        asking = Signal(n)
-        m.d.comb += asking.eq(Cat(r.valid for r in self.requests))
-        last = Signal(n, init=1 << (n - 1))   # one-hot: who was granted last
-        after_last = Signal(n)
-        m.d.comb += after_last.eq(asking & ~((last << 1) - 1))
-        grant = Signal(n)
+        m.d.comb += eligible.eq(Cat(asking[i] & enabled for i in range(n)))
+        last = Signal(n, init=1 << (n - 1), name=f"last_{b}")  # one-hot: granted last
+        after_last = Signal(n, name=f"after_last_{b}")
+        m.d.comb += after_last.eq(eligible & ~((last << 1) - 1))
+        grant = Signal(n, name=f"grant_{b}")
         with m.If(after_last != 0):
             m.d.comb += grant.eq(after_last & -after_last)
         with m.Else():
-            m.d.comb += grant.eq(asking & -asking)
+            m.d.comb += grant.eq(eligible & -eligible)
 
-        chosen = Signal(self.geometry.write_request)
+        chosen = Signal(self.geometry.write_request, name=f"chosen_{b}")
         m.d.comb += chosen.eq(0)
         for i, request in enumerate(self.requests):
-            m.d.comb += request.ready.eq(grant[i])
             with m.If(grant[i]):
                 m.d.comb += chosen.eq(request.payload)
-        m.d.sync += [self.bus.valid.eq(asking != 0), self.bus.payload.eq(chosen)]
-        with m.If(asking != 0):
+        m.d.sync += [self.bus.valid[b].eq(eligible != 0), self.bus.payload[b].eq(chosen)]
+        with m.If(eligible != 0):
             m.d.sync += last.eq(grant)
-        m.d.comb += self.pending.eq((asking != 0) | self.bus.valid)
-        return m
+        return grant

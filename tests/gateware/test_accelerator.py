@@ -53,14 +53,16 @@ def run_inferences(program, input_words, *, start_early=False):
     return out
 
 
-@pytest.mark.parametrize("fetch_width", [1, 2, 4])
+@pytest.mark.parametrize("fetch_width, write_lanes", [(1, 1), (2, 1), (4, 1), (1, 2), (4, 4)])
 @pytest.mark.parametrize("join", ["dual", "laggy"])
 @pytest.mark.parametrize("start_early", [False, True])
-def test_back_to_back_inferences_match_the_reference(start_early, join, fetch_width):
+def test_back_to_back_inferences_match_the_reference(start_early, join, fetch_width,
+                                                     write_lanes):
     w = random_workload(11, [19, 13, 6], 4, samples=3, spike_density=0.4, weight_density=0.5,
                         modes=(ALL_MODES[5], ALL_MODES[30]))
     program = compile_program(w.model, hardware_config.load(
-        None, ["tppes=3", "chunk=8", f"join={join}", f"fetch_width={fetch_width}"]))
+        None, ["tppes=3", "chunk=8", f"join={join}", f"fetch_width={fetch_width}",
+               f"write_lanes={write_lanes}"]))
     trace = reference.run(w.model, w.spikes)
     out = run_inferences(program, spikes_to_words(w.spikes), start_early=start_early)
     expected_words = spikes_to_words(trace.spikes["lif2"])
@@ -132,6 +134,13 @@ def test_the_join_is_part_of_the_design_and_its_record(tmp_path):
     keys = {join: VerilatorBuild([tmp_path / join / "rtl/hwgen_core.v"], "hwgen_core").key
             for join in builds}
     assert keys["dual"] != keys["laggy"]
+
+
+def test_write_lanes_are_part_of_the_design():
+    model = bundled.digits_model()
+    verilog = {b: to_verilog(compile_program(model, hardware_config.load(
+        None, ["tppes=2", f"write_lanes={b}"]))) for b in (1, 2, 4)}
+    assert len(set(verilog.values())) == 3
 
 
 def test_fetch_width_is_part_of_the_design():

@@ -1,4 +1,7 @@
-"""WriteArbiter: every request goes out once, one per cycle, round robin."""
+"""WriteArbiter: every request goes out once, round robin, one per lane and cycle, each
+lane carrying only its bank's writes; ``single`` lets one lane write at a time."""
+
+import dataclasses
 
 from hwgen.gateware.geometry import Geometry
 from hwgen.gateware.write_bus import WriteArbiter
@@ -8,28 +11,81 @@ GEOMETRY = Geometry(timesteps=4, chunk=8, chunk_bits=3, slot_bits=6, weight_addr
                     weight_bits=4, acc_bits=8, v_bits=8)
 
 
+def _requester(dut, index, payloads):
+    async def run(ctx):
+        for payload in payloads:
+            await amaranth_streams.put(ctx, dut.requests[index], payload)
+    return run
+
+
+def _listen(dut, seen, cycles=40, single=0):
+    async def run(ctx):
+        ctx.set(dut.single, single)
+        for cycle in range(cycles):
+            _, _, valid, payload = await ctx.tick().sample(dut.bus.valid, dut.bus.payload)
+            for lane in range(dut.geometry.write_lanes):
+                if valid >> lane & 1:
+                    seen.append((cycle, lane, payload[lane].slot, payload[lane].mask_addr))
+    return run
+
+
 def test_round_robin_without_loss():
     dut = WriteArbiter(GEOMETRY, 3)
     seen = []
 
-    def requester(index, count):
-        async def run(ctx):
-            for j in range(count):
-                await amaranth_streams.put(ctx, dut.requests[index],
-                                           {"word_en": 1, "slot": index * 16 + j, "word": j})
-        return run
+    def words(index, count):
+        return [{"word_en": 1, "slot": index * 16 + j, "word": j} for j in range(count)]
 
-    async def bus(ctx):
-        for _ in range(40):
-            _, _, valid, payload = await ctx.tick().sample(dut.bus.valid, dut.bus.payload)
-            if valid:
-                seen.append(payload.slot)
-
-    amaranth_streams.run(dut, requester(0, 5), requester(1, 5), requester(2, 2), bus)
-    assert sorted(seen) == sorted([j for j in range(5)] + [16 + j for j in range(5)]
-                                  + [32, 33])
+    amaranth_streams.run(dut, _requester(dut, 0, words(0, 5)), _requester(dut, 1, words(1, 5)),
+                         _requester(dut, 2, words(2, 2)), _listen(dut, seen))
+    slots = [slot for _, _, slot, _ in seen]
+    assert sorted(slots) == sorted([j for j in range(5)] + [16 + j for j in range(5)]
+                                   + [32, 33])
     # while all three ask, grants rotate 0, 1, 2, 0, 1, 2
-    assert [s // 16 for s in seen[:6]] == [0, 1, 2, 0, 1, 2]
+    assert [s // 16 for s in slots[:6]] == [0, 1, 2, 0, 1, 2]
+    assert len({cycle for cycle, *_ in seen}) == len(seen)      # one a cycle
+
+
+LANES = dataclasses.replace(GEOMETRY, write_lanes=2)
+
+
+def _chunk_writes(index, chunks):
+    # a word of each chunk: its bank is chunk mod 2 (mask_addr = region, chunk)
+    return [{"word_en": 1, "slot": index * 16 + j, "mask_addr": chunk}
+            for j, chunk in enumerate(chunks)]
+
+
+def test_two_lanes_carry_two_writes_a_cycle_each_to_its_bank():
+    dut = WriteArbiter(LANES, 2)
+    seen = []
+    amaranth_streams.run(dut, _requester(dut, 0, _chunk_writes(0, [0, 2, 4, 6])),
+                         _requester(dut, 1, _chunk_writes(1, [1, 3, 5, 7])), _listen(dut, seen))
+    assert sorted(slot for _, _, slot, _ in seen) == [0, 1, 2, 3, 16, 17, 18, 19]
+    assert all(lane == chunk % 2 for _, lane, _, chunk in seen)
+    # both lanes write in the same cycles
+    cycles = [cycle for cycle, *_ in seen]
+    assert len(set(cycles)) == len(cycles) // 2
+
+
+def test_requests_of_one_bank_share_its_lane():
+    dut = WriteArbiter(LANES, 2)
+    seen = []
+    amaranth_streams.run(dut, _requester(dut, 0, _chunk_writes(0, [0, 2])),
+                         _requester(dut, 1, _chunk_writes(1, [4, 6])), _listen(dut, seen))
+    assert sorted(slot for _, _, slot, _ in seen) == [0, 1, 16, 17]
+    assert {lane for _, lane, _, _ in seen} == {0}
+    assert len({cycle for cycle, *_ in seen}) == 4
+
+
+def test_single_writes_one_a_cycle_on_any_lane():
+    dut = WriteArbiter(LANES, 2)
+    seen = []
+    amaranth_streams.run(dut, _requester(dut, 0, _chunk_writes(0, [0, 2, 4])),
+                         _requester(dut, 1, _chunk_writes(1, [1, 3, 5])),
+                         _listen(dut, seen, single=1))
+    assert sorted(slot for _, _, slot, _ in seen) == [0, 1, 2, 16, 17, 18]
+    assert all(lane == chunk % 2 for _, lane, _, chunk in seen)
+    assert len({cycle for cycle, *_ in seen}) == 6
 
 
 def test_count_is_validated(refuses):

@@ -9,7 +9,7 @@ from hwgen.compiler import hardware_config
 from hwgen.compiler.ir.spike_words import spikes_to_words
 from hwgen.compiler.scheduler.program import compile_program
 from hwgen.errors import ToolchainError
-from hwgen.gateware.core_interface import field_slices, trace_layout
+from hwgen.gateware.core_interface import trace_fields
 from hwgen.compiler.ir import reference
 from hwgen.sim.compare import ideal_bounds
 from hwgen.sim.cosim import _timeout_cycles, cosimulate
@@ -59,9 +59,7 @@ def real_timeout(build, spikes):
 def job_of(build, spikes, timeout):
     """A native simulation job for ``spikes`` on ``build``, as cosimulate writes it."""
     program = build.program()
-    ports = build.manifest["top"]["ports"]["trace"]
-    fields = field_slices(trace_layout(program["timesteps"], ports["pass_bits"],
-                                       ports["slot_bits"]))
+    fields = trace_fields(build.trace_layout)
     return {"words": spikes_to_words(spikes), "outputs": program["outputs"],
             "layers": len(program["layers"]), "timeout": timeout, "fields": fields}
 
@@ -88,7 +86,8 @@ def test_a_truncated_recording_is_refused(tmp_path):
 
 
 def test_the_job_refuses_a_trace_field_wider_than_the_recording(tmp_path):
-    fields = {"layer_pass": (0, 2, False), "slot": (2, 5, False), "word": (7, 64, False)}
+    fields = ({"layer_pass": (0, 2, False), "valid": (2, 1, False), "slot": (3, 5, False),
+               "word": (8, 64, False)}, (1, 70))
     with pytest.raises(ToolchainError, match="'word' is 64 bits"):
         write_job(tmp_path / "job.bin", words=np.zeros((1, 3)), outputs=1, layers=1,
                   timeout=10, fields=fields)

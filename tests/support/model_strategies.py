@@ -85,6 +85,7 @@ FLAWS = {
     "fifo_depth_out_of_range": ("fifo_depth",),
     "join_unknown": ("join",),
     "fetch_width_unknown": ("fetch_width",),
+    "write_lanes_unknown": ("write_lanes",),
     "unknown_parameter": ("unknown parameter",),
 }
 
@@ -672,6 +673,10 @@ def cases(draw, *, max_layers=4, max_size=70, flaw_weight=0.1, max_tppes=MAX_TPP
             inputs = int(np.prod(input_shape))
         overrides = _raise_widths(overrides, flaw, attention.v_bits,
                                   attention.weight_bits)
+    # Drawn last, as above: the write bus's lanes (spike buffers banked by chunk).
+    write_lanes = draw(st.sampled_from(["default", 2, 4, 8, 1]))
+    if write_lanes != "default" and flaw != "write_lanes_unknown":
+        overrides.append(f"write_lanes={write_lanes}")
     return Case(T, inputs, encoding, encoder, drawn, readout,
                 tuple(_dedupe(overrides)), stimulus, flaw, pad, wide_acc, input_shape, convs,
                 attention)
@@ -726,6 +731,8 @@ def _flaw_overrides(flaw, T, tppes, chunk, need_w, need_v):
         return ["join=lazy" if tppes % 2 else "join=0"]
     if flaw == "fetch_width_unknown":
         return ["fetch_width=3" if tppes % 2 else "fetch_width=8"]
+    if flaw == "write_lanes_unknown":
+        return ["write_lanes=3" if tppes % 2 else "write_lanes=16"]
     if flaw == "unknown_parameter":
         return ["tppe=2"]
     return []
