@@ -239,10 +239,15 @@ class Program:
             memories[f"tppe{p}_program"] = (-(-c.program_depth // K),
                                             K * self.layouts["entry"].width)
             memories[f"tppe{p}_weights"] = (c.weight_depth, c.weight_bits)
-            memories[f"tppe{p}_spike_words"] = (regions * c.spike_depth, self.lanes)
-            for j in range(K):
-                memories[f"tppe{p}_spike_masks" + (f"_{j}" if j else "")] = (
-                    regions * c.spike_depth // c.chunk, c.chunk)
+            # the spike buffers in write_lanes banks (chunk mod B), a memory each
+            B = c.write_lanes
+            banks = [""] if B == 1 else [f"_bank{b}" for b in range(B)]
+            for bank in banks:
+                memories[f"tppe{p}_spike_words{bank}"] = (regions * c.spike_depth // B,
+                                                          self.lanes)
+                for j in range(K):
+                    memories[f"tppe{p}_spike_masks" + (f"_{j}" if j else "") + bank] = (
+                        regions * c.spike_depth // c.chunk // B, c.chunk)
             if self.time_chunks > 1:
                 # the membrane, the one bit of order state and, with current-based
                 # neurons, the synaptic current of each neuron

@@ -10,9 +10,9 @@ T time steps in parallel:
 
 It reads its fiber program and weights through two read ports (the ROMs, initialised from
 the compiled model, are the accelerator's: every TPPE is then the same logic, emitted once
-as one Verilog module that the top instantiates P times) and owns its copy of the
-two-region spike buffer (a packed-word memory and a mask memory), which the write bus
-fills: one region holds this layer's input while the other receives its output.
+as one Verilog module that the top instantiates P times) and owns its copy of the spike
+buffers (a packed-word memory and a mask memory, each in ``write_lanes`` banks), which the
+write bus fills: one region holds this layer's input while another receives its output.
 """
 
 from types import SimpleNamespace
@@ -49,7 +49,7 @@ class TPPE(wiring.Component):
     ``mode`` / ``last_layer`` from the layer descriptor, ``keep`` the layer has a region
     pair of its own (a recurrent output layer writes its spikes there too);
     ``rewind`` / ``replay`` / ``go`` from the sequencer; ``bus`` the write bus into this
-    TPPE's spike buffers; ``writes`` this TPPE's write requests; ``halted`` reached the layer's end in its program; ``idle`` halted and
+    TPPE's spike buffers (lane b into bank b); ``writes`` this TPPE's write requests; ``halted`` reached the layer's end in its program; ``idle`` halted and
     nothing left in flight; ``program`` and ``weights`` read ports of its fiber-program
     ROM (:func:`program_rom`) and weight ROM (:func:`weight_rom`), read one cycle after
     the address, as a block RAM is.
@@ -76,7 +76,8 @@ class TPPE(wiring.Component):
     Resources: T_c accumulators of acc_bits + 1 (laggy: also the pseudo-accumulator and
     three FIFOs of ``fifo_depth``, see :class:`LaggyJoin`, :class:`LaggyAccumulator`), the
     inner join, the LIF unit, and memories: spike words (regions x spike_depth x T_c),
-    spike masks (regions x spike_depth / W x W), and with several time chunks a membrane
+    spike masks (regions x spike_depth / W x W), each in ``write_lanes`` banks of 1/B the
+    depth with a B-way read multiplexer (:class:`BankedMemory`), and with several time chunks a membrane
     memory (``membrane_depth`` words of v_bits + 1, + i_bits with current-based neurons:
     read as a neuron enters the LIF stage, written as it leaves; a pass reads and writes
     each word once, in program order, so the two never meet). Its ROMs, outside it, are

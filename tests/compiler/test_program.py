@@ -79,6 +79,9 @@ def test_auto_values_are_sized_to_the_model():
     assert compile_program(bundled.digits_model(),
                            config("lif_steps=auto")).config.lif_steps == 2
     assert c.spike_depth == 128                  # 128 hidden neurons, padded to chunks
+    # a region holds a chunk for each of the write bus's lanes (banks)
+    assert compile_program(bundled.digits_model(), config(
+        "chunk=32", "write_lanes=8")).config.spike_depth == 256
     assert c.program_depth == max(len(e) for e in program.entries)
     assert c.weight_depth == max(len(w) for w in program.weights)
 
@@ -107,6 +110,9 @@ def test_compilation_is_deterministic():
     (["spike_depth=64"], "model 'digits_mlp' does not fit: config spike_depth = 64, but the "
                          "widest layer input needs 128 activation words (padded to 16-neuron "
                          "chunks); raise it"),
+    (["chunk=32", "write_lanes=8", "spike_depth=128"], "model 'digits_mlp' does not fit: "
+     "config spike_depth = 128, but the widest layer input needs 128 activation words "
+     "(padded to 32-neuron chunks) and 8 write lanes one chunk each; raise it"),
     (["tppes=4", "program_depth=100"], "model 'digits_mlp' does not fit: config program_depth "
      "= 100, but TPPE 1 needs 187 fiber-program entries; raise it or use more TPPEs"),
     (["tppes=4", "weight_depth=500"], "model 'digits_mlp' does not fit: config weight_depth = "
@@ -136,6 +142,8 @@ def test_models_that_do_not_fit_are_refused(overrides, message):
     (["join=3"], "--set join=3: join = 3 must be one of dual, laggy"),
     (["fetch_width=3"], "--set fetch_width=3: fetch_width = 3 must be one of 1, 2, 4"),
     (["fetch_width=wide"], "--set fetch_width=wide: fetch_width = 'wide' must be one of 1, 2, 4"),
+    (["write_lanes=3"], "--set write_lanes=3: write_lanes = 3 must be one of 1, 2, 4, 8"),
+    (["write_lanes=16"], "--set write_lanes=16: write_lanes = 16 must be one of 1, 2, 4, 8"),
     (["fifo_depth=1"], "--set fifo_depth=1: fifo_depth = 1 must be an integer between 2 and 64"),
     (["banana=1"], "--set banana=1: unknown parameter 'banana'"),
     (["tppes"], "--set 'tppes': expected key=value"),

@@ -17,19 +17,24 @@ from hwgen.sim.native import NativeBuild, read_observed, write_job
 from hwgen.sim.workloads import ALL_MODES, random_workload
 
 
-@pytest.fixture(scope="module")
-def small(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("native")
+def _small(folder, *overrides):
     w = random_workload(5, [40, 23, 7], 4, samples=6, spike_density=0.35, weight_density=0.4,
                         silent_fraction=0.3, modes=(ALL_MODES[3], ALL_MODES[28]))
-    config = hardware_config.load(None, ["tppes=3", "chunk=8"])
+    config = hardware_config.load(None, ["tppes=3", "chunk=8", *overrides])
     program = compile_program(w.model, config)
     return build_directory.write(program, w.model, folder / "build"), w
 
 
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    return _small(tmp_path_factory.mktemp("native"))
+
+
 @pytest.mark.verilator
-def test_native_and_cocotb_record_the_same(small, tmp_path):
-    build, w = small
+@pytest.mark.parametrize("write_lanes", [1, 2])
+def test_native_and_cocotb_record_the_same(write_lanes, tmp_path):
+    # with two lanes a cycle may trace two writes: both drivers record both, lane order
+    build, w = _small(tmp_path, f"write_lanes={write_lanes}")
     native = cosimulate(build, w.spikes, parallel=2, work_dir=tmp_path / "native")
     cocotb = cosimulate(build, w.spikes, parallel=1, engine="cocotb",
                         work_dir=tmp_path / "cocotb")
