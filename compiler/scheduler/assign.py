@@ -103,6 +103,14 @@ def _sparse_costs(weight, chunk, lif_cycles, activity, join, positions, fetch_wi
     return costs
 
 
+def window_costs(costs, pool):
+    """Per-row costs -> per-neuron costs: with a max pooling of currents (``pool``: each
+    neuron's rows) a neuron is the rows of its window, walked one after another."""
+    if pool is None:
+        return costs
+    return np.array([sum(costs[r] for r in rows) for rows in pool])
+
+
 def fiber_entries(weight, chunk, fetch_width=1):
     """Fetch cycles of each row's program entries: its header and one entry per chunk of
     ``chunk`` inputs holding a nonzero weight, ``fetch_width`` entries per cycle.

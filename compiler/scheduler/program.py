@@ -13,7 +13,7 @@ import scipy.sparse
 from ..instruction_format import pack_entry, pad_groups, program_layouts
 from ..passes.legalise import legalise
 from ..program import LayerPlan, LIFMode, Program
-from .assign import Assignment, neuron_costs, schedule_layer, schedule_runs
+from .assign import Assignment, neuron_costs, schedule_layer, schedule_runs, window_costs
 from .fibers import WeightFiber, WeightMemory
 from .widths import check_capacity, resolve_depths, resolve_widths
 
@@ -130,8 +130,7 @@ def compile_program(model, config, calibration_spikes=None):
         # With a max pooling, a neuron is the rows of its window, walked one after another
         # (all but the last "partial": their currents go into the running maximum).
         rows_of = layer.pool or tuple((n,) for n in range(layer.outputs))
-        if layer.pool is not None:
-            costs = np.array([sum(costs[r] for r in rows) for rows in rows_of])
+        costs = window_costs(costs, layer.pool)
         if layer.dense.recurrent:
             # walked once per sub-pass, T_c times a chunk (docs/architecture.md)
             costs = costs * config.time_chunk

@@ -15,7 +15,7 @@ recurrent layer more than its steps.
 import numpy as np
 
 from ..hardware_config import AUTO, MAX_TIME_CHUNK
-from .assign import neuron_costs, schedule_layer
+from .assign import neuron_costs, schedule_layer, window_costs
 from .cycle_model import pass_overhead
 
 
@@ -44,9 +44,8 @@ def estimated_cycles(chain, config, timesteps, lanes, spikes):
         activity = columns.reshape(samples, chunks, lanes, -1).any(axis=2).mean(axis=(0, 1))
         costs = neuron_costs(layer.dense.weight, config.chunk, lanes // lif_steps, activity,
                              config.join, None, config.fetch_width)
-        if layer.pool is not None:
-            costs = np.array([sum(costs[r] for r in rows) for rows in layer.pool])
-        busiest = max(schedule_layer(costs, config.tppes).estimated_cycles)
+        busiest = max(schedule_layer(window_costs(costs, layer.pool),
+                                     config.tppes).estimated_cycles)
         passes = chunks * (lanes if layer.dense.recurrent else 1)
         total += passes * (busiest + pass_overhead(config.join, config.fetch_width, lanes,
                                                    lif_steps))
