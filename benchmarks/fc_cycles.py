@@ -31,7 +31,7 @@ import numpy as np
 import scipy.sparse
 
 from hwgen.compiler import hardware_config
-from hwgen.compiler.passes.legalise import legalise
+from hwgen.compiler.passes.legalise import legalise_for
 from hwgen.compiler.scheduler.program import compile_program
 from hwgen import build_directory, bundled
 from hwgen.compiler.scheduler.cycle_model import layer_overhead
@@ -138,7 +138,7 @@ def main(argv=None):
             print(f"{name}: NOT BIT-EXACT: {first.describe()}", file=sys.stderr)
             return 2
         for index, (plan, layer) in enumerate(zip(result.program["layers"],
-                                                  legalise(model).layers)):
+                                                  legalise_for(model, program.config).layers)):
             dense = layer.dense                    # the matrix the accelerator walks
             # every source the layer reads, in its matrix's column order
             active = layer.input_spikes(result.trace.spikes).any(axis=1).astype(np.int64)

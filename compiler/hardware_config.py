@@ -105,6 +105,12 @@ class HardwareConfig:
     Costs B - 1 more arbiters and, per TPPE, B smaller memories instead of one (block RAMs
     are not filled) and a B-way read multiplexer; the last layer's results still go one a
     cycle. 1 is the one shared bus."""
+    keep_currents: int = 1
+    """1: a layer whose neurons add the whole input current of an earlier layer (a
+    membrane shortcut, the residual stream of a spiking transformer) adds the currents that
+    layer computed, kept per neuron in a memory of each TPPE, instead of recomputing them
+    from their spike sources; 0: recomputes them (no such memory). The results are the
+    same bit for bit."""
 
     @classmethod
     def names(cls):
@@ -161,6 +167,9 @@ class HardwareConfig:
         if self.fetch_width not in FETCH_WIDTHS:
             raise ConfigError(f"{source}: fetch_width = {self.fetch_width!r} must be one of "
                               f"{', '.join(map(str, FETCH_WIDTHS))}")
+        if self.keep_currents not in (0, 1) or isinstance(self.keep_currents, bool):
+            raise ConfigError(f"{source}: keep_currents = {self.keep_currents!r} must be 0 "
+                              f"or 1")
         if self.write_lanes not in WRITE_LANES:
             raise ConfigError(f"{source}: write_lanes = {self.write_lanes!r} must be one of "
                               f"{', '.join(map(str, WRITE_LANES))}")

@@ -92,7 +92,7 @@ def source_bits(pairs, residual):
 
 
 def program_layouts(config, modes, output_size, leak_bits=0, recurrent_layers=0,
-                    residual=False, max_pool=False):
+                    residual=False, max_pool=False, current_buffers=0):
     """The bit layouts of fiber-program entries and layer descriptors.
 
     ``config``: a resolved :class:`~hwgen.compiler.hardware_config.HardwareConfig`;
@@ -110,7 +110,10 @@ def program_layouts(config, modes, output_size, leak_bits=0, recurrent_layers=0,
     (0: the layer's input region), :func:`source_bits` wide. With a max pooling of
     currents in any layer (``max_pool``), a NEURON entry says whether its currents only go
     into a running maximum (``partial``: a window position before the last) instead of to
-    the neuron.
+    the neuron. With kept-current buffers (``current_buffers``, membrane shortcuts kept
+    instead of recomputed), a layer descriptor says which buffer the layer writes its
+    currents into (``current_write``, 1-based; 0: none) and which it adds currents from
+    (``current_read``).
     Returns ``{"entry", "chunk_entry", "neuron_entry", "layer": BitLayout}``.
     """
     W = config.chunk
@@ -129,6 +132,9 @@ def program_layouts(config, modes, output_size, leak_bits=0, recurrent_layers=0,
         chunk.insert(1, Field("state", source_bits(recurrent_layers, residual)))
         pair_bits = bits_for(recurrent_layers + 1)
         layer += [Field("state", pair_bits), Field("reads_state", pair_bits)]
+    if current_buffers:
+        buffer_bits = bits_for(current_buffers + 1)
+        layer += [Field("current_write", buffer_bits), Field("current_read", buffer_bits)]
     neuron = [Field("theta", max(1, config.v_bits - 1)), Field("bias", config.acc_bits, True),
               Field("slot", slot_bits), Field("empty", 1), Field("chunk_last", 1)]
     if leak_bits:

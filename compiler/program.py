@@ -106,6 +106,14 @@ class LayerPlan:
     state_base: int = None
     aux: tuple = ()
     aux_bases: tuple = ()
+    # A kept membrane shortcut (docs/architecture.md, "Spiking transformers"): the earlier
+    # layer whose currents this one adds, and the kept-current buffers (1-based; 0: none)
+    # this layer writes its own currents into and reads the added ones from. A layer that
+    # adds currents computes the same neurons on the same TPPEs, in the same order, as the
+    # layer that kept them.
+    adds_current: str = None
+    current_write: int = 0
+    current_read: int = 0
 
     @property
     def recurrent(self):
@@ -130,6 +138,10 @@ class LayerPlan:
         if self.aux:
             result["aux"] = list(self.aux)
             result["aux_bases"] = list(self.aux_bases)
+        if self.adds_current is not None:
+            result["adds_current"] = self.adds_current
+        if self.current_write or self.current_read:
+            result.update(current_write=self.current_write, current_read=self.current_read)
         return result
 
 
@@ -205,6 +217,21 @@ class Program:
         return base + 2 * self.state_pairs
 
     @property
+    def current_buffers(self):
+        """Kept-current buffers in each TPPE (0: no layer keeps its currents for a later
+        one)."""
+        return max((plan.current_write for plan in self.layers), default=0)
+
+    @property
+    def current_depth(self):
+        """Neurons each kept-current buffer holds: the most any TPPE computes in a layer
+        that keeps its currents, to a power of two (a buffer is addressed as (buffer,
+        position))."""
+        most = max((len(neurons) for plan in self.layers if plan.current_write
+                    for neurons in plan.tppe_neurons), default=0)
+        return 1 << max(0, (most - 1).bit_length())
+
+    @property
     def i_bits(self):
         """The synaptic current's width in the LIF stage: the widest current-based mode's
         i_bits, 0 when no layer is current-based (no current state is generated)."""
@@ -248,6 +275,10 @@ class Program:
                 for j in range(K):
                     memories[f"tppe{p}_spike_masks" + (f"_{j}" if j else "") + bank] = (
                         regions * c.spike_depth // c.chunk // B, c.chunk)
+            if self.current_buffers:
+                # per neuron the T_c input currents a later layer adds
+                memories[f"tppe{p}_kept_currents"] = (
+                    self.current_buffers * self.current_depth, self.lanes * c.acc_bits)
             if self.time_chunks > 1:
                 # the membrane, the one bit of order state and, with current-based
                 # neurons, the synaptic current of each neuron

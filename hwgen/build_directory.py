@@ -21,7 +21,7 @@ import scipy.sparse
 
 from hwgen.atomic import atomic_directory, check_replaceable
 from hwgen.compiler.frontends import native
-from hwgen.compiler.passes.legalise import legalise
+from hwgen.compiler.passes.legalise import legalise_for
 from hwgen.compiler.passes.reachability import silent_layers
 from hwgen.compiler.scheduler.program import compile_program
 from hwgen.errors import FormatError
@@ -69,7 +69,7 @@ def layer_sparsity(program, model, calibration_spikes=None):
     and, measured on the calibration inputs if given (else None), the expected fraction of
     input and output neuron-steps without a spike."""
     result = []
-    for plan, layer in zip(program.layers, legalise(model).layers):
+    for plan, layer in zip(program.layers, legalise_for(model, program.config).layers):
         weights = getattr(model[plan.dense], "weight", layer.dense.weight)
         if scipy.sparse.issparse(weights):                  # an unrolled layer's matrix
             zeros = 1 - np.count_nonzero(weights.data) / (weights.shape[0] * weights.shape[1])

@@ -25,10 +25,11 @@ def save(figure, path):
 def layer_densities(program, model, trace):
     """Per layer of ``program``: (input spike density, output spike density), each the
     fraction of (neuron, step) bits that are spikes, averaged over the samples."""
-    from hwgen.compiler.passes.legalise import legalise
+    from hwgen.compiler.passes.legalise import legalise_for
 
     return [(float(layer.input_spikes(trace.spikes).mean()),
-             float(trace.spikes[layer.name].mean())) for layer in legalise(model).layers]
+             float(trace.spikes[layer.name].mean()))
+            for layer in legalise_for(model, program["config"]).layers]
 
 
 def cycles_chart(report, densities, title):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse
 
-from hwgen.compiler.passes.legalise import legalise
+from hwgen.compiler.passes.legalise import legalise_for
 from hwgen.compiler.ir.spike_words import words_to_spikes
 from hwgen.compiler.scheduler.assign import ROW_BLOCK, walk_steps
 from hwgen.gateware.core_interface import unpack_results
@@ -199,7 +199,7 @@ def ideal_bounds(program, model, trace):
     bounds = []
     # The matrices the accelerator walks: a layer of convolutions is unrolled
     # (compiler/passes/unroll.py), its source is the spiking op before it.
-    for plan, layer in zip(program["layers"], legalise(model).layers):
+    for plan, layer in zip(program["layers"], legalise_for(model, config).layers):
         dense = layer.dense
         spikes = layer.input_spikes(trace.spikes)     # kept layers' spikes are inputs too
         chunked = spikes.reshape(len(spikes), T // lanes, lanes, -1)

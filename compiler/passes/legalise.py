@@ -23,10 +23,11 @@ op, so that frontends can import ops the hardware does not run yet.
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse
 
 from hwgen.errors import UnsupportedError
-from ..ir import LI, LIF, CurrentMatmul, Dense, Flatten, Input, MaxPool2d, Readout, SpikeAnd, \
-    SpikeMatmul
+from ..ir import LI, LIF, Add, CurrentMatmul, Dense, Flatten, Input, MaxPool2d, Readout, \
+    SpikeAnd, SpikeMatmul
 from .spike_gates import and_gates, input_copy, silent_lif
 from .unroll import LINEAR_OPS, pool_windows, unroll
 
@@ -53,6 +54,10 @@ class SpikingDense:
     pool: tuple = None
     """With a max pooling of currents before the neurons (``max_pool2d``): per neuron, the
     rows of ``dense`` (the pooled currents, C order) whose maximum it integrates."""
+    adds_current: str = None
+    """A membrane shortcut kept instead of recomputed: the earlier layer whose input
+    currents, neuron by neuron, this layer adds to its own (its ``dense`` then leaves that
+    current's synapse out; docs/architecture.md, "Spiking transformers")."""
 
     @property
     def name(self):
@@ -93,8 +98,13 @@ class LayerChain:
     readout: Readout = None
 
 
-def legalise(model):
-    """Return the model's :class:`LayerChain` or raise :class:`UnsupportedError`."""
+def legalise(model, keep_currents=True):
+    """Return the model's :class:`LayerChain` or raise :class:`UnsupportedError`.
+
+    ``keep_currents``: a layer whose neurons read ``add(X, ...)``, where X is the whole
+    input current of an earlier layer (a membrane shortcut: the residual stream of
+    currents), adds that layer's currents (``adds_current``) instead of recomputing X from
+    its spike sources; False recomputes it."""
     model.validate()
     types = model.infer()
     ops = model.ops
@@ -130,12 +140,26 @@ def legalise(model):
                                f"runs a single sequence of layers")
     if not neurons:
         raise UnsupportedError(f"model {model.name!r}: has no dense -> lif layer to run")
+    # Membrane shortcuts kept: {layer: the current op it adds}; such a layer's synapse
+    # and sources leave that current's out (and so may no longer read the input).
+    kept, owners = {}, {}
+    if keep_currents and not any(isinstance(op, Dense) and op.recurrent for op in ops):
+        for op in neurons:
+            if isinstance(op, SpikeAnd):
+                continue
+            current = _kept_current(model, op, owners)
+            if current is not None:
+                kept[op.name] = current
+                regions[op.name] = _synapse_of(model, op, stop=current)
+            if isinstance(op, LIF) and _pooling_of(model, op) is None:
+                owners[model.inputs_of(op.name)[0]] = op.name
     layers, previous = [], model.input
     if any(model.input.name in regions[op.name][1] for op in neurons[1:]):
         # a later layer reads the input: copy it into a layer of its own, kept for them
         dense, gates = input_copy(model, types)
         layers.append(SpikingDense(dense, gates, model.input.name,
                                    (f"{model.input.where} (copied, kept)",)))
+    bounds = {}             # {current op kept for a later layer: its bound per neuron}
     for op in neurons:
         synapse, sources = regions[op.name]
         if isinstance(op, SpikeAnd):
@@ -145,7 +169,14 @@ def legalise(model):
             layers.append(SpikingDense(dense, gates, previous.name, (op.where,), aux))
         else:
             lif = silent_lif(op, types[op.name].size) if isinstance(op, LI) else op
-            layers.append(_layer(model, lif, synapse, sources, previous, types))
+            current = kept.get(op.name)
+            layer = _layer(model, lif, synapse, sources, previous, types,
+                           current and (current, owners[current], bounds[current]))
+            layers.append(layer)
+            own = model.inputs_of(op.name)[0]
+            if own in owners and owners[own] == op.name:
+                bounds[own] = _row_bound(layer.dense) + (
+                    bounds[current] if current is not None else 0)
         previous = op
     residual = next((layer for layer in layers if layer.aux), None)
     recurrent = next((layer for layer in layers if layer.dense.recurrent), None)
@@ -161,6 +192,15 @@ def legalise(model):
         raise UnsupportedError(f"{readout.where}: counts the spikes of "
                                f"{integrators[0].where}, which never spikes")
     return LayerChain(model.input, tuple(layers), readout)
+
+
+def legalise_for(model, config):
+    """The :class:`LayerChain` a program compiled with ``config`` (a
+    :class:`~hwgen.compiler.hardware_config.HardwareConfig` or program.json's dict of it)
+    runs: its layers, matrices and sources depend on ``keep_currents``."""
+    keep = config.get("keep_currents", 1) if isinstance(config, dict) else \
+        config.keep_currents
+    return legalise(model, keep_currents=bool(keep))
 
 
 def _check_integrator(model, integrators, lifs, readout):
@@ -211,16 +251,19 @@ def _pooling_of(model, lif):
     return model[feed]
 
 
-def _synapse_of(model, lif):
+def _synapse_of(model, lif, stop=None):
     """(synapse ops in topological order, spike sources) of ``lif``'s layer: every op
     reached walking back from its input (past a max pooling of currents right before it)
-    through linear ops, up to spiking ops."""
+    through linear ops, up to spiking ops; not past the op named ``stop`` (a kept
+    current), which is not included."""
     pool = _pooling_of(model, lif)
     start = pool.name if pool is not None else lif.name
     synapse, sources, frontier = {}, [], list(model.inputs_of(start))
     while frontier:
         name = frontier.pop(0)
         op = model[name]
+        if name == stop:
+            continue
         if isinstance(op, SPIKING_OPS):
             if name not in sources:
                 sources.append(name)
@@ -234,9 +277,61 @@ def _synapse_of(model, lif):
             sorted(sources, key=order.__getitem__))
 
 
-def _layer(model, lif, synapse, sources, previous, types):
+def _kept_current(model, op, currents):
+    """The current op of an earlier layer (a key of ``currents``: {current op: layer}) that
+    ``op``'s input adds
+    as a whole, or None: ``op`` (a ``lif`` or ``li``) reads an ``add`` directly, one of
+    whose inputs, once and on no other path into the add, is that current. The latest such
+    layer's, if several."""
+    (feed,) = model.inputs_of(op.name)
+    if not isinstance(model[feed], Add):
+        return None
+    feeds = model.inputs_of(feed)
+    order = {o.name: i for i, o in enumerate(model.ops)}
+    for name in sorted((f for f in feeds if f in currents), key=order.__getitem__,
+                       reverse=True):
+        others = [f for f in feeds if f != name]
+        if feeds.count(name) == 1 and not _reaches(model, others, name):
+            return name
+    return None
+
+
+def _reaches(model, names, target):
+    """Whether walking back from ``names`` through linear ops meets ``target``."""
+    seen, frontier = set(), list(names)
+    while frontier:
+        name = frontier.pop()
+        if name == target:
+            return True
+        if name in seen or isinstance(model[name], SPIKING_OPS):
+            continue
+        seen.add(name)
+        frontier += model.inputs_of(name)
+    return False
+
+
+def _row_bound(dense):
+    """Per neuron, the bound of a layer's input current: sum_k |M[n, k]| + |b[n]|."""
+    weight = dense.weight if scipy.sparse.issparse(dense.weight) else np.asarray(
+        dense.feedforward_weight)
+    bound = np.asarray(abs(weight).sum(axis=1)).reshape(-1).astype(np.int64)
+    if dense.bias is not None:
+        bound = bound + np.abs(np.asarray(dense.bias, dtype=np.int64))
+    return bound
+
+
+def _layer(model, lif, synapse, sources, previous, types, kept=None):
     """The :class:`SpikingDense` of ``lif``, whose synapse ops ``synapse`` read the spiking
-    ops ``sources``; ``previous``: the layer before it (or the input)."""
+    ops ``sources``; ``previous``: the layer before it (or the input); ``kept``: (current
+    op, layer, its per-neuron bound) of a kept current the layer adds, or None."""
+    if kept:
+        op, owner, bound = kept
+        output = model.inputs_of(lif.name)[0]
+        aux = tuple(s for s in sources if s != previous.name)
+        columns = [previous] + [model[a] for a in aux]
+        dense = unroll(model, columns, synapse, output, types, zero=op, extra_bound=bound)
+        return SpikingDense(dense, lif, previous.name, tuple(o.where for o in synapse), aux,
+                            adds_current=owner)
     if not synapse:
         raise UnsupportedError(f"{lif.where}: reads spikes directly; the accelerator runs a "
                                f"synapse before every lif op")

@@ -80,7 +80,7 @@ def signed_bits(low, high):
                + 1)
 
 
-def unroll(model, sources, ops, output, types):
+def unroll(model, sources, ops, output, types, zero=None, extra_bound=None):
     """Compose ``ops`` (linear, in the model's topological order, fed only by the spiking
     ops ``sources`` and each other) into one :class:`UnrolledDense` named ``output`` (the
     op feeding the neurons), whose ``weight`` is ``M`` (sparse) and ``bias`` is ``b`` (None
@@ -90,6 +90,10 @@ def unroll(model, sources, ops, output, types):
     ``types``: the model's inferred value types. The weight width is the narrowest holding
     ``M``, the accumulator width the narrowest holding ``M``'s bound
     ``max_n (sum_k |M[n, k]| + |b[n]|)``, so the composed sum never overflows.
+
+    ``zero``: an op whose value is left out (a kept current the hardware adds to the
+    neurons' own, :mod:`.legalise`), with ``extra_bound`` its bound per output neuron,
+    added to ``M``'s in the accumulator width (the neurons receive the whole sum).
     """
     sizes = [types[source.name].size for source in sources]
     inputs = sum(sizes)
@@ -101,6 +105,10 @@ def unroll(model, sources, ops, output, types):
             shape=(size, inputs))
         values[source.name] = (select, np.zeros(size, dtype=np.int64))
         offset += size
+    if zero is not None:
+        size = types[zero].size
+        values[zero] = (scipy.sparse.csr_array((size, inputs), dtype=np.int64),
+                        np.zeros(size, dtype=np.int64))
     for op in ops:
         feeds = model.inputs_of(op.name)
         matrix, bias = values[feeds[0]]
@@ -129,7 +137,10 @@ def unroll(model, sources, ops, output, types):
                                f"{MAX_WEIGHT_BITS}")
     # The neurons' declared input width bounds any input of the ops' declared widths
     # (m = 2**(bits-1) for a current); the matrix's own bound is exact and often narrower.
-    bound = int((abs(weight).sum(axis=1) + np.abs(bias)).max(initial=0))
+    rows = abs(weight).sum(axis=1) + np.abs(bias)
+    if extra_bound is not None:
+        rows = rows + extra_bound
+    bound = int(rows.max(initial=0))
     acc_bits = signed_bits(-bound, bound)
     if acc_bits > MAX_IR_ACC_BITS:        # cannot happen while every op's width is checked
         raise UnsupportedError(f"{model[output].where}: unrolled with {names}, its sums need "

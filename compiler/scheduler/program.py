@@ -57,6 +57,35 @@ def token_major(assignment, shape):
                             for neurons in assignment.neurons), assignment.estimated_cycles)
 
 
+def _current_buffers(chain):
+    """Per layer, (the kept-current buffer it writes its currents into, the one it reads
+    added currents from), 1-based, 0 for none. A layer whose currents a later one adds
+    writes a buffer; the last layer to read a buffer writes its own currents back into it
+    (neuron k's are read before they are overwritten), others take a free one."""
+    readers = {}
+    for layer in chain.layers:
+        if layer.adds_current is not None:
+            readers.setdefault(layer.adds_current, []).append(layer.name)
+    written, free, count, result = {}, [], 0, []
+    for layer in chain.layers:
+        read = written.get(layer.adds_current, 0)
+        last_reader = read and readers[layer.adds_current][-1] == layer.name
+        write = 0
+        if layer.name in readers:
+            if last_reader:
+                write = read
+            elif free:
+                write = free.pop()
+            else:
+                count += 1
+                write = count
+            written[layer.name] = write
+        if last_reader and write != read:
+            free.append(read)
+        result.append((write, read))
+    return result
+
+
 def compile_program(model, config, calibration_spikes=None):
     """Schedule ``model`` onto ``config`` (a :class:`~hwgen.compiler.hardware_config.HardwareConfig`).
 
@@ -65,7 +94,7 @@ def compile_program(model, config, calibration_spikes=None):
     :class:`Program`; raises :class:`FitError` if the model does not fit the configuration
     and :class:`UnsupportedError` if it uses ops the accelerator cannot run.
     """
-    chain = legalise(model)
+    chain = legalise(model, keep_currents=bool(config.check().keep_currents))
     shapes = {name: getattr(value, "shape", ()) for name, value in model.infer().items()}
     config, time_chunk_estimates = resolve_widths(config.check(), model, chain,
                                                   calibration_spikes)
@@ -87,6 +116,7 @@ def compile_program(model, config, calibration_spikes=None):
     pair_of = {}
     reads_state = 0             # the pair the current layer reads its input from
     descriptor_fields = []
+    buffers = _current_buffers(chain)
     for index, layer in enumerate(chain.layers):
         last = index == len(chain.layers) - 1
         mode = LIFMode.of(layer.lif)
@@ -134,7 +164,14 @@ def compile_program(model, config, calibration_spikes=None):
         if layer.dense.recurrent:
             # walked once per sub-pass, T_c times a chunk (docs/architecture.md)
             costs = costs * config.time_chunk
-        if last and layer.dense.recurrent:
+        if layer.adds_current is not None:
+            # neuron k of a TPPE adds the current its k-th neuron kept in that layer
+            keeper = next(plan for plan in plans if plan.name == layer.adds_current)
+            assignment = Assignment(
+                tuple(tuple(neurons) for neurons in keeper.tppe_neurons),
+                tuple(float(sum(costs[n] for n in neurons))
+                      for neurons in keeper.tppe_neurons))
+        elif last and layer.dense.recurrent:
             # its results go to the result buffer by neuron index and its spikes back
             # into its own input fiber: each TPPE's neurons whole chunks of indices
             assignment = schedule_runs(costs, P, W)
@@ -154,7 +191,10 @@ def compile_program(model, config, calibration_spikes=None):
             slots = slots + [-1 if n < 0 else layer.dense.feedforward_inputs + n
                              for n in output_slots]
         own_pair = pair_of.get(layer.name, 0)
-        descriptor_fields.append({"state": own_pair, "reads_state": reads_state})
+        current_write, current_read = buffers[index]
+        descriptor_fields.append({"state": own_pair, "reads_state": reads_state,
+                                  "current_write": current_write,
+                                  "current_read": current_read})
         reads_state = own_pair
         rows = layer.dense.outputs
         permuted = _in_slot_order(layer.dense.weight, slots)
@@ -197,7 +237,8 @@ def compile_program(model, config, calibration_spikes=None):
                                [list(ns) for ns in assignment.neurons],
                                [round(float(c), 1) for c in assignment.estimated_cycles],
                                parts[0][0] if parts else None, tuple(layer.aux),
-                               tuple(base for base, _ in parts) if layer.aux else ()))
+                               tuple(base for base, _ in parts) if layer.aux else (),
+                               layer.adds_current, current_write, current_read))
         slots, source = output_slots, layer.name
 
     output_size = chain.layers[-1].outputs
@@ -206,11 +247,12 @@ def compile_program(model, config, calibration_spikes=None):
     config = resolve_depths(config, model, plans, per_tppe, weights)
     layouts = program_layouts(config, len(modes), output_size,
                               max((mode.leak_bits for mode in modes), default=0), pairs,
-                              residual=bool(kept), max_pool=max_pool)
+                              residual=bool(kept), max_pool=max_pool,
+                              current_buffers=max(w for w, _ in buffers))
     entries = [[pack_entry(layouts, kind, values) for kind, values in tppe]
                for tppe in per_tppe]
-    descriptors = [layouts["layer"].pack(mode=plan.mode, last=int(plan.last),
-                                         **(fields if pairs else {}))
+    descriptors = [layouts["layer"].pack(mode=plan.mode, last=int(plan.last), **{
+        name: value for name, value in fields.items() if name in layouts["layer"].offsets})
                    for plan, fields in zip(plans, descriptor_fields)]
     return Program(config, model.name, T, input_size, output_size,
                    plans, modes, entries, weights, descriptors, layouts,

@@ -49,6 +49,8 @@ class Geometry:
                             # = their pair)
     max_pool: bool = False  # whether neuron headers carry ``partial`` (max pooling)
     write_lanes: int = 1    # B: writes per cycle on the write bus, one per spike-buffer bank
+    current_buffers: int = 0    # kept-current buffers (membrane shortcuts kept); 0: none
+    current_depth: int = 1      # neurons per kept-current buffer (a power of two)
 
     def __post_init__(self):
         if self.lanes is None:
@@ -91,6 +93,10 @@ class Geometry:
             (self.write_lanes <= 1 << self.chunk_bits,
              f"write_lanes {self.write_lanes} banks by chunk index, but a region has only "
              f"{1 << self.chunk_bits} chunks (chunk_bits {self.chunk_bits})"),
+            (self.current_buffers >= 0 and self.current_depth >= 1
+             and not self.current_depth & (self.current_depth - 1),
+             f"current_buffers {self.current_buffers} must be >= 0 and current_depth "
+             f"{self.current_depth} a power of two"),
             (self.i_bits == 0 or MIN_BITS <= self.i_bits <= MAX_V_BITS,
              f"i_bits {self.i_bits} must be 0 (no current-based mode) or "
              f"{MIN_BITS}..{MAX_V_BITS}"),
@@ -112,7 +118,8 @@ class Geometry:
                    state_pairs=program.state_pairs,
                    recurrent=program.recurrent_layers > 0, residual=program.residual,
                    max_pool="partial" in program.layouts["neuron_entry"].offsets,
-                   write_lanes=c.write_lanes,
+                   write_lanes=c.write_lanes, current_buffers=program.current_buffers,
+                   current_depth=program.current_depth,
                    leak_bits=max((mode.leak_bits for mode in program.modes), default=0))
 
     # --- derived widths ---------------------------------------------------------------

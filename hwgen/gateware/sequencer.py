@@ -105,6 +105,10 @@ class LayerSequencer(wiring.Component):
             "mode": Out(layout["mode"].width),
             "last_layer": Out(1),
             "keep": Out(1),             # the layer has a region pair of its own
+            # kept-current buffers the layer writes its currents into and adds from
+            # (1-based; 0: none), with membrane shortcuts kept (descriptor fields)
+            "current_write": Out(self._field_width(layout, "current_write")),
+            "current_read": Out(self._field_width(layout, "current_read")),
             "rewind": Out(1),
             "go": Out(1),
             "busy": Out(1),
@@ -117,6 +121,10 @@ class LayerSequencer(wiring.Component):
             "checking": In(1),
             "exit": In(1),
         })
+
+    @staticmethod
+    def _field_width(layout, name):
+        return layout[name].width if name in layout.offsets else 1
 
     def elaborate(self, platform):
         m = Module()
@@ -211,6 +219,9 @@ class LayerSequencer(wiring.Component):
                     self.mode.eq(descriptor.mode),
                     self.last_layer.eq(descriptor.last),
                 ]
+                if "current_write" in self.layout.offsets:
+                    m.d.sync += [self.current_write.eq(descriptor.current_write),
+                                 self.current_read.eq(descriptor.current_read)]
                 m.d.comb += self.go.eq(1)
                 m.next = "RUN"
             with m.State("RUN"):

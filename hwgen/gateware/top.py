@@ -127,6 +127,8 @@ class Accelerator(wiring.Component):
                 tppe.first_sub.eq(sequencer.first_sub), tppe.last_sub.eq(sequencer.last_sub),
                 tppe.mode.eq(sequencer.mode), tppe.last_layer.eq(sequencer.last_layer),
                 tppe.keep.eq(sequencer.keep),
+                tppe.current_write.eq(sequencer.current_write),
+                tppe.current_read.eq(sequencer.current_read),
                 tppe.rewind.eq(sequencer.rewind), tppe.replay.eq(sequencer.replay),
                 tppe.go.eq(sequencer.go),
                 tppe.bus.valid.eq(arbiter.bus.valid), tppe.bus.payload.eq(arbiter.bus.payload),

@@ -115,6 +115,8 @@ class TPPE(wiring.Component):
             "mode": In(range(max(2, len(self.modes)))),
             "last_layer": In(1),
             "keep": In(1),
+            "current_write": In(range(geometry.current_buffers + 1)),
+            "current_read": In(range(geometry.current_buffers + 1)),
             "rewind": In(1),
             "replay": In(1),
             "go": In(1),
@@ -213,10 +215,12 @@ class TPPE(wiring.Component):
         lane0 = currents.payload.sums[0]
         if g.time_chunks > 1:
             lane0 = self.carry_membranes(m, lif, currents)
+        sums = [lane0] + [currents.payload.sums[t] for t in range(1, T)]
+        if g.current_buffers:
+            sums = self.kept_currents(m, lif, sums)
         m.d.comb += [lif.i.valid.eq(currents.valid), currents.ready.eq(lif.i.ready),
-                     lif.i.payload.header.eq(currents.payload.header),
-                     lif.i.payload.sums[0].eq(lane0)]
-        m.d.comb += [lif.i.payload.sums[t].eq(currents.payload.sums[t]) for t in range(1, T)]
+                     lif.i.payload.header.eq(currents.payload.header)]
+        m.d.comb += [lif.i.payload.sums[t].eq(sums[t]) for t in range(T)]
 
         m.submodules.compress = compress = OutputCompressor(g)
         wiring.connect(m, lif.o, compress.i)
@@ -377,6 +381,49 @@ class TPPE(wiring.Component):
             m.d.sync += [loads.eq(0), stores.eq(0)]
         return lane0
 
+
+    def kept_currents(self, m, lif, sums):
+        """Membrane shortcuts kept instead of recomputed (docs/architecture.md, "Spiking
+        transformers"): a layer with ``current_read`` = b adds to each neuron's T_c
+        currents those its TPPE kept for the same neuron in buffer b; with
+        ``current_write`` = b it keeps its neurons' currents (after that add) in buffer b.
+        Both happen as a neuron enters the LIF stage; the layers that keep and add compute
+        the same neurons on the same TPPEs in the same order (the scheduler sees to it), so
+        the neuron's position in the layer, counted here, is the address within a buffer.
+        The read runs one neuron ahead (``+ accept``), so the word is on the read port when
+        the neuron is accepted; an in-place update (read b, write b) writes neuron k after
+        neuron k + 1's word was read.
+
+        Returns the currents for the LIF stage. Resources: a memory of ``current_buffers``
+        x ``current_depth`` words of T_c x acc_bits, T_c adders, a position counter."""
+        g = self.geometry
+        T = g.lanes
+        word = data.ArrayLayout(signed(g.acc_bits), T)
+        m.submodules.kept_currents = kept = Memory(
+            shape=word, depth=g.current_buffers * g.current_depth, init=[])
+        read, write = kept.read_port(), kept.write_port()
+        position_bits = ceil_log2(g.current_depth)
+        position = Signal(range(g.current_depth + 1))
+        accept = lif.i.valid & lif.i.ready
+        with m.If(accept):
+            m.d.sync += position.eq(position + 1)
+        with m.If(self.go | self.rewind):
+            m.d.sync += position.eq(0)
+
+        def address(buffer, at):
+            if g.current_buffers == 1:
+                return at[:position_bits]
+            return Cat(at[:position_bits], (buffer - 1)[:ceil_log2(g.current_buffers)])
+        adding = self.current_read != 0
+        total = [Signal(signed(g.acc_bits), name=f"kept_sum_{t}") for t in range(T)]
+        m.d.comb += [total[t].eq(sums[t] + Mux(adding, read.data[t], 0)) for t in range(T)]
+        m.d.comb += [
+            read.addr.eq(address(self.current_read, position + accept)),
+            write.en.eq(accept & (self.current_write != 0)),
+            write.addr.eq(address(self.current_write, position)),
+            write.data.eq(Cat(total)),
+        ]
+        return total
 
     def _accumulate_laggy(self, m, fetch, lif, word_read, weight_read):
         """LoAS's laggy join: the weight address goes straight to the weight memory and the

@@ -1,7 +1,8 @@
 """Spike-driven Transformer v1 attention blocks (SDSA) on the RTL (docs/architecture.md,
 "Spiking transformers"): the Q, K and V layers reading a kept layer, K AND V and Q AND mask
 as layers of gates, the column sum over tokens, a membrane shortcut from the model's input
-(through its copy) and the membrane readout, bit-exact against the integer reference in
+(through its copy), a residual stream of currents kept in the TPPEs and added by two
+layers, and the membrane readout, bit-exact against the integer reference in
 every layer on Verilator, with all-silent and all-spiking samples, under time chunks, the
 laggy join and the wide fetch. @digits_transformer itself runs in
 tests/cli/test_bundled_transformer.py."""
@@ -49,3 +50,38 @@ def test_attention_blocks_are_bit_exact(tokens, features, settings, draw, tmp_pa
         for name in ("attn.kv", "attn.masked"):
             assert result.trace.spikes[name].any(), name
     assert np.array_equal(result.rtl_predictions, result.trace.predictions)
+
+
+@pytest.mark.parametrize("tokens, settings", [
+    ((4, 4), ["tppes=4"]),
+    ((5,), ["tppes=3", "time_chunk=2", "join=laggy"]),
+    ((2, 3), ["tppes=2", "fetch_width=4", "chunk=8", "write_lanes=2"]),
+])
+def test_a_kept_residual_stream_of_currents_is_bit_exact(tokens, settings, tmp_path):
+    # embed -> block (out = lif(proj + embed's current)) -> tail (lif(tail + that stream)):
+    # out adds the kept embedding current and keeps its own in the same buffer, tail adds it
+    T, features = 4, 6
+    draw = AttentionDraw(seed=5, weight_bits=4, thresholds=("one", "typical", "one", "one",
+                                                            "typical"),
+                         leak_shift=1, fire="ge", reset="subtract", order="same_step",
+                         v_bits=11, stream=True)
+    model = sdsa_model(draw, tokens, features, T)
+    x = (np.random.default_rng(7).random((8, T, features, *tokens)) < 0.4).astype(np.uint8)
+    x[0], x[1] = 0, 1
+    results = {}
+    for keep in (1, 0):
+        program = compile_program(model, hardware_config.load(
+            None, [*settings, f"keep_currents={keep}"]))
+        plans = {plan.name: plan for plan in program.layers}
+        if keep:
+            assert plans["attn.out_lif"].adds_current == "embed_lif"
+            assert plans["attn.tail_lif"].adds_current == "attn.out_lif"
+            assert program.current_buffers == 1       # the stream updated in place
+        else:
+            assert program.current_buffers == 0
+        result = cosimulate(build_directory.write(program, model, tmp_path / f"k{keep}"), x)
+        assert result.verdict.bit_exact, result.verdict.first_mismatch
+        results[keep] = result
+    # the same spikes, and the kept stream is not walked again
+    assert np.array_equal(results[1].rtl_predictions, results[0].rtl_predictions)
+    assert results[1].cycles.mean() < results[0].cycles.mean()

@@ -34,12 +34,17 @@ class AttentionDraw:
     v_bits: int
     mask: str = "feature"
     shortcut: bool = True
+    # the shortcut adds the block input's own current (a membrane shortcut on the residual
+    # stream of currents, kept by the accelerator) where that input is a LIF fed by a
+    # synapse, and a second token-wise layer adds the block's stream again
+    stream: bool = False
 
     def describe(self):
         return (f"sdsa[w{self.weight_bits} th:{'/'.join(self.thresholds)} "
                 f"{'if' if not self.leak_shift else f'shift{self.leak_shift}'}-{self.fire}-"
                 f"{self.reset}-{self.order} v{self.v_bits} {self.mask}"
-                f"{' +shortcut' if self.shortcut else ''}]")
+                f"{' +shortcut' if self.shortcut else ''}"
+                f"{' +stream' if self.shortcut and self.stream else ''}]")
 
 
 def _bits_for_sum(weight, bias=None):
@@ -99,14 +104,35 @@ def sdsa_block(model, prefix, source, draw):
     projection = _token_linear(f"{prefix}.proj_conv", rng, features, spatial, draw.weight_bits)
     model.add(projection, f"{prefix}.masked")
     into = projection.name
-    if draw.shortcut:
+    stream = _current_of(model, source) if draw.shortcut and draw.stream else None
+    if stream is not None:
+        model.add(Add(f"{prefix}.residual"), [projection.name, stream])
+        into = f"{prefix}.residual"
+    elif draw.shortcut:
         shortcut = _token_linear(f"{prefix}.shortcut", rng, features, spatial,
                                  draw.weight_bits)
         model.add(shortcut, source)
         model.add(Add(f"{prefix}.residual"), [projection.name, shortcut.name])
         into = f"{prefix}.residual"
     model.add(_lif(f"{prefix}.out_lif", features * positions, out, typical, draw), into)
-    return f"{prefix}.out_lif"
+    if stream is None:
+        return f"{prefix}.out_lif"
+    # the stream once more: an MLP-like token-wise layer adds the block's residual current
+    tail = _token_linear(f"{prefix}.tail_conv", rng, features, spatial, draw.weight_bits)
+    model.add(tail, f"{prefix}.out_lif")
+    model.add(Add(f"{prefix}.tail_residual"), [tail.name, into])
+    model.add(_lif(f"{prefix}.tail_lif", features * positions, out, typical, draw),
+              f"{prefix}.tail_residual")
+    return f"{prefix}.tail_lif"
+
+
+def _current_of(model, source):
+    """The synapse op whose current the LIF op ``source`` integrates, or None (the input,
+    or a LIF behind a max pooling)."""
+    if not isinstance(model[source], LIF):
+        return None
+    (feed,) = model.inputs_of(source)
+    return feed if isinstance(model[feed], (Conv1d, Conv2d, Dense, Add)) else None
 
 
 def sdsa_model(draw, tokens, features, timesteps, head=True):
@@ -115,7 +141,16 @@ def sdsa_model(draw, tokens, features, timesteps, head=True):
     membranes (@digits_transformer's head)."""
     model = Model("sdsa", timesteps)
     model.add(Input("x", (features, *tokens)))
-    out = sdsa_block(model, "attn", "x", draw)
+    source = "x"
+    if draw.stream:             # an embedding whose current the block's stream starts from
+        rng = np.random.default_rng(draw.seed + 2)
+        embed = _token_linear("embed_conv", rng, features, len(tokens), draw.weight_bits)
+        model.add(embed, "x")
+        typical = max(1, (features * (1 << (draw.weight_bits - 1))) // 4)
+        model.add(_lif("embed_lif", features * int(np.prod(tokens)), "typical", typical,
+                       draw), embed.name)
+        source = "embed_lif"
+    out = sdsa_block(model, "attn", source, draw)
     if head:
         model.add(Flatten("flat"), out)
         size = model.infer()["flat"].size

@@ -695,7 +695,7 @@ def attention_blocks(draw):
         reset=draw(st.sampled_from(["zero", "subtract", "none"])),
         order=draw(st.sampled_from(["same_step", "delayed"])),
         v_bits=draw(st.integers(6, 12)), mask=draw(st.sampled_from(["feature", "hadamard"])),
-        shortcut=draw(st.booleans()))
+        shortcut=draw(st.booleans()), stream=draw(st.booleans()))
 
 
 def _flaw_overrides(flaw, T, tppes, chunk, need_w, need_v):
