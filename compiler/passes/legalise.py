@@ -140,8 +140,9 @@ def legalise(model, keep_currents=True):
                                f"runs a single sequence of layers")
     if not neurons:
         raise UnsupportedError(f"model {model.name!r}: has no dense -> lif layer to run")
-    # Membrane shortcuts kept: {layer: the current op it adds}; such a layer's synapse
-    # and sources leave that current's out (and so may no longer read the input).
+    # Membrane shortcuts kept: {layer: (the current op it adds, the earlier layer whose
+    # whole input current that is)}; such a layer's synapse and sources leave that
+    # current's out (and so may no longer read the input).
     kept, owners = {}, {}
     if keep_currents and not any(isinstance(op, Dense) and op.recurrent for op in ops):
         for op in neurons:
@@ -149,7 +150,7 @@ def legalise(model, keep_currents=True):
                 continue
             current = _kept_current(model, op, owners)
             if current is not None:
-                kept[op.name] = current
+                kept[op.name] = (current, owners[current])
                 regions[op.name] = _synapse_of(model, op, stop=current)
             if isinstance(op, LIF) and _pooling_of(model, op) is None:
                 owners[model.inputs_of(op.name)[0]] = op.name
@@ -159,7 +160,7 @@ def legalise(model, keep_currents=True):
         dense, gates = input_copy(model, types)
         layers.append(SpikingDense(dense, gates, model.input.name,
                                    (f"{model.input.where} (copied, kept)",)))
-    bounds = {}             # {current op kept for a later layer: its bound per neuron}
+    bounds = {}             # {layer that may keep its current: its bound per neuron}
     for op in neurons:
         synapse, sources = regions[op.name]
         if isinstance(op, SpikeAnd):
@@ -169,14 +170,13 @@ def legalise(model, keep_currents=True):
             layers.append(SpikingDense(dense, gates, previous.name, (op.where,), aux))
         else:
             lif = silent_lif(op, types[op.name].size) if isinstance(op, LI) else op
-            current = kept.get(op.name)
+            current, owner = kept.get(op.name, (None, None))
             layer = _layer(model, lif, synapse, sources, previous, types,
-                           current and (current, owners[current], bounds[current]))
+                           current and (current, owner, bounds[owner]))
             layers.append(layer)
-            own = model.inputs_of(op.name)[0]
-            if own in owners and owners[own] == op.name:
-                bounds[own] = _row_bound(layer.dense) + (
-                    bounds[current] if current is not None else 0)
+            if kept or owners:
+                bounds[op.name] = _row_bound(layer.dense) + (
+                    bounds[owner] if owner is not None else 0)
         previous = op
     residual = next((layer for layer in layers if layer.aux), None)
     recurrent = next((layer for layer in layers if layer.dense.recurrent), None)

@@ -126,3 +126,21 @@ def test_a_generated_block_keeps_its_stream():
     chain = legalise(sdsa_model(draw, (2, 2), 4, 2))
     adds = {layer.name: layer.adds_current for layer in chain.layers if layer.adds_current}
     assert adds == {"attn.out_lif": "embed_lif", "attn.tail_lif": "attn.out_lif"}
+
+
+def test_the_current_is_taken_from_a_layer_before_the_one_adding_it():
+    # a and a_again both integrate A; l, between them, adds A: a's kept currents
+    rng = np.random.default_rng(3)
+    model = Model("before", 4)
+    model.add(Input("x", (5,)))
+    model.add(Dense("A", rng.integers(-3, 4, (5, 5)), weight_bits=3, acc_bits=6), "x")
+    model.add(LIF("a", np.full(5, 2), v_bits=8), "A")
+    model.add(Dense("B", rng.integers(-3, 4, (5, 5)), weight_bits=3, acc_bits=6), "a")
+    model.add(Add("AB"), ["B", "A"])
+    model.add(LIF("l", np.full(5, 2), v_bits=9), "AB")
+    model.add(LIF("a_again", np.full(5, 3), v_bits=8), "A")
+    chain = legalise(model.validate())
+    assert {layer.name: layer.adds_current for layer in chain.layers}["l"] == "a"
+    program = compile_program(model, hardware_config.load(None, ["tppes=2"]))
+    buffers = {plan.name: (plan.current_write, plan.current_read) for plan in program.layers}
+    assert (buffers["a"], buffers["l"], buffers["a_again"]) == ((1, 0), (0, 1), (0, 0))
