@@ -71,9 +71,11 @@ class SpikingDense:
     def where(self):
         """The synapse, as messages name it: ``dense 'fc1'``, or for an unrolled layer
         ``sum_pool2d 'p1', conv2d 'c2' (unrolled)``."""
+        kept = (f" + the currents kept by {self.adds_current!r}"
+                if self.adds_current is not None else "")
         if not self.unrolled:
-            return self.dense.where
-        return f"{', '.join(self.unrolled)} (unrolled)"
+            return self.dense.where + kept
+        return f"{', '.join(self.unrolled)} (unrolled){kept}"
 
     @property
     def outputs(self):

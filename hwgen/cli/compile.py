@@ -99,10 +99,15 @@ def print_summary(program, build):
                                "zero weights", "silent inputs", "silent outputs",
                                "output to"], rows))
     unrolled = [f"{layer.name} <- {zeros['synapse']}" for layer, zeros in
-                zip(program.layers, sparsity) if zeros["synapse"].endswith("(unrolled)")]
+                zip(program.layers, sparsity) if "(unrolled)" in zeros["synapse"]]
     if unrolled:
         console.print("synapses unrolled into one matrix each (receptive fields as weight "
                       "fibers): " + "; ".join(unrolled))
+    kept = [f"{layer.name} adds {layer.adds_current}'s currents" for layer in program.layers
+            if layer.adds_current is not None]
+    if kept:
+        console.print("membrane shortcuts kept, not recomputed (keep_currents): "
+                      + "; ".join(kept))
     if sparsity and sparsity[0]["input_spike_sparsity"] is None:
         console.print("silent inputs / outputs: the fraction of neuron-steps without a "
                       "spike, expected from --calibration inputs (none given)")

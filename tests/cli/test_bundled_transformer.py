@@ -77,8 +77,9 @@ def test_reference_command_takes_the_bundled_transformer():
 
 
 def test_quickstart_runs_it_bit_exact_and_predicts_from_the_final_membranes(tmp_path, model):
-    """The whole flow on Verilator: the AND gates, the column sum, the kept Q, K, V and
-    input layers and the membrane readout all match the reference in every layer."""
+    """The whole flow on Verilator: the AND gates, the column sum, the kept Q, K and V
+    layers, the residual stream of currents kept in the TPPEs and the membrane readout all
+    match the reference in every layer."""
     result = invoke("quickstart", "--model", "@digits_transformer", "-o", tmp_path / "qs",
                     "--samples", "8", "--set", "tppes=8")
     assert result.exit_code == 0, result.output
@@ -90,11 +91,12 @@ def test_quickstart_runs_it_bit_exact_and_predicts_from_the_final_membranes(tmp_
         == trace.predictions.tolist()
     program = json.loads((tmp_path / "qs" / "program.json").read_text())
     layers = {plan["name"]: plan for plan in program["layers"]}
-    # the input is copied into a layer so that the shortcut can read it later
-    assert program["layers"][0]["name"] == "input"
+    # the shortcuts add the stream's kept currents: nothing reads the input again
+    assert program["layers"][0]["name"] == "patch_embed.final_lif"
     assert layers["blocks.0.attn.kv"]["aux"] == ["blocks.0.attn.k_lif"]
-    assert layers["head_lif"]["aux"] == ["input", "patch_embed.final_lif",
-                                         "blocks.0.attn.masked"]
+    assert layers["head_lif"]["adds_current"] == "blocks.0.mlp.lif1"
+    assert "aux" not in layers["head_lif"]
+    assert "membrane shortcuts kept, not recomputed" in result.output
     assert layers["logits"]["last"]
 
 
