@@ -205,11 +205,11 @@ MANIFEST_SCHEMA = {
     "model": {"name": (str,), "timesteps": _POSITIVE, "time_chunk": _POSITIVE,
               "inputs": _POSITIVE, "outputs": _POSITIVE, "v_bits": _POSITIVE},
     "top": {"module": (str,),
-            "ports": {"inputs": _POSITIVE, "results": _POSITIVE, "cycles": _POSITIVE,
-                      "trace": {"pass_bits": _POSITIVE, "slot_bits": _POSITIVE,
-                                "write_lanes": _POSITIVE}}},
+            "ports": {"inputs": _POSITIVE, "results": _POSITIVE, "cycles": _POSITIVE}},
     "files": (dict,),
 }
+# The trace port, if the core has one (a core for the board alone need not).
+TRACE_SCHEMA = {"pass_bits": _POSITIVE, "slot_bits": _POSITIVE, "write_lanes": _POSITIVE}
 REQUIRED_FILES = ("verilog", "model")
 # What the commands read from program.json (sim/cosim.py, sim/compare.py); the layers'
 # neuron lists are further checked against each layer's size.
@@ -275,6 +275,8 @@ class BuildDirectory:
             raise fail(f"written by an older hwgen (version {found!r}); recompile the model")
         _check(self.manifest, MANIFEST_SCHEMA, "", fail)
         ports = self.manifest["top"]["ports"]
+        if "trace" in ports:
+            _check(ports["trace"], TRACE_SCHEMA, "top.ports.trace", fail)
         # It goes into a Verilator configuration file (sim/native.py): a name, nothing else.
         tppe_module = self.manifest["top"].get("tppe_module")
         if tppe_module is not None and not (isinstance(tppe_module, str)
@@ -350,7 +352,10 @@ class BuildDirectory:
     @property
     def trace_layout(self):
         """The layout of the core's trace port (:func:`trace_layout`), from the manifest."""
-        trace = self.manifest["top"]["ports"]["trace"]
+        trace = self.manifest["top"]["ports"].get("trace")
+        if trace is None:
+            raise FormatError(f"{self.path}: the core has no trace port (top.ports.trace); "
+                              f"only a core hwgen compiled can be co-simulated")
         return trace_layout(self.time_chunk, trace["pass_bits"], trace["slot_bits"],
                             trace["write_lanes"])
 

@@ -107,3 +107,11 @@ def test_hwgen_run_option_errors(standin_build, tmp_path):
     np.savez(tmp_path / "bad.npz", inputs=np.zeros((1, 5), dtype=np.int64))
     result = invoke("run", standin_build, "--port", "/dev/null", "--inputs", tmp_path / "bad.npz")
     assert result.exit_code == 1 and "inputs have shape (1, 5)" in result.output
+
+
+def test_a_core_without_a_trace_port_is_refused_for_cosimulation(shared_standin_build):
+    # the stand-in core is for the board alone: its manifest has no top.ports.trace
+    from hwgen.build_directory import BuildDirectory
+    from hwgen.errors import FormatError
+    with pytest.raises(FormatError, match="the core has no trace port"):
+        BuildDirectory(shared_standin_build).trace_layout

@@ -60,6 +60,10 @@ MANIFEST_CASES = {
                                "model.time_chunk 3 does not divide model.timesteps 4"),
     "top-module-empty": (lambda m: m["top"].__setitem__("module", ""), "top.module must be"),
     "ports-missing": (lambda m: m["top"].pop("ports"), "missing field top.ports"),
+    "trace-lanes-missing": (lambda m: m["top"]["ports"]["trace"].pop("write_lanes"),
+                            "missing field top.ports.trace.write_lanes"),
+    "trace-lanes-zero": (lambda m: m["top"]["ports"]["trace"].__setitem__("write_lanes", 0),
+                         "top.ports.trace.write_lanes must be a positive integer, got 0"),
     # The name goes into a Verilator configuration file: nothing but a module name.
     "tppe-module-injected": (lambda m: m["top"].__setitem__("tppe_module", 'x"\nlint_off'),
                              "top.tppe_module must be a Verilog module name"),
