@@ -395,8 +395,8 @@ class TPPE(wiring.Component):
         the same neurons on the same TPPEs in the same order (the scheduler sees to it), so
         the neuron's position in the layer, counted here, is the address within a buffer.
         The read runs one neuron ahead (``+ accept``), so the word is on the read port when
-        the neuron is accepted; the write follows a cycle after the acceptance; an in-place
-        update (read b, write b) writes neuron k after neuron k + 1's word was read.
+        the neuron is accepted; an in-place update (read b, write b) writes neuron k after
+        neuron k + 1's word was read.
 
         Returns the currents for the LIF stage. Resources: a memory of ``current_buffers``
         x ``current_depth`` words of T_c x acc_bits, T_c adders, a position counter."""
@@ -421,13 +421,12 @@ class TPPE(wiring.Component):
         adding = self.current_read != 0
         total = [Signal(signed(g.acc_bits), name=f"kept_sum_{t}") for t in range(T)]
         m.d.comb += [total[t].eq(sums[t] + Mux(adding, read.data[t], 0)) for t in range(T)]
-        m.d.comb += read.addr.eq(address(self.current_read, position + accept))
-        # The write a cycle later, from registers: the sum then does not run from the
-        # memory's output back into its input within one cycle (the ECP5's critical path).
-        # Neuron k + 1's word was read when neuron k was accepted, before this write.
-        m.d.sync += [write.en.eq(accept & (self.current_write != 0)),
-                     write.addr.eq(address(self.current_write, position)),
-                     write.data.eq(Cat(total))]
+        m.d.comb += [
+            read.addr.eq(address(self.current_read, position + accept)),
+            write.en.eq(accept & (self.current_write != 0)),
+            write.addr.eq(address(self.current_write, position)),
+            write.data.eq(Cat(total)),
+        ]
         return total
 
     def _accumulate_laggy(self, m, fetch, lif, word_read, weight_read):
