@@ -280,11 +280,10 @@ def _synapse_of(model, lif, stop=None):
 
 
 def _kept_current(model, op, currents):
-    """The current op of an earlier layer (a key of ``currents``: {current op: layer}) that
-    ``op``'s input adds
-    as a whole, or None: ``op`` (a ``lif`` or ``li``) reads an ``add`` directly, one of
-    whose inputs, once and on no other path into the add, is that current. The latest such
-    layer's, if several."""
+    """The current op of an earlier layer (a key of ``currents``: {current op: layer})
+    that ``op``'s input adds as a whole, or None: ``op`` (a ``lif`` or ``li``) reads an
+    ``add`` directly, one of whose inputs, once and on no other path into the add, is that
+    current. The latest such layer's, if several."""
     (feed,) = model.inputs_of(op.name)
     if not isinstance(model[feed], Add):
         return None
