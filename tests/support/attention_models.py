@@ -85,6 +85,16 @@ def sdsa_block(model, prefix, source, draw):
     positions = int(np.prod(shape[1:]))
     typical = max(1, (features * (1 << (draw.weight_bits - 1))) // 4)
     q, k, v, attn, out = draw.thresholds
+    stream = _current_of(model, source) if draw.shortcut and draw.stream else None
+    if draw.shortcut and draw.stream and stream is None:
+        # the block's input has no current of its own (the model's input): embed it first,
+        # so that the stream starts from the embedding's current
+        embed = _token_linear(f"{prefix}.embed_conv", rng, features, spatial,
+                              draw.weight_bits)
+        model.add(embed, source)
+        source = f"{prefix}.embed_lif"
+        model.add(_lif(source, features * positions, "typical", typical, draw), embed.name)
+        stream = embed.name
     names = {}
     for branch, style in (("q", q), ("k", k), ("v", v)):
         conv = _token_linear(f"{prefix}.{branch}_conv", rng, features, spatial,
@@ -104,7 +114,6 @@ def sdsa_block(model, prefix, source, draw):
     projection = _token_linear(f"{prefix}.proj_conv", rng, features, spatial, draw.weight_bits)
     model.add(projection, f"{prefix}.masked")
     into = projection.name
-    stream = _current_of(model, source) if draw.shortcut and draw.stream else None
     if stream is not None:
         model.add(Add(f"{prefix}.residual"), [projection.name, stream])
         into = f"{prefix}.residual"
