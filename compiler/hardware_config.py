@@ -34,7 +34,7 @@ JOIN_VARIANTS = ("dual", "laggy")
 # Fiber-program entries a TPPE's fetch reads per cycle (docs/architecture.md, "Performance").
 FETCH_WIDTHS = (1, 2, 4)
 # Writes the write bus carries per cycle, one per bank of the spike buffers
-# (docs/architecture.md, "The write bus").
+# (docs/architecture.md, "One layer, step by step", item 7).
 WRITE_LANES = (1, 2, 4, 8)
 
 
