@@ -263,12 +263,18 @@ class Dense(_Synapse):
         None for a feed-forward synapse."""
         return self.weight[:, self.feedforward_inputs:] if self.recurrent else None
 
-    def accumulator_bound(self):
-        """max over outputs of sum |w| + |bias|: the largest magnitude a sum can reach."""
-        column = np.abs(self.weight).sum(axis=1)
+    def row_bounds(self):
+        """Per output, sum |w| + |bias|: the largest magnitude its sum can reach (the
+        weight dense or, unrolled, scipy.sparse)."""
+        bound = np.asarray(abs(self.weight).sum(axis=1)).reshape(-1)
         if self.bias is not None:
-            column = column + np.abs(self.bias)
-        return int(column.max()) if column.size else 0
+            bound = bound + np.abs(self.bias)
+        return bound
+
+    def accumulator_bound(self):
+        """max over outputs of :meth:`row_bounds`."""
+        bound = self.row_bounds()
+        return int(bound.max()) if bound.size else 0
 
     def attributes(self):
         # "recurrent" only when set: a feed-forward op's JSON is what it was before.

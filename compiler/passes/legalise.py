@@ -23,7 +23,6 @@ op, so that frontends can import ops the hardware does not run yet.
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse
 
 from hwgen.errors import UnsupportedError
 from ..ir import LI, LIF, Add, CurrentMatmul, Dense, Flatten, Input, MaxPool2d, Readout, \
@@ -162,7 +161,8 @@ def legalise(model, keep_currents=True):
         dense, gates = input_copy(model, types)
         layers.append(SpikingDense(dense, gates, model.input.name,
                                    (f"{model.input.where} (copied, kept)",)))
-    bounds = {}             # {layer that may keep its current: its bound per neuron}
+    # {layer whose current a later one adds: that current's bound per neuron}
+    keepers, bounds = {owner for _, owner in kept.values()}, {}
     for op in neurons:
         synapse, sources = regions[op.name]
         if isinstance(op, SpikeAnd):
@@ -176,8 +176,8 @@ def legalise(model, keep_currents=True):
             layer = _layer(model, lif, synapse, sources, previous, types,
                            current and (current, owner, bounds[owner]))
             layers.append(layer)
-            if kept or owners:
-                bounds[op.name] = _row_bound(layer.dense) + (
+            if op.name in keepers:
+                bounds[op.name] = layer.dense.row_bounds() + (
                     bounds[owner] if owner is not None else 0)
         previous = op
     residual = next((layer for layer in layers if layer.aux), None)
@@ -309,16 +309,6 @@ def _reaches(model, names, target):
         seen.add(name)
         frontier += model.inputs_of(name)
     return False
-
-
-def _row_bound(dense):
-    """Per neuron, the bound of a layer's input current: sum_k |M[n, k]| + |b[n]|."""
-    weight = dense.weight if scipy.sparse.issparse(dense.weight) else np.asarray(
-        dense.feedforward_weight)
-    bound = np.asarray(abs(weight).sum(axis=1)).reshape(-1).astype(np.int64)
-    if dense.bias is not None:
-        bound = bound + np.abs(np.asarray(dense.bias, dtype=np.int64))
-    return bound
 
 
 def _layer(model, lif, synapse, sources, previous, types, kept=None):

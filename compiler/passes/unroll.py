@@ -63,12 +63,6 @@ class UnrolledDense(Dense):
         self.weight = weight
         self.bias = bias
 
-    def accumulator_bound(self):
-        column = abs(self.weight).sum(axis=1)
-        if self.bias is not None:
-            column = column + np.abs(self.bias)
-        return int(column.max()) if column.size else 0
-
     def dense_weight(self):
         """The weight as a dense array (tests and small layers only)."""
         return self.weight.toarray()

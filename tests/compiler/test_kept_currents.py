@@ -14,17 +14,28 @@ from hwgen.compiler.scheduler.program import _current_buffers, compile_program
 from hwgen.errors import ConfigError
 
 
+def _model(name, size, seed, inputs=None):
+    """A model of T = 4 on an input ``x`` of ``inputs`` (default ``size``) neurons, and a
+    function adding to it a random 3-bit dense op of ``size`` outputs."""
+    rng = np.random.default_rng(seed)
+    model = Model(name, 4)
+    model.add(Input("x", (inputs or size,)))
+
+    def dense(op, source, fan_in=size):
+        model.add(Dense(op, rng.integers(-3, 4, (size, fan_in)), weight_bits=3, acc_bits=7),
+                  source)
+    return model, dense
+
+
 def _stream_model():
     """x -> a = lif(A x) -> b = lif(B a + A x) -> c = lif(C b + B a + A x)."""
-    rng = np.random.default_rng(1)
-    model = Model("stream", 4)
-    model.add(Input("x", (12,)))
-    model.add(Dense("A", rng.integers(-3, 4, (10, 12)), weight_bits=3, acc_bits=7), "x")
+    model, dense = _model("stream", 10, 1, inputs=12)
+    dense("A", "x", fan_in=12)
     model.add(LIF("a", np.full(10, 3), v_bits=8), "A")
-    model.add(Dense("B", rng.integers(-3, 4, (10, 10)), weight_bits=3, acc_bits=7), "a")
+    dense("B", "a")
     model.add(Add("AB"), ["B", "A"])
     model.add(LIF("b", np.full(10, 3), v_bits=9), "AB")
-    model.add(Dense("C", rng.integers(-3, 4, (10, 10)), weight_bits=3, acc_bits=7), "b")
+    dense("C", "b")
     model.add(Add("ABC"), ["C", "AB"])
     model.add(LIF("c", np.full(10, 3), v_bits=9), "ABC")
     return model.validate()
@@ -59,10 +70,8 @@ def test_the_chain_follows_the_programs_configuration():
 
 
 def test_an_add_that_reaches_the_current_twice_is_recomputed():
-    rng = np.random.default_rng(2)
-    model = Model("twice", 4)
-    model.add(Input("x", (6,)))
-    model.add(Dense("A", rng.integers(-3, 4, (6, 6)), weight_bits=3, acc_bits=6), "x")
+    model, dense = _model("twice", 6, 2)
+    dense("A", "x")
     model.add(LIF("a", np.full(6, 2), v_bits=8), "A")
     model.add(Flatten("A_again"), "A")
     model.add(Add("AA"), ["A", "A_again"])            # 2 A x: not one kept A
@@ -130,12 +139,10 @@ def test_a_generated_block_keeps_its_stream():
 
 def test_the_current_is_taken_from_a_layer_before_the_one_adding_it():
     # a and a_again both integrate A; l, between them, adds A: a's kept currents
-    rng = np.random.default_rng(3)
-    model = Model("before", 4)
-    model.add(Input("x", (5,)))
-    model.add(Dense("A", rng.integers(-3, 4, (5, 5)), weight_bits=3, acc_bits=6), "x")
+    model, dense = _model("before", 5, 3)
+    dense("A", "x")
     model.add(LIF("a", np.full(5, 2), v_bits=8), "A")
-    model.add(Dense("B", rng.integers(-3, 4, (5, 5)), weight_bits=3, acc_bits=6), "a")
+    dense("B", "a")
     model.add(Add("AB"), ["B", "A"])
     model.add(LIF("l", np.full(5, 2), v_bits=9), "AB")
     model.add(LIF("a_again", np.full(5, 3), v_bits=8), "A")
