@@ -92,7 +92,7 @@ def source_bits(pairs, residual):
 
 
 def program_layouts(config, modes, output_size, leak_bits=0, recurrent_layers=0,
-                    residual=False, max_pool=False, current_buffers=0):
+                    residual=False, max_pool=False, current_buffers=0, operands=False):
     """The bit layouts of fiber-program entries and layer descriptors.
 
     ``config``: a resolved :class:`~hwgen.compiler.hardware_config.HardwareConfig`;
@@ -113,7 +113,9 @@ def program_layouts(config, modes, output_size, leak_bits=0, recurrent_layers=0,
     the neuron. With kept-current buffers (``current_buffers``, membrane shortcuts kept
     instead of recomputed), a layer descriptor says which buffer the layer writes its
     currents into (``current_write``, 1-based; 0: none) and which it adds currents from
-    (``current_read``).
+    (``current_read``). With layers whose weights are kept currents (``operands``, Q (K^T
+    V)), a descriptor says whether ``current_read`` is such a layer's operand buffer
+    (``operands``), whose words its chunk entries' weight bases then address.
     Returns ``{"entry", "chunk_entry", "neuron_entry", "layer": BitLayout}``.
     """
     W = config.chunk
@@ -135,6 +137,8 @@ def program_layouts(config, modes, output_size, leak_bits=0, recurrent_layers=0,
     if current_buffers:
         buffer_bits = bits_for(current_buffers + 1)
         layer += [Field("current_write", buffer_bits), Field("current_read", buffer_bits)]
+    if operands:
+        layer.append(Field("operands", 1))
     neuron = [Field("theta", max(1, config.v_bits - 1)), Field("bias", config.acc_bits, True),
               Field("slot", slot_bits), Field("empty", 1), Field("chunk_last", 1)]
     if leak_bits:

@@ -114,6 +114,10 @@ class LayerPlan:
     adds_current: str = None
     current_write: int = 0
     current_read: int = 0
+    # Q (K^T V) (compiler/passes/attention.py): the earlier layer whose kept currents
+    # (buffer ``current_read``) this layer's pairs multiply by, per step, instead of
+    # weights; its chunk entries' weight bases address them.
+    operands: str = None
 
     @property
     def recurrent(self):
@@ -142,6 +146,8 @@ class LayerPlan:
             result["adds_current"] = self.adds_current
         if self.current_write or self.current_read:
             result.update(current_write=self.current_write, current_read=self.current_read)
+        if self.operands is not None:
+            result["operands"] = self.operands
         return result
 
 

@@ -26,6 +26,7 @@ from hwgen.errors import ToolchainError
 
 from hwgen.compiler.ir import Readout, reference
 from hwgen.compiler.ir.spike_words import spikes_to_chunk_words
+from hwgen.compiler.passes.legalise import legalise_for
 from hwgen.gateware.core_interface import trace_fields
 
 from .compare import compare, ideal_bounds
@@ -148,6 +149,8 @@ def _cosimulate(build, inputs, labels, waves, parallel, work, progress, log, eng
     config = program["config"]
     trace = reference.run(model, inputs, early_exit=config.get("early_exit"),
                           time_chunk=config["time_chunk"])
+    # the spikes of the layers no model op names (Q (K^T V)'s gates and matrices) too
+    trace.spikes = legalise_for(model, config).spikes_of(trace.spikes)
     lanes = program["config"]["time_chunk"]
     chunks = program["timesteps"] // lanes
     words = spikes_to_chunk_words(trace.spikes[model.input.name], lanes)

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwgen.errors import UnsupportedError
-from ..ir import LI, LIF, Add, CurrentMatmul, Dense, Flatten, Input, MaxPool2d, Readout, \
-    SpikeAnd, SpikeMatmul
+from ..ir import reference
+from ..ir import LI, LIF, Add, Dense, Flatten, Input, MaxPool2d, Readout, SpikeAnd
+from . import attention
 from .spike_gates import and_gates, input_copy, silent_lif
 from .unroll import LINEAR_OPS, pool_windows, unroll
 
@@ -57,6 +58,9 @@ class SpikingDense:
     """A membrane shortcut kept instead of recomputed: the earlier layer whose input
     currents, neuron by neuron, this layer adds to its own (its ``dense`` then leaves that
     current's synapse out; docs/architecture.md, "Spiking transformers")."""
+    operands: attention.Operands = None
+    """Weights taken per step from the currents an earlier layer kept (Q (K^T V),
+    :mod:`.attention`): ``dense`` then holds 1 where a pair exists."""
 
     @property
     def name(self):
@@ -98,6 +102,20 @@ class LayerChain:
     layers: tuple
     readout: Readout = None
 
+    def spikes_of(self, spikes):
+        """``spikes`` ({op name: (samples, T, neurons)}, a reference trace's) with those of
+        the layers no model op names (the AND gates and matrices of Q (K^T V),
+        :mod:`.attention`) added, computed from their sources as the layers compute them."""
+        spikes = dict(spikes)
+        for layer in self.layers:
+            if layer.name not in spikes:
+                sources = layer.input_spikes(spikes)
+                samples, steps, columns = sources.shape
+                current = reference.dense(layer.dense, sources.reshape(-1, columns))
+                current = current.reshape(samples, steps, -1)
+                spikes[layer.name] = reference.lif(layer.lif, current)[0]
+        return spikes
+
 
 def legalise(model, keep_currents=True):
     """Return the model's :class:`LayerChain` or raise :class:`UnsupportedError`.
@@ -115,13 +133,21 @@ def legalise(model, keep_currents=True):
     readout = next((op for op in ops if isinstance(op, Readout)), None)
     # A synapse op may serve several layers (a current read by two neuron ops, directly
     # or through adds): each layer's matrix then includes it, computing the same values.
-    regions = {op.name: _synapse_of(model, op) for op in synapsed}
+    # Q (K^T V) into a lif op: three layers of their own kind (:mod:`.attention`)
+    products = attention.find_products(model, SPIKING_OPS)
+    attention.check_names(model, products)
+    order = {op.name: i for i, op in enumerate(ops)}
+    regions = {op.name: ((), sorted({products[op.name].q, products[op.name].k,
+                                      products[op.name].v}, key=order.__getitem__))
+               if op.name in products else _synapse_of(model, op) for op in synapsed}
     owner = {op.name for synapse, _ in regions.values() for op in synapse}
+    owner |= {name for p in products.values()
+              for name in (p.product.name, p.matrices.name, *p.relabels)}
     pools = {pool.name for pool in (_pooling_of(model, op) for op in synapsed) if pool}
     owner |= pools
     for op in ops:
         if not isinstance(op, (Input, LIF, LI, SpikeAnd, Readout, *LINEAR_OPS)) \
-                and op.name not in pools:
+                and op.name not in pools and op.name not in owner:
             _refuse_type(model, op)
     for op in lifs:
         if isinstance(op, SpikeAnd):
@@ -156,7 +182,9 @@ def legalise(model, keep_currents=True):
             if isinstance(op, LIF) and _pooling_of(model, op) is None:
                 owners[model.inputs_of(op.name)[0]] = op.name
     layers, previous = [], model.input
-    if any(model.input.name in regions[op.name][1] for op in neurons[1:]):
+    # (a product is never the first layer: its gates and matrices come first)
+    if any(model.input.name in regions[op.name][1] for op in neurons
+           if op is not neurons[0] or op.name in products):
         # a later layer reads the input: copy it into a layer of its own, kept for them
         dense, gates = input_copy(model, types)
         layers.append(SpikingDense(dense, gates, model.input.name,
@@ -170,6 +198,8 @@ def legalise(model, keep_currents=True):
             dense, gates = and_gates(op, model.inputs_of(op.name), (previous.name, *aux),
                                      types)
             layers.append(SpikingDense(dense, gates, previous.name, (op.where,), aux))
+        elif op.name in products:
+            layers += _product_layers(products[op.name], previous.name, types, order)
         else:
             lif = silent_lif(op, types[op.name].size) if isinstance(op, LI) else op
             current, owner = kept.get(op.name, (None, None))
@@ -205,6 +235,23 @@ def legalise_for(model, config):
     return legalise(model, keep_currents=bool(keep))
 
 
+def _product_layers(product, previous, types, order):
+    """The three layers of a Q (K^T V) (:mod:`.attention`) after the layer ``previous``:
+    its AND gates, its matrices, and the product into its lif op."""
+    reads = sorted({product.k, product.v}, key=order.__getitem__)
+    aux = tuple(name for name in reads if name != previous)
+    dense, gates = attention.gate_layer(product, (previous, *aux), types)
+    matrices = product.matrices
+    layers = [SpikingDense(dense, gates, previous,
+                           (f"{matrices.where} (its AND gates)",), aux)]
+    dense, silent = attention.matrix_layer(product, types)
+    layers.append(SpikingDense(dense, silent, gates.name, (matrices.where,)))
+    dense, operands = attention.product_matrix(product, (matrices.name, product.q), types)
+    layers.append(SpikingDense(dense, product.lif, matrices.name, (product.product.where,),
+                               (product.q,), operands=operands))
+    return layers
+
+
 def _check_integrator(model, integrators, lifs, readout):
     """A non-spiking integrator runs as the last layer, read out by its final membranes."""
     li = integrators[0]
@@ -229,12 +276,6 @@ def _and_sources(model, op):
 
 
 def _refuse_type(model, op):
-    if isinstance(op, (SpikeMatmul, CurrentMatmul)):
-        raise UnsupportedError(
-            f"{op.where}: op type {op.type_name!r} is not supported by the accelerator yet: "
-            f"Spikformer's and Spike-driven Transformer v2's attention (K^T V, Q (K^T V)) "
-            f"run in the integer reference only; Spike-driven Transformer v1's (SDSA) runs "
-            f"on the accelerator")
     feeds = model.inputs_of(op.name)
     what = "after a dense layer " if feeds and isinstance(model[feeds[0]], Dense) else ""
     raise UnsupportedError(f"{op.where}: op type {op.type_name!r} {what}is not supported by "

@@ -39,7 +39,7 @@ def gate_lif(name, thresholds):
                reset="zero", order="same_step", v_bits=GATE_V_BITS)
 
 
-def _gate_dense(name, rows, columns, shape):
+def gate_dense(name, rows, columns, shape):
     weight = scipy.sparse.csr_array(
         (np.ones(len(rows), dtype=np.int64), (rows, columns)), shape=shape, dtype=np.int64)
     weight.sum_duplicates()                 # x AND x: one weight of 2 on x's column
@@ -65,7 +65,7 @@ def and_gates(op, inputs, columns, types):
     # mask of one spike per feature is read by row n at column n // P
     spread = size // types[second].size
     cols = np.concatenate([offsets[first] + rows, offsets[second] + rows // spread])
-    dense = _gate_dense(op.name, np.concatenate([rows, rows]), cols, (size, total))
+    dense = gate_dense(op.name, np.concatenate([rows, rows]), cols, (size, total))
     return dense, gate_lif(op.name, np.full(size, 2))
 
 
@@ -75,7 +75,7 @@ def input_copy(model, types):
     name = model.input.name
     size = types[name].size
     rows = np.arange(size, dtype=np.int64)
-    return _gate_dense(name, rows, rows, (size, size)), gate_lif(name, np.ones(size))
+    return gate_dense(name, rows, rows, (size, size)), gate_lif(name, np.ones(size))
 
 
 def silent_lif(li, size):

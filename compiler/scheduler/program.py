@@ -10,6 +10,7 @@ program in the instruction format (:mod:`hwgen.compiler.instruction_format`).
 import numpy as np
 import scipy.sparse
 
+from hwgen.errors import UnsupportedError
 from ..instruction_format import pack_entry, pad_groups, program_layouts
 from ..passes.legalise import legalise
 from ..program import LayerPlan, LIFMode, Program
@@ -57,22 +58,29 @@ def token_major(assignment, shape):
                             for neurons in assignment.neurons), assignment.estimated_cycles)
 
 
+def _kept_source(layer):
+    """The earlier layer whose kept currents ``layer`` reads (adds, or multiplies by as
+    operands), or None."""
+    return layer.operands.source if layer.operands is not None else layer.adds_current
+
+
 def _current_buffers(chain):
     """Per layer, (the kept-current buffer it writes its currents into, the one it reads
-    added currents from), 1-based, 0 for none. A layer whose currents a later one adds
-    writes a buffer; the last layer to read a buffer writes its own currents back into it
-    (neuron k's are read before they are overwritten), others take a free one."""
+    kept currents from), 1-based, 0 for none. A layer whose currents a later one adds or
+    multiplies by writes a buffer; the last layer to add a buffer's currents writes its
+    own back into it (neuron k's are read before they are overwritten; operands are read
+    in any order, so their reader never does), others take a free one."""
     readers = {}
     for layer in chain.layers:
-        if layer.adds_current is not None:
-            readers.setdefault(layer.adds_current, []).append(layer.name)
+        if _kept_source(layer) is not None:
+            readers.setdefault(_kept_source(layer), []).append(layer.name)
     written, free, count, result = {}, [], 0, []
     for layer in chain.layers:
-        read = written.get(layer.adds_current, 0)
-        last_reader = read and readers[layer.adds_current][-1] == layer.name
+        read = written.get(_kept_source(layer), 0)
+        last_reader = read and readers[_kept_source(layer)][-1] == layer.name
         write = 0
         if layer.name in readers:
-            if last_reader:
+            if last_reader and layer.operands is None:
                 write = read
             elif free:
                 write = free.pop()
@@ -86,6 +94,43 @@ def _current_buffers(chain):
     return result
 
 
+def _operand_groups(layer, product, costs, tppes):
+    """The assignment of the layer of matrices ``layer`` whose currents the layer
+    ``product`` reads as operands (:mod:`hwgen.compiler.passes.attention`): the operands'
+    column groups balanced over the TPPEs on ``costs`` (``layer``'s), each group's
+    neurons on its TPPE in index order. Returns (that :class:`Assignment`, the TPPE of
+    each group)."""
+    groups = np.asarray(product.operands.source_groups)
+    count = int(groups.max(initial=-1)) + 1
+    group_costs = np.bincount(groups, weights=costs, minlength=count)
+    placed = schedule_layer(group_costs, tppes)
+    tppe_of = np.zeros(count, dtype=np.int64)
+    for p, members in enumerate(placed.neurons):
+        tppe_of[list(members)] = p
+    neurons = tuple(tuple(int(n) for n in np.flatnonzero(tppe_of[groups] == p))
+                    for p in range(tppes))
+    return Assignment(neurons, tuple(float(costs[list(ns)].sum()) for ns in neurons)), tppe_of
+
+
+def _operand_entries(fiber, index_values, address_of):
+    """A product layer's chunk entries for one neuron (:mod:`..passes.attention`): its
+    fiber's, each cut where the operands its pairs read (``index_values``: 1 + the source
+    neuron, per pair in order) stop lying at consecutive addresses of the TPPE's kept
+    currents (``address_of``: neuron -> address), as a pair's operand is read at the
+    entry's base + its rank. Returns [(chunk, mask, base)]."""
+    entries, offset = [], 0
+    for c, mask in fiber.entries:
+        bits = [bit for bit in range(fiber.chunk) if mask >> bit & 1]
+        addresses = [address_of[int(v) - 1] for v in index_values[offset:offset + len(bits)]]
+        offset += len(bits)
+        start = 0
+        for k in range(1, len(bits) + 1):
+            if k == len(bits) or addresses[k] != addresses[k - 1] + 1:
+                entries.append((c, sum(1 << bit for bit in bits[start:k]), addresses[start]))
+                start = k
+    return entries
+
+
 def compile_program(model, config, calibration_spikes=None):
     """Schedule ``model`` onto ``config`` (a :class:`~hwgen.compiler.hardware_config.HardwareConfig`).
 
@@ -95,6 +140,16 @@ def compile_program(model, config, calibration_spikes=None):
     and :class:`UnsupportedError` if it uses ops the accelerator cannot run.
     """
     chain = legalise(model, keep_currents=bool(config.check().keep_currents))
+    if calibration_spikes is not None:
+        calibration_spikes = chain.spikes_of(calibration_spikes)
+    products = {layer.operands.source: layer for layer in chain.layers if layer.operands}
+    if products and config.join == "laggy":
+        product = next(iter(products.values()))
+        raise UnsupportedError(f"{product.lif.where}: reads Q (K^T V), a product by the "
+                               f"per-step currents of {product.operands.source!r}, which the "
+                               f"laggy join does not compute (config join = laggy); use "
+                               f"join=dual")
+    operand_tppes = {}          # {product layer: TPPE of each operand group}
     shapes = {name: getattr(value, "shape", ()) for name, value in model.infer().items()}
     config, time_chunk_estimates = resolve_widths(config.check(), model, chain,
                                                   calibration_spikes)
@@ -164,7 +219,17 @@ def compile_program(model, config, calibration_spikes=None):
         if layer.dense.recurrent:
             # walked once per sub-pass, T_c times a chunk (docs/architecture.md)
             costs = costs * config.time_chunk
-        if layer.adds_current is not None:
+        if layer.name in products:
+            # the operands of a product's column group on the TPPE computing the group
+            assignment, operand_tppes[products[layer.name].name] = _operand_groups(
+                layer, products[layer.name], costs, P)
+        elif layer.operands is not None:
+            tppe_of = operand_tppes[layer.name][np.asarray(layer.operands.groups)]
+            assignment = token_major(Assignment(
+                tuple(tuple(int(n) for n in np.flatnonzero(tppe_of == p)) for p in range(P)),
+                tuple(float(costs[tppe_of == p].sum()) for p in range(P))),
+                shapes[layer.name])
+        elif layer.adds_current is not None:
             # neuron k of a TPPE adds the current its k-th neuron kept in that layer
             keeper = next(plan for plan in plans if plan.name == layer.adds_current)
             assignment = Assignment(
@@ -176,7 +241,7 @@ def compile_program(model, config, calibration_spikes=None):
             # into its own input fiber: each TPPE's neurons whole chunks of indices
             assignment = schedule_runs(costs, P, W)
         else:
-            assignment = token_major(schedule_layer(costs, P), shapes[layer.name])
+            assignment = token_major(schedule_layer(costs, P), shapes.get(layer.name, ()))
         if last:
             output_slots = list(range(layer.outputs))
             slot_of = {n: n for n in range(layer.outputs)}
@@ -194,10 +259,15 @@ def compile_program(model, config, calibration_spikes=None):
         current_write, current_read = buffers[index]
         descriptor_fields.append({"state": own_pair, "reads_state": reads_state,
                                   "current_write": current_write,
-                                  "current_read": current_read})
+                                  "current_read": current_read,
+                                  "operands": int(layer.operands is not None)})
         reads_state = own_pair
         rows = layer.dense.outputs
         permuted = _in_slot_order(layer.dense.weight, slots)
+        if layer.operands is not None:
+            # the pairs' values are the operands they read: 1 + a source neuron
+            index = _in_slot_order(layer.operands.index, slots)
+            source_plan = next(plan for plan in plans if plan.name == layer.operands.source)
         bias = layer.dense.bias if layer.dense.bias is not None else np.zeros(rows,
                                                                              dtype=np.int64)
         for p, neurons in enumerate(assignment.neurons):
@@ -217,12 +287,19 @@ def compile_program(model, config, calibration_spikes=None):
                     if layer.lif.leak.kind == "per_neuron":
                         header["leak"] = layer.lif.leak.multipliers[n]
                     per_tppe[p].append(("neuron", header))
-                    offset = 0
-                    for i, (c, mask) in enumerate(fiber.entries):
-                        run = fiber.values[offset:offset + bin(mask).count("1")]
-                        offset += len(run)
-                        chunk = {"chunk": c, "mask": mask, "wbase": weights[p].place(run),
-                                 "last": int(i == len(fiber.entries) - 1)}
+                    if layer.operands is not None:
+                        entries = _operand_entries(
+                            fiber, index.data[nonzero],
+                            {n: k for k, n in enumerate(source_plan.tppe_neurons[p])})
+                    else:
+                        entries, offset = [], 0
+                        for c, mask in fiber.entries:
+                            run = fiber.values[offset:offset + bin(mask).count("1")]
+                            offset += len(run)
+                            entries.append((c, mask, weights[p].place(run)))
+                    for i, (c, mask, base) in enumerate(entries):
+                        chunk = {"chunk": c, "mask": mask, "wbase": base,
+                                 "last": int(i == len(entries) - 1)}
                         for base, pair in reversed(parts):
                             if c >= base // W:
                                 # the chunk's place in the pair's region; in a recurrent
@@ -238,7 +315,8 @@ def compile_program(model, config, calibration_spikes=None):
                                [round(float(c), 1) for c in assignment.estimated_cycles],
                                parts[0][0] if parts else None, tuple(layer.aux),
                                tuple(base for base, _ in parts) if layer.aux else (),
-                               layer.adds_current, current_write, current_read))
+                               layer.adds_current, current_write, current_read,
+                               layer.operands.source if layer.operands else None))
         slots, source = output_slots, layer.name
 
     output_size = chain.layers[-1].outputs
@@ -248,7 +326,8 @@ def compile_program(model, config, calibration_spikes=None):
     layouts = program_layouts(config, len(modes), output_size,
                               max((mode.leak_bits for mode in modes), default=0), pairs,
                               residual=bool(kept), max_pool=max_pool,
-                              current_buffers=max(w for w, _ in buffers))
+                              current_buffers=max(w for w, _ in buffers),
+                              operands=bool(products))
     entries = [[pack_entry(layouts, kind, values) for kind, values in tppe]
                for tppe in per_tppe]
     descriptors = [layouts["layer"].pack(mode=plan.mode, last=int(plan.last), **{

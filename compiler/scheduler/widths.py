@@ -114,6 +114,17 @@ def check_capacity(config, model, chain):
                        f"most {MAX_WEIGHT_DEPTH} (weight_depth); use more TPPEs or prune")
 
 
+def _operand_spans(plans):
+    """(need, why) of the weight bases that address operands (kept currents read as a
+    product's weights: compiler/passes/attention.py): a base is a neuron's position in
+    its TPPE's part of the operands' layer, so weight_depth must count them."""
+    sources = {plan.operands for plan in plans if plan.operands is not None}
+    return [(len(neurons), f"TPPE {p} reads {len(neurons)} operands of layer {plan.name!r} "
+                           f"through its weight addresses")
+            for plan in plans if plan.name in sources
+            for p, neurons in enumerate(plan.tppe_neurons)]
+
+
 def resolve_depths(config, model, plans, per_tppe, weights):
     W = config.chunk
     # A recurrent layer's input positions run on into its state, which has regions of its
@@ -131,9 +142,10 @@ def resolve_depths(config, model, plans, per_tppe, weights):
                            if widest < W * config.write_lanes else "")),
         "program_depth": max(((len(entries), f"TPPE {p} needs {len(entries)} fiber-program "
                                f"entries") for p, entries in enumerate(per_tppe)), key=_need),
-        "weight_depth": max(((max(1, len(values)), f"TPPE {p} holds {len(values)} weight "
+        "weight_depth": max([(max(1, len(values)), f"TPPE {p} holds {len(values)} weight "
                               f"words (its nonzero weights, each run stored once)")
-                             for p, values in enumerate(weights)), key=_need),
+                             for p, values in enumerate(weights)] + _operand_spans(plans),
+                            key=_need),
     }
     values = {}
     for name, (need, why) in needs.items():

@@ -51,6 +51,7 @@ class Geometry:
     write_lanes: int = 1    # B: writes per cycle on the write bus, one per spike-buffer bank
     current_buffers: int = 0    # kept-current buffers (membrane shortcuts kept); 0: none
     current_depth: int = 1      # neurons per kept-current buffer (a power of two)
+    operands: bool = False      # whether a layer multiplies by kept currents (Q (K^T V))
 
     def __post_init__(self):
         if self.lanes is None:
@@ -97,6 +98,8 @@ class Geometry:
              and not self.current_depth & (self.current_depth - 1),
              f"current_buffers {self.current_buffers} must be >= 0 and current_depth "
              f"{self.current_depth} a power of two"),
+            (not self.operands or self.current_buffers > 0,
+             "operands (kept currents read as weights) need current_buffers"),
             (self.i_bits == 0 or MIN_BITS <= self.i_bits <= MAX_V_BITS,
              f"i_bits {self.i_bits} must be 0 (no current-based mode) or "
              f"{MIN_BITS}..{MAX_V_BITS}"),
@@ -120,6 +123,7 @@ class Geometry:
                    max_pool="partial" in program.layouts["neuron_entry"].offsets,
                    write_lanes=c.write_lanes, current_buffers=program.current_buffers,
                    current_depth=program.current_depth,
+                   operands="operands" in program.layouts["layer"].offsets,
                    leak_bits=max((mode.leak_bits for mode in program.modes), default=0))
 
     # --- derived widths ---------------------------------------------------------------

@@ -25,7 +25,8 @@ class LayerSequencer(wiring.Component):
     loaded and written); ``all_idle`` every TPPE idle and the write bus empty; outputs the
     current ``layer``, time ``chunk`` and ``layer_pass`` (chunk x layers + layer), the
     layer's descriptor (``mode``, ``last_layer``, and with kept membrane shortcuts
-    ``current_write`` / ``current_read``), the spike-buffer regions it reads
+    ``current_write`` / ``current_read``, with products by kept currents ``operands``),
+    the spike-buffer regions it reads
     (``in_region``) and writes (``out_region``), ``first_chunk``, ``rewind`` / ``go``
     pulses for the TPPEs, ``busy``, ``done``, ``cycles`` (start to done) and ``steps`` (the
     steps the last inference ran). ``begin`` pulses when an inference begins. With
@@ -110,6 +111,9 @@ class LayerSequencer(wiring.Component):
             # (1-based; 0: none), with membrane shortcuts kept (descriptor fields)
             "current_write": Out(self._field_width(layout, "current_write")),
             "current_read": Out(self._field_width(layout, "current_read")),
+            # the layer's pairs multiply by the kept currents of buffer current_read
+            # (Q (K^T V)), with any such layer (descriptor field)
+            "operands": Out(1),
             "rewind": Out(1),
             "go": Out(1),
             "busy": Out(1),
@@ -223,6 +227,8 @@ class LayerSequencer(wiring.Component):
                 if "current_write" in self.layout.offsets:
                     m.d.sync += [self.current_write.eq(descriptor.current_write),
                                  self.current_read.eq(descriptor.current_read)]
+                if "operands" in self.layout.offsets:
+                    m.d.sync += self.operands.eq(descriptor.operands)
                 m.d.comb += self.go.eq(1)
                 m.next = "RUN"
             with m.State("RUN"):

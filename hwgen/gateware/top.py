@@ -129,6 +129,7 @@ class Accelerator(wiring.Component):
                 tppe.keep.eq(sequencer.keep),
                 tppe.current_write.eq(sequencer.current_write),
                 tppe.current_read.eq(sequencer.current_read),
+                tppe.operands.eq(sequencer.operands),
                 tppe.rewind.eq(sequencer.rewind), tppe.replay.eq(sequencer.replay),
                 tppe.go.eq(sequencer.go),
                 tppe.bus.valid.eq(arbiter.bus.valid), tppe.bus.payload.eq(arbiter.bus.payload),

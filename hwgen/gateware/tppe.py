@@ -92,6 +92,9 @@ class TPPE(wiring.Component):
                  membrane_depth=1, lif_steps=1, fifo_depth=4, join="dual", fetch_width=1):
         if join not in JOIN_VARIANTS:
             raise ValueError(f"TPPE: join {join!r} must be one of {', '.join(JOIN_VARIANTS)}")
+        if join == "laggy" and geometry.operands:
+            raise ValueError("TPPE: the laggy join cannot multiply by kept currents "
+                             "(geometry.operands); use the dual join")
         if membrane_depth < 1:
             raise ValueError(f"TPPE: membrane_depth {membrane_depth} must be at least 1")
         self.join = join
@@ -121,6 +124,7 @@ class TPPE(wiring.Component):
             "keep": In(1),
             "current_write": In(range(geometry.current_buffers + 1)),
             "current_read": In(range(geometry.current_buffers + 1)),
+            "operands": In(1),
             "rewind": In(1),
             "replay": In(1),
             "go": In(1),
@@ -215,13 +219,18 @@ class TPPE(wiring.Component):
             m.submodules.window_max = sink = WindowMax(g)
             wiring.connect(m, sink.o, wiring.flipped(currents))
             pooling_idle = sink.idle
-        accumulating = accumulate(m, fetch, sink, word_read, weight_read)
+        kept = None
+        if g.current_buffers:
+            m.submodules.kept_currents = kept = Memory(
+                shape=data.ArrayLayout(signed(g.acc_bits), T),
+                depth=g.current_buffers * g.current_depth, init=[])
+        accumulating = accumulate(m, fetch, sink, word_read, weight_read, kept)
         lane0 = currents.payload.sums[0]
         if g.time_chunks > 1:
             lane0 = self.carry_membranes(m, lif, currents)
         sums = [lane0] + [currents.payload.sums[t] for t in range(1, T)]
-        if g.current_buffers:
-            sums = self.kept_currents(m, lif, sums)
+        if kept is not None:
+            sums = self.kept_currents(m, lif, sums, kept)
         m.d.comb += [lif.i.valid.eq(currents.valid), currents.ready.eq(lif.i.ready),
                      lif.i.payload.header.eq(currents.payload.header)]
         m.d.comb += [lif.i.payload.sums[t].eq(sums[t]) for t in range(T)]
@@ -239,9 +248,14 @@ class TPPE(wiring.Component):
         ]
         return m
 
-    def _accumulate_dual(self, m, fetch, lif, word_read, weight_read):
+    def _accumulate_dual(self, m, fetch, lif, word_read, weight_read, kept):
         """The dual join: both offsets at once, T_c accumulators gated by the word. Returns
-        the signal that is high when nothing is in flight here."""
+        the signal that is high when nothing is in flight here.
+
+        With ``operands`` (a product by kept currents, Q (K^T V)), a pair's weight address
+        is instead a position in the kept-current buffer ``current_read`` (``kept``, a
+        second read port), read beside the weight ROM, and lane t adds that word's lane t:
+        acc[t] += Q[t] * M[t]. One more read port and a 2:1 multiplexer per lane."""
         g = self.geometry
         T = g.lanes
         m.submodules.join = join = InnerJoin(g)
@@ -257,6 +271,7 @@ class TPPE(wiring.Component):
         m_valid, m_end, m_empty = Signal(), Signal(), Signal()
         m_word = Signal(T)
         m_weight = Signal(signed(g.weight_bits))
+        addends = [m_weight] * T
 
         # The bias enters with a neuron's first pair (the header FIFO's head is that
         # neuron's header), so the accumulators end up holding its input currents. They
@@ -267,7 +282,11 @@ class TPPE(wiring.Component):
         held = Signal()
         held_header = Signal(g.neuron_header)
         bias = fetch.headers.payload.bias
-        sums = [Mux(first, bias, acc[t]) + Mux(m_word[t] & ~m_empty, m_weight, 0)
+        if g.operands:
+            operand_read = kept.read_port()
+            m_operand = Signal(data.ArrayLayout(signed(g.acc_bits), T))
+            addends = [Mux(self.operands, m_operand[t], m_weight) for t in range(T)]
+        sums = [Mux(first, bias, acc[t]) + Mux(m_word[t] & ~m_empty, addends[t], 0)
                 for t in range(T)]
         m.d.comb += [
             lif.i.valid.eq(held),
@@ -289,6 +308,12 @@ class TPPE(wiring.Component):
             weight_read.addr.eq(pair.waddr),
             weight_read.en.eq(accept),
         ]
+        if g.operands:
+            m.d.comb += [operand_read.addr.eq(self.kept_address(self.current_read,
+                                                                pair.waddr)),
+                         operand_read.en.eq(accept)]
+            with m.If(r_move):
+                m.d.sync += m_operand.eq(operand_read.data)
         with m.If(consume):
             m.d.sync += [acc[t].eq(sums[t]) for t in range(T)]
             m.d.sync += first.eq(m_end)
@@ -386,7 +411,15 @@ class TPPE(wiring.Component):
         return lane0
 
 
-    def kept_currents(self, m, lif, sums):
+    def kept_address(self, buffer, at):
+        """The kept-current memory's address of position ``at`` of ``buffer`` (1-based)."""
+        g = self.geometry
+        position_bits = ceil_log2(g.current_depth)
+        if g.current_buffers == 1:
+            return at[:position_bits]
+        return Cat(at[:position_bits], (buffer - 1)[:ceil_log2(g.current_buffers)])
+
+    def kept_currents(self, m, lif, sums, kept):
         """Membrane shortcuts kept instead of recomputed (docs/architecture.md, "Spiking
         transformers"): a layer with ``current_read`` = b adds to each neuron's T_c
         currents those its TPPE kept for the same neuron in buffer b; with
@@ -398,15 +431,15 @@ class TPPE(wiring.Component):
         the neuron is accepted; an in-place update (read b, write b) writes neuron k after
         neuron k + 1's word was read.
 
-        Returns the currents for the LIF stage. Resources: a memory of ``current_buffers``
-        x ``current_depth`` words of T_c x acc_bits, T_c adders, a position counter."""
+        A layer with ``operands`` reads buffer ``current_read`` as its pairs' operands
+        (:meth:`_accumulate_dual`), not here.
+
+        Returns the currents for the LIF stage. Resources: ``kept``, a memory of
+        ``current_buffers`` x ``current_depth`` words of T_c x acc_bits, T_c adders, a
+        position counter."""
         g = self.geometry
         T = g.lanes
-        word = data.ArrayLayout(signed(g.acc_bits), T)
-        m.submodules.kept_currents = kept = Memory(
-            shape=word, depth=g.current_buffers * g.current_depth, init=[])
         read, write = kept.read_port(), kept.write_port()
-        position_bits = ceil_log2(g.current_depth)
         position = Signal(range(g.current_depth + 1))
         accept = lif.i.valid & lif.i.ready
         with m.If(accept):
@@ -414,22 +447,18 @@ class TPPE(wiring.Component):
         with m.If(self.go | self.rewind):
             m.d.sync += position.eq(0)
 
-        def address(buffer, at):
-            if g.current_buffers == 1:
-                return at[:position_bits]
-            return Cat(at[:position_bits], (buffer - 1)[:ceil_log2(g.current_buffers)])
-        adding = self.current_read != 0
+        adding = (self.current_read != 0) & ~self.operands
         total = [Signal(signed(g.acc_bits), name=f"kept_sum_{t}") for t in range(T)]
         m.d.comb += [total[t].eq(sums[t] + Mux(adding, read.data[t], 0)) for t in range(T)]
         m.d.comb += [
-            read.addr.eq(address(self.current_read, position + accept)),
+            read.addr.eq(self.kept_address(self.current_read, position + accept)),
             write.en.eq(accept & (self.current_write != 0)),
-            write.addr.eq(address(self.current_write, position)),
+            write.addr.eq(self.kept_address(self.current_write, position)),
             write.data.eq(Cat(total)),
         ]
         return total
 
-    def _accumulate_laggy(self, m, fetch, lif, word_read, weight_read):
+    def _accumulate_laggy(self, m, fetch, lif, word_read, weight_read, kept):
         """LoAS's laggy join: the weight address goes straight to the weight memory and the
         pseudo-accumulator; the spike word follows on the walker's schedule and corrects.
         Returns the signal that is high when nothing is in flight here."""

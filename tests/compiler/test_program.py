@@ -231,8 +231,52 @@ def test_unsupported_structures_are_refused_at_compile_time():
     model.add(Flatten("f"), "kv")
     model.add(LIF("l", np.ones(4, dtype=int), v_bits=6), "f")
     with pytest.raises(UnsupportedError, match=re.escape(
-            "spike_matmul 'kv': op type 'spike_matmul' is not supported by the accelerator "
-            "yet: Spikformer's and Spike-driven Transformer v2's attention")):
+            "spike_matmul 'kv': the accelerator runs spike_matmul only as the second input "
+            "of one current_matmul (Q (K^T V)); it feeds 'f'")):
+        compile_program(model, config())
+
+
+def _product(k="t", v="t2", consumer=None):
+    """Q (K^T V) of the input's spikes into a lif op (Spikformer's attention), with Q = the
+    input and K, V as named; ``consumer``: a second reader of the product."""
+    from hwgen.compiler.ir import CurrentMatmul, MaxPool2d, SpikeMatmul
+    model = Model("m", 2)
+    model.add(Input("t", (2, 4, 4)))
+    model.add(Flatten("t2", 0, 0), "t")           # a relabelled copy of the input
+    if k == "pool":
+        model.add(MaxPool2d("pool", 2), "t")      # a max pool of spikes, and its copy
+        model.add(Flatten("pool2", 0, 0), "pool")
+    model.add(SpikeMatmul("ktv"), [k, v])
+    model.add(CurrentMatmul("qktv"), ["t", "ktv"])
+    model.add(LIF("attn", np.ones(32, dtype=int), v_bits=6), "qktv")
+    if consumer is not None:
+        model.add(consumer, "qktv")
+    return model
+
+
+def test_q_ktv_runs_as_three_layers_and_its_misuses_are_refused():
+    plans = [plan.name for plan in compile_program(_product(), config()).layers]
+    assert plans == ["t", "ktv.and_gates", "ktv", "attn"]      # the input kept for Q
+    with pytest.raises(UnsupportedError, match=re.escape(
+            "current_matmul 'qktv': the accelerator runs current_matmul only as the whole "
+            "input of one lif op (Spikformer's attn_lif); it feeds 'attn', 'attn2'")):
+        compile_program(_product(consumer=LIF("attn2", np.ones(32, dtype=int), v_bits=6)),
+                        config())
+    with pytest.raises(UnsupportedError, match=re.escape(
+            "current_matmul 'qktv': its K, max_pool2d 'pool', is not the output of a "
+            "spiking op")):
+        compile_program(_product(k="pool", v="pool2"), config())
+    with pytest.raises(UnsupportedError, match=re.escape(
+            "lif 'attn': reads Q (K^T V), a product by the per-step currents of 'ktv', "
+            "which the laggy join does not compute (config join = laggy); use join=dual")):
+        compile_program(_product(), config("join=laggy"))
+    model = _product()
+    model.add(Flatten("flat"), "attn")
+    model.add(Dense("d", np.ones((2, 32)), weight_bits=2, acc_bits=8), "flat")
+    model.add(LIF("ktv.and_gates", np.ones(2, dtype=int), v_bits=6), "d")
+    with pytest.raises(UnsupportedError, match=re.escape(
+            "lif 'ktv.and_gates': its name is the one hwgen gives the AND gates of "
+            "spike_matmul 'ktv'; rename it")):
         compile_program(model, config())
 
 

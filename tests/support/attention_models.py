@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwgen.compiler.ir import (LI, LIF, Add, Conv1d, Conv2d, Dense, Flatten, Input, Leak,
-                              Model, Readout, SpikeAnd, TokenSum)
+                              Model, Readout, SpikeAnd,
+                              SpikeMatmul, CurrentMatmul, TokenSum)
 from hwgen.compiler.ir.neuron import signed_range
 
 
@@ -21,8 +22,10 @@ class AttentionDraw:
     """One SDSA block as plain data. ``thresholds``: per neuron group (q, k, v, attn, out)
     a style: "zero" (every neuron spikes whenever it may), "one", "typical" (about the
     typical current), "vmax" (the membrane's largest value: they almost never spike).
-    ``mask``: "feature" (Q AND the attention LIF's spike per feature, SDSA's) or
-    "hadamard" (Q AND (K AND V), element by element)."""
+    ``mask``: "feature" (Q AND the attention LIF's spike per feature, SDSA's),
+    "hadamard" (Q AND (K AND V), element by element) or "ktv" (Spikformer's and
+    Spike-driven Transformer v2's Q (K^T V) into the attention LIF, in ``heads`` heads
+    where they divide the features, else one)."""
 
     seed: int
     weight_bits: int
@@ -38,11 +41,13 @@ class AttentionDraw:
     # stream of currents, kept by the accelerator) where that input is a LIF fed by a
     # synapse, and a second token-wise layer adds the block's stream again
     stream: bool = False
+    heads: int = 1
 
     def describe(self):
         return (f"sdsa[w{self.weight_bits} th:{'/'.join(self.thresholds)} "
                 f"{'if' if not self.leak_shift else f'shift{self.leak_shift}'}-{self.fire}-"
                 f"{self.reset}-{self.order} v{self.v_bits} {self.mask}"
+                f"{f' h{self.heads}' if self.mask == 'ktv' else ''}"
                 f"{' +shortcut' if self.shortcut else ''}"
                 f"{' +stream' if self.shortcut and self.stream else ''}]")
 
@@ -102,17 +107,17 @@ def sdsa_block(model, prefix, source, draw):
         model.add(conv, source)
         names[branch] = f"{prefix}.{branch}_lif"
         model.add(_lif(names[branch], features * positions, style, typical, draw), conv.name)
-    model.add(SpikeAnd(f"{prefix}.kv"), [names["k"], names["v"]])
-    if draw.mask == "feature":
-        model.add(TokenSum(f"{prefix}.token_sum"), f"{prefix}.kv")
-        model.add(_lif(f"{prefix}.attn_lif", features, attn, max(1, positions // 4), draw),
-                  f"{prefix}.token_sum")
-        mask = f"{prefix}.attn_lif"
+    if draw.mask == "ktv":
+        heads = draw.heads if features % draw.heads == 0 else 1
+        model.add(SpikeMatmul(f"{prefix}.ktv", heads), [names["k"], names["v"]])
+        model.add(CurrentMatmul(f"{prefix}.qktv"), [names["q"], f"{prefix}.ktv"])
+        attended = f"{prefix}.attn_lif"
+        model.add(_lif(attended, features * positions, attn,
+                       max(1, features // heads * positions // 8), draw), f"{prefix}.qktv")
     else:
-        mask = f"{prefix}.kv"
-    model.add(SpikeAnd(f"{prefix}.masked"), [names["q"], mask])
+        attended = _sdsa_mask(model, prefix, names, positions, attn, draw)
     projection = _token_linear(f"{prefix}.proj_conv", rng, features, spatial, draw.weight_bits)
-    model.add(projection, f"{prefix}.masked")
+    model.add(projection, attended)
     into = projection.name
     if stream is not None:
         model.add(Add(f"{prefix}.residual"), [projection.name, stream])
@@ -133,6 +138,22 @@ def sdsa_block(model, prefix, source, draw):
     model.add(_lif(f"{prefix}.tail_lif", features * positions, out, typical, draw),
               f"{prefix}.tail_residual")
     return f"{prefix}.tail_lif"
+
+
+def _sdsa_mask(model, prefix, names, positions, attn, draw):
+    """SDSA's Q AND mask, the mask K AND V or (``feature``) its column sums into the
+    attention LIF; returns the masked spikes' op."""
+    features = model.infer()[names["q"]].shape[0]
+    model.add(SpikeAnd(f"{prefix}.kv"), [names["k"], names["v"]])
+    if draw.mask == "feature":
+        model.add(TokenSum(f"{prefix}.token_sum"), f"{prefix}.kv")
+        model.add(_lif(f"{prefix}.attn_lif", features, attn, max(1, positions // 4), draw),
+                  f"{prefix}.token_sum")
+        mask = f"{prefix}.attn_lif"
+    else:
+        mask = f"{prefix}.kv"
+    model.add(SpikeAnd(f"{prefix}.masked"), [names["q"], mask])
+    return f"{prefix}.masked"
 
 
 def _current_of(model, source):
