@@ -138,6 +138,9 @@ def test_the_generator_reaches_every_corner_it_promises():
                 ("2-d tokens", len(tokens) == 2), ("one token", tokens and max(tokens) == 1),
                 ("one feature", not case.convs and case.input_shape[0] == 1),
                 ("feature mask", a.mask == "feature"), ("hadamard mask", a.mask == "hadamard"),
+                ("Q (K^T V)", a.mask == "ktv"),
+                ("several heads", a.mask == "ktv" and a.heads > 1
+                 and not (case.input_shape[0] if not case.convs else 1) % a.heads),
                 ("shortcut", a.shortcut), ("no shortcut", not a.shortcut),
                 ("all-spiking Q/K/V", "zero" in a.thresholds[:3]),
                 ("silent Q/K/V", "vmax" in a.thresholds[:3]),
@@ -185,7 +188,8 @@ def test_the_generator_reaches_every_corner_it_promises():
                             "stride", "dilation", "padding", "one-pixel input",
                             "channels not a chunk multiple", "residual", "max pool"}
     assert seen["attention"] == {"after convolutions", "1-d tokens", "2-d tokens", "one token",
-                                 "one feature", "feature mask", "hadamard mask", "shortcut",
+                                 "one feature", "feature mask", "hadamard mask",
+                                 "Q (K^T V)", "several heads", "shortcut",
                                  "no shortcut", "all-spiking Q/K/V", "silent Q/K/V",
                                  "flawed"}
 

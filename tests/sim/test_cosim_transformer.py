@@ -1,14 +1,21 @@
-"""Spike-driven Transformer v1 attention blocks (SDSA) on the RTL (docs/architecture.md,
-"Spiking transformers"): the Q, K and V layers reading a kept layer, K AND V and Q AND mask
-as layers of gates, the column sum over tokens, a membrane shortcut from the model's input
-(through its copy), a residual stream of currents kept in the TPPEs and added by two
-layers, and the membrane readout, bit-exact against the integer reference in
-every layer on Verilator, with all-silent and all-spiking samples, under time chunks, the
-laggy join and the wide fetch. @digits_transformer itself runs in
-tests/cli/test_bundled_transformer.py."""
+"""Spiking transformers' attention blocks on the RTL (docs/architecture.md, "Spiking
+transformers"), bit-exact against the integer reference in every layer on Verilator, with
+all-silent and all-spiking samples, under time chunks, the laggy join, the wide fetch and
+the banked write bus:
+
+- Spike-driven Transformer v1's (SDSA): the Q, K and V layers reading a kept layer, K AND V
+  and Q AND mask as layers of gates, the column sum over tokens, a membrane shortcut from
+  the model's input (through its copy), a residual stream of currents kept in the TPPEs
+  and added by two layers, and the membrane readout;
+- Spikformer's (SSA) and Spike-driven Transformer v2's Q (K^T V): K x V's AND gates, the
+  matrices M kept as currents and the product reading them per step, in IR blocks of one
+  to four heads and in whole models exported from the PyTorch modules.
+
+@digits_transformer itself runs in tests/cli/test_bundled_transformer.py."""
 
 import numpy as np
 import pytest
+import torch
 
 from attention_models import AttentionDraw, sdsa_model
 from hwgen import build_directory
@@ -34,6 +41,15 @@ pytestmark = [pytest.mark.verilator, pytest.mark.slow]
                                                        "zero"),
                    leak_shift=2, fire="ge", reset="none", order="same_step", v_bits=8,
                    shortcut=False)),
+    ((4, 4), 6, ["tppes=3", "time_chunk=2"],
+     AttentionDraw(seed=6, weight_bits=4, thresholds=("one", "one", "one", "one", "typical"),
+                   leak_shift=1, fire="ge", reset="subtract", order="same_step", v_bits=10,
+                   mask="ktv", heads=2, stream=True)),
+    ((2, 3), 6, ["tppes=2", "fetch_width=4", "chunk=8", "write_lanes=2"],
+     AttentionDraw(seed=6, weight_bits=3, thresholds=("zero", "one", "typical", "one",
+                                                      "typical"),
+                   leak_shift=0, fire="gt", reset="zero", order="delayed", v_bits=9,
+                   mask="ktv", heads=3, shortcut=False)),
 ])
 def test_attention_blocks_are_bit_exact(tokens, features, settings, draw, tmp_path):
     T = 4
@@ -47,7 +63,8 @@ def test_attention_blocks_are_bit_exact(tokens, features, settings, draw, tmp_pa
     # the attention is exercised: masks and masked queries spike on some samples, and the
     # readout predicts from the RTL's membranes what the reference predicts
     if "vmax" not in draw.thresholds[1:3]:          # K and V may spike
-        for name in ("attn.kv", "attn.masked"):
+        for name in (("attn.ktv.and_gates", "attn.attn_lif") if draw.mask == "ktv" else
+                     ("attn.kv", "attn.masked")):
             assert result.trace.spikes[name].any(), name
     assert np.array_equal(result.rtl_predictions, result.trace.predictions)
 
@@ -85,3 +102,44 @@ def test_a_kept_residual_stream_of_currents_is_bit_exact(tokens, settings, tmp_p
     # the same spikes, and the kept stream is not walked again
     assert np.array_equal(results[1].rtl_predictions, results[0].rtl_predictions)
     assert results[1].cycles.mean() < results[0].cycles.mean()
+
+
+def _strong_random(model, seed):
+    """``model`` (torch_transformer modules) with random batch-norm statistics and weights
+    3x their initialisation, enough current for every layer to spike; in eval mode."""
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    for bn in model.modules():
+        if isinstance(bn, torch.nn.BatchNorm2d):
+            bn.running_mean.uniform_(-0.3, 0.3, generator=generator)
+            bn.running_var.uniform_(0.5, 2.0, generator=generator)
+            bn.weight.data.uniform_(0.5, 1.5, generator=generator)
+            bn.bias.data.uniform_(-0.3, 0.3, generator=generator)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.mul_(3)
+    return model.eval()
+
+
+@pytest.mark.parametrize("architecture, settings", [
+    ("spikformer", []),
+    ("sdt_v2", ["tppes=3", "time_chunk=2"]),
+])
+def test_q_ktv_models_exported_from_pytorch_are_bit_exact(architecture, settings, tmp_path):
+    """A Spikformer (SSA, spike residuals) and a Spike-driven Transformer v2 (its Q (K^T V)
+    on the kept residual stream of currents), 16 tokens of 8 features in 2 heads, through
+    the PyTorch frontend's post-training quantization."""
+    from hwgen.compiler.frontends import torch_transformer as tt
+    T = 4
+    model = (tt.Spikformer(1, 8, 2, 8, 2, 1, 16, 10) if architecture == "spikformer" else
+             tt.SpikeDrivenTransformer(1, 8, 2, 8, 2, 1, 16, 10, attention="v2"))
+    ir = tt.export(_strong_random(model, 0), T)
+    x = (np.random.default_rng(0).random((8, T, 1, 8, 8)) < 0.4).astype(np.uint8)
+    program = compile_program(ir, hardware_config.load(None, settings))
+    product = next(plan for plan in program.layers if plan.operands is not None)
+    assert product.name == "blocks.0.attn.attn_lif"
+    assert product.operands == "blocks.0.attn.ktv"
+    result = cosimulate(build_directory.write(program, ir, tmp_path / "b"), x)
+    assert result.verdict.bit_exact, result.verdict.first_mismatch
+    for name in ("blocks.0.attn.ktv.and_gates", "blocks.0.attn.attn_lif"):
+        assert result.trace.spikes[name].any(), name

@@ -676,6 +676,9 @@ def cases(draw, *, max_layers=4, max_size=70, flaw_weight=0.1, max_tppes=MAX_TPP
             inputs = int(np.prod(input_shape))
         overrides = _raise_widths(overrides, flaw, attention.v_bits,
                                   attention.weight_bits)
+        if attention.mask == "ktv":
+            # Q (K^T V) multiplies by kept currents per step, which only the dual join does
+            overrides = [o for o in overrides if o != "join=laggy"]
     # Drawn last, as above: the write bus's lanes (spike buffers banked by chunk).
     write_lanes = draw(st.sampled_from(["default", 2, 4, 8, 1]))
     if write_lanes != "default" and flaw != "write_lanes_unknown":
@@ -688,8 +691,8 @@ def cases(draw, *, max_layers=4, max_size=70, flaw_weight=0.1, max_tppes=MAX_TPP
 @st.composite
 def attention_blocks(draw):
     """An :class:`AttentionDraw`: every threshold style for Q, K, V, the attention and the
-    output neurons (all-silent and all-spiking ones among them), both masks, with and
-    without the membrane shortcut."""
+    output neurons (all-silent and all-spiking ones among them), SDSA's two masks and
+    Q (K^T V) in 1 to 4 heads, with and without the membrane shortcut."""
     return AttentionDraw(
         seed=draw(st.integers(0, 2**16)), weight_bits=draw(st.integers(2, 6)),
         thresholds=tuple(draw(st.sampled_from(["zero", "one", "typical", "vmax"]))
@@ -697,8 +700,10 @@ def attention_blocks(draw):
         leak_shift=draw(st.integers(0, 3)), fire=draw(st.sampled_from(["ge", "gt"])),
         reset=draw(st.sampled_from(["zero", "subtract", "none"])),
         order=draw(st.sampled_from(["same_step", "delayed"])),
-        v_bits=draw(st.integers(6, 12)), mask=draw(st.sampled_from(["feature", "hadamard"])),
-        shortcut=draw(st.booleans()), stream=draw(st.booleans()))
+        v_bits=draw(st.integers(6, 12)),
+        mask=draw(st.sampled_from(["feature", "hadamard", "ktv"])),
+        shortcut=draw(st.booleans()), stream=draw(st.booleans()),
+        heads=draw(st.integers(1, 4)))
 
 
 def _flaw_overrides(flaw, T, tppes, chunk, need_w, need_v):
