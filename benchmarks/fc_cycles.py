@@ -1,12 +1,14 @@
 """Measured cycles against the ideal bound, per layer, on fully-connected workloads, the
-bundled CNN (its convolutions unrolled into the matrices the TPPEs walk) and the bundled
-spiking transformer (its AND masks as layers of gates).
+bundled CNN (its convolutions unrolled into the matrices the TPPEs walk), the bundled
+spiking transformer (its AND masks as layers of gates) and a Spikformer and a
+Spike-driven Transformer v2 of its size (their Q (K^T V) as three layers).
 
     python benchmarks/fc_cycles.py                 # the standard set
     python benchmarks/fc_cycles.py --quick         # two workloads, for a smoke run
     python benchmarks/fc_cycles.py --set lif_steps=2 --json out.json
     python benchmarks/fc_cycles.py --set fetch_width=4 --only loas   # LoAS-like layers only
     python benchmarks/fc_cycles.py --set tppes=8 --only transformer
+    python benchmarks/fc_cycles.py --only "q(k^t v)"     # Spikformer and SDT v2
 
 For every workload it compiles the model, co-simulates it on Verilator (bit-exactness is
 checked on the way: a mismatch aborts the benchmark) and prints per layer: the mean
@@ -55,6 +57,12 @@ def workloads(quick, only=None):
         inputs, labels = bundled.digits_test_set()
         yield ("digits_transformer sdsa", bundled.digits_transformer_model(), inputs[:30],
                labels[:30])
+    for architecture in ("spikformer", "sdt_v2"):
+        name = f"{architecture} q(k^t v)"
+        if not quick and (only is None or only in name):
+            # Q (K^T V): AND gates, the matrices kept as currents, the product reading them
+            model, spikes = q_ktv_workload(architecture)
+            yield name, model, spikes, None
     # (name, sizes, weight density, spike density, silent fraction, T)
     specs = [
         ("dense 256-256-64", [256, 256, 64], 0.5, 0.3, 0.3, 8),
@@ -74,6 +82,33 @@ def workloads(quick, only=None):
                             silent_fraction=silent, weight_density=weight_density,
                             modes=(NeuronMode(),))
         yield name, w.model, w.spikes, None
+
+
+def q_ktv_workload(architecture, samples=12, T=8):
+    """A Spikformer (``spikformer``) or Spike-driven Transformer v2 (``sdt_v2``) of
+    @digits_transformer's size (16 tokens of 2x2 patches of an 8x8 image, 32 features in 2
+    heads, one block, MLP 64), its weights random (seeded, 3x PyTorch's initialisation and
+    random batch norms, so that every layer spikes; not trained: it measures cycles, not
+    accuracy), through the PyTorch frontend; with ``samples`` random input spike trains
+    (30 % dense). Returns (model, spikes)."""
+    import torch
+    from hwgen.compiler.frontends import torch_transformer as tt
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(0)
+    module = (tt.Spikformer(1, 8, 2, 32, 2, 1, 64, 10) if architecture == "spikformer" else
+              tt.SpikeDrivenTransformer(1, 8, 2, 32, 2, 1, 64, 10, attention="v2"))
+    with torch.no_grad():
+        for bn in module.modules():
+            if isinstance(bn, torch.nn.BatchNorm2d):
+                bn.running_mean.uniform_(-0.3, 0.3, generator=generator)
+                bn.running_var.uniform_(0.5, 2.0, generator=generator)
+                bn.weight.uniform_(0.5, 1.5, generator=generator)
+                bn.bias.uniform_(-0.3, 0.3, generator=generator)
+        for parameter in module.parameters():
+            parameter.mul_(3)
+    model = tt.export(module.eval(), T)
+    spikes = (np.random.default_rng(0).random((samples, T, 1, 8, 8)) < 0.3).astype(np.uint8)
+    return model, spikes
 
 
 def layer_memory(program):
@@ -98,10 +133,12 @@ def layer_memory(program):
 
 
 def spike_by_spike_share(program, model, layer_cycles):
-    """(share of cycles, of program entries, of weight values) of the layers whose operands
-    are both spikes at run time (AND gates), or None if the model has none."""
-    from hwgen.compiler.ir import SpikeAnd
-    gates = np.array([isinstance(model[plan.name], SpikeAnd) if plan.name in model else False
+    """(share of cycles, of program entries, of weight values or operands) of the layers
+    whose operands are both known at run time only (AND gates; Q (K^T V)'s gates, matrices
+    and product), or None if the model has none."""
+    from hwgen.compiler.ir import SpikeAnd, SpikeMatmul
+    gates = np.array([plan.name not in model or plan.operands is not None
+                      or isinstance(model[plan.name], (SpikeAnd, SpikeMatmul))
                       for plan in program.layers])
     if not gates.any():
         return None

@@ -6,21 +6,23 @@ Per head h of d features, step t and position (token) p, the LIF reads
     O[h d + j, p] = sum_i Q[h d + i, p] M[h, i, j],   M[h, i, j] = sum_q K[h d + i, q] V[h d + j, q]
 
 (``current_matmul(Q, spike_matmul(K, V))``, docs/semantics.md 4d). Both products have
-their two operands at run time; the accelerator computes them with what it has:
+their two operands at run time. The accelerator computes them with one mechanism besides
+what it has: a layer whose pairs multiply by **operands**, currents an earlier layer's
+TPPEs kept (docs/architecture.md), per step, instead of by weights: acc[t] += s[t] x[t].
 
-1. **AND gates** (:mod:`.spike_gates`): a layer of H d d P gates, gate (h, i, j, q) =
-   ``K[h d + i, q] AND V[h d + j, q]``.
-2. **The matrices M**: a layer of H d d neurons that never fire, neuron (h, i, j) summing
-   its P gates with weights of 1. Its input currents, M for the time chunk's steps, are
-   what it is for: each TPPE keeps them in its kept-current memory.
-3. **The product**: the LIF's layer, whose synapse reads Q with one "weight" per pair
-   (i, j) that is not a value but an operand: M[h, i, j], read per step from the kept
-   currents (``operands``), so that acc[t] += Q[t] * M[t] exactly. The scheduler puts
-   every neuron of column (h, j) of the product, and the d neurons (h, *, j) of M, on one
-   TPPE, so that the operands a TPPE reads are those it kept.
+1. **V, kept**: a layer of identity gates (:mod:`.spike_gates`) copying V, neuron (c, q)
+   firing exactly when V[c, q] does. Its input currents, V's spikes as 0 / 1, are what it
+   is for: each TPPE keeps them.
+2. **The matrices M**: a layer of H d d neurons that never fire, neuron (h, i, j) reading
+   K[h d + i, *] with operands the kept V[h d + j, *]: its input current is M[h, i, j],
+   kept in turn.
+3. **The product**: the LIF's layer, reading Q[h d + *, p] with operands the kept
+   M[h, *, j].
 
-The product layer's matrix holds 1 where a pair exists and its :class:`Operands` the M
-neuron each pair multiplies by.
+Every neuron of all three belongs to a feature ``group`` c = h d + j (:class:`Operands`);
+the scheduler puts a group's neurons of all three layers on one TPPE, so that the operands
+a TPPE reads are those it kept. Each layer's matrix holds 1 where a pair exists and its
+:class:`Operands` the source neuron each pair multiplies by.
 """
 
 from dataclasses import dataclass
@@ -34,9 +36,9 @@ from ..ir.neuron import signed_range
 from .spike_gates import FORGET, gate_dense, gate_lif
 from .unroll import UnrolledDense, signed_bits
 
-GATES_SUFFIX = ".and_gates"
-"""The gate layer of a ``spike_matmul`` op is named as the op with this suffix; the layer
-of its matrices is named as the op."""
+COPY_SUFFIX = ".values"
+"""The layer keeping V for a ``spike_matmul`` op is named as the op with this suffix; the
+layer of its matrices is named as the op."""
 
 
 @dataclass(frozen=True)
@@ -45,15 +47,17 @@ class Operands:
     input currents, kept by each TPPE for its own neurons, are the per-step operands;
     ``index`` (scipy.sparse CSR, the layer's matrix's nonzero pattern, sorted) per pair 1 +
     the ``source`` neuron whose current it multiplies by (1 +, so that no entry is a
-    stored zero)."""
+    stored zero). ``groups``: per row, its group (the feature h d + j of Q (K^T V) it
+    serves); ``source_groups`` the same for ``source``'s neurons. A TPPE computing any row
+    of a group computes all of them and ``source``'s neurons of the group, whose currents
+    the group's pairs read."""
 
     source: str
     index: object
     groups: object
-    """Per row, its column group: the feature h d + j of Q (K^T V) it computes. A TPPE
-    computing any row of a group computes all of them, and ``source``'s neurons of the
-    group (``source_groups``), whose currents the group's pairs read."""
     source_groups: object
+    reads: str = None
+    """The spiking op whose spikes the pairs read (K for M, Q for the product)."""
 
 
 @dataclass(frozen=True)
@@ -133,68 +137,74 @@ def _offsets(columns, sizes):
     return offsets, total
 
 
-def gate_layer(product, columns, types):
-    """The AND gates of ``product`` (:class:`UnrolledDense`, gate LIF): gate ((h d + i) d
-    + j) P + q = K[h d + i, q] AND V[h d + j, q]. ``columns``: the layer's spike sources in
-    its matrix's column order."""
-    heads, d, P = _tokens(types, product)
+def _operand_matrix(name, rows, columns, sources, shape, bits):
+    """An :class:`UnrolledDense` of 1s at (``rows``, ``columns``) whose pairs multiply by
+    the source neurons ``sources``, and the :class:`Operands` index of them."""
+    ones = scipy.sparse.csr_array((np.ones(rows.size, dtype=np.int64), (rows, columns)),
+                                  shape=shape)
+    index = scipy.sparse.csr_array((sources + 1, (rows, columns)), shape=shape)
+    for matrix in (ones, index):
+        matrix.sort_indices()
+    return UnrolledDense(name, ones, None, weight_bits=2, acc_bits=bits), index
+
+
+def copy_layer(product, columns, types):
+    """The layer keeping V (:class:`UnrolledDense`, gate LIF): neuron n copies V's neuron
+    n. ``columns``: its spike sources in its matrix's column order."""
     offsets, total = _offsets(columns, {name: types[name].size for name in columns})
-    h, i, j, q = (a.reshape(-1) for a in np.indices((heads, d, d, P)))
-    rows = np.arange(h.size, dtype=np.int64)
-    keys = offsets[product.k] + (h * d + i) * P + q
-    values = offsets[product.v] + (h * d + j) * P + q
-    name = product.matrices.name + GATES_SUFFIX
-    dense = gate_dense(name, np.concatenate([rows, rows]), np.concatenate([keys, values]),
-                       (rows.size, total))
-    return dense, gate_lif(name, np.full(rows.size, 2))
+    rows = np.arange(types[product.v].size, dtype=np.int64)
+    name = product.matrices.name + COPY_SUFFIX
+    dense = gate_dense(name, rows, offsets[product.v] + rows, (rows.size, total))
+    return dense, gate_lif(name, np.ones(rows.size))
 
 
-def matrix_layer(product, types):
-    """The layer of M (:class:`UnrolledDense`, LIF): neuron (h d + i) d + j sums the P
-    gates (h, i, j, *) of :func:`gate_layer`, its only source, and never fires; named as
-    the spike_matmul op, whose value its input currents are."""
+def matrix_layer(product, columns, types):
+    """The layer of M (:class:`UnrolledDense`, LIF, :class:`Operands`): neuron (h d + i) d
+    + j reads K[h d + i, q] times the kept V[h d + j, q] for every position q, and never
+    fires; named as the spike_matmul op, whose value its input currents are.
+    ``columns``: its spike sources in column order, the copy of V (no pair reads it) first."""
     heads, d, P = _tokens(types, product)
-    size = heads * d * d
-    gates = np.arange(size * P, dtype=np.int64)
-    weight = scipy.sparse.csr_array((np.ones(gates.size, dtype=np.int64),
-                                     (gates // P, gates)), shape=(size, gates.size))
+    copy = product.matrices.name + COPY_SUFFIX
+    sizes = {name: types[name].size for name in columns if name != copy}
+    sizes[copy] = heads * d * P
+    offsets, total = _offsets(columns, sizes)
+    h, i, j, q = (a.reshape(-1) for a in np.indices((heads, d, d, P)))
     name = product.matrices.name
+    dense, index = _operand_matrix(name, (h * d + i) * d + j,
+                                   offsets[product.k] + (h * d + i) * P + q,
+                                   (h * d + j) * P + q, (heads * d * d, total),
+                                   signed_bits(0, P))
+    m = np.arange(heads * d * d, dtype=np.int64)
     bits = types[name].bits
-    dense = UnrolledDense(name, weight, None, weight_bits=2, acc_bits=signed_bits(0, P))
-    silent = LIF(name, np.full(size, signed_range(bits)[1]), leak=FORGET, fire="gt",
+    silent = LIF(name, np.full(m.size, signed_range(bits)[1]), leak=FORGET, fire="gt",
                  reset="none", order="same_step", v_bits=bits)
-    return dense, silent
+    return dense, silent, Operands(name + COPY_SUFFIX, index, m // (d * d) * d + m % d,
+                                   np.arange(heads * d * P) // P, product.k)
 
 
 def product_matrix(product, columns, types):
-    """The product layer's matrix (:class:`UnrolledDense`, ones where a pair exists) and
-    its :class:`Operands`: row (h d + j) P + p reads Q[h d + i, p] for every i, times
-    M[h, i, j]. ``columns``: its spike sources in column order, the matrix layer (whose
-    columns it leaves empty) first."""
+    """The product layer's matrix (:class:`UnrolledDense`) and :class:`Operands`: row
+    (h d + j) P + p reads Q[h d + i, p] times the kept M[h, i, j] for every i.
+    ``columns``: its spike sources in column order, the matrix layer first."""
     heads, d, P = _tokens(types, product)
     sizes = {name: types[name].size for name in columns if name != product.matrices.name}
     sizes[product.matrices.name] = heads * d * d
     offsets, total = _offsets(columns, sizes)
     h, j, p, i = (a.reshape(-1) for a in np.indices((heads, d, P, d)))
-    rows = ((h * d + j) * P + p).astype(np.int64)
-    cols = offsets[product.q] + (h * d + i) * P + p
-    shape = (heads * d * P, total)
-    ones = scipy.sparse.csr_array((np.ones(rows.size, dtype=np.int64), (rows, cols)),
-                                  shape=shape)
-    index = scipy.sparse.csr_array(((h * d + i) * d + j + 1, (rows, cols)), shape=shape)
-    for matrix in (ones, index):
-        matrix.sort_indices()
-    dense = UnrolledDense(product.product.name, ones, None, weight_bits=2,
-                          acc_bits=types[product.product.name].bits)
+    dense, index = _operand_matrix(product.product.name, (h * d + j) * P + p,
+                                   offsets[product.q] + (h * d + i) * P + p,
+                                   (h * d + i) * d + j, (heads * d * P, total),
+                                   types[product.product.name].bits)
     m = np.arange(heads * d * d, dtype=np.int64)
-    return dense, Operands(product.matrices.name, index, np.arange(shape[0]) // P,
-                           m // (d * d) * d + m % d)
+    return dense, Operands(product.matrices.name, index, np.arange(heads * d * P) // P,
+                           m // (d * d) * d + m % d, product.q)
 
 
 def check_names(model, products):
-    """Refuse a model in which a gate layer's name is already an op's."""
+    """Refuse a model in which the name of a layer keeping V is already an op's."""
     for product in products.values():
-        name = product.matrices.name + GATES_SUFFIX
+        name = product.matrices.name + COPY_SUFFIX
         if name in model:
             raise UnsupportedError(f"{model[name].where}: its name is the one hwgen gives "
-                                   f"the AND gates of {product.matrices.where}; rename it")
+                                   f"the layer keeping V of {product.matrices.where}; "
+                                   f"rename it")

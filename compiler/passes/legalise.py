@@ -237,15 +237,14 @@ def legalise_for(model, config):
 
 def _product_layers(product, previous, types, order):
     """The three layers of a Q (K^T V) (:mod:`.attention`) after the layer ``previous``:
-    its AND gates, its matrices, and the product into its lif op."""
-    reads = sorted({product.k, product.v}, key=order.__getitem__)
-    aux = tuple(name for name in reads if name != previous)
-    dense, gates = attention.gate_layer(product, (previous, *aux), types)
+    V kept, its matrices, and the product into its lif op."""
+    aux = (product.v,) if product.v != previous else ()
+    dense, gates = attention.copy_layer(product, (previous, *aux), types)
     matrices = product.matrices
-    layers = [SpikingDense(dense, gates, previous,
-                           (f"{matrices.where} (its AND gates)",), aux)]
-    dense, silent = attention.matrix_layer(product, types)
-    layers.append(SpikingDense(dense, silent, gates.name, (matrices.where,)))
+    layers = [SpikingDense(dense, gates, previous, (f"{matrices.where} (V kept)",), aux)]
+    dense, silent, operands = attention.matrix_layer(product, (gates.name, product.k), types)
+    layers.append(SpikingDense(dense, silent, gates.name, (matrices.where,), (product.k,),
+                               operands=operands))
     dense, operands = attention.product_matrix(product, (matrices.name, product.q), types)
     layers.append(SpikingDense(dense, product.lif, matrices.name, (product.product.where,),
                                (product.q,), operands=operands))

@@ -94,22 +94,45 @@ def _current_buffers(chain):
     return result
 
 
-def _operand_groups(layer, product, costs, tppes):
-    """The assignment of the layer of matrices ``layer`` whose currents the layer
-    ``product`` reads as operands (:mod:`hwgen.compiler.passes.attention`): the operands'
-    column groups balanced over the TPPEs on ``costs`` (``layer``'s), each group's
-    neurons on its TPPE in index order. Returns (that :class:`Assignment`, the TPPE of
-    each group)."""
-    groups = np.asarray(product.operands.source_groups)
-    count = int(groups.max(initial=-1)) + 1
-    group_costs = np.bincount(groups, weights=costs, minlength=count)
-    placed = schedule_layer(group_costs, tppes)
-    tppe_of = np.zeros(count, dtype=np.int64)
-    for p, members in enumerate(placed.neurons):
-        tppe_of[list(members)] = p
-    neurons = tuple(tuple(int(n) for n in np.flatnonzero(tppe_of[groups] == p))
-                    for p in range(tppes))
-    return Assignment(neurons, tuple(float(costs[list(ns)].sum()) for ns in neurons)), tppe_of
+def _in_runs(costs, size, tppes):
+    """An assignment keeping runs of ``size`` consecutive neurons (a feature's positions)
+    together, balanced over the TPPEs on their summed ``costs``, each TPPE's in ascending
+    order."""
+    runs = np.arange(len(costs)) // size
+    placed = schedule_layer(np.bincount(runs, weights=costs), tppes)
+    neurons = tuple(tuple(int(n) for run in sorted(members)
+                          for n in range(run * size, min((run + 1) * size, len(costs))))
+                    for members in placed.neurons)
+    return Assignment(neurons, placed.estimated_cycles)
+
+
+def _in_groups(groups, tppe_of, tppes, key):
+    """Each TPPE's neurons when every neuron goes to the TPPE of its group (``tppe_of``:
+    per group), ordered by (group, ``key``, index)."""
+    return tuple(tuple(int(n) for n in sorted(np.flatnonzero(tppe_of[groups] == p),
+                                              key=lambda n: (groups[n], key[n], n)))
+                 for p in range(tppes))
+
+
+def _read_order(reader, source_size, position_of):
+    """Per neuron of ``reader``'s operand source, where the first row of its group in
+    ``reader`` finds the spike it multiplies by: its position in the spike fiber of
+    ``reader.operands.reads`` (``position_of``: neuron -> position). The source's neurons
+    of a group are placed in that order, so that a chunk entry's pairs, whose operands are
+    read at the entry's base + their rank, find them at consecutive addresses."""
+    operands = reader.operands
+    index = operands.index
+    groups = np.asarray(operands.groups)
+    offset = index.shape[1] - len(position_of)      # the columns before ``reads``'s
+    key = np.full(source_size, np.iinfo(np.int64).max, dtype=np.int64)
+    firsts = {}
+    for row in range(index.shape[0]):
+        firsts.setdefault(int(groups[row]), row)
+    for row in firsts.values():
+        pairs = slice(index.indptr[row], index.indptr[row + 1])
+        for column, source in zip(index.indices[pairs], index.data[pairs]):
+            key[source - 1] = position_of[column - offset]
+    return key
 
 
 def _operand_entries(fiber, index_values, address_of):
@@ -142,14 +165,16 @@ def compile_program(model, config, calibration_spikes=None):
     chain = legalise(model, keep_currents=bool(config.check().keep_currents))
     if calibration_spikes is not None:
         calibration_spikes = chain.spikes_of(calibration_spikes)
-    products = {layer.operands.source: layer for layer in chain.layers if layer.operands}
-    if products and config.join == "laggy":
-        product = next(iter(products.values()))
-        raise UnsupportedError(f"{product.lif.where}: reads Q (K^T V), a product by the "
-                               f"per-step currents of {product.operands.source!r}, which the "
-                               f"laggy join does not compute (config join = laggy); use "
-                               f"join=dual")
-    operand_tppes = {}          # {product layer: TPPE of each operand group}
+    # Operands (compiler/passes/attention.py): {source layer: the layer reading its kept
+    # currents}; the spikes those readers' pairs read, and {layer: TPPE of each group}
+    readers = {layer.operands.source: layer for layer in chain.layers if layer.operands}
+    spikes_read = {layer.operands.reads: layer for layer in chain.layers if layer.operands}
+    if readers and config.join == "laggy":
+        product = next(layer for layer in readers.values() if layer.name not in readers)
+        raise UnsupportedError(f"{product.lif.where}: reads Q (K^T V), whose products by "
+                               f"per-step currents kept in the TPPEs the laggy join does not "
+                               f"compute (config join = laggy); use join=dual")
+    group_tppes = {}
     shapes = {name: getattr(value, "shape", ()) for name, value in model.infer().items()}
     config, time_chunk_estimates = resolve_widths(config.check(), model, chain,
                                                   calibration_spikes)
@@ -219,16 +244,45 @@ def compile_program(model, config, calibration_spikes=None):
         if layer.dense.recurrent:
             # walked once per sub-pass, T_c times a chunk (docs/architecture.md)
             costs = costs * config.time_chunk
-        if layer.name in products:
-            # the operands of a product's column group on the TPPE computing the group
-            assignment, operand_tppes[products[layer.name].name] = _operand_groups(
-                layer, products[layer.name], costs, P)
-        elif layer.operands is not None:
-            tppe_of = operand_tppes[layer.name][np.asarray(layer.operands.groups)]
-            assignment = token_major(Assignment(
-                tuple(tuple(int(n) for n in np.flatnonzero(tppe_of == p)) for p in range(P)),
-                tuple(float(costs[tppe_of == p].sum()) for p in range(P))),
-                shapes[layer.name])
+        if layer.operands is not None or layer.name in readers:
+            # a group's neurons, and the operands they read, on one TPPE
+            groups = np.asarray(layer.operands.groups if layer.operands is not None
+                                else readers[layer.name].operands.source_groups)
+            tppe_of = group_tppes.get(layer.operands.source) if layer.operands else None
+            if tppe_of is None:             # the first of the family: balance its groups
+                count = int(groups.max(initial=-1)) + 1
+                placed = schedule_layer(np.bincount(groups, weights=costs, minlength=count),
+                                        P)
+                tppe_of = np.zeros(count, dtype=np.int64)
+                for p, members in enumerate(placed.neurons):
+                    tppe_of[list(members)] = p
+            group_tppes[layer.name] = tppe_of
+            key = np.zeros(layer.outputs, dtype=np.int64)
+            if layer.name in readers:
+                reader = readers[layer.name]
+                reads = reader.operands.reads
+                plan = next((plan for plan in plans if plan.name == reads), None)
+                order = plan.output_slots if plan is not None else range(input_size)
+                position_of = np.zeros(max(order, default=-1) + 1, dtype=np.int64)
+                for position, n in enumerate(order):
+                    if n >= 0:
+                        position_of[n] = position
+                key = _read_order(reader, layer.outputs, position_of)
+            neurons = _in_groups(groups, tppe_of, P, key)
+            assignment = Assignment(neurons, tuple(float(costs[list(ns)].sum())
+                                                   for ns in neurons))
+            if layer.name not in readers:
+                assignment = token_major(assignment, shapes.get(layer.name, ()))
+        elif layer.name in spikes_read and not last:
+            # spikes whose pairs read operands: whole features on a TPPE, so that every
+            # position's features come in one order (Q: the product reads a position's
+            # features, position-major) and a feature's positions in consecutive slots
+            # (K: the matrices read a feature's positions, feature-major)
+            features = shapes[layer.name][0]
+            assignment = _in_runs(costs, layer.outputs // features, P)
+            is_k = spikes_read[layer.name].name in readers     # the matrices read it
+            if not is_k:
+                assignment = token_major(assignment, shapes[layer.name])
         elif layer.adds_current is not None:
             # neuron k of a TPPE adds the current its k-th neuron kept in that layer
             keeper = next(plan for plan in plans if plan.name == layer.adds_current)
@@ -327,7 +381,7 @@ def compile_program(model, config, calibration_spikes=None):
                               max((mode.leak_bits for mode in modes), default=0), pairs,
                               residual=bool(kept), max_pool=max_pool,
                               current_buffers=max(w for w, _ in buffers),
-                              operands=bool(products))
+                              operands=bool(readers))
     entries = [[pack_entry(layouts, kind, values) for kind, values in tppe]
                for tppe in per_tppe]
     descriptors = [layouts["layer"].pack(mode=plan.mode, last=int(plan.last), **{

@@ -256,7 +256,7 @@ def _product(k="t", v="t2", consumer=None):
 
 def test_q_ktv_runs_as_three_layers_and_its_misuses_are_refused():
     plans = [plan.name for plan in compile_program(_product(), config()).layers]
-    assert plans == ["t", "ktv.and_gates", "ktv", "attn"]      # the input kept for Q
+    assert plans == ["t", "ktv.values", "ktv", "attn"]      # the input kept for Q
     with pytest.raises(UnsupportedError, match=re.escape(
             "current_matmul 'qktv': the accelerator runs current_matmul only as the whole "
             "input of one lif op (Spikformer's attn_lif); it feeds 'attn', 'attn2'")):
@@ -267,15 +267,15 @@ def test_q_ktv_runs_as_three_layers_and_its_misuses_are_refused():
             "spiking op")):
         compile_program(_product(k="pool", v="pool2"), config())
     with pytest.raises(UnsupportedError, match=re.escape(
-            "lif 'attn': reads Q (K^T V), a product by the per-step currents of 'ktv', "
-            "which the laggy join does not compute (config join = laggy); use join=dual")):
+            "lif 'attn': reads Q (K^T V), whose products by per-step currents kept in the "
+            "TPPEs the laggy join does not compute (config join = laggy); use join=dual")):
         compile_program(_product(), config("join=laggy"))
     model = _product()
     model.add(Flatten("flat"), "attn")
     model.add(Dense("d", np.ones((2, 32)), weight_bits=2, acc_bits=8), "flat")
-    model.add(LIF("ktv.and_gates", np.ones(2, dtype=int), v_bits=6), "d")
+    model.add(LIF("ktv.values", np.ones(2, dtype=int), v_bits=6), "d")
     with pytest.raises(UnsupportedError, match=re.escape(
-            "lif 'ktv.and_gates': its name is the one hwgen gives the AND gates of "
+            "lif 'ktv.values': its name is the one hwgen gives the layer keeping V of "
             "spike_matmul 'ktv'; rename it")):
         compile_program(model, config())
 

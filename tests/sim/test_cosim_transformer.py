@@ -63,7 +63,7 @@ def test_attention_blocks_are_bit_exact(tokens, features, settings, draw, tmp_pa
     # the attention is exercised: masks and masked queries spike on some samples, and the
     # readout predicts from the RTL's membranes what the reference predicts
     if "vmax" not in draw.thresholds[1:3]:          # K and V may spike
-        for name in (("attn.ktv.and_gates", "attn.attn_lif") if draw.mask == "ktv" else
+        for name in (("attn.ktv.values", "attn.attn_lif") if draw.mask == "ktv" else
                      ("attn.kv", "attn.masked")):
             assert result.trace.spikes[name].any(), name
     assert np.array_equal(result.rtl_predictions, result.trace.predictions)
@@ -104,11 +104,13 @@ def test_a_kept_residual_stream_of_currents_is_bit_exact(tokens, settings, tmp_p
     assert results[1].cycles.mean() < results[0].cycles.mean()
 
 
-def _strong_random(model, seed):
-    """``model`` (torch_transformer modules) with random batch-norm statistics and weights
-    3x their initialisation, enough current for every layer to spike; in eval mode."""
+def _strong_random(make, seed):
+    """The model ``make()`` builds (torch_transformer modules) with its initialisation
+    seeded, random batch-norm statistics and weights 3x their initialisation, enough
+    current for every layer to spike; in eval mode."""
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
+    model = make()
     for bn in model.modules():
         if isinstance(bn, torch.nn.BatchNorm2d):
             bn.running_mean.uniform_(-0.3, 0.3, generator=generator)
@@ -131,15 +133,16 @@ def test_q_ktv_models_exported_from_pytorch_are_bit_exact(architecture, settings
     the PyTorch frontend's post-training quantization."""
     from hwgen.compiler.frontends import torch_transformer as tt
     T = 4
-    model = (tt.Spikformer(1, 8, 2, 8, 2, 1, 16, 10) if architecture == "spikformer" else
-             tt.SpikeDrivenTransformer(1, 8, 2, 8, 2, 1, 16, 10, attention="v2"))
-    ir = tt.export(_strong_random(model, 0), T)
+    model = _strong_random(
+        (lambda: tt.Spikformer(1, 8, 2, 8, 2, 1, 16, 10)) if architecture == "spikformer" else
+        (lambda: tt.SpikeDrivenTransformer(1, 8, 2, 8, 2, 1, 16, 10, attention="v2")), 0)
+    ir = tt.export(model, T)
     x = (np.random.default_rng(0).random((8, T, 1, 8, 8)) < 0.4).astype(np.uint8)
     program = compile_program(ir, hardware_config.load(None, settings))
-    product = next(plan for plan in program.layers if plan.operands is not None)
-    assert product.name == "blocks.0.attn.attn_lif"
-    assert product.operands == "blocks.0.attn.ktv"
+    reads = {plan.name: plan.operands for plan in program.layers if plan.operands}
+    assert reads == {"blocks.0.attn.ktv": "blocks.0.attn.ktv.values",
+                     "blocks.0.attn.attn_lif": "blocks.0.attn.ktv"}
     result = cosimulate(build_directory.write(program, ir, tmp_path / "b"), x)
     assert result.verdict.bit_exact, result.verdict.first_mismatch
-    for name in ("blocks.0.attn.ktv.and_gates", "blocks.0.attn.attn_lif"):
+    for name in ("blocks.0.attn.ktv.values", "blocks.0.attn.attn_lif"):
         assert result.trace.spikes[name].any(), name
