@@ -14,6 +14,7 @@ from hwgen.compiler.ir import (LI, LIF, Dense, Flatten, Input, Leak, Model, Read
                               TokenSum, reference)
 from hwgen.compiler.ir.spike_words import spikes_to_words
 from hwgen.compiler.passes.legalise import legalise
+from hwgen.compiler.passes.legalise import legalise_for
 from hwgen.compiler.passes.spike_gates import and_gates, gate_lif, input_copy, silent_lif
 from hwgen.compiler.scheduler.program import compile_program
 from hwgen.errors import UnsupportedError
@@ -96,8 +97,10 @@ def attention_draws(draw):
         leak_shift=draw(st.integers(0, 3)), fire=draw(st.sampled_from(["ge", "gt"])),
         reset=draw(st.sampled_from(["zero", "subtract", "none"])),
         order=draw(st.sampled_from(["same_step", "delayed"])),
-        v_bits=draw(st.integers(6, 12)), mask=draw(st.sampled_from(["feature", "hadamard"])),
-        shortcut=draw(st.booleans()))
+        v_bits=draw(st.integers(6, 12)),
+        mask=draw(st.sampled_from(["feature", "hadamard", "ktv"])),
+        shortcut=draw(st.booleans()), stream=draw(st.booleans()),
+        heads=draw(st.integers(1, 4)))
 
 
 @settings(max_examples=60, deadline=None)
@@ -109,9 +112,10 @@ def attention_draws(draw):
 def test_attention_blocks_compile_to_programs_that_compute_the_reference(
         draw, tokens, features, timesteps, tppes, chunk, data):
     """Every layer of an SDSA block (the Q, K, V layers reading a kept layer, the AND gates,
-    the column sum, the shortcut from the model's input through its copy, the membrane
-    readout) as the program model walks the compiled program, on random, all-silent and
-    all-spiking inputs."""
+    the column sum, the shortcut from the model's input through its copy, a kept stream
+    of currents, the membrane readout) or of a Q (K^T V) block (V kept, the matrices and
+    the product reading kept currents as operands, in 1 to 4 heads) as the program model
+    walks the compiled program, on random, all-silent and all-spiking inputs."""
     model = sdsa_model(draw, tokens, features, timesteps)
     time_chunk = data.draw(st.sampled_from([t for t in (1, 2, 4, 8) if timesteps % t == 0]))
     config = hardware_config.load(None, [f"tppes={tppes}", f"chunk={chunk}",
@@ -121,8 +125,9 @@ def test_attention_blocks_compile_to_programs_that_compute_the_reference(
     x = (rng.random((3, timesteps, features, *tokens)) < 0.5).astype(np.uint8)
     x[0], x[1] = 0, 1
     trace = reference.run(model, x)
+    spikes = legalise_for(model, program.config).spikes_of(trace.spikes)
     layers, membranes = program_model.run(program, x.reshape(3, timesteps, -1))
     for plan in program.layers:
-        assert np.array_equal(layers[plan.name], spikes_to_words(trace.spikes[plan.name])), \
+        assert np.array_equal(layers[plan.name], spikes_to_words(spikes[plan.name])), \
             plan.name
     assert np.array_equal(membranes, trace.membranes["logits"])

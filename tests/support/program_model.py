@@ -3,7 +3,8 @@
 It walks each TPPE's fiber program exactly as the hardware does: spike fibers in the
 fixed-stride chunk format, the inner join by prefix popcounts on both masks, weights read
 from each TPPE's packed weight memory at each chunk entry's weight base, T accumulators, the
-LIF of docs/semantics.md, and output compression into the next layer's fiber. Agreement
+LIF of docs/semantics.md, kept currents (added at the LIF, or read per step as a product's
+operands), and output compression into the next layer's fiber. Agreement
 with :mod:`hwgen.compiler.ir.reference` shows the compiler's program (placement, permutation, packing)
 is right independently of the RTL; the RTL's unit tests use its pieces as models.
 """
@@ -61,6 +62,8 @@ def run_sample(program, input_words):
     decoded = [decode_entries(program, p) for p in range(program.tppes)]
     outputs, membranes, kept = {}, None, {}
     owner = {pair: name for name, pair in program.pair_of().items()}
+    # each TPPE's kept-current buffers: {buffer: {position in the layer: T currents}}
+    currents = [{} for _ in range(program.tppes)]
     for index, plan in enumerate(program.layers):
         mode = program.modes[plan.mode]
         slot_words = {}
@@ -68,6 +71,9 @@ def run_sample(program, input_words):
         for p in range(program.tppes):
             entries = decoded[p][index]
             position = 0
+            neuron = 0              # the neuron's position in the layer on this TPPE
+            read_buffer = currents[p].get(plan.current_read, {})
+            write_buffer = currents[p].setdefault(plan.current_write, {})
             running = None          # the maximum over a pooling window's rows so far
             while position < len(entries):
                 _, header = entries[position]
@@ -87,8 +93,10 @@ def run_sample(program, input_words):
                             word = read.words[chunk["chunk"] * W + prefix_popcount(smask, bit)]
                             # the entry's run of values starts at its wbase (runs are
                             # stored once per TPPE and shared, scheduler/fibers.py)
-                            weight = program.weights[p][chunk["wbase"] +
-                                                       prefix_popcount(chunk["mask"], bit)]
+                            address = chunk["wbase"] + prefix_popcount(chunk["mask"], bit)
+                            # a product's operand: the kept currents there, one per step
+                            weight = read_buffer[address] if plan.operands else \
+                                program.weights[p][address]
                             acc += weight * ((word >> np.arange(T)) & 1)
                 current = acc + header["bias"]
                 if header.get("partial"):           # a pooling window's row: max only
@@ -96,6 +104,11 @@ def run_sample(program, input_words):
                     continue
                 if running is not None:
                     current, running = np.maximum(running, current), None
+                if plan.current_read and not plan.operands:
+                    current = current + read_buffer[neuron]
+                if plan.current_write:
+                    write_buffer[neuron] = current
+                neuron += 1
                 word, v = neuron_lif(mode, header["theta"], current, header.get("leak"))
                 slot_words[header["slot"]] = word
                 results[header["slot"]] = (word, v)
