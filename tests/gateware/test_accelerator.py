@@ -3,6 +3,7 @@ the determinism of what `hwgen compile` writes."""
 
 import hashlib
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -84,6 +85,25 @@ def test_all_silent_and_all_active_inputs(join, fetch_width):
         ((words, membranes, _, _),) = run_inferences(program, spikes_to_words(spikes))
         assert words == spikes_to_words(trace.spikes["lif2"])[0].tolist()
         assert membranes == trace.membranes["lif2"][0].tolist()
+
+
+@pytest.mark.parametrize("settings", [["tppes=3", "chunk=8"],
+                                      ["tppes=2", "chunk=4", "fetch_width=2", "write_lanes=2"]])
+def test_q_ktv_runs_in_the_amaranth_simulator(settings):
+    """Spikformer's attention (V kept, the matrices and the product reading kept currents
+    as operands, 2 heads), read out by the final membranes of a dense head."""
+    from attention_models import AttentionDraw, sdsa_model
+    draw = AttentionDraw(seed=4, weight_bits=4, thresholds=("one",) * 4 + ("typical",),
+                         leak_shift=1, fire="ge", reset="subtract", order="same_step",
+                         v_bits=10, mask="ktv", heads=2)
+    model = sdsa_model(draw, (4,), 4, 4)
+    x = (np.random.default_rng(1).random((2, 4, 4, 4)) < 0.5).astype(np.uint8)
+    program = compile_program(model, hardware_config.load(None, settings))
+    trace = reference.run(model, x)
+    assert trace.spikes["attn.attn_lif"].any()
+    out = run_inferences(program, spikes_to_words(x.reshape(2, 4, -1)))
+    for sample, (_, membranes, _, _) in enumerate(out):
+        assert membranes == trace.membranes["logits"][sample].tolist()
 
 
 def test_unresolved_program_is_refused(refuses):
@@ -179,4 +199,11 @@ def test_the_tppe_is_refused_bad_parameters(refuses):
     refuses(lambda: TPPE(g, program.layouts, program.modes, program_depth=8, weight_depth=8,
                          join="lazy"), ValueError,
             "TPPE: join 'lazy' must be one of dual, laggy")
+    refuses(lambda: replace(g, operands=True, current_buffers=0), ValueError,
+            re.escape("Geometry: operands (kept currents read as weights) need "
+                      "current_buffers"))
+    refuses(lambda: TPPE(replace(g, operands=True, current_buffers=1), program.layouts,
+                         program.modes, program_depth=8, weight_depth=8, join="laggy"),
+            ValueError, re.escape("TPPE: the laggy join cannot multiply by kept currents "
+                                  "(geometry.operands); use the dual join"))
     Fragment.get(tppe, None)            # used, so that it draws no warning when collected
