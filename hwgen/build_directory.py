@@ -69,8 +69,12 @@ def layer_sparsity(program, model, calibration_spikes=None):
     and, measured on the calibration inputs if given (else None), the expected fraction of
     input and output neuron-steps without a spike."""
     result = []
-    for plan, layer in zip(program.layers, legalise_for(model, program.config).layers):
-        weights = getattr(model[plan.dense], "weight", layer.dense.weight)
+    chain = legalise_for(model, program.config)
+    if calibration_spikes is not None:      # with the layers no model op names
+        calibration_spikes = chain.spikes_of(calibration_spikes)
+    for plan, layer in zip(program.layers, chain.layers):
+        op = model[plan.dense] if plan.dense in model else None
+        weights = getattr(op, "weight", layer.dense.weight)
         if scipy.sparse.issparse(weights):                  # an unrolled layer's matrix
             zeros = 1 - np.count_nonzero(weights.data) / (weights.shape[0] * weights.shape[1])
         else:

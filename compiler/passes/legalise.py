@@ -76,6 +76,9 @@ class SpikingDense:
         ``sum_pool2d 'p1', conv2d 'c2' (unrolled)``."""
         kept = (f" + the currents kept by {self.adds_current!r}"
                 if self.adds_current is not None else "")
+        if self.operands is not None:
+            return (f"{', '.join(self.unrolled)} (times the currents kept by "
+                    f"{self.operands.source!r})")
         if not self.unrolled:
             return self.dense.where + kept
         return f"{', '.join(self.unrolled)} (unrolled){kept}"

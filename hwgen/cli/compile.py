@@ -108,6 +108,11 @@ def print_summary(program, build):
     if kept:
         console.print("membrane shortcuts kept, not recomputed (keep_currents): "
                       + "; ".join(kept))
+    operands = [f"{layer.name} multiplies by {layer.operands}'s kept currents"
+                for layer in program.layers if layer.operands is not None]
+    if operands:
+        console.print("products by kept currents, per step (Q (K^T V)): "
+                      + "; ".join(operands))
     if sparsity and sparsity[0]["input_spike_sparsity"] is None:
         console.print("silent inputs / outputs: the fraction of neuron-steps without a "
                       "spike, expected from --calibration inputs (none given)")

@@ -126,3 +126,33 @@ def test_simulate_checks_inputs_before_building(small, tmp_path):
     result = invoke("simulate", folder / "build", "--inputs", tmp_path / "bad.npz")
     assert result.exit_code == 1
     assert "spike trains have shape (2, 4, 29)" in result.output
+
+
+@pytest.mark.verilator
+@pytest.mark.slow
+def test_a_spikformer_file_compiles_with_calibration_and_simulates_bit_exact(tmp_path):
+    """Spikformer's Q (K^T V) through the commands a user runs: its extra layers (V kept,
+    the matrices) appear in the report and the simulation like any layer."""
+    import torch
+    from hwgen.compiler.frontends import torch_transformer as tt
+    torch.manual_seed(2)
+    module = tt.Spikformer(1, 8, 2, 8, 2, 1, 16, 10).eval()
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.mul_(3)
+    native.save(tt.export(module, 4), tmp_path / "spikformer.hwgen")
+    x = (np.random.default_rng(0).random((4, 4, 1, 8, 8)) < 0.4).astype(np.uint8)
+    np.savez(tmp_path / "inputs.npz", inputs=x)
+    result = invoke("compile", tmp_path / "spikformer.hwgen", "-o", tmp_path / "build",
+                    "--calibration", tmp_path / "inputs.npz")
+    assert result.exit_code == 0, result.output
+    assert ("products by kept currents, per step (Q (K^T V)): blocks.0.attn.ktv multiplies "
+            "by blocks.0.attn.ktv.values's kept currents; blocks.0.attn.attn_lif multiplies "
+            "by blocks.0.attn.ktv's kept currents") in " ".join(result.output.split())
+    result = invoke("simulate", tmp_path / "build", "--inputs", tmp_path / "inputs.npz")
+    assert result.exit_code == 0, result.output
+    assert "bit-exact: yes, all 4 samples" in result.output
+    report = json.loads((tmp_path / "build/sim/results.json").read_text())
+    names = [layer["name"] for layer in report["layers"]]
+    assert names[names.index("blocks.0.attn.ktv.values"):][:3] == [
+        "blocks.0.attn.ktv.values", "blocks.0.attn.ktv", "blocks.0.attn.attn_lif"]
