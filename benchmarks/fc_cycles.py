@@ -39,7 +39,7 @@ from hwgen import build_directory, bundled
 from hwgen.compiler.scheduler.cycle_model import layer_overhead
 from hwgen.sim.compare import write_bound
 from hwgen.sim.cosim import cosimulate
-from hwgen.sim.workloads import NeuronMode, random_workload
+from hwgen.sim.workloads import NeuronMode, random_transformer, random_workload
 
 
 def workloads(quick, only=None):
@@ -86,27 +86,11 @@ def workloads(quick, only=None):
 
 def q_ktv_workload(architecture, samples=12, T=8):
     """A Spikformer (``spikformer``) or Spike-driven Transformer v2 (``sdt_v2``) of
-    @digits_transformer's size (16 tokens of 2x2 patches of an 8x8 image, 32 features in 2
-    heads, one block, MLP 64), its weights random (seeded, 3x PyTorch's initialisation and
-    random batch norms, so that every layer spikes; not trained: it measures cycles, not
-    accuracy), through the PyTorch frontend; with ``samples`` random input spike trains
-    (30 % dense). Returns (model, spikes)."""
-    import torch
-    from hwgen.compiler.frontends import torch_transformer as tt
-    torch.manual_seed(0)
-    generator = torch.Generator().manual_seed(0)
-    module = (tt.Spikformer(1, 8, 2, 32, 2, 1, 64, 10) if architecture == "spikformer" else
-              tt.SpikeDrivenTransformer(1, 8, 2, 32, 2, 1, 64, 10, attention="v2"))
-    with torch.no_grad():
-        for bn in module.modules():
-            if isinstance(bn, torch.nn.BatchNorm2d):
-                bn.running_mean.uniform_(-0.3, 0.3, generator=generator)
-                bn.running_var.uniform_(0.5, 2.0, generator=generator)
-                bn.weight.uniform_(0.5, 1.5, generator=generator)
-                bn.bias.uniform_(-0.3, 0.3, generator=generator)
-        for parameter in module.parameters():
-            parameter.mul_(3)
-    model = tt.export(module.eval(), T)
+    @digits_transformer's size (16 tokens, 32 features in 2 heads, one block, MLP 64),
+    random (:func:`~hwgen.sim.workloads.random_transformer`: it measures cycles, not
+    accuracy), with ``samples`` random input spike trains (30 % dense). Returns (model,
+    spikes)."""
+    model = random_transformer(architecture, dim=32, heads=2, hidden=64, timesteps=T)
     spikes = (np.random.default_rng(0).random((samples, T, 1, 8, 8)) < 0.3).astype(np.uint8)
     return model, spikes
 

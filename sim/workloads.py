@@ -1,8 +1,10 @@
-"""Synthetic fully-connected SNN workloads for tests and benchmarks.
+"""Synthetic SNN workloads for tests and benchmarks.
 
 A workload is a random integer model plus random inputs with chosen weight and spike
 densities and neuron modes, reproducible from a seed. The accelerator tests sweep these
-over hardware configurations; the benchmarks measure cycles on them.
+over hardware configurations; the benchmarks measure cycles on them. Random spiking
+transformers (:func:`random_transformer`) come from hwgen's PyTorch modules (torch is
+imported only for them).
 """
 
 from dataclasses import dataclass, field
@@ -123,3 +125,46 @@ def random_workload(seed, sizes, timesteps, *, samples=4, spike_density=0.3,
                                     "silent_fraction": silent_fraction, **{
                                         k: v for k, v in model_options.items()
                                         if k != "modes"}})
+
+
+TRANSFORMERS = ("sdt_v1", "sdt_v2", "spikformer")
+"""The architectures :func:`random_transformer` builds."""
+
+
+def random_batch_norms(module, generator):
+    """Random running statistics and affine parameters in every BatchNorm2d of ``module``
+    (a torch module), so that a model in evaluation mode folds non-trivial batch norms."""
+    import torch
+    with torch.no_grad():
+        for bn in module.modules():
+            if isinstance(bn, torch.nn.BatchNorm2d):
+                bn.running_mean.uniform_(-0.3, 0.3, generator=generator)
+                bn.running_var.uniform_(0.5, 2.0, generator=generator)
+                bn.weight.uniform_(0.5, 1.5, generator=generator)
+                bn.bias.uniform_(-0.3, 0.3, generator=generator)
+
+
+def random_transformer(architecture, *, dim, heads, hidden, timesteps, seed=0):
+    """A spiking transformer of hwgen's PyTorch modules on 8x8 single-channel inputs in 2x2
+    patches (16 tokens of ``dim`` features in ``heads`` heads, one block, MLP ``hidden``,
+    10 classes), seeded: random batch norms and weights 3x PyTorch's initialisation, so that
+    every layer spikes (not trained: for cycles and bit-exactness, not accuracy); exported
+    through the frontend's post-training quantization. ``architecture``: one of
+    :data:`TRANSFORMERS` (Spike-driven Transformer v1 or v2, Spikformer)."""
+    import torch
+    from hwgen.compiler.frontends import torch_transformer as tt
+    if architecture not in TRANSFORMERS:
+        raise ValueError(f"random_transformer: architecture {architecture!r} must be one of "
+                         f"{', '.join(TRANSFORMERS)}")
+    torch.manual_seed(seed)
+    if architecture == "spikformer":
+        module = tt.Spikformer(1, 8, 2, dim, heads, 1, hidden, 10)
+    else:
+        module = tt.SpikeDrivenTransformer(1, 8, 2, dim, heads, 1, hidden, 10,
+                                           attention="v2" if architecture == "sdt_v2" else
+                                           "sdsa")
+    random_batch_norms(module, torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.mul_(3)
+    return tt.export(module.eval(), timesteps)

@@ -133,14 +133,9 @@ def test_simulate_checks_inputs_before_building(small, tmp_path):
 def test_a_spikformer_file_compiles_with_calibration_and_simulates_bit_exact(tmp_path):
     """Spikformer's Q (K^T V) through the commands a user runs: its extra layers (V kept,
     the matrices) appear in the report and the simulation like any layer."""
-    import torch
-    from hwgen.compiler.frontends import torch_transformer as tt
-    torch.manual_seed(2)
-    module = tt.Spikformer(1, 8, 2, 8, 2, 1, 16, 10).eval()
-    with torch.no_grad():
-        for parameter in module.parameters():
-            parameter.mul_(3)
-    native.save(tt.export(module, 4), tmp_path / "spikformer.hwgen")
+    from hwgen.sim.workloads import random_transformer
+    native.save(random_transformer("spikformer", dim=8, heads=2, hidden=16, timesteps=4),
+                tmp_path / "spikformer.hwgen")
     x = (np.random.default_rng(0).random((4, 4, 1, 8, 8)) < 0.4).astype(np.uint8)
     np.savez(tmp_path / "inputs.npz", inputs=x)
     result = invoke("compile", tmp_path / "spikformer.hwgen", "-o", tmp_path / "build",

@@ -17,6 +17,7 @@ from hwgen.errors import UnsupportedError
 
 torch = pytest.importorskip("torch")
 from hwgen.compiler.frontends import torch_transformer as tt  # noqa: E402  (needs torch)
+from hwgen.sim.workloads import random_batch_norms  # noqa: E402
 
 
 class _SpikingJelly:
@@ -37,15 +38,6 @@ def sj():
 
 
 T = 4
-
-
-def _randomise_norms(module, generator):
-    for bn in module.modules():
-        if isinstance(bn, torch.nn.BatchNorm2d):
-            bn.running_mean.uniform_(-0.3, 0.3, generator=generator)
-            bn.running_var.uniform_(0.5, 2.0, generator=generator)
-            bn.weight.data.uniform_(0.5, 1.5, generator=generator)
-            bn.bias.data.uniform_(-0.3, 0.3, generator=generator)
 
 
 def _copy(conv_bn, sj_conv, sj_bn):
@@ -73,7 +65,7 @@ def generator():
 @pytest.mark.parametrize("heads", [1, 2])
 def test_sdsa_is_spikingjellys_spike_driven_self_attention(sj, generator, heads):
     ours = tt.SDSA(8, heads)
-    _randomise_norms(ours, generator)
+    random_batch_norms(ours, generator)
     with torch.no_grad():
         for parameter in ours.parameters():
             parameter.mul_(3)                   # enough current for every layer to spike
@@ -101,7 +93,7 @@ def test_sdsa_is_spikingjellys_spike_driven_self_attention(sj, generator, heads)
 @pytest.mark.parametrize("hidden", [16, 8])
 def test_mlp_is_spikingjellys_spike_driven_transformer_mlp(sj, generator, hidden):
     ours = tt.MLP(8, hidden)
-    _randomise_norms(ours, generator)
+    random_batch_norms(ours, generator)
     theirs = sj.sdt._MLP(8, hidden, None, {})
     _copy(ours.fc1, theirs.fc1, theirs.bn1)
     _copy(ours.fc2, theirs.fc2, theirs.bn2)
@@ -117,7 +109,7 @@ def _model(generator, *, depth=2, heads=2, hidden=16, dim=8, head="mean", rpe=Tr
            attention="sdsa"):
     model = tt.SpikeDrivenTransformer(1, 8, 2, dim, heads, depth, hidden, 10, head=head,
                                       rpe=rpe, attention=attention)
-    _randomise_norms(model, generator)
+    random_batch_norms(model, generator)
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.mul_(3)                   # enough current for every layer to spike
@@ -246,7 +238,7 @@ def _copy_1d(conv_bn, sj_pair):
 
 
 def _strengthen(module, generator):
-    _randomise_norms(module, generator)
+    random_batch_norms(module, generator)
     with torch.no_grad():
         for parameter in module.parameters():
             parameter.mul_(3)                   # enough current for every layer to spike

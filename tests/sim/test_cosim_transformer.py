@@ -15,13 +15,13 @@ the banked write bus:
 
 import numpy as np
 import pytest
-import torch
 
 from attention_models import AttentionDraw, sdsa_model
 from hwgen import build_directory
 from hwgen.compiler import hardware_config
 from hwgen.compiler.scheduler.program import compile_program
 from hwgen.sim.cosim import cosimulate
+from hwgen.sim.workloads import random_transformer
 
 pytestmark = [pytest.mark.verilator, pytest.mark.slow]
 
@@ -104,25 +104,6 @@ def test_a_kept_residual_stream_of_currents_is_bit_exact(tokens, settings, tmp_p
     assert results[1].cycles.mean() < results[0].cycles.mean()
 
 
-def _strong_random(make, seed):
-    """The model ``make()`` builds (torch_transformer modules) with its initialisation
-    seeded, random batch-norm statistics and weights 3x their initialisation, enough
-    current for every layer to spike; in eval mode."""
-    generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    model = make()
-    for bn in model.modules():
-        if isinstance(bn, torch.nn.BatchNorm2d):
-            bn.running_mean.uniform_(-0.3, 0.3, generator=generator)
-            bn.running_var.uniform_(0.5, 2.0, generator=generator)
-            bn.weight.data.uniform_(0.5, 1.5, generator=generator)
-            bn.bias.data.uniform_(-0.3, 0.3, generator=generator)
-    with torch.no_grad():
-        for parameter in model.parameters():
-            parameter.mul_(3)
-    return model.eval()
-
-
 @pytest.mark.parametrize("architecture, settings", [
     ("spikformer", []),
     ("sdt_v2", ["tppes=3", "time_chunk=2"]),
@@ -131,12 +112,8 @@ def test_q_ktv_models_exported_from_pytorch_are_bit_exact(architecture, settings
     """A Spikformer (SSA, spike residuals) and a Spike-driven Transformer v2 (its Q (K^T V)
     on the kept residual stream of currents), 16 tokens of 8 features in 2 heads, through
     the PyTorch frontend's post-training quantization."""
-    from hwgen.compiler.frontends import torch_transformer as tt
     T = 4
-    model = _strong_random(
-        (lambda: tt.Spikformer(1, 8, 2, 8, 2, 1, 16, 10)) if architecture == "spikformer" else
-        (lambda: tt.SpikeDrivenTransformer(1, 8, 2, 8, 2, 1, 16, 10, attention="v2")), 0)
-    ir = tt.export(model, T)
+    ir = random_transformer(architecture, dim=8, heads=2, hidden=16, timesteps=T)
     x = (np.random.default_rng(0).random((8, T, 1, 8, 8)) < 0.4).astype(np.uint8)
     program = compile_program(ir, hardware_config.load(None, settings))
     reads = {plan.name: plan.operands for plan in program.layers if plan.operands}
