@@ -273,6 +273,13 @@ def compile_program(model, config, calibration_spikes=None):
                                                    for ns in neurons))
             if layer.name not in readers:
                 assignment = token_major(assignment, shapes.get(layer.name, ()))
+        elif layer.adds_current is not None:
+            # neuron k of a TPPE adds the current its k-th neuron kept in that layer
+            keeper = next(plan for plan in plans if plan.name == layer.adds_current)
+            assignment = Assignment(
+                tuple(tuple(neurons) for neurons in keeper.tppe_neurons),
+                tuple(float(sum(costs[n] for n in neurons))
+                      for neurons in keeper.tppe_neurons))
         elif layer.name in spikes_read and not last:
             # spikes whose pairs read operands: whole features on a TPPE, so that every
             # position's features come in one order (Q: the product reads a position's
@@ -283,13 +290,6 @@ def compile_program(model, config, calibration_spikes=None):
             is_k = spikes_read[layer.name].name in readers     # the matrices read it
             if not is_k:
                 assignment = token_major(assignment, shapes[layer.name])
-        elif layer.adds_current is not None:
-            # neuron k of a TPPE adds the current its k-th neuron kept in that layer
-            keeper = next(plan for plan in plans if plan.name == layer.adds_current)
-            assignment = Assignment(
-                tuple(tuple(neurons) for neurons in keeper.tppe_neurons),
-                tuple(float(sum(costs[n] for n in neurons))
-                      for neurons in keeper.tppe_neurons))
         elif last and layer.dense.recurrent:
             # its results go to the result buffer by neuron index and its spikes back
             # into its own input fiber: each TPPE's neurons whole chunks of indices
@@ -325,6 +325,8 @@ def compile_program(model, config, calibration_spikes=None):
         bias = layer.dense.bias if layer.dense.bias is not None else np.zeros(rows,
                                                                              dtype=np.int64)
         for p, neurons in enumerate(assignment.neurons):
+            if layer.operands is not None:      # where this TPPE kept each operand
+                address_of = {n: k for k, n in enumerate(source_plan.tppe_neurons[p])}
             for j, n in enumerate(neurons):
                 for position, row in enumerate(rows_of[n]):
                     final = position == len(rows_of[n]) - 1
@@ -342,17 +344,15 @@ def compile_program(model, config, calibration_spikes=None):
                         header["leak"] = layer.lif.leak.multipliers[n]
                     per_tppe[p].append(("neuron", header))
                     if layer.operands is not None:
-                        entries = _operand_entries(
-                            fiber, index.data[nonzero],
-                            {n: k for k, n in enumerate(source_plan.tppe_neurons[p])})
+                        entries = _operand_entries(fiber, index.data[nonzero], address_of)
                     else:
                         entries, offset = [], 0
                         for c, mask in fiber.entries:
                             run = fiber.values[offset:offset + bin(mask).count("1")]
                             offset += len(run)
                             entries.append((c, mask, weights[p].place(run)))
-                    for i, (c, mask, base) in enumerate(entries):
-                        chunk = {"chunk": c, "mask": mask, "wbase": base,
+                    for i, (c, mask, wbase) in enumerate(entries):
+                        chunk = {"chunk": c, "mask": mask, "wbase": wbase,
                                  "last": int(i == len(entries) - 1)}
                         for base, pair in reversed(parts):
                             if c >= base // W:
