@@ -92,8 +92,7 @@ def find_products(model, spiking_ops):
         if not isinstance(op, CurrentMatmul):
             continue
         users = model.consumers_of(op.name)
-        if len(users) != 1 or not isinstance(model[users[0]], LIF) \
-                or model.recurrent_synapse(users[0]) is not None:
+        if len(users) != 1 or not isinstance(model[users[0]], LIF):
             raise UnsupportedError(
                 f"{op.where}: the accelerator runs current_matmul only as the whole input of "
                 f"one lif op (Spikformer's attn_lif); it feeds "

@@ -262,6 +262,13 @@ def test_q_ktv_runs_as_three_layers_and_its_misuses_are_refused():
             "input of one lif op (Spikformer's attn_lif); it feeds 'attn', 'attn2'")):
         compile_program(_product(consumer=LIF("attn2", np.ones(32, dtype=int), v_bits=6)),
                         config())
+    from hwgen.compiler.ir import LI
+    model = _product(consumer=None)
+    model.add(LI("li", v_bits=8), "qktv")        # an integrator reading it too
+    with pytest.raises(UnsupportedError, match=re.escape(
+            "current_matmul 'qktv': the accelerator runs current_matmul only as the whole "
+            "input of one lif op (Spikformer's attn_lif); it feeds 'attn', 'li'")):
+        compile_program(model, config())
     with pytest.raises(UnsupportedError, match=re.escape(
             "current_matmul 'qktv': its K, max_pool2d 'pool', is not the output of a "
             "spiking op")):
