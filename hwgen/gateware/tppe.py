@@ -49,7 +49,9 @@ class TPPE(wiring.Component):
     ``mode`` / ``last_layer`` from the layer descriptor, ``keep`` the layer has a region
     pair of its own (a recurrent output layer writes its spikes there too);
     ``current_write`` / ``current_read`` the kept-current buffers the layer writes its
-    currents into and adds from (:meth:`kept_currents`; 1-based, 0: none);
+    currents into and adds from (:meth:`kept_currents`; 1-based, 0: none), ``operands``
+    the layer's pairs multiply by buffer ``current_read``'s words instead of weights (Q (K^T
+    V), :meth:`_accumulate_dual`);
     ``rewind`` / ``replay`` / ``go`` from the sequencer; ``bus`` the write bus into this
     TPPE's spike buffers (lane b into bank b); ``writes`` this TPPE's write requests;
     ``halted`` reached the layer's end in its program; ``idle`` halted and nothing left in
@@ -81,7 +83,9 @@ class TPPE(wiring.Component):
     inner join, the LIF unit, and memories: spike words (regions x spike_depth x T_c),
     spike masks (regions x spike_depth / W x W), each in ``write_lanes`` banks of 1/B the
     depth with a B-way read multiplexer (:class:`BankedMemory`), with kept membrane
-    shortcuts the kept-current memory (:meth:`kept_currents`), and with several time
+    shortcuts or products by kept currents the kept-current memory (:meth:`kept_currents`;
+    with products a second read port and a 2:1 multiplexer per accumulator lane), and
+    with several time
     chunks a membrane memory (``membrane_depth`` words of v_bits + 1, + i_bits with current-based neurons:
     read as a neuron enters the LIF stage, written as it leaves; a pass reads and writes
     each word once, in program order, so the two never meet). Its ROMs, outside it, are
