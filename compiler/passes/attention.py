@@ -122,10 +122,11 @@ def _spiking_source(model, product, role, name, spiking_ops, relabels):
     return name
 
 
-def _tokens(types, product):
-    """(heads, d, positions) of a product."""
+def _tokens(types, product, of):
+    """(heads, d, positions of the spiking op ``of``: Q's may differ from K's and V's) of a
+    product."""
     heads, d = types[product.matrices.name].shape[:2]
-    return heads, d, types[product.q].size // (heads * d)
+    return heads, d, types[of].size // (heads * d)
 
 
 def _offsets(columns, sizes):
@@ -162,7 +163,7 @@ def matrix_layer(product, columns, types):
     + j reads K[h d + i, q] times the kept V[h d + j, q] for every position q, and never
     fires; named as the spike_matmul op, whose value its input currents are.
     ``columns``: its spike sources in column order, the copy of V (no pair reads it) first."""
-    heads, d, P = _tokens(types, product)
+    heads, d, P = _tokens(types, product, product.k)
     copy = product.matrices.name + COPY_SUFFIX
     sizes = {name: types[name].size for name in columns if name != copy}
     sizes[copy] = heads * d * P
@@ -185,7 +186,7 @@ def product_matrix(product, columns, types):
     """The product layer's matrix (:class:`UnrolledDense`) and :class:`Operands`: row
     (h d + j) P + p reads Q[h d + i, p] times the kept M[h, i, j] for every i.
     ``columns``: its spike sources in column order, the matrix layer first."""
-    heads, d, P = _tokens(types, product)
+    heads, d, P = _tokens(types, product, product.q)
     sizes = {name: types[name].size for name in columns if name != product.matrices.name}
     sizes[product.matrices.name] = heads * d * d
     offsets, total = _offsets(columns, sizes)

@@ -362,3 +362,28 @@ def test_a_wide_fetch_program_puts_headers_and_layer_ends_on_group_bounds(fetch_
                    for i, t in enumerate(tags) if t == TAG_LAYER_END)
         assert [w for w, t in zip(words, tags) if t != TAG_PAD] == plain.entries[p]
     assert wide.config.program_depth == max(len(e) for e in wide.entries)
+
+
+@pytest.mark.parametrize("settings", [["tppes=2"], ["tppes=3", "chunk=4", "fetch_width=2"]])
+def test_q_ktv_with_other_positions_for_k_and_v_than_for_q_computes_the_reference(settings):
+    """The IR lets Q have more positions than K and V (K^T V sums over theirs): the three
+    layers index each with its own, as the program model shows against the reference."""
+    from hwgen.compiler.ir import Conv1d, CurrentMatmul, SpikeMatmul
+    rng = np.random.default_rng(5)
+    model = Model("m", 4)
+    model.add(Input("x", (4, 8)))
+    for name, stride in (("q", 1), ("k", 2), ("v", 2)):
+        model.add(Conv1d(f"{name}_conv", rng.integers(-2, 3, (4, 4, 1)), stride=stride,
+                         weight_bits=3, acc_bits=6), "x")
+        positions = 8 // stride
+        model.add(LIF(name, np.ones(4 * positions, dtype=int), v_bits=6), f"{name}_conv")
+    model.add(SpikeMatmul("ktv", 2), ["k", "v"])
+    model.add(CurrentMatmul("qktv"), ["q", "ktv"])
+    model.add(LIF("attn", np.full(32, 2), v_bits=6), "qktv")
+    program = compile_program(model, config(*settings))
+    x = (rng.random((4, 4, 4, 8)) < 0.5).astype(np.uint8)
+    trace = reference.run(model, x)
+    assert trace.spikes["attn"].any() and not trace.spikes["attn"].all()
+    layers, _ = program_model.run(program, x.reshape(4, 4, -1))
+    for name in ("q", "k", "v", "attn"):
+        assert np.array_equal(layers[name], spikes_to_words(trace.spikes[name])), name
