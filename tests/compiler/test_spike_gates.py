@@ -100,7 +100,7 @@ def attention_draws(draw):
         v_bits=draw(st.integers(6, 12)),
         mask=draw(st.sampled_from(["feature", "hadamard", "ktv"])),
         shortcut=draw(st.booleans()), stream=draw(st.booleans()),
-        heads=draw(st.integers(1, 4)))
+        heads=draw(st.integers(1, 4)), kv_stride=draw(st.sampled_from([1, 2])))
 
 
 @settings(max_examples=60, deadline=None)

@@ -42,12 +42,16 @@ class AttentionDraw:
     # synapse, and a second token-wise layer adds the block's stream again
     stream: bool = False
     heads: int = 1
+    # Q (K^T V) only: K and V of every kv_stride-th token (the IR lets them have fewer
+    # positions than Q; K^T V sums over theirs)
+    kv_stride: int = 1
 
     def describe(self):
         return (f"sdsa[w{self.weight_bits} th:{'/'.join(self.thresholds)} "
                 f"{'if' if not self.leak_shift else f'shift{self.leak_shift}'}-{self.fire}-"
                 f"{self.reset}-{self.order} v{self.v_bits} {self.mask}"
                 f"{f' h{self.heads}' if self.mask == 'ktv' else ''}"
+                f"{f' kv/{self.kv_stride}' if self.mask == 'ktv' and self.kv_stride > 1 else ''}"
                 f"{' +shortcut' if self.shortcut else ''}"
                 f"{' +stream' if self.shortcut and self.stream else ''}]")
 
@@ -59,13 +63,15 @@ def _bits_for_sum(weight, bias=None):
     return max(2, bound.bit_length() + 1)
 
 
-def _token_linear(name, rng, features, spatial, weight_bits):
-    """A token-wise linear layer: a convolution with a kernel of 1 over ``spatial``."""
+def _token_linear(name, rng, features, spatial, weight_bits, stride=1):
+    """A token-wise linear layer: a convolution with a kernel of 1 over ``spatial``
+    (``stride`` > 1: of every ``stride``-th token)."""
     lo, hi = signed_range(weight_bits)
     weight = rng.integers(lo, hi + 1, size=(features, features, *(1,) * spatial))
     weight[rng.random(weight.shape) < 0.3] = 0
     op = Conv2d if spatial == 2 else Conv1d
-    return op(name, weight, weight_bits=weight_bits, acc_bits=_bits_for_sum(weight))
+    return op(name, weight, stride=stride, weight_bits=weight_bits,
+              acc_bits=_bits_for_sum(weight))
 
 
 def _threshold(style, typical, v_bits):
@@ -102,11 +108,13 @@ def sdsa_block(model, prefix, source, draw):
         stream = embed.name
     names = {}
     for branch, style in (("q", q), ("k", k), ("v", v)):
+        stride = draw.kv_stride if branch != "q" and draw.mask == "ktv" else 1
         conv = _token_linear(f"{prefix}.{branch}_conv", rng, features, spatial,
-                             draw.weight_bits)
+                             draw.weight_bits, stride)
         model.add(conv, source)
         names[branch] = f"{prefix}.{branch}_lif"
-        model.add(_lif(names[branch], features * positions, style, typical, draw), conv.name)
+        model.add(_lif(names[branch], model.infer()[conv.name].size, style, typical, draw),
+                  conv.name)
     if draw.mask == "ktv":
         heads = draw.heads if features % draw.heads == 0 else 1
         model.add(SpikeMatmul(f"{prefix}.ktv", heads), [names["k"], names["v"]])

@@ -703,7 +703,7 @@ def attention_blocks(draw):
         v_bits=draw(st.integers(6, 12)),
         mask=draw(st.sampled_from(["feature", "hadamard", "ktv"])),
         shortcut=draw(st.booleans()), stream=draw(st.booleans()),
-        heads=draw(st.integers(1, 4)))
+        heads=draw(st.integers(1, 4)), kv_stride=draw(st.sampled_from([1, 1, 2])))
 
 
 def _flaw_overrides(flaw, T, tppes, chunk, need_w, need_v):
