@@ -16,8 +16,10 @@ transformers"): a Hadamard mask (``spike_and``) is a layer of AND gates and, whe
 layer reads the model's input besides the first, the input is copied into a layer of
 identity gates so that its spikes are kept (:mod:`.spike_gates`); a non-spiking readout
 integrator (``li``) as the last op is a layer of neurons that never fire, read out by their
-final membranes. Anything else is refused here, at compile time, with a message naming the
-op, so that frontends can import ops the hardware does not run yet.
+final membranes; Q (K^T V) into a ``lif`` op (``current_matmul`` of ``spike_matmul``) is
+three layers whose pairs multiply by kept currents (:mod:`.attention`). Anything else is
+refused here, at compile time, with a message naming the op, so that frontends can import
+ops the hardware does not run yet.
 """
 
 from dataclasses import dataclass
@@ -107,8 +109,9 @@ class LayerChain:
 
     def spikes_of(self, spikes):
         """``spikes`` ({op name: (samples, T, neurons)}, a reference trace's) with those of
-        the layers no model op names (the AND gates and matrices of Q (K^T V),
-        :mod:`.attention`) added, computed from their sources as the layers compute them."""
+        the layers no model op names (Q (K^T V)'s copy of V, :mod:`.attention`; its
+        matrices, named as its spike_matmul op, have currents but no spikes in a trace)
+        added, computed from their sources as the layers compute them."""
         spikes = dict(spikes)
         for layer in self.layers:
             if layer.name not in spikes:
@@ -202,7 +205,7 @@ def legalise(model, keep_currents=True):
                                      types)
             layers.append(SpikingDense(dense, gates, previous.name, (op.where,), aux))
         elif op.name in products:
-            layers += _product_layers(products[op.name], previous.name, types, order)
+            layers += _product_layers(products[op.name], previous.name, types)
         else:
             lif = silent_lif(op, types[op.name].size) if isinstance(op, LI) else op
             current, owner = kept.get(op.name, (None, None))
@@ -238,7 +241,7 @@ def legalise_for(model, config):
     return legalise(model, keep_currents=bool(keep))
 
 
-def _product_layers(product, previous, types, order):
+def _product_layers(product, previous, types):
     """The three layers of a Q (K^T V) (:mod:`.attention`) after the layer ``previous``:
     V kept, its matrices, and the product into its lif op."""
     aux = (product.v,) if product.v != previous else ()
