@@ -60,7 +60,7 @@ def workloads(quick, only=None):
     for architecture in ("spikformer", "sdt_v2"):
         name = f"{architecture} q(k^t v)"
         if not quick and (only is None or only in name):
-            # Q (K^T V): AND gates, the matrices kept as currents, the product reading them
+            # Q (K^T V): V kept, the matrices reading it, the product reading them
             model, spikes = q_ktv_workload(architecture)
             yield name, model, spikes, None
     # (name, sizes, weight density, spike density, silent fraction, T)

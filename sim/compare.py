@@ -179,8 +179,10 @@ def _recurrent_active(active, own, lanes):
     return both.reshape(samples, chunks * lanes, -1), lanes
 
 
-def ideal_bounds(program, model, trace):
-    """(samples, layers): the ideal bound of each layer, in cycles.
+def ideal_bounds(program, model, trace, chain=None):
+    """(samples, layers): the ideal bound of each layer, in cycles. ``chain``: the
+    program's :class:`~hwgen.compiler.passes.legalise.LayerChain` if the caller has it
+    (legalising unrolls every convolution again), else made here.
 
     A TPPE processes at most one matched (active input, nonzero weight) pair per cycle, so
     a layer cannot take fewer cycles than the largest number of matched pairs any one TPPE
@@ -199,7 +201,8 @@ def ideal_bounds(program, model, trace):
     bounds = []
     # The matrices the accelerator walks: a layer of convolutions is unrolled
     # (compiler/passes/unroll.py), its source is the spiking op before it.
-    for plan, layer in zip(program["layers"], legalise_for(model, config).layers):
+    chain = chain or legalise_for(model, config)
+    for plan, layer in zip(program["layers"], chain.layers):
         dense = layer.dense
         spikes = layer.input_spikes(trace.spikes)     # kept layers' spikes are inputs too
         chunked = spikes.reshape(len(spikes), T // lanes, lanes, -1)

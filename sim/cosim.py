@@ -149,8 +149,9 @@ def _cosimulate(build, inputs, labels, waves, parallel, work, progress, log, eng
     config = program["config"]
     trace = reference.run(model, inputs, early_exit=config.get("early_exit"),
                           time_chunk=config["time_chunk"])
-    # the spikes of the layers no model op names (Q (K^T V)'s gates and matrices) too
-    trace.spikes = legalise_for(model, config).spikes_of(trace.spikes)
+    # the spikes of the layers no model op names (Q (K^T V)'s copy of V and matrices) too
+    chain = legalise_for(model, config)
+    trace.spikes = chain.spikes_of(trace.spikes)
     lanes = program["config"]["time_chunk"]
     chunks = program["timesteps"] // lanes
     words = spikes_to_chunk_words(trace.spikes[model.input.name], lanes)
@@ -159,7 +160,7 @@ def _cosimulate(build, inputs, labels, waves, parallel, work, progress, log, eng
     shards = _shards(samples, parallel)
 
     ports = build.manifest["top"]["ports"]
-    bounds = ideal_bounds(program, model, trace)
+    bounds = ideal_bounds(program, model, trace, chain)
     timeout = _timeout_cycles(program, bounds)
     layers = len(program["layers"])
     passes = layers * chunks            # the trace counts passes: time chunk x layers + layer

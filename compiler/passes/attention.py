@@ -137,6 +137,19 @@ def _offsets(columns, sizes):
     return offsets, total
 
 
+def _feature_groups(heads, d, positions):
+    """The group of each neuron of a token layer (features x positions, C order): its
+    feature h d + j."""
+    return np.arange(heads * d * positions) // positions
+
+
+def _matrix_groups(heads, d):
+    """The group of each neuron (h d + i) d + j of the matrices M: the feature h d + j of
+    the product column it serves."""
+    m = np.arange(heads * d * d, dtype=np.int64)
+    return m // (d * d) * d + m % d
+
+
 def _operand_matrix(name, rows, columns, sources, shape, bits):
     """An :class:`UnrolledDense` of 1s at (``rows``, ``columns``) whose pairs multiply by
     the source neurons ``sources``, and the :class:`Operands` index of them."""
@@ -174,12 +187,11 @@ def matrix_layer(product, columns, types):
                                    offsets[product.k] + (h * d + i) * P + q,
                                    (h * d + j) * P + q, (heads * d * d, total),
                                    signed_bits(0, P))
-    m = np.arange(heads * d * d, dtype=np.int64)
     bits = types[name].bits
-    silent = LIF(name, np.full(m.size, signed_range(bits)[1]), leak=FORGET, fire="gt",
+    silent = LIF(name, np.full(heads * d * d, signed_range(bits)[1]), leak=FORGET, fire="gt",
                  reset="none", order="same_step", v_bits=bits)
-    return dense, silent, Operands(name + COPY_SUFFIX, index, m // (d * d) * d + m % d,
-                                   np.arange(heads * d * P) // P, product.k)
+    return dense, silent, Operands(copy, index, _matrix_groups(heads, d),
+                                   _feature_groups(heads, d, P), product.k)
 
 
 def product_matrix(product, columns, types):
@@ -195,9 +207,8 @@ def product_matrix(product, columns, types):
                                    offsets[product.q] + (h * d + i) * P + p,
                                    (h * d + i) * d + j, (heads * d * P, total),
                                    types[product.product.name].bits)
-    m = np.arange(heads * d * d, dtype=np.int64)
-    return dense, Operands(product.matrices.name, index, np.arange(heads * d * P) // P,
-                           m // (d * d) * d + m % d, product.q)
+    return dense, Operands(product.matrices.name, index, _feature_groups(heads, d, P),
+                           _matrix_groups(heads, d), product.q)
 
 
 def check_names(model, products):

@@ -94,24 +94,25 @@ def _current_buffers(chain):
     return result
 
 
-def _in_runs(costs, size, tppes):
-    """An assignment keeping runs of ``size`` consecutive neurons (a feature's positions)
-    together, balanced over the TPPEs on their summed ``costs``, each TPPE's in ascending
-    order."""
-    runs = np.arange(len(costs)) // size
-    placed = schedule_layer(np.bincount(runs, weights=costs), tppes)
-    neurons = tuple(tuple(int(n) for run in sorted(members)
-                          for n in range(run * size, min((run + 1) * size, len(costs))))
-                    for members in placed.neurons)
-    return Assignment(neurons, placed.estimated_cycles)
+def _group_tppes(groups, costs, tppes):
+    """The TPPE of each group (``groups``: per neuron) when whole groups are balanced over
+    the TPPEs on their neurons' summed ``costs``."""
+    count = int(groups.max(initial=-1)) + 1
+    placed = schedule_layer(np.bincount(groups, weights=costs, minlength=count), tppes)
+    tppe_of = np.zeros(count, dtype=np.int64)
+    for p, members in enumerate(placed.neurons):
+        tppe_of[list(members)] = p
+    return tppe_of
 
 
-def _in_groups(groups, tppe_of, tppes, key):
-    """Each TPPE's neurons when every neuron goes to the TPPE of its group (``tppe_of``:
-    per group), ordered by (group, ``key``, index)."""
-    return tuple(tuple(int(n) for n in sorted(np.flatnonzero(tppe_of[groups] == p),
-                                              key=lambda n: (groups[n], key[n], n)))
-                 for p in range(tppes))
+def _in_groups(groups, tppe_of, tppes, costs, key=None):
+    """The assignment putting every neuron on the TPPE of its group (``tppe_of``: per
+    group), each TPPE's neurons ordered by (group, ``key``, index)."""
+    key = np.zeros(len(groups), dtype=np.int64) if key is None else key
+    neurons = tuple(tuple(int(n) for n in sorted(np.flatnonzero(tppe_of[groups] == p),
+                                                 key=lambda n: (groups[n], key[n], n)))
+                    for p in range(tppes))
+    return Assignment(neurons, tuple(float(costs[list(ns)].sum()) for ns in neurons))
 
 
 def _read_order(reader, source_size, position_of):
@@ -125,10 +126,7 @@ def _read_order(reader, source_size, position_of):
     groups = np.asarray(operands.groups)
     offset = index.shape[1] - len(position_of)      # the columns before ``reads``'s
     key = np.full(source_size, np.iinfo(np.int64).max, dtype=np.int64)
-    firsts = {}
-    for row in range(index.shape[0]):
-        firsts.setdefault(int(groups[row]), row)
-    for row in firsts.values():
+    for row in np.unique(groups, return_index=True)[1]:      # each group's first row
         pairs = slice(index.indptr[row], index.indptr[row + 1])
         for column, source in zip(index.indices[pairs], index.data[pairs]):
             key[source - 1] = position_of[column - offset]
@@ -250,14 +248,9 @@ def compile_program(model, config, calibration_spikes=None):
                                 else readers[layer.name].operands.source_groups)
             tppe_of = group_tppes.get(layer.operands.source) if layer.operands else None
             if tppe_of is None:             # the first of the family: balance its groups
-                count = int(groups.max(initial=-1)) + 1
-                placed = schedule_layer(np.bincount(groups, weights=costs, minlength=count),
-                                        P)
-                tppe_of = np.zeros(count, dtype=np.int64)
-                for p, members in enumerate(placed.neurons):
-                    tppe_of[list(members)] = p
+                tppe_of = _group_tppes(groups, costs, P)
             group_tppes[layer.name] = tppe_of
-            key = np.zeros(layer.outputs, dtype=np.int64)
+            key = None
             if layer.name in readers:
                 reader = readers[layer.name]
                 reads = reader.operands.reads
@@ -268,9 +261,7 @@ def compile_program(model, config, calibration_spikes=None):
                     if n >= 0:
                         position_of[n] = position
                 key = _read_order(reader, layer.outputs, position_of)
-            neurons = _in_groups(groups, tppe_of, P, key)
-            assignment = Assignment(neurons, tuple(float(costs[list(ns)].sum())
-                                                   for ns in neurons))
+            assignment = _in_groups(groups, tppe_of, P, costs, key)
             if layer.name not in readers:
                 assignment = token_major(assignment, shapes.get(layer.name, ()))
         elif layer.adds_current is not None:
@@ -285,8 +276,8 @@ def compile_program(model, config, calibration_spikes=None):
             # position's features come in one order (Q: the product reads a position's
             # features, position-major) and a feature's positions in consecutive slots
             # (K: the matrices read a feature's positions, feature-major)
-            features = shapes[layer.name][0]
-            assignment = _in_runs(costs, layer.outputs // features, P)
+            features = np.arange(layer.outputs) // (layer.outputs // shapes[layer.name][0])
+            assignment = _in_groups(features, _group_tppes(features, costs, P), P, costs)
             is_k = spikes_read[layer.name].name in readers     # the matrices read it
             if not is_k:
                 assignment = token_major(assignment, shapes[layer.name])

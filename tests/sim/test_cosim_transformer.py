@@ -7,9 +7,9 @@ the banked write bus:
   and Q AND mask as layers of gates, the column sum over tokens, a membrane shortcut from
   the model's input (through its copy), a residual stream of currents kept in the TPPEs
   and added by two layers, and the membrane readout;
-- Spikformer's (SSA) and Spike-driven Transformer v2's Q (K^T V): K x V's AND gates, the
-  matrices M kept as currents and the product reading them per step, in IR blocks of one
-  to four heads and in whole models exported from the PyTorch modules.
+- Spikformer's (SSA) and Spike-driven Transformer v2's Q (K^T V): V kept as currents, the
+  matrices K^T V reading them per step and kept in turn, and the product reading those,
+  in IR blocks of one to four heads and in whole models exported from the PyTorch modules.
 
 @digits_transformer itself runs in tests/cli/test_bundled_transformer.py."""
 

@@ -123,7 +123,7 @@ def sdsa_block(model, prefix, source, draw):
         model.add(_lif(attended, features * positions, attn,
                        max(1, features // heads * positions // 8), draw), f"{prefix}.qktv")
     else:
-        attended = _sdsa_mask(model, prefix, names, positions, attn, draw)
+        attended = _sdsa_mask(model, prefix, names, features, positions, attn, draw)
     projection = _token_linear(f"{prefix}.proj_conv", rng, features, spatial, draw.weight_bits)
     model.add(projection, attended)
     into = projection.name
@@ -148,10 +148,9 @@ def sdsa_block(model, prefix, source, draw):
     return f"{prefix}.tail_lif"
 
 
-def _sdsa_mask(model, prefix, names, positions, attn, draw):
+def _sdsa_mask(model, prefix, names, features, positions, attn, draw):
     """SDSA's Q AND mask, the mask K AND V or (``feature``) its column sums into the
     attention LIF; returns the masked spikes' op."""
-    features = model.infer()[names["q"]].shape[0]
     model.add(SpikeAnd(f"{prefix}.kv"), [names["k"], names["v"]])
     if draw.mask == "feature":
         model.add(TokenSum(f"{prefix}.token_sum"), f"{prefix}.kv")

@@ -14,9 +14,10 @@ layers on a C x H x W (or C x L) input (:class:`ConvDraw`): any channel count, k
 stride, padding, dilation and groups, one-pixel maps, a sum pooling of the spikes before
 the convolution, a second 1x1 convolution of the same spikes added into the neurons (a
 residual of currents), a max pooling of the currents before the neurons, a flatten before
-the fully-connected layers. A quarter of the cases then run an SDSA attention block
-(:func:`attention_blocks`), with a membrane shortcut of spikes or a residual stream of
-currents (the block's input current added again, kept in the TPPEs). A quarter of the
+the fully-connected layers. A quarter of the cases then run an attention block
+(:func:`attention_blocks`: SDSA's masks, or Q (K^T V) in 1 to 4 heads), with a membrane
+shortcut of spikes or a residual stream of currents (the block's input current added
+again, kept in the TPPEs). A quarter of the
 fully-connected layers also sum in a synapse from the layer two before them (a residual
 connection across layers, read from the spikes kept for it). The write bus's lanes
 (``write_lanes``) are drawn like every other ``--set`` key.
