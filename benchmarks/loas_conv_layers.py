@@ -60,9 +60,11 @@ import numpy as np
 
 from hwgen import build_directory
 from hwgen.compiler import hardware_config
+from hwgen.compiler.instruction_format import TAG_CALL, TAG_LAYER_END, walk
 from hwgen.compiler.ir import LIF, Conv2d, Dense, Flatten, Input, Model, reference
 from hwgen.compiler.passes.legalise import legalise
 from hwgen.compiler.scheduler.assign import fiber_entries
+from hwgen.compiler.scheduler.blocks import CALL_CYCLES
 from hwgen.compiler.scheduler.program import compile_program
 from hwgen.errors import FitError, UnsupportedError
 from hwgen.sim.compare import write_bound
@@ -175,8 +177,14 @@ def im2col(spikes, kernel, stride, padding):
     return patches.reshape(samples, steps, pixels, -1)
 
 
-def build_layer(spec, samples, seed):
-    """(model, spikes (samples, T, C, H, W) uint8) for one row of :data:`LAYERS`."""
+def build_layer(spec, samples, seed, producer=False):
+    """(model, spikes (samples, T, C, H, W) uint8) for one row of :data:`LAYERS`.
+
+    ``producer``: the convolution reads the spikes of a copy layer (a 1 x 1 identity
+    convolution into integrate-and-fire neurons of threshold 1, which spike exactly when
+    their input does) instead of the network's input: its input fiber is then laid out as
+    hwgen lays out a layer's outputs, as a convolution inside a network reads it, not in
+    the input's C order."""
     net, index, M, K, N, weight_density, spike_density = spec
     channels, side, kernel, stride, padding = layer_shape(M, K, N)
     rng = np.random.default_rng([seed, index, *net.encode()])
@@ -197,8 +205,15 @@ def build_layer(spec, samples, seed):
     bound = int(np.abs(weight).reshape(N, -1).sum(axis=1).max())
     model = Model(f"{net}_{index}", T)
     model.add(Input("input", (channels, side, side)))
+    source = "input"
+    if producer:
+        identity = np.eye(channels, dtype=np.int64).reshape(channels, channels, 1, 1)
+        model.add(Conv2d("copy_conv", identity, weight_bits=2, acc_bits=2), "input")
+        model.add(LIF("copy", np.ones(channels * side * side, dtype=np.int64), v_bits=3),
+                  "copy_conv")
+        source = "copy"
     model.add(Conv2d("conv", weight, stride=stride, padding=padding, weight_bits=4,
-                     acc_bits=max(2, bound.bit_length() + 1)), "input")
+                     acc_bits=max(2, bound.bit_length() + 1)), source)
     # The threshold sets how many neurons spike, and so the layer's output writes: the
     # fraction of the next layer's inputs that are active in the table (integrate-and-fire,
     # subtractive reset: a neuron spikes iff its running sum reaches theta at some step).
@@ -227,16 +242,35 @@ def output_density(spec):
 
 
 def program_entries(model, chunk):
-    """Fiber-program entries the layer needs (a header per neuron, an entry per chunk of
-    its weight fiber), from the unrolled matrix alone: cheap, before compiling."""
-    layer = legalise(model).layers[0]
+    """Fiber-program entries the conv layer walks (a header per neuron, an entry per chunk
+    of its weight fiber), from the unrolled matrix alone: cheap, before compiling. It sets
+    the compile time (the compiler writes every entry before it shares repeated runs)."""
+    layer = next(layer for layer in legalise(model).layers if layer.name == "lif")
     return int(fiber_entries(layer.dense.weight, chunk).sum())
 
 
-def run_layer(spec, config, samples, seed, max_entries):
+def walked_entries(program, index):
+    """Per TPPE, the entries its fetch walks in layer ``index`` (blocks expanded) and the
+    calls among them."""
+    K = program.config.fetch_width
+    walked, calls = [], []
+    for words in program.entries:
+        layer, count = 0, 0
+        for entry in walk(program.layouts, words, len(program.layers), K):
+            if entry["tag"] == TAG_LAYER_END:
+                layer += 1
+            elif layer == index:
+                count += 1
+        walked.append(count)
+        calls.append(sum(1 for word in words
+                         if program.layouts["entry"].unpack(word)["tag"] == TAG_CALL))
+    return walked, calls
+
+
+def run_layer(spec, config, samples, seed, max_entries, producer=False):
     """One row of the table, as a dict; ``refused`` holds the reason if it did not run."""
     net, index, M, K, N, weight_density, spike_density = spec
-    model, spikes = build_layer(spec, samples, seed)
+    model, spikes = build_layer(spec, samples, seed, producer)
     patches = im2col(spikes, *layer_shape(M, K, N)[2:])
     weights = model["conv"].weight.reshape(N, -1).T
     row = {"layer": f"{net}-{index}", "M": M, "K": K, "N": N,
@@ -251,18 +285,24 @@ def run_layer(spec, config, samples, seed, max_entries):
     row["program_entries"] = entries
     if entries > max_entries:
         row["refused"] = (f"its program has {entries:,} entries, more than --max-entries "
-                          f"{max_entries:,} (the Verilog holds them all; too slow to "
-                          f"generate and co-simulate)")
+                          f"{max_entries:,} (too slow to compile, generate and co-simulate)")
         return row
     try:
         program = compile_program(model, config)
     except (FitError, UnsupportedError) as error:
         row["refused"] = str(error)
         return row
+    at = [plan.name for plan in program.layers].index("lif")
+    plan = program.layers[at]
     lanes = program.config.time_chunk
     lif_cycles = lanes // program.config.lif_steps
-    row["fetch_bound"] = max(len(e) for e in program.entries) / program.config.fetch_width
-    row["lif_bound"] = (max(len(ns) for ns in program.layers[0].tppe_neurons) * lif_cycles
+    walked, calls = walked_entries(program, at)
+    row["stored_entries"] = max(len(e) for e in program.entries)
+    row["walked_entries"] = max(walked)
+    row["calls"] = max(calls)
+    row["fetch_bound"] = max(w / program.config.fetch_width + CALL_CYCLES * c
+                             for w, c in zip(walked, calls))
+    row["lif_bound"] = (max(len(ns) for ns in plan.tppe_neurons) * lif_cycles
                         * (T // lanes))
     with tempfile.TemporaryDirectory() as folder:
         build = build_directory.write(program, model, Path(folder) / "build")
@@ -271,17 +311,17 @@ def run_layer(spec, config, samples, seed, max_entries):
         first = result.verdict.first_mismatch[result.verdict.mismatching_samples[0]]
         raise RuntimeError(f"{row['layer']}: NOT BIT-EXACT: {first.describe()}")
     # the accelerator's matrix and the im2col view are the same product
-    layer = legalise(model).layers[0]
+    layer = legalise(model).layers[at]
     active = result.trace.spikes[layer.source].any(axis=1).astype(np.int64)
     hwgen_pairs = (layer.dense.weight != 0).astype(np.int64) @ active.T
     if not np.array_equal(hwgen_pairs.sum(axis=0), pairs.sum(axis=(1, 2))):
         raise RuntimeError(f"{row['layer']}: the unrolled matrix and the im2col view "
                            f"count different matched pairs")
-    row["write_bound"] = float(write_bound(program.layers[0].to_json(),
-                                           result.trace.spikes["lif"], program.config.chunk,
-                                           lanes, program.config.write_lanes).mean())
-    row["ideal"] = float(result.ideal[:, 0].mean())
-    row["cycles"] = float(result.layer_cycles[:, 0].mean())
+    row["write_bound"] = float(write_bound(plan.to_json(), result.trace.spikes["lif"],
+                                           program.config.chunk, lanes,
+                                           program.config.write_lanes).mean())
+    row["ideal"] = float(result.ideal[:, at].mean())
+    row["cycles"] = float(result.layer_cycles[:, at].mean())
     return row
 
 
@@ -298,6 +338,9 @@ def main(argv=None):
     parser.add_argument("--max-entries", type=int, default=MAX_ENTRIES,
                         help=f"refuse layers with more program entries ({MAX_ENTRIES:,})")
     parser.add_argument("--json", type=Path, help="also write the table as JSON")
+    parser.add_argument("--producer", action="store_true",
+                        help="the convolution reads a copy layer's spikes, laid out as a "
+                             "layer inside a network reads them, not the input's C order")
     args = parser.parse_args(argv)
     if args.samples < 1:
         parser.error(f"--samples must be at least 1, got {args.samples}")
@@ -317,7 +360,8 @@ def main(argv=None):
     rows, met, missed, refused = [], 0, 0, 0
     for spec in specs:
         started = time.monotonic()
-        row = run_layer(spec, config, args.samples, args.seed, args.max_entries)
+        row = run_layer(spec, config, args.samples, args.seed, args.max_entries,
+                        args.producer)
         row["seconds"] = round(time.monotonic() - started, 1)
         rows.append(row)
         known = (f"{row['layer']:12} {row['M']:5d} {row['K']:5d} {row['N']:4d} "

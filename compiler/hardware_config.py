@@ -111,6 +111,14 @@ class HardwareConfig:
     layer computed, kept per neuron in a memory of each TPPE, instead of recomputing them
     from their spike sources; 0: recomputes them (no such memory). The results are the
     same bit for bit."""
+    call_groups: int = 48
+    """Address generation: a run of neurons (the channels of one output position) that a
+    TPPE's program repeats with only its chunk indices and output slots moved, and that
+    takes at least this many fetch groups, is stored once and called with the two offsets,
+    which the fetch adds in hardware (docs/architecture.md, "Address generation"). A call
+    costs about 6 fetch cycles, so the default 48 keeps that under 1/8 of the run's.
+    0: no calls (every run stored where it is walked). The results are the same bit for
+    bit."""
 
     @classmethod
     def names(cls):
@@ -161,6 +169,7 @@ class HardwareConfig:
         integer("program_depth", 1, MAX_PROGRAM_DEPTH, auto=True)
         integer("weight_depth", 1, MAX_WEIGHT_DEPTH, auto=True)
         integer("fifo_depth", 2, 64)
+        integer("call_groups", 0, MAX_PROGRAM_DEPTH)
         if self.join not in JOIN_VARIANTS:
             raise ConfigError(f"{source}: join = {self.join!r} must be one of "
                               f"{', '.join(JOIN_VARIANTS)}")

@@ -5,6 +5,13 @@ directory" and "Dataflow"):
 
     per layer:  [NEURON header, CHUNK entry, CHUNK entry, ...] per neuron, then LAYER_END
 
+A program may also hold **blocks** after its last LAYER_END: runs of neurons that several
+places of the program share (the channels of one output pixel of a convolution, which
+every pixel of the same alignment repeats with its own addresses). A CALL entry runs a
+block, every CHUNK entry of it with the CALL's chunk offset added to its chunk index and
+every NEURON header with its slot offset added to its slot, until the block's RETURN
+(:func:`walk` is the definition; docs/architecture.md, "Address generation").
+
 With ``fetch_width`` K > 1 the hardware reads K entries per cycle, in aligned groups, and
 PAD entries move every NEURON header to the start of a group (:func:`pad_groups`).
 
@@ -73,10 +80,12 @@ class BitLayout:
         return values
 
 
-TAG_CHUNK, TAG_NEURON, TAG_LAYER_END, TAG_PAD = 0, 1, 2, 3
+TAG_CHUNK, TAG_NEURON, TAG_LAYER_END, TAG_PAD, TAG_CALL, TAG_RETURN = 0, 1, 2, 3, 4, 5
 """Entry tags (the ``tag`` field of an ``entry``). PAD entries exist only in programs for
 a fetch of several entries per cycle (``fetch_width`` K > 1): they fill the rest of a
-K-entry group so that every NEURON header starts a group (:func:`pad_groups`)."""
+K-entry group so that every NEURON header starts a group (:func:`pad_groups`). CALL and
+RETURN exist only in programs with blocks: only their tag field is 3 bits wide, so other
+programs' words and gateware are unchanged."""
 
 
 def bits_for(count):
@@ -92,7 +101,8 @@ def source_bits(pairs, residual):
 
 
 def program_layouts(config, modes, output_size, leak_bits=0, recurrent_layers=0,
-                    residual=False, max_pool=False, current_buffers=0, operands=False):
+                    residual=False, max_pool=False, current_buffers=0, operands=False,
+                    calls=False):
     """The bit layouts of fiber-program entries and layer descriptors.
 
     ``config``: a resolved :class:`~hwgen.compiler.hardware_config.HardwareConfig`;
@@ -115,8 +125,11 @@ def program_layouts(config, modes, output_size, leak_bits=0, recurrent_layers=0,
     currents into (``current_write``, 1-based; 0: none) and which it adds currents from
     (``current_read``). With layers whose weights are kept currents (``operands``, Q (K^T
     V)), a descriptor says whether ``current_read`` is such a layer's operand buffer
-    (``operands``), whose words its chunk entries' weight bases then address.
-    Returns ``{"entry", "chunk_entry", "neuron_entry", "layer": BitLayout}``.
+    (``operands``), whose words its chunk entries' weight bases then address. With blocks
+    (``calls``), a CALL entry holds the block's program address (``target``) and the
+    offsets added to its chunk indices and slots; the layouts then include ``call_entry``.
+    Returns ``{"entry", "chunk_entry", "neuron_entry", "layer": BitLayout}`` (and
+    ``"call_entry"``).
     """
     W = config.chunk
     chunk_bits = bits_for(config.spike_depth // W)
@@ -145,17 +158,32 @@ def program_layouts(config, modes, output_size, leak_bits=0, recurrent_layers=0,
         neuron.append(Field("leak", leak_bits))
     if max_pool:
         neuron.append(Field("partial", 1))
-    payload = max(sum(f.width for f in chunk), sum(f.width for f in neuron))
-    return {
-        "entry": BitLayout("entry", [Field("tag", 2), Field("payload", payload)]),
+    # the target is a program-memory word: a group of fetch_width entries
+    call = [Field("target", bits_for(-(-config.program_depth // config.fetch_width))),
+            Field("chunk", chunk_bits),
+            Field("slot", slot_bits)]
+    kinds = [chunk, neuron] + ([call] if calls else [])
+    payload = max(sum(f.width for f in fields) for fields in kinds)
+    layouts = {
+        "entry": BitLayout("entry", [Field("tag", 3 if calls else 2),
+                                     Field("payload", payload)]),
         "chunk_entry": BitLayout("chunk_entry", chunk),
         "neuron_entry": BitLayout("neuron_entry", neuron),
         "layer": BitLayout("layer", layer),
     }
+    if calls:
+        layouts["call_entry"] = BitLayout("call_entry", call)
+    return layouts
 
 
 def pack_entry(layouts, kind, values):
-    """One program entry: ``kind`` is "chunk", "neuron" or "layer_end"."""
+    """One program entry: ``kind`` is "chunk", "neuron", "call", "return", "pad" or
+    "layer_end"."""
+    if kind == "call":
+        return layouts["entry"].pack(tag=TAG_CALL,
+                                     payload=layouts["call_entry"].pack(**values))
+    if kind == "return":
+        return layouts["entry"].pack(tag=TAG_RETURN)
     if kind == "chunk":
         return layouts["entry"].pack(tag=TAG_CHUNK,
                                      payload=layouts["chunk_entry"].pack(**values))
@@ -167,21 +195,70 @@ def pack_entry(layouts, kind, values):
     return layouts["entry"].pack(tag=TAG_LAYER_END)
 
 
+_STARTS_GROUP = ("neuron", "call", "return")
+_ENDS_GROUP = ("layer_end", "call", "return")
+
+
 def pad_groups(entries, fetch_width):
     """``entries`` ((kind, fields) pairs) with ("pad", {}) entries inserted so that every
-    "neuron" entry starts a group of ``fetch_width`` entries and every "layer_end" ends one.
+    "neuron" entry starts a group of ``fetch_width`` entries, every "layer_end" ends one,
+    and every "call" and "return" is a group of its own.
 
     A K-entry group then holds one neuron's entries at most, so the fetch pushes at most
     one header per cycle and a group's matches all belong to one neuron; and one layer's
-    end at most (a TPPE without neurons in a layer has two LAYER_ENDs in a row).
+    end at most (a TPPE without neurons in a layer has two LAYER_ENDs in a row). The
+    result is whole groups, so a block padded on its own starts a group wherever it goes.
     """
     if fetch_width == 1:
         return list(entries)
     padded = []
     for kind, values in entries:
-        if kind == "neuron":
+        if kind in _STARTS_GROUP:
             padded += [("pad", {})] * (-len(padded) % fetch_width)
         padded.append((kind, values))
-        if kind == "layer_end":
+        if kind in _ENDS_GROUP:
             padded += [("pad", {})] * (-len(padded) % fetch_width)
     return padded + [("pad", {})] * (-len(padded) % fetch_width)
+
+
+def unpack_entry(layouts, word):
+    """A packed program entry -> {"tag": ..., field: value, ...}."""
+    entry = layouts["entry"].unpack(word)
+    payload = entry.pop("payload")
+    kind = {TAG_CHUNK: "chunk_entry", TAG_NEURON: "neuron_entry",
+            TAG_CALL: "call_entry"}.get(entry["tag"])
+    if kind is not None:
+        entry.update(layouts[kind].unpack(payload))
+    return entry
+
+
+def walk(layouts, words, layers, fetch_width=1):
+    """The entries a TPPE's fetch reads, in order, from its program ``words`` of
+    ``layers`` layers: {"tag", fields} per entry, PADs left out, each CALL replaced by its
+    block's entries with the offsets applied (chunk indices and slots as the hardware
+    computes them), the block's RETURN left out. Ends at the last layer's LAYER_END. A
+    CALL's ``target`` is a program-memory address: a group of ``fetch_width`` entries."""
+    ended = 0
+    position = 0
+    while ended < layers:
+        entry = unpack_entry(layouts, words[position])
+        position += 1
+        if entry["tag"] == TAG_CALL:
+            target = entry["target"] * fetch_width
+            while True:
+                inner = unpack_entry(layouts, words[target])
+                target += 1
+                if inner["tag"] == TAG_RETURN:
+                    break
+                if inner["tag"] == TAG_CHUNK:
+                    inner["chunk"] += entry["chunk"]
+                elif inner["tag"] == TAG_NEURON:
+                    inner["slot"] += entry["slot"]
+                elif inner["tag"] != TAG_PAD:
+                    raise ValueError(f"walk: entry {target - 1} (tag {inner['tag']}) in a "
+                                     f"block; blocks hold neurons and chunks only")
+                if inner["tag"] != TAG_PAD:
+                    yield inner
+        elif entry["tag"] != TAG_PAD:
+            ended += entry["tag"] == TAG_LAYER_END
+            yield entry

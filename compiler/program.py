@@ -17,6 +17,7 @@ index into the result buffer instead.
 
 from dataclasses import dataclass, field
 
+from .instruction_format import TAG_CALL, unpack_entry
 from .ir import Leak
 
 
@@ -186,6 +187,18 @@ class Program:
     def time_chunks(self):
         """T / T_c: the passes over the whole network one inference takes."""
         return self.timesteps // self.config.time_chunk
+
+    def calls(self):
+        """Address generation (scheduler/blocks.py): (CALL entries, blocks they call),
+        summed over the TPPEs' programs; (0, 0) for a program without blocks."""
+        if "call_entry" not in self.layouts:
+            return 0, 0
+        calls, blocks = 0, 0
+        for words in self.entries:
+            targets = [unpack_entry(self.layouts, word)["target"] for word in words
+                       if self.layouts["entry"].unpack(word)["tag"] == TAG_CALL]
+            calls, blocks = calls + len(targets), blocks + len(set(targets))
+        return calls, blocks
 
     @property
     def recurrent_layers(self):

@@ -202,15 +202,10 @@ def schedule_layer(costs, tppes):
     return Assignment(tuple(tuple(sorted(ns)) for ns in owned), tuple(loads))
 
 
-def schedule_runs(costs, tppes, chunk):
-    """Contiguous runs of whole chunks of ``chunk`` neurons, one run per TPPE (some may be
-    empty), with the busiest TPPE's cost as small as a greedy cut makes it (a binary
-    search on that cost). For a layer whose output slots must be its neuron indices and
-    still be whole chunks per TPPE: a recurrent output layer, whose results go to the
-    result buffer by index and whose spikes come back as its own input fiber."""
-    costs = np.asarray(costs, dtype=float)
-    blocks = [float(costs[start:start + chunk].sum()) for start in range(0, len(costs), chunk)]
-
+def _contiguous_cuts(blocks, tppes):
+    """``blocks`` (costs, in order) cut into at most ``tppes`` contiguous runs, the
+    busiest run's cost as small as a greedy cut makes it (a binary search on that cost):
+    the runs as lists of block indices, ``tppes`` of them (some may be empty)."""
     def cuts(capacity):
         groups, load = [[]], 0.0
         for index, cost in enumerate(blocks):
@@ -221,16 +216,32 @@ def schedule_runs(costs, tppes, chunk):
             load += cost
         return groups
 
-    low, high = max(blocks, default=0.0), sum(blocks)
+    low, high = max(blocks, default=0.0), float(sum(blocks))
     for _ in range(60):
         middle = (low + high) / 2
         if len(cuts(middle)) <= tppes:
             high = middle
         else:
             low = middle
-    groups = cuts(high) + [[]] * tppes
-    neurons = tuple(tuple(n for b in group for n in range(b * chunk,
-                                                          min((b + 1) * chunk, len(costs))))
-                    for group in groups[:tppes])
+    return (cuts(high) + [[]] * tppes)[:tppes]
+
+
+def schedule_runs(costs, tppes, chunk, order=None):
+    """Contiguous runs of whole chunks of ``chunk`` neurons, taken in ``order`` (default:
+    by index), one run per TPPE (some may be empty), with the busiest TPPE's cost as small
+    as a greedy cut makes it. A TPPE's outputs fill whole chunks of the next layer's fiber,
+    so no slot is left as padding between TPPEs. By index: for a layer whose output slots
+    must be its neuron indices, a recurrent output layer (its results go to the result
+    buffer by index and its spikes come back as its own input fiber). Position-major
+    (:func:`hwgen.compiler.scheduler.program.by_positions`): a TPPE computes a range of
+    output positions (pixels, tokens) with all their channels, except where a range
+    starts or ends."""
+    costs = np.asarray(costs, dtype=float)
+    order = np.arange(len(costs)) if order is None else np.asarray(order, dtype=np.int64)
+    blocks = [float(costs[order[start:start + chunk]].sum())
+              for start in range(0, len(order), chunk)]
+    neurons = tuple(tuple(int(order[i]) for b in group
+                          for i in range(b * chunk, min((b + 1) * chunk, len(order))))
+                    for group in _contiguous_cuts(blocks, tppes))
     return Assignment(neurons, tuple(float(costs[list(ns)].sum()) if ns else 0.0
                                      for ns in neurons))

@@ -11,10 +11,11 @@ import numpy as np
 import scipy.sparse
 
 from hwgen.errors import UnsupportedError
-from ..instruction_format import pack_entry, pad_groups, program_layouts
+from ..instruction_format import pack_entry, program_layouts
 from ..passes.legalise import legalise
 from ..program import LayerPlan, LIFMode, Program
 from .assign import Assignment, neuron_costs, schedule_layer, schedule_runs, window_costs
+from .blocks import share_blocks
 from .fibers import WeightFiber, WeightMemory
 from .widths import check_capacity, resolve_depths, resolve_widths
 
@@ -44,6 +45,36 @@ def _in_slot_order(weight, slots):
     return permuted
 
 
+POSITION_SLACK = 0.02
+"""A layer with output positions (pixels, tokens) has whole positions per TPPE
+(:func:`~.assign.schedule_runs` in position-major order) unless that costs its busiest TPPE more than this
+fraction over the neuron-by-neuron balance: whole positions let the next layer read a
+position's channels in consecutive slots, and let a TPPE share one block of its program
+among its positions (:mod:`.blocks`)."""
+
+
+def _positions(shape):
+    """Output positions of a layer of ``shape`` (channels, positions...); 1 if flat."""
+    return int(np.prod(shape[1:])) if len(shape) > 1 else 1
+
+
+def by_positions(costs, tppes, shape, chunk):
+    """The assignment of a layer of ``shape`` whose neurons have no placement constraint:
+    contiguous ranges of output positions per TPPE, all channels of a position together
+    (cut at whole chunks of ``chunk`` neurons, so that no output slot is padding), if that
+    balances within :data:`POSITION_SLACK` of neuron-by-neuron balancing (which is
+    used otherwise), each TPPE's neurons position-major (:func:`token_major`)."""
+    balanced = token_major(schedule_layer(costs, tppes), shape)
+    positions = _positions(shape)
+    if positions == 1 or tppes == 1:
+        return balanced
+    order = sorted(range(len(costs)), key=lambda n: (n % positions, n))
+    ranges = schedule_runs(costs, tppes, chunk, order)
+    if max(ranges.estimated_cycles) <= max(balanced.estimated_cycles) * (1 + POSITION_SLACK):
+        return ranges
+    return balanced
+
+
 def token_major(assignment, shape):
     """``assignment`` with each TPPE's neurons of a layer of ``shape`` (channels,
     positions...) in position-major order: the channels of one position (a pixel, a token)
@@ -51,7 +82,7 @@ def token_major(assignment, shape):
     (a 1x1 or 3x3 convolution, a token-wise linear layer) finds them in a few chunks of
     its spike fiber instead of one chunk per channel, and its fiber has as many fewer
     program entries. A flat layer keeps ascending order."""
-    positions = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+    positions = _positions(shape)
     if positions == 1:
         return assignment
     return Assignment(tuple(tuple(sorted(neurons, key=lambda n: (n % positions, n)))
@@ -181,7 +212,9 @@ def compile_program(model, config, calibration_spikes=None):
     lif_cycles = config.time_chunk // config.lif_steps
 
     modes, plans = [], []
-    per_tppe = [[] for _ in range(P)]           # (kind, fields) entries
+    # per TPPE and layer, its runs: the (kind, fields) entries of the neurons of one
+    # output position each (blocks.py shares the runs that repeat)
+    per_tppe = [[] for _ in range(P)]
     weights = [WeightMemory() for _ in range(P)]
     input_size = int(np.prod(chain.input.shape))        # a shaped input is streamed in C order
     slots = list(range(input_size)) + [-1] * (-input_size % W)
@@ -286,7 +319,7 @@ def compile_program(model, config, calibration_spikes=None):
             # into its own input fiber: each TPPE's neurons whole chunks of indices
             assignment = schedule_runs(costs, P, W)
         else:
-            assignment = token_major(schedule_layer(costs, P), shapes.get(layer.name, ()))
+            assignment = by_positions(costs, P, shapes.get(layer.name, ()), W)
         if last:
             output_slots = list(range(layer.outputs))
             slot_of = {n: n for n in range(layer.outputs)}
@@ -315,10 +348,14 @@ def compile_program(model, config, calibration_spikes=None):
             source_plan = next(plan for plan in plans if plan.name == layer.operands.source)
         bias = layer.dense.bias if layer.dense.bias is not None else np.zeros(rows,
                                                                              dtype=np.int64)
+        positions = _positions(shapes.get(layer.name, ()))
         for p, neurons in enumerate(assignment.neurons):
             if layer.operands is not None:      # where this TPPE kept each operand
                 address_of = {n: k for k, n in enumerate(source_plan.tppe_neurons[p])}
+            runs = []
             for j, n in enumerate(neurons):
+                if j == 0 or n % positions != neurons[j - 1] % positions:
+                    runs.append([])
                 for position, row in enumerate(rows_of[n]):
                     final = position == len(rows_of[n]) - 1
                     nonzero = slice(permuted.indptr[row], permuted.indptr[row + 1])
@@ -333,7 +370,7 @@ def compile_program(model, config, calibration_spikes=None):
                         header["partial"] = int(not final)
                     if layer.lif.leak.kind == "per_neuron":
                         header["leak"] = layer.lif.leak.multipliers[n]
-                    per_tppe[p].append(("neuron", header))
+                    runs[-1].append(("neuron", header))
                     if layer.operands is not None:
                         entries = _operand_entries(fiber, index.data[nonzero], address_of)
                     else:
@@ -352,8 +389,8 @@ def compile_program(model, config, calibration_spikes=None):
                                 chunk.update(chunk=c - base // W,
                                              state=1 if layer.dense.recurrent else pair)
                                 break
-                        per_tppe[p].append(("chunk", chunk))
-            per_tppe[p].append(("layer_end", {}))
+                        runs[-1].append(("chunk", chunk))
+            per_tppe[p].append(runs)
         plans.append(LayerPlan(layer.name, layer.dense.name, layer.inputs, layer.outputs,
                                modes.index(mode), last, slots, output_slots,
                                [list(ns) for ns in assignment.neurons],
@@ -365,14 +402,15 @@ def compile_program(model, config, calibration_spikes=None):
         slots, source = output_slots, layer.name
 
     output_size = chain.layers[-1].outputs
-    per_tppe = [pad_groups(tppe, config.fetch_width) for tppe in per_tppe]
+    per_tppe, calls = zip(*(share_blocks(layers, config.fetch_width, config.call_groups)
+                            for layers in per_tppe))
     weights = [memory.values for memory in weights]
     config = resolve_depths(config, model, plans, per_tppe, weights)
     layouts = program_layouts(config, len(modes), output_size,
                               max((mode.leak_bits for mode in modes), default=0), pairs,
                               residual=bool(kept), max_pool=max_pool,
                               current_buffers=max(w for w, _ in buffers),
-                              operands=bool(readers))
+                              operands=bool(readers), calls=any(calls))
     entries = [[pack_entry(layouts, kind, values) for kind, values in tppe]
                for tppe in per_tppe]
     descriptors = [layouts["layer"].pack(mode=plan.mode, last=int(plan.last), **{

@@ -113,6 +113,11 @@ def print_summary(program, build):
     if operands:
         console.print("products by kept currents, per step (Q (K^T V)): "
                       + "; ".join(operands))
+    calls, blocks = program.calls()
+    if calls:
+        console.print(f"address generation: {calls} runs of output positions called from "
+                      f"{blocks} stored blocks, chunk indices and slots offset in hardware "
+                      f"(call_groups = {program.config.call_groups})")
     if sparsity and sparsity[0]["input_spike_sparsity"] is None:
         console.print("silent inputs / outputs: the fraction of neuron-steps without a "
                       "spike, expected from --calibration inputs (none given)")

@@ -19,7 +19,8 @@ from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.memory import ReadPort
 from amaranth.lib.wiring import In, Out
 
-from hwgen.compiler.instruction_format import TAG_CHUNK, TAG_LAYER_END, TAG_NEURON
+from hwgen.compiler.instruction_format import (TAG_CALL, TAG_CHUNK, TAG_LAYER_END,
+                                               TAG_NEURON, TAG_RETURN)
 
 from .geometry import struct_of
 
@@ -43,12 +44,14 @@ def output_fifos(m, fetch, geometry, depth):
     return match_fifo, header_fifo
 
 
-def neuron_header(m, geometry, entry):
-    """The neuron header a NEURON program ``entry`` (decoded) sends to the LIF stage."""
+def neuron_header(m, geometry, entry, slot_offset=None):
+    """The neuron header a NEURON program ``entry`` (decoded) sends to the LIF stage, its
+    slot moved by ``slot_offset`` (a called block's, :class:`Calls`; None: not moved)."""
     header = Signal(geometry.neuron_header)
     m.d.comb += [
         header.theta.eq(entry.theta), header.bias.eq(entry.bias),
-        header.slot.eq(entry.slot), header.chunk_last.eq(entry.chunk_last),
+        header.slot.eq(entry.slot if slot_offset is None else entry.slot + slot_offset),
+        header.chunk_last.eq(entry.chunk_last),
     ]
     if geometry.leak_bits:
         m.d.comb += header.leak.eq(entry.leak)
@@ -68,6 +71,65 @@ def program_controls(m, fetch, pc, running):
         m.d.sync += pc.eq(layer_start)
     with m.If(fetch.go):
         m.d.sync += [running.eq(1), layer_start.eq(pc)]
+
+
+class Calls:
+    """The program walk's calls of blocks, shared by both fetch units: address generation.
+
+    A CALL entry in stage 1 (the registered program word) jumps to its block and sets the
+    two offsets that stage 1 then adds to every CHUNK entry's chunk index (``chunk``) and
+    every header's slot (``slot``) until the block's RETURN, which jumps back behind the
+    CALL and clears them (:func:`hwgen.compiler.instruction_format.walk` is the
+    definition). Like a LAYER_END, a jump drops the program word already read behind it,
+    so a CALL or a RETURN costs its own fetch cycle and two more. In a program without
+    blocks (no ``call_entry`` layout) nothing of this exists (``enabled`` is False), so
+    the fetch units' Verilog is that of a fetch without calls.
+
+    ``payload``: stage 1's entry payload; ``is_call``, ``is_return``: stage 1 holds such
+    an entry. Resources: a return address, the two offset registers, one adder on the
+    chunk index and one on the slot.
+    """
+
+    def __init__(self, m, layouts, payload, is_call, is_return, pc):
+        self.enabled = "call_entry" in layouts
+        if not self.enabled:
+            return
+        self.jump = Signal()
+        call = Signal(struct_of(layouts["call_entry"]))
+        self.chunk = Signal.like(call.chunk, name="chunk_offset")
+        self.slot = Signal.like(call.slot, name="slot_offset")
+        self._call, self._is_call, self._is_return = call, is_call, is_return
+        self._return_pc = Signal.like(pc, name="return_pc")
+        m.d.comb += [call.eq(payload), self.jump.eq(is_call | is_return)]
+
+    def stops(self, stop):
+        """``stop`` (stage 1 ends the walk here) or a jump."""
+        return stop | self.jump if self.enabled else stop
+
+    def chunk_index(self, m, chunk, name="chunk_index"):
+        """A CHUNK entry's ``chunk`` index with the block's offset added."""
+        if not self.enabled:
+            return chunk
+        index = Signal(len(chunk), name=name)
+        m.d.comb += index.eq(chunk + self.chunk)
+        return index
+
+    def header(self, m, geometry, neuron):
+        """The header of NEURON entry ``neuron``, its slot moved by the block's offset."""
+        return neuron_header(m, geometry, neuron, self.slot if self.enabled else None)
+
+    def step(self, m, pc, s0_valid):
+        """The jump's register updates; called where stage 1 moves on (no stall)."""
+        if not self.enabled:
+            return
+        # (s0's word is dropped as the walk stops issuing: s0_valid follows ``issue``)
+        with m.If(self._is_call):
+            m.d.sync += [pc.eq(self._call.target), self.chunk.eq(self._call.chunk),
+                         self.slot.eq(self._call.slot),
+                         # the entry after the CALL: pc is one past the word read behind it
+                         self._return_pc.eq(pc - s0_valid)]
+        with m.If(self._is_return):
+            m.d.sync += [pc.eq(self._return_pc), self.chunk.eq(0), self.slot.eq(0)]
 
 
 class FiberFetch(wiring.Component):
@@ -145,8 +207,11 @@ class FiberFetch(wiring.Component):
         s1_chunk = Signal(chunk_layout)
         s1_neuron = Signal(neuron_layout)
         m.d.comb += [s1_chunk.eq(entry.payload), s1_neuron.eq(entry.payload)]
-        s1_is = {tag: s1_valid & (entry.tag == tag)
-                 for tag in (TAG_CHUNK, TAG_NEURON, TAG_LAYER_END)}
+        tags = (TAG_CHUNK, TAG_NEURON, TAG_LAYER_END) + (
+            (TAG_CALL, TAG_RETURN) if "call_entry" in self.layouts else ())
+        s1_is = {tag: s1_valid & (entry.tag == tag) for tag in tags}
+        calls = Calls(m, self.layouts, entry.payload, s1_is.get(TAG_CALL),
+                      s1_is.get(TAG_RETURN), pc)
 
         # Stage 2: a CHUNK entry waiting for its spike mask, or a neuron with no chunks.
         s2_chunk = Signal()
@@ -220,15 +285,17 @@ class FiberFetch(wiring.Component):
 
         # Stage 1 -> stage 2. A LAYER_END in stage 1 stops the walk; the entry already
         # read behind it (stage 0) is dropped and read again when the next layer starts.
-        issue = running & ~stall & ~s1_is[TAG_LAYER_END]
-        header = neuron_header(m, g, s1_neuron)
+        # A CALL or RETURN drops it too, and the walk goes on at the jump's target.
+        stop = calls.stops(s1_is[TAG_LAYER_END])
+        issue = running & ~stall & ~stop
+        header = calls.header(m, g, s1_neuron)
+        index = calls.chunk_index(m, s1_chunk.chunk)
         fiber_chunk = Signal(g.fiber_chunk_bits)
-        m.d.comb += fiber_chunk.eq(Cat(s1_chunk.chunk, s1_chunk.state) if g.state_pairs
-                                   else s1_chunk.chunk)
+        m.d.comb += fiber_chunk.eq(Cat(index, s1_chunk.state) if g.state_pairs else index)
         m.d.comb += [
             self.program.addr.eq(pc),
             self.program.en.eq(issue),
-            self.masks.addr.eq(Cat(s1_chunk.chunk,
+            self.masks.addr.eq(Cat(index,
                                    g.source_region(fiber_chunk, self.region,
                                                    self.state_region))),
             self.masks.en.eq(~stall),
@@ -238,7 +305,7 @@ class FiberFetch(wiring.Component):
         with m.If(~stall):
             m.d.sync += [
                 s0_valid.eq(issue),
-                s1_valid.eq(s0_valid & ~s1_is[TAG_LAYER_END]),
+                s1_valid.eq(s0_valid & ~stop),
                 entry.eq(self.program.data),
                 s2_chunk.eq(s1_is[TAG_CHUNK]),
                 s2_empty_neuron.eq(s1_is[TAG_NEURON] & s1_neuron.empty),
@@ -251,6 +318,7 @@ class FiberFetch(wiring.Component):
                 m.d.sync += [running.eq(0), s0_valid.eq(0)]
                 with m.If(s0_valid):
                     m.d.sync += pc.eq(pc - 1)
+            calls.step(m, pc, s0_valid)
         with m.Elif(~stall_back):
             # Stage 1 waits for the header FIFO; stage 2 moved on: a bubble.
             m.d.sync += [s2_chunk.eq(0), s2_empty_neuron.eq(0)]

@@ -23,7 +23,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hwgen.compiler.instruction_format import TAG_NEURON
+from hwgen.compiler.instruction_format import TAG_NEURON, walk
 from hwgen.compiler.ir.early_exit import check_rule
 
 from .core_interface import CoreSignature
@@ -60,8 +60,9 @@ class Accelerator(wiring.Component):
         self.tppe_module = tppe_module
         # Membranes are carried per neuron between time chunks: the most any TPPE has.
         self.membrane_depth = max(1, max(
-            (sum(1 for word in entries
-                 if program.layouts["entry"].unpack(word)["tag"] == TAG_NEURON)
+            (sum(1 for entry in walk(program.layouts, entries, len(program.layers),
+                                     program.config.fetch_width)
+                 if entry["tag"] == TAG_NEURON)
              for entries in program.entries), default=1))
         # The TPPE the Verilog module is converted from; only built when asked for, as an
         # Elaboratable never elaborated draws a warning.

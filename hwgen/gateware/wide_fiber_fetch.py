@@ -23,9 +23,10 @@ from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.memory import ReadPort
 from amaranth.lib.wiring import In, Out
 
-from hwgen.compiler.instruction_format import TAG_CHUNK, TAG_LAYER_END, TAG_NEURON
+from hwgen.compiler.instruction_format import (TAG_CALL, TAG_CHUNK, TAG_LAYER_END,
+                                               TAG_NEURON, TAG_RETURN)
 
-from .fiber_fetch import neuron_header, output_fifos, program_controls
+from .fiber_fetch import Calls, output_fifos, program_controls
 from .geometry import struct_of
 
 
@@ -122,6 +123,10 @@ class WideFiberFetch(wiring.Component):
         s1_is_neuron = s1_valid & (entries[0].tag == TAG_NEURON)
         s1_layer_end = s1_valid & Cat(*(entries[j].tag == TAG_LAYER_END
                                         for j in range(K))).any()
+        called = "call_entry" in self.layouts
+        calls = Calls(m, self.layouts, entries[0].payload,
+                      s1_valid & (entries[0].tag == TAG_CALL) if called else None,
+                      s1_valid & (entries[0].tag == TAG_RETURN) if called else None, pc)
 
         # Stage 2: the group's CHUNK entries waiting for their spike masks.
         s2_chunk = Signal(K)
@@ -236,14 +241,17 @@ class WideFiberFetch(wiring.Component):
 
         # Stage 1 -> stage 2. A LAYER_END in stage 1 stops the walk; the group already
         # read behind it (stage 0) is dropped and read again when the next layer starts.
-        issue = running & ~stall & ~s1_layer_end
-        header = neuron_header(m, g, s1_neuron)
+        # A CALL or RETURN drops it too, and the walk goes on at the jump's target.
+        stop = calls.stops(s1_layer_end)
+        issue = running & ~stall & ~stop
+        header = calls.header(m, g, s1_neuron)
         fiber_chunks = [Signal(g.fiber_chunk_bits, name=f"fiber_chunk_{j}") for j in range(K)]
         for j in range(K):
             c = s1_chunks[j]
+            index = calls.chunk_index(m, c.chunk, name=f"chunk_index_{j}")
             m.d.comb += [
-                fiber_chunks[j].eq(Cat(c.chunk, c.state) if g.state_pairs else c.chunk),
-                self.masks[j].addr.eq(Cat(c.chunk, g.source_region(
+                fiber_chunks[j].eq(Cat(index, c.state) if g.state_pairs else index),
+                self.masks[j].addr.eq(Cat(index, g.source_region(
                     fiber_chunks[j], self.region, self.state_region))),
                 self.masks[j].en.eq(~stall),
             ]
@@ -256,7 +264,7 @@ class WideFiberFetch(wiring.Component):
         with m.If(~stall):
             m.d.sync += [
                 s0_valid.eq(issue),
-                s1_valid.eq(s0_valid & ~s1_layer_end),
+                s1_valid.eq(s0_valid & ~stop),
                 group.eq(self.program.data),
                 s2_chunk.eq(Cat(*s1_is_chunk)),
                 s2_empty_neuron.eq(s1_is_neuron & s1_neuron.empty),
@@ -271,6 +279,7 @@ class WideFiberFetch(wiring.Component):
                 m.d.sync += [running.eq(0), s0_valid.eq(0)]
                 with m.If(s0_valid):
                     m.d.sync += pc.eq(pc - 1)
+            calls.step(m, pc, s0_valid)
         with m.Elif(~hold3):
             # Stage 1 waits for the header FIFO; stage 2 moved on: a bubble.
             m.d.sync += [s2_chunk.eq(0), s2_empty_neuron.eq(0)]

@@ -21,6 +21,7 @@ from hwgen.gateware.fiber_fetch import FiberFetch
 from hwgen.gateware.geometry import Geometry
 from hwgen.gateware.wide_fiber_fetch import WideFiberFetch, program_groups
 import amaranth_streams
+from conv_models import cnn
 import program_model
 from hwgen.sim.workloads import random_workload
 
@@ -86,7 +87,7 @@ class Harness(wiring.Component):
         return m
 
 
-def run(program, p, layer, fiber, fifo_depth, seed, ready_probability):
+def run(program, p, layer, fiber, fifo_depth, seed, ready_probability, deadline=2e-3):
     harness = Harness(program, p, fiber, fifo_depth)
     dut = harness.fetch
     rng = random.Random(seed)
@@ -127,7 +128,7 @@ def run(program, p, layer, fiber, fifo_depth, seed, ready_probability):
                 headers.append({"theta": payload.theta, "bias": payload.bias,
                                 "slot": payload.slot, "chunk_last": payload.chunk_last})
 
-    amaranth_streams.run(harness, control, matches, header_sink, deadline=2e-3)
+    amaranth_streams.run(harness, control, matches, header_sink, deadline=deadline)
     return got, want, headers, want_headers
 
 
@@ -191,3 +192,26 @@ def test_a_layer_without_neurons_on_this_tppe(fetch_width):
     assert not program.layers[1].tppe_neurons[7]
     got, want, headers, want_headers = run(program, 7, 1, fiber, 2, 0, 0.5)
     assert (got, headers) == (want, want_headers) and want
+
+
+@pytest.mark.parametrize("fetch_width", [1, 2, 4])
+@pytest.mark.parametrize("layer", [0, 1])
+def test_calls_read_their_blocks_with_moved_chunks_and_slots(fetch_width, layer):
+    """A program with blocks (address generation): each CALL's block is walked with the
+    CALL's chunk offset added to every chunk index (the spike masks read there) and its
+    slot offset to every header's slot, then the walk goes on behind the CALL; under
+    backpressure, in the first layer and after a ``go`` into the second."""
+    model, _ = cnn(3, channels=1, side=6)
+    program = compile_program(model, hardware_config.load(
+        None, ["tppes=2", "chunk=16", f"fetch_width={fetch_width}", "call_groups=1"]))
+    assert "call_entry" in program.layouts
+    # random masks at every address of the mask memory, so a wrong offset reads others
+    masks = 1 << Geometry.of(program).mask_addr_bits
+    words = np.random.default_rng(layer).integers(0, 16, masks * 16) * (
+        np.random.default_rng(fetch_width).random(masks * 16) < 0.3)
+    fiber = SpikeFiber.encode(list(words), 16)
+    for p in range(2):
+        got, want, headers, want_headers = run(program, p, layer, fiber, 2, p, 0.4,
+                                               deadline=3e-2)
+        assert headers == want_headers
+        assert got == want

@@ -9,6 +9,8 @@ compiler/passes/unroll.py), against the frameworks' own arithmetic.
   flatten, affine, IAF), read with the sinabs preset: the RTL equals the integer reference,
   and both equal Sinabs's IAF arithmetic (float64, subtract reset, one spike per step) run here with torch's
   convolution and pooling.
+- A CNN whose pixels are called blocks of the fiber program (address generation), at
+  fetch widths 1 and 4, in time chunks, with two write lanes.
 """
 
 import nir
@@ -20,8 +22,10 @@ from hwgen import build_directory
 from hwgen.compiler import hardware_config
 from hwgen.compiler.frontends import nir as frontend
 from hwgen.compiler.frontends import snntorch_export
+from hwgen.compiler.instruction_format import TAG_CALL
 from hwgen.compiler.scheduler.program import compile_program
 from hwgen.sim.cosim import cosimulate
+from conv_models import cnn
 from snntorch_oracle import integer_conv, leaky, linear, max_pooling_cnn, run_snntorch
 
 pytestmark = [pytest.mark.verilator, pytest.mark.slow]
@@ -145,3 +149,21 @@ def test_a_sinabs_style_nir_cnn_spikes_on_the_rtl_as_sinabs_computes(tmp_path):
     for name, spikes in theirs.items():
         assert spikes.any(), f"layer {name} never spiked: a weak test"
         assert np.array_equal(result.verdict.rtl_spikes[name], spikes), name
+
+
+@pytest.mark.parametrize("settings", [
+    ["tppes=2", "call_groups=1"],
+    ["tppes=2", "call_groups=1", "fetch_width=4", "time_chunk=2", "write_lanes=2"],
+])
+def test_a_cnn_whose_pixels_are_called_blocks_runs_bit_exact(settings, tmp_path):
+    """Address generation (compiler/scheduler/blocks.py): the second convolution's
+    interior pixels are one block per TPPE, called with each pixel's chunk and slot
+    offsets, which the fetch adds in hardware."""
+    model, _ = cnn(5, channels=1, side=6)
+    x = (np.random.default_rng(5).random((6, 4, 1, 6, 6)) < 0.4).astype(np.uint8)
+    program = compile_program(model, hardware_config.load(None, settings))
+    calls = sum(program.layouts["entry"].unpack(word)["tag"] == TAG_CALL
+                for words in program.entries for word in words)
+    assert calls >= 10
+    result = cosimulate_model(model, x, settings, tmp_path)
+    assert all(result.verdict.rtl_spikes[name].any() for name in ("lif1", "lif2"))

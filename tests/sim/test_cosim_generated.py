@@ -89,7 +89,8 @@ def test_the_generator_reaches_every_corner_it_promises():
                                    "weight_bits", "size_vs_chunk", "stimulus", "encoding",
                                    "flaw", "weights", "thresholds", "time_chunks",
                                    "synapse", "synapse_rounding", "i_bits", "cuba_order",
-                                   "join", "recurrent", "fetch_width", "conv", "attention")}
+                                   "join", "recurrent", "fetch_width", "conv", "attention",
+                                   "call_groups")}
 
     @settings(max_examples=2000, derandomize=True, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
@@ -111,6 +112,8 @@ def test_the_generator_reaches_every_corner_it_promises():
         seen["tppes"].add(config["tppes"])
         seen["join"].add(config.get("join", "default"))
         seen["fetch_width"].add(config.get("fetch_width", "default"))
+        if case.convs:
+            seen["call_groups"].add(config.get("call_groups", "default"))
         seen["flaw"].add(case.flaw)
         seen["encoding"].add(case.encoding)
         seen["stimulus"].update(kind for kind, *_ in case.stimulus)

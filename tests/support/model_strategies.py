@@ -20,7 +20,9 @@ shortcut of spikes or a residual stream of currents (the block's input current a
 again, kept in the TPPEs). A quarter of the
 fully-connected layers also sum in a synapse from the layer two before them (a residual
 connection across layers, read from the spikes kept for it). The write bus's lanes
-(``write_lanes``) are drawn like every other ``--set`` key.
+(``write_lanes``) and the smallest run called (``call_groups``: 1 makes every repeated
+output position a call of one block, address generation) are drawn like every other
+``--set`` key.
 
 A case may carry one deliberate :class:`Flaw` (a value just outside what hwgen accepts).
 Such a case must be refused by the IR or the compiler with a one-line :class:`HwgenError`
@@ -90,6 +92,7 @@ FLAWS = {
     "join_unknown": ("join",),
     "fetch_width_unknown": ("fetch_width",),
     "write_lanes_unknown": ("write_lanes",),
+    "call_groups_negative": ("call_groups",),
     "unknown_parameter": ("unknown parameter",),
 }
 
@@ -684,6 +687,11 @@ def cases(draw, *, max_layers=4, max_size=70, flaw_weight=0.1, max_tppes=MAX_TPP
     write_lanes = draw(st.sampled_from(["default", 2, 4, 8, 1]))
     if write_lanes != "default" and flaw != "write_lanes_unknown":
         overrides.append(f"write_lanes={write_lanes}")
+    # Drawn last, as above: address generation. Generated layers are small, so the
+    # default (runs of 48 groups or more) rarely calls; 1 calls every repeated run.
+    call_groups = draw(st.sampled_from(["default", 1, 1, 0]))
+    if call_groups != "default" and flaw != "call_groups_negative":
+        overrides.append(f"call_groups={call_groups}")
     return Case(T, inputs, encoding, encoder, drawn, readout,
                 tuple(_dedupe(overrides)), stimulus, flaw, pad, wide_acc, input_shape, convs,
                 attention)
@@ -742,6 +750,8 @@ def _flaw_overrides(flaw, T, tppes, chunk, need_w, need_v):
         return ["fetch_width=3" if tppes % 2 else "fetch_width=8"]
     if flaw == "write_lanes_unknown":
         return ["write_lanes=3" if tppes % 2 else "write_lanes=16"]
+    if flaw == "call_groups_negative":
+        return ["call_groups=-1"]
     if flaw == "unknown_parameter":
         return ["tppe=2"]
     return []

@@ -13,30 +13,17 @@ import numpy as np
 
 from hwgen.compiler.ir import LIF
 from hwgen.compiler.scheduler.fibers import SpikeFiber, prefix_popcount
-from hwgen.compiler.instruction_format import TAG_CHUNK, TAG_LAYER_END, TAG_NEURON, TAG_PAD
+from hwgen.compiler.instruction_format import TAG_LAYER_END, TAG_NEURON, walk
 from hwgen.compiler.ir import reference
 from hwgen.compiler.ir.spike_words import spikes_to_words
 
 
-def unpack_entry(layouts, word):
-    """A packed fiber-program entry -> {"tag": ..., field: value, ...}."""
-    entry = layouts["entry"].unpack(word)
-    payload = entry.pop("payload")
-    if entry["tag"] == TAG_CHUNK:
-        entry.update(layouts["chunk_entry"].unpack(payload))
-    elif entry["tag"] == TAG_NEURON:
-        entry.update(layouts["neuron_entry"].unpack(payload))
-    return entry
-
-
 def decode_entries(program, p):
-    """TPPE p's fiber program as a list of (kind, fields) per layer."""
-    layouts = program.layouts
+    """TPPE p's fiber program as the fetch walks it (blocks called, offsets applied), a
+    list of (kind, fields) per layer."""
     layers, current = [], []
-    for word in program.entries[p]:
-        entry = unpack_entry(layouts, word)
-        if entry["tag"] == TAG_PAD:
-            continue
+    for entry in walk(program.layouts, program.entries[p], len(program.layers),
+                      program.config.fetch_width):
         if entry["tag"] == TAG_LAYER_END:
             layers.append(current)
             current = []

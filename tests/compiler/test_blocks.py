@@ -1,0 +1,179 @@
+"""Address generation (compiler/scheduler/blocks.py): a TPPE's repeated output positions
+stored once as a block and called with chunk and slot offsets. The program the fetch walks
+(instruction_format.walk) must be exactly the program without calls, and compute the
+reference."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hwgen.compiler import hardware_config
+from hwgen.compiler.instruction_format import (TAG_CALL, TAG_NEURON, TAG_PAD, TAG_RETURN,
+                                               unpack_entry, walk)
+from hwgen.compiler.ir import reference
+from hwgen.compiler.ir.spike_words import spikes_to_words
+from hwgen.compiler.scheduler.blocks import share_blocks
+from hwgen.compiler.scheduler.program import compile_program
+from hwgen.errors import ConfigError
+from conv_models import cnn
+import program_model
+
+
+def run_of(chunks, slots, mask=0b11):
+    """One output position's neurons: a header per slot, its chunk entries."""
+    entries = []
+    for slot in slots:
+        entries.append(("neuron", {"theta": 3, "bias": 0, "slot": slot}))
+        entries += [("chunk", {"chunk": c, "mask": mask, "wbase": 0, "last": 0})
+                    for c in chunks]
+    return entries
+
+
+def expanded(program, fetch_width):
+    """What :func:`walk` would read from the (kind, fields) ``program``: blocks expanded."""
+    out, position = [], 0
+    layers = sum(kind == "layer_end" for kind, _ in program[:first_block(program)])
+    ended = 0
+    while ended < layers:
+        kind, fields = program[position]
+        position += 1
+        if kind == "call":
+            target = fields["target"] * fetch_width
+            while program[target][0] != "return":
+                inner, values = program[target]
+                target += 1
+                if inner == "chunk":
+                    values = {**values, "chunk": values["chunk"] + fields["chunk"]}
+                elif inner == "neuron":
+                    values = {**values, "slot": values["slot"] + fields["slot"]}
+                if inner != "pad":
+                    out.append((inner, values))
+        elif kind != "pad":
+            ended += kind == "layer_end"
+            out.append((kind, fields))
+    return out
+
+
+def first_block(program):
+    ends = [i for i, (kind, _) in enumerate(program) if kind == "layer_end"]
+    return ends[-1] + 1 if ends else len(program)
+
+
+@pytest.mark.parametrize("fetch_width", [1, 2, 4])
+def test_runs_that_repeat_with_moved_addresses_are_called(fetch_width):
+    runs = [run_of([p, p + 1], [10 * p, 10 * p + 1]) for p in range(4)]
+    odd = run_of([7], [90])                 # a border position: its own entries
+    program, calls = share_blocks([runs + [odd]], fetch_width, call_groups=1)
+    assert calls == 4
+    kinds = [kind for kind, _ in program]
+    assert kinds.count("return") == 1       # one block for the four positions
+    assert expanded(program, fetch_width) == [e for run in runs + [odd] for e in run] + [
+        ("layer_end", {})]
+    if fetch_width > 1:
+        for i, kind in enumerate(kinds):
+            if kind in ("call", "return"):
+                assert i % fetch_width == 0 and all(
+                    k == "pad" for k in kinds[i + 1:i + fetch_width])
+        block = next(fields["target"] for kind, fields in program if kind == "call")
+        assert program[block * fetch_width][0] == "neuron"
+
+
+def test_runs_below_call_groups_or_seen_once_stay_inline():
+    runs = [run_of([p], [p]) for p in range(3)]
+    for call_groups in (0, 3):          # off; a run of 2 entries is too short to call
+        program, calls = share_blocks([runs], 1, call_groups)
+        assert calls == 0 and program == [e for run in runs for e in run] + [("layer_end", {})]
+    program, calls = share_blocks([runs[:1]], 1, call_groups=1)     # seen once
+    assert calls == 0
+
+
+def test_runs_differing_in_more_than_offsets_are_not_shared():
+    a, b = run_of([0, 1], [0], mask=0b11), run_of([2, 3], [1], mask=0b01)
+    program, calls = share_blocks([[a, b]], 1, call_groups=1)
+    assert calls == 0
+
+
+def called(program):
+    return sum(program.layouts["entry"].unpack(word)["tag"] == TAG_CALL
+               for words in program.entries for word in words)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 1000), tppes=st.sampled_from([1, 2, 3, 5]),
+       chunk=st.sampled_from([4, 8, 16]), fetch_width=st.sampled_from([1, 2, 4]),
+       channels=st.sampled_from([1, 3, 16]), side=st.sampled_from([1, 4, 7]))
+def test_a_program_with_calls_walks_the_program_without_and_computes_the_reference(
+        seed, tppes, chunk, fetch_width, channels, side):
+    model, spikes = cnn(seed, channels, side)
+    settings_ = [f"tppes={tppes}", f"chunk={chunk}", f"fetch_width={fetch_width}"]
+    plain = compile_program(model, hardware_config.load(None, settings_ + ["call_groups=0"]))
+    program = compile_program(model, hardware_config.load(None, settings_ + ["call_groups=1"]))
+    assert called(plain) == 0
+    layers = len(program.layers)
+    for p in range(tppes):
+        ours = [{k: v for k, v in e.items()}
+                for e in walk(program.layouts, program.entries[p], layers, fetch_width)]
+        theirs = list(walk(plain.layouts, plain.entries[p], layers, fetch_width))
+        assert ours == theirs
+    trace = reference.run(model, spikes)
+    words, membranes = program_model.run(program, spikes)
+    for plan in program.layers:
+        assert np.array_equal(words[plan.name], spikes_to_words(trace.spikes[plan.name]))
+    assert np.array_equal(membranes, trace.membranes["out"])
+
+
+@pytest.mark.parametrize("fetch_width", [1, 4])
+def test_a_cnn_whose_producer_computes_whole_pixels_calls_one_block_per_pixel(fetch_width):
+    """16 channels per pixel fill one 16-input chunk: conv2's interior pixels read their
+    windows at the same chunk offsets, so each TPPE stores them once and calls them."""
+    model, _ = cnn(3, channels=3, side=7)
+    program = compile_program(model, hardware_config.load(
+        None, ["tppes=2", f"fetch_width={fetch_width}", "call_groups=1"]))
+    plain = compile_program(model, hardware_config.load(
+        None, ["tppes=2", f"fetch_width={fetch_width}", "call_groups=0"]))
+    # calls per layer, over the TPPEs
+    calls = [0] * len(program.layers)
+    for words in program.entries:
+        layer = 0
+        for word in words:
+            tag = program.layouts["entry"].unpack(word)["tag"]
+            if tag == 2:
+                layer += 1
+                if layer == len(program.layers):
+                    break
+            calls[layer] += tag == TAG_CALL
+    # conv2's 5 x 5 interior pixels (but where a TPPE's range of lif1's pixels ends)
+    assert calls[1] >= 20
+    assert max(map(len, program.entries)) < max(map(len, plain.entries))
+    # the walk reads as many neurons as the layers have
+    neurons = sum(1 for words in program.entries
+                  for e in walk(program.layouts, words, len(program.layers), fetch_width)
+                  if e["tag"] == TAG_NEURON)
+    assert neurons == sum(plan.outputs for plan in program.layers)
+
+
+def test_only_programs_with_calls_have_the_wider_tag():
+    model, _ = cnn(3, channels=3, side=7)
+    widths = {cg: compile_program(model, hardware_config.load(
+        None, ["tppes=2", f"call_groups={cg}"])).layouts for cg in (0, 1)}
+    assert widths[0]["entry"]["tag"].width == 2 and "call_entry" not in widths[0]
+    assert widths[1]["entry"]["tag"].width == 3 and "call_entry" in widths[1]
+    assert TAG_PAD < 4 <= min(TAG_CALL, TAG_RETURN)
+
+
+def test_walk_refuses_a_block_that_holds_a_layer_end():
+    model, _ = cnn(3, channels=3, side=7)
+    program = compile_program(model, hardware_config.load(None, ["tppes=2", "call_groups=1"]))
+    words = list(program.entries[0])
+    target = next(unpack_entry(program.layouts, w)["target"] for w in words
+                  if program.layouts["entry"].unpack(w)["tag"] == TAG_CALL)
+    words[target] = program.layouts["entry"].pack(tag=2)
+    with pytest.raises(ValueError, match=r"walk: entry \d+ \(tag 2\) in a block"):
+        list(walk(program.layouts, words, len(program.layers)))
+
+
+@pytest.mark.parametrize("value", ["-1", "x", "1.5"])
+def test_call_groups_must_be_a_count(value):
+    with pytest.raises(ConfigError, match=r"call_groups = .* must be an integer between 0"):
+        hardware_config.load(None, [f"call_groups={value}"])
