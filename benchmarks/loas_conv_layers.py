@@ -44,8 +44,20 @@ that the fraction of them that spike is the next layer's packed density in the t
 
 A layer the accelerator cannot run (more than MAX_SPIKE_DEPTH neurons in or out, program or
 weight depth) or whose program is too large to co-simulate in a few minutes (``--max-entries``:
-the Verilog holds every program entry as memory contents, and generating and Verilating it
-takes about 4 minutes per 500,000 entries) is printed as refused, with the reason.
+the Verilog holds every stored program entry as memory contents, and generating and
+Verilating it takes about 4 minutes per 500,000 entries) is printed as refused, with the
+reason.
+
+``--producer``: the convolution reads the spikes of a copy layer in front of it (a 1 x 1
+identity convolution into integrate-and-fire neurons of threshold 1, exactly its input
+spikes), laid out as hwgen lays out a layer's outputs -- whole pixels per TPPE, a pixel's
+channels in consecutive slots -- as a convolution inside a network reads them. Its interior
+pixels then share one block of the fiber program per TPPE (address generation,
+docs/architecture.md), so the stored program is about one pixel's entries per TPPE plus a
+call per pixel, and the layers too large to store before run (``--max-walked`` bounds the
+entries the compiler writes before it shares them: the compile time). The columns
+``stored`` and ``walked`` give the busiest TPPE's stored and walked entries of the layer;
+``fetch`` then counts the calls' cycles too.
 """
 
 import argparse
@@ -57,10 +69,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse
 
 from hwgen import build_directory
 from hwgen.compiler import hardware_config
-from hwgen.compiler.instruction_format import TAG_CALL, TAG_LAYER_END, walk
+from hwgen.compiler.instruction_format import (TAG_CALL, TAG_LAYER_END, TAG_RETURN,
+                                               unpack_entry, walk)
 from hwgen.compiler.ir import LIF, Conv2d, Dense, Flatten, Input, Model, reference
 from hwgen.compiler.passes.legalise import legalise
 from hwgen.compiler.scheduler.assign import fiber_entries
@@ -74,6 +88,7 @@ T = 4
 TPPES = 16
 STEP_PROBABILITY = 0.7
 MAX_ENTRIES = 600_000
+MAX_WALKED = 3_000_000
 
 # (net, layer, M, K, N, weight density, packed spike density): LOAS_CYCLE_MODEL.md
 LAYERS = [
@@ -241,19 +256,32 @@ def output_density(spec):
     return following[6] if following[0] == spec[0] else spec[6]
 
 
-def program_entries(model, chunk):
+def program_entries(model, chunk, producer=False):
     """Fiber-program entries the conv layer walks (a header per neuron, an entry per chunk
     of its weight fiber), from the unrolled matrix alone: cheap, before compiling. It sets
-    the compile time (the compiler writes every entry before it shares repeated runs)."""
+    the compile time (the compiler writes every entry before it shares repeated runs).
+    With a ``producer``, its input is taken as position-major (a pixel's channels in
+    consecutive slots), as the copy layer lays it out (but for the padding where a TPPE's
+    range of pixels ends)."""
     layer = next(layer for layer in legalise(model).layers if layer.name == "lif")
-    return int(fiber_entries(layer.dense.weight, chunk).sum())
+    weight = scipy.sparse.csr_array(layer.dense.weight)
+    if producer:
+        channels, side, _ = model["input"].shape
+        index = np.arange(channels * side * side)
+        slot = (index % (side * side)) * channels + index // (side * side)
+        weight = scipy.sparse.csr_array((weight.data, slot[weight.indices], weight.indptr),
+                                        shape=weight.shape)
+        weight.sort_indices()
+    return int(fiber_entries(weight, chunk).sum())
 
 
-def walked_entries(program, index):
-    """Per TPPE, the entries its fetch walks in layer ``index`` (blocks expanded) and the
-    calls among them."""
+def layer_entries(program, index):
+    """Per TPPE, the entries its fetch walks in layer ``index`` (blocks expanded), the
+    program words that layer stores (its part of the program and the blocks it calls, PADs
+    included) and its calls."""
     K = program.config.fetch_width
-    walked, calls = [], []
+    unpack = program.layouts["entry"].unpack
+    walked, stored, calls = [], [], []
     for words in program.entries:
         layer, count = 0, 0
         for entry in walk(program.layouts, words, len(program.layers), K):
@@ -262,12 +290,29 @@ def walked_entries(program, index):
             elif layer == index:
                 count += 1
         walked.append(count)
-        calls.append(sum(1 for word in words
-                         if program.layouts["entry"].unpack(word)["tag"] == TAG_CALL))
-    return walked, calls
+        layer, own, targets, called = 0, 0, set(), 0
+        for word in words:
+            if layer == len(program.layers):
+                break
+            tag = unpack(word)["tag"]
+            if layer == index:
+                own += 1
+                if tag == TAG_CALL:
+                    called += 1
+                    targets.add(unpack_entry(program.layouts, word)["target"] * K)
+            layer += tag == TAG_LAYER_END
+        for target in targets:
+            end = target
+            while unpack(words[end])["tag"] != TAG_RETURN:
+                end += 1
+            own += end + 1 - target
+        stored.append(own)
+        calls.append(called)
+    return walked, stored, calls
 
 
-def run_layer(spec, config, samples, seed, max_entries, producer=False):
+def run_layer(spec, config, samples, seed, max_entries, producer=False,
+              max_walked=MAX_WALKED):
     """One row of the table, as a dict; ``refused`` holds the reason if it did not run."""
     net, index, M, K, N, weight_density, spike_density = spec
     model, spikes = build_layer(spec, samples, seed, producer)
@@ -281,23 +326,32 @@ def run_layer(spec, config, samples, seed, max_entries, producer=False):
            "refused": None}
     pairs = patches.any(axis=1).astype(np.int64) @ (weights != 0)         # (samples, M, N)
     row["pairs"] = float(pairs.sum(axis=(1, 2)).mean())
-    entries = program_entries(model, config.chunk)
+    entries = program_entries(model, config.chunk, producer)
     row["program_entries"] = entries
-    if entries > max_entries:
-        row["refused"] = (f"its program has {entries:,} entries, more than --max-entries "
-                          f"{max_entries:,} (too slow to compile, generate and co-simulate)")
+    # without calls, the program stores what it walks: refused before compiling
+    if entries > (max_walked if producer else max_entries):
+        option, limit = ("--max-walked", max_walked) if producer else ("--max-entries",
+                                                                         max_entries)
+        row["refused"] = (f"its program walks {entries:,} entries, more than {option} "
+                          f"{limit:,} (too slow to compile, generate and co-simulate)")
         return row
     try:
         program = compile_program(model, config)
     except (FitError, UnsupportedError) as error:
         row["refused"] = str(error)
         return row
+    stored = sum(map(len, program.entries))
+    if stored > max_entries:
+        row["refused"] = (f"its program stores {stored:,} entries, more than --max-entries "
+                          f"{max_entries:,} (the Verilog holds them all; too slow to "
+                          f"generate and co-simulate)")
+        return row
     at = [plan.name for plan in program.layers].index("lif")
     plan = program.layers[at]
     lanes = program.config.time_chunk
     lif_cycles = lanes // program.config.lif_steps
-    walked, calls = walked_entries(program, at)
-    row["stored_entries"] = max(len(e) for e in program.entries)
+    walked, stored, calls = layer_entries(program, at)
+    row["stored_entries"] = max(stored)
     row["walked_entries"] = max(walked)
     row["calls"] = max(calls)
     row["fetch_bound"] = max(w / program.config.fetch_width + CALL_CYCLES * c
@@ -336,7 +390,11 @@ def main(argv=None):
     parser.add_argument("--samples", type=int, default=3, help="samples per layer (3)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--max-entries", type=int, default=MAX_ENTRIES,
-                        help=f"refuse layers with more program entries ({MAX_ENTRIES:,})")
+                        help=f"refuse layers whose program stores more entries, over all "
+                             f"TPPEs ({MAX_ENTRIES:,}; the Verilog holds them)")
+    parser.add_argument("--max-walked", type=int, default=MAX_WALKED,
+                        help=f"with --producer: refuse layers whose program walks more "
+                             f"entries ({MAX_WALKED:,}; the compile time)")
     parser.add_argument("--json", type=Path, help="also write the table as JSON")
     parser.add_argument("--producer", action="store_true",
                         help="the convolution reads a copy layer's spikes, laid out as a "
@@ -352,7 +410,8 @@ def main(argv=None):
         parser.error(f"--only {args.only!r} matches no layer")
 
     print(f"config: {config.to_json()}; T = {T}, {args.samples} samples per layer")
-    header = (f"{'layer':12} {'M':>5} {'K':>5} {'N':>4} {'pairs':>8} {'ideal':>7} "
+    header = (f"{'layer':12} {'M':>5} {'K':>5} {'N':>4} {'pairs':>8} {'stored':>7} "
+              f"{'walked':>7} {'ideal':>7} "
               f"{'fetch':>7} {'lif':>6} {'writes':>6} {'cycles':>7} {'LoAS':>7} {'SparTen-S':>9} "
               f"{'c/ideal':>7} {'c/LoAS':>6} {'Sp/c':>6}  goal")
     print(header)
@@ -361,20 +420,21 @@ def main(argv=None):
     for spec in specs:
         started = time.monotonic()
         row = run_layer(spec, config, args.samples, args.seed, args.max_entries,
-                        args.producer)
+                        args.producer, args.max_walked)
         row["seconds"] = round(time.monotonic() - started, 1)
         rows.append(row)
         known = (f"{row['layer']:12} {row['M']:5d} {row['K']:5d} {row['N']:4d} "
                  f"{row['pairs']:8.0f}")
         if row["refused"]:
             refused += 1
-            print(f"{known} {'':7} {'':7} {'':6} {'':6} {'':7} {row['loas']:7.0f} "
+            print(f"{known} {'':7} {'':7} {'':7} {'':7} {'':6} {'':6} {'':7} {row['loas']:7.0f} "
                   f"{row['sparten_s']:9.0f}  refused: {row['refused']}")
             continue
         ok = row["cycles"] <= row["loas"]
         met, missed = met + ok, missed + (not ok)
         row["goal"] = "met" if ok else "MISSED"
-        print(f"{known} {row['ideal']:7.0f} {row['fetch_bound']:7.0f} {row['lif_bound']:6.0f} "
+        print(f"{known} {row['stored_entries']:7d} {row['walked_entries']:7d} "
+              f"{row['ideal']:7.0f} {row['fetch_bound']:7.0f} {row['lif_bound']:6.0f} "
               f"{row['write_bound']:6.0f} "
               f"{row['cycles']:7.0f} {row['loas']:7.0f} {row['sparten_s']:9.0f} "
               f"{row['cycles'] / row['ideal']:7.2f} {row['cycles'] / row['loas']:6.2f} "
