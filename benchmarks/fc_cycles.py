@@ -97,22 +97,20 @@ def q_ktv_workload(architecture, samples=12, T=8):
 
 def layer_memory(program):
     """Per layer: (fiber-program entries, weight values) over all TPPEs: the memories a
-    layer's size sets (the spike buffers are shared by every layer)."""
-    from hwgen.compiler.instruction_format import TAG_CHUNK, TAG_LAYER_END, TAG_PAD
+    layer's size sets (the spike buffers are shared by every layer). A block of the
+    program (address generation) counts in the first layer that calls it."""
+    from hwgen.compiler.instruction_format import TAG_CHUNK, TAG_PAD, stored_layers
     entries = np.zeros(len(program.layers), dtype=np.int64)
     weights = np.zeros(len(program.layers), dtype=np.int64)
-    chunk_layout, entry_layout = program.layouts["chunk_entry"], program.layouts["entry"]
-    for tppe in program.entries:
-        layer = 0
-        for word in tppe:
-            entry = entry_layout.unpack(word)
-            if entry["tag"] == TAG_LAYER_END:
-                layer += 1
-            elif entry["tag"] != TAG_PAD:
-                entries[layer] += 1
+    for words in program.entries:
+        for layer, stored in enumerate(stored_layers(program.layouts, words,
+                                                     len(program.layers),
+                                                     program.config.fetch_width)):
+            for entry in stored:
+                if entry["tag"] != TAG_PAD:
+                    entries[layer] += 1
                 if entry["tag"] == TAG_CHUNK:
-                    weights[layer] += bin(chunk_layout.unpack(entry["payload"])["mask"]
-                                          ).count("1")
+                    weights[layer] += bin(entry["mask"]).count("1")
     return entries, weights
 
 

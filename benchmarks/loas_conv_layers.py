@@ -73,8 +73,7 @@ import scipy.sparse
 
 from hwgen import build_directory
 from hwgen.compiler import hardware_config
-from hwgen.compiler.instruction_format import (TAG_CALL, TAG_LAYER_END, TAG_RETURN,
-                                               unpack_entry, walk)
+from hwgen.compiler.instruction_format import TAG_CALL, TAG_LAYER_END, stored_layers, walk
 from hwgen.compiler.ir import LIF, Conv2d, Dense, Flatten, Input, Model, reference
 from hwgen.compiler.passes.legalise import legalise
 from hwgen.compiler.scheduler.assign import fiber_entries
@@ -277,37 +276,21 @@ def program_entries(model, chunk, producer=False):
 
 def layer_entries(program, index):
     """Per TPPE, the entries its fetch walks in layer ``index`` (blocks expanded), the
-    program words that layer stores (its part of the program and the blocks it calls, PADs
-    included) and its calls."""
-    K = program.config.fetch_width
-    unpack = program.layouts["entry"].unpack
+    program words that layer stores (its part of the program and the blocks it calls,
+    PADs included) and its calls."""
+    K, layers = program.config.fetch_width, len(program.layers)
     walked, stored, calls = [], [], []
     for words in program.entries:
         layer, count = 0, 0
-        for entry in walk(program.layouts, words, len(program.layers), K):
+        for entry in walk(program.layouts, words, layers, K):
             if entry["tag"] == TAG_LAYER_END:
                 layer += 1
             elif layer == index:
                 count += 1
         walked.append(count)
-        layer, own, targets, called = 0, 0, set(), 0
-        for word in words:
-            if layer == len(program.layers):
-                break
-            tag = unpack(word)["tag"]
-            if layer == index:
-                own += 1
-                if tag == TAG_CALL:
-                    called += 1
-                    targets.add(unpack_entry(program.layouts, word)["target"] * K)
-            layer += tag == TAG_LAYER_END
-        for target in targets:
-            end = target
-            while unpack(words[end])["tag"] != TAG_RETURN:
-                end += 1
-            own += end + 1 - target
-        stored.append(own)
-        calls.append(called)
+        own = stored_layers(program.layouts, words, layers, K)[index]
+        stored.append(len(own))
+        calls.append(sum(entry["tag"] == TAG_CALL for entry in own))
     return walked, stored, calls
 
 

@@ -262,3 +262,37 @@ def walk(layouts, words, layers, fetch_width=1):
         elif entry["tag"] != TAG_PAD:
             ended += entry["tag"] == TAG_LAYER_END
             yield entry
+
+
+def stored_layers(layouts, words, layers, fetch_width=1):
+    """The entries a TPPE's program ``words`` stores for each of its ``layers`` layers:
+    its part of the program (up to its LAYER_END) and the blocks it calls that no layer
+    before it called, each up to its RETURN; PADs included, as unpacked entries. Every
+    stored entry is in exactly one layer's list."""
+    result, position, claimed = [], 0, set()
+    for _ in range(layers):
+        own = []
+        while True:
+            entry = unpack_entry(layouts, words[position])
+            position += 1
+            own.append(entry)
+            if entry["tag"] == TAG_LAYER_END:
+                break
+        while position % fetch_width:               # its last group's PADs
+            own.append(unpack_entry(layouts, words[position]))
+            position += 1
+        for entry in list(own):
+            if entry["tag"] == TAG_CALL and entry["target"] not in claimed:
+                claimed.add(entry["target"])
+                target = entry["target"] * fetch_width
+                while True:
+                    inner = unpack_entry(layouts, words[target])
+                    target += 1
+                    own.append(inner)
+                    if inner["tag"] == TAG_RETURN:
+                        break
+                while target % fetch_width:         # the block's last group's PADs
+                    own.append(unpack_entry(layouts, words[target]))
+                    target += 1
+        result.append(own)
+    return result

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from hwgen.compiler import hardware_config
 from hwgen.compiler.instruction_format import (TAG_CALL, TAG_NEURON, TAG_PAD, TAG_RETURN,
-                                               unpack_entry, walk)
+                                               stored_layers, unpack_entry, walk)
 from hwgen.compiler.ir import reference
 from hwgen.compiler.ir.spike_words import spikes_to_words
 from hwgen.compiler.scheduler.blocks import share_blocks
@@ -177,3 +177,15 @@ def test_walk_refuses_a_block_that_holds_a_layer_end():
 def test_call_groups_must_be_a_count(value):
     with pytest.raises(ConfigError, match=r"call_groups = .* must be an integer between 0"):
         hardware_config.load(None, [f"call_groups={value}"])
+
+
+@pytest.mark.parametrize("fetch_width", [1, 4])
+def test_every_stored_entry_belongs_to_one_layer(fetch_width):
+    model, _ = cnn(3, channels=1, side=7)
+    program = compile_program(model, hardware_config.load(
+        None, ["tppes=2", f"fetch_width={fetch_width}", "call_groups=1"]))
+    assert called(program)
+    for words in program.entries:
+        layers = stored_layers(program.layouts, words, len(program.layers), fetch_width)
+        assert sum(map(len, layers)) == len(words)
+        assert all(layer[-1]["tag"] in (TAG_RETURN, TAG_PAD, 2) for layer in layers)
