@@ -264,6 +264,22 @@ def walk(layouts, words, layers, fetch_width=1):
             yield entry
 
 
+def _through(layouts, words, position, tag, fetch_width):
+    """The entries from ``position`` up to the first with ``tag`` and the PADs of its
+    group, unpacked; and the position after them."""
+    entries = []
+    while True:
+        entry = unpack_entry(layouts, words[position])
+        position += 1
+        entries.append(entry)
+        if entry["tag"] == tag:
+            break
+    while position % fetch_width:
+        entries.append(unpack_entry(layouts, words[position]))
+        position += 1
+    return entries, position
+
+
 def stored_layers(layouts, words, layers, fetch_width=1):
     """The entries a TPPE's program ``words`` stores for each of its ``layers`` layers:
     its part of the program (up to its LAYER_END) and the blocks it calls that no layer
@@ -271,28 +287,11 @@ def stored_layers(layouts, words, layers, fetch_width=1):
     stored entry is in exactly one layer's list."""
     result, position, claimed = [], 0, set()
     for _ in range(layers):
-        own = []
-        while True:
-            entry = unpack_entry(layouts, words[position])
-            position += 1
-            own.append(entry)
-            if entry["tag"] == TAG_LAYER_END:
-                break
-        while position % fetch_width:               # its last group's PADs
-            own.append(unpack_entry(layouts, words[position]))
-            position += 1
+        own, position = _through(layouts, words, position, TAG_LAYER_END, fetch_width)
         for entry in list(own):
             if entry["tag"] == TAG_CALL and entry["target"] not in claimed:
                 claimed.add(entry["target"])
-                target = entry["target"] * fetch_width
-                while True:
-                    inner = unpack_entry(layouts, words[target])
-                    target += 1
-                    own.append(inner)
-                    if inner["tag"] == TAG_RETURN:
-                        break
-                while target % fetch_width:         # the block's last group's PADs
-                    own.append(unpack_entry(layouts, words[target]))
-                    target += 1
+                own += _through(layouts, words, entry["target"] * fetch_width, TAG_RETURN,
+                                fetch_width)[0]
         result.append(own)
     return result
