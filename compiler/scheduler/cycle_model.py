@@ -26,6 +26,10 @@ benchmarks/fc_cycles.py reports it on larger workloads):
   chunks; K = 1: one per entry), plus one per extra weight chunk with a matched pair in a
   group (a group emits one chunk match per cycle). The scheduler balances
   TPPEs on exactly this per-neuron cost (:func:`hwgen.compiler.scheduler.assign.neuron_costs`).
+- A called block (address generation, :mod:`.blocks`) is walked as its entries inline,
+  plus about ``blocks.CALL_CYCLES`` (6) fetch cycles per call for the CALL and the RETURN;
+  these matter only where the fetch is the bound, and ``call_groups`` keeps them under
+  1/8 of the called run's fetch cycles. The scheduler's per-neuron costs leave them out.
 - With the laggy join (``join = "laggy"``) the spike side lags: its walker visits one active
   input per cycle, up to a chunk's highest matched one, so a neuron's term is its walk
   (:func:`hwgen.compiler.scheduler.assign.walk_steps`, at least its pairs) instead of its
