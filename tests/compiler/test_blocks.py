@@ -189,3 +189,22 @@ def test_every_stored_entry_belongs_to_one_layer(fetch_width):
         layers = stored_layers(program.layouts, words, len(program.layers), fetch_width)
         assert sum(map(len, layers)) == len(words)
         assert all(layer[-1]["tag"] in (TAG_RETURN, TAG_PAD, 2) for layer in layers)
+
+
+def test_the_model_generator_draws_designs_with_calls():
+    """The soak and the generated co-simulation (tests/sim/test_cosim_generated.py) reach
+    address generation: some drawn convolutional designs compile to calls."""
+    from hypothesis import HealthCheck
+    from model_strategies import cases
+    seen = []
+
+    @settings(max_examples=150, derandomize=True, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(cases(flaw_weight=0.0))
+    def draw(case):
+        if case.convs and "call_groups=1" in case.overrides:
+            model = case.model()
+            seen.append(compile_program(model, case.config(model)).calls()[0] > 0)
+
+    draw()
+    assert sum(seen) >= 2, seen

@@ -187,6 +187,7 @@ def test_the_generator_reaches_every_corner_it_promises():
     assert seen["recurrent"] == {"first", "later"}
     assert {"default", "dual", "laggy"} <= seen["join"]
     assert {"default", "1", "2", "4"} <= seen["fetch_width"]
+    assert {"default", "0", "1"} <= seen["call_groups"]
     assert seen["conv"] == {"1-d", "2-d", "second layer", "sum pool", "shortcut add", "groups",
                             "stride", "dilation", "padding", "one-pixel input",
                             "channels not a chunk multiple", "residual", "max pool"}

@@ -139,6 +139,8 @@ class ConvDraw:
     shortcut: bool
     neurons: LayerDraw
     max_pool: int = 0       # a max pooling (kernel = stride) of the currents; 0: none
+    per_channel: bool = False   # thresholds and leak multipliers per channel, as trained
+    #                             convolutions have them (their pixels' runs can repeat)
 
 
 @dataclass(frozen=True)
@@ -328,9 +330,16 @@ def _layer_ops(index, layer, fan_in, flaw, T):
     return dense, _lif_op(f"lif{index}", layer, n, peak, acc_bits, flaw, T, rng)
 
 
-def _lif_op(name, layer, n, peak, acc_bits, flaw, T, rng):
+def _lif_op(name, layer, n, peak, acc_bits, flaw, T, rng, channels=None):
     """The lif op of ``n`` neurons of ``layer`` (its threshold style, leak, modes); ``peak``:
-    the largest current one step can bring."""
+    the largest current one step can bring; ``channels``: thresholds and per-neuron leak
+    multipliers the same at every position of a channel (C order), if given."""
+
+    def per_channel(values):
+        if channels is None:
+            return values
+        return np.repeat(np.asarray(values).reshape(channels, -1)[:, 0], n // channels)
+
     v = layer.v_bits
     vmax = signed_range(v)[1]
     style = layer.threshold_style
@@ -351,7 +360,7 @@ def _lif_op(name, layer, n, peak, acc_bits, flaw, T, rng):
         corners = [0, 1, vmax, min(vmax, peak), min(vmax, peak + 1),
                    min(vmax, 1 << max(0, acc_bits - 1)), min(vmax, 1 << (acc_bits + 1)) ]
         theta = rng.choice(corners, size=n)
-    theta = np.minimum(theta, vmax).astype(np.int64)
+    theta = per_channel(np.minimum(theta, vmax).astype(np.int64))
     if flaw == "threshold_above_vmax":
         theta[-1] = vmax + 1
     elif flaw == "threshold_negative":
@@ -374,7 +383,7 @@ def _lif_op(name, layer, n, peak, acc_bits, flaw, T, rng):
             multipliers = rng.choice([0, 1, top - 1, top], size=n)
         else:
             multipliers = rng.integers(0, top + 1, size=n)
-        leak = Leak.per_neuron(multipliers, frac)
+        leak = Leak.per_neuron(per_channel(multipliers), frac)
     else:
         leak = Leak.none()
     if flaw == "leak_multipliers_count":
@@ -458,7 +467,8 @@ def _conv_layer(model, index, conv, previous, T):
         into = f"maxpool{index}"
     n = model.infer()[into].size
     peak = int((sums + (np.abs(bias) if bias is not None else 0)).max())
-    model.add(_lif_op(f"lif{index}", layer, n, peak, acc_bits, None, T, rng), into)
+    model.add(_lif_op(f"lif{index}", layer, n, peak, acc_bits, None, T, rng,
+                      conv.out_channels if conv.per_channel else None), into)
     return f"lif{index}"
 
 
@@ -567,7 +577,9 @@ def conv_fronts(draw, chunk, tppes, timesteps):
             kernel.append(k), dilation.append(d), padding.append(p)
             stride.append(draw(_corner_or_any([1, 2], 1, 3)))
         groups = draw(st.sampled_from([g for g in (1, 1, 2, 3) if shape[0] % g == 0]))
-        out_channels = groups * draw(_corner_or_any([1, 2], 1, max(1, 6 // groups)))
+        # 4 and 8 channels fill whole chunks of 4 and 8: pixels a chunk apart in the next
+        # layer's input, whose runs of neurons can repeat (called blocks)
+        out_channels = groups * draw(_corner_or_any([1, 2, 4, 8], 1, max(1, 8 // groups)))
         out = [(n + 2 * p - d * (k - 1) - 1) // s + 1 for n, k, s, p, d in
                zip(shape[1:], kernel, stride, padding, dilation)]
         while out_channels * int(np.prod(out)) > 200 and out_channels > groups:
@@ -580,9 +592,10 @@ def conv_fronts(draw, chunk, tppes, timesteps):
         if dims == 2 and min(out) >= 2 and draw(st.integers(0, 2)) == 0:
             max_pool = 2
             out = [n // 2 for n in out]
+        per_channel = draw(st.integers(0, 3)) > 0
         convs.append(ConvDraw(out_channels, tuple(kernel), tuple(stride), tuple(padding),
                               tuple(dilation), groups, pool, shortcut,
-                              replace(neurons, recurrent=False), max_pool))
+                              replace(neurons, recurrent=False), max_pool, per_channel))
         shape = [out_channels] + out
     return input_shape, tuple(convs)
 
