@@ -295,7 +295,7 @@ def layer_entries(program, index):
 
 
 def run_layer(spec, config, samples, seed, max_entries, producer=False,
-              max_walked=MAX_WALKED):
+              max_walked=MAX_WALKED, calibrate=False):
     """One row of the table, as a dict; ``refused`` holds the reason if it did not run."""
     net, index, M, K, N, weight_density, spike_density = spec
     model, spikes = build_layer(spec, samples, seed, producer)
@@ -318,8 +318,11 @@ def run_layer(spec, config, samples, seed, max_entries, producer=False,
         row["refused"] = (f"its program walks {entries:,} entries, more than {option} "
                           f"{limit:,} (too slow to compile, generate and co-simulate)")
         return row
+    # balance the TPPEs on the samples' activity, as ``hwgen compile --calibration`` does
+    calibration = reference.run(model, spikes.reshape(samples, T, -1)).spikes \
+        if calibrate else None
     try:
-        program = compile_program(model, config)
+        program = compile_program(model, config, calibration)
     except (FitError, UnsupportedError) as error:
         row["refused"] = str(error)
         return row
@@ -379,6 +382,9 @@ def main(argv=None):
                         help=f"with --producer: refuse layers whose program walks more "
                              f"entries ({MAX_WALKED:,}; the compile time)")
     parser.add_argument("--json", type=Path, help="also write the table as JSON")
+    parser.add_argument("--calibrate", action="store_true",
+                        help="balance the TPPEs on the samples' measured activity (as "
+                             "hwgen compile --calibration does), not on nonzero weights")
     parser.add_argument("--producer", action="store_true",
                         help="the convolution reads a copy layer's spikes, laid out as a "
                              "layer inside a network reads them, not the input's C order")
@@ -403,7 +409,7 @@ def main(argv=None):
     for spec in specs:
         started = time.monotonic()
         row = run_layer(spec, config, args.samples, args.seed, args.max_entries,
-                        args.producer, args.max_walked)
+                        args.producer, args.max_walked, args.calibrate)
         row["seconds"] = round(time.monotonic() - started, 1)
         rows.append(row)
         known = (f"{row['layer']:12} {row['M']:5d} {row['K']:5d} {row['N']:4d} "

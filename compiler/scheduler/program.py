@@ -47,10 +47,13 @@ def _in_slot_order(weight, slots):
 
 POSITION_SLACK = 0.02
 """A layer with output positions (pixels, tokens) has whole positions per TPPE
-(:func:`~.assign.schedule_runs` in position-major order) unless that costs its busiest TPPE more than this
-fraction over the neuron-by-neuron balance: whole positions let the next layer read a
-position's channels in consecutive slots, and let a TPPE share one block of its program
-among its positions (:mod:`.blocks`)."""
+(:func:`~.assign.schedule_runs` in position-major order) unless that gives its busiest TPPE
+more than this fraction more estimated cycles, or more neurons, than neuron-by-neuron
+balancing: whole positions let the next layer read a position's channels in consecutive
+slots, and let a TPPE share one block of its program among its positions (:mod:`.blocks`).
+The neuron count is compared too because it sets the LIF stage's time, which bounds a layer
+whose inputs spike more sparsely than the estimate assumes (without calibration every input
+counts as active)."""
 
 
 def _positions(shape):
@@ -62,15 +65,18 @@ def by_positions(costs, tppes, shape, chunk):
     """The assignment of a layer of ``shape`` whose neurons have no placement constraint:
     contiguous ranges of output positions per TPPE, all channels of a position together
     (cut at whole chunks of ``chunk`` neurons, so that no output slot is padding), if that
-    balances within :data:`POSITION_SLACK` of neuron-by-neuron balancing (which is
-    used otherwise), each TPPE's neurons position-major (:func:`token_major`)."""
+    balances cycles and neurons within :data:`POSITION_SLACK` of neuron-by-neuron
+    balancing (which is used otherwise), each TPPE's neurons position-major
+    (:func:`token_major`)."""
     balanced = token_major(schedule_layer(costs, tppes), shape)
     positions = _positions(shape)
     if positions == 1 or tppes == 1:
         return balanced
     order = sorted(range(len(costs)), key=lambda n: (n % positions, n))
     ranges = schedule_runs(costs, tppes, chunk, order)
-    if max(ranges.estimated_cycles) <= max(balanced.estimated_cycles) * (1 + POSITION_SLACK):
+    within = 1 + POSITION_SLACK
+    if (max(ranges.estimated_cycles) <= max(balanced.estimated_cycles) * within
+            and max(map(len, ranges.neurons)) <= max(map(len, balanced.neurons)) * within):
         return ranges
     return balanced
 
