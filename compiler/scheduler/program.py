@@ -48,8 +48,8 @@ def _in_slot_order(weight, slots):
 POSITION_SLACK = 0.02
 """A layer with output positions (pixels, tokens) has whole positions per TPPE
 (:func:`~.assign.schedule_runs` in position-major order) unless that gives its busiest TPPE
-more than this fraction more estimated cycles, or more neurons, than neuron-by-neuron
-balancing: whole positions let the next layer read a position's channels in consecutive
+more than this fraction more estimated cycles, or more neurons (and one chunk), than
+neuron-by-neuron balancing: whole positions let the next layer read a position's channels in consecutive
 slots, and let a TPPE share one block of its program among its positions (:mod:`.blocks`).
 The neuron count is compared too because it sets the LIF stage's time, which bounds a layer
 whose inputs spike more sparsely than the estimate assumes (without calibration every input
@@ -76,7 +76,9 @@ def by_positions(costs, tppes, shape, chunk):
     ranges = schedule_runs(costs, tppes, chunk, order)
     within = 1 + POSITION_SLACK
     if (max(ranges.estimated_cycles) <= max(balanced.estimated_cycles) * within
-            and max(map(len, ranges.neurons)) <= max(map(len, balanced.neurons)) * within):
+            # (the cut is at whole chunks: one chunk more is its granularity)
+            and max(map(len, ranges.neurons)) <= max(map(len, balanced.neurons)) * within
+            + chunk):
         return ranges
     return balanced
 
