@@ -3,9 +3,11 @@
 The fiber program (:mod:`hwgen.compiler.instruction_format`) is a sequence of
 entries, one read per cycle: NEURON headers (threshold, bias, output slot), CHUNK entries
 (one nonzero chunk of the neuron's weight fiber: chunk index and weight mask) and
-LAYER_END. For each CHUNK entry this unit reads the spike mask of the same chunk from the
-layer's input fiber, ANDs the two masks and emits a chunk match for the inner join,
-together with the chunk's weight base (stored in the entry by the compiler).
+LAYER_END; in programs with blocks also CALL and RETURN, which run a block stored once for
+several output positions with their chunk indices and slots moved (:class:`Calls`). For
+each CHUNK entry this unit reads the spike mask of the same chunk from the layer's input
+fiber, ANDs the two masks and emits a chunk match for the inner join, together with the
+chunk's weight base (stored in the entry by the compiler).
 
 Chunk matches whose AND is empty are dropped, so chunks without a matched pair cost the
 inner join nothing. The neuron's end is carried by its last emitted match: the unit holds
