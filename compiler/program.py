@@ -195,8 +195,8 @@ class Program:
             return 0, 0
         calls, blocks = 0, 0
         for words in self.entries:
-            targets = [unpack_entry(self.layouts, word)["target"] for word in words
-                       if self.layouts["entry"].unpack(word)["tag"] == TAG_CALL]
+            entries = (unpack_entry(self.layouts, word) for word in words)
+            targets = [entry["target"] for entry in entries if entry["tag"] == TAG_CALL]
             calls, blocks = calls + len(targets), blocks + len(set(targets))
         return calls, blocks
 

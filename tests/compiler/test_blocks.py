@@ -94,11 +94,6 @@ def test_runs_differing_in_more_than_offsets_are_not_shared():
     assert calls == 0
 
 
-def called(program):
-    return sum(program.layouts["entry"].unpack(word)["tag"] == TAG_CALL
-               for words in program.entries for word in words)
-
-
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 1000), tppes=st.sampled_from([1, 2, 3, 5]),
        chunk=st.sampled_from([4, 8, 16]), fetch_width=st.sampled_from([1, 2, 4]),
@@ -109,11 +104,10 @@ def test_a_program_with_calls_walks_the_program_without_and_computes_the_referen
     settings_ = [f"tppes={tppes}", f"chunk={chunk}", f"fetch_width={fetch_width}"]
     plain = compile_program(model, hardware_config.load(None, settings_ + ["call_groups=0"]))
     program = compile_program(model, hardware_config.load(None, settings_ + ["call_groups=1"]))
-    assert called(plain) == 0
+    assert plain.calls()[0] == 0
     layers = len(program.layers)
     for p in range(tppes):
-        ours = [{k: v for k, v in e.items()}
-                for e in walk(program.layouts, program.entries[p], layers, fetch_width)]
+        ours = list(walk(program.layouts, program.entries[p], layers, fetch_width))
         theirs = list(walk(plain.layouts, plain.entries[p], layers, fetch_width))
         assert ours == theirs
     trace = reference.run(model, spikes)
@@ -133,16 +127,10 @@ def test_a_cnn_whose_producer_computes_whole_pixels_calls_one_block_per_pixel(fe
     plain = compile_program(model, hardware_config.load(
         None, ["tppes=2", f"fetch_width={fetch_width}", "call_groups=0"]))
     # calls per layer, over the TPPEs
-    calls = [0] * len(program.layers)
-    for words in program.entries:
-        layer = 0
-        for word in words:
-            tag = program.layouts["entry"].unpack(word)["tag"]
-            if tag == 2:
-                layer += 1
-                if layer == len(program.layers):
-                    break
-            calls[layer] += tag == TAG_CALL
+    calls = np.sum([[sum(entry["tag"] == TAG_CALL for entry in layer)
+                     for layer in stored_layers(program.layouts, words,
+                                                len(program.layers), fetch_width)]
+                    for words in program.entries], axis=0)
     # conv2's 5 x 5 interior pixels (but where a TPPE's range of lif1's pixels ends)
     assert calls[1] >= 20
     assert max(map(len, program.entries)) < max(map(len, plain.entries))
@@ -184,7 +172,7 @@ def test_every_stored_entry_belongs_to_one_layer(fetch_width):
     model, _ = cnn(3, channels=1, side=7)
     program = compile_program(model, hardware_config.load(
         None, ["tppes=2", f"fetch_width={fetch_width}", "call_groups=1"]))
-    assert called(program)
+    assert program.calls()[0]
     for words in program.entries:
         layers = stored_layers(program.layouts, words, len(program.layers), fetch_width)
         assert sum(map(len, layers)) == len(words)
