@@ -6,9 +6,9 @@ benchmarks/fc_cycles.py reports it on larger workloads):
 
 - A layer takes at least its **ideal bound**: the matched pairs of its busiest TPPE,
   one per cycle.
-- Plus a **fixed overhead** of ``20 + T_c / lif_steps`` cycles per layer and time chunk
-  (T_c = T unless the design runs in time chunks): the barrier and
-  descriptor fetch (3); the pipeline filling (13: program read and its register, spike-mask
+- Plus a **fixed overhead** of ``21 + T_c / lif_steps`` cycles per layer and time chunk
+  (T_c = T unless the design runs in time chunks): the barrier (registered) and
+  descriptor fetch (4); the pipeline filling (13: program read and its register, spike-mask
   read and its register, hold-back, the buffered match FIFO (2), two inner-join stages,
   weight and spike-word read and their register, the accumulators' hand-over to the LIF
   stage); the last neuron's LIF evaluation
@@ -39,7 +39,7 @@ benchmarks/fc_cycles.py reports it on larger workloads):
   is hidden when the last neuron's walk is longer than its pairs (the walker lags anyway).
 """
 
-FILL_AND_DRAIN = 20
+FILL_AND_DRAIN = 21
 LAGGY_FILL = 2
 WIDE_FETCH_SAVING = 1
 

@@ -255,11 +255,16 @@ class FiberFetch(wiring.Component):
         # so everything before it); a full header FIFO stops only stage 1. Stages 2, 3 and
         # the hold-back register must keep draining then, or the neuron whose header waits
         # in the full FIFO could never end and free it.
-        stall_back = held_valid & arrives & ~match_fifo.w_rdy
+        # The first stops whenever a match is held and the FIFO is full, whether or not
+        # stage 3 brings another: it then comes from registers only. Waiting on ``arrives``
+        # too put the whole hold-back decision in front of every stage's enable (the
+        # critical path on iCE40); stopping a cycle early costs nothing, as the inner join
+        # has a full FIFO to work on.
+        stall_back = held_valid & ~match_fifo.w_rdy
         stall = stall_back | (s1_is[TAG_NEURON] & ~header_fifo.w_rdy)
         m.d.comb += [
             match_fifo.w_data.eq(held),
-            match_fifo.w_en.eq(push_held & match_fifo.w_rdy & ~stall_back),
+            match_fifo.w_en.eq(push_held & ~stall_back),
         ]
         # A push that cannot happen without a new arrival (a flush) simply waits.
         # The spike mask as read, except that a recurrent layer's state before its first
@@ -274,7 +279,7 @@ class FiberFetch(wiring.Component):
                 m.d.sync += [held.eq(new_match), held_valid.eq(1)]
             with m.Elif(ends_held):
                 m.d.sync += held.end.eq(1)
-            with m.Elif(push_held & match_fifo.w_rdy):
+            with m.Elif(push_held):
                 m.d.sync += held_valid.eq(0)
             # Stage 2 -> stage 3.
             m.d.sync += [

@@ -65,12 +65,16 @@ class InnerJoin(wiring.Component):
         finishing = loaded & take & single
         m.d.comb += self.i.ready.eq(~loaded | finishing)
 
-        lowest = Signal(g.chunk)
-        m.d.comb += lowest.eq(remaining & -remaining)
+        # The bits below the lowest set bit of ``remaining``, and the bits above it, both
+        # from one decrement: r - 1 clears the lowest set bit and sets those below. (As
+        # lowest = r & -r and then lowest - 1 it was two carry chains in series, the
+        # iCE40's critical path.) With nothing remaining, ``below`` is all ones.
+        decremented = Signal(g.chunk)
+        m.d.comb += decremented.eq(remaining - 1)
+        below = Signal(g.chunk)
         rest = Signal(g.chunk)
-        m.d.comb += rest.eq(remaining & ~lowest)
+        m.d.comb += [below.eq(~remaining & decremented), rest.eq(remaining & decremented)]
         with m.If(loaded & take):
-            below = lowest - 1
             m.d.sync += [
                 sel_valid.eq(1),
                 sel_smask_below.eq(current.smask & below),

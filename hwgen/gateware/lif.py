@@ -132,7 +132,7 @@ def synapse_step(m, mode, i, current, name):
 
 
 def lif_step(m, mode, v, fired, current, minus_theta, minus_two_theta, theta, name, i=None,
-             multiplier=None):
+             multiplier=None, chosen=None):
     """One step of one neuron in ``mode``, built in ``m`` from named signals.
 
     ``current`` is I[t]; ``minus_theta`` / ``minus_two_theta`` are I[t] - theta and
@@ -143,7 +143,10 @@ def lif_step(m, mode, v, fired, current, minus_theta, minus_two_theta, theta, na
     overflow test on x's top bits. ``fired`` is the step's one bit of state: the previous
     step's spike (delayed order), or whether the stored membrane fires (r, in the
     snnTorch same-step order with a subtract reset). ``multiplier`` is the neuron's leak
-    multiplier (a per-neuron leak only). Returns (membrane after the step, spike, next
+    multiplier (a per-neuron leak only). ``chosen``: in the delayed order with a subtract
+    reset, (I or I - theta, I - theta or I - 2 theta) already selected by ``fired``, from
+    registers (:class:`LIFUnit` selects them as the previous step ends), so that no
+    multiplexer heads the membrane loop; None: selected here. Returns (membrane after the step, spike, next
     state bit) as signals.
 
     Why the sign of x - theta decides exactly: 0 <= theta <= vmax, so if x < vmin both h
@@ -188,6 +191,8 @@ def lif_step(m, mode, v, fired, current, minus_theta, minus_two_theta, theta, na
         if current_based and not joint:
             base = [(i_next, 1), (Mux(fired, theta, 0), -1)]
             base_minus = [(i_next, 1), (Mux(fired, theta << 1, theta), -1)]
+        elif chosen is not None:
+            base, base_minus = [(chosen[0], 1)], [(chosen[1], 1)]
         else:
             base = [(Mux(fired, minus_theta, current), 1)]
             base_minus = [(Mux(fired, minus_two_theta, minus_theta), 1)]
@@ -207,10 +212,20 @@ def lif_step(m, mode, v, fired, current, minus_theta, minus_two_theta, theta, na
     terms = [(named(m, value, f"{name}_leak{k}"), sign) for k, (value, sign) in enumerate(terms)]
     x_sum = carry_save_sum(m, terms + shifted(base), f"{name}_x") >> frac
     d_sum = carry_save_sum(m, terms + shifted(base_minus), f"{name}_d") >> frac
-    if current_based and mode.order == "delayed" and mode.reset == "zero":
+    # ``gt`` fires on x - theta > 0, i.e. on the sign of x - theta - 1: a third sum beside
+    # the other two (its -1 a constant of the tree), so that no test of d != 0 (an OR over
+    # all of d's bits, after its carry chain) sits in the loop.
+    gt = mode.fire == "gt"
+    one = [(Const(1 << frac), -1)]
+    d1_sum = carry_save_sum(m, terms + shifted(base_minus) + one, f"{name}_d1") >> frac \
+        if gt else None
+    zeroed = current_based and mode.order == "delayed" and mode.reset == "zero"
+    if zeroed:
         # snnTorch's Synaptic: the previous step's spike zeroes the whole step, h = 0
         # (so x = 0 and x - theta = -theta), the current included.
         x_sum, d_sum = Mux(fired, 0, x_sum), Mux(fired, -theta, d_sum)
+        if gt:
+            d1_sum = Mux(fired, -theta - 1, d1_sum)
     m.d.comb += [x.eq(x_sum), d.eq(d_sum)]
     h = Signal(signed(B), name=f"{name}_h")
     spike = Signal(name=f"{name}_spike")
@@ -220,23 +235,25 @@ def lif_step(m, mode, v, fired, current, minus_theta, minus_two_theta, theta, na
     under = x[-1] & ~top.all()
     m.d.comb += h.eq(Mux(over, hi, Mux(under, lo, x)))
     fires = Signal(name=f"{name}_fires")          # fire(h)
-    if mode.fire == "ge":
-        m.d.comb += fires.eq(~d[-1])
+    if gt:
+        d1 = Signal(wide, name=f"{name}_x_minus_theta_minus_one")
+        m.d.comb += [d1.eq(d1_sum), fires.eq(~d1[-1] & (theta != hi))]
     else:
-        m.d.comb += fires.eq(~d[-1] & (d != 0) & (theta != hi))
+        m.d.comb += fires.eq(~d[-1])
     state = spike
     if snntorch_subtract:
         # s = fire(h - r*theta) and the next r = fire(h - s*theta), the stored membrane's
         # own test: both pick between fire(h) and fire(h - theta), so r is kept as a bit
         # and never recomputed from v (no comparison of v in the loop).
-        d2 = Signal(wide, name=f"{name}_x_minus_two_theta")
+        d2 = Signal(wide, name=f"{name}_x_minus_two_theta" + ("_minus_one" if gt else ""))
         fires_twice = Signal(name=f"{name}_fires_twice")      # fire(h - theta)
-        m.d.comb += d2.eq(carry_save_sum(m, terms + shifted(cur_minus_two), f"{name}_d2")
-                          >> frac)
-        if mode.fire == "ge":
-            m.d.comb += fires_twice.eq(Mux(over, (theta << 1) <= hi, ~d2[-1]))
+        # (x - 2 theta - 1 for ``gt``, as above)
+        m.d.comb += d2.eq(carry_save_sum(m, terms + shifted(cur_minus_two) + (one if gt else []),
+                                         f"{name}_d2") >> frac)
+        if gt:
+            m.d.comb += fires_twice.eq(Mux(over, (theta << 1) < hi, ~d2[-1]))
         else:
-            m.d.comb += fires_twice.eq(Mux(over, (theta << 1) < hi, ~d2[-1] & (d2 != 0)))
+            m.d.comb += fires_twice.eq(Mux(over, (theta << 1) <= hi, ~d2[-1]))
         state = Signal(name=f"{name}_r")
         m.d.comb += [spike.eq(Mux(fired, fires_twice, fires)),
                      state.eq(Mux(spike, fires_twice, fires))]
@@ -322,6 +339,14 @@ class LIFUnit(wiring.Component):
             "idle": Out(1),
         })
 
+    @staticmethod
+    def _selects_ahead(mode):
+        """Whether ``mode``'s first step of a cycle takes its ``chosen`` pair from
+        registers (:func:`lif_step`): the delayed order with a subtract reset, where the
+        sums' I - theta terms are those prepared ahead."""
+        return (mode.order == "delayed" and mode.reset == "subtract"
+                and (mode.synapse is None or mode.synapse_rounding == "joint"))
+
     def elaborate(self, platform):
         m = Module()
         g, u = self.geometry, self.steps_per_cycle
@@ -353,6 +378,23 @@ class LIFUnit(wiring.Component):
         word = Signal(T)
         count = Signal(range(cycles))
 
+        # The delayed order with a subtract reset adds I or I - theta (and tests against
+        # I - theta or I - 2 theta) by the previous step's spike. For the cycle's first step
+        # both are selected into registers as the previous cycle ends (the spike is ready
+        # before the membrane's saturation is), not behind ``fired`` in the loop.
+        chosen = None
+        if any(self._selects_ahead(mode) for mode in self.modes):
+            chosen = (Signal(signed(max(width.width, len(minus_theta[0]))), name="chosen_x"),
+                      Signal.like(minus_two_theta[0], name="chosen_d"))
+
+        def choose(spiked, sums, theta_value):
+            """The first step's ``chosen`` pair after a step that ``spiked``."""
+            if chosen is None:
+                return []
+            sum0 = sums[0]
+            return [chosen[0].eq(Mux(spiked, sum0 - theta_value, sum0)),
+                    chosen[1].eq(Mux(spiked, sum0 - (theta_value << 1), sum0 - theta_value))]
+
         # u chained steps, for every mode; the layer's mode picks the result.
         results = []
         for index, mode in enumerate(self.modes):
@@ -361,7 +403,8 @@ class LIFUnit(wiring.Component):
                 step_v, spike, step_fired, step_i = lif_step(
                     m, mode, step_v, step_fired, current[j], minus_theta[j],
                     minus_two_theta[j], theta, f"mode{index}_step{j}", i=step_i,
-                    multiplier=multiplier)
+                    multiplier=multiplier,
+                    chosen=chosen if j == 0 and self._selects_ahead(mode) else None)
                 spikes.append(spike)
             results.append((step_v, step_fired, step_i, spikes))
         next_v = Signal(signed(g.v_bits))
@@ -403,6 +446,7 @@ class LIFUnit(wiring.Component):
             m.d.sync += [current[t].eq(current[t + u]) for t in range(T - u)]
             if T > u:
                 m.d.sync += prepare(current[u:], theta)
+                m.d.sync += choose(next_fired, current[u:], theta)
         with m.If(finishing):
             m.d.sync += [
                 self.o.valid.eq(1),
@@ -422,6 +466,7 @@ class LIFUnit(wiring.Component):
             header = self.i.payload.header
             m.d.sync += [current[t].eq(self.i.payload.sums[t]) for t in range(T)]
             m.d.sync += prepare(self.i.payload.sums, header.theta)
+            m.d.sync += choose(self.i.payload.state, self.i.payload.sums, header.theta)
             m.d.sync += [theta.eq(header.theta), slot.eq(header.slot),
                          chunk_last.eq(header.chunk_last),
                          v.eq(self.i.payload.v), fired.eq(self.i.payload.state),

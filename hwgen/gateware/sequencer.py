@@ -21,10 +21,10 @@ from .geometry import struct_of
 class LayerSequencer(wiring.Component):
     """Controls one inference: T / T_c passes over the layers, one per time chunk.
 
-    Ports: ``start`` (pulse) arms an inference, which begins once ``ready`` (all inputs
-    loaded and written); ``all_idle`` every TPPE idle and the write bus empty; outputs the
-    current ``layer``, time ``chunk`` and ``layer_pass`` (chunk x layers + layer), the
-    layer's descriptor (``mode``, ``last_layer``, and with kept membrane shortcuts
+    Ports: ``start`` (pulse) arms an inference, which begins the cycle after ``ready`` (all
+    inputs loaded and written; registered, as ``all_idle`` is); ``all_idle`` every TPPE
+    idle and the write bus empty; outputs the current ``layer``, time ``chunk`` and
+    ``layer_pass`` (chunk x layers + layer), the layer's descriptor (``mode``, ``last_layer``, and with kept membrane shortcuts
     ``current_write`` / ``current_read``, with products by kept currents ``operands``),
     the spike-buffer regions it reads
     (``in_region``) and writes (``out_region``), ``first_chunk``, ``rewind`` / ``go``
@@ -52,9 +52,10 @@ class LayerSequencer(wiring.Component):
     then pair 1's region of this chunk, and a fiber chunk names the pair it reads
     (:meth:`~.geometry.Geometry.source_region`).
 
-    Overhead per layer and chunk: 3 cycles between one layer's barrier and the next layer's
-    first fetch (read the descriptor, pulse ``go``, let the TPPEs leave their halt); 2
-    before a recurrent layer's further sub-passes (``replay``, then ``go``).
+    Overhead per layer and chunk: 4 cycles from the last TPPE going idle to the next
+    layer's first fetch (register ``all_idle``, read the descriptor, pulse ``go``, let the
+    TPPEs leave their halt); 3 before a recurrent layer's further sub-passes (``replay``,
+    then ``go``).
     """
 
     def __init__(self, descriptors, layout, layer_bits, time_chunks=1, pass_bits=None, *,
@@ -201,6 +202,18 @@ class LayerSequencer(wiring.Component):
             m.d.sync += [self.layer.eq(0), self.chunk.eq(self.chunk + 1)]
             m.next = "DESCRIPTOR"
 
+        # The barrier sees ``all_idle`` a cycle late, from a register: the TPPEs' idle
+        # signals and the write arbiter's pending were the iCE40's critical path into this
+        # FSM. Idle is final once reached (a halted TPPE stays halted until ``go``), so a
+        # cycle-old view is safe; the register reads 0 in a layer's first RUN cycle, where
+        # the TPPEs leaving their halt are not idle any more but were in the GO cycle.
+        finished = Signal()
+        m.d.sync += finished.eq(self.all_idle & ~self.go)
+        # ``ready`` likewise (it ends in the write arbiter's pending too): it only rises
+        # once the input is loaded and written, and falls only when an inference begins.
+        loaded = Signal()
+        m.d.sync += loaded.eq(self.ready & ~self.begin)
+
         armed = Signal()
         with m.If(self.start):
             # done falls at start, not when the inference begins (which waits for the
@@ -211,7 +224,7 @@ class LayerSequencer(wiring.Component):
 
         with m.FSM():
             with m.State("IDLE"):
-                with m.If((armed | self.start) & self.ready):
+                with m.If((armed | self.start) & loaded):
                     m.d.comb += [self.begin.eq(1), self.rewind.eq(1)]
                     m.d.sync += [armed.eq(0), self.busy.eq(1), self.done.eq(0),
                                  self.cycles.eq(0), self.layer.eq(0), self.chunk.eq(0),
@@ -232,12 +245,12 @@ class LayerSequencer(wiring.Component):
                 m.d.comb += self.go.eq(1)
                 m.next = "RUN"
             with m.State("RUN"):
-                with m.If(self.all_idle & ~self.last_sub):
+                with m.If(finished & ~self.last_sub):
                     # the recurrent layer again, one more step settled
                     m.d.comb += self.replay.eq(1)
                     m.d.sync += sub.eq(sub + 1)
                     m.next = "GO"
-                with m.Elif(self.all_idle):
+                with m.Elif(finished):
                     m.d.sync += [self.layer_pass.eq(self.layer_pass + 1), sub.eq(0)]
                     with m.If(self.last_layer & (self.chunk == C - 1)):
                         finish()
