@@ -82,13 +82,33 @@ def named(m, value, name):
     return signal
 
 
+def sum_width(terms):
+    """The bits of two's complement that hold any sum of (value, +1 or -1) ``terms``."""
+    lo = hi = 0
+    for value, sign in terms:
+        value = Value.cast(value)
+        if isinstance(value, Const):
+            low = high = value.value
+        else:
+            shape = value.shape()
+            low = -(1 << (shape.width - 1)) if shape.signed else 0
+            high = (1 << (shape.width - 1)) - 1 if shape.signed else (1 << shape.width) - 1
+        if sign < 0:
+            low, high = -high, -low
+        lo, hi = lo + low, hi + high
+    # w bits hold -2**(w-1) .. 2**(w-1) - 1
+    return max((-lo - 1).bit_length() if lo < 0 else 0, hi.bit_length() if hi > 0 else 0) + 1
+
+
 def carry_save_sum(m, terms, name):
     """The sum of (value, +1 or -1) terms, as a signed value, with 3:2 compressors and a
     single carry-propagate adder: one carry chain however many terms (the LIF loop is the
     membrane's critical path). A negated term is inverted bitwise and its +1 gathered into
-    one constant. The width leaves room for any sum of the terms' ranges. Each vector is a
+    one constant. The width is exactly that of the sum's range (from the terms' shapes, a
+    constant's value), so the carry chain is no longer than it must be: the tree and the
+    adder work modulo 2**width, which is exact for a sum inside that range. Each vector is a
     signal named ``name``_*, built once however often the tree reads it."""
-    width = max(len(Value.cast(value)) for value, _ in terms) + max(2, len(terms)).bit_length()
+    width = sum_width(terms)
     vectors, negated = [], 0
     for k, (value, sign) in enumerate(terms):
         vector = _extend(named(m, value, f"{name}_term{k}"), width)
@@ -285,9 +305,11 @@ class LIFUnit(wiring.Component):
     Latency: T_c / steps_per_cycle cycles from acceptance to a valid output.
     Throughput: one neuron per T_c / steps_per_cycle cycles: the next neuron is accepted in
     the cycle the current one finishes. ``i.ready`` depends on registers only.
-    Resources: per mode, steps_per_cycle chained step circuits of two parallel adders, an
-    overflow test and muxes (a constant leak multiply becomes shifted adds); T_c current
-    registers and one output register. The membrane loop is two adders deep per step.
+    Resources: per mode, steps_per_cycle chained step circuits of two parallel adders
+    (three with ``gt``: x - theta - 1 decides the spike), an overflow test and muxes (a
+    constant leak multiply becomes shifted adds); T_c current registers and one output
+    register; with a delayed-order subtract-reset mode two more, the first step's terms
+    selected ahead. The membrane loop is two adders deep per step.
     A per-neuron leak mode adds, per step circuit, one v_bits x (F + 2) signed multiplier
     (its product is a term of both sums, so the loop is a multiplier and an adder deep),
     and the unit a register for the neuron's multiplier. A current-based mode adds, per
