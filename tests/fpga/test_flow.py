@@ -144,6 +144,22 @@ def test_auto_frequency_keeps_the_first_build_if_faster_ones_fail(standin_build,
 
 @pytest.mark.fpga
 @pytest.mark.slow
+def test_auto_frequency_tries_again_below_a_met_builds_fmax(standin_build, monkeypatch):
+    from dataclasses import replace
+
+    from hwgen.fpga.targets import TARGETS
+    monkeypatch.setitem(TARGETS, "ecp5-25k", replace(TARGETS["ecp5-25k"], default_mhz=450.0))
+    clocks = iter([50.0, 60.0])
+    monkeypatch.setattr(flow, "suggest_frequency", lambda target, fmax: next(clocks))
+    report = flow.synthesize(standin_build, "ecp5-25k", frequency_mhz="auto")
+    assert report["clock"]["mhz"] == 60.0 and report["status"] == "pass"
+    assert [note.split(" (")[0] for note in report["notes"][:2]] == [
+        "--frequency auto: 25 MHz met", "--frequency auto: 50 MHz met"]
+    assert not list((standin_build / "fpga").glob(".*kept*"))
+
+
+@pytest.mark.fpga
+@pytest.mark.slow
 @pytest.mark.parametrize("error, note", [
     (ToolchainError("nextpnr failed (exit status 125): ERROR: Unable to find legal placement "
                     "for all cells; last lines of nextpnr.log: ..."),
