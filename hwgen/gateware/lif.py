@@ -166,8 +166,8 @@ def lif_step(m, mode, v, fired, current, minus_theta, minus_two_theta, theta, na
     multiplier (a per-neuron leak only). ``chosen``: in the delayed order with a subtract
     reset, (I or I - theta, I - theta or I - 2 theta) already selected by ``fired``, from
     registers (:class:`LIFUnit` selects them as the previous step ends), so that no
-    multiplexer heads the membrane loop; None: selected here. Returns (membrane after the step, spike, next
-    state bit) as signals.
+    multiplexer heads the membrane loop; None: selected here. Returns (membrane after the
+    step, spike, next state bit) as signals.
 
     Why the sign of x - theta decides exactly: 0 <= theta <= vmax, so if x < vmin both h
     and x are below theta, and if x > vmax, h = vmax >= theta; only ``gt`` with

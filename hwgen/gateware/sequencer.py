@@ -24,9 +24,9 @@ class LayerSequencer(wiring.Component):
     Ports: ``start`` (pulse) arms an inference, which begins the cycle after ``ready`` (all
     inputs loaded and written; registered, as ``all_idle`` is); ``all_idle`` every TPPE
     idle and the write bus empty; outputs the current ``layer``, time ``chunk`` and
-    ``layer_pass`` (chunk x layers + layer), the layer's descriptor (``mode``, ``last_layer``, and with kept membrane shortcuts
-    ``current_write`` / ``current_read``, with products by kept currents ``operands``),
-    the spike-buffer regions it reads
+    ``layer_pass`` (chunk x layers + layer), the layer's descriptor (``mode``,
+    ``last_layer``, and with kept membrane shortcuts ``current_write`` / ``current_read``,
+    with products by kept currents ``operands``), the spike-buffer regions it reads
     (``in_region``) and writes (``out_region``), ``first_chunk``, ``rewind`` / ``go``
     pulses for the TPPEs, ``busy``, ``done``, ``cycles`` (start to done) and ``steps`` (the
     steps the last inference ran). ``begin`` pulses when an inference begins. With
