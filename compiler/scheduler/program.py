@@ -30,7 +30,9 @@ def _activity(trace_spikes, source_name, size):
 def _in_slot_order(weight, slots):
     """``weight`` (dense or scipy.sparse, outputs x inputs) with column ``slots[s]`` moved
     to column s (-1: an empty column), as CSR with sorted indices and no stored zeros."""
-    weight = scipy.sparse.csr_array(weight, dtype=np.int64)
+    # a copy: eliminate_zeros compacts the arrays in place, and a CSR argument of this
+    # dtype would share them (the layer's own weight would be left inconsistent)
+    weight = scipy.sparse.csr_array(weight, dtype=np.int64, copy=True)
     weight.eliminate_zeros()
     slots = np.asarray(slots, dtype=np.int64)
     slot_of = np.full(weight.shape[1], -1, dtype=np.int64)
@@ -49,11 +51,11 @@ POSITION_SLACK = 0.02
 """A layer with output positions (pixels, tokens) has whole positions per TPPE
 (:func:`~.assign.schedule_runs` in position-major order) unless that gives its busiest TPPE
 more than this fraction more estimated cycles, or more neurons (and one chunk), than
-neuron-by-neuron balancing: whole positions let the next layer read a position's channels in consecutive
-slots, and let a TPPE share one block of its program among its positions (:mod:`.blocks`).
-The neuron count is compared too because it sets the LIF stage's time, which bounds a layer
-whose inputs spike more sparsely than the estimate assumes (without calibration every input
-counts as active)."""
+neuron-by-neuron balancing: whole positions let the next layer read a position's channels
+in consecutive slots, and let a TPPE share one block of its program among its positions
+(:mod:`.blocks`). The neuron count is compared too because it sets the LIF stage's time,
+which bounds a layer whose inputs spike more sparsely than the estimate assumes (without
+calibration every input counts as active)."""
 
 
 def _positions(shape):

@@ -387,3 +387,17 @@ def test_q_ktv_with_other_positions_for_k_and_v_than_for_q_computes_the_referenc
     layers, _ = program_model.run(program, x.reshape(4, 4, -1))
     for name in ("q", "k", "v", "attn"):
         assert np.array_equal(layers[name], spikes_to_words(trace.spikes[name])), name
+
+
+def test_slot_order_leaves_the_layers_weight_as_it_was():
+    """A CSR weight with stored zeros, of the dtype the slot order works in, once shared
+    its arrays with the copy whose zeros were eliminated in place."""
+    import scipy.sparse
+    from hwgen.compiler.scheduler.program import _in_slot_order
+    weight = scipy.sparse.csr_array((np.array([1, 0, 2], dtype=np.int64), np.array([0, 1, 2]),
+                                     np.array([0, 2, 3])), shape=(2, 3))
+    before = (weight.data.copy(), weight.indices.copy(), weight.indptr.copy())
+    moved = _in_slot_order(weight, [2, 1, 0])
+    assert moved.toarray().tolist() == [[0, 0, 1], [2, 0, 0]]
+    for array, saved in zip((weight.data, weight.indices, weight.indptr), before):
+        assert np.array_equal(array, saved)
