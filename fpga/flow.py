@@ -141,8 +141,8 @@ def synthesize(build_dir, target_name, *, frequency_mhz=AUTO, baud=DEFAULT_BAUD,
             continue
         except (ToolchainError, FitError) as error:
             # Only the faster build failed (nextpnr can fail to legalise a placement that
-            # the PLL's fixed site or a tighter clock makes harder): the probe's build, the
-            # same netlist, fits and stands.
+            # the PLL's fixed site or a tighter clock makes harder): the build before it,
+            # the same netlist, fits and stands.
             reason = str(error).split(";")[0].split(". ")[0]       # its first sentence
             if isinstance(error, FitError):      # not "does not fit": the probe's build did
                 reason = reason.split(": ", 1)[-1]
