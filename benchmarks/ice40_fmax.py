@@ -17,23 +17,23 @@ nextpnr each); the out-of-context runs take about a minute each, a board's longe
 import argparse
 import shutil
 import statistics
-import subprocess
-import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from hwgen import build_directory, bundled
+from hwgen.compiler.hardware_config import HardwareConfig
 from hwgen.errors import FitError, TimingError, ToolchainError
 from hwgen.fpga import flow
 
 GOAL_MHZ = 40.0
 
 
-def compile_model(model, out):
-    """`hwgen compile @model` with its default configuration, once."""
-    build = out / model
+def compile_model(name, out):
+    """The build directory of bundled model ``name`` with its default configuration (what
+    `hwgen compile @name` writes), compiled once."""
+    build = out / name
     if not (build / "manifest.json").exists():
-        subprocess.run([sys.executable, "-m", "hwgen", "compile", f"@{model}", "-o", str(build),
-                        "--target", "icebreaker"], check=True, stdout=subprocess.DEVNULL)
+        build_directory.compile_model(bundled.MODELS[f"@{name}"][0](), HardwareConfig(), build)
     return build
 
 
