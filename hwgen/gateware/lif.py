@@ -409,14 +409,6 @@ class LIFUnit(wiring.Component):
             chosen = (Signal(signed(max(width.width, len(minus_theta[0]))), name="chosen_x"),
                       Signal.like(minus_two_theta[0], name="chosen_d"))
 
-        def choose(spiked, sums, theta_value):
-            """The first step's ``chosen`` pair after a step that ``spiked``."""
-            if chosen is None:
-                return []
-            sum0 = sums[0]
-            return [chosen[0].eq(Mux(spiked, sum0 - theta_value, sum0)),
-                    chosen[1].eq(Mux(spiked, sum0 - (theta_value << 1), sum0 - theta_value))]
-
         # u chained steps, for every mode; the layer's mode picks the result.
         results = []
         for index, mode in enumerate(self.modes):
@@ -441,12 +433,16 @@ class LIFUnit(wiring.Component):
                     if syn is not None:
                         m.d.comb += next_i.eq(step_i)
 
-        def prepare(sums, theta_value):
-            """This cycle's I - theta terms for the next u steps, from registers."""
-            statements = [minus_theta[j].eq(sums[j] - theta_value) for j in range(u)]
-            if two_theta:
-                statements += [minus_two_theta[j].eq(sums[j] - (theta_value << 1))
-                               for j in range(u)]
+        def prepare(sums, theta_value, spiked):
+            """The next u steps' I - theta terms, from registers, and the first step's
+            ``chosen`` pair after a step that ``spiked``."""
+            once = [sums[j] - theta_value for j in range(u)]
+            twice = [sums[j] - (theta_value << 1) for j in range(u)] if two_theta else []
+            statements = [minus_theta[j].eq(once[j]) for j in range(u)]
+            statements += [minus_two_theta[j].eq(twice[j]) for j in range(len(twice))]
+            if chosen is not None:
+                statements += [chosen[0].eq(Mux(spiked, once[0], sums[0])),
+                               chosen[1].eq(Mux(spiked, twice[0], once[0]))]
             return statements
 
         # A register, not a comparison of ``count``: it heads the readiness chain.
@@ -467,8 +463,7 @@ class LIFUnit(wiring.Component):
                 m.d.sync += last_step.eq(count == cycles - 2)
             m.d.sync += [current[t].eq(current[t + u]) for t in range(T - u)]
             if T > u:
-                m.d.sync += prepare(current[u:], theta)
-                m.d.sync += choose(next_fired, current[u:], theta)
+                m.d.sync += prepare(current[u:], theta, next_fired)
         with m.If(finishing):
             m.d.sync += [
                 self.o.valid.eq(1),
@@ -487,8 +482,7 @@ class LIFUnit(wiring.Component):
         with m.If(self.i.valid & self.i.ready):
             header = self.i.payload.header
             m.d.sync += [current[t].eq(self.i.payload.sums[t]) for t in range(T)]
-            m.d.sync += prepare(self.i.payload.sums, header.theta)
-            m.d.sync += choose(self.i.payload.state, self.i.payload.sums, header.theta)
+            m.d.sync += prepare(self.i.payload.sums, header.theta, self.i.payload.state)
             m.d.sync += [theta.eq(header.theta), slot.eq(header.slot),
                          chunk_last.eq(header.chunk_last),
                          v.eq(self.i.payload.v), fired.eq(self.i.payload.state),
