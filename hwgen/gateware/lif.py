@@ -223,7 +223,6 @@ def lif_step(m, mode, v, fired, current, minus_theta, minus_two_theta, theta, na
         width = max(len(v), len(Value.cast(widest)), len(i) + 1 if joint else 0)
     wide = signed(width + 3)
     x = Signal(wide, name=f"{name}_x")
-    d = Signal(wide, name=f"{name}_x_minus_theta")
 
     def shifted(values):
         return [(value << frac, sign) for value, sign in values]
@@ -231,11 +230,16 @@ def lif_step(m, mode, v, fired, current, minus_theta, minus_two_theta, theta, na
     # the leak terms are read by two or three sums: built once
     terms = [(named(m, value, f"{name}_leak{k}"), sign) for k, (value, sign) in enumerate(terms)]
     x_sum = carry_save_sum(m, terms + shifted(base), f"{name}_x") >> frac
-    d_sum = carry_save_sum(m, terms + shifted(base_minus), f"{name}_d") >> frac
-    # ``gt`` fires on x - theta > 0, i.e. on the sign of x - theta - 1: a third sum beside
-    # the other two (its -1 a constant of the tree), so that no test of d != 0 (an OR over
-    # all of d's bits, after its carry chain) sits in the loop.
+    # ``gt`` fires on x - theta > 0, i.e. on the sign of x - theta - 1: a sum of its own
+    # (its -1 a constant of the tree), so that no test of d = x - theta != 0 (an OR over
+    # all of d's bits, after its carry chain) sits in the loop. d itself is then built
+    # only where the reset subtracts theta from the membrane after the step.
     gt = mode.fire == "gt"
+    subtracts_after = mode.order != "delayed" and mode.reset == "subtract"
+    d = d_sum = None
+    if not gt or subtracts_after:
+        d = Signal(wide, name=f"{name}_x_minus_theta")
+        d_sum = carry_save_sum(m, terms + shifted(base_minus), f"{name}_d") >> frac
     one = [(Const(1 << frac), -1)]
     d1_sum = carry_save_sum(m, terms + shifted(base_minus) + one, f"{name}_d1") >> frac \
         if gt else None
@@ -243,10 +247,14 @@ def lif_step(m, mode, v, fired, current, minus_theta, minus_two_theta, theta, na
     if zeroed:
         # snnTorch's Synaptic: the previous step's spike zeroes the whole step, h = 0
         # (so x = 0 and x - theta = -theta), the current included.
-        x_sum, d_sum = Mux(fired, 0, x_sum), Mux(fired, -theta, d_sum)
+        x_sum = Mux(fired, 0, x_sum)
+        if d is not None:
+            d_sum = Mux(fired, -theta, d_sum)
         if gt:
             d1_sum = Mux(fired, -theta - 1, d1_sum)
-    m.d.comb += [x.eq(x_sum), d.eq(d_sum)]
+    m.d.comb += x.eq(x_sum)
+    if d is not None:
+        m.d.comb += d.eq(d_sum)
     h = Signal(signed(B), name=f"{name}_h")
     spike = Signal(name=f"{name}_spike")
     v_next = Signal(signed(B), name=f"{name}_v")
@@ -281,7 +289,7 @@ def lif_step(m, mode, v, fired, current, minus_theta, minus_two_theta, theta, na
         m.d.comb += spike.eq(fires)
     if mode.order == "delayed" or mode.reset == "none":
         m.d.comb += v_next.eq(h)
-    elif mode.reset == "subtract":
+    elif subtracts_after:
         # h - theta: d itself unless x saturated high, where it is vmax - theta.
         m.d.comb += v_next.eq(Mux(spike, Mux(over, hi - theta, d), h))
     else:

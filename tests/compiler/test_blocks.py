@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hwgen.compiler import hardware_config
-from hwgen.compiler.instruction_format import (TAG_CALL, TAG_NEURON, TAG_PAD, TAG_RETURN,
-                                               stored_layers, unpack_entry, walk)
+from hwgen.compiler.instruction_format import (TAG_CALL, TAG_LAYER_END, TAG_NEURON, TAG_PAD,
+                                               TAG_RETURN, stored_layers, unpack_entry,
+                                               walk)
 from hwgen.compiler.ir import reference
 from hwgen.compiler.ir.spike_words import spikes_to_words
 from hwgen.compiler.scheduler.blocks import share_blocks
@@ -176,7 +177,7 @@ def test_every_stored_entry_belongs_to_one_layer(fetch_width):
     for words in program.entries:
         layers = stored_layers(program.layouts, words, len(program.layers), fetch_width)
         assert sum(map(len, layers)) == len(words)
-        assert all(layer[-1]["tag"] in (TAG_RETURN, TAG_PAD, 2) for layer in layers)
+        assert all(layer[-1]["tag"] in (TAG_RETURN, TAG_PAD, TAG_LAYER_END) for layer in layers)
 
 
 class _Found(Exception):
