@@ -103,27 +103,40 @@ def sum_width(terms):
 def carry_save_sum(m, terms, name):
     """The sum of (value, +1 or -1) terms, as a signed value, with 3:2 compressors and a
     single carry-propagate adder: one carry chain however many terms (the LIF loop is the
-    membrane's critical path). A negated term is inverted bitwise and its +1 gathered into
-    one constant. The width is exactly that of the sum's range (from the terms' shapes, a
+    membrane's critical path). A negated term is inverted bitwise and its +1 gathered, with
+    the constant terms, into one constant; a constant of 1 takes the free lowest bit of the
+    first compressor's carry vector, so it costs no level of the tree (each level is a LUT
+    in the loop). The width is exactly that of the sum's range (from the terms' shapes, a
     constant's value), so the carry chain is no longer than it must be: the tree and the
     adder work modulo 2**width, which is exact for a sum inside that range. Each vector is a
     signal named ``name``_*, built once however often the tree reads it."""
     width = sum_width(terms)
-    vectors, negated = [], 0
+    vectors, constant = [], 0
     for k, (value, sign) in enumerate(terms):
+        value = Value.cast(value)
+        if isinstance(value, Const):
+            constant += sign * value.value
+            continue
         vector = _extend(named(m, value, f"{name}_term{k}"), width)
         if sign < 0:
-            vector, negated = ~vector, negated + 1
+            vector, constant = ~vector, constant + 1
         vectors.append(named(m, vector, f"{name}_vector{k}"))
-    if negated:
-        vectors.append(Const(negated, width))
+    constant %= 1 << width
+    absorb = constant == 1 and len(vectors) >= 3
+    if constant and not absorb:
+        vectors.append(Const(constant, width))
     level = 0
     while len(vectors) > 2:
         a, b, c = vectors[:3]
+        carry = (((a & b) | (a & c) | (b & c)) << 1)[:width]
+        if absorb and level == 0:
+            carry = carry | 1
         vectors = vectors[3:] + [
             named(m, (a ^ b ^ c)[:width], f"{name}_sum{level}"),
-            named(m, (((a & b) | (a & c) | (b & c)) << 1)[:width], f"{name}_carry{level}")]
+            named(m, carry, f"{name}_carry{level}")]
         level += 1
+    if not vectors:
+        return Const(constant, width).as_signed()
     total = vectors[0] if len(vectors) == 1 else (vectors[0] + vectors[1])[:width]
     return total.as_signed()
 
@@ -152,7 +165,7 @@ def synapse_step(m, mode, i, current, name):
 
 
 def lif_step(m, mode, v, fired, current, minus_theta, minus_two_theta, theta, name, i=None,
-             multiplier=None, chosen=None):
+             multiplier=None, chosen=None, chosen_less_one=False):
     """One step of one neuron in ``mode``, built in ``m`` from named signals.
 
     ``current`` is I[t]; ``minus_theta`` / ``minus_two_theta`` are I[t] - theta and
@@ -166,8 +179,10 @@ def lif_step(m, mode, v, fired, current, minus_theta, minus_two_theta, theta, na
     multiplier (a per-neuron leak only). ``chosen``: in the delayed order with a subtract
     reset, (I or I - theta, I - theta or I - 2 theta) already selected by ``fired``, from
     registers (:class:`LIFUnit` selects them as the previous step ends), so that no
-    multiplexer heads the membrane loop; None: selected here. Returns (membrane after the
-    step, spike, next state bit) as signals.
+    multiplexer heads the membrane loop; None: selected here. ``chosen_less_one``: the
+    second of the pair is 1 less (I - theta - 1 or I - 2 theta - 1), the -1 of ``gt``'s
+    x - theta - 1 taken out of the loop's sum. Returns (membrane after the step, spike,
+    next state bit) as signals.
 
     Why the sign of x - theta decides exactly: 0 <= theta <= vmax, so if x < vmin both h
     and x are below theta, and if x > vmax, h = vmax >= theta; only ``gt`` with
@@ -241,7 +256,8 @@ def lif_step(m, mode, v, fired, current, minus_theta, minus_two_theta, theta, na
         d = Signal(wide, name=f"{name}_x_minus_theta")
         d_sum = carry_save_sum(m, terms + shifted(base_minus), f"{name}_d") >> frac
     one = [(Const(1 << frac), -1)]
-    d1_sum = carry_save_sum(m, terms + shifted(base_minus) + one, f"{name}_d1") >> frac \
+    less_one = [] if chosen is not None and chosen_less_one else one
+    d1_sum = carry_save_sum(m, terms + shifted(base_minus) + less_one, f"{name}_d1") >> frac \
         if gt else None
     zeroed = current_based and mode.order == "delayed" and mode.reset == "zero"
     if zeroed:
@@ -413,7 +429,11 @@ class LIFUnit(wiring.Component):
         # both are selected into registers as the previous cycle ends (the spike is ready
         # before the membrane's saturation is), not behind ``fired`` in the loop.
         chosen = None
-        if any(self._selects_ahead(mode) for mode in self.modes):
+        selecting = [mode for mode in self.modes if self._selects_ahead(mode)]
+        # With ``gt`` the second of the pair only feeds x - theta - 1: it holds the -1 too,
+        # which leaves that sum's tree one level shallower (mixed fire modes keep it apart).
+        chosen_less_one = bool(selecting) and all(mode.fire == "gt" for mode in selecting)
+        if selecting:
             chosen = (Signal(signed(max(width.width, len(minus_theta[0]))), name="chosen_x"),
                       Signal.like(minus_two_theta[0], name="chosen_d"))
 
@@ -426,7 +446,8 @@ class LIFUnit(wiring.Component):
                     m, mode, step_v, step_fired, current[j], minus_theta[j],
                     minus_two_theta[j], theta, f"mode{index}_step{j}", i=step_i,
                     multiplier=multiplier,
-                    chosen=chosen if j == 0 and self._selects_ahead(mode) else None)
+                    chosen=chosen if j == 0 and self._selects_ahead(mode) else None,
+                    chosen_less_one=chosen_less_one)
                 spikes.append(spike)
             results.append((step_v, step_fired, step_i, spikes))
         next_v = Signal(signed(g.v_bits))
@@ -449,8 +470,15 @@ class LIFUnit(wiring.Component):
             statements = [minus_theta[j].eq(once[j]) for j in range(u)]
             statements += [minus_two_theta[j].eq(twice[j]) for j in range(len(twice))]
             if chosen is not None:
+                if chosen_less_one:
+                    # I - theta - 1 = I + ~theta and I - 2 theta - 1 = I + ~(2 theta): one
+                    # adder each, as the pair without the -1
+                    less = [sums[0] + ~Cat(theta_value, Const(0, 1)).as_signed(),
+                            sums[0] + ~Cat(Const(0, 1), theta_value, Const(0, 1)).as_signed()]
+                else:
+                    less = [once[0], twice[0]]
                 statements += [chosen[0].eq(Mux(spiked, once[0], sums[0])),
-                               chosen[1].eq(Mux(spiked, twice[0], once[0]))]
+                               chosen[1].eq(Mux(spiked, less[1], less[0]))]
             return statements
 
         # A register, not a comparison of ``count``: it heads the readiness chain.
