@@ -39,9 +39,11 @@ benchmarks/fc_cycles.py reports it on larger workloads):
   is hidden when the last neuron's walk is longer than its pairs (the walker lags anyway).
 """
 
-FILL_AND_DRAIN = 21
+FILL_AND_DRAIN = 22
 LAGGY_FILL = 2
-WIDE_FETCH_SAVING = 1
+# the wide fetch: the first header and chunk come in one group, and its queue feeds the
+# match FIFO directly (FiberFetch's match waits a cycle in a register, for timing)
+WIDE_FETCH_SAVING = 2
 
 
 def pass_overhead(join, fetch_width, lanes, lif_steps):

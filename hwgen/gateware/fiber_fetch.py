@@ -148,13 +148,14 @@ class FiberFetch(wiring.Component):
     ``matches``: chunk matches to the inner join; ``headers``: neuron headers, in neuron
     order, to the LIF stage.
 
-    Throughput: one program entry per cycle. Latency: 5 cycles from a CHUNK entry's read
-    to its match leaving the hold-back register (read entry, register it, read spike mask,
-    register it, hold back): every block RAM output is registered before logic uses it.
+    Throughput: one program entry per cycle. Latency: 6 cycles from a CHUNK entry's read
+    to its match entering the match FIFO (read entry, register it, read spike mask,
+    register it, hold back, push register): every block RAM output is registered before
+    logic uses it, and the push decision feeds one register, not the FIFO's storage.
     Backpressure on ``matches`` stalls the whole unit, memories included; a full header
     FIFO stalls only the program read, while the entries already read keep draining.
-    Resources: a W-bit AND, the hold-back register and two FIFOs of ``fifo_depth`` entries;
-    no adder (weight bases come with the entries).
+    Resources: a W-bit AND, the hold-back and push registers and two FIFOs of
+    ``fifo_depth`` entries; no adder (weight bases come with the entries).
     """
 
     def __init__(self, geometry, layouts, program_depth, fifo_depth=4):
@@ -251,21 +252,30 @@ class FiberFetch(wiring.Component):
             m.d.comb += [arrives.eq(1), new_match.wmask.eq(0), new_match.end.eq(1)]
 
         push_held = held_valid & (arrives | (held.end & ~ends_held))
+        # The pushed match waits one cycle in a register before it enters the match FIFO:
+        # the push decision above (a function of seven register bits) then feeds one flip-flop
+        # instead of the write enables of the FIFO's storage (the critical path on iCE40).
+        # Costs one cycle of latency per layer, not throughput.
+        pushed_valid = Signal()
+        pushed = Signal(g.chunk_match)
+        pushed_moves = ~pushed_valid | match_fifo.w_rdy
         # Two stall conditions, deliberately separate: a full match FIFO stops stage 3 (and
         # so everything before it); a full header FIFO stops only stage 1. Stages 2, 3 and
         # the hold-back register must keep draining then, or the neuron whose header waits
         # in the full FIFO could never end and free it.
-        # The first stops whenever a match is held and the FIFO is full, whether or not
-        # stage 3 brings another: it then comes from registers only. Waiting on ``arrives``
-        # too put the whole hold-back decision in front of every stage's enable (the
-        # critical path on iCE40); stopping a cycle early costs nothing, as the inner join
-        # has a full FIFO to work on.
-        stall_back = held_valid & ~match_fifo.w_rdy
+        # The first stops whenever a match is held and the pushed register cannot move,
+        # whether or not stage 3 brings another: it then comes from registers only. Waiting
+        # on ``arrives`` too put the whole hold-back decision in front of every stage's
+        # enable; stopping a cycle early costs nothing, as the inner join has a full FIFO
+        # to work on.
+        stall_back = held_valid & ~pushed_moves
         stall = stall_back | (s1_is[TAG_NEURON] & ~header_fifo.w_rdy)
         m.d.comb += [
-            match_fifo.w_data.eq(held),
-            match_fifo.w_en.eq(push_held & ~stall_back),
+            match_fifo.w_data.eq(pushed),
+            match_fifo.w_en.eq(pushed_valid),
         ]
+        with m.If(pushed_moves):
+            m.d.sync += [pushed.eq(held), pushed_valid.eq(push_held)]
         # A push that cannot happen without a new arrival (a flush) simply waits.
         # The spike mask as read, except that a recurrent layer's state before its first
         # step is no spikes, whatever an earlier inference left in the region.
@@ -334,5 +344,6 @@ class FiberFetch(wiring.Component):
 
         m.d.comb += self.halted.eq(~running & ~s0_valid & ~s1_valid & ~s2_chunk
                                    & ~s2_empty_neuron
-                                   & ~s3_chunk & ~s3_empty_neuron & ~held_valid)
+                                   & ~s3_chunk & ~s3_empty_neuron & ~held_valid
+                                   & ~pushed_valid)
         return m
