@@ -5,6 +5,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .output_compressor import OutputCompressor
+from .skid_buffer import SkidBuffer
 
 
 class SpikeLoader(wiring.Component):
@@ -20,6 +21,9 @@ class SpikeLoader(wiring.Component):
     the loaded input (an inference started); ``loaded`` all words have been accepted; ``o``
     write requests; ``idle`` no write pending.
     Throughput: one input word per cycle. Latency: 1 cycle.
+    ``i.ready`` comes from registers: a skid buffer (T_c bits) takes the words, so the write
+    bus's grant, which decides whether the packer moves, does not reach the host interface
+    feeding ``i`` (out of context on iCE40, that loop through the harness was critical).
     """
 
     def __init__(self, geometry, inputs):
@@ -41,6 +45,7 @@ class SpikeLoader(wiring.Component):
         g = self.geometry
         C = g.time_chunks
         m.submodules.pack = pack = OutputCompressor(g, registered_ready=False)
+        m.submodules.skid = skid = SkidBuffer(g.lanes)
         count = Signal(range(self.inputs))
         chunk = Signal(range(C))
         loaded = Signal()
@@ -48,16 +53,19 @@ class SpikeLoader(wiring.Component):
             self.loaded.eq(loaded),
             pack.region.eq(0 if C == 1 else 2 + chunk),
             pack.last_layer.eq(0),
-            pack.i.valid.eq(self.i.valid & ~loaded),
-            pack.i.payload.word.eq(self.i.payload),
+            skid.i.valid.eq(self.i.valid & ~loaded),
+            skid.i.payload.eq(self.i.payload),
+            self.i.ready.eq(skid.i.ready & ~loaded),
+            pack.i.valid.eq(skid.o.valid),
+            skid.o.ready.eq(pack.i.ready),
+            pack.i.payload.word.eq(skid.o.payload),
             pack.i.payload.slot.eq(count),
             pack.i.payload.chunk_last.eq((count[:g.offset_bits] == g.chunk - 1)
                                          | (count == self.inputs - 1)),
-            self.i.ready.eq(pack.i.ready & ~loaded),
-            self.idle.eq(pack.idle),
+            self.idle.eq(pack.idle & skid.i.ready),        # nothing caught in the skid
         ]
         wiring.connect(m, wiring.flipped(self.o), pack.o)
-        with m.If(self.i.valid & self.i.ready):
+        with m.If(pack.i.valid & pack.i.ready):
             with m.If(count == self.inputs - 1):
                 m.d.sync += count.eq(0)
                 with m.If(chunk == C - 1):
