@@ -8,7 +8,7 @@ where the weight sits). A match with no set bit stands for a neuron without any 
 pair and passes through as one ``empty`` pair that only marks the neuron's end.
 """
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -60,8 +60,15 @@ class InnerJoin(wiring.Component):
         sel_end = Signal()
         sel_empty = Signal()
 
+        # ``jammed``: a register equal to sel_valid & o.valid (both stages full), kept
+        # beside them so that ``take``, and with it ``ready``, is one input narrower: one
+        # LUT less between the registers and the input FIFO's read enable (on iCE40 that
+        # path, fanned out to the FIFO and the current match, was critical).
+        jammed = Signal()
         advance = ~self.o.valid | self.o.ready            # stage 2 -> output moves
-        take = ~sel_valid | advance                         # stage 1 -> stage 2 moves
+        take = ~jammed | self.o.ready                       # stage 1 -> stage 2 moves
+        m.d.sync += jammed.eq(Mux(take, loaded, sel_valid) & Mux(advance, sel_valid,
+                                                                  self.o.valid))
         finishing = loaded & take & single
         m.d.comb += self.i.ready.eq(~loaded | finishing)
 
