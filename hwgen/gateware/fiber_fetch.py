@@ -27,12 +27,13 @@ from hwgen.compiler.instruction_format import (TAG_CALL, TAG_CHUNK, TAG_LAYER_EN
 from .geometry import struct_of
 
 
-def output_fifos(m, fetch, geometry, depth):
+def output_fifos(m, fetch, geometry, depth, match_depth=None):
     """The match and header FIFOs of a fetch unit (:class:`FiberFetch`,
     :class:`~.wide_fiber_fetch.WideFiberFetch`), their read sides driving its ``matches``
-    and ``headers`` streams. Returns (match FIFO, header FIFO) for the writes."""
+    and ``headers`` streams; the match FIFO ``match_depth`` deep (None: ``depth``).
+    Returns (match FIFO, header FIFO) for the writes."""
     m.submodules.match_fifo = match_fifo = fifo.SyncFIFOBuffered(
-        width=geometry.chunk_match.size, depth=depth)
+        width=geometry.chunk_match.size, depth=match_depth or depth)
     m.submodules.header_fifo = header_fifo = fifo.SyncFIFOBuffered(
         width=geometry.neuron_header.size, depth=depth)
     m.d.comb += [
@@ -154,8 +155,10 @@ class FiberFetch(wiring.Component):
     logic uses it, and the push decision feeds one register, not the FIFO's storage.
     Backpressure on ``matches`` stalls the whole unit, memories included; a full header
     FIFO stalls only the program read, while the entries already read keep draining.
-    Resources: a W-bit AND, the hold-back and push registers and two FIFOs of
-    ``fifo_depth`` entries; no adder (weight bases come with the entries).
+    Resources: a W-bit AND, the hold-back and push registers, a match FIFO of
+    ``fifo_depth`` - 1 entries (at least 2; with the push register, ``fifo_depth`` matches
+    wait) and a header FIFO of ``fifo_depth``; no adder (weight bases come with the
+    entries).
     """
 
     def __init__(self, geometry, layouts, program_depth, fifo_depth=4):
@@ -195,7 +198,11 @@ class FiberFetch(wiring.Component):
         # Buffered FIFOs: their outputs are registers, so the inner join's popcount and the
         # TPPE's bias do not start behind a read-pointer multiplexer (on iCE40 that mux and
         # the popcount behind it were the critical path).
-        match_fifo, header_fifo = output_fifos(m, self, g, self.fifo_depth)
+        # The push register below holds a match too, so the match FIFO is one shallower
+        # (on iCE40 its storage is flip-flops: ~50 per entry), but never 1 deep, which
+        # would pass a match only every other cycle.
+        match_fifo, header_fifo = output_fifos(m, self, g, self.fifo_depth,
+                                               match_depth=max(2, self.fifo_depth - 1))
 
         pc = Signal(self.program_addr_bits + 1)
         running = Signal()
