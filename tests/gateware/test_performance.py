@@ -20,7 +20,7 @@ INPUTS = 64
 
 
 def measured_cycles(pairs_per_neuron, timesteps, lif_steps, neurons=1, join="dual",
-                    positions=None, time_chunk=None, fetch_width=1, active=None):
+                    positions=None, time_chunk=None, fetch_width=1, active=None, fifo_depth=4):
     model = Model("m", timesteps)
     model.add(Input("x", (INPUTS,)))
     weights = np.zeros((neurons, INPUTS), dtype=int)
@@ -29,7 +29,7 @@ def measured_cycles(pairs_per_neuron, timesteps, lif_steps, neurons=1, join="dua
     model.add(LIF("lif", np.full(neurons, 3), v_bits=10), "fc")
     model.add(Readout("r"), "lif")
     config = load(overrides=["tppes=1", "chunk=16", f"lif_steps={lif_steps}", f"join={join}",
-                             f"fetch_width={fetch_width}"]
+                             f"fetch_width={fetch_width}", f"fifo_depth={fifo_depth}"]
                   + ([f"time_chunk={time_chunk}"] if time_chunk else []))
     program = compile_program(model, config)
     spikes = np.ones((1, timesteps, INPUTS), dtype=np.uint8)
@@ -106,3 +106,15 @@ def test_chunks_without_a_matched_pair_cost_one_cycle_per_group(fetch_width):
     # with K > 1 both come in one group, hence the smaller fill), so a fetch-bound neuron
     # adds its groups beyond that one at K = 1, all of them at K > 1.
     assert cycles == groups - (fetch_width == 1) + layer_overhead(config, 4)
+
+
+def test_the_shallowest_fifos_still_pass_a_chunk_match_per_cycle():
+    """``fifo_depth`` 2 costs no cycles against 4 on neurons with a few pairs per chunk:
+    the fetch's match FIFO (one shallower than the setting, for its push register) must
+    still be 2 deep, since a 1-deep buffered FIFO takes a match only every other cycle
+    (with it this layer is slower)."""
+    positions = list(range(0, INPUTS, 4))          # 4 matched pairs in each chunk of 16
+    deep, config = measured_cycles(len(positions), 4, 1, neurons=8, positions=positions)
+    shallow, _ = measured_cycles(len(positions), 4, 1, neurons=8, positions=positions,
+                                 fifo_depth=2)
+    assert shallow == deep
