@@ -108,7 +108,7 @@ def test_chunks_without_a_matched_pair_cost_one_cycle_per_group(fetch_width):
     assert cycles == groups - (fetch_width == 1) + layer_overhead(config, 4)
 
 
-def test_the_shallowest_fifos_still_pass_a_chunk_match_per_cycle():
+def test_the_shallowest_fifos_cost_no_cycles():
     """``fifo_depth`` 2 costs no cycles against 4 on neurons with a few pairs per chunk:
     the fetch's match FIFO (one shallower than the setting, for its push register) must
     still be 2 deep, since a 1-deep buffered FIFO takes a match only every other cycle
