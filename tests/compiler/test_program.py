@@ -5,13 +5,14 @@ import re
 
 import numpy as np
 import pytest
+import scipy.sparse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hwgen.compiler import hardware_config
 from hwgen.errors import ConfigError, FitError, UnsupportedError
 from hwgen.compiler.ir import LIF, Dense, Flatten, Input, Leak, Model, Readout
-from hwgen.compiler.scheduler.program import compile_program
+from hwgen.compiler.scheduler.program import _in_slot_order, compile_program
 from hwgen import bundled
 from hwgen.compiler.ir import reference
 import program_model
@@ -392,8 +393,6 @@ def test_q_ktv_with_other_positions_for_k_and_v_than_for_q_computes_the_referenc
 def test_slot_order_leaves_the_layers_weight_as_it_was():
     """A CSR weight with stored zeros, of the dtype the slot order works in, once shared
     its arrays with the copy whose zeros were eliminated in place."""
-    import scipy.sparse
-    from hwgen.compiler.scheduler.program import _in_slot_order
     weight = scipy.sparse.csr_array((np.array([1, 0, 2], dtype=np.int64), np.array([0, 1, 2]),
                                      np.array([0, 2, 3])), shape=(2, 3))
     before = (weight.data.copy(), weight.indices.copy(), weight.indptr.copy())
