@@ -8,7 +8,8 @@ names the board) and prints, per model, every seed's Fmax, logic cells and criti
 then the median, the best and how many seeds meet the goal.
 
     python benchmarks/ice40_fmax.py [--models digits digits_cnn] [--seeds 1 2 3]
-        [--target ice40-up5k|icebreaker] [--jobs 2] [--out /tmp/ice40-fmax]
+        [--target ice40-up5k|icebreaker] [--set fetch_width=4] [--jobs 2]
+        [--out /tmp/ice40-fmax]
 
 Each (model, seed) runs in its own copy of the build directory, --jobs at a time (one
 nextpnr each); the out-of-context runs take about a minute each, a board's longer.
@@ -21,19 +22,20 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from hwgen import build_directory, bundled
-from hwgen.compiler.hardware_config import HardwareConfig
-from hwgen.errors import FitError, TimingError, ToolchainError
+from hwgen.compiler import hardware_config
+from hwgen.errors import ConfigError, FitError, TimingError, ToolchainError
 from hwgen.fpga import flow
 
 GOAL_MHZ = 40.0
 
 
-def compile_model(name, out):
-    """The build directory of bundled model ``name`` with its default configuration (what
-    `hwgen compile @name` writes), compiled once."""
-    build = out / name
+def compile_model(name, overrides, out):
+    """The build directory of bundled model ``name`` with the configuration ``overrides``
+    give (what `hwgen compile @name --set ...` writes), compiled once per configuration."""
+    build = out / "-".join([name, *(o.replace("=", "") for o in overrides)])
     if not (build / "manifest.json").exists():
-        build_directory.compile_model(bundled.MODELS[f"@{name}"][0](), HardwareConfig(), build)
+        config = hardware_config.load(None, overrides)
+        build_directory.compile_model(bundled.MODELS[f"@{name}"][0](), config, build)
     return build
 
 
@@ -60,19 +62,26 @@ def main():
     parser.add_argument("--models", nargs="+", default=["digits", "digits_cnn"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     parser.add_argument("--target", default="ice40-up5k", choices=["ice40-up5k", "icebreaker"])
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="hardware parameter (repeatable)")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", default="/tmp/ice40-fmax")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    builds = {model: compile_model(model, out) for model in args.models}
+    try:
+        hardware_config.load(None, args.overrides)
+    except ConfigError as error:
+        parser.error(str(error))
+    builds = {model: compile_model(model, args.overrides, out) for model in args.models}
     runs = [(model, seed) for model in args.models for seed in args.seeds]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         futures = {run: pool.submit(place, builds[run[0]], args.target, run[1]) for run in runs}
         results = {run: future.result() for run, future in futures.items()}
 
-    print(f"{args.target}, {GOAL_MHZ:g} MHz requested, default configuration")
+    config = ", ".join(args.overrides) or "default configuration"
+    print(f"{args.target}, {GOAL_MHZ:g} MHz requested, {config}")
     for model in args.models:
         print(f"\n@{model}")
         print(f"  {'seed':>4} {'Fmax':>7} {'LCs':>5} {'path ns':>7} {'routing':>7}  critical path")
