@@ -6,10 +6,11 @@ benchmarks/fc_cycles.py reports it on larger workloads):
 
 - A layer takes at least its **ideal bound**: the matched pairs of its busiest TPPE,
   one per cycle.
-- Plus a **fixed overhead** of ``21 + T_c / lif_steps`` cycles per layer and time chunk
-  (T_c = T unless the design runs in time chunks): the barrier (registered) and
-  descriptor fetch (4); the pipeline filling (13: program read and its register, spike-mask
-  read and its register, hold-back, the buffered match FIFO (2), two inner-join stages,
+- Plus a **fixed overhead** of ``22 + T_c / lif_steps`` cycles per layer and time chunk
+  (``FILL_AND_DRAIN``; T_c = T unless the design runs in time chunks): the barrier
+  (registered) and descriptor fetch (4); the pipeline filling (14: program read and its
+  register, spike-mask read and its register, hold-back, the pushed-match register, the
+  buffered match FIFO (2), two inner-join stages,
   weight and spike-word read and their register, the accumulators' hand-over to the LIF
   stage); the last neuron's LIF evaluation
   (T_c / lif_steps); its output, compression and the write bus draining (4). Every block
@@ -17,8 +18,9 @@ benchmarks/fc_cycles.py reports it on larger workloads):
 - A recurrent layer under T_c > 1 runs T_c sub-passes per chunk: each pays the fixed
   overhead, less one cycle of barrier (the sequencer replays the layer without reading its
   descriptor again), and walks the chunk's active inputs again.
-- With a wide fetch (``fetch_width`` K > 1) the fill is ``WIDE_FETCH_SAVING`` (1) cycle
-  shorter: the first neuron's header and first weight chunk are read in the same group.
+- With a wide fetch (``fetch_width`` K > 1) the fill is ``WIDE_FETCH_SAVING`` (2) cycles
+  shorter: the first neuron's header and first weight chunk are read in the same group,
+  and its hold-back register feeds the match FIFO directly (no pushed-match register).
 - Plus, per neuron and chunk, ``max(0, T_c / lif_steps - pairs)`` when a neuron has fewer matched
   pairs than its LIF evaluation takes (the LIF stage, overlapped with the next neuron's
   accumulation, becomes the bottleneck), and likewise when a neuron's fetch cycles
