@@ -327,6 +327,7 @@ def run_layer(spec, config, samples, seed, max_entries, producer=False,
         row["refused"] = str(error)
         return row
     stored = sum(map(len, program.entries))
+    row["stored_total"] = stored            # what --max-entries limits
     if stored > max_entries:
         row["refused"] = (f"its program stores {stored:,} entries, more than --max-entries "
                           f"{max_entries:,} (the Verilog holds them all; too slow to "
