@@ -132,15 +132,15 @@ def test_loader_writes_region_0_and_reports_loaded(words, seed):
 @settings(max_examples=10, deadline=None)
 @given(words=st.lists(st.integers(1, 15), min_size=1, max_size=20), seed=st.integers(0, 99))
 def test_loader_is_not_idle_while_a_write_waits(words, seed):
-    """A request caught in the loader's output skid is a pending write: the sequencer starts
-    layer 0 on ``idle``, so ``idle`` must stay low until the bus has taken every write."""
+    """A write the loader still holds (in its packer's output register, or as a word caught
+    in its input skid) is pending: the sequencer starts layer 0 on ``idle``, so ``idle`` must
+    stay low until the bus has taken every write."""
     dut = SpikeLoader(GEOMETRY, len(words))
     rng = random.Random(seed)
     expected = len(words)       # every word is nonzero; a chunk's mask rides on its last
     taken = []
 
     async def bench(ctx):
-        ctx.set(dut.i.payload, words[0])
         sent = 0
         for _ in range(400):
             ctx.set(dut.i.valid, sent < len(words))
