@@ -29,12 +29,12 @@ from hwgen.fpga import flow
 GOAL_MHZ = 40.0
 
 
-def compile_model(name, overrides, out):
-    """The build directory of bundled model ``name`` with the configuration ``overrides``
-    give (what `hwgen compile @name --set ...` writes), compiled once per configuration."""
+def compile_model(name, config, overrides, out):
+    """The build directory of bundled model ``name`` with ``config`` (what `hwgen compile
+    @name --set ...` writes for ``overrides``, which name the directory), compiled once per
+    configuration."""
     build = out / "-".join([name, *(o.replace("=", "") for o in overrides)])
     if not (build / "manifest.json").exists():
-        config = hardware_config.load(None, overrides)
         build_directory.compile_model(bundled.MODELS[f"@{name}"][0](), config, build)
     return build
 
@@ -71,17 +71,18 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
 
     try:
-        hardware_config.load(None, args.overrides)
+        config = hardware_config.load(None, args.overrides)
     except ConfigError as error:
         parser.error(str(error))
-    builds = {model: compile_model(model, args.overrides, out) for model in args.models}
+    builds = {model: compile_model(model, config, args.overrides, out)
+              for model in args.models}
     runs = [(model, seed) for model in args.models for seed in args.seeds]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         futures = {run: pool.submit(place, builds[run[0]], args.target, run[1]) for run in runs}
         results = {run: future.result() for run, future in futures.items()}
 
-    config = ", ".join(args.overrides) or "default configuration"
-    print(f"{args.target}, {GOAL_MHZ:g} MHz requested, {config}")
+    setting = ", ".join(args.overrides) or "default configuration"
+    print(f"{args.target}, {GOAL_MHZ:g} MHz requested, {setting}")
     for model in args.models:
         print(f"\n@{model}")
         print(f"  {'seed':>4} {'Fmax':>7} {'LCs':>5} {'path ns':>7} {'routing':>7}  critical path")
