@@ -32,7 +32,7 @@ DATAFLOWS = ("temporal_parallel", "sequential")
 # "laggy" is LoAS's join (fast weight-side prefix sum, slow spike-side walk, corrections).
 JOIN_VARIANTS = ("dual", "laggy")
 # Fiber-program entries a TPPE's fetch reads per cycle (docs/architecture.md, "Performance").
-FETCH_WIDTHS = (1, 2, 4)
+FETCH_WIDTHS = (1, 2, 4, 8)
 # Writes the write bus carries per cycle, one per bank of the spike buffers
 # (docs/architecture.md, "One layer, step by step", item 7).
 WRITE_LANES = (1, 2, 4, 8)

@@ -62,8 +62,8 @@ class WideFiberFetch(wiring.Component):
     """
 
     def __init__(self, geometry, layouts, program_depth, fetch_width, fifo_depth=4):
-        if fetch_width not in (2, 4):
-            raise ValueError(f"WideFiberFetch: fetch_width {fetch_width} must be 2 or 4 "
+        if fetch_width not in (2, 4, 8):
+            raise ValueError(f"WideFiberFetch: fetch_width {fetch_width} must be 2, 4 or 8 "
                              f"(1 is FiberFetch)")
         if fifo_depth < 2:
             raise ValueError(f"WideFiberFetch: fifo_depth {fifo_depth} must be at least 2")

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hwgen.compiler import hardware_config
+from hwgen.compiler.hardware_config import FETCH_WIDTHS
 from hwgen.compiler.instruction_format import (TAG_CALL, TAG_LAYER_END, TAG_NEURON, TAG_PAD,
                                                TAG_RETURN, stored_layers, unpack_entry,
                                                walk)
@@ -61,7 +62,7 @@ def first_block(program):
     return ends[-1] + 1 if ends else len(program)
 
 
-@pytest.mark.parametrize("fetch_width", [1, 2, 4])
+@pytest.mark.parametrize("fetch_width", FETCH_WIDTHS)
 def test_runs_that_repeat_with_moved_addresses_are_called(fetch_width):
     runs = [run_of([p, p + 1], [10 * p, 10 * p + 1]) for p in range(4)]
     odd = run_of([7], [90])                 # a border position: its own entries
@@ -97,7 +98,7 @@ def test_runs_differing_in_more_than_offsets_are_not_shared():
 
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 1000), tppes=st.sampled_from([1, 2, 3, 5]),
-       chunk=st.sampled_from([4, 8, 16]), fetch_width=st.sampled_from([1, 2, 4]),
+       chunk=st.sampled_from([4, 8, 16]), fetch_width=st.sampled_from(FETCH_WIDTHS),
        channels=st.sampled_from([1, 3, 16]), side=st.sampled_from([1, 4, 7]))
 def test_a_program_with_calls_walks_the_program_without_and_computes_the_reference(
         seed, tppes, chunk, fetch_width, channels, side):

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hwgen.compiler import hardware_config
+from hwgen.compiler.hardware_config import FETCH_WIDTHS
 from hwgen.errors import ConfigError, FitError, UnsupportedError
 from hwgen.compiler.ir import LIF, Dense, Flatten, Input, Leak, Model, Readout
 from hwgen.compiler.scheduler.program import _in_slot_order, compile_program
@@ -28,7 +29,7 @@ def config(*overrides):
 @given(seed=st.integers(0, 10_000), tppes=st.sampled_from([1, 3, 4, 16]),
        chunk=st.sampled_from([4, 8, 16]), T=st.sampled_from([1, 4, 8]),
        mode=st.sampled_from(ALL_MODES), density=st.sampled_from([0.0, 0.3, 1.0]),
-       weight_density=st.sampled_from([0.05, 0.5, 1.0]), fetch_width=st.sampled_from([1, 2, 4]))
+       weight_density=st.sampled_from([0.05, 0.5, 1.0]), fetch_width=st.sampled_from(FETCH_WIDTHS))
 def test_program_model_matches_reference(seed, tppes, chunk, T, mode, density, weight_density,
                                          fetch_width):
     rng = np.random.default_rng(seed)
@@ -141,8 +142,8 @@ def test_models_that_do_not_fit_are_refused(overrides, message):
     (["timesteps=8", "time_chunk=3"], "--set time_chunk=3: time_chunk = 3 must divide timesteps = 8"),
     (["join=lazy"], "--set join=lazy: join = 'lazy' must be one of dual, laggy"),
     (["join=3"], "--set join=3: join = 3 must be one of dual, laggy"),
-    (["fetch_width=3"], "--set fetch_width=3: fetch_width = 3 must be one of 1, 2, 4"),
-    (["fetch_width=wide"], "--set fetch_width=wide: fetch_width = 'wide' must be one of 1, 2, 4"),
+    (["fetch_width=3"], "--set fetch_width=3: fetch_width = 3 must be one of 1, 2, 4, 8"),
+    (["fetch_width=wide"], "--set fetch_width=wide: fetch_width = 'wide' must be one of 1, 2, 4, 8"),
     (["write_lanes=3"], "--set write_lanes=3: write_lanes = 3 must be one of 1, 2, 4, 8"),
     (["write_lanes=16"], "--set write_lanes=16: write_lanes = 16 must be one of 1, 2, 4, 8"),
     (["fifo_depth=1"], "--set fifo_depth=1: fifo_depth = 1 must be an integer between 2 and 64"),
@@ -347,7 +348,7 @@ def test_the_leak_field_exists_only_where_a_layer_needs_it():
     assert program.modes[1].leak_bits == 6 and program.modes[0].leak_bits == 0
 
 
-@pytest.mark.parametrize("fetch_width", [2, 4])
+@pytest.mark.parametrize("fetch_width", FETCH_WIDTHS[1:])
 def test_a_wide_fetch_program_puts_headers_and_layer_ends_on_group_bounds(fetch_width):
     from hwgen.compiler.instruction_format import TAG_LAYER_END, TAG_NEURON, TAG_PAD
     # 16 TPPEs for 10 outputs: some TPPEs have no neuron in the last layer (two LAYER_ENDs

@@ -10,6 +10,7 @@ import pytest
 from amaranth.hdl import Fragment
 
 from hwgen.compiler import hardware_config
+from hwgen.compiler.hardware_config import FETCH_WIDTHS
 from hwgen.compiler.scheduler.program import compile_program
 from hwgen import build_directory, bundled
 from hwgen.gateware.top import Accelerator, to_verilog
@@ -73,7 +74,7 @@ def test_back_to_back_inferences_match_the_reference(start_early, join, fetch_wi
         assert cycles == busy
 
 
-@pytest.mark.parametrize("fetch_width", [1, 2, 4])
+@pytest.mark.parametrize("fetch_width", FETCH_WIDTHS)
 @pytest.mark.parametrize("join", ["dual", "laggy"])
 def test_all_silent_and_all_active_inputs(join, fetch_width):
     w = random_workload(3, [10, 7, 4], 2, samples=1, weight_density=0.7)
@@ -166,8 +167,8 @@ def test_write_lanes_are_part_of_the_design():
 def test_fetch_width_is_part_of_the_design():
     model = bundled.digits_model()
     verilog = {k: to_verilog(compile_program(model, hardware_config.load(
-        None, ["tppes=2", f"fetch_width={k}"]))) for k in (1, 2, 4)}
-    assert len(set(verilog.values())) == 3
+        None, ["tppes=2", f"fetch_width={k}"]))) for k in FETCH_WIDTHS}
+    assert len(set(verilog.values())) == len(FETCH_WIDTHS)
 
 
 def test_every_tppe_is_one_module_instantiated_p_times():

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hwgen.compiler import hardware_config
+from hwgen.compiler.hardware_config import FETCH_WIDTHS
 from hwgen.compiler.scheduler.fibers import SpikeFiber
 from hwgen.compiler.scheduler.program import compile_program
 from hwgen.gateware.fiber_fetch import FiberFetch
@@ -146,7 +147,7 @@ def first_layer_case(seed, tppes, chunk, density, weight_density=0.4, inputs=37,
 @given(seed=st.integers(0, 1000), tppes=st.sampled_from([1, 3]), chunk=st.sampled_from([4, 8]),
        density=st.sampled_from([0.0, 0.2, 1.0]), fifo_depth=st.sampled_from([2, 4]),
        ready=st.sampled_from([1.0, 0.3]), weight_density=st.sampled_from([0.05, 0.4]),
-       inputs=st.sampled_from([8, 37]), fetch_width=st.sampled_from([1, 2, 4]))
+       inputs=st.sampled_from([8, 37]), fetch_width=st.sampled_from(FETCH_WIDTHS))
 def test_matches_and_headers_follow_the_program(seed, tppes, chunk, density, fifo_depth, ready,
                                                 weight_density, inputs, fetch_width):
     # Sparse, narrow layers give neurons with no or one weight chunk: the case where a full
@@ -158,7 +159,7 @@ def test_matches_and_headers_follow_the_program(seed, tppes, chunk, density, fif
     assert got == want
 
 
-@pytest.mark.parametrize("fetch_width", [1, 2, 4])
+@pytest.mark.parametrize("fetch_width", FETCH_WIDTHS)
 def test_second_layer_after_go_reads_its_own_weight_bases(fetch_width):
     program, _ = first_layer_case(5, 2, 8, 0.5, fetch_width=fetch_width)
     fiber = SpikeFiber.encode([0b1010, 0, 0b1111, 1] * 8, 8)
@@ -167,7 +168,7 @@ def test_second_layer_after_go_reads_its_own_weight_bases(fetch_width):
     assert any(m.get("wbase", 0) > 0 for m in got)
 
 
-@pytest.mark.parametrize("fetch_width", [2, 4])
+@pytest.mark.parametrize("fetch_width", FETCH_WIDTHS[1:])
 @pytest.mark.parametrize("seed, tppes, density, weight_density, inputs", [
     (1, 1, 0.2, 0.05, 37), (2, 3, 0.2, 0.4, 37), (3, 1, 1.0, 0.4, 37), (4, 3, 0.0, 0.4, 8),
     (5, 1, 0.5, 0.4, 64), (6, 3, 0.2, 0.05, 8)])
@@ -184,7 +185,7 @@ def test_wide_fetch_under_backpressure(fetch_width, seed, tppes, density, weight
         assert got == want
 
 
-@pytest.mark.parametrize("fetch_width", [1, 2, 4])
+@pytest.mark.parametrize("fetch_width", FETCH_WIDTHS)
 def test_a_layer_without_neurons_on_this_tppe(fetch_width):
     # 8 TPPEs, 6 outputs: TPPE 7 walks layer 1 as a LAYER_END alone, and must stop at it
     # rather than run on into what follows.
@@ -194,7 +195,7 @@ def test_a_layer_without_neurons_on_this_tppe(fetch_width):
     assert (got, headers) == (want, want_headers) and want
 
 
-@pytest.mark.parametrize("fetch_width", [1, 2, 4])
+@pytest.mark.parametrize("fetch_width", FETCH_WIDTHS)
 @pytest.mark.parametrize("layer", [0, 1])
 def test_calls_read_their_blocks_with_moved_chunks_and_slots(fetch_width, layer):
     """A program with blocks (address generation): each CALL's block is walked with the
@@ -215,3 +216,15 @@ def test_calls_read_their_blocks_with_moved_chunks_and_slots(fetch_width, layer)
                                                deadline=3e-2)
         assert headers == want_headers
         assert got == want
+
+
+@pytest.mark.parametrize("fetch_width, fifo_depth, message", [
+    (1, 4, "WideFiberFetch: fetch_width 1 must be 2, 4 or 8 (1 is FiberFetch)"),
+    (16, 4, "WideFiberFetch: fetch_width 16 must be 2, 4 or 8 (1 is FiberFetch)"),
+    (4, 1, "WideFiberFetch: fifo_depth 1 must be at least 2")])
+def test_wide_fetch_refuses_what_it_cannot_build(fetch_width, fifo_depth, message):
+    program, _ = first_layer_case(1, 1, 4, 0.5, fetch_width=2)
+    with pytest.raises(ValueError) as error:
+        WideFiberFetch(Geometry.of(program), program.layouts, program.config.program_depth,
+                       fetch_width, fifo_depth)
+    assert str(error.value) == message

@@ -7,7 +7,7 @@ its nonzero weights; the Amaranth simulator counts cycles from ``start`` to ``do
 import numpy as np
 import pytest
 
-from hwgen.compiler.hardware_config import load
+from hwgen.compiler.hardware_config import FETCH_WIDTHS, load
 from hwgen.compiler.ir import LIF, Dense, Input, Model, Readout
 from hwgen.compiler.scheduler.assign import walk_steps
 from hwgen.compiler.scheduler.program import compile_program
@@ -52,7 +52,7 @@ def measured_cycles(pairs_per_neuron, timesteps, lif_steps, neurons=1, join="dua
     return result["cycles"], program.config
 
 
-@pytest.mark.parametrize("fetch_width", [1, 2, 4])
+@pytest.mark.parametrize("fetch_width", FETCH_WIDTHS)
 @pytest.mark.parametrize("join", ["dual", "laggy"])
 @pytest.mark.parametrize("timesteps, lif_steps", [(4, 1), (8, 1), (8, 2)])
 @pytest.mark.parametrize("pairs", [16, 48])
@@ -63,7 +63,7 @@ def test_one_neuron_costs_its_pairs_plus_the_fixed_overhead(timesteps, lif_steps
     assert cycles == pairs + layer_overhead(config, timesteps)
 
 
-@pytest.mark.parametrize("fetch_width", [1, 2, 4])
+@pytest.mark.parametrize("fetch_width", FETCH_WIDTHS)
 @pytest.mark.parametrize("join", ["dual", "laggy"])
 def test_neurons_shorter_than_their_lif_evaluation_cost_the_difference(join, fetch_width):
     # 8 neurons of 4 pairs, T = 8: after the first, each waits 8 - 4 cycles for the LIF.
@@ -93,7 +93,7 @@ def test_the_laggy_walker_visits_every_active_input_below_a_match(join, walk):
     assert cycles == walk + layer_overhead(config, 4) - (join == "laggy")
 
 
-@pytest.mark.parametrize("fetch_width", [1, 2, 4])
+@pytest.mark.parametrize("fetch_width", FETCH_WIDTHS)
 def test_chunks_without_a_matched_pair_cost_one_cycle_per_group(fetch_width):
     # One weight in each of the 4 chunks, only the first chunk's input active: 1 pair and
     # 5 entries (header + 4 chunks). The fetch reads them in ceil(5 / K) groups; the

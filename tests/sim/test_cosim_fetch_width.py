@@ -1,4 +1,4 @@
-"""The wide fiber fetch (``--set fetch_width=2`` or ``4``) on Verilator, bit-exact.
+"""The wide fiber fetch (``--set fetch_width=2``, ``4`` or ``8``) on Verilator, bit-exact.
 
 The bundled digits MLP, random chains at LoAS-like weight
 sparsity (most weight chunks match nothing), with the laggy join and time chunks, and
@@ -47,7 +47,7 @@ def test_digits_with_a_wide_fetch(tmp_path, fetch_width):
 
 
 DESIGNS = [(4, 2, 8, "dual", 4, None), (8, 3, 4, "laggy", 2, None), (8, 2, 16, "dual", 4, 2),
-           (4, 1, 4, "laggy", 4, None)]     # (T, TPPEs, chunk, join, fetch_width, time_chunk)
+           (4, 1, 4, "laggy", 8, None)]     # (T, TPPEs, chunk, join, fetch_width, time_chunk)
 
 
 @pytest.mark.parametrize("index", range(len(DESIGNS)),
@@ -74,7 +74,8 @@ def test_sparse_random_chains_with_a_wide_fetch(index, tmp_path):
     check(cosimulate(build, spikes, parallel=1))
 
 
-@pytest.mark.parametrize("fetch_width", [2, 4])
+# K = 4 with recurrent layers: tests/sim/test_cosim_recurrent.py.
+@pytest.mark.parametrize("fetch_width", [2, 8])
 def test_recurrent_layers_with_a_wide_fetch(tmp_path, fetch_width):
     pattern = (True, True, False)
     model = recurrent_model(pattern)

@@ -667,7 +667,7 @@ def cases(draw, *, max_layers=4, max_size=70, flaw_weight=0.1, max_tppes=MAX_TPP
         pad += (("spike_depth", draw(st.integers(0, 1))),)
 
     # Drawn late, so that the draws before it (and the designs of a seed) stay as they were.
-    fetch_width = draw(st.sampled_from(["default", 2, 4, 1]))
+    fetch_width = draw(st.sampled_from(["default", 2, 4, 1, 8]))
     if fetch_width != "default":
         overrides.append(f"fetch_width={fetch_width}")
     overrides += _flaw_overrides(flaw, T, tppes, chunk, need_w, need_v)
@@ -760,7 +760,7 @@ def _flaw_overrides(flaw, T, tppes, chunk, need_w, need_v):
     if flaw == "join_unknown":
         return ["join=lazy" if tppes % 2 else "join=0"]
     if flaw == "fetch_width_unknown":
-        return ["fetch_width=3" if tppes % 2 else "fetch_width=8"]
+        return ["fetch_width=3" if tppes % 2 else "fetch_width=16"]
     if flaw == "write_lanes_unknown":
         return ["write_lanes=3" if tppes % 2 else "write_lanes=16"]
     if flaw == "call_groups_negative":
