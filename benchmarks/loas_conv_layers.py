@@ -57,7 +57,8 @@ docs/architecture.md), so the stored program is about one pixel's entries per TP
 call per pixel, and the layers too large to store before run (``--max-walked`` bounds the
 entries the compiler writes before it shares them: the compile time). The columns
 ``stored`` and ``walked`` give the busiest TPPE's stored and walked entries of the layer;
-``fetch`` then counts the calls' cycles too.
+``fetch``, the busiest TPPE's fetch cycles: the groups of ``fetch_width`` entries it reads
+(each neuron starts a group) and its calls' cycles.
 """
 
 import argparse
@@ -73,7 +74,8 @@ import scipy.sparse
 
 from hwgen import build_directory
 from hwgen.compiler import hardware_config
-from hwgen.compiler.instruction_format import TAG_CALL, TAG_LAYER_END, stored_layers, walk
+from hwgen.compiler.instruction_format import (TAG_CALL, TAG_LAYER_END, TAG_NEURON,
+                                               stored_layers, walk)
 from hwgen.compiler.ir import LIF, Conv2d, Dense, Flatten, Input, Model, reference
 from hwgen.compiler.passes.legalise import legalise
 from hwgen.compiler.scheduler.assign import fiber_entries
@@ -276,22 +278,27 @@ def program_entries(model, chunk, producer=False):
 
 def layer_entries(program, index):
     """Per TPPE, the entries its fetch walks in layer ``index`` (blocks expanded), the
-    program words that layer stores (its part of the program and the blocks it calls,
-    PADs included) and its calls."""
+    groups of ``fetch_width`` entries it reads for them (a neuron's entries start a group,
+    so a neuron of e entries takes ceil(e / K) groups), the program words that layer stores
+    (its part of the program and the blocks it calls, PADs included) and its calls."""
     K, layers = program.config.fetch_width, len(program.layers)
-    walked, stored, calls = [], [], []
+    walked, groups, stored, calls = [], [], [], []
     for words in program.entries:
-        layer, count = 0, 0
+        layer, count, neurons = 0, 0, []
         for entry in walk(program.layouts, words, layers, K):
             if entry["tag"] == TAG_LAYER_END:
                 layer += 1
             elif layer == index:
                 count += 1
+                if entry["tag"] == TAG_NEURON:
+                    neurons.append(0)
+                neurons[-1] += 1
         walked.append(count)
+        groups.append(sum(-(-e // K) for e in neurons))
         own = stored_layers(program.layouts, words, layers, K)[index]
         stored.append(len(own))
         calls.append(sum(entry["tag"] == TAG_CALL for entry in own))
-    return walked, stored, calls
+    return walked, groups, stored, calls
 
 
 def run_layer(spec, config, samples, seed, max_entries, producer=False,
@@ -337,12 +344,11 @@ def run_layer(spec, config, samples, seed, max_entries, producer=False,
     plan = program.layers[at]
     lanes = program.config.time_chunk
     lif_cycles = lanes // program.config.lif_steps
-    walked, stored, calls = layer_entries(program, at)
+    walked, groups, stored, calls = layer_entries(program, at)
     row["stored_entries"] = max(stored)
     row["walked_entries"] = max(walked)
     row["calls"] = max(calls)
-    row["fetch_bound"] = max(w / program.config.fetch_width + CALL_CYCLES * c
-                             for w, c in zip(walked, calls))
+    row["fetch_bound"] = max(g + CALL_CYCLES * c for g, c in zip(groups, calls))
     row["lif_bound"] = (max(len(ns) for ns in plan.tppe_neurons) * lif_cycles
                         * (T // lanes))
     with tempfile.TemporaryDirectory() as folder:

@@ -8,7 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hwgen.compiler import hardware_config
 from hwgen.compiler.passes.legalise import legalise
+from hwgen.compiler.scheduler.program import compile_program
+
+import program_model
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -101,3 +105,23 @@ def test_the_im2col_view_is_the_accelerators_matrix(name):
     assert abs((weights != 0).mean() - weight_density) < 0.5 * weight_density + 0.002
     packed = patches.any(axis=1).mean()
     assert abs(packed - spike_density) < 0.25 * spike_density
+
+
+@pytest.mark.parametrize("fetch_width", [1, 4, 8])
+def test_the_fetch_column_counts_groups_a_neuron_starts(fetch_width):
+    """A wide fetch reads whole groups, and each neuron's header starts one: its fetch
+    cycles are the neurons' ceil(entries / K), not the entries / K (the PADs)."""
+    spec = next(s for s in bench.LAYERS if f"{s[0]}-{s[1]}" == "resnet19-17")
+    model, _ = bench.build_layer(spec, 1, seed=3, producer=True)
+    program = compile_program(model, hardware_config.load(
+        None, ["tppes=2", f"fetch_width={fetch_width}"]))
+    at = [plan.name for plan in program.layers].index("lif")
+    walked, groups, _, _ = bench.layer_entries(program, at)
+    for p in range(program.tppes):
+        neurons = []
+        for kind, _ in program_model.decode_entries(program, p)[at]:
+            neurons += [0] if kind == "neuron" else []
+            neurons[-1] += 1
+        assert walked[p] == sum(neurons)
+        assert groups[p] == sum(-(-e // fetch_width) for e in neurons)
+    assert (groups == walked) if fetch_width == 1 else sum(groups) > sum(walked) / fetch_width
