@@ -18,9 +18,10 @@ benchmarks/fc_cycles.py reports it on larger workloads):
 - A recurrent layer under T_c > 1 runs T_c sub-passes per chunk: each pays the fixed
   overhead, less one cycle of barrier (the sequencer replays the layer without reading its
   descriptor again), and walks the chunk's active inputs again.
-- With a wide fetch (``fetch_width`` K > 1) the fill is ``WIDE_FETCH_SAVING`` (2) cycles
+- With a wide fetch (``fetch_width`` K > 1) the fill is ``WIDE_FETCH_SAVING`` (1) cycle
   shorter: the first neuron's header and first weight chunk are read in the same group,
-  and its hold-back register feeds the match FIFO directly (no pushed-match register).
+  and its hold-back register feeds the match FIFO directly (no pushed-match register), but
+  its group queue's head is a register (a buffered FIFO, for clock speed), a cycle more.
 - Plus, per neuron and chunk, ``max(0, T_c / lif_steps - pairs)`` when a neuron has fewer matched
   pairs than its LIF evaluation takes (the LIF stage, overlapped with the next neuron's
   accumulation, becomes the bottleneck), and likewise when a neuron's fetch cycles
@@ -43,9 +44,10 @@ benchmarks/fc_cycles.py reports it on larger workloads):
 
 FILL_AND_DRAIN = 22
 LAGGY_FILL = 2
-# the wide fetch: the first header and chunk come in one group, and its queue feeds the
-# match FIFO directly (FiberFetch's match waits a cycle in a register, for timing)
-WIDE_FETCH_SAVING = 2
+# the wide fetch: the first header and chunk come in one group (-1), and its hold-back
+# register feeds the match FIFO directly (-1; FiberFetch's match waits a cycle in a
+# register, for timing), through a group queue whose head is registered (+1, for timing)
+WIDE_FETCH_SAVING = 1
 
 
 def pass_overhead(join, fetch_width, lanes, lif_steps):

@@ -47,17 +47,20 @@ class WideFiberFetch(wiring.Component):
     a memory of K-entry groups (:func:`program_groups`), and ``masks`` is K read ports on
     identical copies of the spike-mask memory, port j for the group's entry j.
 
-    Throughput: one group per cycle into a queue of ``fifo_depth`` groups, which skips
-    groups with nothing to emit; one chunk match per cycle out of it (the join's rate). A
-    neuron's last chunk without a matched bit folds its ``end`` into the group's last match
-    instead of costing a cycle. So a neuron costs about the larger of its groups and its
-    matched chunks, where FiberFetch costs its entries. Latency: as FiberFetch (5 cycles);
-    the first neuron's header and first chunk come in one group, one cycle earlier.
+    Throughput: one group per cycle into a queue of ``fifo_depth`` groups and a head
+    register, which skips groups with nothing to emit; one chunk match per cycle out of it
+    (the join's rate). A neuron's last chunk without a matched bit folds its ``end`` into
+    the group's last match instead of costing a cycle. So a neuron costs about the larger
+    of its groups and its matched chunks, where FiberFetch costs its entries. Latency: a
+    layer's fill is one cycle shorter than with FiberFetch (its first header and chunk come
+    in one group, and no pushed-match register follows the hold-back, but the
+    queue's head is a register: ``WIDE_FETCH_SAVING`` in
+    :mod:`hwgen.compiler.scheduler.cycle_model`).
     Backpressure: as FiberFetch; a full match FIFO stops the emitting end, and the program
     walk once the queue is full; a full header FIFO stops only the program walk.
     Resources: K W-bit ANDs and OR-reductions, a K-way priority pick and multiplexer of
     matches, K times FiberFetch's stage registers, the group queue (``fifo_depth`` x K
-    chunk matches, read asynchronously: distributed RAM or flip-flops), the hold-back
+    chunk matches in distributed RAM or flip-flops, and a registered head), the hold-back
     register and two FIFOs.
     """
 
@@ -144,11 +147,16 @@ class WideFiberFetch(wiring.Component):
         group_record = data.StructLayout({
             "pending": K, "any": K, "empty": 1,
             "matches": data.ArrayLayout(g.chunk_match, K)})
-        # ``fifo_depth`` groups: on the LoAS-like benchmark layers 2 left 1.26x the ideal
-        # bound, 4 1.12x, 8 1.08x (docs/results.md, "Fetch width"). Not buffered: it stands
-        # in for a stage register, and a buffered FIFO would add a cycle.
-        m.submodules.group_fifo = group_fifo = fifo.SyncFIFO(
-            width=group_record.size, depth=self.fifo_depth)
+        # ``fifo_depth`` groups in its memory: on the LoAS-like benchmark layers 2 left
+        # 1.26x the ideal bound, 4 1.12x, 8 1.08x (docs/results.md, "Fetch width"). Plus a
+        # registered head (a buffered FIFO), at a cycle of latency per layer: read
+        # asynchronously, the queue's memory was the start of the critical path, through
+        # the pick into the hold-back register (@digits' core on the ECP5, median of three
+        # seeds, K = 4: 98.9 MHz, 109.5 with the head registered; K = 8, seed 1: 78.6,
+        # 88.0; docs/results.md). One deeper, so that the memory still takes a group a
+        # cycle while the head moves at fifo_depth 2.
+        m.submodules.group_fifo = group_fifo = fifo.SyncFIFOBuffered(
+            width=group_record.size, depth=self.fifo_depth + 1)
         head = Signal(group_record)
         m.d.comb += head.eq(group_fifo.r_data)
         served = Signal(K)          # lanes of the head group already emitted
