@@ -29,7 +29,8 @@ def config(*overrides):
 @given(seed=st.integers(0, 10_000), tppes=st.sampled_from([1, 3, 4, 16]),
        chunk=st.sampled_from([4, 8, 16]), T=st.sampled_from([1, 4, 8]),
        mode=st.sampled_from(ALL_MODES), density=st.sampled_from([0.0, 0.3, 1.0]),
-       weight_density=st.sampled_from([0.05, 0.5, 1.0]), fetch_width=st.sampled_from(FETCH_WIDTHS))
+       weight_density=st.sampled_from([0.05, 0.5, 1.0]),
+       fetch_width=st.sampled_from(FETCH_WIDTHS))
 def test_program_model_matches_reference(seed, tppes, chunk, T, mode, density, weight_density,
                                          fetch_width):
     rng = np.random.default_rng(seed)
