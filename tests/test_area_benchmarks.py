@@ -1,9 +1,7 @@
 """benchmarks/digits_long_t.py (the bundled MLP at a longer T) and benchmarks/area_plot.py
 (tables and plot of sweep directories), on small inputs."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,14 +10,7 @@ from hwgen import bundled
 from hwgen.compiler.frontends import native
 from hwgen.compiler.ir import reference
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-def load(name):
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from benchmark_scripts import load
 
 
 def test_a_longer_digits_model_keeps_every_op_and_runs_the_encoder_for_longer(tmp_path):

@@ -2,9 +2,6 @@
 of the same tile rules on tiny matrices, the layer shapes derived from the table, and the
 im2col view against the matrix the accelerator walks."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -13,15 +10,7 @@ from hwgen.compiler.passes.legalise import legalise
 from hwgen.compiler.scheduler.program import compile_program
 
 import program_model
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-def load(name):
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from benchmark_scripts import load
 
 
 bench = load("loas_conv_layers")

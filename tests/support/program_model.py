@@ -122,3 +122,47 @@ def run(program, spikes):
     layers = {name: np.array([s[0][name] for s in per_sample])
               for name in per_sample[0][0]}
     return layers, np.array([s[1] for s in per_sample])
+
+
+def run_tiled(tiled, spikes):
+    """A tiled convolution (:mod:`hwgen.compiler.scheduler.tiled`) walked as the broadcast
+    hardware would: spikes (T, C, H, W) -> (input currents by output slot, {slot: T}, and
+    per tile and TPPE the matched pairs).
+
+    Every tile walks the one program; each TPPE resolves each chunk entry at its own pixel
+    (a forced-zero mask where it falls outside the map), joins it with its spike mask and
+    words, and reads the weights at ``wbase`` of the layer's one weight memory."""
+    W = tiled.chunk
+    T, C, H, Wd = spikes.shape
+    size = H * Wd * tiled.in_chunks * W
+    words = np.zeros(size, dtype=np.int64)
+    for c in range(C):
+        for y in range(H):
+            for x in range(Wd):
+                words[tiled.input_slot(c, y, x)] = int(
+                    (spikes[:, c, y, x].astype(np.int64) << np.arange(T)).sum())
+    fiber = SpikeFiber.encode(words.tolist(), W)
+    currents, pairs = {}, []
+    for tile in tiled.tiles():
+        pairs.append([0] * tiled.tppes)
+        for p in range(tiled.tppes):
+            if tiled.pixel(tile, p) is None:
+                continue
+            acc, header = None, None
+            for kind, fields in tiled.entries + (("neuron", None),):
+                if kind == "neuron":
+                    if header is not None:
+                        currents[tiled.output_slot(header, tile, p)] = acc + header["bias"]
+                    acc, header = np.zeros(T, dtype=np.int64), fields
+                    continue
+                chunk = tiled.resolve(fields, tile, p)
+                smask = 0 if chunk is None else fiber.masks[chunk]
+                matched = smask & fields["mask"]
+                for bit in range(W):
+                    if matched >> bit & 1:
+                        word = fiber.words[chunk * W + prefix_popcount(smask, bit)]
+                        weight = tiled.weights[fields["wbase"]
+                                               + prefix_popcount(fields["mask"], bit)]
+                        acc += weight * ((word >> np.arange(T)) & 1)
+                        pairs[-1][p] += 1
+    return currents, pairs

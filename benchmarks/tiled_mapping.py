@@ -1,0 +1,114 @@
+"""The tiled mapping's program and bounds on LoAS's conv layers (a model, not RTL).
+
+Step 1 of the weight broadcast (docs/architecture.md, "Design, not built"): what one copy
+of a layer's fiber program (``hwgen.compiler.scheduler.tiled``) stores, against the
+entries today's mapping walks, and what a tile of P = 16 pixels in step would cost on the
+same matrices as ``loas_conv_layers.py`` (its layers, weights and spikes, same seed):
+
+- ``entries`` / ``weights``: the tiled program's entries and its one weight memory;
+- ``unrolled``: the entries today's program walks over all TPPEs (a header per neuron, an
+  entry per nonzero weight chunk; stored once per TPPE's blocks, 0.6-1.8 million over 16
+  TPPEs for the largest layers, docs/results.md);
+- ``issue``: tiles x the program's groups of ``--fetch-width`` entries (each tile walks the
+  program once; a neuron starts a group);
+- ``pairs``: per tile the largest TPPE's matched pairs, summed (the join's bound when the
+  match FIFOs let the issue stage run ahead); ``pairs/n``: per tile and output channel the
+  largest TPPE's, summed (the bound if they do not);
+- ``tiled``: per tile the larger of its issue groups and its largest TPPE's pairs, summed:
+  an optimistic cycle estimate, without fill, LIF or writes;
+- ``LoAS``: LoAS's count on the same matrices, as ``loas_conv_layers.py`` prints it.
+
+    python benchmarks/tiled_mapping.py [--only TEXT] [--fetch-width K] [--samples N]
+"""
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from hwgen.compiler.scheduler.tiled import tile_conv
+
+TPPES = 16
+
+
+def _sibling(name):
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+loas = _sibling("loas_conv_layers")
+
+
+def layer_row(spec, samples, seed, chunk, fetch_width):
+    """One row of the table, as a dict."""
+    net, index, M, K, N, _, _ = spec
+    channels, side, kernel, stride, padding = loas.layer_shape(M, K, N)
+    model, spikes = loas.build_layer(spec, samples, seed)
+    weight = model["conv"].weight
+    tiled = tile_conv(f"{net}-{index}", weight, (channels, side, side),
+                      np.ones(N, dtype=np.int64), stride=(stride, stride),
+                      padding=(padding, padding), chunk=chunk, tppes=TPPES)
+    neuron_groups, entries = 0, 0
+    for kind, _ in tiled.entries + (("neuron", None),):
+        if kind == "neuron" and entries:
+            neuron_groups += -(-entries // fetch_width)
+            entries = 0
+        entries += 1
+    patches = loas.im2col(spikes, kernel, stride, padding)          # (S, T, M, K)
+    weights = weight.reshape(N, -1).T                                # (K, N), (c, kh, kw)
+    tiles = -(-M // TPPES)
+    pairs, per_channel, tiled_cycles, loas_count = [], [], [], []
+    for sample in patches:
+        matched = sample.any(axis=0).astype(np.int64) @ (weights != 0)   # (M, N)
+        padded = np.zeros((tiles * TPPES, N), dtype=np.int64)
+        padded[:M] = matched
+        by_tile = padded.reshape(tiles, TPPES, N)
+        busiest = by_tile.sum(axis=2).max(axis=1)                         # per tile
+        pairs.append(busiest.sum())
+        per_channel.append(by_tile.max(axis=1).sum())
+        tiled_cycles.append(np.maximum(busiest, neuron_groups).sum())
+        loas_count.append(loas.loas_cycles(sample, weights))
+    unrolled = loas.program_entries(model, chunk)
+    return {"layer": f"{net}-{index}", "M": M, "K": K, "N": N,
+            "entries": len(tiled.entries), "weights": len(tiled.weights),
+            "unrolled": unrolled, "issue": tiles * neuron_groups,
+            "pairs": float(np.mean(pairs)), "pairs_per_channel": float(np.mean(per_channel)),
+            "tiled": float(np.mean(tiled_cycles)), "loas": float(np.mean(loas_count))}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", metavar="TEXT",
+                        help="only layers whose name (e.g. vgg16-7) contains it")
+    parser.add_argument("--samples", type=int, default=3, help="samples per layer (3)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--chunk", type=int, default=16, help="chunk width W (16)")
+    parser.add_argument("--fetch-width", type=int, default=4,
+                        help="entries the issue stage reads per cycle (4)")
+    args = parser.parse_args(argv)
+    if args.samples < 1:
+        parser.error(f"--samples must be at least 1, got {args.samples}")
+    specs = [s for s in loas.LAYERS if args.only is None or args.only in f"{s[0]}-{s[1]}"]
+    if not specs:
+        parser.error(f"--only {args.only!r} matches no layer")
+    print(f"P = {TPPES} pixels per tile, W = {args.chunk}, K = {args.fetch_width}, "
+          f"T = {loas.T}, {args.samples} samples per layer (a model, not RTL)")
+    header = (f"{'layer':12} {'entries':>8} {'weights':>8} {'unrolled':>9} {'issue':>7} "
+              f"{'pairs':>7} {'pairs/n':>8} {'tiled':>7} {'LoAS':>7} {'tiled/LoAS':>10}")
+    print(header)
+    print("-" * len(header))
+    for spec in specs:
+        row = layer_row(spec, args.samples, args.seed, args.chunk, args.fetch_width)
+        print(f"{row['layer']:12} {row['entries']:8d} {row['weights']:8d} "
+              f"{row['unrolled']:9d} {row['issue']:7d} {row['pairs']:7.0f} "
+              f"{row['pairs_per_channel']:8.0f} {row['tiled']:7.0f} {row['loas']:7.0f} "
+              f"{row['tiled'] / row['loas']:10.2f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
