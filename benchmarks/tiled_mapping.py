@@ -14,8 +14,14 @@ same matrices as ``loas_conv_layers.py`` (its layers, weights and spikes, same s
 - ``pairs``: per tile the largest TPPE's matched pairs, summed (the join's bound when the
   match FIFOs let the issue stage run ahead); ``pairs/n``: per tile and output channel the
   largest TPPE's, summed (the bound if they do not);
+- ``pairs/p``: the largest TPPE's matched pairs over all tiles (the bound if the match
+  FIFOs were deep enough to let every TPPE run ahead across tiles, as today's balanced
+  mapping does);
 - ``tiled``: per tile the larger of its issue groups and its largest TPPE's pairs, summed:
   an optimistic cycle estimate, without fill, LIF or writes;
+- ``col conf`` / ``pix conf``: the fraction of a tile's entry reads in which two TPPEs'
+  spike masks fall in one bank of a shared mask memory of P banks, banked by input column
+  or by input pixel (:func:`mask_bank_conflicts`; step 3's open question);
 - ``LoAS``: LoAS's count on the same matrices, as ``loas_conv_layers.py`` prints it.
 
     python benchmarks/tiled_mapping.py [--only TEXT] [--fetch-width K] [--samples N]
@@ -24,6 +30,7 @@ same matrices as ``loas_conv_layers.py`` (its layers, weights and spikes, same s
 import argparse
 import importlib.util
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +48,33 @@ def _sibling(name):
 
 
 loas = _sibling("loas_conv_layers")
+
+
+def mask_bank_conflicts(tiled):
+    """Per banking of the shared mask memory into P banks, the fraction of a tile's entry
+    reads in which two TPPEs' masks lie in one bank: by input column (``x mod P``,
+    conflict-free for stride 1 while a tile stays in one row) and by input pixel
+    (``(y W + x) mod P``). Forced-zero reads read no bank."""
+    P = tiled.tppes
+    _, height, width = tiled.in_shape
+    _, rows, columns = tiled.out_shape
+    (sy, sx), (py, px) = tiled.stride, tiled.padding
+    index = np.arange(len(tiled.tiles()) * P).reshape(-1, P)
+    row, column = np.divmod(index, columns)
+    valid = index < rows * columns
+    tile = np.repeat(np.arange(index.shape[0]), P).reshape(-1, P)
+    uses = Counter((fields["dy"], fields["dx"]) for kind, fields in tiled.entries
+                   if kind == "chunk")
+    conflicted = {"column": 0, "pixel": 0}
+    for (dy, dx), count in uses.items():
+        y, x = row * sy - py + dy, column * sx - px + dx
+        inside = valid & (y >= 0) & (y < height) & (x >= 0) & (x < width)
+        for name, bank in (("column", x % P), ("pixel", (y * width + x) % P)):
+            reads = np.zeros((index.shape[0], P + 1), dtype=np.int64)
+            np.add.at(reads, (tile, np.where(inside, bank, P)), 1)
+            conflicted[name] += count * int((reads[:, :P].max(axis=1) > 1).sum())
+    reads = sum(uses.values()) * index.shape[0]
+    return {name: value / reads if reads else 0.0 for name, value in conflicted.items()}
 
 
 def layer_row(spec, samples, seed, chunk, fetch_width):
@@ -61,7 +95,7 @@ def layer_row(spec, samples, seed, chunk, fetch_width):
     patches = loas.im2col(spikes, kernel, stride, padding)          # (S, T, M, K)
     weights = weight.reshape(N, -1).T                                # (K, N), (c, kh, kw)
     tiles = -(-M // TPPES)
-    pairs, per_channel, tiled_cycles, loas_count = [], [], [], []
+    pairs, per_channel, decoupled, tiled_cycles, loas_count = [], [], [], [], []
     for sample in patches:
         matched = sample.any(axis=0).astype(np.int64) @ (weights != 0)   # (M, N)
         padded = np.zeros((tiles * TPPES, N), dtype=np.int64)
@@ -70,6 +104,7 @@ def layer_row(spec, samples, seed, chunk, fetch_width):
         busiest = by_tile.sum(axis=2).max(axis=1)                         # per tile
         pairs.append(busiest.sum())
         per_channel.append(by_tile.max(axis=1).sum())
+        decoupled.append(by_tile.sum(axis=2).sum(axis=0).max())
         tiled_cycles.append(np.maximum(busiest, neuron_groups).sum())
         loas_count.append(loas.loas_cycles(sample, weights))
     unrolled = loas.program_entries(model, chunk)
@@ -77,7 +112,9 @@ def layer_row(spec, samples, seed, chunk, fetch_width):
             "entries": len(tiled.entries), "weights": len(tiled.weights),
             "unrolled": unrolled, "issue": tiles * neuron_groups,
             "pairs": float(np.mean(pairs)), "pairs_per_channel": float(np.mean(per_channel)),
-            "tiled": float(np.mean(tiled_cycles)), "loas": float(np.mean(loas_count))}
+            "pairs_decoupled": float(np.mean(decoupled)),
+            "tiled": float(np.mean(tiled_cycles)), "loas": float(np.mean(loas_count)),
+            "conflicts": mask_bank_conflicts(tiled)}
 
 
 def main(argv=None):
@@ -98,15 +135,18 @@ def main(argv=None):
     print(f"P = {TPPES} pixels per tile, W = {args.chunk}, K = {args.fetch_width}, "
           f"T = {loas.T}, {args.samples} samples per layer (a model, not RTL)")
     header = (f"{'layer':12} {'entries':>8} {'weights':>8} {'unrolled':>9} {'issue':>7} "
-              f"{'pairs':>7} {'pairs/n':>8} {'tiled':>7} {'LoAS':>7} {'tiled/LoAS':>10}")
+              f"{'pairs':>7} {'pairs/n':>8} {'pairs/p':>8} {'tiled':>7} {'LoAS':>7} "
+              f"{'tiled/LoAS':>10} {'col conf':>8} {'pix conf':>8}")
     print(header)
     print("-" * len(header))
     for spec in specs:
         row = layer_row(spec, args.samples, args.seed, args.chunk, args.fetch_width)
         print(f"{row['layer']:12} {row['entries']:8d} {row['weights']:8d} "
               f"{row['unrolled']:9d} {row['issue']:7d} {row['pairs']:7.0f} "
-              f"{row['pairs_per_channel']:8.0f} {row['tiled']:7.0f} {row['loas']:7.0f} "
-              f"{row['tiled'] / row['loas']:10.2f}", flush=True)
+              f"{row['pairs_per_channel']:8.0f} {row['pairs_decoupled']:8.0f} "
+              f"{row['tiled']:7.0f} {row['loas']:7.0f} {row['tiled'] / row['loas']:10.2f} "
+              f"{100 * row['conflicts']['column']:7.1f}% "
+              f"{100 * row['conflicts']['pixel']:7.1f}%", flush=True)
     return 0
 
 

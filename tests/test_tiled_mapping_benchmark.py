@@ -28,3 +28,18 @@ def test_the_pair_bound_is_the_walked_programs():
               .reshape(N, -1, 16, kernel, kernel) != 0).any(axis=2).sum()
     assert row["entries"] == N + blocks
     assert row["tiled"] >= max(row["pairs"], row["issue"] / len(tiled.tiles()))
+
+
+def test_mask_banks_conflict_where_a_tile_leaves_its_row_or_strides():
+    def conflicts(side, stride, padding, kernel):
+        weight = np.ones((1, 1, kernel, kernel), dtype=int)
+        return bench.mask_bank_conflicts(tile_conv(
+            "conv", weight, (1, side, side), np.ones(1, dtype=int), stride=(stride, stride),
+            padding=(padding, padding), chunk=4, tppes=bench.TPPES))
+    # a tile is one row of 16 pixels: every banking is conflict-free
+    assert conflicts(16, 1, 1, 3) == {"column": 0.0, "pixel": 0.0}
+    # two rows of 8 per tile: columns repeat, pixels stay consecutive; of the 4 tiles x 3
+    # window rows, the top tile's first and the bottom tile's last read one row only
+    assert conflicts(8, 1, 1, 3) == {"column": 10 / 12, "pixel": 0.0}
+    # stride 2: every other bank
+    assert conflicts(32, 2, 0, 1) == {"column": 1.0, "pixel": 1.0}
