@@ -7,8 +7,8 @@ same matrices as ``loas_conv_layers.py`` (its layers, weights and spikes, same s
 
 - ``entries`` / ``weights``: the tiled program's entries and its one weight memory;
 - ``unrolled``: the entries today's program walks over all TPPEs (a header per neuron, an
-  entry per nonzero weight chunk; stored once per TPPE's blocks, 0.6-1.8 million over 16
-  TPPEs for the largest layers, docs/results.md);
+  entry per nonzero weight chunk); it stores fewer, through its blocks, but still 0.6-1.8
+  million over 16 TPPEs on the largest layers (docs/results.md);
 - ``issue``: tiles x the program's groups of ``--fetch-width`` entries (each tile walks the
   program once; a neuron starts a group);
 - ``pairs``: per tile the largest TPPE's matched pairs, summed (the join's bound when the
