@@ -22,7 +22,9 @@ same matrices as ``loas_conv_layers.py`` (its layers, weights and spikes, same s
 - ``col conf`` / ``pix conf``: the fraction of a tile's entry reads in which two TPPEs'
   spike masks fall in one bank of a shared mask memory of P banks, banked by input column
   or by input pixel (:func:`mask_bank_conflicts`; step 3's open question);
-- ``LoAS``: LoAS's count on the same matrices, as ``loas_conv_layers.py`` prints it.
+- ``LoAS``: LoAS's count on the same matrices, as ``loas_conv_layers.py`` prints it;
+- ``lag L``: cycles when a TPPE may fall L output channels behind the issue stage
+  (:func:`lagged_cycles`; ``lag inf``: unbounded), the match FIFO depth step 2 needs.
 
     python benchmarks/tiled_mapping.py [--only TEXT] [--fetch-width K] [--samples N]
 """
@@ -38,6 +40,8 @@ import numpy as np
 from hwgen.compiler.scheduler.tiled import tile_conv
 
 TPPES = 16
+# how many neurons a TPPE may fall behind the issue stage (None: unbounded)
+LAGS = (1, 4, 16, None)
 
 
 def _sibling(name):
@@ -77,6 +81,31 @@ def mask_bank_conflicts(tiled):
     return {name: value / reads if reads else 0.0 for name, value in conflicted.items()}
 
 
+def lagged_cycles(pairs, groups, lag):
+    """Cycles of a tiled layer whose TPPEs may fall ``lag`` neurons behind the issue stage
+    (a match FIFO of about ``lag`` x the chunk matches per neuron; None: unbounded).
+
+    ``pairs`` (items, P): each TPPE's matched pairs per item, an item being one output
+    channel of one tile, in walking order; ``groups`` (items,): the issue cycles of its
+    entries. The issue stage starts item i once it has issued item i - 1 and every TPPE
+    has joined item i - ``lag``; a TPPE joins an item's pairs, one per cycle, once it has
+    joined the item before and the item's issue has started, and finishes it not before
+    its last entry is issued. No fill, LIF or writes."""
+    if len(groups) == 0:
+        return 0.0
+    pairs = np.asarray(pairs, dtype=np.float64)
+    groups = np.asarray(groups, dtype=np.float64)
+    issued = 0.0                                  # the issue stage's next free cycle
+    joined = np.zeros(pairs.shape[1])             # each TPPE's join, done with the last item
+    done = []                                     # per item, the last TPPE's finishing time
+    for i in range(len(groups)):
+        start = issued if lag is None or i < lag else max(issued, done[i - lag])
+        issued = start + groups[i]
+        joined = np.maximum(np.maximum(joined, start) + pairs[i], issued)
+        done.append(joined.max())
+    return max(done, default=0.0)
+
+
 def layer_row(spec, samples, seed, chunk, fetch_width):
     """One row of the table, as a dict."""
     net, index, M, K, N, _, _ = spec
@@ -86,16 +115,18 @@ def layer_row(spec, samples, seed, chunk, fetch_width):
     tiled = tile_conv(f"{net}-{index}", weight, (channels, side, side),
                       np.ones(N, dtype=np.int64), stride=(stride, stride),
                       padding=(padding, padding), chunk=chunk, tppes=TPPES)
-    neuron_groups, entries = 0, 0
+    groups, entries = [], 0                        # per output channel: issue groups
     for kind, _ in tiled.entries + (("neuron", None),):
         if kind == "neuron" and entries:
-            neuron_groups += -(-entries // fetch_width)
+            groups.append(-(-entries // fetch_width))
             entries = 0
         entries += 1
+    neuron_groups = sum(groups)
     patches = loas.im2col(spikes, kernel, stride, padding)          # (S, T, M, K)
     weights = weight.reshape(N, -1).T                                # (K, N), (c, kh, kw)
     tiles = -(-M // TPPES)
     pairs, per_channel, decoupled, tiled_cycles, loas_count = [], [], [], [], []
+    lagged = {lag: [] for lag in LAGS}
     for sample in patches:
         matched = sample.any(axis=0).astype(np.int64) @ (weights != 0)   # (M, N)
         padded = np.zeros((tiles * TPPES, N), dtype=np.int64)
@@ -106,6 +137,9 @@ def layer_row(spec, samples, seed, chunk, fetch_width):
         per_channel.append(by_tile.max(axis=1).sum())
         decoupled.append(by_tile.sum(axis=2).sum(axis=0).max())
         tiled_cycles.append(np.maximum(busiest, neuron_groups).sum())
+        items = np.moveaxis(by_tile, 2, 1).reshape(-1, TPPES)             # (tile, channel)
+        for lag in LAGS:
+            lagged[lag].append(lagged_cycles(items, groups * tiles, lag))
         loas_count.append(loas.loas_cycles(sample, weights))
     unrolled = loas.program_entries(model, chunk)
     return {"layer": f"{net}-{index}", "M": M, "K": K, "N": N,
@@ -113,6 +147,7 @@ def layer_row(spec, samples, seed, chunk, fetch_width):
             "unrolled": unrolled, "issue": tiles * neuron_groups,
             "pairs": float(np.mean(pairs)), "pairs_per_channel": float(np.mean(per_channel)),
             "pairs_decoupled": float(np.mean(decoupled)),
+            "lagged": {str(lag): float(np.mean(v)) for lag, v in lagged.items()},
             "tiled": float(np.mean(tiled_cycles)), "loas": float(np.mean(loas_count)),
             "conflicts": mask_bank_conflicts(tiled)}
 
@@ -136,7 +171,8 @@ def main(argv=None):
           f"T = {loas.T}, {args.samples} samples per layer (a model, not RTL)")
     header = (f"{'layer':12} {'entries':>8} {'weights':>8} {'unrolled':>9} {'issue':>7} "
               f"{'pairs':>7} {'pairs/n':>8} {'pairs/p':>8} {'tiled':>7} {'LoAS':>7} "
-              f"{'tiled/LoAS':>10} {'col conf':>8} {'pix conf':>8}")
+              f"{'tiled/LoAS':>10} {'col conf':>8} {'pix conf':>8} "
+              + " ".join(f"{'lag ' + str(lag or 'inf'):>8}" for lag in LAGS))
     print(header)
     print("-" * len(header))
     for spec in specs:
@@ -146,7 +182,8 @@ def main(argv=None):
               f"{row['pairs_per_channel']:8.0f} {row['pairs_decoupled']:8.0f} "
               f"{row['tiled']:7.0f} {row['loas']:7.0f} {row['tiled'] / row['loas']:10.2f} "
               f"{100 * row['conflicts']['column']:7.1f}% "
-              f"{100 * row['conflicts']['pixel']:7.1f}%", flush=True)
+              f"{100 * row['conflicts']['pixel']:7.1f}% "
+              + " ".join(f"{row['lagged'][str(lag)]:8.0f}" for lag in LAGS), flush=True)
     return 0
 
 

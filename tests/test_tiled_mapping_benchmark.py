@@ -43,3 +43,13 @@ def test_mask_banks_conflict_where_a_tile_leaves_its_row_or_strides():
     assert conflicts(8, 1, 1, 3) == {"column": 10 / 12, "pixel": 0.0}
     # stride 2: every other bank
     assert conflicts(32, 2, 0, 1) == {"column": 1.0, "pixel": 1.0}
+
+
+def test_a_lag_lets_each_tppe_carry_its_own_load():
+    # two channels, two TPPEs, each busiest on one: in step they pay both maxima, free to
+    # lag they pay the larger TPPE's sum; an issue stage slower than both bounds them
+    pairs = [[3, 1], [1, 3]]
+    assert bench.lagged_cycles(pairs, [1, 1], 1) == 6
+    assert bench.lagged_cycles(pairs, [1, 1], None) == 4
+    assert bench.lagged_cycles(pairs, [5, 5], None) == 10
+    assert bench.lagged_cycles([], [], 1) == 0
