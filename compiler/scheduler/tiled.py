@@ -114,8 +114,11 @@ def tile_conv(name, weight, in_shape, theta, bias=None, *, stride=(1, 1), paddin
     weight = np.asarray(weight)
     theta = np.asarray(theta)
     channels, height, width = in_shape
+    if weight.ndim != 4:
+        raise UnsupportedError(f"{name}: weight must be (out_channels, in_channels / "
+                               f"groups, kh, kw), got shape {weight.shape}")
     out_channels, per_group = weight.shape[:2]
-    if weight.ndim != 4 or per_group * groups != channels or out_channels % groups:
+    if per_group * groups != channels or out_channels % groups:
         raise UnsupportedError(f"{name}: weight {weight.shape} with groups={groups} does "
                                f"not read {channels} input channels")
     if theta.shape != (out_channels,):

@@ -99,6 +99,9 @@ def test_a_window_past_the_border_reads_nothing():
 
 
 @pytest.mark.parametrize("weight_shape, in_shape, theta_shape, groups, message", [
+    ((2, 3, 3), (3, 5, 5), (2,), 1,
+     "conv: weight must be (out_channels, in_channels / groups, kh, kw), got shape "
+     "(2, 3, 3)"),
     ((2, 3, 3, 3), (4, 5, 5), (2,), 1,
      "conv: weight (2, 3, 3, 3) with groups=1 does not read 4 input channels"),
     ((3, 2, 3, 3), (4, 5, 5), (3,), 2,
