@@ -110,13 +110,20 @@ def tile_conv(name, weight, in_shape, theta, bias=None, *, stride=(1, 1), paddin
               dilation=(1, 1), groups=1, chunk=16, tppes=1):
     """The tiled program of a 2-D convolution: ``weight`` (N, C / groups, kh, kw) integers
     over spikes of ``in_shape`` (C, H, W), into neurons of per-channel thresholds
-    ``theta`` (N,) and biases ``bias`` (N,) (None: 0)."""
+    ``theta`` (N,) and biases ``bias`` (N,) (None: 0). A 1-D convolution (weight
+    (N, C / groups, k), ``in_shape`` (C, L), one-element ``stride``, ``padding`` and
+    ``dilation``) is tiled as the 2-D one of height 1 it is."""
     weight = np.asarray(weight)
     theta = np.asarray(theta)
-    channels, height, width = in_shape
-    if weight.ndim != 4:
+    if weight.ndim == 3 and len(in_shape) == 2:
+        weight, in_shape = weight[:, :, None, :], (in_shape[0], 1, in_shape[1])
+        stride, padding, dilation = ((1, *stride), (0, *padding), (1, *dilation))
+    if weight.ndim != 4 or len(in_shape) != 3:
         raise UnsupportedError(f"{name}: weight must be (out_channels, in_channels / "
-                               f"groups, kh, kw), got shape {weight.shape}")
+                               f"groups, kh, kw) over (C, H, W), or (out_channels, "
+                               f"in_channels / groups, k) over (C, L); got shape "
+                               f"{weight.shape} over {tuple(in_shape)}")
+    channels, height, width = in_shape
     out_channels, per_group = weight.shape[:2]
     if per_group * groups != channels or out_channels % groups:
         raise UnsupportedError(f"{name}: weight {weight.shape} with groups={groups} does "

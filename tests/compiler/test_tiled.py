@@ -100,8 +100,9 @@ def test_a_window_past_the_border_reads_nothing():
 
 @pytest.mark.parametrize("weight_shape, in_shape, theta_shape, groups, message", [
     ((2, 3, 3), (3, 5, 5), (2,), 1,
-     "conv: weight must be (out_channels, in_channels / groups, kh, kw), got shape "
-     "(2, 3, 3)"),
+     "conv: weight must be (out_channels, in_channels / groups, kh, kw) over (C, H, W), "
+     "or (out_channels, in_channels / groups, k) over (C, L); got shape (2, 3, 3) over "
+     "(3, 5, 5)"),
     ((2, 3, 3, 3), (4, 5, 5), (2,), 1,
      "conv: weight (2, 3, 3, 3) with groups=1 does not read 4 input channels"),
     ((3, 2, 3, 3), (4, 5, 5), (3,), 2,
@@ -117,3 +118,24 @@ def test_what_it_cannot_tile_is_refused_by_name(weight_shape, in_shape, theta_sh
         tile_conv("conv", np.ones(weight_shape, dtype=int), in_shape,
                   np.ones(theta_shape, dtype=int), groups=groups)
     assert str(error.value) == message
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**16), channels=st.integers(1, 9), length=st.integers(3, 12),
+       kernel=st.integers(1, 3), stride=st.integers(1, 2), chunk=st.sampled_from([4, 8]),
+       tppes=st.sampled_from([1, 3, 16]))
+def test_a_1d_convolution_is_a_2d_one_of_height_1(seed, channels, length, kernel, stride,
+                                                   chunk, tppes):
+    rng = np.random.default_rng(seed)
+    weight = rng.integers(-7, 8, (3, channels, kernel)) * (rng.random((3, channels,
+                                                                       kernel)) < 0.5)
+    spikes = rng.random((2, channels, length)) < 0.5
+    padding = kernel // 2
+    tiled = tile_conv("conv1d", weight, (channels, length), np.ones(3, dtype=int),
+                      stride=(stride,), padding=(padding,), chunk=chunk, tppes=tppes)
+    currents, _ = program_model.run_tiled(tiled, spikes[:, :, None, :])
+    want = reference.convolve(spikes.astype(np.int64), weight, None, stride=(stride,),
+                              padding=(padding,), dilation=(1,), groups=1)
+    for n in range(3):
+        for x in range(want.shape[2]):
+            assert np.array_equal(currents[x * tiled.out_chunks * chunk + n], want[:, n, x])
