@@ -276,6 +276,18 @@ def program_entries(model, chunk, producer=False):
     return int(fiber_entries(weight, chunk).sum())
 
 
+def neuron_groups(kinds, fetch_width):
+    """Per neuron, the groups of ``fetch_width`` entries a fetch reads for it: ``kinds``
+    are a layer's entries in order ("neuron", then its "chunk"s); each neuron's header
+    starts a group, so a neuron of e entries takes ceil(e / K)."""
+    sizes = []
+    for kind in kinds:
+        if kind == "neuron":
+            sizes.append(0)
+        sizes[-1] += 1
+    return [-(-e // fetch_width) for e in sizes]
+
+
 def layer_entries(program, index):
     """Per TPPE, the entries its fetch walks in layer ``index`` (blocks expanded), the
     groups of ``fetch_width`` entries it reads for them (a neuron's entries start a group,
@@ -284,17 +296,14 @@ def layer_entries(program, index):
     K, layers = program.config.fetch_width, len(program.layers)
     walked, groups, stored, calls = [], [], [], []
     for words in program.entries:
-        layer, count, neurons = 0, 0, []
+        layer, kinds = 0, []
         for entry in walk(program.layouts, words, layers, K):
             if entry["tag"] == TAG_LAYER_END:
                 layer += 1
             elif layer == index:
-                count += 1
-                if entry["tag"] == TAG_NEURON:
-                    neurons.append(0)
-                neurons[-1] += 1
-        walked.append(count)
-        groups.append(sum(-(-e // K) for e in neurons))
+                kinds.append("neuron" if entry["tag"] == TAG_NEURON else "chunk")
+        walked.append(len(kinds))
+        groups.append(sum(neuron_groups(kinds, K)))
         own = stored_layers(program.layouts, words, layers, K)[index]
         stored.append(len(own))
         calls.append(sum(entry["tag"] == TAG_CALL for entry in own))

@@ -61,23 +61,20 @@ def mask_bank_conflicts(tiled):
     (``(y W + x) mod P``). Forced-zero reads read no bank."""
     P = tiled.tppes
     _, height, width = tiled.in_shape
-    _, rows, columns = tiled.out_shape
-    (sy, sx), (py, px) = tiled.stride, tiled.padding
-    index = np.arange(len(tiled.tiles()) * P).reshape(-1, P)
-    row, column = np.divmod(index, columns)
-    valid = index < rows * columns
-    tile = np.repeat(np.arange(index.shape[0]), P).reshape(-1, P)
+    y0, x0, valid = tiled.origins                   # tiles x P
+    tiles = y0.shape[0]
+    tile = np.repeat(np.arange(tiles), P).reshape(-1, P)
     uses = Counter((fields["dy"], fields["dx"]) for kind, fields in tiled.entries
                    if kind == "chunk")
     conflicted = {"column": 0, "pixel": 0}
     for (dy, dx), count in uses.items():
-        y, x = row * sy - py + dy, column * sx - px + dx
+        y, x = y0 + dy, x0 + dx
         inside = valid & (y >= 0) & (y < height) & (x >= 0) & (x < width)
         for name, bank in (("column", x % P), ("pixel", (y * width + x) % P)):
-            reads = np.zeros((index.shape[0], P + 1), dtype=np.int64)
+            reads = np.zeros((tiles, P + 1), dtype=np.int64)
             np.add.at(reads, (tile, np.where(inside, bank, P)), 1)
             conflicted[name] += count * int((reads[:, :P].max(axis=1) > 1).sum())
-    reads = sum(uses.values()) * index.shape[0]
+    reads = sum(uses.values()) * tiles
     return {name: value / reads if reads else 0.0 for name, value in conflicted.items()}
 
 
@@ -103,28 +100,31 @@ def lagged_cycles(pairs, groups, lag):
         issued = start + groups[i]
         joined = np.maximum(np.maximum(joined, start) + pairs[i], issued)
         done.append(joined.max())
-    return max(done, default=0.0)
+    return max(done)
+
+
+def tiled_layer(spec, samples, seed, chunk):
+    """(the tiled program of one row of ``loas_conv_layers.LAYERS``, its model, spikes
+    (samples, T, C, H, W)): the benchmark's layer, weights and spikes."""
+    net, index, M, K, N, _, _ = spec
+    channels, side = loas.layer_shape(M, K, N)[:2]
+    model, spikes = loas.build_layer(spec, samples, seed)
+    tiled = tile_conv(model["conv"], (channels, side, side), np.ones(N, dtype=np.int64),
+                      chunk=chunk, tppes=TPPES)
+    return tiled, model, spikes
 
 
 def layer_row(spec, samples, seed, chunk, fetch_width):
     """One row of the table, as a dict."""
     net, index, M, K, N, _, _ = spec
-    channels, side, kernel, stride, padding = loas.layer_shape(M, K, N)
-    model, spikes = loas.build_layer(spec, samples, seed)
-    weight = model["conv"].weight
-    tiled = tile_conv(f"{net}-{index}", weight, (channels, side, side),
-                      np.ones(N, dtype=np.int64), stride=(stride, stride),
-                      padding=(padding, padding), chunk=chunk, tppes=TPPES)
-    groups, entries = [], 0                        # per output channel: issue groups
-    for kind, _ in tiled.entries + (("neuron", None),):
-        if kind == "neuron" and entries:
-            groups.append(-(-entries // fetch_width))
-            entries = 0
-        entries += 1
+    kernel, stride, padding = loas.layer_shape(M, K, N)[2:]
+    tiled, model, spikes = tiled_layer(spec, samples, seed, chunk)
+    # per output channel: the issue stage's groups
+    groups = loas.neuron_groups((kind for kind, _ in tiled.entries), fetch_width)
     neuron_groups = sum(groups)
     patches = loas.im2col(spikes, kernel, stride, padding)          # (S, T, M, K)
-    weights = weight.reshape(N, -1).T                                # (K, N), (c, kh, kw)
-    tiles = -(-M // TPPES)
+    weights = model["conv"].weight.reshape(N, -1).T                  # (K, N), (c, kh, kw)
+    tiles = len(tiled.tiles())
     pairs, per_channel, decoupled, tiled_cycles, loas_count = [], [], [], [], []
     lagged = {lag: [] for lag in LAGS}
     for sample in patches:

@@ -3,6 +3,7 @@ the tiled program on the same layer, and its entry count against the kernels."""
 
 import numpy as np
 
+from hwgen.compiler.ir import Conv2d
 from hwgen.compiler.scheduler.tiled import tile_conv
 
 import program_model
@@ -15,15 +16,11 @@ bench = load("tiled_mapping")
 def test_the_pair_bound_is_the_walked_programs():
     spec = next(s for s in bench.loas.LAYERS if f"{s[0]}-{s[1]}" == "vgg16-10")
     row = bench.layer_row(spec, 1, seed=2, chunk=16, fetch_width=4)
-    net, index, M, K, N, _, _ = spec
-    channels, side, kernel, stride, padding = bench.loas.layer_shape(M, K, N)
-    model, spikes = bench.loas.build_layer(spec, 1, seed=2)
-    weight = model["conv"].weight
-    tiled = tile_conv("conv", weight, (channels, side, side), np.ones(N, dtype=int),
-                      stride=(stride, stride), padding=(padding, padding), chunk=16,
-                      tppes=bench.TPPES)
+    tiled, model, spikes = bench.tiled_layer(spec, 1, seed=2, chunk=16)
     _, pairs = program_model.run_tiled(tiled, spikes[0])
     assert row["pairs"] == sum(max(tile) for tile in pairs)
+    weight = model["conv"].weight
+    N, channels, kernel = weight.shape[0], weight.shape[1], weight.shape[2]
     blocks = (np.pad(weight, [(0, 0), (0, -channels % 16), (0, 0), (0, 0)])
               .reshape(N, -1, 16, kernel, kernel) != 0).any(axis=2).sum()
     assert row["entries"] == N + blocks
@@ -32,10 +29,11 @@ def test_the_pair_bound_is_the_walked_programs():
 
 def test_mask_banks_conflict_where_a_tile_leaves_its_row_or_strides():
     def conflicts(side, stride, padding, kernel):
-        weight = np.ones((1, 1, kernel, kernel), dtype=int)
-        return bench.mask_bank_conflicts(tile_conv(
-            "conv", weight, (1, side, side), np.ones(1, dtype=int), stride=(stride, stride),
-            padding=(padding, padding), chunk=4, tppes=bench.TPPES))
+        conv = Conv2d("conv", np.ones((1, 1, kernel, kernel), dtype=int), stride=stride,
+                      padding=padding, weight_bits=2, acc_bits=8)
+        return bench.mask_bank_conflicts(tile_conv(conv, (1, side, side),
+                                                   np.ones(1, dtype=int), chunk=4,
+                                                   tppes=bench.TPPES))
     # a tile is one row of 16 pixels: every banking is conflict-free
     assert conflicts(16, 1, 1, 3) == {"column": 0.0, "pixel": 0.0}
     # two rows of 8 per tile: columns repeat, pixels stay consecutive; of the 4 tiles x 3

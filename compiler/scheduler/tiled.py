@@ -25,6 +25,7 @@ with the reference convolution.
 """
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -70,12 +71,29 @@ class TiledConv:
         _, rows, columns = self.out_shape
         return list(range(-(-rows * columns // self.tppes)))
 
+    @cached_property
+    def _pixels(self):
+        """(row, column, valid), each tiles x P: the output pixel each TPPE computes in
+        each tile, and whether it has one (past the map's last pixel it idles)."""
+        _, rows, columns = self.out_shape
+        index = np.arange(len(self.tiles()) * self.tppes).reshape(-1, self.tppes)
+        row, column = np.divmod(index, columns)
+        return row, column, index < rows * columns
+
+    @property
+    def origins(self):
+        """(row, column, valid), each tiles x P: the input position of each TPPE's window
+        origin in each tile (negative at the top and left borders), and whether the TPPE
+        has a pixel there."""
+        row, column, valid = self._pixels
+        (sy, sx), (py, px) = self.stride, self.padding
+        return row * sy - py, column * sx - px, valid
+
     def pixel(self, tile, p):
         """The output pixel (row, column) TPPE ``p`` computes in ``tile``; None past the
         map's last pixel (the TPPE idles through the last tile)."""
-        _, rows, columns = self.out_shape
-        index = tile * self.tppes + p
-        return divmod(index, columns) if index < rows * columns else None
+        row, column, valid = (int(a[tile, p]) for a in self._pixels)
+        return (row, column) if valid else None
 
     def resolve(self, fields, tile, p):
         """The input chunk TPPE ``p`` reads for chunk entry ``fields`` in ``tile``, or None:
@@ -84,13 +102,9 @@ class TiledConv:
         The hardware's form: a per-TPPE base (the window origin's chunk, loaded per tile;
         negative at the top and left borders) plus the entry's relative chunk, and a
         comparison of the origin plus (dy, dx) with the map's size."""
-        pixel = self.pixel(tile, p)
-        if pixel is None:
-            return None
-        (sy, sx), (py, px) = self.stride, self.padding
+        y0, x0, valid = (int(a[tile, p]) for a in self.origins)
         _, height, width = self.in_shape
-        y0, x0 = pixel[0] * sy - py, pixel[1] * sx - px
-        if not (0 <= y0 + fields["dy"] < height and 0 <= x0 + fields["dx"] < width):
+        if not (valid and 0 <= y0 + fields["dy"] < height and 0 <= x0 + fields["dx"] < width):
             return None
         return (y0 * width + x0) * self.in_chunks + fields["chunk"]
 
@@ -106,46 +120,41 @@ class TiledConv:
             + header["slot"]
 
 
-def tile_conv(name, weight, in_shape, theta, bias=None, *, stride=(1, 1), padding=(0, 0),
-              dilation=(1, 1), groups=1, chunk=16, tppes=1):
-    """The tiled program of a 2-D convolution: ``weight`` (N, C / groups, kh, kw) integers
-    over spikes of ``in_shape`` (C, H, W), into neurons of per-channel thresholds
-    ``theta`` (N,) and biases ``bias`` (N,) (None: 0). A 1-D convolution (weight
-    (N, C / groups, k), ``in_shape`` (C, L), one-element ``stride``, ``padding`` and
-    ``dilation``) is tiled as the 2-D one of height 1 it is."""
-    weight = np.asarray(weight)
+def tile_conv(conv, in_shape, theta, *, chunk=16, tppes=1):
+    """The tiled program of ``conv`` (a :class:`~hwgen.compiler.ir.Conv2d` over spikes of
+    ``in_shape`` (C, H, W), or a :class:`~hwgen.compiler.ir.Conv1d` over (C, L), tiled as
+    the 2-D convolution of height 1 it is) into neurons of per-channel thresholds
+    ``theta`` (N,)."""
     theta = np.asarray(theta)
-    if weight.ndim == 3 and len(in_shape) == 2:
-        weight, in_shape = weight[:, :, None, :], (in_shape[0], 1, in_shape[1])
-        stride, padding, dilation = ((1, *stride), (0, *padding), (1, *dilation))
-    if weight.ndim != 4 or len(in_shape) != 3:
-        raise UnsupportedError(f"{name}: weight must be (out_channels, in_channels / "
-                               f"groups, kh, kw) over (C, H, W), or (out_channels, "
-                               f"in_channels / groups, k) over (C, L); got shape "
-                               f"{weight.shape} over {tuple(in_shape)}")
-    channels, height, width = in_shape
-    out_channels, per_group = weight.shape[:2]
-    if per_group * groups != channels or out_channels % groups:
-        raise UnsupportedError(f"{name}: weight {weight.shape} with groups={groups} does "
-                               f"not read {channels} input channels")
+    if len(in_shape) != conv.dims + 1:
+        raise UnsupportedError(f"{conv.where}: its input must have {conv.dims} spatial "
+                               f"dimensions, got shape {tuple(in_shape)}")
+    if conv.in_channels != in_shape[0]:
+        raise UnsupportedError(f"{conv.where}: reads {conv.in_channels} input channels, "
+                               f"the input has {in_shape[0]}")
+    out_channels = conv.out_channels
     if theta.shape != (out_channels,):
         # one header per output channel serves every pixel: a threshold per pixel would
         # need a header per pixel, the per-TPPE program this mapping removes
-        raise UnsupportedError(f"{name}: the tiled mapping needs one threshold per output "
-                               f"channel ({out_channels}), got shape {theta.shape}")
-    bias = np.zeros(out_channels, dtype=np.int64) if bias is None else np.asarray(bias)
+        raise UnsupportedError(f"{conv.where}: the tiled mapping needs one threshold per "
+                               f"output channel ({out_channels}), got shape {theta.shape}")
+    spatial = conv.output_spatial(in_shape[1:])
+    if min(spatial) < 1:
+        raise UnsupportedError(f"{conv.where}: kernel {' x '.join(map(str, conv.kernel))} "
+                               f"does not fit the input {' x '.join(map(str, in_shape[1:]))}")
+    weight, stride, padding, dilation = conv.weight, conv.stride, conv.padding, conv.dilation
+    if conv.dims == 1:
+        weight, in_shape, spatial = weight[:, :, None, :], (in_shape[0], 1, *in_shape[1:]), \
+            (1, *spatial)
+        stride, padding, dilation = (1, *stride), (0, *padding), (1, *dilation)
+    channels, height, width = in_shape
+    bias = np.zeros(out_channels, dtype=np.int64) if conv.bias is None else conv.bias
     kh, kw = weight.shape[2:]
-    out_shape = (out_channels,
-                 *((n + 2 * p - d * (k - 1) - 1) // s + 1 for n, p, d, k, s in zip(
-                     (height, width), padding, dilation, (kh, kw), stride)))
-    if min(out_shape[1:]) < 1:
-        raise UnsupportedError(f"{name}: kernel {kh} x {kw} does not fit the input "
-                               f"{height} x {width}")
     in_chunks = -(-channels // chunk)
     # the full (N, C, kh, kw) kernel: a grouped one has zeros outside its group's channels,
     # which no entry stores
     full = np.zeros((out_channels, in_chunks * chunk, kh, kw), dtype=np.int64)
-    per_out = out_channels // groups
+    per_group, per_out = weight.shape[1], out_channels // conv.groups
     for n in range(out_channels):
         g = n // per_out
         full[n, g * per_group:(g + 1) * per_group] = weight[n]
@@ -169,5 +178,5 @@ def tile_conv(name, weight, in_shape, theta, bias=None, *, stride=(1, 1), paddin
         entries.append(("neuron", {"theta": int(theta[n]), "bias": int(bias[n]), "slot": n,
                                    "empty": int(not chunks)}))
         entries += [("chunk", fields) for fields in chunks]
-    return TiledConv(name, chunk, tppes, tuple(in_shape), tuple(out_shape), tuple(stride),
-                     tuple(padding), tuple(entries), tuple(memory.values))
+    return TiledConv(conv.name, chunk, tppes, tuple(in_shape), (out_channels, *spatial),
+                     tuple(stride), tuple(padding), tuple(entries), tuple(memory.values))

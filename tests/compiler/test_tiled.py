@@ -8,11 +8,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hwgen.compiler.ir import reference
+from hwgen.compiler.ir import Conv1d, Conv2d, reference
 from hwgen.compiler.scheduler.tiled import tile_conv
 from hwgen.errors import UnsupportedError
 
 import program_model
+
+
+def conv(weight, bias=None, **geometry):
+    """A Conv1d or Conv2d op (by the weight's rank) named "conv" of 4-bit weights."""
+    op = Conv1d if np.ndim(weight) == 3 else Conv2d
+    return op("conv", weight, bias, weight_bits=4, acc_bits=16, **geometry)
 
 
 def expected_currents(spikes, weight, bias, stride, padding, dilation, groups):
@@ -49,9 +55,9 @@ def convolutions(draw):
        tppes=st.sampled_from([1, 2, 3, 5, 16]))
 def test_every_tppe_reads_its_own_window_from_the_one_program(case, chunk, tppes):
     weight, bias, in_shape, stride, padding, dilation, groups, spikes = case
-    tiled = tile_conv("conv", weight, in_shape, np.ones(weight.shape[0], dtype=int), bias,
-                      stride=stride, padding=padding, dilation=dilation, groups=groups,
-                      chunk=chunk, tppes=tppes)
+    tiled = tile_conv(conv(weight, bias, stride=stride, padding=padding, dilation=dilation,
+                           groups=groups),
+                      in_shape, np.ones(weight.shape[0], dtype=int), chunk=chunk, tppes=tppes)
     currents, pairs = program_model.run_tiled(tiled, spikes)
     want = expected_currents(spikes, weight, bias, stride, padding, dilation, groups)
     N, rows, columns = tiled.out_shape
@@ -77,8 +83,8 @@ def test_one_copy_whatever_the_tppes_and_the_map():
     blocks = (weight.reshape(6, 2, 10, 3, 3) != 0).any(axis=2).sum()     # chunk 10
     sizes = set()
     for side, tppes in [(5, 1), (5, 16), (32, 1), (32, 16)]:
-        tiled = tile_conv("conv", weight, (20, side, side), np.ones(6, dtype=int),
-                          padding=(1, 1), chunk=10, tppes=tppes)
+        tiled = tile_conv(conv(weight, padding=1), (20, side, side), np.ones(6, dtype=int),
+                          chunk=10, tppes=tppes)
         sizes.add((len(tiled.entries), len(tiled.weights)))
     assert sizes == {(6 + blocks, len(tiled.weights))}
     assert len(tiled.weights) <= (weight != 0).sum()    # runs stored once, shared
@@ -88,8 +94,8 @@ def test_one_copy_whatever_the_tppes_and_the_map():
 def test_a_window_past_the_border_reads_nothing():
     # a 1 x 1 map padded by 1: only the window's centre is inside it
     weight = np.ones((1, 1, 3, 3), dtype=int)
-    tiled = tile_conv("conv", weight, (1, 1, 1), np.ones(1, dtype=int), padding=(1, 1),
-                      chunk=4, tppes=2)
+    tiled = tile_conv(conv(weight, padding=1), (1, 1, 1), np.ones(1, dtype=int), chunk=4,
+                      tppes=2)
     resolved = [tiled.resolve(fields, 0, 0) for kind, fields in tiled.entries
                 if kind == "chunk"]
     assert resolved == [None] * 4 + [0] + [None] * 4
@@ -98,25 +104,22 @@ def test_a_window_past_the_border_reads_nothing():
                for kind, fields in tiled.entries if kind == "chunk")
 
 
-@pytest.mark.parametrize("weight_shape, in_shape, theta_shape, groups, message", [
-    ((2, 3, 3), (3, 5, 5), (2,), 1,
-     "conv: weight must be (out_channels, in_channels / groups, kh, kw) over (C, H, W), "
-     "or (out_channels, in_channels / groups, k) over (C, L); got shape (2, 3, 3) over "
-     "(3, 5, 5)"),
-    ((2, 3, 3, 3), (4, 5, 5), (2,), 1,
-     "conv: weight (2, 3, 3, 3) with groups=1 does not read 4 input channels"),
-    ((3, 2, 3, 3), (4, 5, 5), (3,), 2,
-     "conv: weight (3, 2, 3, 3) with groups=2 does not read 4 input channels"),
-    ((2, 3, 3, 3), (3, 5, 5), (2, 3, 3), 1,
-     "conv: the tiled mapping needs one threshold per output channel (2), got shape "
-     "(2, 3, 3)"),
-    ((2, 3, 3, 3), (3, 2, 5), (2,), 1, "conv: kernel 3 x 3 does not fit the input 2 x 5"),
+@pytest.mark.parametrize("weight_shape, in_shape, theta_shape, message", [
+    ((2, 3, 3), (3, 5, 5), (2,),
+     "conv1d 'conv': its input must have 1 spatial dimensions, got shape (3, 5, 5)"),
+    ((2, 3, 3, 3), (3, 5), (2,),
+     "conv2d 'conv': its input must have 2 spatial dimensions, got shape (3, 5)"),
+    ((2, 3, 3, 3), (4, 5, 5), (2,),
+     "conv2d 'conv': reads 3 input channels, the input has 4"),
+    ((2, 3, 3, 3), (3, 5, 5), (2, 3, 3),
+     "conv2d 'conv': the tiled mapping needs one threshold per output channel (2), got "
+     "shape (2, 3, 3)"),
+    ((2, 3, 3, 3), (3, 2, 5), (2,), "conv2d 'conv': kernel 3 x 3 does not fit the input 2 x 5"),
 ])
-def test_what_it_cannot_tile_is_refused_by_name(weight_shape, in_shape, theta_shape, groups,
-                                                message):
+def test_what_it_cannot_tile_is_refused_by_name(weight_shape, in_shape, theta_shape, message):
     with pytest.raises(UnsupportedError) as error:
-        tile_conv("conv", np.ones(weight_shape, dtype=int), in_shape,
-                  np.ones(theta_shape, dtype=int), groups=groups)
+        tile_conv(conv(np.ones(weight_shape, dtype=int)), in_shape,
+                  np.ones(theta_shape, dtype=int))
     assert str(error.value) == message
 
 
@@ -131,8 +134,8 @@ def test_a_1d_convolution_is_a_2d_one_of_height_1(seed, channels, length, kernel
                                                                        kernel)) < 0.5)
     spikes = rng.random((2, channels, length)) < 0.5
     padding = kernel // 2
-    tiled = tile_conv("conv1d", weight, (channels, length), np.ones(3, dtype=int),
-                      stride=(stride,), padding=(padding,), chunk=chunk, tppes=tppes)
+    tiled = tile_conv(conv(weight, stride=stride, padding=padding), (channels, length),
+                      np.ones(3, dtype=int), chunk=chunk, tppes=tppes)
     currents, _ = program_model.run_tiled(tiled, spikes[:, :, None, :])
     want = reference.convolve(spikes.astype(np.int64), weight, None, stride=(stride,),
                               padding=(padding,), dilation=(1,), groups=1)
