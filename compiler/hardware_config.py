@@ -92,7 +92,7 @@ class HardwareConfig:
     the spike side resolved later by a one-bit-per-cycle walk into T correction
     accumulators). Same sums bit for bit; different area and cycles."""
     fetch_width: int = 1
-    """K: fiber-program entries each TPPE's fetch reads per cycle (1, 2 or 4). With K > 1
+    """K: fiber-program entries each TPPE's fetch reads per cycle (1, 2, 4 or 8). With K > 1
     the program memory is K entries wide and the spike-mask memory has K copies (one read
     port each), so a neuron's weight chunks whose AND with the spikes is empty cost 1/K of
     a cycle instead of one; a neuron's header starts a K-entry group (the compiler pads).
@@ -119,6 +119,13 @@ class HardwareConfig:
     costs about 6 fetch cycles, so the default 48 keeps that under 1/8 of the run's.
     0: no calls (every run stored where it is walked). The results are the same bit for
     bit."""
+    border_calls: int = 1
+    """Padding as forced-zero masks: 1 lets a run that occurs once (an output pixel at the
+    map's border, whose window loses the padded positions) call the block of a larger run
+    of its layer (an interior pixel's), with the window rows and columns outside the map
+    masked by the fetch (docs/architecture.md, "Address generation"): its entries are then
+    not stored, but it walks the masked ones too. 0: such runs are stored inline. Needs
+    calls (call_groups > 0). The results are the same bit for bit."""
 
     @classmethod
     def names(cls):
@@ -146,6 +153,11 @@ class HardwareConfig:
             if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
                 raise ConfigError(f"{source}: {name} = {value!r} must be an integer between "
                                   f"{lo} and {hi}" + (" or 'auto'" if auto else ""))
+
+        def flag(name):
+            value = getattr(self, name)
+            if value not in (0, 1) or isinstance(value, bool):
+                raise ConfigError(f"{source}: {name} = {value!r} must be 0 or 1")
         integer("timesteps", 1, MAX_TIMESTEPS, auto=True)
         integer("time_chunk", 1, MAX_TIME_CHUNK, auto=True)
         if self.dataflow not in DATAFLOWS:
@@ -176,9 +188,8 @@ class HardwareConfig:
         if self.fetch_width not in FETCH_WIDTHS:
             raise ConfigError(f"{source}: fetch_width = {self.fetch_width!r} must be one of "
                               f"{', '.join(map(str, FETCH_WIDTHS))}")
-        if self.keep_currents not in (0, 1) or isinstance(self.keep_currents, bool):
-            raise ConfigError(f"{source}: keep_currents = {self.keep_currents!r} must be 0 "
-                              f"or 1")
+        flag("keep_currents")
+        flag("border_calls")
         if self.write_lanes not in WRITE_LANES:
             raise ConfigError(f"{source}: write_lanes = {self.write_lanes!r} must be one of "
                               f"{', '.join(map(str, WRITE_LANES))}")

@@ -102,7 +102,7 @@ def source_bits(pairs, residual):
 
 def program_layouts(config, modes, output_size, leak_bits=0, recurrent_layers=0,
                     residual=False, max_pool=False, current_buffers=0, operands=False,
-                    calls=False):
+                    calls=False, window=(0, 0)):
     """The bit layouts of fiber-program entries and layer descriptors.
 
     ``config``: a resolved :class:`~hwgen.compiler.hardware_config.HardwareConfig`;
@@ -128,6 +128,10 @@ def program_layouts(config, modes, output_size, leak_bits=0, recurrent_layers=0,
     (``operands``), whose words its chunk entries' weight bases then address. With blocks
     (``calls``), a CALL entry holds the block's program address (``target``) and the
     offsets added to its chunk indices and slots; the layouts then include ``call_entry``.
+    With calls that force masks to zero at a map's border (``window``: the (rows, columns)
+    of the largest masked block's window; (0, 0): none), a CALL also holds which window
+    rows and columns are inside the map (``rows``, ``cols``: a bit each) and a CHUNK
+    entry its position in its block's window (``row``, ``col``; 0 outside blocks).
     Returns ``{"entry", "chunk_entry", "neuron_entry", "layer": BitLayout}`` (and
     ``"call_entry"``).
     """
@@ -162,6 +166,9 @@ def program_layouts(config, modes, output_size, leak_bits=0, recurrent_layers=0,
     call = [Field("target", bits_for(-(-config.program_depth // config.fetch_width))),
             Field("chunk", chunk_bits),
             Field("slot", slot_bits)]
+    if calls and window[0]:
+        chunk += [Field("row", bits_for(window[0])), Field("col", bits_for(window[1]))]
+        call += [Field("rows", window[0]), Field("cols", window[1])]
     kinds = [chunk, neuron] + ([call] if calls else [])
     payload = max(sum(f.width for f in fields) for fields in kinds)
     layouts = {
@@ -232,14 +239,26 @@ def unpack_entry(layouts, word):
     return entry
 
 
+def inside_window(call, chunk):
+    """Whether CHUNK entry ``chunk`` of a block called by ``call`` (unpacked) lies inside
+    the map: its window row and column are set in the call's ``rows`` and ``cols`` (always,
+    in a program without masked calls)."""
+    if "rows" not in call:
+        return True
+    return bool(call["rows"] >> chunk["row"] & call["cols"] >> chunk["col"] & 1)
+
+
 def walk(layouts, words, layers, fetch_width=1):
     """The entries a TPPE's fetch reads, in order, from its program ``words`` of
     ``layers`` layers: {"tag", fields} per entry, PADs left out, each CALL replaced by its
-    block's entries with the offsets applied (chunk indices and slots as the hardware
-    computes them), the block's RETURN left out. Ends at the last layer's LAYER_END. A
-    CALL's ``target`` is a program-memory address: a group of ``fetch_width`` entries."""
+    block's entries with the offsets applied (chunk indices, modulo their width, and slots
+    as the hardware computes them) and the masks of entries outside the map forced to zero
+    (:func:`inside_window`), the block's RETURN left out. Ends at the last layer's
+    LAYER_END. A CALL's ``target`` is a program-memory address: a group of ``fetch_width``
+    entries."""
     ended = 0
     position = 0
+    chunks = 1 << layouts["chunk_entry"]["chunk"].width
     while ended < layers:
         entry = unpack_entry(layouts, words[position])
         position += 1
@@ -251,7 +270,9 @@ def walk(layouts, words, layers, fetch_width=1):
                 if inner["tag"] == TAG_RETURN:
                     break
                 if inner["tag"] == TAG_CHUNK:
-                    inner["chunk"] += entry["chunk"]
+                    inner["chunk"] = (inner["chunk"] + entry["chunk"]) % chunks
+                    if not inside_window(entry, inner):
+                        inner["mask"] = 0
                 elif inner["tag"] == TAG_NEURON:
                     inner["slot"] += entry["slot"]
                 elif inner["tag"] != TAG_PAD:

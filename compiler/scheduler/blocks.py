@@ -21,6 +21,7 @@ slots, so all its interior pixels share one block.
 from collections import Counter
 
 from ..instruction_format import pad_groups
+from .windows import RunChunks, masked_match, window_fields
 
 CALL_CYCLES = 6
 """Fetch cycles one call costs beyond its block's own entries: the CALL and the RETURN,
@@ -50,29 +51,104 @@ def _relative(run):
     return key, entries, chunk_base, slot_base
 
 
-def share_blocks(layers, fetch_width, call_groups):
+def _groups(entries, fetch_width):
+    return len(pad_groups(entries, fetch_width)) // fetch_width
+
+
+def _header_key(entries):
+    return tuple(tuple(sorted(fields.items())) for kind, fields in entries if kind == "neuron")
+
+
+MASKED_CANDIDATES = 8
+"""Blocks a run tries to call with masks (:mod:`.windows`) before it stays inline: the
+largest runs of its layer first, which at a map's border are its interior pixels'."""
+
+
+def _decide(runs, relative, seen, fetch_width, call_groups, input_map):
+    """Per run of one layer: ("exact", None) (called, its own entries), ("masked", (source
+    run, offset, rows, cols)) (calls the block of another run of the layer, masks forced
+    to zero outside the map) or ("inline", None)."""
+    # (a block is made of a run of at least call_groups groups, so a key already called is
+    # one that large)
+    decisions = [["exact" if call_groups and seen[key] > 1
+                  and _groups(entries, fetch_width) >= call_groups else "inline", None]
+                 for key, entries, *_ in relative]
+    if input_map is None or not call_groups:
+        return decisions
+    here = Counter(key for key, *_ in relative)
+    chunks = [None] * len(runs)
+
+    def arrays(i):
+        if chunks[i] is None:
+            chunks[i] = RunChunks.of(runs[i], input_map)
+        return chunks[i]
+
+    headers = [_header_key(entries) for _, entries, *_ in relative]
+    sizes = [sum(kind == "chunk" for kind, _ in run) for run in runs]
+    # the largest first: a border pixel's window lies within an interior pixel's
+    order = sorted(range(len(runs)), key=lambda i: -sizes[i])
+    sources = []
+    for i in order:
+        if decisions[i][0] == "exact":
+            # a block other layers call too would need their maps' window positions
+            if (here[relative[i][0]] == seen[relative[i][0]]
+                    and relative[i][0] not in {relative[s][0] for s in sources}):
+                sources.append(i)
+            continue
+        for s in sources[:MASKED_CANDIDATES]:
+            if (headers[s] != headers[i]
+                    or _groups(relative[s][1], fetch_width) < call_groups):
+                continue
+            match = masked_match(arrays(s), arrays(i), input_map)
+            if match is not None:
+                if decisions[s][0] == "inline":
+                    decisions[s][0] = "exact"
+                decisions[i] = ["masked", (s, *match)]
+                break
+        else:
+            sources.append(i)
+    return decisions
+
+
+def share_blocks(layers, fetch_width, call_groups, input_maps=None):
     """One TPPE's program with its repeated runs called: ``layers`` holds, per layer, the
     TPPE's runs (lists of ("neuron" / "chunk", fields) entries: the neurons of one output
     position each); a run that occurs more than once and takes at least ``call_groups``
-    groups of ``fetch_width`` entries (0: none) is called. Returns its entries, padded to
-    groups, with the blocks after the last LAYER_END and every CALL's ``target`` set (a
-    program-memory address: a group), and the number of calls."""
+    groups of ``fetch_width`` entries (0: none) is called. With ``input_maps`` (per layer,
+    an :class:`~.windows.InputMap` or None), a run that occurs once may also call the
+    block of a larger run of its layer with forced-zero masks (:mod:`.windows`): such a
+    CALL has ``rows`` and ``cols``, its block's chunk entries ``row`` and ``col``, and its
+    chunk offset may be negative.
+
+    Returns its entries, padded to groups, with the blocks after the last LAYER_END and
+    every CALL's ``target`` set (a program-memory address: a group), the number of calls,
+    and the (rows, columns) of the largest masked block's window ((0, 0): none)."""
+    input_maps = input_maps or [None] * len(layers)
     relative = [[_relative(run) for run in runs] for runs in layers]
     seen = Counter(key for runs in relative for key, *_ in runs)
-    main, blocks, block_of = [], [], {}
-    for runs, originals in zip(relative, layers):
-        for (key, entries, chunk_base, slot_base), run in zip(runs, originals):
-            if call_groups and seen[key] > 1 and (
-                    key in block_of
-                    or len(pad_groups(entries, fetch_width)) // fetch_width >= call_groups):
-                if key not in block_of:
-                    block_of[key] = len(blocks)
-                    blocks.append(entries)
-                main.append(("call", {"block": block_of[key], "chunk": chunk_base,
-                                      "slot": slot_base}))
-            else:
+    main, blocks, block_of, masked_blocks = [], [], {}, {}
+    for runs, rel, input_map in zip(layers, relative, input_maps):
+        decisions = _decide(runs, rel, seen, fetch_width, call_groups, input_map)
+        for (key, entries, chunk_base, slot_base), run, (decision, how) in zip(
+                rel, runs, decisions):
+            if decision == "inline":
                 main += run
+                continue
+            source = key if decision == "exact" else rel[how[0]][0]
+            if source not in block_of:
+                block_of[source] = len(blocks)
+                blocks.append(entries if decision == "exact" else rel[how[0]][1])
+            call = {"block": block_of[source], "chunk": chunk_base, "slot": slot_base}
+            if decision == "masked":
+                s, offset, rows, cols = how
+                call.update(chunk=rel[s][2] + offset, rows=rows, cols=cols)
+                masked_blocks[block_of[source]] = RunChunks.of(runs[s], input_map)
+            main.append(("call", call))
         main.append(("layer_end", {}))
+    window = (0, 0)
+    for b, arrays in masked_blocks.items():
+        blocks[b] = window_fields(blocks[b], arrays)
+        window = tuple(map(max, window, arrays.extent))
     program = pad_groups(main, fetch_width)
     targets = []
     for entries in blocks:
@@ -82,6 +158,6 @@ def share_blocks(layers, fetch_width, call_groups):
     for i, (kind, fields) in enumerate(program):
         if kind == "call":
             calls += 1
-            program[i] = ("call", {"target": targets[fields["block"]],
-                                   "chunk": fields["chunk"], "slot": fields["slot"]})
-    return program, calls
+            program[i] = ("call", {**{k: v for k, v in fields.items() if k != "block"},
+                                   "target": targets[fields["block"]]})
+    return program, calls, window

@@ -18,6 +18,7 @@ from .assign import Assignment, neuron_costs, schedule_layer, schedule_runs, win
 from .blocks import share_blocks
 from .fibers import WeightFiber, WeightMemory
 from .widths import check_capacity, resolve_depths, resolve_widths
+from .windows import InputMap
 
 
 def _activity(trace_spikes, source_name, size):
@@ -193,6 +194,19 @@ def _operand_entries(fiber, index_values, address_of):
     return entries
 
 
+def _call_fields(layouts, window, kind, values):
+    """A CALL's fields as packed: its chunk offset modulo the field's width (a masked call's
+    may be negative, .windows) and, in a program with masked calls, a plain call's window
+    all inside the map."""
+    if kind != "call":
+        return values
+    width = layouts["call_entry"]["chunk"].width
+    values = {**values, "chunk": values["chunk"] % (1 << width)}
+    if window != (0, 0) and "rows" not in values:
+        values.update(rows=(1 << window[0]) - 1, cols=(1 << window[1]) - 1)
+    return values
+
+
 def compile_program(model, config, calibration_spikes=None):
     """Schedule ``model`` onto ``config`` (a :class:`~hwgen.compiler.hardware_config.HardwareConfig`).
 
@@ -225,6 +239,8 @@ def compile_program(model, config, calibration_spikes=None):
     # per TPPE and layer, its runs: the (kind, fields) entries of the neurons of one
     # output position each (blocks.py shares the runs that repeat)
     per_tppe = [[] for _ in range(P)]
+    # per layer, where its input's pixels lie (forced-zero masks at the border, .windows)
+    input_maps = []
     weights = [WeightMemory() for _ in range(P)]
     input_size = int(np.prod(chain.input.shape))        # a shaped input is streamed in C order
     slots = list(range(input_size)) + [-1] * (-input_size % W)
@@ -359,6 +375,9 @@ def compile_program(model, config, calibration_spikes=None):
         bias = layer.dense.bias if layer.dense.bias is not None else np.zeros(rows,
                                                                              dtype=np.int64)
         positions = _positions(shapes.get(layer.name, ()))
+        plain_input = not (parts or layer.dense.recurrent or layer.operands is not None)
+        input_maps.append(InputMap.of(slots, shapes.get(source, ()), W)
+                          if plain_input and config.border_calls else None)
         for p, neurons in enumerate(assignment.neurons):
             if layer.operands is not None:      # where this TPPE kept each operand
                 address_of = {n: k for k, n in enumerate(source_plan.tppe_neurons[p])}
@@ -412,16 +431,19 @@ def compile_program(model, config, calibration_spikes=None):
         slots, source = output_slots, layer.name
 
     output_size = chain.layers[-1].outputs
-    per_tppe, calls = zip(*(share_blocks(layers, config.fetch_width, config.call_groups)
-                            for layers in per_tppe))
+    per_tppe, calls, windows = zip(*(share_blocks(layers, config.fetch_width,
+                                                  config.call_groups, input_maps)
+                                     for layers in per_tppe))
+    window = tuple(max(w[i] for w in windows) for i in range(2))
     weights = [memory.values for memory in weights]
     config = resolve_depths(config, model, plans, per_tppe, weights)
     layouts = program_layouts(config, len(modes), output_size,
                               max((mode.leak_bits for mode in modes), default=0), pairs,
                               residual=bool(kept), max_pool=max_pool,
                               current_buffers=max(w for w, _ in buffers),
-                              operands=bool(readers), calls=any(calls))
-    entries = [[pack_entry(layouts, kind, values) for kind, values in tppe]
+                              operands=bool(readers), calls=any(calls), window=window)
+    entries = [[pack_entry(layouts, kind, _call_fields(layouts, window, kind, values))
+                for kind, values in tppe]
                for tppe in per_tppe]
     descriptors = [layouts["layer"].pack(mode=plan.mode, last=int(plan.last), **{
         name: value for name, value in fields.items() if name in layouts["layer"].offsets})

@@ -15,7 +15,7 @@ one match back until it knows whether another follows in the same neuron. A neur
 matched pair at all emits one empty match.
 """
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.utils import ceil_log2
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.memory import ReadPort
@@ -88,9 +88,16 @@ class Calls:
     blocks (no ``call_entry`` layout) nothing of this exists (``enabled`` is False), so
     the fetch units' Verilog is that of a fetch without calls.
 
+    In a program whose calls force masks to zero at a map's border (the call entry has
+    ``rows`` and ``cols``, :mod:`hwgen.compiler.scheduler.windows`), a CALL also sets
+    which of its block's window rows and columns are inside the map, and stage 1 clears
+    the weight mask of a CHUNK entry whose ``row`` or ``col`` is outside
+    (:meth:`weight_mask`); outside a block both are all ones.
+
     ``payload``: stage 1's entry payload; ``is_call``, ``is_return``: stage 1 holds such
     an entry. Resources: a return address, the two offset registers, one adder on the
-    chunk index and one on the slot.
+    chunk index and one on the slot; with masks, the two window registers and per entry
+    two bit selects and an AND on the mask.
     """
 
     def __init__(self, m, layouts, payload, is_call, is_return, pc):
@@ -104,6 +111,10 @@ class Calls:
         self._call, self._is_call, self._is_return = call, is_call, is_return
         self._return_pc = Signal.like(pc, name="return_pc")
         m.d.comb += [call.eq(payload), self.jump.eq(is_call | is_return)]
+        self.masked = "rows" in layouts["call_entry"].offsets
+        if self.masked:
+            self.rows = Signal.like(call.rows, name="window_rows", init=-1)
+            self.cols = Signal.like(call.cols, name="window_cols", init=-1)
 
     def stops(self, stop):
         """``stop`` (stage 1 ends the walk here) or a jump."""
@@ -116,6 +127,16 @@ class Calls:
         index = Signal(len(chunk), name=name)
         m.d.comb += index.eq(chunk + self.chunk)
         return index
+
+    def weight_mask(self, m, chunk, name="weight_mask"):
+        """CHUNK entry ``chunk``'s weight mask, zero where its window position is outside
+        the map."""
+        if not (self.enabled and self.masked):
+            return chunk.mask
+        mask = Signal.like(chunk.mask, name=name)
+        inside = self.rows.bit_select(chunk.row, 1) & self.cols.bit_select(chunk.col, 1)
+        m.d.comb += mask.eq(Mux(inside, chunk.mask, 0))
+        return mask
 
     def header(self, m, geometry, neuron):
         """The header of NEURON entry ``neuron``, its slot moved by the block's offset."""
@@ -131,8 +152,12 @@ class Calls:
                          self.slot.eq(self._call.slot),
                          # the entry after the CALL: pc is one past the word read behind it
                          self._return_pc.eq(pc - s0_valid)]
+            if self.masked:
+                m.d.sync += [self.rows.eq(self._call.rows), self.cols.eq(self._call.cols)]
         with m.If(self._is_return):
             m.d.sync += [pc.eq(self._return_pc), self.chunk.eq(0), self.slot.eq(0)]
+            if self.masked:
+                m.d.sync += [self.rows.eq(-1), self.cols.eq(-1)]
 
 
 class FiberFetch(wiring.Component):
@@ -333,7 +358,7 @@ class FiberFetch(wiring.Component):
                 entry.eq(self.program.data),
                 s2_chunk.eq(s1_is[TAG_CHUNK]),
                 s2_empty_neuron.eq(s1_is[TAG_NEURON] & s1_neuron.empty),
-                s2_wmask.eq(s1_chunk.mask), s2_index.eq(fiber_chunk),
+                s2_wmask.eq(calls.weight_mask(m, s1_chunk)), s2_index.eq(fiber_chunk),
                 s2_wbase.eq(s1_chunk.wbase), s2_last.eq(s1_chunk.last),
             ]
             with m.If(issue):

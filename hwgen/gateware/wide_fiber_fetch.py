@@ -279,7 +279,9 @@ class WideFiberFetch(wiring.Component):
                 s2_last.eq(Cat(*(c.last for c in s1_chunks))),
             ]
             for j in range(K):
-                m.d.sync += [s2_wmask[j].eq(s1_chunks[j].mask), s2_index[j].eq(fiber_chunks[j]),
+                m.d.sync += [s2_wmask[j].eq(calls.weight_mask(m, s1_chunks[j],
+                                                              name=f"weight_mask_{j}")),
+                             s2_index[j].eq(fiber_chunks[j]),
                              s2_wbase[j].eq(s1_chunks[j].wbase)]
             with m.If(issue):
                 m.d.sync += pc.eq(pc + 1)

@@ -197,15 +197,22 @@ def test_a_layer_without_neurons_on_this_tppe(fetch_width):
 
 @pytest.mark.parametrize("fetch_width", FETCH_WIDTHS)
 @pytest.mark.parametrize("layer", [0, 1])
-def test_calls_read_their_blocks_with_moved_chunks_and_slots(fetch_width, layer):
+@pytest.mark.parametrize("channels, side, masked", [(1, 6, 0), (3, 4, 1)])
+def test_calls_read_their_blocks_with_moved_chunks_and_slots(fetch_width, layer, channels,
+                                                             side, masked):
     """A program with blocks (address generation): each CALL's block is walked with the
     CALL's chunk offset added to every chunk index (the spike masks read there) and its
     slot offset to every header's slot, then the walk goes on behind the CALL; under
-    backpressure, in the first layer and after a ``go`` into the second."""
-    model, _ = cnn(3, channels=1, side=6)
+    backpressure, in the first layer and after a ``go`` into the second. With
+    ``border_calls`` (``masked``), conv2's border pixels call a block with the window
+    positions outside the map masked (on a 4 x 4 map every pixel is at the border): the
+    masks read there, random, must match nothing."""
+    model, _ = cnn(3, channels=channels, side=side)
     program = compile_program(model, hardware_config.load(
-        None, ["tppes=2", "chunk=16", f"fetch_width={fetch_width}", "call_groups=1"]))
+        None, ["tppes=2", "chunk=16", f"fetch_width={fetch_width}", "call_groups=1",
+               f"border_calls={masked}"]))
     assert "call_entry" in program.layouts
+    assert ("rows" in program.layouts["call_entry"].offsets) == bool(masked)
     # random masks at every address of the mask memory, so a wrong offset reads others
     masks = 1 << Geometry.of(program).mask_addr_bits
     words = np.random.default_rng(layer).integers(0, 16, masks * 16) * (

@@ -93,6 +93,7 @@ FLAWS = {
     "fetch_width_unknown": ("fetch_width",),
     "write_lanes_unknown": ("write_lanes",),
     "call_groups_negative": ("call_groups",),
+    "border_calls_not_a_flag": ("border_calls",),
     "unknown_parameter": ("unknown parameter",),
 }
 
@@ -564,10 +565,13 @@ def conv_fronts(draw, chunk, tppes, timesteps):
             pool = 2
             shape = [shape[0]] + [n // 2 for n in shape[1:]]
         kernel, stride, padding, dilation = [], [], [], []
+        # the typical layer, as a corner of its own: 3 x 3, stride 1, "same" padding, whose
+        # border pixels call an interior pixel's block with forced-zero masks
+        typical = draw(st.integers(0, 3)) == 0
         for n in shape[1:]:
-            k = draw(_corner_or_any([1, 3], 1, 3))
-            d = draw(st.sampled_from((1, 1, 2)))
-            p = draw(st.integers(0, k // 2))
+            k = 3 if typical else draw(_corner_or_any([1, 3], 1, 3))
+            d = 1 if typical else draw(st.sampled_from((1, 1, 2)))
+            p = 1 if typical else draw(st.integers(0, k // 2))
             while n + 2 * p - d * (k - 1) < 1:        # a window larger than its input
                 if d > 1:
                     d = 1
@@ -575,7 +579,7 @@ def conv_fronts(draw, chunk, tppes, timesteps):
                     k -= 1
                     p = min(p, k // 2)
             kernel.append(k), dilation.append(d), padding.append(p)
-            stride.append(draw(_corner_or_any([1, 2], 1, 3)))
+            stride.append(1 if typical else draw(_corner_or_any([1, 2], 1, 3)))
         groups = draw(st.sampled_from([g for g in (1, 1, 2, 3) if shape[0] % g == 0]))
         # 4 and 8 channels fill whole chunks of 4 and 8: pixels a chunk apart in the next
         # layer's input, whose runs of neurons can repeat (called blocks)
@@ -705,6 +709,10 @@ def cases(draw, *, max_layers=4, max_size=70, flaw_weight=0.1, max_tppes=MAX_TPP
     call_groups = draw(st.sampled_from(["default", 1, 1, 0]))
     if call_groups != "default" and flaw != "call_groups_negative":
         overrides.append(f"call_groups={call_groups}")
+    # padding as forced-zero masks (on by default): off, to keep border pixels inline
+    if draw(st.sampled_from(["default", "default", 0])) == 0 \
+            and flaw != "border_calls_not_a_flag":
+        overrides.append("border_calls=0")
     return Case(T, inputs, encoding, encoder, drawn, readout,
                 tuple(_dedupe(overrides)), stimulus, flaw, pad, wide_acc, input_shape, convs,
                 attention)
@@ -765,6 +773,8 @@ def _flaw_overrides(flaw, T, tppes, chunk, need_w, need_v):
         return ["write_lanes=3" if tppes % 2 else "write_lanes=16"]
     if flaw == "call_groups_negative":
         return ["call_groups=-1"]
+    if flaw == "border_calls_not_a_flag":
+        return ["border_calls=2" if tppes % 2 else "border_calls=yes"]
     if flaw == "unknown_parameter":
         return ["tppe=2"]
     return []
