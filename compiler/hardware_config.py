@@ -33,6 +33,9 @@ DATAFLOWS = ("temporal_parallel", "sequential")
 JOIN_VARIANTS = ("dual", "laggy")
 # Fiber-program entries a TPPE's fetch reads per cycle (docs/architecture.md, "Performance").
 FETCH_WIDTHS = (1, 2, 4, 8)
+# How a layer of output positions is cut over the TPPEs (docs/architecture.md, "The
+# per-layer mapping").
+MAPPINGS = ("ranges", "neurons", "positions")
 # Writes the write bus carries per cycle, one per bank of the spike buffers
 # (docs/architecture.md, "One layer, step by step", item 7).
 WRITE_LANES = (1, 2, 4, 8)
@@ -119,6 +122,15 @@ class HardwareConfig:
     costs about 6 fetch cycles, so the default 48 keeps that under 1/8 of the run's.
     0: no calls (every run stored where it is walked). The results are the same bit for
     bit."""
+    mapping: str = "ranges"
+    """How a layer of output positions (a convolution's pixels, a transformer's tokens)
+    without other placement constraints is cut over the TPPEs: 'ranges' gives each TPPE a
+    range of positions with all their channels (cut at whole chunks) when that balances
+    the TPPEs within 2 %, else balances neuron by neuron; 'neurons' always balances neuron by neuron (the
+    fewest cycles, the most program memory: a TPPE's positions repeat nothing);
+    'positions' always gives whole positions, never cut inside one, so that all a TPPE's
+    positions call one stored block (the least program memory, at the balance whole
+    positions allow; docs/architecture.md, "The per-layer mapping")."""
     border_calls: int = 1
     """Padding as forced-zero masks: 1 lets a run that occurs once (an output pixel at the
     map's border, whose window loses the padded positions) call the block of a larger run
@@ -158,11 +170,15 @@ class HardwareConfig:
             value = getattr(self, name)
             if value not in (0, 1) or isinstance(value, bool):
                 raise ConfigError(f"{source}: {name} = {value!r} must be 0 or 1")
+
+        def one_of(name, values):
+            value = getattr(self, name)
+            if value not in values:
+                raise ConfigError(f"{source}: {name} = {value!r} must be one of "
+                                  f"{', '.join(map(str, values))}")
         integer("timesteps", 1, MAX_TIMESTEPS, auto=True)
         integer("time_chunk", 1, MAX_TIME_CHUNK, auto=True)
-        if self.dataflow not in DATAFLOWS:
-            raise ConfigError(f"{source}: dataflow = {self.dataflow!r} must be one of "
-                              f"{', '.join(DATAFLOWS)}")
+        one_of("dataflow", DATAFLOWS)
         check_rule(self.early_exit, source)
         if self.dataflow == "sequential" and self.time_chunk not in (AUTO, 1):
             raise ConfigError(f"{source}: dataflow = 'sequential' runs one step at a time; "
@@ -182,17 +198,12 @@ class HardwareConfig:
         integer("weight_depth", 1, MAX_WEIGHT_DEPTH, auto=True)
         integer("fifo_depth", 2, 64)
         integer("call_groups", 0, MAX_PROGRAM_DEPTH)
-        if self.join not in JOIN_VARIANTS:
-            raise ConfigError(f"{source}: join = {self.join!r} must be one of "
-                              f"{', '.join(JOIN_VARIANTS)}")
-        if self.fetch_width not in FETCH_WIDTHS:
-            raise ConfigError(f"{source}: fetch_width = {self.fetch_width!r} must be one of "
-                              f"{', '.join(map(str, FETCH_WIDTHS))}")
+        one_of("join", JOIN_VARIANTS)
+        one_of("fetch_width", FETCH_WIDTHS)
         flag("keep_currents")
         flag("border_calls")
-        if self.write_lanes not in WRITE_LANES:
-            raise ConfigError(f"{source}: write_lanes = {self.write_lanes!r} must be one of "
-                              f"{', '.join(map(str, WRITE_LANES))}")
+        one_of("mapping", MAPPINGS)
+        one_of("write_lanes", WRITE_LANES)
         if AUTO not in (self.timesteps, self.time_chunk) and self.timesteps % self.time_chunk:
             raise ConfigError(f"{source}: time_chunk = {self.time_chunk} must divide "
                               f"timesteps = {self.timesteps}")

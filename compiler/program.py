@@ -200,6 +200,17 @@ class Program:
             calls, blocks = calls + len(targets), blocks + len(set(targets))
         return calls, blocks
 
+    def masked_calls(self):
+        """CALL entries that mask window rows or columns outside the map (padding as
+        forced-zero masks, scheduler/windows.py), summed over the TPPEs' programs."""
+        layout = self.layouts.get("call_entry")
+        if layout is None or "rows" not in layout.offsets:
+            return 0
+        whole = ((1 << layout["rows"].width) - 1, (1 << layout["cols"].width) - 1)
+        return sum(1 for words in self.entries for word in words
+                   if (entry := unpack_entry(self.layouts, word))["tag"] == TAG_CALL
+                   and (entry["rows"], entry["cols"]) != whole)
+
     @property
     def recurrent_layers(self):
         """How many layers are recurrent."""

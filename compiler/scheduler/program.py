@@ -64,18 +64,28 @@ def _positions(shape):
     return int(np.prod(shape[1:])) if len(shape) > 1 else 1
 
 
-def by_positions(costs, tppes, shape, chunk):
-    """The assignment of a layer of ``shape`` whose neurons have no placement constraint:
-    contiguous ranges of output positions per TPPE, all channels of a position together
-    (cut at whole chunks of ``chunk`` neurons, so that no output slot is padding), if that
-    balances cycles and neurons within :data:`POSITION_SLACK` of neuron-by-neuron
-    balancing (which is used otherwise), each TPPE's neurons position-major
-    (:func:`token_major`)."""
+def by_positions(costs, tppes, shape, chunk, mapping="ranges"):
+    """The assignment of a layer of ``shape`` whose neurons have no placement constraint,
+    each TPPE's neurons position-major (:func:`token_major`), by the configuration's
+    ``mapping``:
+
+    - "ranges": contiguous ranges of output positions per TPPE, all channels of a position
+      together (cut at whole chunks of ``chunk`` neurons, so that no output slot is
+      padding), if that balances cycles and neurons within :data:`POSITION_SLACK` of
+      neuron-by-neuron balancing, which is used otherwise;
+    - "neurons": neuron-by-neuron balancing;
+    - "positions": contiguous ranges of whole positions, never cut inside one: every run
+      of a TPPE's program is a whole position, so its positions share one block
+      (:mod:`.blocks`, border positions with forced-zero masks, :mod:`.windows`). The
+      least program memory, at the balance whole positions allow.
+    """
     balanced = token_major(schedule_layer(costs, tppes), shape)
     positions = _positions(shape)
-    if positions == 1 or tppes == 1:
+    if positions == 1 or tppes == 1 or mapping == "neurons":
         return balanced
     order = sorted(range(len(costs)), key=lambda n: (n % positions, n))
+    if mapping == "positions":
+        return schedule_runs(costs, tppes, len(costs) // positions, order)
     ranges = schedule_runs(costs, tppes, chunk, order)
     within = 1 + POSITION_SLACK
     if (max(ranges.estimated_cycles) <= max(balanced.estimated_cycles) * within
@@ -345,7 +355,8 @@ def compile_program(model, config, calibration_spikes=None):
             # into its own input fiber: each TPPE's neurons whole chunks of indices
             assignment = schedule_runs(costs, P, W)
         else:
-            assignment = by_positions(costs, P, shapes.get(layer.name, ()), W)
+            assignment = by_positions(costs, P, shapes.get(layer.name, ()), W,
+                                      config.mapping)
         if last:
             output_slots = list(range(layer.outputs))
             slot_of = {n: n for n in range(layer.outputs)}

@@ -118,6 +118,11 @@ def print_summary(program, build):
         console.print(f"address generation: {calls} runs of output positions called from "
                       f"{blocks} stored blocks, chunk indices and slots offset in hardware "
                       f"(call_groups = {program.config.call_groups})")
+        masked = program.masked_calls()
+        if masked:
+            console.print(f"padding as forced-zero masks: {masked} of the calls are border "
+                          f"positions, the window rows and columns outside the map masked "
+                          f"(border_calls = {program.config.border_calls})")
     if sparsity and sparsity[0]["input_spike_sparsity"] is None:
         console.print("silent inputs / outputs: the fraction of neuron-steps without a "
                       "spike, expected from --calibration inputs (none given)")

@@ -5,6 +5,7 @@ how the commands take it."""
 import hashlib
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -119,6 +120,11 @@ def test_compile_takes_the_bundled_cnn_and_names_its_unrolled_convolutions(tmp_p
     assert layers["lif2"]["synapse"] == "conv2d 'conv2' (unrolled)"
     assert layers["lif3"]["synapse"] == "dense 'fc3'"
     assert (layers["lif1"]["inputs"], layers["lif1"]["outputs"]) == (64, 256)
+    # address generation, and border pixels calling blocks with forced-zero masks
+    assert re.search(r"address generation: \d+ runs of output positions called from \d+ "
+                     r"stored blocks", result.output)
+    assert re.search(r"padding as forced-zero masks: \d+ of the calls are border positions",
+                     result.output)
 
 
 def test_quickstart_runs_the_bundled_cnn_bit_exact_and_keeps_the_mlp_as_default(tmp_path):

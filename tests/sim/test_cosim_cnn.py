@@ -154,13 +154,15 @@ def test_a_sinabs_style_nir_cnn_spikes_on_the_rtl_as_sinabs_computes(tmp_path):
     ["tppes=2", "call_groups=1", "border_calls=0"],
     ["tppes=2", "call_groups=1"],
     ["tppes=2", "call_groups=1", "fetch_width=4", "time_chunk=2", "write_lanes=2"],
+    ["tppes=3", "call_groups=1", "mapping=positions"],
 ])
 def test_a_cnn_whose_pixels_are_called_blocks_runs_bit_exact(settings, tmp_path):
     """Address generation (compiler/scheduler/blocks.py): the second convolution's
     interior pixels are one block per TPPE, called with each pixel's chunk and slot
     offsets, which the fetch adds in hardware; with ``border_calls`` (the default) its
     border pixels call it too, the window positions outside the map masked
-    (compiler/scheduler/windows.py)."""
+    (compiler/scheduler/windows.py); with ``mapping=positions`` every TPPE computes whole
+    pixels only."""
     model, _ = cnn(5, channels=1, side=6)
     x = (np.random.default_rng(5).random((6, 4, 1, 6, 6)) < 0.4).astype(np.uint8)
     program = compile_program(model, hardware_config.load(None, settings))

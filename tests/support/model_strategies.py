@@ -94,6 +94,7 @@ FLAWS = {
     "write_lanes_unknown": ("write_lanes",),
     "call_groups_negative": ("call_groups",),
     "border_calls_not_a_flag": ("border_calls",),
+    "mapping_unknown": ("mapping",),
     "unknown_parameter": ("unknown parameter",),
 }
 
@@ -713,6 +714,10 @@ def cases(draw, *, max_layers=4, max_size=70, flaw_weight=0.1, max_tppes=MAX_TPP
     if draw(st.sampled_from(["default", "default", 0])) == 0 \
             and flaw != "border_calls_not_a_flag":
         overrides.append("border_calls=0")
+    # how layers of positions are cut over the TPPEs (whole positions: one block each)
+    mapping = draw(st.sampled_from(["default", "default", "neurons", "positions"]))
+    if mapping != "default" and flaw != "mapping_unknown":
+        overrides.append(f"mapping={mapping}")
     return Case(T, inputs, encoding, encoder, drawn, readout,
                 tuple(_dedupe(overrides)), stimulus, flaw, pad, wide_acc, input_shape, convs,
                 attention)
@@ -775,6 +780,8 @@ def _flaw_overrides(flaw, T, tppes, chunk, need_w, need_v):
         return ["call_groups=-1"]
     if flaw == "border_calls_not_a_flag":
         return ["border_calls=2" if tppes % 2 else "border_calls=yes"]
+    if flaw == "mapping_unknown":
+        return ["mapping=pixels" if tppes % 2 else "mapping=1"]
     if flaw == "unknown_parameter":
         return ["tppe=2"]
     return []
