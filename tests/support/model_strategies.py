@@ -557,18 +557,21 @@ def conv_fronts(draw, chunk, tppes, timesteps):
     input, every parameter at its corners, at most about 200 neurons a layer."""
     dims = draw(st.sampled_from((2, 2, 1)))
     channels = draw(_corner_or_any([1, 2, 3], 1, 6))
-    shape = [channels] + [draw(_corner_or_any([1, 2, 4, 5], 1, 7 if dims == 2 else 12))
+    # the typical front, as a corner of its own: two 3 x 3 convolutions of stride 1 with
+    # "same" padding and dense kernels on a map with interior pixels, a chunk of output
+    # channels each (so the second reads whole pixels per chunk): its border pixels call an
+    # interior pixel's block with forced-zero masks (compiler/scheduler/windows.py)
+    typical = draw(st.integers(0, 3)) == 0
+    shape = [channels] + [draw(st.integers(4, 7) if typical else
+                               _corner_or_any([1, 2, 4, 5], 1, 7 if dims == 2 else 12))
                           for _ in range(dims)]
     input_shape, convs = tuple(shape), []
-    for _ in range(draw(st.integers(1, 2))):
+    for _ in range(2 if typical else draw(st.integers(1, 2))):
         pool = 0
         if dims == 2 and min(shape[1:]) >= 2 and draw(st.integers(0, 3)) == 0:
             pool = 2
             shape = [shape[0]] + [n // 2 for n in shape[1:]]
         kernel, stride, padding, dilation = [], [], [], []
-        # the typical layer, as a corner of its own: 3 x 3, stride 1, "same" padding, whose
-        # border pixels call an interior pixel's block with forced-zero masks
-        typical = draw(st.integers(0, 3)) == 0
         for n in shape[1:]:
             k = 3 if typical else draw(_corner_or_any([1, 3], 1, 3))
             d = 1 if typical else draw(st.sampled_from((1, 1, 2)))
@@ -581,10 +584,12 @@ def conv_fronts(draw, chunk, tppes, timesteps):
                     p = min(p, k // 2)
             kernel.append(k), dilation.append(d), padding.append(p)
             stride.append(1 if typical else draw(_corner_or_any([1, 2], 1, 3)))
-        groups = draw(st.sampled_from([g for g in (1, 1, 2, 3) if shape[0] % g == 0]))
+        groups = 1 if typical else draw(st.sampled_from([g for g in (1, 1, 2, 3)
+                                                         if shape[0] % g == 0]))
         # 4 and 8 channels fill whole chunks of 4 and 8: pixels a chunk apart in the next
         # layer's input, whose runs of neurons can repeat (called blocks)
-        out_channels = groups * draw(_corner_or_any([1, 2, 4, 8], 1, max(1, 8 // groups)))
+        out_channels = chunk if typical else groups * draw(
+            _corner_or_any([1, 2, 4, 8], 1, max(1, 8 // groups)))
         out = [(n + 2 * p - d * (k - 1) - 1) // s + 1 for n, k, s, p, d in
                zip(shape[1:], kernel, stride, padding, dilation)]
         while out_channels * int(np.prod(out)) > 200 and out_channels > groups:
@@ -598,9 +603,12 @@ def conv_fronts(draw, chunk, tppes, timesteps):
             max_pool = 2
             out = [n // 2 for n in out]
         per_channel = draw(st.integers(0, 3)) > 0
+        neurons = replace(neurons, recurrent=False)
+        if typical:             # with a kernel of its own at every position
+            neurons = replace(neurons, weight_style="random")
         convs.append(ConvDraw(out_channels, tuple(kernel), tuple(stride), tuple(padding),
-                              tuple(dilation), groups, pool, shortcut,
-                              replace(neurons, recurrent=False), max_pool, per_channel))
+                              tuple(dilation), groups, pool, shortcut, neurons, max_pool,
+                              per_channel))
         shape = [out_channels] + out
     return input_shape, tuple(convs)
 
