@@ -126,11 +126,11 @@ class HardwareConfig:
     """How a layer of output positions (a convolution's pixels, a transformer's tokens)
     without other placement constraints is cut over the TPPEs: 'ranges' gives each TPPE a
     range of positions with all their channels (cut at whole chunks) when that balances
-    the TPPEs within 2 %, else balances neuron by neuron; 'neurons' always balances neuron by neuron (the
-    fewest cycles, the most program memory: a TPPE's positions repeat nothing);
-    'positions' always gives whole positions, never cut inside one, so that all a TPPE's
-    positions call one stored block (the least program memory, at the balance whole
-    positions allow; docs/architecture.md, "The per-layer mapping")."""
+    the TPPEs within 2 %, else balances neuron by neuron; 'neurons' always balances
+    neuron by neuron (the fewest cycles, the most program memory: a TPPE's positions
+    repeat nothing); 'positions' always gives whole positions, never cut inside one, so
+    that all a TPPE's positions call one stored block (the least program memory, at the
+    balance whole positions allow; docs/architecture.md, "The per-layer mapping")."""
     border_calls: int = 1
     """Padding as forced-zero masks: 1 lets a run that occurs once (an output pixel at the
     map's border, whose window loses the padded positions) call the block of a larger run
