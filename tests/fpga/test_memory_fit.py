@@ -62,7 +62,7 @@ def test_compile_with_a_target_refuses_before_writing(tmp_path):
     result = runner.invoke(cli, ["compile", "@digits_cnn", "-o", str(tmp_path / "ok"),
                                  "--target", "ulx3s-85f"])
     assert result.exit_code == 0, result.output
-    assert "fits ulx3s-85f's block RAM: 12 of 208 blocks" in result.output
+    assert "fits ulx3s-85f's block RAM: 14 of 208 blocks" in result.output
     result = runner.invoke(cli, ["compile", "@digits", "-o", str(tmp_path / "x"),
                                  "--target", "nowhere"])
     assert result.exit_code == 2 and "'nowhere' is not one of" in result.output

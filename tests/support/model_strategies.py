@@ -555,20 +555,23 @@ def stimuli(draw, timesteps):
 def conv_fronts(draw, chunk, tppes, timesteps):
     """(input shape, ConvDraws): one or two convolutional layers on a C x H x W (or C x L)
     input, every parameter at its corners, at most about 200 neurons a layer."""
-    dims = draw(st.sampled_from((2, 2, 1)))
-    channels = draw(_corner_or_any([1, 2, 3], 1, 6))
     # the typical front, as a corner of its own: two 3 x 3 convolutions of stride 1 with
-    # "same" padding and dense kernels on a map with interior pixels, a chunk of output
-    # channels each (so the second reads whole pixels per chunk): its border pixels call an
-    # interior pixel's block with forced-zero masks (compiler/scheduler/windows.py)
+    # "same" padding and dense kernels on a map with interior pixels, no pooling, a chunk
+    # of output channels each (so the second reads whole pixels per chunk): its border
+    # pixels call an interior pixel's block with forced-zero masks
+    # (compiler/scheduler/windows.py)
     typical = draw(st.integers(0, 3)) == 0
-    shape = [channels] + [draw(st.integers(4, 7) if typical else
+    dims = 2 if typical else draw(st.sampled_from((2, 2, 1)))
+    channels = draw(_corner_or_any([1, 2, 3], 1, 6))
+    # (a typical map small enough for a chunk of channels per pixel within ~200 neurons)
+    side = max(3, min(7, int(np.sqrt(200 // chunk))))
+    shape = [channels] + [draw(st.integers(3, side) if typical else
                                _corner_or_any([1, 2, 4, 5], 1, 7 if dims == 2 else 12))
                           for _ in range(dims)]
     input_shape, convs = tuple(shape), []
     for _ in range(2 if typical else draw(st.integers(1, 2))):
         pool = 0
-        if dims == 2 and min(shape[1:]) >= 2 and draw(st.integers(0, 3)) == 0:
+        if not typical and dims == 2 and min(shape[1:]) >= 2 and draw(st.integers(0, 3)) == 0:
             pool = 2
             shape = [shape[0]] + [n // 2 for n in shape[1:]]
         kernel, stride, padding, dilation = [], [], [], []
@@ -599,7 +602,7 @@ def conv_fronts(draw, chunk, tppes, timesteps):
         neurons = draw(layers(chunk, tppes, timesteps, 1))
         shortcut = same and draw(st.integers(0, 2)) == 0
         max_pool = 0
-        if dims == 2 and min(out) >= 2 and draw(st.integers(0, 2)) == 0:
+        if not typical and dims == 2 and min(out) >= 2 and draw(st.integers(0, 2)) == 0:
             max_pool = 2
             out = [n // 2 for n in out]
         per_channel = draw(st.integers(0, 3)) > 0
@@ -718,12 +721,17 @@ def cases(draw, *, max_layers=4, max_size=70, flaw_weight=0.1, max_tppes=MAX_TPP
     call_groups = draw(st.sampled_from(["default", 1, 1, 0]))
     if call_groups != "default" and flaw != "call_groups_negative":
         overrides.append(f"call_groups={call_groups}")
+    # The typical convolutions (conv_fronts) keep padding as forced-zero masks and mostly
+    # get whole positions per TPPE, so that their border pixels call a block masked.
+    typical = len(convs) == 2 and all(conv.kernel == (3, 3) and conv.padding == (1, 1)
+                                      and conv.stride == (1, 1) for conv in convs)
     # padding as forced-zero masks (on by default): off, to keep border pixels inline
-    if draw(st.sampled_from(["default", "default", 0])) == 0 \
+    if not typical and draw(st.sampled_from(["default", "default", 0])) == 0 \
             and flaw != "border_calls_not_a_flag":
         overrides.append("border_calls=0")
     # how layers of positions are cut over the TPPEs (whole positions: one block each)
-    mapping = draw(st.sampled_from(["default", "default", "neurons", "positions"]))
+    mapping = draw(st.sampled_from(["positions", "default"] if typical else
+                                   ["default", "default", "neurons", "positions"]))
     if mapping != "default" and flaw != "mapping_unknown":
         overrides.append(f"mapping={mapping}")
     return Case(T, inputs, encoding, encoder, drawn, readout,
