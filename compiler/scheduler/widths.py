@@ -155,7 +155,7 @@ def resolve_depths(config, model, plans, per_tppe, weights):
         elif value < need:
             hint = "; raise it" if name == "spike_depth" else "; raise it or use more TPPEs"
             if name == "program_depth" and config.mapping != "positions" and any(
-                    len(getattr(value, "shape", ())) > 1 for value in model.infer().values()):
+                    len(getattr(kind, "shape", ())) > 1 for kind in model.infer().values()):
                 # whole positions per TPPE share one block (blocks.py): the least memory
                 hint = "; raise it, use more TPPEs or set mapping=positions"
             raise FitError(f"model {model.name!r} does not fit: config {name} = {value}, "

@@ -15,7 +15,7 @@ The match is found and **checked** on the runs themselves, not derived from the
 convolution's parameters, so it holds for whatever a layer unrolled into (convolutions,
 poolings, adds, dilations, groups): the run must be exactly the block's entries whose
 pixel lies inside the map, translated by one chunk offset, with the same headers
-(:func:`masked_match`). A chunk entry's pixel is its first matched bit's (an entry whose
+(:func:`masked_match`). A chunk entry's pixel is its lowest weight bit's (an entry whose
 bits lie in several pixels is checked like the rest: a partial match fails). The chunk
 offset may be negative; the fetch adds it modulo the chunk index's width, which is exact
 for every entry inside the map and irrelevant for the masked ones.
@@ -32,7 +32,7 @@ class InputMap:
     (C, L) as a map of height 1."""
 
     def __init__(self, slots, shape, chunk):
-        channels, *spatial = shape
+        _, *spatial = shape
         self.height, self.width = (1, *spatial) if len(spatial) == 1 else spatial
         self.chunk = chunk
         slots = np.asarray(slots, dtype=np.int64)
