@@ -191,12 +191,9 @@ class Program:
     def calls(self):
         """Address generation (scheduler/blocks.py): (CALL entries, blocks they call),
         summed over the TPPEs' programs; (0, 0) for a program without blocks."""
-        if "call_entry" not in self.layouts:
-            return 0, 0
         calls, blocks = 0, 0
         for words in self.entries:
-            entries = (unpack_entry(self.layouts, word) for word in words)
-            targets = [entry["target"] for entry in entries if entry["tag"] == TAG_CALL]
+            targets = [entry["target"] for entry in self._call_entries(words)]
             calls, blocks = calls + len(targets), blocks + len(set(targets))
         return calls, blocks
 
@@ -207,9 +204,18 @@ class Program:
         if layout is None or "rows" not in layout.offsets:
             return 0
         whole = ((1 << layout["rows"].width) - 1, (1 << layout["cols"].width) - 1)
-        return sum(1 for words in self.entries for word in words
-                   if (entry := unpack_entry(self.layouts, word))["tag"] == TAG_CALL
-                   and (entry["rows"], entry["cols"]) != whole)
+        return sum(1 for words in self.entries for entry in self._call_entries(words)
+                   if (entry["rows"], entry["cols"]) != whole)
+
+    def _call_entries(self, words):
+        """The CALL entries of one TPPE's program ``words``, unpacked (none in a program
+        without blocks)."""
+        if "call_entry" not in self.layouts:
+            return
+        for word in words:
+            entry = unpack_entry(self.layouts, word)
+            if entry["tag"] == TAG_CALL:
+                yield entry
 
     @property
     def recurrent_layers(self):

@@ -66,8 +66,8 @@ largest runs of its layer first, which at a map's border are its interior pixels
 
 def _decide(runs, relative, seen, fetch_width, call_groups, input_map):
     """Per run of one layer: ("exact", None) (called, its own entries), ("masked", (source
-    run, offset, rows, cols)) (calls the block of another run of the layer, masks forced
-    to zero outside the map) or ("inline", None)."""
+    run, its :class:`~.windows.RunChunks`, offset, rows, cols)) (calls the block of another
+    run of the layer, masks forced to zero outside the map) or ("inline", None)."""
     # (a block is made of a run of at least call_groups groups, so a key already called is
     # one that large)
     decisions = [["exact" if call_groups and seen[key] > 1
@@ -87,13 +87,14 @@ def _decide(runs, relative, seen, fetch_width, call_groups, input_map):
     sizes = [sum(kind == "chunk" for kind, _ in run) for run in runs]
     # the largest first: a border pixel's window lies within an interior pixel's
     order = sorted(range(len(runs)), key=lambda i: -sizes[i])
-    sources = []
+    sources, source_keys = [], set()
     for i in order:
+        key = relative[i][0]
         if decisions[i][0] == "exact":
             # a block other layers call too would need their maps' window positions
-            if (here[relative[i][0]] == seen[relative[i][0]]
-                    and relative[i][0] not in {relative[s][0] for s in sources}):
+            if here[key] == seen[key] and key not in source_keys:
                 sources.append(i)
+                source_keys.add(key)
             continue
         for s in sources[:MASKED_CANDIDATES]:
             if (headers[s] != headers[i]
@@ -103,10 +104,11 @@ def _decide(runs, relative, seen, fetch_width, call_groups, input_map):
             if match is not None:
                 if decisions[s][0] == "inline":
                     decisions[s][0] = "exact"
-                decisions[i] = ["masked", (s, *match)]
+                decisions[i] = ["masked", (s, arrays(s), *match)]
                 break
         else:
             sources.append(i)
+            source_keys.add(key)
     return decisions
 
 
@@ -140,9 +142,9 @@ def share_blocks(layers, fetch_width, call_groups, input_maps=None):
                 blocks.append(entries if decision == "exact" else rel[how[0]][1])
             call = {"block": block_of[source], "chunk": chunk_base, "slot": slot_base}
             if decision == "masked":
-                s, offset, rows, cols = how
+                s, arrays, offset, rows, cols = how
                 call.update(chunk=rel[s][2] + offset, rows=rows, cols=cols)
-                masked_blocks[block_of[source]] = RunChunks.of(runs[s], input_map)
+                masked_blocks[block_of[source]] = arrays
             main.append(("call", call))
         main.append(("layer_end", {}))
     window = (0, 0)
