@@ -35,7 +35,7 @@ JOIN_VARIANTS = ("dual", "laggy")
 FETCH_WIDTHS = (1, 2, 4, 8)
 # How a layer of output positions is cut over the TPPEs (docs/architecture.md, "The
 # per-layer mapping").
-MAPPINGS = ("ranges", "neurons", "positions")
+MAPPINGS = ("ranges", "neurons", "positions", "tiles")
 # Writes the write bus carries per cycle, one per bank of the spike buffers
 # (docs/architecture.md, "One layer, step by step", item 7).
 WRITE_LANES = (1, 2, 4, 8)
@@ -130,7 +130,12 @@ class HardwareConfig:
     neuron by neuron (the fewest cycles, the most program memory: a TPPE's positions
     repeat nothing); 'positions' always gives whole positions, never cut inside one, so
     that all a TPPE's positions call one stored block (the least program memory, at the
-    balance whole positions allow; docs/architecture.md, "The per-layer mapping")."""
+    balance whole positions allow); 'tiles' gives TPPE p position p of every tile of P
+    consecutive positions (row-major), with each position's channels in whole chunks of
+    the next layer's fiber, and runs a layer whose positions all call one block in step:
+    the block is stored once for all TPPEs, in a program memory they share, and read once
+    per tile (the least memory; a tile costs its busiest TPPE's time; docs/architecture.md,
+    "The per-layer mapping" and "Tiles in step")."""
     border_calls: int = 1
     """Padding as forced-zero masks: 1 lets a run that occurs once (an output pixel at the
     map's border, whose window loses the padded positions) call the block of a larger run

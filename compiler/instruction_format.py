@@ -102,7 +102,7 @@ def source_bits(pairs, residual):
 
 def program_layouts(config, modes, output_size, leak_bits=0, recurrent_layers=0,
                     residual=False, max_pool=False, current_buffers=0, operands=False,
-                    calls=False, window=(0, 0)):
+                    calls=False, window=(0, 0), lockstep=False):
     """The bit layouts of fiber-program entries and layer descriptors.
 
     ``config``: a resolved :class:`~hwgen.compiler.hardware_config.HardwareConfig`;
@@ -131,7 +131,10 @@ def program_layouts(config, modes, output_size, leak_bits=0, recurrent_layers=0,
     With calls that force masks to zero at a map's border (``window``: the (rows, columns)
     of the largest masked block's window; (0, 0): none), a CALL also holds which window
     rows and columns are inside the map (``rows``, ``cols``: a bit each) and a CHUNK
-    entry its position in its block's window (``row``, ``col``; 0 outside blocks).
+    entry its position in its block's window (``row``, ``col``; 0 outside blocks). With
+    layers run in step (``lockstep``, mapping "tiles": scheduler/lockstep.py), a layer
+    descriptor says whether the layer is one (``lockstep``), and a CALL whose ``rows`` are
+    all zero is silent (:func:`silent_call`).
     Returns ``{"entry", "chunk_entry", "neuron_entry", "layer": BitLayout}`` (and
     ``"call_entry"``).
     """
@@ -156,6 +159,8 @@ def program_layouts(config, modes, output_size, leak_bits=0, recurrent_layers=0,
         layer += [Field("current_write", buffer_bits), Field("current_read", buffer_bits)]
     if operands:
         layer.append(Field("operands", 1))
+    if lockstep:
+        layer.append(Field("lockstep", 1))
     neuron = [Field("theta", max(1, config.v_bits - 1)), Field("bias", config.acc_bits, True),
               Field("slot", slot_bits), Field("empty", 1), Field("chunk_last", 1)]
     if leak_bits:
@@ -248,12 +253,21 @@ def inside_window(call, chunk):
     return bool(call["rows"] >> chunk["row"] & call["cols"] >> chunk["col"] & 1)
 
 
+def silent_call(call):
+    """Whether CALL ``call`` (unpacked) is silent: its block is walked, in step with the
+    other TPPEs, but nothing of it is read, no header and no chunk (a TPPE whose tile has
+    no position for it, scheduler/lockstep.py). A masked call with no window row inside
+    the map."""
+    return "rows" in call and call["rows"] == 0
+
+
 def walk(layouts, words, layers, fetch_width=1):
     """The entries a TPPE's fetch reads, in order, from its program ``words`` of
     ``layers`` layers: {"tag", fields} per entry, PADs left out, each CALL replaced by its
     block's entries with the offsets applied (chunk indices, modulo their width, and slots
     as the hardware computes them) and the masks of entries outside the map forced to zero
-    (:func:`inside_window`), the block's RETURN left out. Ends at the last layer's
+    (:func:`inside_window`), the block's RETURN left out, a silent CALL's block
+    (:func:`silent_call`) left out whole. Ends at the last layer's
     LAYER_END. A CALL's ``target`` is a program-memory address: a group of ``fetch_width``
     entries."""
     ended = 0
@@ -278,7 +292,7 @@ def walk(layouts, words, layers, fetch_width=1):
                 elif inner["tag"] != TAG_PAD:
                     raise ValueError(f"walk: entry {target - 1} (tag {inner['tag']}) in a "
                                      f"block; blocks hold neurons and chunks only")
-                if inner["tag"] != TAG_PAD:
+                if inner["tag"] != TAG_PAD and not silent_call(entry):
                     yield inner
         elif entry["tag"] != TAG_PAD:
             ended += entry["tag"] == TAG_LAYER_END

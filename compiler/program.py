@@ -119,6 +119,10 @@ class LayerPlan:
     # (buffer ``current_read``) this layer's pairs multiply by, per step, instead of
     # weights; its chunk entries' weight bases address them.
     operands: str = None
+    # mapping "tiles" (compiler/scheduler/lockstep.py): whether the layer is run in step
+    # from a block all TPPEs share, and if it is tiled but not, why not
+    in_step: bool = False
+    not_in_step: str = None
 
     @property
     def recurrent(self):
@@ -149,6 +153,10 @@ class LayerPlan:
             result.update(current_write=self.current_write, current_read=self.current_read)
         if self.operands is not None:
             result["operands"] = self.operands
+        if self.in_step:
+            result["in_step"] = True
+        if self.not_in_step is not None:
+            result["not_in_step"] = self.not_in_step
         return result
 
 
@@ -173,6 +181,11 @@ class Program:
     # How an 'auto' T_c was chosen, if on calibration spikes: {T_c: estimated cycles per
     # inference} (compiler/scheduler/time_chunk.py); not part of the build directory.
     time_chunk_estimates: dict = field(default_factory=dict)
+    # With layers run in step (mapping "tiles", scheduler/lockstep.py): the first entry of
+    # the shared blocks, the same in every TPPE's ``entries`` and stored once, in the
+    # shared program memory; each TPPE's own memory holds its entries before it. None: no
+    # such layer.
+    shared_base: int = None
 
     @property
     def tppes(self):
@@ -279,12 +292,24 @@ class Program:
         return [sum(len(plan.tppe_neurons[p]) for plan in self.layers)
                 for p in range(self.tppes)]
 
+    def own_entries(self, p):
+        """The entries TPPE p's own program memory holds: all of ``entries[p]``, or those
+        before the shared blocks (:attr:`shared_base`)."""
+        return self.entries[p][:self.shared_base]
+
+    def shared_entries(self):
+        """The shared program memory's entries (the blocks of the layers run in step, the
+        same in every TPPE's address space); [] without such layers."""
+        return [] if self.shared_base is None else self.entries[0][self.shared_base:]
+
     def memory_images(self):
         """{name: (width, [words])} for every initialised memory."""
         images = {"layers": (self.layouts["layer"].width, self.descriptors)}
         w_bits = self.config.weight_bits
+        if self.shared_base is not None:
+            images["shared_program"] = (self.layouts["entry"].width, self.shared_entries())
         for p in range(self.tppes):
-            images[f"tppe{p}_program"] = (self.layouts["entry"].width, self.entries[p])
+            images[f"tppe{p}_program"] = (self.layouts["entry"].width, self.own_entries(p))
             images[f"tppe{p}_weights"] = (w_bits, [w & ((1 << w_bits) - 1)
                                                    for w in self.weights[p]])
         return images
@@ -297,9 +322,13 @@ class Program:
             "results": (self.time_chunks * self.output_size, self.lanes + c.v_bits),
         }
         regions = self.spike_regions
+        K = c.fetch_width           # a wide fetch: K entries per program word, K mask copies
+        own_depth = c.program_depth if self.shared_base is None else self.shared_base
+        if self.shared_base is not None:
+            memories["shared_program"] = (len(self.shared_entries()) // K,
+                                          K * self.layouts["entry"].width)
         for p, neurons in enumerate(self.neurons_per_tppe()):
-            K = c.fetch_width       # a wide fetch: K entries per program word, K mask copies
-            memories[f"tppe{p}_program"] = (-(-c.program_depth // K),
+            memories[f"tppe{p}_program"] = (-(-own_depth // K),
                                             K * self.layouts["entry"].width)
             memories[f"tppe{p}_weights"] = (c.weight_depth, c.weight_bits)
             # the spike buffers in write_lanes banks (chunk mod B), a memory each
@@ -330,6 +359,7 @@ class Program:
                 "modes": [m.to_json() for m in self.modes],
                 "layers": [layer.to_json() for layer in self.layers],
                 "entries_per_tppe": [len(e) for e in self.entries],
+                **({} if self.shared_base is None else {"shared_base": self.shared_base}),
                 "weights_per_tppe": [len(w) for w in self.weights],
                 "layouts": {name: [[f.name, f.width, f.signed] for f in layout.fields]
                             for name, layout in self.layouts.items()}}

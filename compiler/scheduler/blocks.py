@@ -19,6 +19,7 @@ slots, so all its interior pixels share one block.
 """
 
 from collections import Counter
+from dataclasses import dataclass
 
 from ..instruction_format import pad_groups
 from .windows import RunChunks, masked_match, window_fields
@@ -33,7 +34,7 @@ fetch-bound layers with wide pixels (LoAS's: 64-512 channels of 10-30 entries) p
 percent at most."""
 
 
-def _relative(run):
+def relative_run(run):
     """(key, entries, chunk offset, slot offset): ``run``'s entries with the smallest chunk
     index taken out of every chunk entry and the smallest slot out of every header; the
     key compares runs exactly."""
@@ -57,6 +58,16 @@ def _groups(entries, fetch_width):
 
 def _header_key(entries):
     return tuple(tuple(sorted(fields.items())) for kind, fields in entries if kind == "neuron")
+
+
+@dataclass(frozen=True)
+class SharedCalls:
+    """One TPPE's part of a layer run in step (:mod:`.lockstep`): a CALL of the shared
+    block ``block`` (an index among the program's shared blocks) per tile, with the
+    fields in ``calls``."""
+
+    block: int
+    calls: tuple
 
 
 MASKED_CANDIDATES = 8
@@ -122,14 +133,23 @@ def share_blocks(layers, fetch_width, call_groups, input_maps=None):
     CALL has ``rows`` and ``cols``, its block's chunk entries ``row`` and ``col``, and its
     chunk offset may be negative.
 
+    A layer given as :class:`SharedCalls` instead (run in step) is its CALLs of a shared
+    block, each with the block's index as ``shared`` and no target yet.
+
     Returns its entries, padded to groups, with the blocks after the last LAYER_END and
-    every CALL's ``target`` set (a program-memory address: a group), the number of calls,
-    and the (rows, columns) of the largest masked block's window ((0, 0): none)."""
+    every other CALL's ``target`` set (a program-memory address: a group), the number of
+    calls, and the (rows, columns) of the largest masked block's window ((0, 0): none)."""
     input_maps = input_maps or [None] * len(layers)
-    relative = [[_relative(run) for run in runs] for runs in layers]
+    relative = [[] if isinstance(runs, SharedCalls) else [relative_run(run) for run in runs]
+                for runs in layers]
     seen = Counter(key for runs in relative for key, *_ in runs)
     main, blocks, block_of, masked_blocks = [], [], {}, {}
     for runs, rel, input_map in zip(layers, relative, input_maps):
+        if isinstance(runs, SharedCalls):
+            # the target is the caller's to set, once the shared blocks have addresses
+            main += [("call", {**fields, "shared": runs.block}) for fields in runs.calls]
+            main.append(("layer_end", {}))
+            continue
         decisions = _decide(runs, rel, seen, fetch_width, call_groups, input_map)
         for (key, entries, chunk_base, slot_base), run, (decision, how) in zip(
                 rel, runs, decisions):
@@ -160,6 +180,7 @@ def share_blocks(layers, fetch_width, call_groups, input_maps=None):
     for i, (kind, fields) in enumerate(program):
         if kind == "call":
             calls += 1
-            program[i] = ("call", {**{k: v for k, v in fields.items() if k != "block"},
-                                   "target": targets[fields["block"]]})
+            if "block" in fields:
+                program[i] = ("call", {**{k: v for k, v in fields.items() if k != "block"},
+                                       "target": targets[fields["block"]]})
     return program, calls, window

@@ -11,12 +11,13 @@ import numpy as np
 import scipy.sparse
 
 from hwgen.errors import UnsupportedError
-from ..instruction_format import pack_entry, program_layouts
+from ..instruction_format import pack_entry, pad_groups, program_layouts
 from ..passes.legalise import legalise
 from ..program import LayerPlan, LIFMode, Program
 from .assign import Assignment, neuron_costs, schedule_layer, schedule_runs, window_costs
-from .blocks import share_blocks
+from .blocks import SharedCalls, share_blocks
 from .fibers import WeightFiber, WeightMemory
+from .lockstep import position_slots, shared_block, tile_assignment
 from .widths import check_capacity, resolve_depths, resolve_widths
 from .windows import InputMap
 
@@ -78,9 +79,13 @@ def by_positions(costs, tppes, shape, chunk, mapping="ranges"):
       of a TPPE's program is a whole position, so its positions share one block
       (:mod:`.blocks`, border positions with forced-zero masks, :mod:`.windows`). The
       least program memory, at the balance whole positions allow.
+    - "tiles": position p of every tile of ``tppes`` positions on TPPE p
+      (:func:`~.lockstep.tile_assignment`), for layers run in step (:mod:`.lockstep`).
     """
-    balanced = token_major(schedule_layer(costs, tppes), shape)
     positions = _positions(shape)
+    if mapping == "tiles" and positions > 1:
+        return tile_assignment(costs, tppes, positions)
+    balanced = token_major(schedule_layer(costs, tppes), shape)
     if positions == 1 or tppes == 1 or mapping == "neurons":
         return balanced
     order = sorted(range(len(costs)), key=lambda n: (n % positions, n))
@@ -252,6 +257,9 @@ def compile_program(model, config, calibration_spikes=None):
     # per layer, where its input's pixels lie (forced-zero masks at the border, .windows)
     input_maps = []
     weights = [WeightMemory() for _ in range(P)]
+    # layers run in step (mapping "tiles", .lockstep): their blocks, stored once for all
+    # TPPEs, and the blocks' weights, which every TPPE holds at the same addresses
+    shared_blocks, shared_weights = [], WeightMemory()
     input_size = int(np.prod(chain.input.shape))        # a shaped input is streamed in C order
     slots = list(range(input_size)) + [-1] * (-input_size % W)
     source = chain.input.name
@@ -311,6 +319,7 @@ def compile_program(model, config, calibration_spikes=None):
         if layer.dense.recurrent:
             # walked once per sub-pass, T_c times a chunk (docs/architecture.md)
             costs = costs * config.time_chunk
+        tiled = False
         if layer.operands is not None or layer.name in readers:
             # a group's neurons, and the operands they read, on one TPPE
             groups = np.asarray(layer.operands.groups if layer.operands is not None
@@ -357,9 +366,15 @@ def compile_program(model, config, calibration_spikes=None):
         else:
             assignment = by_positions(costs, P, shapes.get(layer.name, ()), W,
                                       config.mapping)
+            tiled = config.mapping == "tiles" and _positions(shapes.get(layer.name, ())) > 1
         if last:
             output_slots = list(range(layer.outputs))
             slot_of = {n: n for n in range(layer.outputs)}
+        elif tiled:
+            # each position's channels in whole chunks, positions in row-major order: the
+            # next layer's windows are then the same chunks moved (.lockstep)
+            output_slots, slot_of = position_slots(
+                layer.outputs, _positions(shapes[layer.name]), W)
         else:
             output_slots, slot_of = [], {}
             for neurons in assignment.neurons:
@@ -387,8 +402,14 @@ def compile_program(model, config, calibration_spikes=None):
                                                                              dtype=np.int64)
         positions = _positions(shapes.get(layer.name, ()))
         plain_input = not (parts or layer.dense.recurrent or layer.operands is not None)
-        input_maps.append(InputMap.of(slots, shapes.get(source, ()), W)
-                          if plain_input and config.border_calls else None)
+        input_map = InputMap.of(slots, shapes.get(source, ()), W) if plain_input else None
+        input_maps.append(input_map if config.border_calls else None)
+        # A tiled layer may run in step: its runs' weights go to one memory for all TPPEs
+        # until that is decided, so that equal runs have equal weight bases.
+        # (the network's input is streamed in C order: one column over is one slot, not
+        # a chunk, so its windows are never one block moved)
+        in_step = tiled and plain_input and source != chain.input.name
+        layer_weights = WeightMemory() if in_step else None
         for p, neurons in enumerate(assignment.neurons):
             if layer.operands is not None:      # where this TPPE kept each operand
                 address_of = {n: k for k, n in enumerate(source_plan.tppe_neurons[p])}
@@ -401,8 +422,11 @@ def compile_program(model, config, calibration_spikes=None):
                     nonzero = slice(permuted.indptr[row], permuted.indptr[row + 1])
                     fiber = WeightFiber.from_sparse(permuted.indices[nonzero],
                                                     permuted.data[nonzero], W)
+                    # the neuron ends its chunk of the next layer's fiber: the TPPE's
+                    # next neuron's slot is in another chunk (or there is none)
                     chunk_last = final and (not last or layer.dense.recurrent) and (
-                        j == len(neurons) - 1 or (j + 1) % W == 0)
+                        j == len(neurons) - 1
+                        or slot_of[neurons[j + 1]] // W != slot_of[n] // W)
                     header = {"theta": int(layer.lif.threshold[n]), "bias": int(bias[row]),
                               "slot": slot_of[n], "empty": int(not fiber.entries),
                               "chunk_last": int(chunk_last)}
@@ -418,7 +442,8 @@ def compile_program(model, config, calibration_spikes=None):
                         for c, mask in fiber.entries:
                             run = fiber.values[offset:offset + bin(mask).count("1")]
                             offset += len(run)
-                            entries.append((c, mask, weights[p].place(run)))
+                            memory = layer_weights if in_step else weights[p]
+                            entries.append((c, mask, memory.place(run)))
                     for i, (c, mask, wbase) in enumerate(entries):
                         chunk = {"chunk": c, "mask": mask, "wbase": wbase,
                                  "last": int(i == len(entries) - 1)}
@@ -431,6 +456,18 @@ def compile_program(model, config, calibration_spikes=None):
                                 break
                         runs[-1].append(("chunk", chunk))
             per_tppe[p].append(runs)
+        not_in_step = None
+        if in_step:
+            shared, not_in_step = _in_step([tppe[-1] for tppe in per_tppe], input_map,
+                                           layer_weights, weights, shared_weights)
+            if shared is not None:
+                shared_blocks.append(shared)
+                for p in range(P):
+                    per_tppe[p][-1] = SharedCalls(len(shared_blocks) - 1, shared.calls[p])
+        elif tiled:
+            not_in_step = ("it reads the network's input, streamed in C order"
+                           if source == chain.input.name and plain_input
+                           else "its input is not one map alone")
         plans.append(LayerPlan(layer.name, layer.dense.name, layer.inputs, layer.outputs,
                                modes.index(mode), last, slots, output_slots,
                                [list(ns) for ns in assignment.neurons],
@@ -438,21 +475,28 @@ def compile_program(model, config, calibration_spikes=None):
                                parts[0][0] if parts else None, tuple(layer.aux),
                                tuple(base for base, _ in parts) if layer.aux else (),
                                layer.adds_current, current_write, current_read,
-                               layer.operands.source if layer.operands else None))
+                               layer.operands.source if layer.operands else None,
+                               in_step and not_in_step is None,
+                               not_in_step))
         slots, source = output_slots, layer.name
 
     output_size = chain.layers[-1].outputs
     per_tppe, calls, windows = zip(*(share_blocks(layers, config.fetch_width,
                                                   config.call_groups, input_maps)
                                      for layers in per_tppe))
-    window = tuple(max(w[i] for w in windows) for i in range(2))
-    weights = [memory.values for memory in weights]
+    window = tuple(max([w[i] for w in windows] + [b.window[i] for b in shared_blocks])
+                   for i in range(2))
+    per_tppe, weights, shared_base = _with_shared(list(per_tppe), weights, shared_blocks,
+                                                  shared_weights, config.fetch_width)
     config = resolve_depths(config, model, plans, per_tppe, weights)
     layouts = program_layouts(config, len(modes), output_size,
                               max((mode.leak_bits for mode in modes), default=0), pairs,
                               residual=bool(kept), max_pool=max_pool,
                               current_buffers=max(w for w, _ in buffers),
-                              operands=bool(readers), calls=any(calls), window=window)
+                              operands=bool(readers), calls=any(calls), window=window,
+                              lockstep=bool(shared_blocks))
+    for plan, fields in zip(plans, descriptor_fields):
+        fields["lockstep"] = int(plan.in_step)
     entries = [[pack_entry(layouts, kind, _call_fields(layouts, window, kind, values))
                 for kind, values in tppe]
                for tppe in per_tppe]
@@ -461,4 +505,54 @@ def compile_program(model, config, calibration_spikes=None):
                    for plan, fields in zip(plans, descriptor_fields)]
     return Program(config, model.name, T, input_size, output_size,
                    plans, modes, entries, weights, descriptors, layouts,
-                   time_chunk_estimates)
+                   time_chunk_estimates, shared_base)
+
+
+def _in_step(runs, input_map, layer_weights, weights, shared_weights):
+    """Decide whether a tiled layer runs in step (:func:`~.lockstep.shared_block` on its
+    TPPEs' ``runs``, whose weight bases are in ``layer_weights``): if it does, its block
+    with its weights placed in ``shared_weights``, and None; if not, None and why, each
+    TPPE's runs' weights placed in its own memory (``weights``) as any layer's."""
+    shared, why = shared_block(runs, input_map)
+
+    def placed(entries, memory):
+        for kind, fields in entries:
+            if kind == "chunk":
+                start = fields["wbase"]
+                values = layer_weights.values[start:start + bin(fields["mask"]).count("1")]
+                fields = {**fields, "wbase": memory.place(values)}
+            yield kind, fields
+
+    if shared is None:
+        for p, tppe in enumerate(runs):
+            tppe[:] = [list(placed(run, weights[p])) for run in tppe]
+        return None, why
+    return shared.__class__(list(placed(shared.block, shared_weights)), shared.calls,
+                            shared.window), None
+
+
+def _with_shared(programs, weights, shared_blocks, shared_weights, fetch_width):
+    """Every TPPE's program and weights with the layers run in step added: the shared
+    blocks after the longest TPPE's own program, at the same address in every TPPE's
+    (the shared program memory, its first entry ``shared_base``), each CALL of them given
+    its target; their weights after the most any TPPE holds of its own, at the same
+    address in every TPPE's weight memory. Returns (programs, weight lists, shared_base;
+    None without layers run in step)."""
+    if not shared_blocks:
+        return programs, [memory.values for memory in weights], None
+    weight_base = max(len(memory.values) for memory in weights)
+    shared_base = max(len(program) for program in programs)
+    section, targets = [], []
+    for shared in shared_blocks:
+        targets.append((shared_base + len(section)) // fetch_width)
+        block = [(kind, {**fields, "wbase": fields["wbase"] + weight_base}
+                  if kind == "chunk" else fields) for kind, fields in shared.block]
+        section += pad_groups(block + [("return", {})], fetch_width)
+    programs = [[(kind, {**{k: v for k, v in fields.items() if k != "shared"},
+                         "target": targets[fields["shared"]]} if "shared" in fields
+                  else fields) for kind, fields in program]
+                + [("pad", {})] * (shared_base - len(program)) + section
+                for program in programs]
+    weights = [memory.values + [0] * (weight_base - len(memory.values))
+               + shared_weights.values for memory in weights]
+    return programs, weights, shared_base

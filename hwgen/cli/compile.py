@@ -123,6 +123,17 @@ def print_summary(program, build):
             console.print(f"padding as forced-zero masks: {masked} of the calls are border "
                           f"positions, the window rows and columns outside the map masked "
                           f"(border_calls = {program.config.border_calls})")
+    in_step = [layer.name for layer in program.layers if layer.in_step]
+    if in_step:
+        console.print(f"tiles in step (mapping = tiles): {', '.join(in_step)} run from "
+                      f"one block in the shared program memory "
+                      f"({len(program.shared_entries())} entries, stored once for "
+                      f"{program.tppes} TPPEs)")
+    not_in_step = [f"{layer.name} ({layer.not_in_step})" for layer in program.layers
+                   if layer.not_in_step is not None]
+    if not_in_step:
+        console.print("tiled, not in step (each TPPE stores its own program): "
+                      + "; ".join(not_in_step))
     if sparsity and sparsity[0]["input_spike_sparsity"] is None:
         console.print("silent inputs / outputs: the fraction of neuron-steps without a "
                       "spike, expected from --calibration inputs (none given)")

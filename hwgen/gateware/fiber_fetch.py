@@ -63,6 +63,21 @@ def neuron_header(m, geometry, entry, slot_offset=None):
     return header
 
 
+def lockstep_ports(geometry):
+    """A fetch unit's ports for layers run in step: ``stalling`` out, ``hold`` in (none
+    without such layers)."""
+    return {"stalling": Out(1), "hold": In(1)} if geometry.lockstep else {}
+
+
+def walk_stall(m, fetch, geometry, own):
+    """The program walk's stall: ``own`` (this unit's state stops it), or, in step,
+    ``hold``; ``own`` goes out as ``stalling``."""
+    if not geometry.lockstep:
+        return own
+    m.d.comb += fetch.stalling.eq(own)
+    return own | fetch.hold
+
+
 def program_controls(m, fetch, pc, running):
     """The sequencer's controls of a fetch unit's walk: ``rewind`` to entry 0 (an
     inference or time chunk starts), ``replay`` from the first entry of the layer last
@@ -94,14 +109,20 @@ class Calls:
     the weight mask of a CHUNK entry whose ``row`` or ``col`` is outside
     (:meth:`weight_mask`); outside a block both are all ones.
 
+    In a program with layers run in step (``lockstep``), a CALL whose ``rows`` are all
+    zero is silent (:func:`hwgen.compiler.instruction_format.silent_call`): ``silent`` is
+    high from it to its RETURN, and the fetch units then read nothing of the block
+    (:meth:`reads`), though they walk it in step with the other TPPEs.
+
     ``payload``: stage 1's entry payload; ``is_call``, ``is_return``: stage 1 holds such
     an entry. Resources: a return address, the two offset registers, one adder on the
     chunk index and one on the slot; with masks, the two window registers and per entry
-    two bit selects and an AND on the mask.
+    two bit selects and an AND on the mask; in step, the silent flag.
     """
 
-    def __init__(self, m, layouts, payload, is_call, is_return, pc):
+    def __init__(self, m, layouts, payload, is_call, is_return, pc, lockstep=False):
         self.enabled = "call_entry" in layouts
+        self.silent = None
         if not self.enabled:
             return
         self.jump = Signal()
@@ -115,6 +136,13 @@ class Calls:
         if self.masked:
             self.rows = Signal.like(call.rows, name="window_rows", init=-1)
             self.cols = Signal.like(call.cols, name="window_cols", init=-1)
+            if lockstep:
+                self.silent = Signal(name="silent_call")
+
+    def reads(self, valid):
+        """``valid`` (stage 1 holds an entry to read: a header to push, a chunk to
+        match), unless the block is a silent call's."""
+        return valid if self.silent is None else valid & ~self.silent
 
     def stops(self, stop):
         """``stop`` (stage 1 ends the walk here) or a jump."""
@@ -154,10 +182,14 @@ class Calls:
                          self._return_pc.eq(pc - s0_valid)]
             if self.masked:
                 m.d.sync += [self.rows.eq(self._call.rows), self.cols.eq(self._call.cols)]
+            if self.silent is not None:
+                m.d.sync += self.silent.eq(self._call.rows == 0)
         with m.If(self._is_return):
             m.d.sync += [pc.eq(self._return_pc), self.chunk.eq(0), self.slot.eq(0)]
             if self.masked:
                 m.d.sync += [self.rows.eq(-1), self.cols.eq(-1)]
+            if self.silent is not None:
+                m.d.sync += self.silent.eq(0)
 
 
 class FiberFetch(wiring.Component):
@@ -172,7 +204,10 @@ class FiberFetch(wiring.Component):
     restart it from the first entry of the layer last started; ``go``: run
     until the next LAYER_END; ``halted``: stopped at a LAYER_END with nothing in flight;
     ``matches``: chunk matches to the inner join; ``headers``: neuron headers, in neuron
-    order, to the LIF stage.
+    order, to the LIF stage. With ``geometry.lockstep`` also ``stalling``: the program
+    walk cannot move on this cycle, by this unit's own state alone; and ``hold``: another
+    TPPE's walk cannot (in a layer run in step every walk stops when any one stops, so
+    that all read the shared program memory at one address).
 
     Throughput: one program entry per cycle. Latency: 6 cycles from a CHUNK entry's read
     to its match entering the match FIFO (read entry, register it, read spike mask,
@@ -211,6 +246,7 @@ class FiberFetch(wiring.Component):
             "halted": Out(1),
             "matches": Out(stream.Signature(geometry.chunk_match)),
             "headers": Out(stream.Signature(geometry.neuron_header)),
+            **lockstep_ports(geometry),
         })
 
     def elaborate(self, platform):
@@ -246,7 +282,10 @@ class FiberFetch(wiring.Component):
             (TAG_CALL, TAG_RETURN) if "call_entry" in self.layouts else ())
         s1_is = {tag: s1_valid & (entry.tag == tag) for tag in tags}
         calls = Calls(m, self.layouts, entry.payload, s1_is.get(TAG_CALL),
-                      s1_is.get(TAG_RETURN), pc)
+                      s1_is.get(TAG_RETURN), pc, g.lockstep)
+        # what stage 1 reads: nothing of a silent call's block
+        reads_header = calls.reads(s1_is[TAG_NEURON])
+        reads_chunk = calls.reads(s1_is[TAG_CHUNK])
 
         # Stage 2: a CHUNK entry waiting for its spike mask, or a neuron with no chunks.
         s2_chunk = Signal()
@@ -301,7 +340,7 @@ class FiberFetch(wiring.Component):
         # enable; stopping a cycle early costs nothing, as the inner join has a full FIFO
         # to work on.
         stall_back = held_valid & ~pushed_moves
-        stall = stall_back | (s1_is[TAG_NEURON] & ~header_fifo.w_rdy)
+        stall = walk_stall(m, self, g, stall_back | (reads_header & ~header_fifo.w_rdy))
         m.d.comb += [
             match_fifo.w_data.eq(pushed),
             match_fifo.w_en.eq(pushed_valid),
@@ -349,15 +388,15 @@ class FiberFetch(wiring.Component):
                                                    self.state_region))),
             self.masks.en.eq(~stall),
             header_fifo.w_data.eq(header),
-            header_fifo.w_en.eq(s1_is[TAG_NEURON] & ~stall),
+            header_fifo.w_en.eq(reads_header & ~stall),
         ]
         with m.If(~stall):
             m.d.sync += [
                 s0_valid.eq(issue),
                 s1_valid.eq(s0_valid & ~stop),
                 entry.eq(self.program.data),
-                s2_chunk.eq(s1_is[TAG_CHUNK]),
-                s2_empty_neuron.eq(s1_is[TAG_NEURON] & s1_neuron.empty),
+                s2_chunk.eq(reads_chunk),
+                s2_empty_neuron.eq(reads_header & s1_neuron.empty),
                 s2_wmask.eq(calls.weight_mask(m, s1_chunk)), s2_index.eq(fiber_chunk),
                 s2_wbase.eq(s1_chunk.wbase), s2_last.eq(s1_chunk.last),
             ]

@@ -52,6 +52,8 @@ class Geometry:
     current_buffers: int = 0    # kept-current buffers (membrane shortcuts kept); 0: none
     current_depth: int = 1      # neurons per kept-current buffer (a power of two)
     operands: bool = False      # whether a layer multiplies by kept currents (Q (K^T V))
+    lockstep: bool = False      # whether layers run in step (mapping "tiles"): the fetch
+                                # units then hold together and know silent calls
 
     def __post_init__(self):
         if self.lanes is None:
@@ -124,6 +126,7 @@ class Geometry:
                    write_lanes=c.write_lanes, current_buffers=program.current_buffers,
                    current_depth=program.current_depth,
                    operands="operands" in program.layouts["layer"].offsets,
+                   lockstep="lockstep" in program.layouts["layer"].offsets,
                    leak_bits=max((mode.leak_bits for mode in program.modes), default=0))
 
     # --- derived widths ---------------------------------------------------------------

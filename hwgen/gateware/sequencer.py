@@ -26,7 +26,8 @@ class LayerSequencer(wiring.Component):
     idle and the write bus empty; outputs the current ``layer``, time ``chunk`` and
     ``layer_pass`` (chunk x layers + layer), the layer's descriptor (``mode``,
     ``last_layer``, and with kept membrane shortcuts ``current_write`` / ``current_read``,
-    with products by kept currents ``operands``), the spike-buffer regions it reads
+    with products by kept currents ``operands``, with layers run in step ``lockstep``),
+    the spike-buffer regions it reads
     (``in_region``) and writes (``out_region``), ``first_chunk``, ``rewind`` / ``go``
     pulses for the TPPEs, ``busy``, ``done``, ``cycles`` (start to done) and ``steps`` (the
     steps the last inference ran). ``begin`` pulses when an inference begins. With
@@ -115,6 +116,9 @@ class LayerSequencer(wiring.Component):
             # the layer's pairs multiply by the kept currents of buffer current_read
             # (Q (K^T V)), with any such layer (descriptor field)
             "operands": Out(1),
+            # the layer runs in step: the TPPEs' program walks stop together (mapping
+            # "tiles"), with any such layer (descriptor field)
+            "lockstep": Out(1),
             "rewind": Out(1),
             "go": Out(1),
             "busy": Out(1),
@@ -242,6 +246,8 @@ class LayerSequencer(wiring.Component):
                                  self.current_read.eq(descriptor.current_read)]
                 if "operands" in self.layout.offsets:
                     m.d.sync += self.operands.eq(descriptor.operands)
+                if "lockstep" in self.layout.offsets:
+                    m.d.sync += self.lockstep.eq(descriptor.lockstep)
                 m.d.comb += self.go.eq(1)
                 m.next = "RUN"
             with m.State("RUN"):

@@ -78,8 +78,10 @@ class Accelerator(wiring.Component):
                     fifo_depth=config.fifo_depth, join=config.join,
                     fetch_width=config.fetch_width)
 
-    def add_tppe(self, m, p):
-        """TPPE ``p`` and its ROMs in ``m``; its interface."""
+    def add_tppe(self, m, p, shared=None):
+        """TPPE ``p`` and its ROMs in ``m``; its interface. ``shared``: the shared program
+        memory's read port (layers run in step), which its program reads above its own
+        memory's entries; None: none."""
         if self.tppe_module is None:
             tppe = m.submodules[f"tppe{p}"] = self.new_tppe()
         else:
@@ -90,12 +92,42 @@ class Accelerator(wiring.Component):
                 ports[f"{direction}_{'__'.join(map(str, path))}"] = value
             m.submodules[f"tppe{p}"] = Instance(self.tppe_module, i_clk=ClockSignal(),
                                                 i_rst=ResetSignal(), **ports)
-        template = self.tppe if self.tppe_module is not None else tppe
-        m.submodules[f"program{p}"] = program = template.program_rom(self.program.entries[p])
+        template = self.template(tppe)
+        base = self.program.shared_base
+        m.submodules[f"program{p}"] = program = template.program_rom(
+            self.program.own_entries(p), depth=base)
         m.submodules[f"weights{p}"] = weights = template.weight_rom(self.program.weights[p])
-        wiring.connect(m, tppe.program, program.read_port())
+        if shared is None:
+            wiring.connect(m, tppe.program, program.read_port())
+        else:
+            # its own entries below the shared ones (in words); the data follows the
+            # address of the read it answers, as a block RAM's does
+            own, first = program.read_port(), base // self.program.config.fetch_width
+            above = Signal(name=f"tppe{p}_reads_shared")
+            m.d.comb += [own.addr.eq(tppe.program.addr), own.en.eq(tppe.program.en),
+                         tppe.program.data.eq(Mux(above, shared, own.data))]
+            with m.If(tppe.program.en):
+                m.d.sync += above.eq(tppe.program.addr >= first)
         wiring.connect(m, tppe.weights, weights.read_port())
         return tppe
+
+    def template(self, tppe):
+        """The TPPE whose ROM constructors build the memories (all TPPEs' are alike)."""
+        return self.tppe if self.tppe_module is not None else tppe
+
+    def add_shared_program(self, m, tppes):
+        """The shared program memory (layers run in step), read at TPPE 0's address: in
+        such a layer every TPPE's walk moves with the others' (``hold``, from any one's
+        ``stalling``), so above its own entries every TPPE reads the same address."""
+        entries = self.program.shared_entries()
+        m.submodules.shared_program = memory = self.template(tppes[0]).program_rom(
+            entries, depth=len(entries))
+        read = memory.read_port()
+        first = self.program.shared_base // self.program.config.fetch_width
+        address = tppes[0].program.addr
+        m.d.comb += [read.addr.eq(address - first),
+                     read.en.eq(tppes[0].program.en & (address >= first))]
+        return read
 
     def elaborate(self, platform):
         m = Module()
@@ -118,9 +150,15 @@ class Accelerator(wiring.Component):
         ]
         wiring.connect(m, loader.o, arbiter.requests[program.tppes])
 
-        idle = []
+        idle, tppes = [], []
+        shared = None
+        if program.shared_base is not None:
+            # its read port's data, for every TPPE; its address is TPPE 0's, below
+            shared = Signal(config.fetch_width * program.layouts["entry"].width,
+                            name="shared_program_data")
         for p in range(program.tppes):
-            tppe = self.add_tppe(m, p)
+            tppe = self.add_tppe(m, p, shared)
+            tppes.append(tppe)
             m.d.comb += [
                 tppe.region.eq(sequencer.in_region), tppe.out_region.eq(sequencer.out_region),
                 tppe.state_region.eq(sequencer.state_region),
@@ -137,6 +175,11 @@ class Accelerator(wiring.Component):
             ]
             wiring.connect(m, tppe.writes, arbiter.requests[p])
             idle.append(tppe.idle)
+        if shared is not None:
+            m.d.comb += shared.eq(self.add_shared_program(m, tppes).data)
+            # in a layer run in step, one TPPE's stall holds every program walk
+            holding = Cat(tppe.stalling for tppe in tppes).any() & sequencer.lockstep
+            m.d.comb += [tppe.hold.eq(holding) for tppe in tppes]
 
         m.d.comb += [
             # the last layer's results share the result buffer's one write port

@@ -26,7 +26,7 @@ from amaranth.lib.wiring import In, Out
 from hwgen.compiler.hardware_config import JOIN_VARIANTS
 
 from .banked_memory import BankedMemory
-from .fiber_fetch import FiberFetch
+from .fiber_fetch import FiberFetch, lockstep_ports
 from .wide_fiber_fetch import WideFiberFetch, program_groups
 from .inner_join import InnerJoin
 from .laggy_accumulator import LaggyAccumulator
@@ -55,7 +55,8 @@ class TPPE(wiring.Component):
     ``rewind`` / ``replay`` / ``go`` from the sequencer; ``bus`` the write bus into this
     TPPE's spike buffers (lane b into bank b); ``writes`` this TPPE's write requests;
     ``halted`` reached the layer's end in its program; ``idle`` halted and nothing left in
-    flight; ``program`` and ``weights`` read ports of its fiber-program
+    flight; with layers run in step (``geometry.lockstep``), ``stalling`` its program walk
+    cannot move on and ``hold`` another TPPE's cannot (:class:`~.fiber_fetch.FiberFetch`); ``program`` and ``weights`` read ports of its fiber-program
     ROM (:func:`program_rom`) and weight ROM (:func:`weight_rom`), read one cycle after
     the address, as a block RAM is.
 
@@ -136,6 +137,8 @@ class TPPE(wiring.Component):
             "writes": Out(stream.Signature(geometry.write_request)),
             "halted": Out(1),
             "idle": Out(1),
+            # layers run in step: the fetch's own stall out, every other TPPE's in
+            **lockstep_ports(geometry),
         })
 
     def _program_memory(self):
@@ -144,16 +147,18 @@ class TPPE(wiring.Component):
         K, width = self.fetch_width, self.layouts["entry"].width
         return K * width, -(-self.program_depth // K)
 
-    def program_rom(self, entries):
+    def program_rom(self, entries, depth=None):
         """The fiber-program ROM holding ``entries`` (one TPPE's program) for the
-        ``program`` port."""
-        if len(entries) > self.program_depth:
-            raise ValueError(f"TPPE: {len(entries)} program entries exceed program_depth "
-                             f"{self.program_depth}")
-        shape, depth = self._program_memory()
+        ``program`` port; ``depth`` entries deep (default: ``program_depth``; a part of the
+        address space, the top's own or shared program memory, is less)."""
+        limit = f"program_depth {self.program_depth}" if depth is None else f"{depth}"
+        depth = self.program_depth if depth is None else depth
+        if len(entries) > depth:
+            raise ValueError(f"TPPE: {len(entries)} program entries exceed {limit}")
+        shape, _ = self._program_memory()
         words = entries if self.fetch_width == 1 else program_groups(
             entries, self.fetch_width, self.layouts["entry"].width)
-        return Memory(shape=shape, depth=depth, init=words)
+        return Memory(shape=shape, depth=max(1, -(-depth // self.fetch_width)), init=words)
 
     def weight_rom(self, weights):
         """The weight ROM holding ``weights`` (one TPPE's) for the ``weights`` port."""
@@ -209,6 +214,8 @@ class TPPE(wiring.Component):
                      fetch.first_chunk.eq(self.first_chunk & self.first_sub),
                      fetch.rewind.eq(self.rewind), fetch.replay.eq(self.replay),
                      fetch.go.eq(self.go)]
+        if g.lockstep:
+            m.d.comb += [self.stalling.eq(fetch.stalling), fetch.hold.eq(self.hold)]
 
         m.submodules.lif = lif = LIFUnit(g, self.modes, self.lif_steps)
         m.d.comb += lif.mode.eq(self.mode)

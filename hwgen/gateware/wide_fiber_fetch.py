@@ -26,7 +26,7 @@ from amaranth.lib.wiring import In, Out
 from hwgen.compiler.instruction_format import (TAG_CALL, TAG_CHUNK, TAG_LAYER_END,
                                                TAG_NEURON, TAG_RETURN)
 
-from .fiber_fetch import Calls, output_fifos, program_controls
+from .fiber_fetch import Calls, lockstep_ports, output_fifos, program_controls, walk_stall
 from .geometry import struct_of
 
 
@@ -91,6 +91,7 @@ class WideFiberFetch(wiring.Component):
             "halted": Out(1),
             "matches": Out(stream.Signature(geometry.chunk_match)),
             "headers": Out(stream.Signature(geometry.neuron_header)),
+            **lockstep_ports(geometry),
         })
 
     def elaborate(self, platform):
@@ -129,7 +130,11 @@ class WideFiberFetch(wiring.Component):
         called = "call_entry" in self.layouts
         calls = Calls(m, self.layouts, entries[0].payload,
                       s1_valid & (entries[0].tag == TAG_CALL) if called else None,
-                      s1_valid & (entries[0].tag == TAG_RETURN) if called else None, pc)
+                      s1_valid & (entries[0].tag == TAG_RETURN) if called else None, pc,
+                      g.lockstep)
+        # what stage 1 reads: nothing of a silent call's block
+        reads_neuron = calls.reads(s1_is_neuron)
+        reads_chunks = [calls.reads(is_chunk) for is_chunk in s1_is_chunk]
 
         # Stage 2: the group's CHUNK entries waiting for their spike masks.
         s2_chunk = Signal(K)
@@ -209,7 +214,7 @@ class WideFiberFetch(wiring.Component):
         # stops only stage 1, while stage 2, the queue and the hold-back register drain.
         stall_back = held_valid & arrives & ~match_fifo.w_rdy
         hold3 = ~group_fifo.w_rdy
-        stall = hold3 | (s1_is_neuron & ~header_fifo.w_rdy)
+        stall = walk_stall(m, self, g, hold3 | (reads_neuron & ~header_fifo.w_rdy))
         m.d.comb += [
             match_fifo.w_data.eq(held),
             match_fifo.w_en.eq(push_held & match_fifo.w_rdy & ~stall_back),
@@ -267,15 +272,15 @@ class WideFiberFetch(wiring.Component):
             self.program.addr.eq(pc),
             self.program.en.eq(issue),
             header_fifo.w_data.eq(header),
-            header_fifo.w_en.eq(s1_is_neuron & ~stall),
+            header_fifo.w_en.eq(reads_neuron & ~stall),
         ]
         with m.If(~stall):
             m.d.sync += [
                 s0_valid.eq(issue),
                 s1_valid.eq(s0_valid & ~stop),
                 group.eq(self.program.data),
-                s2_chunk.eq(Cat(*s1_is_chunk)),
-                s2_empty_neuron.eq(s1_is_neuron & s1_neuron.empty),
+                s2_chunk.eq(Cat(*reads_chunks)),
+                s2_empty_neuron.eq(reads_neuron & s1_neuron.empty),
                 s2_last.eq(Cat(*(c.last for c in s1_chunks))),
             ]
             for j in range(K):

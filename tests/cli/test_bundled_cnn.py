@@ -127,6 +127,22 @@ def test_compile_takes_the_bundled_cnn_and_names_its_unrolled_convolutions(tmp_p
                      result.output)
 
 
+def test_compile_with_tiles_says_which_layers_run_in_step(tmp_path):
+    result = invoke("compile", "@digits_cnn", "-o", tmp_path / "out", "--set",
+                    "mapping=tiles")
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert re.search(r"tiles in step \(mapping = tiles\): lif2 run from one block in the "
+                     r"shared program memory \(\d+ entries, stored once for 2 TPPEs\)",
+                     output)
+    assert ("tiled, not in step (each TPPE stores its own program): lif1 (it reads the "
+            "network's input, streamed in C order)") in output
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    names = [memory["name"] for memory in manifest["resources"]["memories"]]
+    assert "shared_program" in names and (tmp_path / "out" / "memories" /
+                                          "shared_program.hex").is_file()
+
+
 def test_quickstart_runs_the_bundled_cnn_bit_exact_and_keeps_the_mlp_as_default(tmp_path):
     result = invoke("quickstart", "--model", "@digits_cnn", "-o", tmp_path / "qs",
                     "--samples", "24")

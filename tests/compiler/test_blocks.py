@@ -200,12 +200,13 @@ class _Found(Exception):
     pass
 
 
-@pytest.mark.parametrize("masked", [False, True])
-def test_the_model_generator_draws_designs_with_calls(masked):
+@pytest.mark.parametrize("kind", ["calls", "masked", "in_step"])
+def test_the_model_generator_draws_designs_with_calls(kind):
     """The soak and the generated co-simulation (tests/sim/test_cosim_generated.py) reach
     address generation: the generator draws convolutional designs that compile to calls,
-    and to calls with forced-zero masks (``masked``) (drawn until one does, up to 3,000
-    draws, so that the test does not hang on one sequence of draws)."""
+    to calls with forced-zero masks (``masked``) and to layers run in step from a shared
+    block (``in_step``, mapping=tiles) (drawn until one does, up to 3,000 draws, so that
+    the test does not hang on one sequence of draws)."""
     from hypothesis import HealthCheck, Phase
     from model_strategies import cases
 
@@ -213,11 +214,16 @@ def test_the_model_generator_draws_designs_with_calls(masked):
               suppress_health_check=list(HealthCheck))
     @given(cases(flaw_weight=0.0))
     def draw(case):
-        if case.convs and "call_groups=1" in case.overrides:
+        if kind == "in_step" and case.convs and "mapping=tiles" in case.overrides:
+            model = case.model()
+            if any(plan.in_step for plan in compile_program(model,
+                                                            case.config(model)).layers):
+                raise _Found
+        elif kind != "in_step" and case.convs and "call_groups=1" in case.overrides:
             model = case.model()
             program = compile_program(model, case.config(model))
             if program.calls()[0] > 0 and (
-                    not masked or "rows" in program.layouts["call_entry"].offsets):
+                    kind == "calls" or "rows" in program.layouts["call_entry"].offsets):
                 raise _Found
 
     with pytest.raises(_Found):

@@ -88,12 +88,24 @@ class Harness(wiring.Component):
         return m
 
 
-def run(program, p, layer, fiber, fifo_depth, seed, ready_probability, deadline=2e-3):
+def run(program, p, layer, fiber, fifo_depth, seed, ready_probability, deadline=2e-3,
+        hold_probability=None):
+    """Run TPPE p's fetch through layers 0..``layer``; with ``hold_probability``, ``hold``
+    (another TPPE of a layer run in step stalls) is high at random, and the walk must not
+    read the program while it is."""
     harness = Harness(program, p, fiber, fifo_depth)
     dut = harness.fetch
     rng = random.Random(seed)
     want, want_headers = expected_stream(program, p, layer, fiber)
     got, headers = [], []
+    held = []
+
+    async def hold(ctx):
+        while len(got) < len(want) or len(headers) < len(want_headers):
+            on = rng.random() < hold_probability
+            ctx.set(dut.hold, on)
+            _, _, read = await ctx.tick().sample(dut.program.en)
+            held.append((on, read))
 
     async def control(ctx):
         ctx.set(dut.rewind, 1)
@@ -129,7 +141,10 @@ def run(program, p, layer, fiber, fifo_depth, seed, ready_probability, deadline=
                 headers.append({"theta": payload.theta, "bias": payload.bias,
                                 "slot": payload.slot, "chunk_last": payload.chunk_last})
 
-    amaranth_streams.run(harness, control, matches, header_sink, deadline=deadline)
+    processes = [control, matches, header_sink] + ([hold] if hold_probability else [])
+    amaranth_streams.run(harness, *processes, deadline=deadline)
+    assert not any(on and read for on, read in held), "the walk read while held"
+    assert not hold_probability or sum(on for on, _ in held) > 10
     return got, want, headers, want_headers
 
 
@@ -223,6 +238,26 @@ def test_calls_read_their_blocks_with_moved_chunks_and_slots(fetch_width, layer,
                                                deadline=3e-2)
         assert headers == want_headers
         assert got == want
+
+
+@pytest.mark.parametrize("fetch_width", FETCH_WIDTHS)
+def test_a_layer_run_in_step_holds_and_skips_silent_calls(fetch_width):
+    """mapping=tiles (compiler/scheduler/lockstep.py): conv2 runs in step, every TPPE
+    calling the shared block once per tile of 3 positions; 16 positions leave TPPEs 1 and
+    2 a silent call, whose block is walked but reads nothing. ``hold`` (another TPPE
+    stalls), at random, stops the walk without losing or repeating anything."""
+    model, _ = cnn(6, channels=3, side=4)
+    program = compile_program(model, hardware_config.load(
+        None, ["tppes=3", "chunk=16", f"fetch_width={fetch_width}", "mapping=tiles"]))
+    assert program.layers[1].in_step and Geometry.of(program).lockstep
+    masks = 1 << Geometry.of(program).mask_addr_bits
+    words = np.random.default_rng(fetch_width).integers(0, 16, masks * 16) * (
+        np.random.default_rng(7).random(masks * 16) < 0.3)
+    fiber = SpikeFiber.encode(list(words), 16)
+    for p in range(3):
+        got, want, headers, want_headers = run(program, p, 2, fiber, 2, p, 0.5,
+                                               deadline=3e-2, hold_probability=0.3)
+        assert headers == want_headers and got == want
 
 
 @pytest.mark.parametrize("fetch_width, fifo_depth, message", [

@@ -11,6 +11,8 @@ compiler/passes/unroll.py), against the frameworks' own arithmetic.
   convolution and pooling.
 - A CNN whose pixels are called blocks of the fiber program (address generation), at
   fetch widths 1 and 4, in time chunks, with two write lanes.
+- A CNN whose second convolution runs in step from one block all TPPEs share
+  (mapping=tiles), with silent calls.
 """
 
 import nir
@@ -169,5 +171,23 @@ def test_a_cnn_whose_pixels_are_called_blocks_runs_bit_exact(settings, tmp_path)
     assert program.calls()[0] >= 10
     assert ("rows" in program.layouts["call_entry"].offsets) == (
         "border_calls=0" not in settings)
+    result = cosimulate_model(model, x, settings, tmp_path)
+    assert all(result.verdict.rtl_spikes[name].any() for name in ("lif1", "lif2"))
+
+
+@pytest.mark.parametrize("settings", [
+    ["tppes=3", "mapping=tiles"],
+    ["tppes=4", "mapping=tiles", "fetch_width=4", "write_lanes=2", "time_chunk=2"],
+])
+def test_a_layer_run_in_step_from_a_shared_block_runs_bit_exact(settings, tmp_path):
+    """mapping=tiles (compiler/scheduler/lockstep.py): conv2 runs in step, every TPPE
+    reading the one block from the shared program memory at TPPE 0's address and a stall
+    of any TPPE holding all; 25 positions are not whole tiles of 3 or 4, so some TPPEs
+    walk silent calls. Any TPPE out of step would read another's entries."""
+    model, _ = cnn(7, channels=3, side=5)
+    x = (np.random.default_rng(7).random((6, 4, 3, 5, 5)) < 0.4).astype(np.uint8)
+    program = compile_program(model, hardware_config.load(None, settings))
+    assert [plan.in_step for plan in program.layers] == [False, True, False]
+    assert program.shared_base is not None
     result = cosimulate_model(model, x, settings, tmp_path)
     assert all(result.verdict.rtl_spikes[name].any() for name in ("lif1", "lif2"))

@@ -729,9 +729,10 @@ def cases(draw, *, max_layers=4, max_size=70, flaw_weight=0.1, max_tppes=MAX_TPP
     if not typical and draw(st.sampled_from(["default", "default", 0])) == 0 \
             and flaw != "border_calls_not_a_flag":
         overrides.append("border_calls=0")
-    # how layers of positions are cut over the TPPEs (whole positions: one block each)
-    mapping = draw(st.sampled_from(["positions", "default"] if typical else
-                                   ["default", "default", "neurons", "positions"]))
+    # how layers of positions are cut over the TPPEs (whole positions: one block each;
+    # tiles: a layer whose positions all call one block runs in step from it)
+    mapping = draw(st.sampled_from(["positions", "default", "tiles"] if typical else
+                                   ["default", "default", "neurons", "positions", "tiles"]))
     if mapping != "default" and flaw != "mapping_unknown":
         overrides.append(f"mapping={mapping}")
     return Case(T, inputs, encoding, encoder, drawn, readout,
