@@ -56,7 +56,10 @@ pixels then share one block of the fiber program per TPPE (address generation,
 docs/architecture.md), so the stored program is about one pixel's entries per TPPE plus a
 call per pixel, and the layers too large to store before run (``--max-walked`` bounds the
 entries the compiler writes before it shares them: the compile time). The columns
-``stored`` and ``walked`` give the busiest TPPE's stored and walked entries of the layer;
+``stored`` and ``walked`` give the busiest TPPE's stored and walked entries of the layer
+(stored: in its own program memory; with ``--set mapping=tiles`` the layer runs in step
+and its block is stored once, in the shared program memory, and counted in the stored
+total printed after the goal);
 ``fetch``, the busiest TPPE's fetch cycles: the groups of ``fetch_width`` entries it reads
 (each neuron starts a group) and its calls' cycles.
 """
@@ -292,7 +295,9 @@ def layer_entries(program, index):
     """Per TPPE, the entries its fetch walks in layer ``index`` (blocks expanded), the
     groups of ``fetch_width`` entries it reads for them (a neuron's entries start a group,
     so a neuron of e entries takes ceil(e / K) groups), the program words that layer stores
-    (its part of the program and the blocks it calls, PADs included) and its calls."""
+    in the TPPE's own memory (its part of the program and the blocks it calls, PADs
+    included; of a layer run in step, mapping=tiles, its calls: the block is in the shared
+    memory) and its calls."""
     K, layers = program.config.fetch_width, len(program.layers)
     walked, groups, stored, calls = [], [], [], []
     for words in program.entries:
@@ -305,6 +310,8 @@ def layer_entries(program, index):
         walked.append(len(kinds))
         groups.append(sum(neuron_groups(kinds, K)))
         own = stored_layers(program.layouts, words, layers, K)[index]
+        if program.layers[index].in_step:
+            own = own[:[entry["tag"] for entry in own].index(TAG_LAYER_END) + 1]
         stored.append(len(own))
         calls.append(sum(entry["tag"] == TAG_CALL for entry in own))
     return walked, groups, stored, calls
@@ -342,8 +349,12 @@ def run_layer(spec, config, samples, seed, max_entries, producer=False,
     except (FitError, UnsupportedError) as error:
         row["refused"] = str(error)
         return row
-    stored = sum(map(len, program.entries))
-    row["stored_total"] = stored            # what --max-entries limits
+    # what --max-entries limits: every TPPE's own program memory and the shared one
+    stored = (sum(len(program.own_entries(p)) for p in range(program.tppes))
+              + len(program.shared_entries()))
+    row["stored_total"] = stored
+    row["shared_entries"] = len(program.shared_entries())
+    row["in_step"] = any(plan.in_step for plan in program.layers)
     if stored > max_entries:
         row["refused"] = (f"its program stores {stored:,} entries, more than --max-entries "
                           f"{max_entries:,} (the Verilog holds them all; too slow to "
@@ -443,7 +454,10 @@ def main(argv=None):
               f"{row['write_bound']:6.0f} "
               f"{row['cycles']:7.0f} {row['loas']:7.0f} {row['sparten_s']:9.0f} "
               f"{row['cycles'] / row['ideal']:7.2f} {row['cycles'] / row['loas']:6.2f} "
-              f"{row['sparten_s'] / row['cycles']:6.2f}  {row['goal']} ({row['seconds']:.0f} s)",
+              f"{row['sparten_s'] / row['cycles']:6.2f}  {row['goal']} ({row['seconds']:.0f} s; "
+              f"{row['stored_total']:,} stored in all"
+              + (f", {row['shared_entries']:,} of them shared, in step" if row["in_step"]
+                 else "") + ")",
               flush=True)
     if args.json:
         args.json.write_text(json.dumps({"config": config.to_json(), "timesteps": T,

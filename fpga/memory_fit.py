@@ -85,6 +85,10 @@ def check_memory_fit(program, target):
     if fit.certain_misfit:
         hint = ("fewer TPPEs (each holds a copy of the spike buffers) or "
                 if program.config.tppes > 1 else "")
+        if program.config.tppes > 1 and program.config.mapping != "tiles" \
+                and program.calls()[0]:
+            # output positions that repeat a block: in step, one copy for all TPPEs
+            hint = f"--set mapping=tiles (a layer's program once for all TPPEs), {hint}"
         raise FitError(f"model {program.model_name!r} does not fit {target.device.part} "
                        f"({target.name}): {fit.describe()}; use {hint}a larger device")
     return fit

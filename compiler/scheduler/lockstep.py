@@ -23,6 +23,8 @@ step"). A tile then takes about its busiest TPPE's time.
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from .assign import Assignment
 from .blocks import relative_run
 from .windows import RunChunks, masked_match, window_fields
@@ -37,6 +39,18 @@ def tile_assignment(costs, tppes, positions):
         neurons[n % positions % tppes].append(n)
     return Assignment(tuple(tuple(ns) for ns in neurons),
                       tuple(float(sum(costs[n] for n in ns)) for ns in neurons))
+
+
+def in_step_cycles(costs, tppes, positions):
+    """Estimated cycles of every TPPE in a layer run in step: the TPPEs move together, so
+    a tile costs its costliest position (``costs``: per neuron, as for
+    :func:`tile_assignment`), and every TPPE the sum over the tiles."""
+    costs = np.asarray(costs, dtype=float)
+    per_position = np.bincount(np.arange(len(costs)) % positions, weights=costs,
+                               minlength=positions)
+    total = float(sum(per_position[start:start + tppes].max()
+                      for start in range(0, positions, tppes)))
+    return (total,) * tppes
 
 
 def position_slots(outputs, positions, chunk):

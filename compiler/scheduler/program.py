@@ -17,7 +17,7 @@ from ..program import LayerPlan, LIFMode, Program
 from .assign import Assignment, neuron_costs, schedule_layer, schedule_runs, window_costs
 from .blocks import SharedCalls, share_blocks
 from .fibers import WeightFiber, WeightMemory
-from .lockstep import position_slots, shared_block, tile_assignment
+from .lockstep import in_step_cycles, position_slots, shared_block, tile_assignment
 from .widths import check_capacity, resolve_depths, resolve_widths
 from .windows import InputMap
 
@@ -464,6 +464,8 @@ def compile_program(model, config, calibration_spikes=None):
                 shared_blocks.append(shared)
                 for p in range(P):
                     per_tppe[p][-1] = SharedCalls(len(shared_blocks) - 1, shared.calls[p])
+                assignment = Assignment(assignment.neurons, in_step_cycles(
+                    costs, P, _positions(shapes[layer.name])))
         elif tiled:
             not_in_step = ("it reads the network's input, streamed in C order"
                            if source == chain.input.name and plain_input

@@ -154,10 +154,10 @@ def resolve_depths(config, model, plans, per_tppe, weights):
             values[name] = need
         elif value < need:
             hint = "; raise it" if name == "spike_depth" else "; raise it or use more TPPEs"
-            if name == "program_depth" and config.mapping != "positions" and any(
+            if name == "program_depth" and config.mapping not in ("positions", "tiles") and any(
                     len(getattr(kind, "shape", ())) > 1 for kind in model.infer().values()):
                 # whole positions per TPPE share one block (blocks.py): the least memory
-                hint = "; raise it, use more TPPEs or set mapping=positions"
+                hint = "; raise it, use more TPPEs or set mapping=positions or tiles"
             raise FitError(f"model {model.name!r} does not fit: config {name} = {value}, "
                            f"but {why}{hint}")
     config = replace(config, **values)

@@ -12,7 +12,8 @@ from hwgen.compiler.instruction_format import (TAG_CALL, TAG_LAYER_END, TAG_NEUR
                                                TAG_PAD, silent_call, stored_layers, walk)
 from hwgen.compiler.ir import reference
 from hwgen.compiler.ir.spike_words import spikes_to_words
-from hwgen.compiler.scheduler.lockstep import position_slots, tile_assignment
+from hwgen.compiler.scheduler.lockstep import (in_step_cycles, position_slots,
+                                               tile_assignment)
 from hwgen.compiler.scheduler.program import compile_program
 from conv_models import cnn
 import program_model
@@ -32,6 +33,15 @@ def test_tppe_p_computes_position_p_of_every_tile():
         (2, 9, 16, 5, 12, 19))
     assert assignment.estimated_cycles == tuple(float(sum(costs[list(ns)]))
                                                 for ns in assignment.neurons)
+
+
+def test_a_layer_in_step_is_estimated_at_its_tiles_costliest_positions():
+    costs = np.array([1, 5, 2, 2, 9, 1, 3] * 2, dtype=float)   # 2 channels x 7 positions
+    # positions cost 2, 10, 4, 4, 18, 2, 6; tiles of 3: max 10, 18, 6
+    assert in_step_cycles(costs, 3, 7) == (34.0, 34.0, 34.0)
+    model, _ = cnn(1, channels=3, side=5)
+    plan = tiles(model, 2).layers[1]
+    assert plan.in_step and len(set(plan.estimated_cycles)) == 1
 
 
 def test_each_position_takes_whole_chunks_in_row_major_order():

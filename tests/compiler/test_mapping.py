@@ -87,7 +87,7 @@ def test_a_program_too_deep_for_a_cnn_suggests_whole_positions():
     from hwgen.errors import FitError
     with pytest.raises(FitError, match=r"config program_depth = 300, but TPPE 0 needs \d+ "
                                        r"fiber-program entries; raise it, use more TPPEs or "
-                                       r"set mapping=positions$"):
+                                       r"set mapping=positions or tiles$"):
         compile_program(digits_cnn_model(), hardware_config.load(None, ["program_depth=300"]))
     # an MLP has no positions to map whole
     with pytest.raises(FitError, match=r"entries; raise it or use more TPPEs$"):

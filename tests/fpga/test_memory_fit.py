@@ -44,7 +44,8 @@ def test_the_bundled_cnn_fits_the_ulx3s_and_the_icebreaker_on_one_tppe():
     with pytest.raises(FitError, match=re.escape(
             "model 'digits_transformer' does not fit iCE40UP5K (icebreaker): ")) as error:
         check_memory_fit(transformer, get_target("icebreaker"))
-    assert "use fewer TPPEs" in str(error.value)
+    assert "use --set mapping=tiles (a layer's program once for all TPPEs), fewer TPPEs" \
+        in str(error.value)
     assert not check_memory_fit(transformer, get_target("ulx3s-85f")).certain_misfit
     mlp = compile_program(bundled.digits_model(), hardware_config.load(None, ["tppes=2"]))
     assert not check_memory_fit(mlp, get_target("icebreaker")).certain_misfit
