@@ -2,8 +2,9 @@
 together from one copy of it.
 
 With ``mapping = "tiles"`` (:mod:`hwgen.compiler.hardware_config`) a layer of output
-positions (pixels, tokens) is cut into tiles of P consecutive positions in row-major order,
-and TPPE p computes position p of every tile, all its channels (:func:`tile_assignment`).
+positions (pixels, tokens) is cut into tiles of P positions, the costliest P first
+(:func:`tile_order`), and TPPE p computes position p of every tile, all its channels
+(:func:`tile_assignment`).
 Its outputs are laid out position by position in row-major order, each position's channels
 in whole chunks of the next layer's fiber (:func:`position_slots`). A convolution reading
 an input laid out so finds, at every output position, the same chunks of its window moved
@@ -30,13 +31,24 @@ from .blocks import relative_run
 from .windows import RunChunks, masked_match, window_fields
 
 
+def tile_order(costs, positions):
+    """The output positions in the order tiles take them: the costliest first (``costs``:
+    per neuron, neuron n at position n mod ``positions``; ties by position). A layer run
+    in step pays each tile's costliest position, and cutting a sorted list into tiles of
+    P makes that sum the least any cut into tiles of P does."""
+    per_position = np.bincount(np.arange(len(costs)) % positions,
+                               weights=np.asarray(costs, dtype=float), minlength=positions)
+    return sorted(range(positions), key=lambda q: (-per_position[q], q))
+
+
 def tile_assignment(costs, tppes, positions):
-    """TPPE p computes output position p of every tile of ``tppes`` positions, all its
-    channels, position-major (a position's channels one after another); ``costs``: per
-    neuron, neuron n at position n mod ``positions``."""
+    """TPPE p computes position p of every tile of ``tppes`` positions (tiles in
+    :func:`tile_order`), all its channels, position-major (a position's channels one after
+    another); ``costs``: per neuron, neuron n at position n mod ``positions``."""
+    order = tile_order(costs, positions)
     neurons = [[] for _ in range(tppes)]
-    for n in sorted(range(len(costs)), key=lambda n: (n % positions, n)):
-        neurons[n % positions % tppes].append(n)
+    for i, q in enumerate(order):
+        neurons[i % tppes] += [c * positions + q for c in range(len(costs) // positions)]
     return Assignment(tuple(tuple(ns) for ns in neurons),
                       tuple(float(sum(costs[n] for n in ns)) for ns in neurons))
 
@@ -45,11 +57,10 @@ def in_step_cycles(costs, tppes, positions):
     """Estimated cycles of every TPPE in a layer run in step: the TPPEs move together, so
     a tile costs its costliest position (``costs``: per neuron, as for
     :func:`tile_assignment`), and every TPPE the sum over the tiles."""
-    costs = np.asarray(costs, dtype=float)
-    per_position = np.bincount(np.arange(len(costs)) % positions, weights=costs,
-                               minlength=positions)
-    total = float(sum(per_position[start:start + tppes].max()
-                      for start in range(0, positions, tppes)))
+    per_position = np.bincount(np.arange(len(costs)) % positions,
+                               weights=np.asarray(costs, dtype=float), minlength=positions)
+    order = tile_order(costs, positions)
+    total = float(sum(per_position[order[start]] for start in range(0, positions, tppes)))
     return (total,) * tppes
 
 
@@ -87,18 +98,19 @@ def _headers(entries):
             for kind, fields in entries if kind == "neuron"]
 
 
-def shared_block(runs, input_map):
+def shared_block(runs, input_map, positions):
     """The :class:`SharedLayer` of a layer whose TPPEs have ``runs`` (per TPPE, one run
     per tile it has a position in, :func:`tile_assignment`), or (None, why) when some
     position's run is not the block's, moved (the layer is then stored per TPPE as any).
     ``input_map``: the layer's :class:`~.windows.InputMap` (None: its input has no
-    map)."""
+    map); ``positions``: per TPPE, the output position of each of its runs (for the
+    messages)."""
     if input_map is None:
         return None, "its input has no map"
     every = [(p, k, run) for p, tppe in enumerate(runs) for k, run in enumerate(tppe)]
 
     def position(i):
-        return every[i][1] * len(runs) + every[i][0]
+        return positions[every[i][0]][every[i][1]]
 
     if not every:
         return None, "it has no positions"
@@ -114,13 +126,13 @@ def shared_block(runs, input_map):
     whole = {"rows": (1 << rows) - 1, "cols": (1 << cols) - 1}
     tiles = max(len(tppe) for tppe in runs)
     calls = [[{"chunk": 0, "slot": 0, "rows": 0, "cols": 0}] * tiles for _ in runs]
-    for (p, k, run), (run_key, entries, chunk_base, slot_base), size in zip(every, rel,
-                                                                           sizes):
+    for i, ((p, k, run), (run_key, entries, chunk_base, slot_base), size) in enumerate(
+            zip(every, rel, sizes)):
         if run_key == key:
             calls[p][k] = {"chunk": chunk_base, "slot": slot_base, **whole}
             continue
         if _headers(entries) != _headers(block):
-            return None, (f"position {k * len(runs) + p} has other neurons than position "
+            return None, (f"position {position(i)} has other neurons than position "
                           f"{position(s)}")
         if not size:
             # every window position outside the map: the neurons from their biases only
@@ -129,11 +141,11 @@ def shared_block(runs, input_map):
         match = masked_match(source, RunChunks.of(run, input_map), input_map)
         if match is None:
             # (a map without an interior position has no window holding the others')
-            return None, (f"position {k * len(runs) + p}'s window is not position "
+            return None, (f"position {position(i)}'s window is not position "
                           f"{position(s)}'s (the largest) moved")
         offset, in_rows, in_cols = match
         if not in_rows:
-            return None, f"position {k * len(runs) + p}'s window has no row in the map"
+            return None, f"position {position(i)}'s window has no row in the map"
         calls[p][k] = {"chunk": base + offset, "slot": slot_base, "rows": in_rows,
                        "cols": in_cols}
     block = window_fields(block, source) if len(source) else block

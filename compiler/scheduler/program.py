@@ -458,14 +458,16 @@ def compile_program(model, config, calibration_spikes=None):
             per_tppe[p].append(runs)
         not_in_step = None
         if in_step:
-            shared, not_in_step = _in_step([tppe[-1] for tppe in per_tppe], input_map,
-                                           layer_weights, weights, shared_weights)
+            shared, not_in_step = _in_step(
+                [tppe[-1] for tppe in per_tppe], input_map, layer_weights, weights,
+                shared_weights, [list(dict.fromkeys(n % positions for n in neurons))
+                                 for neurons in assignment.neurons])
             if shared is not None:
                 shared_blocks.append(shared)
                 for p in range(P):
                     per_tppe[p][-1] = SharedCalls(len(shared_blocks) - 1, shared.calls[p])
-                assignment = Assignment(assignment.neurons, in_step_cycles(
-                    costs, P, _positions(shapes[layer.name])))
+                assignment = Assignment(assignment.neurons,
+                                        in_step_cycles(costs, P, positions))
         elif tiled:
             not_in_step = ("it reads the network's input, streamed in C order"
                            if source == chain.input.name and plain_input
@@ -510,12 +512,13 @@ def compile_program(model, config, calibration_spikes=None):
                    time_chunk_estimates, shared_base)
 
 
-def _in_step(runs, input_map, layer_weights, weights, shared_weights):
+def _in_step(runs, input_map, layer_weights, weights, shared_weights, positions):
     """Decide whether a tiled layer runs in step (:func:`~.lockstep.shared_block` on its
     TPPEs' ``runs``, whose weight bases are in ``layer_weights``): if it does, its block
     with its weights placed in ``shared_weights``, and None; if not, None and why, each
-    TPPE's runs' weights placed in its own memory (``weights``) as any layer's."""
-    shared, why = shared_block(runs, input_map)
+    TPPE's runs' weights placed in its own memory (``weights``) as any layer's.
+    ``positions``: per TPPE, the output position of each of its runs."""
+    shared, why = shared_block(runs, input_map, positions)
 
     def placed(entries, memory):
         for kind, fields in entries:

@@ -13,7 +13,7 @@ from hwgen.compiler.instruction_format import (TAG_CALL, TAG_LAYER_END, TAG_NEUR
 from hwgen.compiler.ir import reference
 from hwgen.compiler.ir.spike_words import spikes_to_words
 from hwgen.compiler.scheduler.lockstep import (in_step_cycles, position_slots,
-                                               tile_assignment)
+                                               tile_assignment, tile_order)
 from hwgen.compiler.scheduler.program import compile_program
 from conv_models import cnn
 import program_model
@@ -24,21 +24,26 @@ def tiles(model, tppes, *more):
         None, [f"tppes={tppes}", "mapping=tiles", *more]))
 
 
-def test_tppe_p_computes_position_p_of_every_tile():
-    costs = np.arange(3 * 7, dtype=float)          # 3 channels x 7 positions
+def test_tppe_p_computes_position_p_of_every_tile_the_costliest_first():
+    # 3 channels x 7 positions; positions cost 3, 30, 3, 12, 3, 21, 3 (ties by position)
+    costs = np.tile([1, 10, 1, 4, 1, 7, 1], 3).astype(float)
+    assert tile_order(costs, 7) == [1, 5, 3, 0, 2, 4, 6]
     assignment = tile_assignment(costs, 3, 7)
     assert assignment.neurons == (
-        (0, 7, 14, 3, 10, 17, 6, 13, 20),          # positions 0, 3, 6, channels in turn
-        (1, 8, 15, 4, 11, 18),
-        (2, 9, 16, 5, 12, 19))
+        (1, 8, 15, 0, 7, 14, 6, 13, 20),           # positions 1, 0, 6, channels in turn
+        (5, 12, 19, 2, 9, 16),                      # 5, 2
+        (3, 10, 17, 4, 11, 18))                     # 3, 4
     assert assignment.estimated_cycles == tuple(float(sum(costs[list(ns)]))
                                                 for ns in assignment.neurons)
+    # in step, a tile costs its costliest position: 30 + 3 + 3
+    assert in_step_cycles(costs, 3, 7) == (36.0,) * 3
 
 
 def test_a_layer_in_step_is_estimated_at_its_tiles_costliest_positions():
     costs = np.array([1, 5, 2, 2, 9, 1, 3] * 2, dtype=float)   # 2 channels x 7 positions
-    # positions cost 2, 10, 4, 4, 18, 2, 6; tiles of 3: max 10, 18, 6
-    assert in_step_cycles(costs, 3, 7) == (34.0, 34.0, 34.0)
+    # positions cost 2, 10, 4, 4, 18, 2, 6: tiles of 3, the costliest first, {18, 10, 6},
+    # {4, 4, 2}, {2} cost 18 + 4 + 2; in row-major tiles it would be 10 + 18 + 6
+    assert in_step_cycles(costs, 3, 7) == (24.0, 24.0, 24.0)
     model, _ = cnn(1, channels=3, side=5)
     plan = tiles(model, 2).layers[1]
     assert plan.in_step and len(set(plan.estimated_cycles)) == 1
