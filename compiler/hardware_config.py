@@ -131,8 +131,9 @@ class HardwareConfig:
     repeat nothing); 'positions' always gives whole positions, never cut inside one, so
     that all a TPPE's positions call one stored block (the least program memory, at the
     balance whole positions allow); 'tiles' gives TPPE p position p of every tile of P
-    consecutive positions (row-major), with each position's channels in whole chunks of
-    the next layer's fiber, and runs a layer whose positions all call one block in step:
+    positions (positions of like estimated cost together), with each position's channels
+    in whole chunks of the next layer's fiber, and runs a layer whose positions all call
+    one block in step:
     the block is stored once for all TPPEs, in a program memory they share, and read once
     per tile (the least memory; a tile costs its busiest TPPE's time; docs/architecture.md,
     "The per-layer mapping" and "Tiles in step")."""
