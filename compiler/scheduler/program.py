@@ -3,9 +3,14 @@
 :func:`compile_program` legalises a model into a chain of fused dense + LIF layers,
 resolves the hardware configuration against it (:mod:`.widths`), assigns every layer's
 output neurons to TPPEs (:mod:`.assign`), places their outputs in the next layer's spike
-fiber, encodes every neuron's weight fiber (:mod:`.fibers`), storing each run of weight values once per TPPE, and writes each TPPE's fiber
-program in the instruction format (:mod:`hwgen.compiler.instruction_format`).
+fiber, encodes every neuron's weight fiber (:mod:`.fibers`), storing each run of weight
+values once per TPPE, and writes each TPPE's fiber program in the instruction format
+(:mod:`hwgen.compiler.instruction_format`): repeated runs called as blocks (:mod:`.blocks`),
+and with ``mapping = "tiles"`` a layer whose positions all call one block run in step from
+a program memory the TPPEs share (:mod:`.lockstep`).
 """
+
+import dataclasses
 
 import numpy as np
 import scipy.sparse
@@ -532,8 +537,7 @@ def _in_step(runs, input_map, layer_weights, weights, shared_weights, positions)
         for p, tppe in enumerate(runs):
             tppe[:] = [list(placed(run, weights[p])) for run in tppe]
         return None, why
-    return shared.__class__(list(placed(shared.block, shared_weights)), shared.calls,
-                            shared.window), None
+    return dataclasses.replace(shared, block=list(placed(shared.block, shared_weights))), None
 
 
 def _with_shared(programs, weights, shared_blocks, shared_weights, fetch_width):
