@@ -69,13 +69,27 @@ def lockstep_ports(geometry):
     return {"stalling": Out(1), "hold": In(1)} if geometry.lockstep else {}
 
 
-def walk_stall(m, fetch, geometry, own):
+def walk_stall(m, fetch, geometry, own, ahead):
     """The program walk's stall: ``own`` (this unit's state stops it), or, in step,
-    ``hold``; ``own`` goes out as ``stalling``."""
+    ``hold``. ``ahead``, out as ``stalling``, is high whenever ``own`` may be high in the
+    next cycle (a test on registers only, :func:`may_fill`); the top registers the OR of
+    every TPPE's as ``hold``, so that in a layer run in step every walk stops in the same
+    cycles and no path runs from one TPPE's state into another's within a cycle (on the
+    iCE40 such a path, a fetch's held match into the other TPPE's header FIFO, set the
+    clock at 35 MHz)."""
     if not geometry.lockstep:
         return own
-    m.d.comb += fetch.stalling.eq(own)
+    m.d.comb += fetch.stalling.eq(ahead)
     return own | fetch.hold
+
+
+def may_fill(m, buffered_fifo, depth, push, name):
+    """Whether the ``depth``-deep :class:`~amaranth.lib.fifo.SyncFIFOBuffered` may refuse
+    a write in the next cycle: its inner memory (``depth`` - 1 entries, behind the output
+    register) is full, or one short of it and ``push`` (a write may happen this cycle)."""
+    inner = Signal(range(depth + 1), name=f"{name}_inner_level")
+    m.d.comb += inner.eq(buffered_fifo.level - buffered_fifo.r_rdy)
+    return (inner >= depth - 1) | ((inner == depth - 2) & push)
 
 
 def program_controls(m, fetch, pc, running):
@@ -340,7 +354,10 @@ class FiberFetch(wiring.Component):
         # enable; stopping a cycle early costs nothing, as the inner join has a full FIFO
         # to work on.
         stall_back = held_valid & ~pushed_moves
-        stall = walk_stall(m, self, g, stall_back | (reads_header & ~header_fifo.w_rdy))
+        stall = walk_stall(
+            m, self, g, stall_back | (reads_header & ~header_fifo.w_rdy),
+            ahead=may_fill(m, match_fifo, max(2, self.fifo_depth - 1), pushed_valid, "match")
+            | may_fill(m, header_fifo, self.fifo_depth, reads_header, "header"))
         m.d.comb += [
             match_fifo.w_data.eq(pushed),
             match_fifo.w_en.eq(pushed_valid),

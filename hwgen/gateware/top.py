@@ -177,8 +177,11 @@ class Accelerator(wiring.Component):
             idle.append(tppe.idle)
         if shared is not None:
             m.d.comb += shared.eq(self.add_shared_program(m, tppes).data)
-            # in a layer run in step, one TPPE's stall holds every program walk
-            holding = Cat(tppe.stalling for tppe in tppes).any() & sequencer.lockstep
+            # in a layer run in step, a TPPE that may stall next cycle holds every program
+            # walk then (registered: the TPPEs' state meets only in this register)
+            holding = Signal()
+            m.d.sync += holding.eq(Cat(tppe.stalling for tppe in tppes).any()
+                                   & sequencer.lockstep)
             m.d.comb += [tppe.hold.eq(holding) for tppe in tppes]
 
         m.d.comb += [

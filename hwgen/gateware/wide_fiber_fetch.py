@@ -26,7 +26,8 @@ from amaranth.lib.wiring import In, Out
 from hwgen.compiler.instruction_format import (TAG_CALL, TAG_CHUNK, TAG_LAYER_END,
                                                TAG_NEURON, TAG_RETURN)
 
-from .fiber_fetch import Calls, lockstep_ports, output_fifos, program_controls, walk_stall
+from .fiber_fetch import (Calls, lockstep_ports, may_fill, output_fifos, program_controls,
+                          walk_stall)
 from .geometry import struct_of
 
 
@@ -214,7 +215,11 @@ class WideFiberFetch(wiring.Component):
         # stops only stage 1, while stage 2, the queue and the hold-back register drain.
         stall_back = held_valid & arrives & ~match_fifo.w_rdy
         hold3 = ~group_fifo.w_rdy
-        stall = walk_stall(m, self, g, hold3 | (reads_neuron & ~header_fifo.w_rdy))
+        stall = walk_stall(
+            m, self, g, hold3 | (reads_neuron & ~header_fifo.w_rdy),
+            ahead=may_fill(m, group_fifo, self.fifo_depth + 1,
+                           (s2_chunk != 0) | s2_empty_neuron, "group")
+            | may_fill(m, header_fifo, self.fifo_depth, reads_neuron, "header"))
         m.d.comb += [
             match_fifo.w_data.eq(held),
             match_fifo.w_en.eq(push_held & match_fifo.w_rdy & ~stall_back),
