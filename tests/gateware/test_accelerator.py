@@ -107,6 +107,23 @@ def test_q_ktv_runs_in_the_amaranth_simulator(settings):
         assert membranes == trace.membranes["logits"][sample].tolist()
 
 
+@pytest.mark.parametrize("settings", [["tppes=3"], ["tppes=2", "fetch_width=4"]])
+def test_a_layer_run_in_step_runs_in_the_amaranth_simulator(settings):
+    """mapping=tiles: the second convolution runs in step from the shared program memory,
+    every TPPE's walk held by the registered OR of their ``stalling`` (16 positions on 3
+    TPPEs: silent calls)."""
+    from conv_models import cnn
+    model, spikes = cnn(8, channels=3, side=4)
+    program = compile_program(model, hardware_config.load(None, ["mapping=tiles",
+                                                                 *settings]))
+    assert program.layers[1].in_step
+    trace = reference.run(model, spikes)
+    out = run_inferences(program, spikes_to_words(spikes))
+    for sample, (words, membranes, _, _) in enumerate(out):
+        assert words == spikes_to_words(trace.spikes["out"])[sample].tolist()
+        assert membranes == trace.membranes["out"][sample].tolist()
+
+
 def test_unresolved_program_is_refused(refuses):
     program = compile_program(bundled.digits_model(), hardware_config.load())
     program.config = hardware_config.load()
