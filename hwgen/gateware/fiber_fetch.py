@@ -219,9 +219,10 @@ class FiberFetch(wiring.Component):
     until the next LAYER_END; ``halted``: stopped at a LAYER_END with nothing in flight;
     ``matches``: chunk matches to the inner join; ``headers``: neuron headers, in neuron
     order, to the LIF stage. With ``geometry.lockstep`` also ``stalling``: the program
-    walk cannot move on this cycle, by this unit's own state alone; and ``hold``: another
-    TPPE's walk cannot (in a layer run in step every walk stops when any one stops, so
-    that all read the shared program memory at one address).
+    walk may have to stop in the next cycle, by this unit's own state (:func:`walk_stall`);
+    and ``hold``: stop the walk, as some TPPE may have to (the top's register of every
+    TPPE's ``stalling``: in a layer run in step every walk stops when any one may, so that
+    all read the shared program memory at one address).
 
     Throughput: one program entry per cycle. Latency: 6 cycles from a CHUNK entry's read
     to its match entering the match FIFO (read entry, register it, read spike mask,

@@ -56,7 +56,8 @@ class TPPE(wiring.Component):
     TPPE's spike buffers (lane b into bank b); ``writes`` this TPPE's write requests;
     ``halted`` reached the layer's end in its program; ``idle`` halted and nothing left in
     flight; with layers run in step (``geometry.lockstep``), ``stalling`` its program walk
-    cannot move on and ``hold`` another TPPE's cannot (:class:`~.fiber_fetch.FiberFetch`); ``program`` and ``weights`` read ports of its fiber-program
+    may have to stop next cycle and ``hold`` stop it (:class:`~.fiber_fetch.FiberFetch`);
+    ``program`` and ``weights`` read ports of its fiber-program
     ROM (:func:`program_rom`) and weight ROM (:func:`weight_rom`), read one cycle after
     the address, as a block RAM is.
 
