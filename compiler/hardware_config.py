@@ -88,8 +88,7 @@ class HardwareConfig:
     weight_depth: object = AUTO
     """Nonzero weights stored per TPPE."""
     fifo_depth: int = 4
-    """Depth of the join-token and output FIFOs in each TPPE (one more in programs with
-    layers run in step, mapping 'tiles', whose fetch stops one entry before they fill)."""
+    """Depth of the join-token and output FIFOs in each TPPE."""
     join: str = "dual"
     """Inner-join variant: ``dual`` (both prefix popcounts fast, T accumulators gated by the
     spike word) or ``laggy`` (LoAS: fast weight-side prefix sum into one pseudo-accumulator,
