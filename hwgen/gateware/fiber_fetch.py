@@ -232,8 +232,7 @@ class FiberFetch(wiring.Component):
     FIFO stalls only the program read, while the entries already read keep draining.
     Resources: a W-bit AND, the hold-back and push registers, a match FIFO of
     ``fifo_depth`` - 1 entries (at least 2; with the push register, ``fifo_depth`` matches
-    wait) and a header FIFO of ``fifo_depth`` (each one deeper with ``geometry.lockstep``);
-    no adder (weight bases come with the
+    wait) and a header FIFO of ``fifo_depth``; no adder (weight bases come with the
     entries).
     """
 
@@ -278,13 +277,8 @@ class FiberFetch(wiring.Component):
         # The push register below holds a match too, so the match FIFO is one shallower
         # (on iCE40 its storage is flip-flops: ~50 per entry), but never 1 deep, which
         # would pass a match only every other cycle.
-        # In step, the walk stops when a FIFO may fill (``may_fill``): one entry before
-        # it is full, and it goes on a cycle after one is free; one entry more keeps the
-        # buffering of a walk that stops when a FIFO is full (vgg16-6 at 16 TPPEs: 8 %
-        # more cycles without it).
-        depth = self.fifo_depth + g.lockstep
-        match_depth = max(2, depth - 1)
-        match_fifo, header_fifo = output_fifos(m, self, g, depth, match_depth=match_depth)
+        match_fifo, header_fifo = output_fifos(m, self, g, self.fifo_depth,
+                                               match_depth=max(2, self.fifo_depth - 1))
 
         pc = Signal(self.program_addr_bits + 1)
         running = Signal()
@@ -363,8 +357,8 @@ class FiberFetch(wiring.Component):
         stall_back = held_valid & ~pushed_moves
         stall = walk_stall(
             m, self, g, stall_back | (reads_header & ~header_fifo.w_rdy),
-            ahead=may_fill(m, match_fifo, match_depth, pushed_valid, "match")
-            | may_fill(m, header_fifo, depth, reads_header, "header"))
+            ahead=may_fill(m, match_fifo, max(2, self.fifo_depth - 1), pushed_valid, "match")
+            | may_fill(m, header_fifo, self.fifo_depth, reads_header, "header"))
         m.d.comb += [
             match_fifo.w_data.eq(pushed),
             match_fifo.w_en.eq(pushed_valid),

@@ -60,8 +60,7 @@ class WideFiberFetch(wiring.Component):
     Backpressure: as FiberFetch; a full match FIFO stops the emitting end, and the program
     walk once the queue is full; a full header FIFO stops only the program walk.
     Resources: K W-bit ANDs and OR-reductions, a K-way priority pick and multiplexer of
-    matches, K times FiberFetch's stage registers (its FIFOs one deeper with
-    ``geometry.lockstep``, as FiberFetch's), the group queue (``fifo_depth`` x K
+    matches, K times FiberFetch's stage registers, the group queue (``fifo_depth`` x K
     chunk matches in distributed RAM or flip-flops, and a registered head), the hold-back
     register and two FIFOs.
     """
@@ -106,9 +105,7 @@ class WideFiberFetch(wiring.Component):
         entry_width = self.layouts["entry"].width
 
         # Buffered FIFOs, for the same clock-speed reason as FiberFetch's.
-        # one entry more in step, as in FiberFetch (its walk stops when a FIFO may fill)
-        depth = self.fifo_depth + g.lockstep
-        match_fifo, header_fifo = output_fifos(m, self, g, depth)
+        match_fifo, header_fifo = output_fifos(m, self, g, self.fifo_depth)
 
         pc = Signal(self.program_addr_bits + 1)
         running = Signal()
@@ -165,7 +162,7 @@ class WideFiberFetch(wiring.Component):
         # 88.0; docs/results.md). One deeper, so that the memory still takes a group a
         # cycle while the head moves at fifo_depth 2.
         m.submodules.group_fifo = group_fifo = fifo.SyncFIFOBuffered(
-            width=group_record.size, depth=depth + 1)
+            width=group_record.size, depth=self.fifo_depth + 1)
         head = Signal(group_record)
         m.d.comb += head.eq(group_fifo.r_data)
         served = Signal(K)          # lanes of the head group already emitted
@@ -220,9 +217,9 @@ class WideFiberFetch(wiring.Component):
         hold3 = ~group_fifo.w_rdy
         stall = walk_stall(
             m, self, g, hold3 | (reads_neuron & ~header_fifo.w_rdy),
-            ahead=may_fill(m, group_fifo, depth + 1, (s2_chunk != 0) | s2_empty_neuron,
-                           "group")
-            | may_fill(m, header_fifo, depth, reads_neuron, "header"))
+            ahead=may_fill(m, group_fifo, self.fifo_depth + 1,
+                           (s2_chunk != 0) | s2_empty_neuron, "group")
+            | may_fill(m, header_fifo, self.fifo_depth, reads_neuron, "header"))
         m.d.comb += [
             match_fifo.w_data.eq(held),
             match_fifo.w_en.eq(push_held & match_fifo.w_rdy & ~stall_back),
