@@ -41,11 +41,12 @@ def tile_order(costs, positions):
     return sorted(range(positions), key=lambda q: (-per_position[q], q))
 
 
-def tile_assignment(costs, tppes, positions):
+def tile_assignment(costs, tppes, positions, by_cost=True):
     """TPPE p computes position p of every tile of ``tppes`` positions (tiles in
-    :func:`tile_order`), all its channels, position-major (a position's channels one after
+    :func:`tile_order`; without ``by_cost``, for a layer that cannot run in step, in
+    row-major order), all its channels, position-major (a position's channels one after
     another); ``costs``: per neuron, neuron n at position n mod ``positions``."""
-    order = tile_order(costs, positions)
+    order = tile_order(costs, positions) if by_cost else range(positions)
     neurons = [[] for _ in range(tppes)]
     for i, q in enumerate(order):
         neurons[i % tppes] += [c * positions + q for c in range(len(costs) // positions)]

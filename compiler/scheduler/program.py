@@ -70,7 +70,7 @@ def _positions(shape):
     return int(np.prod(shape[1:])) if len(shape) > 1 else 1
 
 
-def by_positions(costs, tppes, shape, chunk, mapping="ranges"):
+def by_positions(costs, tppes, shape, chunk, mapping="ranges", in_step=True):
     """The assignment of a layer of ``shape`` whose neurons have no placement constraint,
     each TPPE's neurons position-major (:func:`token_major`), by the configuration's
     ``mapping``:
@@ -85,11 +85,13 @@ def by_positions(costs, tppes, shape, chunk, mapping="ranges"):
       (:mod:`.blocks`, border positions with forced-zero masks, :mod:`.windows`). The
       least program memory, at the balance whole positions allow.
     - "tiles": position p of every tile of ``tppes`` positions on TPPE p
-      (:func:`~.lockstep.tile_assignment`), for layers run in step (:mod:`.lockstep`).
+      (:func:`~.lockstep.tile_assignment`), for layers run in step (:mod:`.lockstep`);
+      positions of like cost in a tile where the layer may run ``in_step``, else in
+      row-major order (its runs then share more blocks within a TPPE).
     """
     positions = _positions(shape)
     if mapping == "tiles" and positions > 1:
-        return tile_assignment(costs, tppes, positions)
+        return tile_assignment(costs, tppes, positions, by_cost=in_step)
     balanced = token_major(schedule_layer(costs, tppes), shape)
     if positions == 1 or tppes == 1 or mapping == "neurons":
         return balanced
@@ -325,6 +327,11 @@ def compile_program(model, config, calibration_spikes=None):
             # walked once per sub-pass, T_c times a chunk (docs/architecture.md)
             costs = costs * config.time_chunk
         tiled = False
+        # whether the layer may run in step if tiled (.lockstep): its input one map, not
+        # the network's own (streamed in C order: one column over is one slot, not a
+        # chunk, so its windows are never one block moved)
+        plain_input = not (parts or layer.dense.recurrent or layer.operands is not None)
+        may_step = plain_input and source != chain.input.name
         if layer.operands is not None or layer.name in readers:
             # a group's neurons, and the operands they read, on one TPPE
             groups = np.asarray(layer.operands.groups if layer.operands is not None
@@ -370,7 +377,7 @@ def compile_program(model, config, calibration_spikes=None):
             assignment = schedule_runs(costs, P, W)
         else:
             assignment = by_positions(costs, P, shapes.get(layer.name, ()), W,
-                                      config.mapping)
+                                      config.mapping, in_step=may_step)
             tiled = config.mapping == "tiles" and _positions(shapes.get(layer.name, ())) > 1
         if last:
             output_slots = list(range(layer.outputs))
@@ -406,14 +413,11 @@ def compile_program(model, config, calibration_spikes=None):
         bias = layer.dense.bias if layer.dense.bias is not None else np.zeros(rows,
                                                                              dtype=np.int64)
         positions = _positions(shapes.get(layer.name, ()))
-        plain_input = not (parts or layer.dense.recurrent or layer.operands is not None)
         input_map = InputMap.of(slots, shapes.get(source, ()), W) if plain_input else None
         input_maps.append(input_map if config.border_calls else None)
         # A tiled layer may run in step: its runs' weights go to one memory for all TPPEs
         # until that is decided, so that equal runs have equal weight bases.
-        # (the network's input is streamed in C order: one column over is one slot, not
-        # a chunk, so its windows are never one block moved)
-        in_step = tiled and plain_input and source != chain.input.name
+        in_step = tiled and may_step
         layer_weights = WeightMemory() if in_step else None
         for p, neurons in enumerate(assignment.neurons):
             if layer.operands is not None:      # where this TPPE kept each operand

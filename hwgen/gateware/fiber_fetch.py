@@ -71,15 +71,16 @@ def lockstep_ports(geometry):
 
 def walk_stall(m, fetch, geometry, own, ahead):
     """The program walk's stall: ``own`` (this unit's state stops it), or, in step,
-    ``hold``. ``ahead``, out as ``stalling``, is high whenever ``own`` may be high in the
-    next cycle (a test on registers only, :func:`may_fill`); the top registers the OR of
+    ``hold``. ``ahead()``, out as ``stalling``, is high whenever ``own`` may be high in the
+    next cycle (a test on registers only, :func:`may_fill`; built only in step, so that
+    other designs' Verilog is unchanged); the top registers the OR of
     every TPPE's as ``hold``, so that in a layer run in step every walk stops in the same
     cycles and no path runs from one TPPE's state into another's within a cycle (on the
     iCE40 such a path, a fetch's held match into the other TPPE's header FIFO, set the
     clock at 35 MHz)."""
     if not geometry.lockstep:
         return own
-    m.d.comb += fetch.stalling.eq(ahead)
+    m.d.comb += fetch.stalling.eq(ahead())
     return own | fetch.hold
 
 
@@ -357,8 +358,10 @@ class FiberFetch(wiring.Component):
         stall_back = held_valid & ~pushed_moves
         stall = walk_stall(
             m, self, g, stall_back | (reads_header & ~header_fifo.w_rdy),
-            ahead=may_fill(m, match_fifo, max(2, self.fifo_depth - 1), pushed_valid, "match")
-            | may_fill(m, header_fifo, self.fifo_depth, reads_header, "header"))
+            ahead=lambda: (may_fill(m, match_fifo, max(2, self.fifo_depth - 1),
+                                    pushed_valid, "match")
+                           | may_fill(m, header_fifo, self.fifo_depth, reads_header,
+                                      "header")))
         m.d.comb += [
             match_fifo.w_data.eq(pushed),
             match_fifo.w_en.eq(pushed_valid),

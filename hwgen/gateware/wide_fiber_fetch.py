@@ -217,9 +217,10 @@ class WideFiberFetch(wiring.Component):
         hold3 = ~group_fifo.w_rdy
         stall = walk_stall(
             m, self, g, hold3 | (reads_neuron & ~header_fifo.w_rdy),
-            ahead=may_fill(m, group_fifo, self.fifo_depth + 1,
-                           (s2_chunk != 0) | s2_empty_neuron, "group")
-            | may_fill(m, header_fifo, self.fifo_depth, reads_neuron, "header"))
+            ahead=lambda: (may_fill(m, group_fifo, self.fifo_depth + 1,
+                                    (s2_chunk != 0) | s2_empty_neuron, "group")
+                           | may_fill(m, header_fifo, self.fifo_depth, reads_neuron,
+                                      "header")))
         m.d.comb += [
             match_fifo.w_data.eq(held),
             match_fifo.w_en.eq(push_held & match_fifo.w_rdy & ~stall_back),

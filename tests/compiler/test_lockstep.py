@@ -39,6 +39,22 @@ def test_tppe_p_computes_position_p_of_every_tile_the_costliest_first():
     assert in_step_cycles(costs, 3, 7) == (36.0,) * 3
 
 
+def test_a_layer_that_cannot_run_in_step_takes_its_tiles_in_row_major_order():
+    """The first convolution reads the network's input (never in step): its tiles are
+    consecutive positions, whose runs share more blocks within a TPPE; the second's are
+    positions of like cost."""
+    model, _ = cnn(9, channels=3, side=5)
+    program = tiles(model, 3)
+    first, second, _ = program.layers
+    assert [sorted({n % 25 for n in ns}) for ns in first.tppe_neurons] == [
+        list(range(p, 25, 3)) for p in range(3)]
+    assert second.in_step and [sorted({n % 25 for n in ns})
+                               for ns in second.tppe_neurons] != [
+        list(range(p, 25, 3)) for p in range(3)]
+    assert tile_assignment(np.arange(14.0), 3, 7, by_cost=False).neurons == (
+        (0, 7, 3, 10, 6, 13), (1, 8, 4, 11), (2, 9, 5, 12))
+
+
 def test_a_layer_in_step_is_estimated_at_its_tiles_costliest_positions():
     costs = np.array([1, 5, 2, 2, 9, 1, 3] * 2, dtype=float)   # 2 channels x 7 positions
     # positions cost 2, 10, 4, 4, 18, 2, 6: tiles of 3, the costliest first, {18, 10, 6},

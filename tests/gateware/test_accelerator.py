@@ -124,6 +124,20 @@ def test_a_layer_run_in_step_runs_in_the_amaranth_simulator(settings):
         assert membranes == trace.membranes["out"][sample].tolist()
 
 
+def test_the_lockstep_logic_exists_only_with_layers_in_step():
+    """The hold, the may-fill tests, the silent calls and the shared program memory are
+    generated only for a program with layers run in step: other designs' Verilog is what
+    it was without them."""
+    from conv_models import cnn
+    model, _ = cnn(8, channels=3, side=4)
+    names = ("stalling", "header_inner_level", "silent_call", "shared_program",
+             "reads_shared")
+    for mapping, present in (("positions", False), ("tiles", True)):
+        text = to_verilog(compile_program(model, hardware_config.load(
+            None, ["tppes=2", f"mapping={mapping}"])))
+        assert [name in text for name in names] == [present] * len(names), mapping
+
+
 def test_unresolved_program_is_refused(refuses):
     program = compile_program(bundled.digits_model(), hardware_config.load())
     program.config = hardware_config.load()
