@@ -2,9 +2,9 @@
 together from one copy of it.
 
 With ``mapping = "tiles"`` (:mod:`hwgen.compiler.hardware_config`) a layer of output
-positions (pixels, tokens) is cut into tiles of P positions, the costliest P first
-(:func:`tile_order`), and TPPE p computes position p of every tile, all its channels
-(:func:`tile_assignment`).
+positions (pixels, tokens) is cut into tiles of P positions (where it may run in step,
+positions of like cost together, the costliest first: :func:`tile_order`; else row-major),
+and TPPE p computes position p of every tile, all its channels (:func:`tile_assignment`).
 Its outputs are laid out position by position in row-major order, each position's channels
 in whole chunks of the next layer's fiber (:func:`position_slots`). A convolution reading
 an input laid out so finds, at every output position, the same chunks of its window moved
@@ -31,13 +31,19 @@ from .blocks import relative_run
 from .windows import RunChunks, masked_match, window_fields
 
 
+def _position_costs(costs, positions):
+    """Per output position, its neurons' ``costs`` summed (neuron n at position n mod
+    ``positions``)."""
+    return np.bincount(np.arange(len(costs)) % positions,
+                       weights=np.asarray(costs, dtype=float), minlength=positions)
+
+
 def tile_order(costs, positions):
     """The output positions in the order tiles take them: the costliest first (``costs``:
     per neuron, neuron n at position n mod ``positions``; ties by position). A layer run
     in step pays each tile's costliest position, and cutting a sorted list into tiles of
     P makes that sum the least any cut into tiles of P does."""
-    per_position = np.bincount(np.arange(len(costs)) % positions,
-                               weights=np.asarray(costs, dtype=float), minlength=positions)
+    per_position = _position_costs(costs, positions)
     return sorted(range(positions), key=lambda q: (-per_position[q], q))
 
 
@@ -58,8 +64,7 @@ def in_step_cycles(costs, tppes, positions):
     """Estimated cycles of every TPPE in a layer run in step: the TPPEs move together, so
     a tile costs its costliest position (``costs``: per neuron, as for
     :func:`tile_assignment`), and every TPPE the sum over the tiles."""
-    per_position = np.bincount(np.arange(len(costs)) % positions,
-                               weights=np.asarray(costs, dtype=float), minlength=positions)
+    per_position = _position_costs(costs, positions)
     order = tile_order(costs, positions)
     total = float(sum(per_position[order[start]] for start in range(0, positions, tppes)))
     return (total,) * tppes
