@@ -56,8 +56,10 @@ def _groups(entries, fetch_width):
     return len(pad_groups(entries, fetch_width)) // fetch_width
 
 
-def _header_key(entries):
-    return tuple(tuple(sorted(fields.items())) for kind, fields in entries if kind == "neuron")
+def header_key(entries, ignore=()):
+    """The headers of a run's ``entries``, comparable, without the fields in ``ignore``."""
+    return tuple(tuple(sorted((k, v) for k, v in fields.items() if k not in ignore))
+                 for kind, fields in entries if kind == "neuron")
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,7 @@ def _decide(runs, relative, seen, fetch_width, call_groups, input_map):
             chunks[i] = RunChunks.of(runs[i], input_map)
         return chunks[i]
 
-    headers = [_header_key(entries) for _, entries, *_ in relative]
+    headers = [header_key(entries) for _, entries, *_ in relative]
     sizes = [sum(kind == "chunk" for kind, _ in run) for run in runs]
     # the largest first: a border pixel's window lies within an interior pixel's
     order = sorted(range(len(runs)), key=lambda i: -sizes[i])

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .assign import Assignment
-from .blocks import relative_run
+from .blocks import header_key, relative_run
 from .windows import RunChunks, masked_match, window_fields
 
 
@@ -97,13 +97,6 @@ class SharedLayer:
     window: tuple
 
 
-def _headers(entries):
-    # A neuron whose entries all lie outside the map is empty in its run but not in the
-    # block; the fetch walks its masked entries and ends it with an empty match, the same.
-    return [tuple(sorted((k, v) for k, v in fields.items() if k != "empty"))
-            for kind, fields in entries if kind == "neuron"]
-
-
 def shared_block(runs, input_map, positions):
     """The :class:`SharedLayer` of a layer whose TPPEs have ``runs`` (per TPPE, one run
     per tile it has a position in, :func:`tile_assignment`), or (None, why) when some
@@ -137,7 +130,10 @@ def shared_block(runs, input_map, positions):
         if run_key == key:
             calls[p][k] = {"chunk": chunk_base, "slot": slot_base, **whole}
             continue
-        if _headers(entries) != _headers(block):
+        # A neuron whose entries all lie outside the map is empty in its run but not in
+        # the block; the fetch walks its masked entries and ends it with an empty match,
+        # the same.
+        if header_key(entries, ignore=("empty",)) != header_key(block, ignore=("empty",)):
             return None, (f"position {position(i)} has other neurons than position "
                           f"{position(s)}")
         if not size:

@@ -326,6 +326,7 @@ def compile_program(model, config, calibration_spikes=None):
         if layer.dense.recurrent:
             # walked once per sub-pass, T_c times a chunk (docs/architecture.md)
             costs = costs * config.time_chunk
+        positions = _positions(shapes.get(layer.name, ()))
         tiled = False
         # whether the layer may run in step if tiled (.lockstep): its input one map, not
         # the network's own (streamed in C order: one column over is one slot, not a
@@ -378,15 +379,14 @@ def compile_program(model, config, calibration_spikes=None):
         else:
             assignment = by_positions(costs, P, shapes.get(layer.name, ()), W,
                                       config.mapping, in_step=may_step)
-            tiled = config.mapping == "tiles" and _positions(shapes.get(layer.name, ())) > 1
+            tiled = config.mapping == "tiles" and positions > 1
         if last:
             output_slots = list(range(layer.outputs))
             slot_of = {n: n for n in range(layer.outputs)}
         elif tiled:
             # each position's channels in whole chunks, positions in row-major order: the
             # next layer's windows are then the same chunks moved (.lockstep)
-            output_slots, slot_of = position_slots(
-                layer.outputs, _positions(shapes[layer.name]), W)
+            output_slots, slot_of = position_slots(layer.outputs, positions, W)
         else:
             output_slots, slot_of = [], {}
             for neurons in assignment.neurons:
@@ -412,7 +412,6 @@ def compile_program(model, config, calibration_spikes=None):
             source_plan = next(plan for plan in plans if plan.name == layer.operands.source)
         bias = layer.dense.bias if layer.dense.bias is not None else np.zeros(rows,
                                                                              dtype=np.int64)
-        positions = _positions(shapes.get(layer.name, ()))
         input_map = InputMap.of(slots, shapes.get(source, ()), W) if plain_input else None
         input_maps.append(input_map if config.border_calls else None)
         # A tiled layer may run in step: its runs' weights go to one memory for all TPPEs

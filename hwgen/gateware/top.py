@@ -80,7 +80,7 @@ class Accelerator(wiring.Component):
 
     def add_tppe(self, m, p, shared=None):
         """TPPE ``p`` and its ROMs in ``m``; its interface. ``shared``: the shared program
-        memory's read port (layers run in step), which its program reads above its own
+        memory's read data (layers run in step), which its program reads above its own
         memory's entries; None: none."""
         if self.tppe_module is None:
             tppe = m.submodules[f"tppe{p}"] = self.new_tppe()
