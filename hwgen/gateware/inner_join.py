@@ -12,7 +12,7 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .popcount import at_most_one, popcount
+from .popcount import at_most_one, at_most_two, popcount
 
 
 class InnerJoin(wiring.Component):
@@ -26,7 +26,8 @@ class InnerJoin(wiring.Component):
     Latency: 2 cycles (select the lowest set bit; then the two prefix popcounts and the
     weight address), so neither a W-bit carry chain nor a popcount tree is in series with
     the other.
-    Resources: three W-bit popcount trees, one weight-address adder, ~6W + address flops.
+    Resources: two W-bit popcount trees, the at-most-one and at-most-two gate trees, one
+    weight-address adder, ~5W + address flops.
     The input is registered: ``ready`` closes a loop through the feeding FIFO's pointers,
     so it is computed from registers only (on iCE40 that loop was once the critical path).
     """
@@ -43,14 +44,15 @@ class InnerJoin(wiring.Component):
         m = Module()
         g = self.geometry
 
-        # Stage 1: the current match, its matched bits still to emit, and how many there
-        # are. ``ready``, which closes a loop through the input FIFO's pointers, and the
-        # "last bit" test come from that count, so no carry chain feeds either.
+        # Stage 1: the current match, its matched bits still to emit, and whether at most
+        # one is left. ``ready``, which closes a loop through the input FIFO's pointers,
+        # and the "last bit" test come from that flag, so no carry chain feeds either; the
+        # flag itself is a tree of small gates over the bits (a count of them, loaded from
+        # the FIFO through a popcount tree, was on the iCE40's critical path).
         loaded = Signal()
         current = Signal(g.chunk_match)
         remaining = Signal(g.chunk)
-        left = Signal(range(g.chunk + 1))
-        single = Signal()           # left <= 1, kept as a register: it heads ``ready``
+        single = Signal()           # at most one bit remaining; a register: it heads ``ready``
         # Stage 2: one selected bit, as "masks below it".
         sel_valid = Signal()
         sel_smask_below = Signal(g.chunk)
@@ -90,8 +92,8 @@ class InnerJoin(wiring.Component):
                 sel_end.eq(current.end & single),
                 sel_empty.eq(remaining == 0),
                 remaining.eq(rest),
-                left.eq(left - 1),
-                single.eq(left <= 2),
+                # after this bit, at most one is left if at most two are now
+                single.eq(at_most_two(remaining)),
             ]
             with m.If(single):
                 m.d.sync += loaded.eq(0)
@@ -101,7 +103,7 @@ class InnerJoin(wiring.Component):
         with m.If(self.i.valid & self.i.ready):
             matched = self.i.payload.smask & self.i.payload.wmask
             m.d.sync += [current.eq(self.i.payload), remaining.eq(matched),
-                         left.eq(popcount(matched)), single.eq(at_most_one(matched)),
+                         single.eq(at_most_one(matched)),
                          loaded.eq(1)]
 
         with m.If(sel_valid & advance):

@@ -29,7 +29,7 @@ from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .geometry import Geometry
-from .popcount import at_most_one, popcount
+from .popcount import at_most_one, at_most_two, popcount
 
 
 def weight_pair(geometry):
@@ -121,8 +121,7 @@ class LaggyJoin(wiring.Component):
         current_wbase = Signal(g.weight_addr_bits)
         current_end = Signal()
         remaining = Signal(g.chunk)
-        left = Signal(range(g.chunk + 1))
-        single = Signal()           # left <= 1, a register: it heads ``i.ready``
+        single = Signal()           # at most one bit remaining; a register: it heads ``i.ready``
         sel_valid = Signal()
         sel_wmask_below = Signal(g.chunk)
         sel_wbase = Signal(g.weight_addr_bits)
@@ -146,8 +145,7 @@ class LaggyJoin(wiring.Component):
                 sel_end.eq(current_end & single),
                 sel_empty.eq(remaining == 0),
                 remaining.eq(remaining & ~lowest),
-                left.eq(left - 1),
-                single.eq(left <= 2),
+                single.eq(at_most_two(remaining)),   # at most one left after this bit
             ]
             with m.If(single):
                 m.d.sync += loaded.eq(0)
@@ -161,7 +159,7 @@ class LaggyJoin(wiring.Component):
             m.d.sync += [current_wmask.eq(self.i.payload.wmask),
                          current_wbase.eq(self.i.payload.wbase),
                          current_end.eq(self.i.payload.end),
-                         remaining.eq(matched_in), left.eq(popcount(matched_in)),
+                         remaining.eq(matched_in),
                          single.eq(at_most_one(matched_in)), loaded.eq(1)]
         entry = Signal(self.walk_entry)
         m.d.comb += [

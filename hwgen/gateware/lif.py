@@ -328,7 +328,7 @@ class LIFUnit(wiring.Component):
 
     Latency: T_c / steps_per_cycle cycles from acceptance to a valid output.
     Throughput: one neuron per T_c / steps_per_cycle cycles: the next neuron is accepted in
-    the cycle the current one finishes. ``i.ready`` depends on registers only.
+    the cycle the current one finishes. ``i.ready`` is a register.
     Resources: per mode, steps_per_cycle chained step circuits of two parallel adders
     (three with ``gt``: x - theta - 1 decides the spike), an overflow test and muxes (a
     constant leak multiply becomes shifted adds); T_c current registers and one output
@@ -490,7 +490,21 @@ class LIFUnit(wiring.Component):
         # or more cycles never meets.
         out_free = ~self.o.valid
         finishing = busy & last_step & out_free
-        with m.If(busy & (~last_step | out_free)):
+        # ``i.ready`` = ~busy | finishing, kept as a register of its own, computed from
+        # the next values of the three registers it reads: the accumulators' hand-over
+        # (the TPPE's ``consume``, which enables the whole accumulate pipeline and pops
+        # the header FIFO) then starts at a flip-flop, not behind this unit's state (on
+        # iCE40 that was the CNN's critical path).
+        ready = Signal(init=1)
+        accept = self.i.valid & ready
+        advancing = busy & (~last_step | out_free)
+        busy_next = Mux(accept, 1, Mux(finishing, 0, busy))
+        last_step_next = Mux(accept, cycles == 1,
+                             Mux(advancing, count == cycles - 2, last_step)
+                             if cycles > 1 else last_step)
+        valid_next = Mux(finishing, 1, Mux(self.o.ready, 0, self.o.valid))
+        m.d.sync += ready.eq(~busy_next | (last_step_next & ~valid_next))
+        with m.If(advancing):
             m.d.sync += [v.eq(next_v), fired.eq(next_fired), count.eq(count + 1),
                          word.eq(word >> u | next_spikes << (T - u))]
             if syn is not None:
@@ -514,8 +528,8 @@ class LIFUnit(wiring.Component):
         with m.Elif(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
 
-        m.d.comb += self.i.ready.eq(~busy | finishing)
-        with m.If(self.i.valid & self.i.ready):
+        m.d.comb += self.i.ready.eq(ready)
+        with m.If(accept):
             header = self.i.payload.header
             m.d.sync += [current[t].eq(self.i.payload.sums[t]) for t in range(T)]
             m.d.sync += prepare(self.i.payload.sums, header.theta, self.i.payload.state)
