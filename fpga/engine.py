@@ -88,9 +88,14 @@ class ProtocolEngine(wiring.Component):
 
         start = Signal()
         soft_reset = Signal()
+        # High exactly while in LOAD_PUSH, as a register of its own: the core's input
+        # valid then leaves a flip-flop, not the FSM's state decode (on the iCEBreaker the
+        # path from the state register through the decode into the core's input loader
+        # was the board's critical path, placed far apart).
+        pushing = Signal()
         m.d.sync += [start.eq(0), soft_reset.eq(0)]
         m.d.comb += [core.start.eq(start), self.core_rst.eq(soft_reset),
-                     core.inputs.payload.eq(word[:T])]
+                     core.inputs.valid.eq(pushing), core.inputs.payload.eq(word[:T])]
 
         flags = Cat(loaded, core.busy, core.done, pending, error, Const(0, 3))
         status = Cat(Const(protocol.MAGIC[0], 8), Const(protocol.MAGIC[1], 8),
@@ -127,7 +132,8 @@ class ProtocolEngine(wiring.Component):
         def guard():
             with m.If(abort_request):
                 m.d.sync += [soft_reset.eq(1), loaded.eq(0), pending.eq(0), error.eq(1),
-                             code.eq(abort_code), with_payload.eq(0), with_results.eq(0)]
+                             code.eq(abort_code), with_payload.eq(0), with_results.eq(0),
+                             pushing.eq(0)]
                 m.next = "SEND_SYNC"
 
         with m.If(self.rx_error):
@@ -191,13 +197,13 @@ class ProtocolEngine(wiring.Component):
                                  byte_index.eq(byte_index + 1)]
                     with m.If(byte_index == in_bytes - 1):
                         m.next = "LOAD_PUSH"
+                        m.d.sync += pushing.eq(1)
                 guard()
 
             with m.State("LOAD_PUSH"):
                 m.d.comb += receiving.eq(1)
-                m.d.comb += core.inputs.valid.eq(1)
                 with m.If(core.inputs.ready):
-                    m.d.sync += [words.eq(words + 1), byte_index.eq(0)]
+                    m.d.sync += [words.eq(words + 1), byte_index.eq(0), pushing.eq(0)]
                     with m.If(words == K - 1):
                         m.d.sync += loaded.eq(1)
                         reply(Reply.OK)

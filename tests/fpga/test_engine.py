@@ -2,7 +2,7 @@
 every command, every error status, the state rules, resynchronisation, the watchdog."""
 
 import pytest
-from amaranth import Elaboratable, Module, ResetInserter
+from amaranth import Elaboratable, Module, ResetInserter, Signal
 from amaranth.sim import Simulator
 
 from hwgen.errors import ConfigError
@@ -23,6 +23,7 @@ class EngineAndCore(Elaboratable):
         self.engine = ProtocolEngine(timesteps=T, inputs=K, outputs=K, v_bits=V_BITS,
                                      design_id=DESIGN_ID, timeout=TIMEOUT)
         self.core = StandInCore(T, K, V_BITS, LATENCY)
+        self.stall_inputs = Signal()        # the core refuses input words while high
 
     def elaborate(self, platform):
         m = Module()
@@ -30,8 +31,8 @@ class EngineAndCore(Elaboratable):
         m.submodules.core = core = ResetInserter(engine.core_rst)(self.core)
         port = engine.core
         m.d.comb += [core.inputs.payload.eq(port.inputs.payload),
-                     core.inputs.valid.eq(port.inputs.valid),
-                     port.inputs.ready.eq(core.inputs.ready),
+                     core.inputs.valid.eq(port.inputs.valid & ~self.stall_inputs),
+                     port.inputs.ready.eq(core.inputs.ready & ~self.stall_inputs),
                      core.start.eq(port.start), port.busy.eq(core.busy),
                      port.done.eq(core.done), port.cycles.eq(core.cycles),
                      port.results.payload.eq(core.results.payload),
@@ -194,6 +195,28 @@ def test_a_stalled_request_times_out_and_resets_the_core():
         assert (await link.status()).flags == Flag(0)           # ... then cleared
         # the core was reset: a full LOAD is accepted from scratch
         assert (await link.request(Command.LOAD, input_bytes(WORDS)))[0] == Reply.OK
+
+    run(testbench)
+
+
+def test_a_request_stalled_by_the_core_times_out_and_stops_offering_the_word():
+    async def testbench(link, ctx, dut):
+        ctx.set(dut.stall_inputs, 1)
+        await link.send([SYNC, Command.LOAD, *input_bytes(WORDS[:1])])    # one word of K
+        header = await link.receive(2, limit=TIMEOUT + 50)
+        assert header == bytes([protocol.RESPONSE_SYNC, Reply.TIMEOUT])
+        ctx.set(dut.stall_inputs, 0)
+        # the aborted word is not offered again
+        for _ in range(20):
+            _, _, valid = await ctx.tick().sample(dut.engine.core.inputs.valid)
+            assert not valid
+        assert Flag.ERROR in (await link.status()).flags
+        assert (await link.request(Command.LOAD, input_bytes(WORDS)))[0] == Reply.OK
+        assert (await link.request(Command.START))[0] == Reply.OK
+        await ctx.tick().repeat(20)
+        reply, body = await link.request(Command.RESULTS,
+                                         length=K * protocol.result_bytes(T, V_BITS))
+        assert protocol.unpack_words(body, 2) == standin_results(WORDS, T, V_BITS)
 
     run(testbench)
 
