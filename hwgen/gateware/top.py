@@ -139,7 +139,7 @@ class Accelerator(wiring.Component):
             time_chunks=g.time_chunks, pass_bits=g.pass_bits, lanes=g.lanes,
             early_exit=rule is not None, state_pairs=g.state_pairs, residual=g.residual)
         m.submodules.loader = loader = SpikeLoader(g, program.input_size)
-        m.submodules.arbiter = arbiter = WriteArbiter(g, program.tppes + 1)
+        m.submodules.arbiter = arbiter = WriteArbiter(g, program.tppes)
 
         wiring.connect(m, wiring.flipped(self.inputs), loader.i)
         # Inputs are refused while an inference runs: the input regions may still be read.
@@ -148,7 +148,9 @@ class Accelerator(wiring.Component):
             self.inputs.ready.eq(loader.i.ready & ~sequencer.busy),
             loader.clear.eq(sequencer.begin),
         ]
-        wiring.connect(m, loader.o, arbiter.requests[program.tppes])
+        # the bus is the loader's between inferences, the TPPEs' during one
+        wiring.connect(m, loader.o, arbiter.load)
+        m.d.comb += arbiter.loading.eq(~sequencer.busy)
 
         idle, tppes = [], []
         shared = None

@@ -8,7 +8,7 @@ chunk index (chunk mod B, :meth:`~.geometry.Geometry.write_bank`), lane b carrie
 writes to bank b, and each lane is a round-robin arbiter of its own.
 """
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -29,9 +29,17 @@ class WriteArbiter(wiring.Component):
     (the last layer, whose results share one result-buffer port) only the lowest lane with
     a request grants.
 
+    ``load``, the input loader's stream, is not in the round robin: the bus is its own
+    while ``loading`` is high (its ``ready`` is then ``loading`` itself) and the
+    ``requests``' otherwise, so neither side's grant depends on the other side's requests.
+    (The loader writes only between inferences and the TPPEs only during one; with the
+    loader in the round robin, its ready ended a path from every TPPE's request through the
+    grant's carry chain, the iCEBreaker's worst.)
+
     Throughput: one write per lane and cycle; a requester waits at most ``count - 1`` grants
-    of its lane once it asks. Latency: 1 cycle (the bus is registered).
-    Resources: per lane a one-hot round-robin pointer and a ``count``-way one-hot payload
+    of its lane once it asks (and for ``loading`` to fall). Latency: 1 cycle (the bus is
+    registered).
+    Resources: per lane a one-hot round-robin pointer and a ``count + 1``-way payload
     multiplexer.
     """
 
@@ -42,6 +50,8 @@ class WriteArbiter(wiring.Component):
         self.count = count
         super().__init__({
             "requests": In(stream.Signature(geometry.write_request)).array(count),
+            "load": In(stream.Signature(geometry.write_request)),
+            "loading": In(1),
             "single": In(1),
             "bus": Out(bus_signature(geometry)),
             "pending": Out(1),
@@ -51,12 +61,13 @@ class WriteArbiter(wiring.Component):
         m = Module()
         g, n, B = self.geometry, self.count, self.geometry.write_lanes
         valid = Cat(r.valid for r in self.requests)
-        # who asks on each lane: the requests of its bank
+        # who asks on each lane: the requests of its bank, while the bus is theirs
         asking = [Signal(n, name=f"asking_{b}") for b in range(B)]
         for b in range(B):
             ours = valid if B == 1 else Cat(g.write_bank(r.payload) == b
                                             for r in self.requests)
-            m.d.comb += asking[b].eq(valid & ours)
+            m.d.comb += asking[b].eq(Mux(self.loading, 0, valid & ours))
+        m.d.comb += self.load.ready.eq(self.loading)
         # single: the lowest lane with a request, alone
         enabled = [Signal(name=f"enabled_{b}") for b in range(B)]
         for b in range(B):
@@ -69,7 +80,7 @@ class WriteArbiter(wiring.Component):
             granted.append(grant)
         for i, request in enumerate(self.requests):
             m.d.comb += request.ready.eq(Cat(grant[i] for grant in granted).any())
-        m.d.comb += self.pending.eq((valid != 0) | (self.bus.valid != 0))
+        m.d.comb += self.pending.eq((valid != 0) | self.load.valid | (self.bus.valid != 0))
         return m
 
     def _lane(self, m, b, eligible, asking, enabled):
@@ -90,7 +101,11 @@ class WriteArbiter(wiring.Component):
         for i, request in enumerate(self.requests):
             with m.If(grant[i]):
                 m.d.comb += chosen.eq(request.payload)
-        m.d.sync += [self.bus.valid[b].eq(eligible != 0), self.bus.payload[b].eq(chosen)]
+        load = self.load.valid & self.loading
+        if self.geometry.write_lanes > 1:
+            load &= self.geometry.write_bank(self.load.payload) == b
+        m.d.sync += [self.bus.valid[b].eq((eligible != 0) | load),
+                     self.bus.payload[b].eq(Mux(self.loading, self.load.payload, chosen))]
         with m.If(eligible != 0):
             m.d.sync += last.eq(grant)
         return grant

@@ -1,7 +1,10 @@
 """WriteArbiter: every request goes out once, round robin, one per lane and cycle, each
-lane carrying only its bank's writes; ``single`` lets one lane write at a time."""
+lane carrying only its bank's writes; ``single`` lets one lane write at a time; the
+loader's stream owns the bus while ``loading``."""
 
 import dataclasses
+
+import pytest
 
 from hwgen.gateware.geometry import Geometry
 from hwgen.gateware.write_bus import WriteArbiter
@@ -86,6 +89,36 @@ def test_single_writes_one_a_cycle_on_any_lane():
     assert sorted(slot for _, _, slot, _ in seen) == [0, 1, 2, 16, 17, 18]
     assert all(lane == chunk % 2 for _, lane, _, chunk in seen)
     assert len({cycle for cycle, *_ in seen}) == 6
+
+
+@pytest.mark.parametrize("geometry", [GEOMETRY, LANES], ids=["one lane", "two lanes"])
+def test_the_loader_owns_the_bus_while_loading(geometry):
+    dut = WriteArbiter(geometry, 2)
+    seen = []
+    loads = _chunk_writes(3, [0, 1, 2, 3])
+
+    async def loader(ctx):
+        ctx.set(dut.loading, 1)
+        for payload in loads:
+            await amaranth_streams.put(ctx, dut.load, payload)
+            assert ctx.get(dut.requests[0].ready) == 0      # the TPPEs wait meanwhile
+        await ctx.tick().repeat(3)
+        ctx.set(dut.loading, 0)
+
+    async def loader_ready(ctx):
+        # the loader's ready is ``loading`` itself, whoever else asks
+        for _ in range(20):
+            await ctx.tick()
+            assert ctx.get(dut.load.ready) == ctx.get(dut.loading)
+
+    amaranth_streams.run(dut, loader, loader_ready,
+                         _requester(dut, 0, _chunk_writes(0, [0, 1])),
+                         _requester(dut, 1, _chunk_writes(1, [2])), _listen(dut, seen))
+    slots = [slot for _, _, slot, _ in seen]
+    assert slots[:4] == [48, 49, 50, 51]                     # the loads first, in order
+    assert sorted(slots[4:]) == [0, 1, 16]
+    if geometry.write_lanes > 1:
+        assert all(lane == chunk % 2 for _, lane, _, chunk in seen)
 
 
 def test_count_is_validated(refuses):
