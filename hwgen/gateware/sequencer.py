@@ -228,7 +228,10 @@ class LayerSequencer(wiring.Component):
 
         with m.FSM():
             with m.State("IDLE"):
-                with m.If((armed | self.start) & loaded):
+                # ``start`` begins an inference through ``armed``, a cycle later: the
+                # host interface's start register then meets only flip-flops here (on
+                # the iCEBreaker, start -> begin -> the loader's clear was the worst path)
+                with m.If(armed & loaded):
                     m.d.comb += [self.begin.eq(1), self.rewind.eq(1)]
                     m.d.sync += [armed.eq(0), self.busy.eq(1), self.done.eq(0),
                                  self.cycles.eq(0), self.layer.eq(0), self.chunk.eq(0),
