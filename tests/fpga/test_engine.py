@@ -84,6 +84,16 @@ class Link:
         """Assert the engine sends nothing for ``cycles``."""
         assert await self.receive(1, limit=cycles) == b""
 
+    async def infer(self, words):
+        """LOAD ``words``, START, and after the stand-in core's latency the RESULTS."""
+        assert (await self.request(Command.LOAD, input_bytes(words)))[0] == Reply.OK
+        assert (await self.request(Command.START))[0] == Reply.OK
+        await self.ctx.tick().repeat(20)
+        reply, body = await self.request(Command.RESULTS,
+                                         length=K * protocol.result_bytes(T, V_BITS))
+        assert reply == Reply.OK
+        return protocol.unpack_words(body, protocol.result_bytes(T, V_BITS))
+
 
 def run(testbench):
     dut = EngineAndCore()
@@ -134,12 +144,7 @@ def test_a_whole_inference():
         # results are read once; a second inference works the same way
         assert (await link.request(Command.RESULTS))[0] == Reply.BAD_STATE
         words = [w ^ 0x5A for w in WORDS]
-        assert (await link.request(Command.LOAD, input_bytes(words)))[0] == Reply.OK
-        assert (await link.request(Command.START))[0] == Reply.OK
-        await ctx.tick().repeat(20)
-        reply, body = await link.request(Command.RESULTS,
-                                         length=K * protocol.result_bytes(T, V_BITS))
-        assert protocol.unpack_words(body, 2) == standin_results(words, T, V_BITS)
+        assert await link.infer(words) == standin_results(words, T, V_BITS)
 
     run(testbench)
 
@@ -211,12 +216,7 @@ def test_a_request_stalled_by_the_core_times_out_and_stops_offering_the_word():
             _, _, valid = await ctx.tick().sample(dut.engine.core.inputs.valid)
             assert not valid
         assert Flag.ERROR in (await link.status()).flags
-        assert (await link.request(Command.LOAD, input_bytes(WORDS)))[0] == Reply.OK
-        assert (await link.request(Command.START))[0] == Reply.OK
-        await ctx.tick().repeat(20)
-        reply, body = await link.request(Command.RESULTS,
-                                         length=K * protocol.result_bytes(T, V_BITS))
-        assert protocol.unpack_words(body, 2) == standin_results(WORDS, T, V_BITS)
+        assert await link.infer(WORDS) == standin_results(WORDS, T, V_BITS)
 
     run(testbench)
 
