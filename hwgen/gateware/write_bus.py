@@ -108,4 +108,8 @@ class WriteArbiter(wiring.Component):
                      self.bus.payload[b].eq(Mux(self.loading, self.load.payload, chosen))]
         with m.If(eligible != 0):
             m.d.sync += last.eq(grant)
+        with m.If(self.loading):
+            # every inference starts its round robin from the same state, so its cycles do
+            # not depend on the one before (as when the loader's grant left it there)
+            m.d.sync += last.eq(last.init)
         return grant

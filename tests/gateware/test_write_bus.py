@@ -121,6 +121,27 @@ def test_the_loader_owns_the_bus_while_loading(geometry):
         assert all(lane == chunk % 2 for _, lane, _, chunk in seen)
 
 
+def test_loading_resets_the_round_robin():
+    dut = WriteArbiter(GEOMETRY, 2)
+    seen = []
+
+    async def bench(ctx):
+        await amaranth_streams.put(ctx, dut.requests[0], {"word_en": 1, "slot": 0})
+        ctx.set(dut.loading, 1)
+        await ctx.tick()
+        ctx.set(dut.loading, 0)
+        # both ask: TPPE 0 first again, as in every inference, not TPPE 1 after it
+        ctx.set(dut.requests[0].valid, 1)
+        ctx.set(dut.requests[0].payload, {"word_en": 1, "slot": 1})
+        ctx.set(dut.requests[1].valid, 1)
+        ctx.set(dut.requests[1].payload, {"word_en": 1, "slot": 17})
+        _, _, first, second = await ctx.tick().sample(dut.requests[0].ready,
+                                                      dut.requests[1].ready)
+        assert (first, second) == (1, 0)
+
+    amaranth_streams.run(dut, bench)
+
+
 def test_count_is_validated(refuses):
     refuses(lambda: WriteArbiter(GEOMETRY, 0), ValueError,
             "WriteArbiter: count 0 must be at least 1")
