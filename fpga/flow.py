@@ -11,7 +11,9 @@ with the tail of the right log. nextpnr always runs with ``--timing-allow-fail``
 ``--report``: whether timing is met is decided here, from the report, so a timing failure
 comes with the achieved and requested Fmax and the critical path instead of a bare exit
 status. ``--frequency auto`` (the default) searches for the fastest clock the design meets
-with two or three such runs (:func:`synthesize`).
+with two or three such runs (:func:`synthesize`). Several placer seeds (``--seed 1-4``)
+place the one netlist in turn until one meets the clock, and keep the fastest placement if
+none does (:func:`parse_seeds`).
 
 Everything lands in ``DIR/fpga/<target>/`` atomically: ``report.json`` (for programs),
 ``report.md`` (for people), the logs, the design files, ``commands.sh`` (the exact tool
@@ -48,6 +50,34 @@ STAT_FILE = "yosys_stat.json"
 NEXTPNR_REPORT = "nextpnr_report.json"
 
 
+def parse_seeds(text):
+    """nextpnr placer seeds from ``"3"``, ``"1-4"`` or ``"1,5,9"`` (or an int): a tuple of
+    distinct non-negative integers, in the order given. Raises :class:`ConfigError`."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        text = str(text)
+    seeds = []
+    try:
+        for part in str(text).split(","):
+            first, dash, last = part.strip().partition("-")
+            low = int(first)
+            high = int(last) if dash else low
+            if low < 0 or high < low:
+                raise ValueError
+            seeds.extend(range(low, high + 1))
+    except ValueError:
+        raise ConfigError(f"--seed {text!r}: expected a seed (3), a range (1-4) or a list "
+                          f"(1,5,9) of non-negative integers") from None
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"--seed {text!r} names a seed twice")
+    if len(seeds) > MAX_SEEDS:
+        raise ConfigError(f"--seed {text!r} names {len(seeds)} seeds; at most {MAX_SEEDS} "
+                          f"(each is a place-and-route run)")
+    return tuple(seeds)
+
+
+MAX_SEEDS = 32
+
+
 @dataclass
 class Step:
     """A progress event: ``name`` started (``done`` False) or finished (with ``seconds``)."""
@@ -80,6 +110,11 @@ def synthesize(build_dir, target_name, *, frequency_mhz=AUTO, baud=DEFAULT_BAUD,
                allow_timing_failure=False, seed=1, progress=None):
     """Synthesise, place and route ``build_dir`` for ``target_name``; return the report.
 
+    ``seed`` is nextpnr's placer seed, or several (a sequence, or text for
+    :func:`parse_seeds`): each build then places the netlist with one seed after another
+    until a placement meets the clock, or keeps the fastest; the report's ``placements``
+    lists every one tried.
+
     ``frequency_mhz`` is the requested clock in MHz, or ``"auto"`` (also None): the fastest
     clock up to the target's goal (:attr:`Target.default_mhz`) that the design meets. It
     first builds at an easy clock (a board's oscillator, or 25 MHz), which is quick and
@@ -94,6 +129,8 @@ def synthesize(build_dir, target_name, *, frequency_mhz=AUTO, baud=DEFAULT_BAUD,
     """
     progress = progress or (lambda step: None)
     target = get_target(target_name)
+    seed = parse_seeds(seed if isinstance(seed, (int, str))
+                       else ",".join(str(one) for one in seed))
     if frequency_mhz not in (None, AUTO):
         return _synthesize_once(build_dir, target, frequency_mhz, baud, allow_timing_failure,
                                 seed, progress)
@@ -233,7 +270,8 @@ def _synthesize_once(build_dir, target, frequency_mhz, baud, allow_timing_failur
                        "timesteps": spec.timesteps, "time_chunk": spec.time_chunk,
                        "inputs": spec.inputs,
                        "outputs": spec.outputs, "v_bits": spec.v_bits},
-            "clock": clock, "uart": link, "seed": seed, "notes": notes,
+            "clock": clock, "uart": link, "seed": seed[0], "placements": [],
+            "notes": notes,
             "tools": {name: str(path) for name, path in tools.items()},
             "logs": {}, "commands": [], "bitstream": None,
         }
@@ -250,39 +288,14 @@ def _synthesize_once(build_dir, target, frequency_mhz, baud, allow_timing_failur
     return result
 
 
-def _run_flow(work, target, tools, seed, result, allow_timing_failure, progress):
+def _run_flow(work, target, tools, seeds, result, allow_timing_failure, progress):
     device = target.device
     _run(work, result, progress, "yosys", "synthesis (Yosys)",
          [tools["yosys"], f"{TOP}.ys"])
     cells = parse.parse_yosys_stat(work / STAT_FILE)
     result["cells"] = dict(sorted(cells.items(), key=lambda item: -item[1]))
 
-    if device.family == "ice40":
-        files = ["--pcf", f"{TOP}.pcf", "--asc", f"{TOP}.asc"]
-    else:
-        files = ["--lpf", f"{TOP}.lpf", "--textcfg", f"{TOP}.config"]
-    command = [tools["nextpnr"], *device.nextpnr_device, "--json", f"{TOP}.json", *files,
-               "--report", NEXTPNR_REPORT, "--timing-allow-fail", "--seed", str(seed)]
-    code = _run(work, result, progress, "nextpnr", "place and route (nextpnr)", command,
-                check=False)
-    log_text = (work / "nextpnr.log").read_text(errors="replace")
-    if code != 0:
-        table = parse.parse_utilisation_log(log_text)
-        result["resources"] = _resource_rows(device, table, cells)
-        over = [(cell, used, available) for cell, (used, available) in table.items()
-                if used > available]
-        if over:
-            result["status"] = "does_not_fit"
-            raise FitError(_does_not_fit(target, over, cells))
-        errors = parse.nextpnr_errors(log_text)
-        if any(UNPLACEABLE in line for line in errors):
-            result["status"] = "does_not_fit"
-            raise FitError(_cannot_place(target, table, cells, seed))
-        raise ToolchainError(f"nextpnr failed (exit status {code}): "
-                             f"{errors[0] if errors else 'no ERROR line'}; last lines of "
-                             f"{work / 'nextpnr.log'}:\n{parse.tail(work / 'nextpnr.log')}")
-
-    placed = parse.parse_nextpnr_report(work / NEXTPNR_REPORT)
+    placed = _place(work, target, tools, seeds, result, cells, progress)
     result["resources"] = _resource_rows(device, placed.utilization, cells)
     failing = [clock for clock in placed.clocks if not clock.met]
     result["timing"] = {
@@ -310,6 +323,98 @@ def _run_flow(work, target, tools, seed, result, allow_timing_failure, progress)
         _run(work, result, progress, "pack", f"bitstream ({Path(tools['pack']).name})",
              command)
         result["bitstream"] = bitstream
+
+
+def _place(work, target, tools, seeds, result, cells, progress):
+    """nextpnr on the netlist with each of ``seeds`` in turn, until a placement meets every
+    clock; the one kept (the first that met, else the fastest) has the usual file names,
+    each other's log stays as ``nextpnr.seed<N>.log``. Records ``result["seed"]`` and
+    ``result["placements"]``; returns the kept placement's parsed report."""
+    device = target.device
+    layout = f"{TOP}.asc" if device.family == "ice40" else f"{TOP}.config"
+    outputs = ("nextpnr.log", layout, NEXTPNR_REPORT)
+    kept = None                                   # (Fmax, seed, parsed report, command)
+    seconds = 0.0
+    for index, seed in enumerate(seeds):
+        if device.family == "ice40":
+            files = ["--pcf", f"{TOP}.pcf", "--asc", layout]
+        else:
+            files = ["--lpf", f"{TOP}.lpf", "--textcfg", layout]
+        command = [tools["nextpnr"], *device.nextpnr_device, "--json", f"{TOP}.json",
+                   *files, "--report", NEXTPNR_REPORT, "--timing-allow-fail",
+                   "--seed", str(seed)]
+        title = ("place and route (nextpnr)" if len(seeds) == 1 else
+                 f"place and route (nextpnr, seed {seed}, {index + 1} of {len(seeds)})")
+        code = _run(work, result, progress, "nextpnr", title, command, check=False)
+        result["commands"].pop()          # commands.sh names the kept placement's only
+        seconds += result["seconds"]["nextpnr"]
+        result["seconds"]["nextpnr"] = round(seconds, 1)
+        log_text = (work / "nextpnr.log").read_text(errors="replace")
+        if code != 0:
+            table = parse.parse_utilisation_log(log_text)
+            over = [(cell, used, available) for cell, (used, available) in table.items()
+                    if used > available]
+            errors = parse.nextpnr_errors(log_text)
+            unplaceable = any(UNPLACEABLE in line for line in errors)
+            if unplaceable and not over and (index + 1 < len(seeds) or kept):
+                # another seed may place it, or one already has
+                result["placements"].append({"seed": seed, "error": UNPLACEABLE})
+                _set_aside(work, outputs, seed, drop=(layout,))
+                continue
+            result["resources"] = _resource_rows(device, table, cells)
+            if over:
+                result["status"] = "does_not_fit"
+                raise FitError(_does_not_fit(target, over, cells))
+            if unplaceable:
+                result["status"] = "does_not_fit"
+                raise FitError(_cannot_place(target, table, cells, seeds))
+            raise ToolchainError(f"nextpnr failed (exit status {code}): "
+                                 f"{errors[0] if errors else 'no ERROR line'}; last lines "
+                                 f"of {work / 'nextpnr.log'}:\n"
+                                 f"{parse.tail(work / 'nextpnr.log')}")
+        placed = parse.parse_nextpnr_report(work / NEXTPNR_REPORT)
+        fmax = min((clock.achieved_mhz for clock in placed.clocks), default=0.0)
+        met = all(clock.met for clock in placed.clocks)
+        result["placements"].append({"seed": seed, "fmax_mhz": round(fmax, 2), "met": met})
+        if kept is None or fmax > kept[0]:
+            if kept is not None:              # the placement it beats is only bulk now
+                (work / f"{TOP}.seed{kept[1]}{Path(layout).suffix}").unlink()
+            kept = (fmax, seed, placed, command)
+            _set_aside(work, outputs, seed)
+        else:
+            _set_aside(work, outputs, seed, drop=(layout,))
+        if met:
+            break
+    _restore(work, outputs, kept[1])
+    result["seed"] = kept[1]
+    result["commands"].append(shlex.join(str(c) for c in kept[3]))
+    if len(result["placements"]) > 1:
+        tried = ", ".join(f"{p['seed']} ({p['fmax_mhz']:.2f} MHz)" if "fmax_mhz" in p
+                          else f"{p['seed']} (not placed)" for p in result["placements"])
+        result["notes"].append(f"placer seeds tried: {tried}; kept seed {kept[1]}")
+    return kept[2]
+
+
+def _set_aside(work, outputs, seed, drop=()):
+    """Rename a placement's files to ``<stem>.seed<N><suffix>`` (deleting those in ``drop``:
+    a layout that will not be kept is only bulk)."""
+    for name in outputs:
+        path = work / name
+        if not path.exists():
+            continue
+        if name in drop:
+            path.unlink()
+        else:
+            path.rename(work / f"{path.stem}.seed{seed}{path.suffix}")
+
+
+def _restore(work, outputs, seed):
+    """Give the placement set aside for ``seed`` its usual file names back."""
+    for name in outputs:
+        path = work / name
+        aside = work / f"{path.stem}.seed{seed}{path.suffix}"
+        if aside.exists():
+            aside.replace(path)
 
 
 def _run(work, result, progress, name, title, command, check=True):
@@ -385,18 +490,23 @@ def _does_not_fit(target, over, cells):
             f"{advice}")
 
 
-def _cannot_place(target, table, cells, seed):
+def _cannot_place(target, table, cells, seeds):
     labels = {cell: label for label, cell, _meaning in target.device.resources}
     fullest = sorted(((used / available, cell, used, available)
                       for cell, (used, available) in table.items() if available),
                      reverse=True)[:2]
     parts = [f"{used} of {available} {labels.get(cell, cell)} ({cell}, {100 * ratio:.0f}%)"
              for ratio, cell, used, available in fullest]
-    return (f"the design does not fit {target.device.part} ({target.name}): nextpnr (seed "
-            f"{seed}) found no legal placement at {', '.join(parts) or 'its utilisation'}, "
+    seeds = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {_seed_list(seeds)}"
+    return (f"the design does not fit {target.device.part} ({target.name}): nextpnr "
+            f"({seeds}) found no legal placement at {', '.join(parts) or 'its utilisation'}, "
             f"the device's utilisation limit. Largest cell types after synthesis: "
             f"{_top_cells(cells)}. Choose a smaller hardware configuration or a larger "
             f"device (another --seed may place it, with no margin left)")
+
+
+def _seed_list(seeds):
+    return ", ".join(str(seed) for seed in seeds)
 
 
 def _timing_failure(target, failing, timing):

@@ -5,7 +5,7 @@ import json
 import click
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from hwgen.errors import FitError, TimingError
+from hwgen.errors import ConfigError, FitError, TimingError
 from hwgen.fpga import flow
 from hwgen.fpga.targets import TARGETS
 
@@ -24,6 +24,13 @@ def _frequency(value):
         return float(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is neither a number of MHz nor 'auto'") from None
+
+
+def _seeds(value):
+    try:
+        return flow.parse_seeds(value)
+    except ConfigError as error:
+        raise click.BadParameter(str(error).removeprefix(f"--seed {value!r}: ")) from None
 
 
 def print_report(report, out_dir):
@@ -78,7 +85,11 @@ Targets:
               help="UART baud rate of a board's link.")
 @click.option("--allow-timing-failure", is_flag=True,
               help="Keep the result (and write the bitstream) even if timing is not met.")
-@click.option("--seed", type=int, default=1, show_default=True, help="nextpnr placer seed.")
+@click.option("--seed", default="1", show_default=True, metavar="N|N-M|N,M,..",
+              callback=lambda ctx, param, value: _seeds(value),
+              help="nextpnr placer seed, or several: each build then places with one after "
+                   "another until a placement meets the clock, and keeps the fastest if "
+                   "none does (the report lists every seed tried).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def command(build_dir, target, frequency_mhz, baud, allow_timing_failure, seed, as_json):
     target = target.lower()

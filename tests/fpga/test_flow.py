@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from hwgen.errors import ConfigError, FitError, ToolchainError
+from hwgen.errors import ConfigError, FitError, TimingError, ToolchainError
 from hwgen.fpga import flow
 from hwgen.cli.main import cli
 
@@ -344,3 +344,124 @@ def test_unknown_target_and_missing_build_dir(tmp_path, standin_build):
                                      f"run hwgen compile first")
     with pytest.raises(ConfigError, match="unknown target 'nexys'"):
         flow.synthesize(standin_build, "nexys")
+
+
+# nextpnr stand-in for the seed sweep: the Fmax it reports is a function of --seed, and a
+# seed missing from FMAX finds no legal placement.
+SEEDED_NEXTPNR = r'''
+import json, sys
+args = sys.argv[1:]
+value = lambda flag: args[args.index(flag) + 1]
+seed = int(value("--seed"))
+FMAX = {FMAX}
+print(f"Info: placing with seed {seed}")
+if seed not in FMAX:
+    print("Info: Device utilisation:")
+    print("Info: \t         ICESTORM_LC:    4655/   5280    88%")
+    print("ERROR: Unable to find legal placement for all cells, design is probably at "
+          "utilisation limit.")
+    sys.exit(125)
+open(value("--asc"), "w").write(f"layout of seed {seed}\n")
+json.dump({"utilization": {"ICESTORM_LC": {"used": 100, "available": 5280}},
+           "fmax": {"clk": {"achieved": FMAX[seed], "constraint": 25.0}},
+           "critical_paths": []}, open(value("--report"), "w"))
+'''
+
+
+def seeded_tools(tmp_path, monkeypatch, fmax):
+    import sys
+    yosys = fake_tool(tmp_path, "yosys", 'echo \'{"modules": {"\\\\top": {"num_cells_by_type":'
+                                         ' {"SB_LUT4": 3}}}}\' > yosys_stat.json\n')
+    nextpnr = fake_tool(tmp_path, "nextpnr-ice40",
+                        f'exec {sys.executable} - "$@" <<\'PY\'\n'
+                        + SEEDED_NEXTPNR.replace("{FMAX}", repr(fmax)) + "PY\n")
+    monkeypatch.setenv("YOSYS", str(yosys))
+    monkeypatch.setenv("NEXTPNR_ICE40", str(nextpnr))
+
+
+def test_several_seeds_are_placed_in_turn_until_one_meets_the_clock(standin_build,
+                                                                   monkeypatch, tmp_path):
+    seeded_tools(tmp_path, monkeypatch, {1: 20.0, 3: 30.0, 4: 40.0})   # seed 2: unplaceable
+    steps = []
+    report = flow.synthesize(standin_build, "ice40-up5k", frequency_mhz=25, seed="1-4",
+                             progress=steps.append)
+    assert report["status"] == "pass" and report["timing"]["fmax_mhz"] == 30.0
+    assert report["seed"] == 3                                # seed 4 is never run
+    assert report["placements"] == [
+        {"seed": 1, "fmax_mhz": 20.0, "met": False},
+        {"seed": 2, "error": "Unable to find legal placement for all cells"},
+        {"seed": 3, "fmax_mhz": 30.0, "met": True}]
+    assert report["notes"][-1] == ("placer seeds tried: 1 (20.00 MHz), 2 (not placed), "
+                                   "3 (30.00 MHz); kept seed 3")
+    assert [s.name for s in steps if s.name.startswith("place") and not s.done] == [
+        f"place and route (nextpnr, seed {n}, {n} of 4)" for n in (1, 2, 3)]
+    out = standin_build / "fpga" / "ice40-up5k"
+    assert (out / "top.asc").read_text() == "layout of seed 3\n"
+    assert "seed 3" in (out / "nextpnr.log").read_text()
+    assert "seed 1" in (out / "nextpnr.seed1.log").read_text()
+    assert "seed 2" in (out / "nextpnr.seed2.log").read_text()
+    assert not list(out.glob("top.seed*.asc"))                # only the kept layout stays
+    nextpnr_lines = [line for line in (out / "commands.sh").read_text().splitlines()
+                     if "nextpnr" in line]
+    assert len(nextpnr_lines) == 1 and nextpnr_lines[0].endswith("--seed 3")
+    assert json.loads((out / "report.json").read_text()) == report
+    assert "Placer seed 3, the first to meet the clock of 3 tried: 1 (20.00 MHz), 2 (not " \
+           "placed), 3 (30.00 MHz)." in (out / "report.md").read_text()
+
+
+def test_when_no_seed_meets_the_clock_the_fastest_placement_is_kept(standin_build,
+                                                                    monkeypatch, tmp_path):
+    seeded_tools(tmp_path, monkeypatch, {1: 20.0, 5: 23.0, 9: 21.0})
+    with pytest.raises(TimingError, match="reaches 23.00 MHz, constraint 25.00 MHz"):
+        flow.synthesize(standin_build, "ice40-up5k", frequency_mhz=25, seed="1,5,9")
+    out = standin_build / "fpga" / "ice40-up5k"
+    report = json.loads((out / "report.json").read_text())
+    assert report["status"] == "timing_failure" and report["seed"] == 5
+    assert [p["seed"] for p in report["placements"]] == [1, 5, 9]
+    assert (out / "top.asc").read_text() == "layout of seed 5\n"
+    assert sorted(p.name for p in out.glob("nextpnr*.log")) == [
+        "nextpnr.log", "nextpnr.seed1.log", "nextpnr.seed9.log"]
+    accepted = flow.synthesize(standin_build, "ice40-up5k", frequency_mhz=25, seed=[9, 1],
+                               allow_timing_failure=True)
+    assert accepted["status"] == "timing_failure_accepted" and accepted["seed"] == 9
+
+
+def test_when_no_seed_places_the_design_it_does_not_fit(standin_build, monkeypatch, tmp_path):
+    seeded_tools(tmp_path, monkeypatch, {})
+    with pytest.raises(FitError, match=r"^the design does not fit iCE40UP5K \(ice40-up5k\): "
+                                       r"nextpnr \(seeds 1, 2\) found no legal placement at "
+                                       r"4655 of 5280 LCs"):
+        flow.synthesize(standin_build, "ice40-up5k", frequency_mhz=25, seed="1-2")
+    report = json.loads((standin_build / "fpga" / "ice40-up5k" / "report.json").read_text())
+    assert report["status"] == "does_not_fit"
+    assert report["placements"] == [
+        {"seed": 1, "error": "Unable to find legal placement for all cells"}]
+
+
+@pytest.mark.parametrize("text, seeds", [
+    ("3", (3,)), (7, (7,)), ("1-4", (1, 2, 3, 4)), ("1,5, 9", (1, 5, 9)),
+    ("0-1,8", (0, 1, 8)), ("2-2", (2,)),
+])
+def test_seed_lists(text, seeds):
+    assert flow.parse_seeds(text) == seeds
+
+
+@pytest.mark.parametrize("text, error", [
+    ("", "--seed '': expected a seed (3), a range (1-4) or a list (1,5,9) of non-negative "
+         "integers"),
+    ("4-1", "--seed '4-1': expected a seed"),
+    ("-1", "--seed '-1': expected a seed"),
+    ("a", "--seed 'a': expected a seed"),
+    ("1,,2", "--seed '1,,2': expected a seed"),
+    ("1-3,2", "--seed '1-3,2' names a seed twice"),
+    ("1-33", "--seed '1-33' names 33 seeds; at most 32 (each is a place-and-route run)"),
+])
+def test_bad_seed_lists(standin_build, text, error):
+    with pytest.raises(ConfigError) as raised:
+        flow.parse_seeds(text)
+    assert str(raised.value).startswith(error)
+    with pytest.raises(ConfigError):
+        flow.synthesize(standin_build, "ice40-up5k", seed=text)
+    assert not (standin_build / "fpga").exists()
+    result = invoke("synth", standin_build, "--target", "ice40-up5k", "--seed", text)
+    assert result.exit_code == 2 and "Invalid value for '--seed'" in result.output
