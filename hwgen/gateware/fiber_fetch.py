@@ -312,33 +312,26 @@ class FiberFetch(wiring.Component):
         s2_last = Signal()
         # Stage 3: the same with its spike mask registered (a block RAM's output is slow, so
         # it feeds nothing but this register and the AND of the masks).
+        # What stage 3 holds is decided as it is registered, so that the hold-back decision
+        # below starts from two flags instead of decoding the stage (on the iCE40 that
+        # decode, in front of ``held_valid``'s enable, was the critical path):
         s3_chunk = Signal()
-        s3_empty_neuron = Signal()
-        s3_any = Signal()               # the masks share a set bit
+        s3_new = Signal()           # a match to hold: the masks share a set bit, or the
+        #                             entry is a neuron with no chunks (an empty match)
+        s3_end_only = Signal()      # the neuron's last chunk, with no matched bit
         s3_match = Signal(g.chunk_match)
 
         # Hold-back register: the last match, until we know whether it ends its neuron.
         held_valid = Signal()
         held = Signal(g.chunk_match)
+        held_open = Signal()        # = held_valid & ~held.end, kept as a register
 
-        new_match = Signal(g.chunk_match)
-        arrives = Signal()          # a match joins the hold-back register this cycle
-        ends_held = Signal()        # the held match turns out to end its neuron
-        m.d.comb += new_match.eq(s3_match)
-        with m.If(s3_chunk):
-            with m.If(s3_any):
-                m.d.comb += arrives.eq(1)
-            with m.Elif(s3_match.end):
-                # A held match of this neuron now ends it; if the held match belongs to the
-                # previous neuron (or none is held), this neuron matched nothing at all.
-                with m.If(held_valid & ~held.end):
-                    m.d.comb += ends_held.eq(1)
-                with m.Else():
-                    m.d.comb += arrives.eq(1)
-        with m.If(s3_empty_neuron):
-            m.d.comb += [arrives.eq(1), new_match.wmask.eq(0), new_match.end.eq(1)]
-
-        push_held = held_valid & (arrives | (held.end & ~ends_held))
+        # A neuron's last chunk without a match ends the held match if that belongs to the
+        # same neuron (it is open); if not (or none is held), the neuron matched nothing at
+        # all and this chunk's (unmatched) match stands for it.
+        arrives = s3_new | (s3_end_only & ~held_open)   # a match joins the hold-back register
+        ends_held = s3_end_only & held_open              # the held match ends its neuron
+        push_held = held_valid & (arrives | ~held_open)
         # The pushed match waits one cycle in a register before it enters the match FIFO:
         # the push decision above (a function of seven register bits) then feeds one flip-flop
         # instead of the write enables of the FIFO's storage (the critical path on iCE40).
@@ -376,20 +369,29 @@ class FiberFetch(wiring.Component):
         if g.recurrent:
             with m.If(self.first_chunk & s2_index[g.chunk_bits]):
                 m.d.comb += smask.eq(0)
+        any_match = (smask & s2_wmask) != 0
         with m.If(~stall_back):
             with m.If(arrives):
-                m.d.sync += [held.eq(new_match), held_valid.eq(1)]
+                m.d.sync += held.eq(s3_match)
             with m.Elif(ends_held):
                 m.d.sync += held.end.eq(1)
-            with m.Elif(push_held):
-                m.d.sync += held_valid.eq(0)
-            # Stage 2 -> stage 3.
+            # The same cases, reduced: an arrival is held (open unless it ends its neuron);
+            # an open match stays held, closed by a chunk that ends it; a closed one is
+            # pushed.
             m.d.sync += [
-                s3_chunk.eq(s2_chunk), s3_empty_neuron.eq(s2_empty_neuron),
-                s3_any.eq((smask & s2_wmask) != 0),
-                s3_match.smask.eq(smask), s3_match.wmask.eq(s2_wmask),
+                held_valid.eq(s3_new | s3_end_only | held_open),
+                held_open.eq(Mux(s3_new, ~s3_match.end, held_open & ~s3_end_only)),
+            ]
+            # Stage 2 -> stage 3. A neuron with no chunks becomes an empty match that ends
+            # it.
+            m.d.sync += [
+                s3_chunk.eq(s2_chunk),
+                s3_new.eq((s2_chunk & any_match) | s2_empty_neuron),
+                s3_end_only.eq(s2_chunk & ~any_match & s2_last),
+                s3_match.smask.eq(smask),
+                s3_match.wmask.eq(Mux(s2_empty_neuron, 0, s2_wmask)),
                 s3_match.chunk.eq(s2_index), s3_match.wbase.eq(s2_wbase),
-                s3_match.end.eq(s2_last),
+                s3_match.end.eq(s2_last | s2_empty_neuron),
             ]
 
         # Stage 1 -> stage 2. A LAYER_END in stage 1 stops the walk; the entry already
@@ -436,6 +438,6 @@ class FiberFetch(wiring.Component):
 
         m.d.comb += self.halted.eq(~running & ~s0_valid & ~s1_valid & ~s2_chunk
                                    & ~s2_empty_neuron
-                                   & ~s3_chunk & ~s3_empty_neuron & ~held_valid
+                                   & ~s3_chunk & ~s3_new & ~held_valid
                                    & ~pushed_valid)
         return m

@@ -72,7 +72,12 @@ class InnerJoin(wiring.Component):
         m.d.sync += jammed.eq(Mux(take, loaded, sel_valid) & Mux(advance, sel_valid,
                                                                   self.o.valid))
         finishing = loaded & take & single
-        m.d.comb += self.i.ready.eq(~loaded | finishing)
+        # ``ready`` is kept as a net of its own (one LUT of four registers), so the loop
+        # from ``loaded`` back to itself is that LUT and one more: left to itself, ABC merged
+        # it with the input FIFO's read logic into five levels (on iCE40 the critical path).
+        # ``loaded`` falls if no match is offered as the stage empties.
+        ready = Signal(attrs={"keep": 1})
+        m.d.comb += [ready.eq(~loaded | finishing), self.i.ready.eq(ready)]
 
         # The bits below the lowest set bit of ``remaining``, and the bits above it, both
         # from one decrement: r - 1 clears the lowest set bit and sets those below. (As
@@ -91,20 +96,27 @@ class InnerJoin(wiring.Component):
                 sel_chunk.eq(current.chunk), sel_wbase.eq(current.wbase),
                 sel_end.eq(current.end & single),
                 sel_empty.eq(remaining == 0),
-                remaining.eq(rest),
-                # after this bit, at most one is left if at most two are now
-                single.eq(at_most_two(remaining)),
             ]
-            with m.If(single):
-                m.d.sync += loaded.eq(0)
         with m.Elif(take):
             m.d.sync += sel_valid.eq(0)
 
-        with m.If(self.i.valid & self.i.ready):
-            matched = self.i.payload.smask & self.i.payload.wmask
-            m.d.sync += [current.eq(self.i.payload), remaining.eq(matched),
-                         single.eq(at_most_one(matched)),
-                         loaded.eq(1)]
+        # Stage 1's registers load whenever it is ready (empty, or giving its last bit),
+        # whether or not a match is offered: without one, ``loaded`` falls and the rest is
+        # not looked at until a match is. So ``ready`` alone enables them, and the flag's
+        # gate tree (``one``, a net of its own like ``ready``) meets the select only at the
+        # end: ABC otherwise folded the select into the tree, five LUTs from ``single``
+        # back to itself (on iCE40 the critical path).
+        matched = Signal(g.chunk)
+        one = Signal(attrs={"keep": 1})
+        m.d.comb += [matched.eq(self.i.payload.smask & self.i.payload.wmask),
+                     one.eq(at_most_one(matched))]
+        with m.If(ready):
+            m.d.sync += [loaded.eq(self.i.valid), current.eq(self.i.payload),
+                         remaining.eq(matched), single.eq(one)]
+        with m.Elif(take):                  # loaded (not ready), giving a bit: not its last
+            m.d.sync += [remaining.eq(rest),
+                         # after this bit, at most one is left if at most two are now
+                         single.eq(at_most_two(remaining))]
 
         with m.If(sel_valid & advance):
             m.d.sync += [
