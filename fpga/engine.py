@@ -84,6 +84,19 @@ class ProtocolEngine(wiring.Component):
         word = Signal(8 * in_bytes)
         byte_index = Signal(range(in_bytes + 1))
         words = Signal(range(max(K, N) + 1))
+        # Comparisons of ``words``, kept as registers and updated with it: the transitions
+        # below then test a flip-flop, not a 7-bit compare (on the iCEBreaker, ``words``
+        # through its compare into the result shift register was a critical path).
+        last_input = Signal(init=K == 1)        # words == K - 1
+        all_results = Signal(init=N == 0)       # words == N
+
+        def words_from_zero():
+            m.d.sync += [words.eq(0), last_input.eq(K == 1), all_results.eq(N == 0)]
+
+        def next_word():
+            m.d.sync += [words.eq(words + 1),
+                         last_input.eq(words == K - 2 if K >= 2 else 0),
+                         all_results.eq(words == N - 1)]
         discard = Signal(range(K * in_bytes + 1))
 
         start = Signal()
@@ -160,7 +173,8 @@ class ProtocolEngine(wiring.Component):
                             reply(Reply.OK, payload=True)
                         with m.Case(Command.LOAD):
                             with m.If(~loaded & ~pending & ~core.busy):
-                                m.d.sync += [words.eq(0), byte_index.eq(0)]
+                                m.d.sync += byte_index.eq(0)
+                                words_from_zero()
                                 m.next = "LOAD_BYTE"
                             with m.Else():
                                 m.d.sync += discard.eq(0)
@@ -173,7 +187,7 @@ class ProtocolEngine(wiring.Component):
                                 reply(Reply.BAD_STATE)
                         with m.Case(Command.RESULTS):
                             with m.If(pending & core.done & ~core.busy):
-                                m.d.sync += words.eq(0)
+                                words_from_zero()
                                 reply(Reply.OK, results=True)
                             with m.Else():
                                 reply(Reply.BAD_STATE)
@@ -203,8 +217,9 @@ class ProtocolEngine(wiring.Component):
             with m.State("LOAD_PUSH"):
                 m.d.comb += receiving.eq(1)
                 with m.If(core.inputs.ready):
-                    m.d.sync += [words.eq(words + 1), byte_index.eq(0), pushing.eq(0)]
-                    with m.If(words == K - 1):
+                    m.d.sync += [byte_index.eq(0), pushing.eq(0)]
+                    next_word()
+                    with m.If(last_input):
                         m.d.sync += loaded.eq(1)
                         reply(Reply.OK)
                     with m.Else():
@@ -250,14 +265,14 @@ class ProtocolEngine(wiring.Component):
                 guard()
 
             with m.State("FETCH_RESULT"):
-                with m.If(words == N):
+                with m.If(all_results):
                     m.d.sync += [pending.eq(0), with_results.eq(0)]
                     m.next = "IDLE"
                 with m.Else():
                     m.d.comb += core.results.ready.eq(1)
                     with m.If(core.results.valid):
-                        m.d.sync += [shift.eq(core.results.payload), count.eq(res_bytes),
-                                     words.eq(words + 1)]
+                        m.d.sync += [shift.eq(core.results.payload), count.eq(res_bytes)]
+                        next_word()
                         m.next = "SEND_SHIFT"
                 guard()
 

@@ -1,11 +1,10 @@
 """The input loader: packed input words in, chunk-major; layer 0's spike fibers out."""
 
 from amaranth.hdl import Module, Signal
-from amaranth.lib import stream, wiring
+from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .output_compressor import OutputCompressor
-from .skid_buffer import SkidBuffer
 
 
 class SpikeLoader(wiring.Component):
@@ -18,12 +17,16 @@ class SpikeLoader(wiring.Component):
     slot = input index and a fiber-chunk end every W inputs and at the last one.
 
     Ports: ``i`` one packed T_c-bit word per input neuron and time chunk; ``clear`` forget
-    the loaded input (an inference started); ``loaded`` all words have been accepted; ``o``
-    write requests; ``idle`` no write pending.
-    Throughput: one input word per cycle. Latency: 1 cycle.
-    ``i.ready`` comes from registers: a skid buffer (T_c bits) takes the words, so the write
-    bus's grant, which decides whether the packer moves, does not reach the host interface
-    feeding ``i`` (out of context on iCE40, that loop through the harness was critical).
+    the loaded input (an inference started); ``loaded`` all words have been accepted (and
+    ``i`` takes no more); ``o`` write requests; ``idle`` no write pending (with ``loaded``:
+    every word written).
+    Throughput: one input word per cycle. Latency: 2 cycles.
+    The words pass through a 3-deep buffered FIFO (3 x T_c bits of flip-flops): ``i.ready``
+    comes from its registers, so whether the packer moves does not reach the host
+    interface feeding ``i`` (out of context on iCE40, that loop through the harness was
+    critical); and the packer starts from its registered output, not from a skid buffer's
+    multiplexer (on the iCEBreaker that path, the skid's flag through the multiplexer
+    into the packed write, was critical). Three entries keep one word a cycle.
     """
 
     def __init__(self, geometry, inputs):
@@ -45,7 +48,7 @@ class SpikeLoader(wiring.Component):
         g = self.geometry
         C = g.time_chunks
         m.submodules.pack = pack = OutputCompressor(g, registered_ready=False)
-        m.submodules.skid = skid = SkidBuffer(g.lanes)
+        m.submodules.words = words = fifo.SyncFIFOBuffered(width=g.lanes, depth=3)
         count = Signal(range(self.inputs))
         chunk = Signal(range(C))
         loaded = Signal()
@@ -53,27 +56,36 @@ class SpikeLoader(wiring.Component):
             self.loaded.eq(loaded),
             pack.region.eq(0 if C == 1 else 2 + chunk),
             pack.last_layer.eq(0),
-            skid.i.valid.eq(self.i.valid & ~loaded),
-            skid.i.payload.eq(self.i.payload),
-            self.i.ready.eq(skid.i.ready & ~loaded),
-            pack.i.valid.eq(skid.o.valid),
-            skid.o.ready.eq(pack.i.ready),
-            pack.i.payload.word.eq(skid.o.payload),
+            words.w_en.eq(self.i.valid & ~loaded),
+            words.w_data.eq(self.i.payload),
+            self.i.ready.eq(words.w_rdy & ~loaded),
+            pack.i.valid.eq(words.r_rdy),
+            words.r_en.eq(pack.i.ready),
+            pack.i.payload.word.eq(words.r_data),
             pack.i.payload.slot.eq(count),
             pack.i.payload.chunk_last.eq((count[:g.offset_bits] == g.chunk - 1)
                                          | (count == self.inputs - 1)),
-            self.idle.eq(pack.idle & skid.i.ready),        # nothing caught in the skid
+            self.idle.eq(pack.idle & (words.level == 0)),
         ]
         wiring.connect(m, wiring.flipped(self.o), pack.o)
         with m.If(pack.i.valid & pack.i.ready):
             with m.If(count == self.inputs - 1):
                 m.d.sync += count.eq(0)
-                with m.If(chunk == C - 1):
-                    m.d.sync += loaded.eq(1)
-                with m.Else():
+                with m.If(chunk != C - 1):
                     m.d.sync += chunk.eq(chunk + 1)
             with m.Else():
                 m.d.sync += count.eq(count + 1)
+        # ``loaded`` counts the words as they enter the FIFO, so that no more than an
+        # inference's words are ever taken; ``idle`` says when they are all written.
+        total = self.inputs * C
+        received = Signal(range(total))
+        last = Signal(init=total == 1)          # received == total - 1, as a register
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += [received.eq(received + 1),
+                         last.eq(received == total - 2 if total >= 2 else 0)]
+            with m.If(last):
+                m.d.sync += loaded.eq(1)
         with m.If(self.clear):
-            m.d.sync += [count.eq(0), chunk.eq(0), loaded.eq(0)]
+            m.d.sync += [count.eq(0), chunk.eq(0), loaded.eq(0), received.eq(0),
+                         last.eq(total == 1)]
         return m
