@@ -333,13 +333,13 @@ def _place(work, target, tools, seeds, result, cells, progress):
     device = target.device
     layout = f"{TOP}.asc" if device.family == "ice40" else f"{TOP}.config"
     outputs = ("nextpnr.log", layout, NEXTPNR_REPORT)
+    if device.family == "ice40":
+        files = ["--pcf", f"{TOP}.pcf", "--asc", layout]
+    else:
+        files = ["--lpf", f"{TOP}.lpf", "--textcfg", layout]
     kept = None                                   # (Fmax, seed, parsed report, command)
     seconds = 0.0
     for index, seed in enumerate(seeds):
-        if device.family == "ice40":
-            files = ["--pcf", f"{TOP}.pcf", "--asc", layout]
-        else:
-            files = ["--lpf", f"{TOP}.lpf", "--textcfg", layout]
         command = [tools["nextpnr"], *device.nextpnr_device, "--json", f"{TOP}.json",
                    *files, "--report", NEXTPNR_REPORT, "--timing-allow-fail",
                    "--seed", str(seed)]

@@ -333,7 +333,7 @@ class FiberFetch(wiring.Component):
         ends_held = s3_end_only & held_open              # the held match ends its neuron
         push_held = held_valid & (arrives | ~held_open)
         # The pushed match waits one cycle in a register before it enters the match FIFO:
-        # the push decision above (a function of seven register bits) then feeds one flip-flop
+        # the push decision above (a function of four register bits) then feeds one flip-flop
         # instead of the write enables of the FIFO's storage (the critical path on iCE40).
         # Costs one cycle of latency per layer, not throughput.
         pushed_valid = Signal()
