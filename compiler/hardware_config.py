@@ -81,6 +81,14 @@ class HardwareConfig:
     chains another membrane update into the same cycle (Fmax falls). 'auto': the smallest
     divisor of T_c that makes it at most 4 cycles, chaining at most 4 step circuits (see
     :meth:`auto_lif_steps`)."""
+    lif_buffer: int = 0
+    """1: a finished neuron's input currents move into a buffer of their own in front of
+    the LIF stage (a skid buffer of one neuron), so the accumulators take the next neuron
+    at once instead of holding the last one until the LIF stage is free: a neuron with
+    fewer matched pairs than its LIF evaluation (T_c / lif_steps cycles) then costs less
+    where its neighbours have more. Costs one neuron's currents in flip-flops per TPPE
+    (T_c x (acc_bits + 1)) and a multiplexer as wide; 0: no buffer. The results are the
+    same bit for bit."""
     spike_depth: object = AUTO
     """Words per activation buffer region: at least the widest layer, padded to chunks."""
     program_depth: object = AUTO
@@ -208,6 +216,7 @@ class HardwareConfig:
         one_of("fetch_width", FETCH_WIDTHS)
         flag("keep_currents")
         flag("border_calls")
+        flag("lif_buffer")
         one_of("mapping", MAPPINGS)
         one_of("write_lanes", WRITE_LANES)
         if AUTO not in (self.timesteps, self.time_chunk) and self.timesteps % self.time_chunk:

@@ -24,7 +24,8 @@ benchmarks/fc_cycles.py reports it on larger workloads):
   its group queue's head is a register (a buffered FIFO, for clock speed), a cycle more.
 - Plus, per neuron and chunk, ``max(0, T_c / lif_steps - pairs)`` when a neuron has fewer matched
   pairs than its LIF evaluation takes (the LIF stage, overlapped with the next neuron's
-  accumulation, becomes the bottleneck), and likewise when a neuron's fetch cycles
+  accumulation, becomes the bottleneck; with ``lif_buffer`` an upper bound, as a short
+  neuron may use the LIF cycles a long neighbour leaves), and likewise when a neuron's fetch cycles
   outnumber its pairs: ceil(entries / K) groups for its entries (1 + its nonzero weight
   chunks; K = 1: one per entry), plus one per extra weight chunk with a matched pair in a
   group (a group emits one chunk match per cycle). The scheduler balances

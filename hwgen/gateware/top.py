@@ -76,7 +76,7 @@ class Accelerator(wiring.Component):
                     program_depth=config.program_depth, weight_depth=config.weight_depth,
                     membrane_depth=self.membrane_depth, lif_steps=config.lif_steps,
                     fifo_depth=config.fifo_depth, join=config.join,
-                    fetch_width=config.fetch_width)
+                    fetch_width=config.fetch_width, lif_buffer=config.lif_buffer)
 
     def add_tppe(self, m, p, shared=None):
         """TPPE ``p`` and its ROMs in ``m``; its interface. ``shared``: the shared program

@@ -76,11 +76,17 @@ class TPPE(wiring.Component):
     K entries wide, the spike-mask memory has K copies written together, and
     :class:`WideFiberFetch` replaces :class:`FiberFetch`.
 
+    ``lif_buffer`` 1: a finished neuron's currents wait for the LIF stage in a
+    :class:`SkidBuffer` of one neuron instead of in the accumulators, which then take the
+    next neuron at once.
+
     Throughput: one matched pair per cycle (laggy: the slower of that and the walker's one
     set spike-mask bit per cycle), overlapped with the LIF evaluation of the previous
     neuron (T_c / lif_steps cycles) and with fetching the next chunks; a finished neuron
-    waits in the accumulators until the LIF stage takes it.
-    Resources: T_c accumulators of acc_bits + 1 (laggy: also the pseudo-accumulator and
+    waits in the accumulators until the LIF stage takes it (with ``lif_buffer``, in the
+    buffer: only a neuron finishing while the buffer is full waits in the accumulators).
+    Resources: T_c accumulators of acc_bits + 1 (with ``lif_buffer``, a neuron's currents
+    and header again, and a 2:1 multiplexer as wide; laggy: also the pseudo-accumulator and
     three FIFOs of ``fifo_depth``, see :class:`LaggyJoin`, :class:`LaggyAccumulator`), the
     inner join, the LIF unit, and memories: spike words (regions x spike_depth x T_c),
     spike masks (regions x spike_depth / W x W), each in ``write_lanes`` banks of 1/B the
@@ -95,7 +101,8 @@ class TPPE(wiring.Component):
     """
 
     def __init__(self, geometry, layouts, modes, *, program_depth, weight_depth,
-                 membrane_depth=1, lif_steps=1, fifo_depth=4, join="dual", fetch_width=1):
+                 membrane_depth=1, lif_steps=1, fifo_depth=4, join="dual", fetch_width=1,
+                 lif_buffer=0):
         if join not in JOIN_VARIANTS:
             raise ValueError(f"TPPE: join {join!r} must be one of {', '.join(JOIN_VARIANTS)}")
         if join == "laggy" and geometry.operands:
@@ -103,8 +110,11 @@ class TPPE(wiring.Component):
                              "(geometry.operands); use the dual join")
         if membrane_depth < 1:
             raise ValueError(f"TPPE: membrane_depth {membrane_depth} must be at least 1")
+        if lif_buffer not in (0, 1):
+            raise ValueError(f"TPPE: lif_buffer {lif_buffer!r} must be 0 or 1")
         self.join = join
         self.fetch_width = fetch_width
+        self.lif_buffer = lif_buffer
         self.geometry = geometry
         self.layouts = layouts
         self.modes = list(modes)
@@ -237,6 +247,15 @@ class TPPE(wiring.Component):
                 shape=data.ArrayLayout(signed(g.acc_bits), T),
                 depth=g.current_buffers * g.current_depth, init=[])
         accumulating = accumulate(m, fetch, sink, word_read, weight_read, kept)
+        if self.lif_buffer:
+            # A finished neuron moves into the skid register when the LIF stage is busy,
+            # and the accumulators take the next one meanwhile.
+            m.submodules.lif_buffer = buffer = SkidBuffer(g.neuron_currents)
+            m.d.comb += [buffer.i.valid.eq(currents.valid),
+                         buffer.i.payload.eq(currents.payload),
+                         currents.ready.eq(buffer.i.ready)]
+            currents = buffer.o
+            accumulating = accumulating & ~currents.valid
         lane0 = currents.payload.sums[0]
         if g.time_chunks > 1:
             lane0 = self.carry_membranes(m, lif, currents)

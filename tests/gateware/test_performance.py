@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from hwgen.compiler.hardware_config import FETCH_WIDTHS, load
+from hwgen.errors import ConfigError
 from hwgen.compiler.ir import LIF, Dense, Input, Model, Readout
 from hwgen.compiler.scheduler.assign import walk_steps
 from hwgen.compiler.scheduler.program import compile_program
@@ -20,16 +21,26 @@ INPUTS = 64
 
 
 def measured_cycles(pairs_per_neuron, timesteps, lif_steps, neurons=1, join="dual",
-                    positions=None, time_chunk=None, fetch_width=1, active=None, fifo_depth=4):
+                    positions=None, time_chunk=None, fetch_width=1, active=None, fifo_depth=4,
+                    lif_buffer=0):
+    """Cycles of one inference of a layer of ``neurons`` whose neuron n has
+    ``pairs_per_neuron`` matched pairs (a sequence: its n-th entry, cyclically) or weights
+    at ``positions``, every input spiking at every step (or only those in ``active``)."""
     model = Model("m", timesteps)
     model.add(Input("x", (INPUTS,)))
     weights = np.zeros((neurons, INPUTS), dtype=int)
-    weights[:, positions if positions is not None else slice(pairs_per_neuron)] = 1
+    if positions is not None:
+        weights[:, positions] = 1
+    else:
+        pairs = np.resize(np.atleast_1d(pairs_per_neuron), neurons)
+        for n, count in enumerate(pairs):
+            weights[n, :count] = 1
     model.add(Dense("fc", weights, weight_bits=2, acc_bits=9), "x")
     model.add(LIF("lif", np.full(neurons, 3), v_bits=10), "fc")
     model.add(Readout("r"), "lif")
     config = load(overrides=["tppes=1", "chunk=16", f"lif_steps={lif_steps}", f"join={join}",
-                             f"fetch_width={fetch_width}", f"fifo_depth={fifo_depth}"]
+                             f"fetch_width={fetch_width}", f"fifo_depth={fifo_depth}",
+                             f"lif_buffer={lif_buffer}"]
                   + ([f"time_chunk={time_chunk}"] if time_chunk else []))
     program = compile_program(model, config)
     spikes = np.ones((1, timesteps, INPUTS), dtype=np.uint8)
@@ -118,3 +129,24 @@ def test_the_shallowest_fifos_cost_no_cycles():
     shallow, _ = measured_cycles(len(positions), 4, 1, neurons=8, positions=positions,
                                  fifo_depth=2)
     assert shallow == deep
+
+
+@pytest.mark.parametrize("join", ["dual", "laggy"])
+def test_the_lif_buffer_lets_short_neurons_borrow_from_long_ones(join):
+    # T = 8, neurons of 2 and 14 pairs in turn: 16 pairs and 16 LIF cycles every two
+    # neurons. Without the buffer each short neuron but the first waits 8 - 2 cycles for
+    # the LIF stage; with it the accumulators go on and the layer costs its pairs.
+    plain, config = measured_cycles([2, 14], 8, 1, neurons=8, join=join)
+    assert plain == 64 + layer_overhead(config, 8) + 3 * (8 - 2)
+    buffered, config = measured_cycles([2, 14], 8, 1, neurons=8, join=join, lif_buffer=1)
+    assert buffered == 64 + layer_overhead(config, 8)
+    # neurons all shorter than the LIF evaluation stay bound by it, buffer or not
+    short, config = measured_cycles(4, 8, 1, neurons=8, join=join, lif_buffer=1)
+    assert short == 8 * 4 + layer_overhead(config, 8) + 7 * (8 - 4)
+
+
+@pytest.mark.parametrize("value", ["2", "-1", "on"])
+def test_lif_buffer_is_a_flag(value):
+    with pytest.raises(ConfigError, match=rf"--set lif_buffer={value}: lif_buffer = "
+                                          r".* must be 0 or 1"):
+        load(overrides=[f"lif_buffer={value}"])

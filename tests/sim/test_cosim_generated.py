@@ -80,7 +80,7 @@ def test_refusal_check_rejects_multiline_and_unnamed_messages():
 def test_the_generator_reaches_every_corner_it_promises():
     """Over a fixed sample of draws (no simulation): every neuron mode of the IR, voltage-
     and current-based, the extreme T, TPPE counts, widths and sizes, every input kind, both
-    joins, every fetch width, every flaw, convolutional layers and attention blocks at
+    joins, every fetch width, the LIF buffer, every flaw, convolutional layers and attention blocks at
     their corners."""
     from hwgen.compiler.ir.neuron import (FIRE_MODES, LEAK_KINDS, ORDERS, RESET_MODES,
                                          SYNAPSE_ROUNDINGS)
@@ -90,7 +90,7 @@ def test_the_generator_reaches_every_corner_it_promises():
                                    "flaw", "weights", "thresholds", "time_chunks",
                                    "synapse", "synapse_rounding", "i_bits", "cuba_order",
                                    "join", "recurrent", "fetch_width", "conv", "attention",
-                                   "call_groups")}
+                                   "call_groups", "lif_buffer")}
 
     @settings(max_examples=2000, derandomize=True, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
@@ -112,6 +112,7 @@ def test_the_generator_reaches_every_corner_it_promises():
         seen["tppes"].add(config["tppes"])
         seen["join"].add(config.get("join", "default"))
         seen["fetch_width"].add(config.get("fetch_width", "default"))
+        seen["lif_buffer"].add((config.get("lif_buffer", "default"), config.get("join")))
         if case.convs:
             seen["call_groups"].add(config.get("call_groups", "default"))
         seen["flaw"].add(case.flaw)
@@ -188,6 +189,7 @@ def test_the_generator_reaches_every_corner_it_promises():
     assert {"default", "dual", "laggy"} <= seen["join"]
     assert {"default", "1", "2", "4"} <= seen["fetch_width"]
     assert {"default", "0", "1"} <= seen["call_groups"]
+    assert {("default", None), ("1", None), ("1", "laggy")} <= seen["lif_buffer"]
     assert seen["conv"] == {"1-d", "2-d", "second layer", "sum pool", "shortcut add", "groups",
                             "stride", "dilation", "padding", "one-pixel input",
                             "channels not a chunk multiple", "residual", "max pool"}

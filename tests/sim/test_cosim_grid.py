@@ -1,7 +1,7 @@
 """The exact Verilog `hwgen compile` writes, on Verilator, against the integer reference.
 
 Nine designs cover T in {1, 4, 8} x TPPEs in {1, 4, 16}, three chunk widths, 1, 2 and 4
-write lanes, and every
+write lanes, with and without the LIF buffer, and every
 one of the 54 neuron modes once (six layers per design, each in its own mode). Layers
 have widths that are no multiple of the chunk or the TPPE count (some narrower than the
 TPPE count), weight densities from 2% to 100%, 6-bit membranes that saturate, and
@@ -20,10 +20,10 @@ from hwgen.sim.workloads import ALL_MODES, LayerSpec, random_chain, random_spike
 
 pytestmark = [pytest.mark.verilator, pytest.mark.slow]
 
-DESIGNS = [  # (T, TPPEs, chunk, write lanes)
-    (1, 1, 8, 1), (1, 4, 16, 1), (1, 16, 32, 4),
-    (4, 1, 16, 1), (4, 4, 32, 2), (4, 16, 8, 2),
-    (8, 1, 32, 1), (8, 4, 8, 1), (8, 16, 16, 4),
+DESIGNS = [  # (T, TPPEs, chunk, write lanes, LIF buffer)
+    (1, 1, 8, 1, 0), (1, 4, 16, 1, 0), (1, 16, 32, 4, 1),
+    (4, 1, 16, 1, 0), (4, 4, 32, 2, 1), (4, 16, 8, 2, 0),
+    (8, 1, 32, 1, 1), (8, 4, 8, 1, 0), (8, 16, 16, 4, 1),
 ]
 LAYERS = 6
 SIZES = (29, 17, 5, 11, 13, 7)
@@ -36,14 +36,15 @@ STIMULI = [(0.0, 0.0), (1.0, 0.0), (0.05, 0.0), (0.3, 0.5), (0.6, 0.2), (0.3, 0.
 
 
 def design(index):
-    T, tppes, chunk, write_lanes = DESIGNS[index]
+    T, tppes, chunk, write_lanes, lif_buffer = DESIGNS[index]
     modes = ALL_MODES[LAYERS * index:LAYERS * index + LAYERS]
     layers = [LayerSpec(size, mode, density, v_bits, scale, bias=index % 2 == 0)
               for size, mode, density, v_bits, scale in
               zip(SIZES, modes, DENSITIES, V_BITS, THRESHOLD_SCALES)]
     model = random_chain(100 + index, INPUTS, layers, T, name=f"grid_{index}")
     config = hardware_config.load(None, [f"tppes={tppes}", f"chunk={chunk}",
-                                         f"write_lanes={write_lanes}"])
+                                         f"write_lanes={write_lanes}",
+                                         f"lif_buffer={lif_buffer}"])
     return model, config
 
 
@@ -61,7 +62,8 @@ def test_the_grid_covers_every_mode_once():
 
 
 @pytest.mark.parametrize("index", range(len(DESIGNS)),
-                         ids=[f"T{t}-P{p}-W{w}-B{b}" for t, p, w, b in DESIGNS])
+                         ids=[f"T{t}-P{p}-W{w}-B{b}" + ("-buffer" if buffer else "")
+                              for t, p, w, b, buffer in DESIGNS])
 def test_rtl_is_bit_exact(index, tmp_path):
     model, config = design(index)
     program = compile_program(model, config)

@@ -735,6 +735,9 @@ def cases(draw, *, max_layers=4, max_size=70, flaw_weight=0.1, max_tppes=MAX_TPP
                                    ["default", "default", "neurons", "positions", "tiles"]))
     if mapping != "default" and flaw != "mapping_unknown":
         overrides.append(f"mapping={mapping}")
+    # Drawn last, as above: a buffer of one neuron's currents in front of the LIF stage.
+    if draw(st.sampled_from(["default", "default", 1])) == 1:
+        overrides.append("lif_buffer=1")
     return Case(T, inputs, encoding, encoder, drawn, readout,
                 tuple(_dedupe(overrides)), stimulus, flaw, pad, wide_acc, input_shape, convs,
                 attention)
