@@ -39,6 +39,9 @@ MAPPINGS = ("ranges", "neurons", "positions", "tiles")
 # Writes the write bus carries per cycle, one per bank of the spike buffers
 # (docs/architecture.md, "One layer, step by step", item 7).
 WRITE_LANES = (1, 2, 4, 8)
+# Where the spike buffers live (docs/architecture.md, "A shared activation memory"): a copy
+# per TPPE, or region 1 once for all TPPEs (layers run in step read it).
+ACTIVATION_MEMORIES = ("copies", "shared")
 
 
 
@@ -145,6 +148,15 @@ class HardwareConfig:
     the block is stored once for all TPPEs, in a program memory they share, and read once
     per tile (the least memory; a tile costs its busiest TPPE's time; docs/architecture.md,
     "The per-layer mapping" and "Tiles in step")."""
+    activation_memory: str = "copies"
+    """Where the spike buffers live. 'copies': every TPPE holds every region (each reads
+    at its own pace). 'shared': region 1, which the odd layers read (with one time chunk),
+    is held once for all TPPEs, in P banks, written once per spike; every layer reading it
+    must run in step (mapping 'tiles') and takes its tiles in row-major order, and the
+    compiler checks that in every cycle the TPPEs' reads fall in different banks
+    (docs/architecture.md, "A shared activation memory"). Needs join 'dual', fetch_width
+    1, write_lanes 1, a power of two >= 2 TPPEs, one time chunk and no recurrent or
+    residual layers. The results are the same bit for bit."""
     border_calls: int = 1
     """Padding as forced-zero masks: 1 lets a run that occurs once (an output pixel at the
     map's border, whose window loses the padded positions) call the block of a larger run
@@ -219,6 +231,19 @@ class HardwareConfig:
         flag("lif_buffer")
         one_of("mapping", MAPPINGS)
         one_of("write_lanes", WRITE_LANES)
+        one_of("activation_memory", ACTIVATION_MEMORIES)
+        if self.activation_memory == "shared":
+            needs = [(self.mapping == "tiles", f"mapping = 'tiles' (not {self.mapping!r})"),
+                     (self.join == "dual", f"join = 'dual' (not {self.join!r})"),
+                     (self.fetch_width == 1, f"fetch_width = 1 (not {self.fetch_width})"),
+                     (self.write_lanes == 1, f"write_lanes = 1 (not {self.write_lanes})"),
+                     (self.tppes >= 2 and not self.tppes & (self.tppes - 1),
+                      f"tppes a power of two >= 2 (not {self.tppes})"),
+                     (self.dataflow != "sequential", "dataflow = 'temporal_parallel'")]
+            missing = [need for ok, need in needs if not ok]
+            if missing:
+                raise ConfigError(f"{source}: activation_memory = 'shared' needs "
+                                  f"{', '.join(missing)}")
         if AUTO not in (self.timesteps, self.time_chunk) and self.timesteps % self.time_chunk:
             raise ConfigError(f"{source}: time_chunk = {self.time_chunk} must divide "
                               f"timesteps = {self.timesteps}")

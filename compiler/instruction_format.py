@@ -261,13 +261,14 @@ def silent_call(call):
     return "rows" in call and call["rows"] == 0
 
 
-def walk(layouts, words, layers, fetch_width=1):
+def walk(layouts, words, layers, fetch_width=1, silent=False):
     """The entries a TPPE's fetch reads, in order, from its program ``words`` of
     ``layers`` layers: {"tag", fields} per entry, PADs left out, each CALL replaced by its
     block's entries with the offsets applied (chunk indices, modulo their width, and slots
     as the hardware computes them) and the masks of entries outside the map forced to zero
     (:func:`inside_window`), the block's RETURN left out, a silent CALL's block
-    (:func:`silent_call`) left out whole. Ends at the last layer's
+    (:func:`silent_call`) left out whole (with ``silent``, walked with every mask zero, as
+    the fetch walks it in step with the other TPPEs). Ends at the last layer's
     LAYER_END. A CALL's ``target`` is a program-memory address: a group of ``fetch_width``
     entries."""
     ended = 0
@@ -292,7 +293,7 @@ def walk(layouts, words, layers, fetch_width=1):
                 elif inner["tag"] != TAG_PAD:
                     raise ValueError(f"walk: entry {target - 1} (tag {inner['tag']}) in a "
                                      f"block; blocks hold neurons and chunks only")
-                if inner["tag"] != TAG_PAD and not silent_call(entry):
+                if inner["tag"] != TAG_PAD and (silent or not silent_call(entry)):
                     yield inner
         elif entry["tag"] != TAG_PAD:
             ended += entry["tag"] == TAG_LAYER_END

@@ -186,6 +186,10 @@ class Program:
     # shared program memory; each TPPE's own memory holds its entries before it. None: no
     # such layer.
     shared_base: int = None
+    # activation_memory "shared" (scheduler/shared_activations.py): region 1 of the spike
+    # buffers is held once, in P banks, chunk c in bank (c >> shared_shift) mod P. None:
+    # every TPPE holds every region.
+    shared_shift: int = None
 
     @property
     def tppes(self):
@@ -322,6 +326,14 @@ class Program:
             "results": (self.time_chunks * self.output_size, self.lanes + c.v_bits),
         }
         regions = self.spike_regions
+        if self.shared_shift is not None:
+            # region 1 once, in P banks of its chunks' masks and words
+            regions -= 1
+            for b in range(self.tppes):
+                memories[f"shared_masks{b}"] = (c.spike_depth // c.chunk // self.tppes,
+                                                c.chunk)
+                memories[f"shared_words{b}"] = (c.spike_depth // c.chunk // self.tppes,
+                                                c.chunk * self.lanes)
         K = c.fetch_width           # a wide fetch: K entries per program word, K mask copies
         own_depth = c.program_depth if self.shared_base is None else self.shared_base
         if self.shared_base is not None:
@@ -360,6 +372,7 @@ class Program:
                 "layers": [layer.to_json() for layer in self.layers],
                 "entries_per_tppe": [len(e) for e in self.entries],
                 **({} if self.shared_base is None else {"shared_base": self.shared_base}),
+                **({} if self.shared_shift is None else {"shared_shift": self.shared_shift}),
                 "weights_per_tppe": [len(w) for w in self.weights],
                 "layouts": {name: [[f.name, f.width, f.signed] for f in layout.fields]
                             for name, layout in self.layouts.items()}}

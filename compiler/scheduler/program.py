@@ -23,6 +23,7 @@ from .assign import Assignment, neuron_costs, schedule_layer, schedule_runs, win
 from .blocks import SharedCalls, share_blocks
 from .fibers import WeightFiber, WeightMemory
 from .lockstep import in_step_cycles, position_slots, shared_block, tile_assignment
+from .shared_activations import bank_shift, check_sharable
 from .widths import check_capacity, resolve_depths, resolve_widths
 from .windows import InputMap
 
@@ -256,6 +257,7 @@ def compile_program(model, config, calibration_spikes=None):
     check_capacity(config, model, chain)
     W, P, T = config.chunk, config.tppes, model.timesteps
     lif_cycles = config.time_chunk // config.lif_steps
+    shared_memory = config.activation_memory == "shared"
 
     modes, plans = [], []
     # per TPPE and layer, its runs: the (kind, fields) entries of the neurons of one
@@ -377,8 +379,11 @@ def compile_program(model, config, calibration_spikes=None):
             # into its own input fiber: each TPPE's neurons whole chunks of indices
             assignment = schedule_runs(costs, P, W)
         else:
+            # (reading a shared region 1, an odd layer takes consecutive positions per
+            # tile, so that its reads fall in different banks: .shared_activations)
             assignment = by_positions(costs, P, shapes.get(layer.name, ()), W,
-                                      config.mapping, in_step=may_step)
+                                      config.mapping,
+                                      in_step=may_step and not (shared_memory and index % 2))
             tiled = config.mapping == "tiles" and positions > 1
         if last:
             output_slots = list(range(layer.outputs))
@@ -515,9 +520,13 @@ def compile_program(model, config, calibration_spikes=None):
     descriptors = [layouts["layer"].pack(mode=plan.mode, last=int(plan.last), **{
         name: value for name, value in fields.items() if name in layouts["layer"].offsets})
                    for plan, fields in zip(plans, descriptor_fields)]
+    shift = None
+    if shared_memory:
+        check_sharable(plans, config, T, pairs)
+        shift = bank_shift(layouts, entries, plans, layouts["chunk_entry"]["chunk"].width)
     return Program(config, model.name, T, input_size, output_size,
                    plans, modes, entries, weights, descriptors, layouts,
-                   time_chunk_estimates, shared_base)
+                   time_chunk_estimates, shared_base, shift)
 
 
 def _in_step(runs, input_map, layer_weights, weights, shared_weights, positions):

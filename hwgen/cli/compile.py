@@ -129,6 +129,12 @@ def print_summary(program, build):
                       f"one block in the shared program memory "
                       f"({len(program.shared_entries())} entries, stored once for "
                       f"{program.tppes} TPPEs)")
+    if program.shared_shift is not None:
+        readers = ", ".join(layer.name for layer in program.layers[1::2])
+        console.print(f"shared activation memory (activation_memory = shared): region 1 "
+                      f"held once in {program.tppes} banks (chunk c in bank (c >> "
+                      f"{program.shared_shift}) mod {program.tppes}), read in step by "
+                      f"{readers}; each TPPE holds region 0 only")
     not_in_step = [f"{layer.name} ({layer.not_in_step})" for layer in program.layers
                    if layer.not_in_step is not None]
     if not_in_step:

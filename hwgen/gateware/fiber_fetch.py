@@ -63,6 +63,15 @@ def neuron_header(m, geometry, entry, slot_offset=None):
     return header
 
 
+def shared_ports(geometry):
+    """With a shared activation memory (``geometry.shared_banks``), the read port of its
+    shared region: a chunk's mask and words (``geometry.shared_row``) by chunk index."""
+    if not geometry.shared_banks:
+        return {}
+    return {"activations": In(ReadPort.Signature(addr_width=geometry.chunk_bits,
+                                                 shape=geometry.shared_row))}
+
+
 def lockstep_ports(geometry):
     """A fetch unit's ports for layers run in step: ``stalling`` out, ``hold`` in (none
     without such layers)."""
@@ -219,7 +228,10 @@ class FiberFetch(wiring.Component):
     restart it from the first entry of the layer last started; ``go``: run
     until the next LAYER_END; ``halted``: stopped at a LAYER_END with nothing in flight;
     ``matches``: chunk matches to the inner join; ``headers``: neuron headers, in neuron
-    order, to the LIF stage. With ``geometry.lockstep`` also ``stalling``: the program
+    order, to the LIF stage. With a shared activation memory (``geometry.shared_banks``)
+    also ``activations``: in a layer reading region 1 the spike mask comes from there,
+    with the chunk's words, which the match carries on; a chunk entry that cannot match
+    (its weight mask zero or masked, a silent call's) reads nothing. With ``geometry.lockstep`` also ``stalling``: the program
     walk may have to stop in the next cycle, by this unit's own state (:func:`walk_stall`);
     and ``hold``: stop the walk, as some TPPE may have to (the top's register of every
     TPPE's ``stalling``: in a layer run in step every walk stops when any one may, so that
@@ -251,8 +263,9 @@ class FiberFetch(wiring.Component):
         super().__init__({
             "program": In(ReadPort.Signature(addr_width=self.program_addr_bits,
                                              shape=layouts["entry"].width)),
-            "masks": In(ReadPort.Signature(addr_width=geometry.mask_addr_bits,
+            "masks": In(ReadPort.Signature(addr_width=geometry.local_mask_addr_bits,
                                            shape=geometry.chunk)),
+            **shared_ports(geometry),
             "region": In(range(geometry.regions)),
             "state_region": In(range(geometry.regions)),
             "first_chunk": In(1),
@@ -365,7 +378,12 @@ class FiberFetch(wiring.Component):
         # The spike mask as read, except that a recurrent layer's state before its first
         # step is no spikes, whatever an earlier inference left in the region.
         smask = Signal(g.chunk)
-        m.d.comb += smask.eq(self.masks.data)
+        shared_layer = g.is_shared(self.region)
+        if g.shared_banks:
+            m.d.comb += smask.eq(Mux(shared_layer, self.activations.data.mask,
+                                     self.masks.data))
+        else:
+            m.d.comb += smask.eq(self.masks.data)
         if g.recurrent:
             with m.If(self.first_chunk & s2_index[g.chunk_bits]):
                 m.d.comb += smask.eq(0)
@@ -393,6 +411,8 @@ class FiberFetch(wiring.Component):
                 s3_match.chunk.eq(s2_index), s3_match.wbase.eq(s2_wbase),
                 s3_match.end.eq(s2_last | s2_empty_neuron),
             ]
+            if g.shared_banks:
+                m.d.sync += s3_match.words.eq(self.activations.data.words)
 
         # Stage 1 -> stage 2. A LAYER_END in stage 1 stops the walk; the entry already
         # read behind it (stage 0) is dropped and read again when the next layer starts.
@@ -403,6 +423,15 @@ class FiberFetch(wiring.Component):
         index = calls.chunk_index(m, s1_chunk.chunk)
         fiber_chunk = Signal(g.fiber_chunk_bits)
         m.d.comb += fiber_chunk.eq(Cat(index, s1_chunk.state) if g.state_pairs else index)
+        weight_mask = None
+        if g.shared_banks:
+            weight_mask = calls.weight_mask(m, s1_chunk)
+            # In step, every TPPE reads in the same cycles; only reads that can match go
+            # to the shared banks (the compiler checked that those fall in different
+            # banks: a masked entry's address is not its input's)
+            m.d.comb += [self.activations.addr.eq(index),
+                         self.activations.en.eq(~stall & shared_layer & reads_chunk
+                                                & (weight_mask != 0))]
         m.d.comb += [
             self.program.addr.eq(pc),
             self.program.en.eq(issue),
@@ -420,7 +449,9 @@ class FiberFetch(wiring.Component):
                 entry.eq(self.program.data),
                 s2_chunk.eq(reads_chunk),
                 s2_empty_neuron.eq(reads_header & s1_neuron.empty),
-                s2_wmask.eq(calls.weight_mask(m, s1_chunk)), s2_index.eq(fiber_chunk),
+                s2_wmask.eq(calls.weight_mask(m, s1_chunk) if weight_mask is None
+                            else weight_mask),
+                s2_index.eq(fiber_chunk),
                 s2_wbase.eq(s1_chunk.wbase), s2_last.eq(s1_chunk.last),
             ]
             with m.If(issue):

@@ -54,6 +54,9 @@ class Geometry:
     operands: bool = False      # whether a layer multiplies by kept currents (Q (K^T V))
     lockstep: bool = False      # whether layers run in step (mapping "tiles"): the fetch
                                 # units then hold together and know silent calls
+    shared_banks: int = 0       # activation_memory "shared": region 1 is held once, in
+                                # this many banks (P) in the top, not in every TPPE; 0: none
+    shared_shift: int = 0       # its bank: chunk index bits [shift, shift + log2 banks)
 
     def __post_init__(self):
         if self.lanes is None:
@@ -102,6 +105,15 @@ class Geometry:
              f"{self.current_depth} a power of two"),
             (not self.operands or self.current_buffers > 0,
              "operands (kept currents read as weights) need current_buffers"),
+            (not self.shared_banks or (
+                self.regions == 2 and self.lockstep and self.write_lanes == 1
+                and self.shared_banks >= 2
+                and not self.shared_banks & (self.shared_banks - 1)
+                and 0 <= self.shared_shift
+                and self.shared_shift + self.shared_bank_bits <= self.chunk_bits),
+             f"shared_banks {self.shared_banks} (shift {self.shared_shift}) needs two "
+             f"regions, layers in step, one write lane, a power of two >= 2 banks and "
+             f"{self.chunk_bits} chunk bits for the bank"),
             (self.i_bits == 0 or MIN_BITS <= self.i_bits <= MAX_V_BITS,
              f"i_bits {self.i_bits} must be 0 (no current-based mode) or "
              f"{MIN_BITS}..{MAX_V_BITS}"),
@@ -127,6 +139,8 @@ class Geometry:
                    current_depth=program.current_depth,
                    operands="operands" in program.layouts["layer"].offsets,
                    lockstep="lockstep" in program.layouts["layer"].offsets,
+                   shared_banks=program.tppes if program.shared_shift is not None else 0,
+                   shared_shift=program.shared_shift or 0,
                    leak_bits=max((mode.leak_bits for mode in program.modes), default=0))
 
     # --- derived widths ---------------------------------------------------------------
@@ -212,13 +226,44 @@ class Geometry:
         return self.region_bits + self.chunk_bits
 
     @property
+    def local_regions(self):
+        """The regions each TPPE holds: all but the shared one (region 1, the last of
+        two, so that a TPPE's addresses are the bus's without the region bit)."""
+        return self.regions - (1 if self.shared_banks else 0)
+
+    @property
+    def local_mask_addr_bits(self):
+        """A mask address in a TPPE's own spike buffers."""
+        return self.mask_addr_bits - (self.region_bits if self.shared_banks else 0)
+
+    def is_shared(self, region):
+        """Whether ``region`` (a signal) is held in the shared activation memory."""
+        return region == 1 if self.shared_banks else Const(0, 1)
+
+    @property
+    def shared_bank_bits(self):
+        return (self.shared_banks - 1).bit_length()
+
+    def shared_bank(self, chunk):
+        """(bank, row) of a chunk index of the shared region."""
+        lo, hi = self.shared_shift, self.shared_shift + self.shared_bank_bits
+        return chunk[lo:hi], Cat(chunk[:lo], chunk[hi:self.chunk_bits])
+
+    @property
+    def shared_row(self):
+        """A row of the shared activation memory: a chunk's mask and its W words."""
+        return data.StructLayout({"mask": unsigned(self.chunk),
+                                  "words": data.ArrayLayout(unsigned(self.lanes),
+                                                            self.chunk)})
+
+    @property
     def spike_words_depth(self):
-        """Words of a spike buffer: only the regions that exist."""
-        return self.regions << (self.chunk_bits + self.offset_bits)
+        """Words of a TPPE's spike buffer: only the regions that exist there."""
+        return self.local_regions << (self.chunk_bits + self.offset_bits)
 
     @property
     def spike_masks_depth(self):
-        return self.regions << self.chunk_bits
+        return self.local_regions << self.chunk_bits
 
     @property
     def theta_bits(self):
@@ -232,19 +277,28 @@ class Geometry:
         The matched bits are ``smask & wmask``. ``end`` marks the neuron's last match; a
         match with no matched bit and ``end`` set stands for a neuron with no matched
         pair at all."""
-        return data.StructLayout({
+        fields = {
             "smask": unsigned(self.chunk), "wmask": unsigned(self.chunk),
             "chunk": unsigned(self.fiber_chunk_bits),
             "wbase": unsigned(self.weight_addr_bits),
-            "end": unsigned(1)})
+            "end": unsigned(1)}
+        if self.shared_banks:
+            # the chunk's words, read with its mask from the shared activation memory
+            fields["words"] = data.ArrayLayout(unsigned(self.lanes), self.chunk)
+        return data.StructLayout(fields)
 
     @property
     def matched_pair(self):
         """One (spike word, weight) pair to accumulate; ``empty`` pairs carry only ``end``."""
-        return data.StructLayout({
+        fields = {
             "chunk": unsigned(self.fiber_chunk_bits), "offset": unsigned(self.offset_bits),
             "waddr": unsigned(self.weight_addr_bits), "end": unsigned(1),
-            "empty": unsigned(1)})
+            "empty": unsigned(1)}
+        if self.shared_banks:
+            # from a chunk match of the shared activation memory: its chunk's words (the
+            # accumulate stage selects the pair's by ``offset``, from registers)
+            fields["words"] = data.ArrayLayout(unsigned(self.lanes), self.chunk)
+        return data.StructLayout(fields)
 
     @property
     def neuron_header(self):

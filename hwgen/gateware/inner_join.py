@@ -27,7 +27,9 @@ class InnerJoin(wiring.Component):
     weight address), so neither a W-bit carry chain nor a popcount tree is in series with
     the other.
     Resources: two W-bit popcount trees, the at-most-one and at-most-two gate trees, one
-    weight-address adder, ~5W + address flops.
+    weight-address adder, ~5W + address flops; with a shared activation memory
+    (``geometry.shared_banks``) a match's W words ride along, in two more W x T_c
+    registers (stage 2 and the output), and each pair carries them out.
     The input is registered: ``ready`` closes a loop through the feeding FIFO's pointers,
     so it is computed from registers only (on iCE40 that loop was once the critical path).
     """
@@ -61,6 +63,8 @@ class InnerJoin(wiring.Component):
         sel_wbase = Signal(g.weight_addr_bits)
         sel_end = Signal()
         sel_empty = Signal()
+        if g.shared_banks:
+            sel_words = Signal.like(self.i.payload.words)
 
         # ``jammed``: a register equal to sel_valid & o.valid (both stages full), kept
         # beside them so that ``take``, and with it ``ready``, is one input narrower: one
@@ -97,6 +101,8 @@ class InnerJoin(wiring.Component):
                 sel_end.eq(current.end & single),
                 sel_empty.eq(remaining == 0),
             ]
+            if g.shared_banks:
+                m.d.sync += sel_words.eq(current.words)
         with m.Elif(take):
             m.d.sync += sel_valid.eq(0)
 
@@ -119,6 +125,9 @@ class InnerJoin(wiring.Component):
                          single.eq(at_most_two(remaining))]
 
         with m.If(sel_valid & advance):
+            if g.shared_banks:
+                # a match from the shared activation memory brought its chunk's words
+                m.d.sync += self.o.payload.words.eq(sel_words)
             m.d.sync += [
                 self.o.valid.eq(1),
                 self.o.payload.chunk.eq(sel_chunk),

@@ -30,6 +30,7 @@ from .core_interface import CoreSignature
 from .early_exit import ExitCheck
 from .geometry import Geometry
 from .sequencer import LayerSequencer
+from .shared_activations import SharedActivations
 from .spike_loader import SpikeLoader
 from .tppe import TPPE
 from .verilog_output import fold_memory_inits
@@ -177,6 +178,13 @@ class Accelerator(wiring.Component):
             ]
             wiring.connect(m, tppe.writes, arbiter.requests[p])
             idle.append(tppe.idle)
+        if g.shared_banks:
+            # region 1 of the spike buffers, once for all TPPEs, written by the bus
+            m.submodules.shared_activations = activations = SharedActivations(g)
+            m.d.comb += [activations.write_valid.eq(arbiter.bus.valid[0]),
+                         activations.write.eq(arbiter.bus.payload[0])]
+            for tppe, port in zip(tppes, activations.read):
+                wiring.connect(m, tppe.activations, port)
         if shared is not None:
             m.d.comb += shared.eq(self.add_shared_program(m, tppes).data)
             # in a layer run in step, a TPPE that may stall next cycle holds every program

@@ -26,7 +26,7 @@ from amaranth.lib.wiring import In, Out
 from hwgen.compiler.hardware_config import JOIN_VARIANTS
 
 from .banked_memory import BankedMemory
-from .fiber_fetch import FiberFetch, lockstep_ports
+from .fiber_fetch import FiberFetch, lockstep_ports, shared_ports
 from .wide_fiber_fetch import WideFiberFetch, program_groups
 from .inner_join import InnerJoin
 from .laggy_accumulator import LaggyAccumulator
@@ -59,7 +59,10 @@ class TPPE(wiring.Component):
     may have to stop next cycle and ``hold`` stop it (:class:`~.fiber_fetch.FiberFetch`);
     ``program`` and ``weights`` read ports of its fiber-program
     ROM (:func:`program_rom`) and weight ROM (:func:`weight_rom`), read one cycle after
-    the address, as a block RAM is.
+    the address, as a block RAM is; with a shared activation memory
+    (``geometry.shared_banks``), ``activations``, its read port of region 1 (a chunk's mask
+    and words, :class:`~.shared_activations.SharedActivations`): this TPPE then holds
+    region 0 only, and a layer reading region 1 takes each pair's word from its match.
 
     Nothing in it depends on which TPPE it is, only on the geometry and the configuration:
     ``membrane_depth`` is the most neurons any TPPE of the program has (their membranes
@@ -105,6 +108,9 @@ class TPPE(wiring.Component):
                  lif_buffer=0):
         if join not in JOIN_VARIANTS:
             raise ValueError(f"TPPE: join {join!r} must be one of {', '.join(JOIN_VARIANTS)}")
+        if geometry.shared_banks and (join != "dual" or fetch_width != 1):
+            raise ValueError("TPPE: a shared activation memory needs the dual join and "
+                             "fetch_width 1")
         if join == "laggy" and geometry.operands:
             raise ValueError("TPPE: the laggy join cannot multiply by kept currents "
                              "(geometry.operands); use the dual join")
@@ -150,6 +156,8 @@ class TPPE(wiring.Component):
             "idle": Out(1),
             # layers run in step: the fetch's own stall out, every other TPPE's in
             **lockstep_ports(geometry),
+            # the shared activation memory's read port (its region is not held here)
+            **shared_ports(geometry),
         })
 
     def _program_memory(self):
@@ -197,9 +205,12 @@ class TPPE(wiring.Component):
                                             banks=B))
             m.submodules["spike_masks" if j == 0 else f"spike_masks_{j}"] = mask_copies[j]
 
-        # The write bus fills every region; lane b writes bank b.
+        # The write bus fills every region held here; lane b writes bank b.
         for b in range(B):
             valid, bus = self.bus.valid[b], self.bus.payload[b]
+            if g.shared_banks:
+                # (the shared region's writes go to the top's shared memory instead)
+                valid = valid & ~g.is_shared(bus.mask_addr[g.chunk_bits:])
             word_write = spike_words.write[b]
             m.d.comb += [word_write.en.eq(valid & bus.word_en),
                          word_write.addr.eq(bus.word_addr), word_write.data.eq(bus.word)]
@@ -214,6 +225,8 @@ class TPPE(wiring.Component):
                                                     self.fifo_depth)
             wiring.connect(m, fetch.program, wiring.flipped(self.program))
             wiring.connect(m, fetch.masks, mask_copies[0].read[0])
+            if g.shared_banks:
+                wiring.connect(m, fetch.activations, wiring.flipped(self.activations))
         else:
             m.submodules.fetch = fetch = WideFiberFetch(g, self.layouts, self.program_depth,
                                                         K, self.fifo_depth)
@@ -352,9 +365,19 @@ class TPPE(wiring.Component):
             m.d.sync += [held.eq(1), held_header.eq(fetch.headers.payload)]
         with m.Elif(lif.i.ready):
             m.d.sync += held.eq(0)
+        word = self.state_word(word_read.data, r_state)
+        if g.shared_banks:
+            # a layer reading the shared activation memory: the pair brought its chunk's
+            # words (selected here from registers: after the join's popcount the select
+            # was the ECP5's critical path)
+            r_word, r_shared = Signal(T), Signal()
+            with m.If(accept):
+                m.d.sync += [r_word.eq(pair.words[pair.offset]),
+                             r_shared.eq(g.is_shared(self.region))]
+            word = Mux(r_shared, r_word, word)
         with m.If(r_move):
             m.d.sync += [m_valid.eq(1), m_end.eq(r_end), m_empty.eq(r_empty),
-                         m_word.eq(self.state_word(word_read.data, r_state)),
+                         m_word.eq(word),
                          m_weight.eq(weight_read.data)]
         with m.Elif(consume):
             m.d.sync += m_valid.eq(0)

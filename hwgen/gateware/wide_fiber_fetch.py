@@ -81,7 +81,7 @@ class WideFiberFetch(wiring.Component):
         super().__init__({
             "program": In(ReadPort.Signature(addr_width=self.program_addr_bits,
                                              shape=fetch_width * entry_width)),
-            "masks": In(ReadPort.Signature(addr_width=geometry.mask_addr_bits,
+            "masks": In(ReadPort.Signature(addr_width=geometry.local_mask_addr_bits,
                                            shape=geometry.chunk)).array(fetch_width),
             "region": In(range(geometry.regions)),
             "state_region": In(range(geometry.regions)),

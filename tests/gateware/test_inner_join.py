@@ -1,6 +1,7 @@
 """InnerJoin in the Amaranth simulator: exactly the matched pairs, one per cycle."""
 
 import random
+from dataclasses import replace
 
 import pytest
 
@@ -35,10 +36,10 @@ def model(matches):
     return pairs
 
 
-def simulate(matches, seed, ready_probability, gaps=False):
+def simulate(matches, seed, ready_probability, gaps=False, geometry=GEOMETRY):
     """``gaps``: the feed pauses 0-2 cycles before each match, so matches arrive while the
     join's two stages are full, half full or empty."""
-    dut = InnerJoin(GEOMETRY)
+    dut = InnerJoin(geometry)
     rng = random.Random(seed)
     gap_rng = random.Random(seed + 1)
     got = []
@@ -62,6 +63,8 @@ def simulate(matches, seed, ready_probability, gaps=False):
                 pair = {"empty": payload.empty, "end": payload.end}
                 if not payload.empty:
                     pair.update(chunk=payload.chunk, offset=payload.offset, waddr=payload.waddr)
+                    if geometry.shared_banks:
+                        pair["words"] = [payload.words[j] for j in range(W)]
                 got.append(pair)
         assert len(got) == expected_count, f"{len(got)} of {expected_count} pairs came out"
         for _ in range(4):
@@ -120,3 +123,22 @@ def test_one_pair_per_cycle_without_bubbles_between_matches():
 
     amaranth_streams.run(dut, feed, drain)
     assert [b - a for a, b in zip(cycles, cycles[1:])] == [1, 1, 1, 1]
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_pairs_from_the_shared_activation_memory_carry_their_chunks_words(seed):
+    """With a shared activation memory a match brings its chunk's W words, and each of its
+    pairs carries them on (the accumulate stage picks the pair's word by its offset)."""
+    rng = random.Random(seed)
+    matches = [{"smask": rng.randrange(1 << W), "wmask": rng.randrange(1 << W),
+                "chunk": rng.randrange(8), "wbase": rng.randrange(200), "end": rng.randrange(2),
+                "words": [rng.randrange(16) for _ in range(W)]} for _ in range(8)]
+    expected = model(matches)
+    pairs = iter(expected)
+    for m in matches:
+        for _ in range(max(1, bin(m["smask"] & m["wmask"]).count("1"))):
+            pair = next(pairs)
+            if not pair["empty"]:
+                pair["words"] = m["words"]
+    shared = replace(GEOMETRY, lockstep=True, shared_banks=2)
+    assert simulate(matches, seed, 0.5, gaps=True, geometry=shared) == expected

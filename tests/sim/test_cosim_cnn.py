@@ -12,7 +12,8 @@ compiler/passes/unroll.py), against the frameworks' own arithmetic.
 - A CNN whose pixels are called blocks of the fiber program (address generation), at
   fetch widths 1 and 4, in time chunks, with two write lanes.
 - A CNN whose second convolution runs in step from one block all TPPEs share
-  (mapping=tiles), with silent calls.
+  (mapping=tiles), with silent calls; and the same with its input, region 1 of the spike
+  buffers, held once for all TPPEs in P banks (activation_memory=shared).
 """
 
 import nir
@@ -190,5 +191,25 @@ def test_a_layer_run_in_step_from_a_shared_block_runs_bit_exact(settings, tmp_pa
     program = compile_program(model, hardware_config.load(None, settings))
     assert [plan.in_step for plan in program.layers] == [False, True, False]
     assert program.shared_base is not None
+    result = cosimulate_model(model, x, settings, tmp_path)
+    assert all(result.verdict.rtl_spikes[name].any() for name in ("lif1", "lif2"))
+
+
+@pytest.mark.parametrize("tppes", [2, 4, 16])
+def test_a_layer_reading_the_shared_activation_memory_runs_bit_exact(tppes, tmp_path):
+    """activation_memory=shared (hwgen/gateware/shared_activations.py): conv2 reads its
+    input, conv1's spikes, from one copy in P banks, every TPPE its own bank in each
+    cycle, the chunk's words travelling with its mask; the TPPEs hold only region 0.
+    25 positions are not whole tiles, so some TPPEs walk silent calls (no reads)."""
+    settings = [f"tppes={tppes}", "mapping=tiles", "activation_memory=shared"]
+    model, _ = cnn(7, channels=3, side=5)
+    x = (np.random.default_rng(7).random((6, 4, 3, 5, 5)) < 0.4).astype(np.uint8)
+    program = compile_program(model, hardware_config.load(None, settings))
+    assert [plan.in_step for plan in program.layers] == [False, True, False]
+    memories = program.memory_bits()
+    assert len([name for name in memories if name.startswith("shared_words")]) == tppes
+    copies = compile_program(model, hardware_config.load(None, settings[:2])).memory_bits()
+    # each TPPE holds one region of two
+    assert 2 * memories["tppe0_spike_words"][0] == copies["tppe0_spike_words"][0]
     result = cosimulate_model(model, x, settings, tmp_path)
     assert all(result.verdict.rtl_spikes[name].any() for name in ("lif1", "lif2"))

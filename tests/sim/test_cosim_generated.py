@@ -16,7 +16,7 @@ import time
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from model_strategies import FLAWS, Case, cases, check_refusal, run_case
+from model_strategies import FLAWS, SHARED, Case, cases, check_refusal, run_case
 
 pytestmark = [pytest.mark.verilator, pytest.mark.slow]
 
@@ -60,10 +60,15 @@ def test_every_flawed_case_is_refused_by_name(case):
 @given(cases(flaw_weight=0))
 def test_every_unflawed_case_compiles(case):
     """Compile only: the generator's valid cases are all accepted (so the co-simulated
-    sample is not silently eaten by refusals)."""
+    sample is not silently eaten by refusals), but where activation_memory=shared meets a
+    model it cannot share, refused naming it."""
+    from hwgen.errors import HwgenError
     from hwgen.compiler.scheduler.program import compile_program
     model = case.model()
-    compile_program(model, case.config(model))
+    try:
+        compile_program(model, case.config(model))
+    except HwgenError as error:
+        assert SHARED in case.overrides and check_refusal(case, error) is None, str(error)
     assert case.input_array().shape[0] == len(case.stimulus)
 
 
@@ -90,7 +95,7 @@ def test_the_generator_reaches_every_corner_it_promises():
                                    "flaw", "weights", "thresholds", "time_chunks",
                                    "synapse", "synapse_rounding", "i_bits", "cuba_order",
                                    "join", "recurrent", "fetch_width", "conv", "attention",
-                                   "call_groups", "lif_buffer")}
+                                   "call_groups", "lif_buffer", "shared")}
 
     @settings(max_examples=2000, derandomize=True, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
@@ -113,6 +118,9 @@ def test_the_generator_reaches_every_corner_it_promises():
         seen["join"].add(config.get("join", "default"))
         seen["fetch_width"].add(config.get("fetch_width", "default"))
         seen["lif_buffer"].add((config.get("lif_buffer", "default"), config.get("join")))
+        if config.get("activation_memory") == "shared":
+            seen["shared"].add("typical convolutions" if case.convs and all(
+                conv.kernel == (3, 3) for conv in case.convs) else "other")
         if case.convs:
             seen["call_groups"].add(config.get("call_groups", "default"))
         seen["flaw"].add(case.flaw)
@@ -190,6 +198,7 @@ def test_the_generator_reaches_every_corner_it_promises():
     assert {"default", "1", "2", "4"} <= seen["fetch_width"]
     assert {"default", "0", "1"} <= seen["call_groups"]
     assert {("default", None), ("1", None), ("1", "laggy")} <= seen["lif_buffer"]
+    assert seen["shared"] == {"typical convolutions", "other"}
     assert seen["conv"] == {"1-d", "2-d", "second layer", "sum pool", "shortcut add", "groups",
                             "stride", "dilation", "padding", "one-pixel input",
                             "channels not a chunk multiple", "residual", "max pool"}
