@@ -57,7 +57,7 @@ def bank_shift(layouts, entries, plans, chunk_bits):
     banks = len(entries)
     bank_bits = (banks - 1).bit_length()
     walks = [shared_reads(layouts, words, len(plans)) for words in entries]
-    readers = [index for index in range(1, len(plans), 2)]
+    readers = range(1, len(plans), 2)
     for index in readers:
         lengths = {len(tppe[index]) for tppe in walks}
         if len(lengths) != 1:
@@ -77,8 +77,8 @@ def bank_shift(layouts, entries, plans, chunk_bits):
     raise UnsupportedError(
         f"{plans[index].name}: TPPEs {p} and {q} read chunks {a} and {b} of region 1 in "
         f"the same cycle (entry {cycle} of the layer's walk), which meet in one of the "
-        f"{banks} banks at every bank shift (and so would reads of its other layers); "
-        f"activation_memory = 'shared' needs their reads in different banks: use "
+        f"{banks} banks at every bank shift; activation_memory = 'shared' needs the "
+        f"reads of a cycle in different banks: use "
         f"activation_memory = 'copies'")
 
 

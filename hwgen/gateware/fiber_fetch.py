@@ -231,7 +231,8 @@ class FiberFetch(wiring.Component):
     order, to the LIF stage. With a shared activation memory (``geometry.shared_banks``)
     also ``activations``: in a layer reading region 1 the spike mask comes from there,
     with the chunk's words, which the match carries on; a chunk entry that cannot match
-    (its weight mask zero or masked, a silent call's) reads nothing. With ``geometry.lockstep`` also ``stalling``: the program
+    (its weight mask zero or masked, a silent call's) reads nothing.
+    With ``geometry.lockstep`` also ``stalling``: the program
     walk may have to stop in the next cycle, by this unit's own state (:func:`walk_stall`);
     and ``hold``: stop the walk, as some TPPE may have to (the top's register of every
     TPPE's ``stalling``: in a layer run in step every walk stops when any one may, so that

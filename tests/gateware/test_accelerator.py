@@ -238,4 +238,11 @@ def test_the_tppe_is_refused_bad_parameters(refuses):
                          program.modes, program_depth=8, weight_depth=8, join="laggy"),
             ValueError, re.escape("TPPE: the laggy join cannot multiply by kept currents "
                                   "(geometry.operands); use the dual join"))
+    refuses(lambda: TPPE(g, program.layouts, program.modes, program_depth=8, weight_depth=8,
+                         lif_buffer=2), ValueError, "TPPE: lif_buffer 2 must be 0 or 1")
+    shared = replace(g, lockstep=True, shared_banks=2)
+    for join, width in (("laggy", 1), ("dual", 2)):
+        refuses(lambda: TPPE(shared, program.layouts, program.modes, program_depth=8,
+                             weight_depth=8, join=join, fetch_width=width), ValueError,
+                "TPPE: a shared activation memory needs the dual join and fetch_width 1")
     Fragment.get(tppe, None)            # used, so that it draws no warning when collected
