@@ -424,6 +424,8 @@ class FiberFetch(wiring.Component):
         index = calls.chunk_index(m, s1_chunk.chunk)
         fiber_chunk = Signal(g.fiber_chunk_bits)
         m.d.comb += fiber_chunk.eq(Cat(index, s1_chunk.state) if g.state_pairs else index)
+        # (built here only with a shared memory: built above for every design, its
+        # declaration moved and the Verilog text of designs without one changed)
         weight_mask = None
         if g.shared_banks:
             weight_mask = calls.weight_mask(m, s1_chunk)
