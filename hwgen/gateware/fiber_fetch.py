@@ -86,7 +86,12 @@ def walk_stall(m, fetch, geometry, own, ahead):
     every TPPE's as ``hold``, so that in a layer run in step every walk stops in the same
     cycles and no path runs from one TPPE's state into another's within a cycle (on the
     iCE40 such a path, a fetch's held match into the other TPPE's header FIFO, set the
-    clock at 35 MHz)."""
+    clock at 35 MHz).
+
+    A write that only a moving walk makes (stage 1's header) is a ``push`` for ``ahead``
+    only while ``hold`` is low: under ``hold`` it cannot happen, and counting it kept a
+    2-deep header FIFO (its inner memory empty, one push from full) stalling every cycle
+    from the one that raised ``hold``: the walk never moved again."""
     if not geometry.lockstep:
         return own
     m.d.comb += fetch.stalling.eq(ahead())
@@ -367,8 +372,8 @@ class FiberFetch(wiring.Component):
             m, self, g, stall_back | (reads_header & ~header_fifo.w_rdy),
             ahead=lambda: (may_fill(m, match_fifo, max(2, self.fifo_depth - 1),
                                     pushed_valid, "match")
-                           | may_fill(m, header_fifo, self.fifo_depth, reads_header,
-                                      "header")))
+                           | may_fill(m, header_fifo, self.fifo_depth,
+                                      reads_header & ~self.hold, "header")))
         m.d.comb += [
             match_fifo.w_data.eq(pushed),
             match_fifo.w_en.eq(pushed_valid),

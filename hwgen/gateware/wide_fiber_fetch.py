@@ -219,8 +219,8 @@ class WideFiberFetch(wiring.Component):
             m, self, g, hold3 | (reads_neuron & ~header_fifo.w_rdy),
             ahead=lambda: (may_fill(m, group_fifo, self.fifo_depth + 1,
                                     (s2_chunk != 0) | s2_empty_neuron, "group")
-                           | may_fill(m, header_fifo, self.fifo_depth, reads_neuron,
-                                      "header")))
+                           | may_fill(m, header_fifo, self.fifo_depth,
+                                      reads_neuron & ~self.hold, "header")))
         m.d.comb += [
             match_fifo.w_data.eq(held),
             match_fifo.w_en.eq(push_held & match_fifo.w_rdy & ~stall_back),

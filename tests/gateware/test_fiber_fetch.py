@@ -91,8 +91,9 @@ class Harness(wiring.Component):
 def run(program, p, layer, fiber, fifo_depth, seed, ready_probability, deadline=2e-3,
         hold_probability=None):
     """Run TPPE p's fetch through layers 0..``layer``; with ``hold_probability``, ``hold``
-    (another TPPE of a layer run in step stalls) is high at random, and the walk must not
-    read the program while it is."""
+    is as the top drives it: the last cycle's ``stalling`` of this TPPE, or of another
+    TPPE of a layer run in step (at random), and the walk must not read the program while
+    it is high."""
     harness = Harness(program, p, fiber, fifo_depth)
     dut = harness.fetch
     rng = random.Random(seed)
@@ -101,10 +102,11 @@ def run(program, p, layer, fiber, fifo_depth, seed, ready_probability, deadline=
     held = []
 
     async def hold(ctx):
+        stalling = False
         while len(got) < len(want) or len(headers) < len(want_headers):
-            on = rng.random() < hold_probability
+            on = stalling or rng.random() < hold_probability
             ctx.set(dut.hold, on)
-            _, _, read = await ctx.tick().sample(dut.program.en)
+            _, _, read, stalling = await ctx.tick().sample(dut.program.en, dut.stalling)
             held.append((on, read))
 
     async def control(ctx):

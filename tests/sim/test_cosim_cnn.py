@@ -177,7 +177,7 @@ def test_a_cnn_whose_pixels_are_called_blocks_runs_bit_exact(settings, tmp_path)
 
 
 @pytest.mark.parametrize("settings", [
-    ["tppes=3", "mapping=tiles"],
+    ["tppes=3", "mapping=tiles", "fifo_depth=2"],
     ["tppes=4", "mapping=tiles", "fetch_width=4", "write_lanes=2", "time_chunk=2"],
     ["tppes=16", "mapping=tiles", "fetch_width=2"],
 ])
@@ -185,7 +185,8 @@ def test_a_layer_run_in_step_from_a_shared_block_runs_bit_exact(settings, tmp_pa
     """mapping=tiles (compiler/scheduler/lockstep.py): conv2 runs in step, every TPPE
     reading the one block from the shared program memory at TPPE 0's address and a stall
     of any TPPE holding all; 25 positions are not whole tiles of 3, 4 or 16, so some TPPEs
-    walk silent calls. Any TPPE out of step would read another's entries."""
+    walk silent calls. Any TPPE out of step would read another's entries. At fifo_depth
+    2 a header waiting in stage 1 once kept ``hold`` high for ever (a soak's hang)."""
     model, _ = cnn(7, channels=3, side=5)
     x = (np.random.default_rng(7).random((6, 4, 3, 5, 5)) < 0.4).astype(np.uint8)
     program = compile_program(model, hardware_config.load(None, settings))
