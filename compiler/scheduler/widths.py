@@ -133,13 +133,17 @@ def resolve_depths(config, model, plans, per_tppe, weights):
     widest = max(widest,
                  max(len(plan.output_slots) for plan in plans if not plan.last)
                  if len(plans) > 1 else 0)
+    # each bank of a region holds at least one of its chunks: the write_lanes banks, or
+    # the P banks of a shared activation memory (one per TPPE)
+    banks, held_by = config.write_lanes, "write lanes"
+    if config.activation_memory == "shared":
+        banks, held_by = config.tppes, "banks of the shared activation memory"
     needs = {
-        # each of the write_lanes banks holds at least one chunk of a region
-        "spike_depth": (next_power_of_two(max(widest, W * config.write_lanes)),
+        "spike_depth": (next_power_of_two(max(widest, W * banks)),
                         f"the widest layer input needs {widest} activation words "
                         f"(padded to {W}-neuron chunks)"
-                        + (f" and {config.write_lanes} write lanes one chunk each"
-                           if widest < W * config.write_lanes else "")),
+                        + (f" and {banks} {held_by} one chunk each"
+                           if widest < W * banks else "")),
         "program_depth": max(((len(entries), f"TPPE {p} needs {len(entries)} fiber-program "
                                f"entries") for p, entries in enumerate(per_tppe)), key=_need),
         "weight_depth": max([(max(1, len(values)), f"TPPE {p} holds {len(values)} weight "

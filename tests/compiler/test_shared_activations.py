@@ -10,7 +10,8 @@ from hwgen.compiler import hardware_config
 from hwgen.compiler.scheduler import shared_activations
 from hwgen.compiler.ir import LIF, Dense, Input, Model, Readout
 from hwgen.compiler.scheduler.program import compile_program
-from hwgen.errors import ConfigError, UnsupportedError
+from hwgen.errors import ConfigError, FitError, UnsupportedError
+from hwgen.gateware.geometry import Geometry
 from conv_models import cnn
 
 SHARED = ["mapping=tiles", "activation_memory=shared"]
@@ -115,3 +116,23 @@ def test_the_smallest_shift_that_separates_every_cycles_reads_is_taken(monkeypat
     assert shared_activations.bank_shift(None, [0, 1], [Plan(), Plan()], 3) == 0
     walks[1] = [[], [2, 3, None]]         # 0 and 2 meet at shift 0, not at shift 1
     assert shared_activations.bank_shift(None, [0, 1], [Plan(), Plan()], 3) == 1
+
+
+def test_every_bank_holds_a_chunk_of_a_small_region():
+    """32 TPPEs, 16-neuron chunks and a 3 x 3 map: the widest input is 9 chunks, but each
+    of the 32 banks needs a row, so region 1 holds 32 chunks (a bank chunk index needs 5
+    bits; with 4 the compiler found no bank shift at all)."""
+    model, _ = cnn(3, channels=1, side=3)
+    program = compiled(model, "tppes=32", "chunk=16")
+    assert program.config.spike_depth == 32 * 16 and program.shared_shift == 0
+    assert program.memory_bits()["shared_masks31"] == (1, 16)
+    Geometry.of(program)        # the gateware's geometry takes it
+
+
+def test_a_spike_depth_below_a_chunk_per_bank_is_refused():
+    model, _ = cnn(3, channels=1, side=3)
+    with pytest.raises(FitError, match=r"config spike_depth = 256, but the widest layer "
+                                       r"input needs 144 activation words \(padded to "
+                                       r"16-neuron chunks\) and 32 banks of the shared "
+                                       r"activation memory one chunk each; raise it"):
+        compiled(model, "tppes=32", "chunk=16", "spike_depth=256")

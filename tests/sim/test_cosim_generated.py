@@ -14,7 +14,7 @@ import shutil
 import time
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, seed, settings
 
 from model_strategies import FLAWS, SHARED, Case, cases, check_refusal, run_case
 
@@ -85,8 +85,9 @@ def test_refusal_check_rejects_multiline_and_unnamed_messages():
 def test_the_generator_reaches_every_corner_it_promises():
     """Over a fixed sample of draws (no simulation): every neuron mode of the IR, voltage-
     and current-based, the extreme T, TPPE counts, widths and sizes, every input kind, both
-    joins, every fetch width, the LIF buffer, every flaw, convolutional layers and attention blocks at
-    their corners."""
+    joins, every fetch width, the LIF buffer, a shared activation memory (also with the
+    settings it needs), every flaw, convolutional layers and attention blocks at their
+    corners."""
     from hwgen.compiler.ir.neuron import (FIRE_MODES, LEAK_KINDS, ORDERS, RESET_MODES,
                                          SYNAPSE_ROUNDINGS)
     from model_strategies import THRESHOLD_STYLES, WEIGHT_STYLES
@@ -97,9 +98,6 @@ def test_the_generator_reaches_every_corner_it_promises():
                                    "join", "recurrent", "fetch_width", "conv", "attention",
                                    "call_groups", "lif_buffer", "shared")}
 
-    @settings(max_examples=2000, derandomize=True, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
-    @given(cases(flaw_weight=0.5))
     def draw(case):
         config = dict(item.split("=", 1) for item in case.overrides)
         chunk = int(config["chunk"])
@@ -121,6 +119,10 @@ def test_the_generator_reaches_every_corner_it_promises():
         if config.get("activation_memory") == "shared":
             seen["shared"].add("typical convolutions" if case.convs and all(
                 conv.kernel == (3, 3) for conv in case.convs) else "other")
+            if case.flaw is None and len(case.convs) == 2 and len(case.layers) == 1 and \
+                    not any(o.startswith(("join=", "fetch_width=", "write_lanes="))
+                            for o in case.overrides):
+                seen["shared"].add("with the settings it needs")
         if case.convs:
             seen["call_groups"].add(config.get("call_groups", "default"))
         seen["flaw"].add(case.flaw)
@@ -174,39 +176,54 @@ def test_the_generator_reaches_every_corner_it_promises():
             seen["size_vs_chunk"].add(layer.size - chunk if abs(layer.size - chunk) <= 1
                                       else "one" if layer.size == 1 else None)
 
-    draw()
-    assert seen["order"] == set(ORDERS)
-    assert seen["fire"] == set(FIRE_MODES)
-    assert seen["reset"] == set(RESET_MODES)
-    assert seen["leak"] == set(LEAK_KINDS)
-    assert seen["synapse"] == set(LEAK_KINDS) | {"voltage-based"}
-    assert seen["synapse_rounding"] == set(SYNAPSE_ROUNDINGS) and {2, 32} <= seen["i_bits"]
-    assert seen["cuba_order"] == {(o, r) for o in ORDERS for r in RESET_MODES}
-    assert {1, 16} <= seen["T"] and any(t > 16 for t in seen["T"])
-    assert seen["time_chunks"] == {"sequential", "several", "auto, several", "one",
-                                   "early exit"}
-    assert {"1", "32"} <= seen["tppes"]
-    assert {2, 32} <= seen["v_bits"] and {2, 16} <= seen["weight_bits"]
-    assert {-1, 0, 1, "one"} <= seen["size_vs_chunk"]
-    assert seen["stimulus"] == {"silent", "spiking", "random"}
-    assert seen["encoding"] == {"spikes", "if"}
-    assert seen["weights"] == set(WEIGHT_STYLES)
-    assert seen["thresholds"] == set(THRESHOLD_STYLES)
-    assert seen["flaw"] == set(FLAWS) | {None}, set(FLAWS) - seen["flaw"]
-    assert seen["recurrent"] == {"first", "later"}
-    assert {"default", "dual", "laggy"} <= seen["join"]
-    assert {"default", "1", "2", "4"} <= seen["fetch_width"]
-    assert {"default", "0", "1"} <= seen["call_groups"]
-    assert {("default", None), ("1", None), ("1", "laggy")} <= seen["lif_buffer"]
-    assert seen["shared"] == {"typical convolutions", "other"}
-    assert seen["conv"] == {"1-d", "2-d", "second layer", "sum pool", "shortcut add", "groups",
-                            "stride", "dilation", "padding", "one-pixel input",
-                            "channels not a chunk multiple", "residual", "max pool"}
-    assert seen["attention"] == {"after convolutions", "1-d tokens", "2-d tokens", "one token",
-                                 "one feature", "feature mask", "hadamard mask",
-                                 "Q (K^T V)", "several heads", "shortcut",
-                                 "no shortcut", "all-spiking Q/K/V", "silent Q/K/V",
-                                 "flawed"}
+
+    def check():
+        assert seen["order"] == set(ORDERS)
+        assert seen["fire"] == set(FIRE_MODES)
+        assert seen["reset"] == set(RESET_MODES)
+        assert seen["leak"] == set(LEAK_KINDS)
+        assert seen["synapse"] == set(LEAK_KINDS) | {"voltage-based"}
+        assert seen["synapse_rounding"] == set(SYNAPSE_ROUNDINGS) and {2, 32} <= seen["i_bits"]
+        assert seen["cuba_order"] == {(o, r) for o in ORDERS for r in RESET_MODES}
+        assert {1, 16} <= seen["T"] and any(t > 16 for t in seen["T"])
+        assert seen["time_chunks"] == {"sequential", "several", "auto, several", "one",
+                                       "early exit"}
+        assert {"1", "32"} <= seen["tppes"]
+        assert {2, 32} <= seen["v_bits"] and {2, 16} <= seen["weight_bits"]
+        assert {-1, 0, 1, "one"} <= seen["size_vs_chunk"]
+        assert seen["stimulus"] == {"silent", "spiking", "random"}
+        assert seen["encoding"] == {"spikes", "if"}
+        assert seen["weights"] == set(WEIGHT_STYLES)
+        assert seen["thresholds"] == set(THRESHOLD_STYLES)
+        assert seen["flaw"] == set(FLAWS) | {None}, set(FLAWS) - seen["flaw"]
+        assert seen["recurrent"] == {"first", "later"}
+        assert {"default", "dual", "laggy"} <= seen["join"]
+        assert {"default", "1", "2", "4"} <= seen["fetch_width"]
+        assert {"default", "0", "1"} <= seen["call_groups"]
+        assert {("default", None), ("1", None), ("1", "laggy")} <= seen["lif_buffer"]
+        assert seen["shared"] == {"typical convolutions", "other", "with the settings it needs"}
+        assert seen["conv"] == {"1-d", "2-d", "second layer", "sum pool", "shortcut add", "groups",
+                                "stride", "dilation", "padding", "one-pixel input",
+                                "channels not a chunk multiple", "residual", "max pool"}
+        assert seen["attention"] == {"after convolutions", "1-d tokens", "2-d tokens", "one token",
+                                     "one feature", "feature mask", "hadamard mask",
+                                     "Q (K^T V)", "several heads", "shortcut",
+                                     "no shortcut", "all-spiking Q/K/V", "silent Q/K/V",
+                                     "flawed"}
+
+    # Rounds of seeded draws until every corner was seen: a corner that 2,000 draws
+    # usually reach can fall out of one fixed sample whenever the generator's draws
+    # change; a corner the generator cannot reach fails all rounds.
+    for round in range(4):
+        settings(max_examples=2000 if round == 0 else 1000, deadline=None, database=None,
+                 suppress_health_check=list(HealthCheck))(
+            seed(round)(given(cases(flaw_weight=0.5))(draw)))()
+        try:
+            check()
+            return
+        except AssertionError:
+            if round == 3:
+                raise
 
 
 def test_a_reproducer_holds_the_model_config_inputs_and_one_command(tmp_path):

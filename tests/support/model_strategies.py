@@ -556,9 +556,10 @@ def stimuli(draw, timesteps):
 
 
 @st.composite
-def conv_fronts(draw, chunk, tppes, timesteps):
-    """(input shape, ConvDraws): one or two convolutional layers on a C x H x W (or C x L)
-    input, every parameter at its corners, at most about 200 neurons a layer."""
+def conv_fronts(draw, chunk, tppes, timesteps, count=None):
+    """(input shape, ConvDraws): one or two (``count``, if given) convolutional layers on a
+    C x H x W (or C x L) input, every parameter at its corners, at most about 200 neurons
+    a layer."""
     # the typical front, as a corner of its own: two 3 x 3 convolutions of stride 1 with
     # "same" padding and dense kernels on a map with interior pixels, no pooling, a chunk
     # of output channels each (so the second reads whole pixels per chunk): its border
@@ -573,7 +574,7 @@ def conv_fronts(draw, chunk, tppes, timesteps):
                                _corner_or_any([1, 2, 4, 5], 1, 7 if dims == 2 else 12))
                           for _ in range(dims)]
     input_shape, convs = tuple(shape), []
-    for _ in range(2 if typical else draw(st.integers(1, 2))):
+    for _ in range(count or (2 if typical else draw(st.integers(1, 2)))):
         pool = 0
         if not typical and dims == 2 and min(shape[1:]) >= 2 and draw(st.integers(0, 3)) == 0:
             pool = 2
@@ -707,7 +708,7 @@ def cases(draw, *, max_layers=4, max_size=70, flaw_weight=0.1, max_tppes=MAX_TPP
     if draw(st.integers(0, 3)) == 3 and not any(layer.recurrent for layer in drawn):
         attention = draw(attention_blocks())
         if input_shape is None:                 # tokens: features x one or two dimensions
-            input_shape = (draw(_corner_or_any([1, 2, 8], 1, 8)),
+            input_shape = (draw(_corner_or_any([1, 2, 4, 8], 1, 8)),
                            *(draw(_corner_or_any([1, 4], 1, 5))
                              for _ in range(draw(st.integers(1, 2)))))
             inputs = int(np.prod(input_shape))
@@ -746,6 +747,21 @@ def cases(draw, *, max_layers=4, max_size=70, flaw_weight=0.1, max_tppes=MAX_TPP
     # model that cannot share it is refused, naming the option (check_refusal).
     if mapping == "tiles" and draw(st.sampled_from(["default", "shared"])) == "shared":
         overrides.append("activation_memory=shared")
+        # Mostly with what the option needs (else nearly every draw is refused by one of
+        # its limits): convolutions, no recurrent layers, shortcuts or attention (their
+        # region pairs stay per TPPE), and after 2 convolutions 1 dense layer, so that the
+        # one odd layer is the second convolution, which may run in step.
+        if flaw is None and T <= MAX_T and draw(st.sampled_from(["sharable", "as drawn"])) \
+                == "sharable":
+            if len(convs) < 2:      # a dense layer 1 would not run in step
+                input_shape, convs = draw(conv_fronts(chunk, tppes, T, count=2))
+                inputs = int(np.prod(input_shape))
+                overrides = _cover_convs(overrides, convs, flaw)
+            overrides = _sharable(overrides, draw(st.sampled_from(
+                [p for p in (2, 4, 8, 16, 32) if p <= max(2, max_tppes)])))
+            drawn = tuple(replace(layer, recurrent=False, skip=False) for layer in drawn[:1])
+            convs = tuple(replace(conv, shortcut=False) for conv in convs)
+            attention = None
     return Case(T, inputs, encoding, encoder, drawn, readout,
                 tuple(_dedupe(overrides)), stimulus, flaw, pad, wide_acc, input_shape, convs,
                 attention)
@@ -767,6 +783,15 @@ def attention_blocks(draw):
         mask=draw(st.sampled_from(["feature", "hadamard", "ktv"])),
         shortcut=draw(st.booleans()), stream=draw(st.booleans()),
         heads=draw(st.integers(1, 4)), kv_stride=draw(st.sampled_from([1, 1, 2])))
+
+
+def _sharable(overrides, tppes):
+    """``overrides`` with the settings ``activation_memory=shared`` needs (join 'dual',
+    fetch_width 1, write_lanes 1, one time chunk: the whole of T, which the caller
+    checks fits) and ``tppes`` TPPEs, a power of two >= 2."""
+    refused = ("join=", "fetch_width=", "write_lanes=", "dataflow=", "time_chunk=",
+               "early_exit=", "lif_steps=", "tppes=")
+    return [f"tppes={tppes}"] + [o for o in overrides if not o.startswith(refused)]
 
 
 def _flaw_overrides(flaw, T, tppes, chunk, need_w, need_v):
