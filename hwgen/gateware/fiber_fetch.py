@@ -15,7 +15,7 @@ one match back until it knows whether another follows in the same neuron. A neur
 matched pair at all emits one empty match.
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.utils import ceil_log2
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.memory import ReadPort
@@ -191,9 +191,15 @@ class Calls:
         if not (self.enabled and self.masked):
             return chunk.mask
         mask = Signal.like(chunk.mask, name=name)
-        inside = self.rows.bit_select(chunk.row, 1) & self.cols.bit_select(chunk.col, 1)
-        m.d.comb += mask.eq(Mux(inside, chunk.mask, 0))
+        m.d.comb += mask.eq(Mux(self.inside(chunk), chunk.mask, 0))
         return mask
+
+    def inside(self, chunk):
+        """Whether CHUNK entry ``chunk``'s window position is inside the map (always,
+        without masks)."""
+        if not (self.enabled and self.masked):
+            return Const(1, 1)
+        return self.rows.bit_select(chunk.row, 1) & self.cols.bit_select(chunk.col, 1)
 
     def header(self, m, geometry, neuron):
         """The header of NEURON entry ``neuron``, its slot moved by the block's offset."""
@@ -426,20 +432,38 @@ class FiberFetch(wiring.Component):
         stop = calls.stops(s1_is[TAG_LAYER_END])
         issue = running & ~stall & ~stop
         header = calls.header(m, g, s1_neuron)
-        index = calls.chunk_index(m, s1_chunk.chunk)
-        fiber_chunk = Signal(g.fiber_chunk_bits)
-        m.d.comb += fiber_chunk.eq(Cat(index, s1_chunk.state) if g.state_pairs else index)
         # (built here only with a shared memory: built above for every design, its
         # declaration moved and the Verilog text of designs without one changed)
         weight_mask = None
         if g.shared_banks:
+            # A CHUNK entry's moved index, and whether its mask has a bit, computed as it
+            # enters stage 1 (with the offset a CALL or RETURN in stage 1 sets, the entry
+            # read behind it is dropped, so none is computed with a stale one): the shared
+            # read's address then comes from a register through the other TPPEs' bank
+            # selects (with the adder in front of them, the ECP5 ran at 94 MHz). The
+            # window's bit selects stay in stage 1: behind the program memory's slow
+            # output they were the next critical path.
+            incoming = Signal(entry_layout)
+            incoming_chunk = Signal(chunk_layout)
+            m.d.comb += [incoming.eq(self.program.data), incoming_chunk.eq(incoming.payload)]
+            index = Signal.like(s1_chunk.chunk, name="chunk_index")
+            any_weight = Signal()
+            with m.If(~stall):
+                m.d.sync += [
+                    index.eq(calls.chunk_index(m, incoming_chunk.chunk, "next_chunk_index")),
+                    any_weight.eq(incoming_chunk.mask != 0),
+                ]
             weight_mask = calls.weight_mask(m, s1_chunk)
             # In step, every TPPE reads in the same cycles; only reads that can match go
             # to the shared banks (the compiler checked that those fall in different
             # banks: a masked entry's address is not its input's)
             m.d.comb += [self.activations.addr.eq(index),
                          self.activations.en.eq(~stall & shared_layer & reads_chunk
-                                                & (weight_mask != 0))]
+                                                & any_weight & calls.inside(s1_chunk))]
+        else:
+            index = calls.chunk_index(m, s1_chunk.chunk)
+        fiber_chunk = Signal(g.fiber_chunk_bits)
+        m.d.comb += fiber_chunk.eq(Cat(index, s1_chunk.state) if g.state_pairs else index)
         m.d.comb += [
             self.program.addr.eq(pc),
             self.program.en.eq(issue),
