@@ -114,6 +114,9 @@ def main(argv=None):
     parser.add_argument("--max-layers", type=int, default=4)
     parser.add_argument("--flaws", type=float, default=0.1,
                         help="fraction of cases with a deliberate flaw (must be refused)")
+    parser.add_argument("--shared", action="store_true",
+                        help="only designs with activation_memory=shared and the settings "
+                             "it needs (no flaws; a model it cannot share is refused)")
     args = parser.parse_args(argv)
     if args.designs < 1 or args.jobs < 1:
         parser.error("--designs and --jobs must be at least 1")
@@ -136,7 +139,8 @@ def soak(args):
     jobs = min(args.jobs, args.designs)
     shares = [args.designs // jobs + (i < args.designs % jobs) for i in range(jobs)]
     options = {"max_tppes": args.max_tppes, "max_size": args.max_size,
-               "max_layers": args.max_layers, "flaw_weight": args.flaws}
+               "max_layers": args.max_layers, "flaw_weight": 0 if args.shared else args.flaws,
+               "shared": args.shared}
     context = multiprocessing.get_context("spawn")
     events, stop = context.Queue(), context.Event()
     workers = [context.Process(target=worker_process, args=(i, share, args.seed, args.out, events,

@@ -14,7 +14,7 @@ import shutil
 import time
 
 import pytest
-from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import HealthCheck, assume, given, seed, settings
 
 from model_strategies import FLAWS, SHARED, Case, cases, check_refusal, run_case
 
@@ -40,6 +40,25 @@ def test_generated_designs_are_refused_cleanly_or_bit_exact(case):
     outcome = run_case(case)
     print(f"{outcome.kind} in {time.monotonic() - started:.0f} s: {case.describe()}")
     assert outcome.ok, f"{outcome.message}\n{case.describe()}"
+
+
+@settings(max_examples=2, derandomize=True, deadline=None, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(cases(max_layers=2, max_size=33, max_tppes=8, flaw_weight=0, shared=True))
+def test_generated_designs_sharing_region_1_are_bit_exact(case):
+    """activation_memory=shared with the settings it needs: a model it cannot share (a
+    map of one position, reads meeting in a bank) is refused naming the option and
+    another is drawn; the rest must be bit-exact."""
+    from hwgen.errors import HwgenError
+    from hwgen.compiler.scheduler.program import compile_program
+    try:
+        model = case.model()
+        compile_program(model, case.config(model))
+    except HwgenError as error:
+        assert check_refusal(case, error) is None, check_refusal(case, error)
+        assume(False)
+    outcome = run_case(case)
+    assert outcome.kind == "exact", f"{outcome.message}\n{case.describe()}"
 
 
 @settings(max_examples=60, derandomize=True, deadline=None, database=None,

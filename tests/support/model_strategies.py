@@ -626,15 +626,17 @@ def _divisors(n):
 
 
 @st.composite
-def cases(draw, *, max_layers=4, max_size=70, flaw_weight=0.1, max_tppes=MAX_TPPES):
+def cases(draw, *, max_layers=4, max_size=70, flaw_weight=0.1, max_tppes=MAX_TPPES,
+          shared=False):
     """A :class:`Case`. ``flaw_weight``: about the fraction of cases with a :class:`Flaw`
     (drawn from :data:`FLAWS`); ``max_tppes`` and ``max_size`` bound the design (and so
-    its Verilator build time)."""
+    its Verilator build time); ``shared``: always ``activation_memory=shared`` with the
+    settings and model shape it needs (T at most 16; with ``flaw_weight`` 0)."""
     flaw = None
     if flaw_weight >= 1 or (flaw_weight > 0 and draw(st.floats(0, 1)) < flaw_weight):
         flaw = draw(st.sampled_from(sorted(FLAWS)))
     T = draw(_corner_or_any([1, 2, 3, 4, 8, 15, 16], 1, MAX_T))
-    if draw(st.integers(0, 7)) == 7:        # shrinks (towards 0) to the usual T
+    if not shared and draw(st.integers(0, 7)) == 7:     # shrinks (towards 0) to the usual T
         T = draw(st.sampled_from(LONG_T))
     if flaw == "timesteps_too_many":
         T = draw(st.integers(MAX_TIMESTEPS + 1, 2 * MAX_TIMESTEPS))
@@ -736,8 +738,9 @@ def cases(draw, *, max_layers=4, max_size=70, flaw_weight=0.1, max_tppes=MAX_TPP
         overrides.append("border_calls=0")
     # how layers of positions are cut over the TPPEs (whole positions: one block each;
     # tiles: a layer whose positions all call one block runs in step from it)
-    mapping = draw(st.sampled_from(["positions", "default", "tiles"] if typical else
-                                   ["default", "default", "neurons", "positions", "tiles"]))
+    mapping = "tiles" if shared else draw(st.sampled_from(
+        ["positions", "default", "tiles"] if typical else
+        ["default", "default", "neurons", "positions", "tiles"]))
     if mapping != "default" and flaw != "mapping_unknown":
         overrides.append(f"mapping={mapping}")
     # Drawn last, as above: a buffer of one neuron's currents in front of the LIF stage.
@@ -745,14 +748,15 @@ def cases(draw, *, max_layers=4, max_size=70, flaw_weight=0.1, max_tppes=MAX_TPP
         overrides.append("lif_buffer=1")
     # Drawn last, as above: region 1 of the spike buffers held once for all TPPEs. A
     # model that cannot share it is refused, naming the option (check_refusal).
-    if mapping == "tiles" and draw(st.sampled_from(["default", "shared"])) == "shared":
+    if shared or (mapping == "tiles"
+                  and draw(st.sampled_from(["default", "shared"])) == "shared"):
         overrides.append("activation_memory=shared")
         # Mostly with what the option needs (else nearly every draw is refused by one of
         # its limits): convolutions, no recurrent layers, shortcuts or attention (their
         # region pairs stay per TPPE), and after 2 convolutions 1 dense layer, so that the
         # one odd layer is the second convolution, which may run in step.
-        if flaw is None and T <= MAX_T and draw(st.sampled_from(["sharable", "as drawn"])) \
-                == "sharable":
+        if flaw is None and T <= MAX_T and (
+                shared or draw(st.sampled_from(["sharable", "as drawn"])) == "sharable"):
             if len(convs) < 2:      # a dense layer 1 would not run in step
                 input_shape, convs = draw(conv_fronts(chunk, tppes, T, count=2))
                 inputs = int(np.prod(input_shape))
