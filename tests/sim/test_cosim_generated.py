@@ -102,7 +102,7 @@ def test_refusal_check_rejects_multiline_and_unnamed_messages():
 
 
 def test_the_generator_reaches_every_corner_it_promises():
-    """Over a fixed sample of draws (no simulation): every neuron mode of the IR, voltage-
+    """Over seeded samples of draws (no simulation): every neuron mode of the IR, voltage-
     and current-based, the extreme T, TPPE counts, widths and sizes, every input kind, both
     joins, every fetch width, the LIF buffer, a shared activation memory (also with the
     settings it needs), every flaw, convolutional layers and attention blocks at their
